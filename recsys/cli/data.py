@@ -1,0 +1,156 @@
+"""Data commands: init-demo, import-catalog, import-interactions, simulate, status, use."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import Context, Result, add_command
+from ..errors import RecsysError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "init-demo", init_demo,
+                    "Generate the built-in demo catalog (drawn products) and simulate its users.",
+                    dataset=False)
+    p.add_argument("--items", type=int, default=320, help="number of products (default 320)")
+    p.add_argument("--users", type=int, default=600, help="simulated users (default 600)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help="rebuild even if the demo exists")
+
+    p = add_command(sub, "import-catalog", import_catalog,
+                    "Import a product catalog (CSV/Parquet + image folder).")
+    p.add_argument("--csv", required=True, help="catalog table (CSV, TSV or Parquet)")
+    p.add_argument("--images", help="folder with the product photos")
+    p.add_argument("--format", choices=["generic", "myntra"], default="generic")
+    p.add_argument("--on-error", choices=["skip", "refuse"], default="skip",
+                   help="skip problem rows (default) or refuse the whole import")
+    p.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
+                   help="map a catalog field to a column, e.g. item_id=SKU or "
+                        "image_path=photo (repeatable)")
+
+    p = add_command(sub, "import-interactions", import_interactions,
+                    "Import user-item interactions (MMRec .inter, split JSON, or CSV).")
+    p.add_argument("path", help=".inter file, folder with train/val/test.json, or CSV file")
+    p.add_argument("--format", choices=["mmrec", "json", "csv"], default="csv")
+    p.add_argument("--on-error", choices=["skip", "refuse"], default="skip")
+    p.add_argument("--append", action="store_true",
+                   help="add to the dataset's interactions instead of replacing them")
+    p.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
+                   help="map user_id/item_id/event/ts/weight/split to a column (repeatable)")
+
+    p = add_command(sub, "simulate", simulate,
+                    "Simulate users and their view/cart/purchase histories for a catalog.")
+    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+
+    add_command(sub, "status", status, "Show datasets, table sizes, embeddings and runs.",
+                dataset=False)
+    p = add_command(sub, "use", use, "Make a dataset the active one.", dataset=False)
+    p.add_argument("name")
+    p = add_command(sub, "delete-dataset", delete_dataset,
+                    "Delete a dataset with its items, users, interactions, vectors and runs.",
+                    dataset=False)
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true", help="confirm the deletion")
+
+
+def _column_map(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise RecsysError(f"--column expects FIELD=COLUMN, got {pair!r}")
+        out[field.strip()] = column.strip()
+    return out
+
+
+def _import_result(report) -> Result:
+    return Result(report.to_dict(), report.summary(), exit_code=1 if report.refused else 0)
+
+
+def init_demo(ctx: Context) -> Result:
+    from ..demo import build_demo
+    store = ctx.store()
+    with ctx.progress("demo catalog") as bar:
+        info = build_demo(store, n_items=ctx.args.items, n_users=ctx.args.users,
+                          seed=ctx.args.seed, force=ctx.args.force, progress=bar)
+    text = (f"Demo dataset '{info['dataset']}': {info['items']:,} products drawn, "
+            f"{info['users']:,} users, {info['interactions']:,} interactions"
+            + (" (already there; use --force to rebuild)." if info.get("existing") else "."))
+    return Result(info, text)
+
+
+def import_catalog(ctx: Context) -> Result:
+    from ..datasets import import_catalog as run
+    a = ctx.args
+    with ctx.progress("import catalog") as bar:
+        report = run(ctx.store(), a.csv, a.images, fmt=a.format, dataset=a.dataset,
+                     on_error=a.on_error, columns=_column_map(a.column), progress=bar)
+    return _import_result(report)
+
+
+def import_interactions(ctx: Context) -> Result:
+    from ..datasets import import_interactions as run
+    a = ctx.args
+    with ctx.progress("import interactions") as bar:
+        report = run(ctx.store(), a.path, fmt=a.format, dataset=a.dataset, on_error=a.on_error,
+                     columns=_column_map(a.column), append=a.append, progress=bar)
+    return _import_result(report)
+
+
+def simulate(ctx: Context) -> Result:
+    from ..simulate import SimulationConfig, simulate_into
+    if ctx.args.users < 1:
+        raise RecsysError("--users must be at least 1")
+    dataset = ctx.dataset()
+    with ctx.progress("simulate users") as bar:
+        info = simulate_into(ctx.store(), dataset,
+                             SimulationConfig(users=ctx.args.users, seed=ctx.args.seed), bar)
+    text = (f"Simulated {info['users']:,} users for '{dataset}' ({info['users_with_history']:,} "
+            f"with a history): {info['views']:,} views, {info['carts']:,} carts, "
+            f"{info['purchases']:,} purchases over {info['items_touched']:,} items.")
+    return Result(info, text)
+
+
+def status(ctx: Context) -> Result:
+    store = ctx.store()
+    frame = store.datasets()
+    active = store.active_dataset()
+    data = {"database": str(store.path), "active_dataset": active, "datasets": []}
+    lines = [f"Database: {store.path}"]
+    if frame.empty:
+        lines.append("No datasets yet: run `python -m recsys init-demo` or import a catalog.")
+    for row in frame.itertuples():
+        emb = store.embedding_sets(row.name)
+        runs = store.runs(row.name)
+        entry = {"name": row.name, "kind": row.kind, "items": int(row.n_items),
+                 "items_with_images": int(row.n_images), "users": int(row.n_users),
+                 "interactions": int(row.n_interactions),
+                 "embeddings": emb.to_dict("records"), "runs": int(len(runs))}
+        data["datasets"].append(entry)
+        mark = "*" if row.name == active else " "
+        lines.append(f"{mark} {row.name:<12} {row.kind:<13} items {row.n_items:>7,}  "
+                     f"(photos {row.n_images:,})  users {row.n_users:>7,}  "
+                     f"interactions {row.n_interactions:>9,}  runs {len(runs):>3}")
+        for e in emb.itertuples():
+            lines.append(f"      vectors {e.encoder}@{e.version} {e.modality}: {e.n_items:,}")
+    return Result(data, "\n".join(lines))
+
+
+def use(ctx: Context) -> Result:
+    store = ctx.store()
+    name = store.resolve_dataset(ctx.args.name)
+    store.set_setting("active_dataset", name)
+    return Result({"active_dataset": name}, f"Active dataset: {name}")
+
+
+def delete_dataset(ctx: Context) -> Result:
+    store = ctx.store()
+    name = store.resolve_dataset(ctx.args.name)
+    counts = store.counts(name)
+    if not ctx.args.yes:
+        raise RecsysError(f"This deletes '{name}' ({counts['items']:,} items, "
+                          f"{counts['interactions']:,} interactions, {counts['runs']} runs). "
+                          "Re-run with --yes to confirm.")
+    store.delete_dataset(name)
+    return Result({"deleted": name, **counts}, f"Deleted dataset '{name}'.")

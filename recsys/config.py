@@ -1,0 +1,39 @@
+"""Where things live: the database file, the artifact directory, the shared datasets.
+
+Every path is resolved from arguments first, then environment variables, then defaults, so the
+CLI (`--db`), the app and the tests (`RECSYS_DB`) agree without global state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_DB = Path("data") / "recsys.duckdb"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def db_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The DuckDB file: `explicit`, else `$RECSYS_DB`, else `data/recsys.duckdb`."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("RECSYS_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+def data_dir(db: str | os.PathLike) -> Path:
+    """Directory for artifacts (checkpoints, generated images): beside the database file."""
+    return Path(db).resolve().parent
+
+
+def artifacts_dir(db: str | os.PathLike, *parts: str) -> Path:
+    """`<data dir>/artifacts/<parts...>`, created on demand."""
+    path = data_dir(db).joinpath("artifacts", *parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def shared_datasets_dir() -> Path:
+    """The real datasets beside the project (`../shared/datasets`), or `$RECSYS_SHARED_DATASETS`."""
+    env = os.environ.get("RECSYS_SHARED_DATASETS")
+    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "datasets"

@@ -1,0 +1,510 @@
+"""DuckDB store: the single source of truth for catalogs, users, interactions, embeddings and runs.
+
+One `Store` per database file and process. Each thread (Streamlit runs each session in its own
+thread) gets its own cursor on the shared connection; every write goes through `transaction()`,
+so a failure leaves the database exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import config
+from .errors import RecsysError
+
+SCHEMA_VERSION = "1"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS settings (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS datasets (
+    name VARCHAR PRIMARY KEY,
+    kind VARCHAR NOT NULL,              -- catalog | interactions | demo
+    source VARCHAR,
+    attribution VARCHAR,
+    description VARCHAR,
+    created_at TIMESTAMP DEFAULT current_timestamp
+);
+
+CREATE TABLE IF NOT EXISTS items (
+    dataset VARCHAR NOT NULL,
+    item_id VARCHAR NOT NULL,
+    title VARCHAR,
+    description VARCHAR,
+    gender VARCHAR,
+    master_category VARCHAR,
+    sub_category VARCHAR,
+    article_type VARCHAR,
+    base_colour VARCHAR,
+    season VARCHAR,
+    usage VARCHAR,
+    year INTEGER,
+    brand VARCHAR,
+    price DOUBLE,
+    image_path VARCHAR,
+    content_hash VARCHAR,
+    extra JSON,
+    PRIMARY KEY (dataset, item_id)
+);
+
+CREATE TABLE IF NOT EXISTS users (
+    dataset VARCHAR NOT NULL,
+    user_id VARCHAR NOT NULL,
+    name VARCHAR,
+    segment VARCHAR,
+    profile JSON,
+    PRIMARY KEY (dataset, user_id)
+);
+
+CREATE TABLE IF NOT EXISTS interactions (
+    dataset VARCHAR NOT NULL,
+    user_id VARCHAR NOT NULL,
+    item_id VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,             -- view | cart | purchase | rating | interaction
+    ts TIMESTAMP,
+    weight DOUBLE NOT NULL DEFAULT 1.0,
+    split VARCHAR                       -- train | valid | test when the data came with a split
+);
+
+CREATE TABLE IF NOT EXISTS embeddings (
+    dataset VARCHAR NOT NULL,
+    item_id VARCHAR NOT NULL,
+    encoder VARCHAR NOT NULL,
+    version VARCHAR NOT NULL,
+    modality VARCHAR NOT NULL,          -- image | text
+    content_hash VARCHAR,
+    vector FLOAT[] NOT NULL,
+    created_at TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (dataset, item_id, encoder, version, modality)
+);
+
+CREATE TABLE IF NOT EXISTS encoders (
+    name VARCHAR NOT NULL,
+    version VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    dataset VARCHAR,
+    path VARCHAR,
+    config JSON,
+    metrics JSON,
+    created_at TIMESTAMP DEFAULT current_timestamp,
+    PRIMARY KEY (name, version)
+);
+
+CREATE SEQUENCE IF NOT EXISTS run_ids START 1;
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY DEFAULT nextval('run_ids'),
+    dataset VARCHAR,
+    kind VARCHAR NOT NULL,              -- model | encoder | evaluation
+    model VARCHAR NOT NULL,
+    config JSON,
+    status VARCHAR NOT NULL,            -- running | finished | failed | interrupted
+    started_at TIMESTAMP DEFAULT current_timestamp,
+    finished_at TIMESTAMP,
+    seconds DOUBLE,
+    artifact_path VARCHAR,
+    message VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS run_epochs (
+    run_id INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    train_loss DOUBLE,
+    val_loss DOUBLE,
+    metrics JSON,
+    seconds DOUBLE,
+    PRIMARY KEY (run_id, epoch)
+);
+
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL,
+    protocol VARCHAR NOT NULL,          -- the split protocol the numbers come from
+    slice VARCHAR NOT NULL,             -- all | cold_items | short_history ...
+    metric VARCHAR NOT NULL,
+    k INTEGER,                          -- NULL for metrics without a cut-off (auc, coverage)
+    value DOUBLE
+);
+"""
+
+ITEM_COLUMNS = ("item_id", "title", "description", "gender", "master_category", "sub_category",
+                "article_type", "base_colour", "season", "usage", "year", "brand", "price",
+                "image_path", "content_hash", "extra")
+USER_COLUMNS = ("user_id", "name", "segment", "profile")
+INTERACTION_COLUMNS = ("user_id", "item_id", "event", "ts", "weight", "split")
+
+
+class StoreError(RecsysError):
+    """A database problem explained for a person (locked file, unknown dataset...)."""
+
+
+class UnknownDataset(StoreError):
+    pass
+
+
+class Store:
+    """A DuckDB database file with the recsys schema; safe to share across threads."""
+
+    def __init__(self, path: str | Path | None = None, read_only: bool = False):
+        self.path = config.db_path(path)
+        self.read_only = read_only
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreError(
+                    f"The database {self.path} is in use by another process (for example the "
+                    "running Streamlit app). Stop that process, or point this command at another "
+                    "database with --db PATH or RECSYS_DB=PATH.") from exc
+            raise StoreError(f"Cannot open the database {self.path}: {exc}") from exc
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        if not read_only:
+            self._conn.execute(SCHEMA)
+            self._conn.execute("INSERT OR REPLACE INTO settings VALUES ('schema_version', ?)",
+                               [SCHEMA_VERSION])
+
+    # -- connections --------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own cursor on the shared connection."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            with self._lock:
+                cur = self._conn.cursor()
+            self._local.cursor = cur
+        return cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """BEGIN ... COMMIT on this thread's cursor; ROLLBACK on any exception."""
+        cur = self.cursor()
+        cur.begin()
+        try:
+            yield cur
+        except BaseException:
+            cur.rollback()
+            raise
+        else:
+            cur.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def query(self, sql: str, params: Sequence[Any] | dict | None = None) -> pd.DataFrame:
+        return self.cursor().execute(sql, params or []).df()
+
+    def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
+        row = self.cursor().execute(sql, params or []).fetchone()
+        return None if row is None else row[0]
+
+    # -- settings and datasets ----------------------------------------------------------------
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        value = self.scalar("SELECT value FROM settings WHERE key = ?", [key])
+        return default if value is None else value
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+
+    def datasets(self) -> pd.DataFrame:
+        """Datasets with their table sizes, newest first."""
+        return self.query("""
+            SELECT d.*,
+              (SELECT count(*) FROM items i WHERE i.dataset = d.name) AS n_items,
+              (SELECT count(*) FROM items i WHERE i.dataset = d.name
+                 AND i.image_path IS NOT NULL) AS n_images,
+              (SELECT count(*) FROM users u WHERE u.dataset = d.name) AS n_users,
+              (SELECT count(*) FROM interactions x WHERE x.dataset = d.name) AS n_interactions
+            FROM datasets d ORDER BY created_at DESC, name""")
+
+    def dataset_names(self) -> list[str]:
+        return [r[0] for r in self.cursor().execute(
+            "SELECT name FROM datasets ORDER BY created_at DESC, name").fetchall()]
+
+    def upsert_dataset(self, cur: duckdb.DuckDBPyConnection, name: str, kind: str,
+                       source: str | None = None, attribution: str | None = None,
+                       description: str | None = None) -> None:
+        """Register a dataset inside the caller's transaction (keeps created_at if it exists)."""
+        exists = cur.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone()
+        if exists:
+            cur.execute("""UPDATE datasets SET kind = ?, source = coalesce(?, source),
+                           attribution = coalesce(?, attribution),
+                           description = coalesce(?, description) WHERE name = ?""",
+                        [kind, source, attribution, description, name])
+        else:
+            cur.execute("INSERT INTO datasets (name, kind, source, attribution, description) "
+                        "VALUES (?, ?, ?, ?, ?)", [name, kind, source, attribution, description])
+        cur.execute("INSERT OR REPLACE INTO settings VALUES ('active_dataset', ?)", [name])
+
+    def active_dataset(self) -> str | None:
+        """The dataset commands use when none is named: the last one imported or chosen."""
+        name = self.get_setting("active_dataset")
+        names = self.dataset_names()
+        if name in names:
+            return name
+        return names[0] if names else None
+
+    def resolve_dataset(self, name: str | None = None) -> str:
+        """`name` if it exists, else the active dataset; a clear error when there is none."""
+        names = self.dataset_names()
+        if name is None:
+            active = self.active_dataset()
+            if active is None:
+                raise UnknownDataset(
+                    "The database holds no dataset yet. Run `python -m recsys init-demo` for the "
+                    "built-in demo catalog, or import one with `python -m recsys import-catalog`.")
+            return active
+        if name not in names:
+            raise UnknownDataset(f"Unknown dataset {name!r}. Known datasets: "
+                                 f"{', '.join(names) if names else 'none'}.")
+        return name
+
+    def delete_dataset(self, name: str) -> None:
+        """Remove a dataset and everything recorded about it, in one transaction."""
+        with self.transaction() as cur:
+            self._delete_dataset_rows(cur, name)
+            cur.execute("DELETE FROM datasets WHERE name = ?", [name])
+
+    @staticmethod
+    def _delete_dataset_rows(cur: duckdb.DuckDBPyConnection, name: str) -> None:
+        run_ids = "SELECT run_id FROM runs WHERE dataset = ?"
+        cur.execute(f"DELETE FROM run_epochs WHERE run_id IN ({run_ids})", [name])
+        cur.execute(f"DELETE FROM metrics WHERE run_id IN ({run_ids})", [name])
+        for table in ("runs", "embeddings", "interactions", "users", "items"):
+            cur.execute(f"DELETE FROM {table} WHERE dataset = ?", [name])
+
+    def counts(self, dataset: str) -> dict[str, int]:
+        """Row counts per table for one dataset."""
+        out = {}
+        for table in ("items", "users", "interactions", "embeddings", "runs"):
+            out[table] = int(self.scalar(f"SELECT count(*) FROM {table} WHERE dataset = ?",
+                                         [dataset]))
+        return out
+
+    # -- items, users, interactions -----------------------------------------------------------
+    def items(self, dataset: str, item_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Items of a dataset ordered by item_id (all, or the given ids in that order)."""
+        if item_ids is None:
+            return self.query("SELECT * EXCLUDE (dataset) FROM items WHERE dataset = ? "
+                              "ORDER BY item_id", [dataset])
+        ids = list(item_ids)
+        order = pd.DataFrame({"item_id": ids, "pos": np.arange(len(ids))})
+        cur = self.cursor()
+        cur.register("_wanted_ids", order)
+        try:
+            return cur.execute("""SELECT i.* EXCLUDE (dataset) FROM items i
+                                  JOIN _wanted_ids w USING (item_id)
+                                  WHERE i.dataset = ? ORDER BY w.pos""", [dataset]).df()
+        finally:
+            cur.unregister("_wanted_ids")
+
+    def item_ids(self, dataset: str) -> list[str]:
+        return [r[0] for r in self.cursor().execute(
+            "SELECT item_id FROM items WHERE dataset = ? ORDER BY item_id", [dataset]).fetchall()]
+
+    def users(self, dataset: str) -> pd.DataFrame:
+        """Users with their number of interactions, ordered by user_id."""
+        return self.query("""
+            SELECT u.* EXCLUDE (dataset), coalesce(n.n, 0) AS n_interactions
+            FROM users u LEFT JOIN (SELECT user_id, count(*) AS n FROM interactions
+                                    WHERE dataset = ? GROUP BY user_id) n USING (user_id)
+            WHERE u.dataset = ? ORDER BY u.user_id""", [dataset, dataset])
+
+    def has_user(self, dataset: str, user_id: str) -> bool:
+        return self.scalar("SELECT count(*) FROM users WHERE dataset = ? AND user_id = ?",
+                           [dataset, str(user_id)]) > 0
+
+    def interactions(self, dataset: str) -> pd.DataFrame:
+        """All interactions of a dataset in time order (user_id, item_id, event, ts, weight, split)."""
+        return self.query("""SELECT user_id, item_id, event, ts, weight, split FROM interactions
+                             WHERE dataset = ? ORDER BY user_id, ts NULLS FIRST, item_id""",
+                          [dataset])
+
+    def user_history(self, dataset: str, user_id: str) -> pd.DataFrame:
+        """One user's interactions joined with item details, newest first."""
+        return self.query("""
+            SELECT x.event, x.ts, x.weight, x.split, i.* EXCLUDE (dataset)
+            FROM interactions x JOIN items i ON i.dataset = x.dataset AND i.item_id = x.item_id
+            WHERE x.dataset = ? AND x.user_id = ?
+            ORDER BY x.ts DESC NULLS LAST, i.item_id""", [dataset, str(user_id)])
+
+    # -- embeddings ---------------------------------------------------------------------------
+    def upsert_embeddings(self, dataset: str, encoder: str, version: str, modality: str,
+                          item_ids: Sequence[str], vectors: np.ndarray,
+                          content_hashes: Sequence[str | None]) -> None:
+        """Insert or replace item vectors in one transaction."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(item_ids) != len(vectors) or len(item_ids) != len(content_hashes):
+            raise ValueError("item_ids, vectors and content_hashes must have the same length")
+        if len(item_ids) == 0:
+            return
+        n, dim = vectors.shape
+        table = pa.table({
+            "dataset": pa.array([dataset] * n), "item_id": pa.array(list(item_ids)),
+            "encoder": pa.array([encoder] * n), "version": pa.array([version] * n),
+            "modality": pa.array([modality] * n),
+            "content_hash": pa.array(list(content_hashes), type=pa.string()),
+            "vector": pa.ListArray.from_arrays(pa.array(np.arange(0, n * dim + 1, dim,
+                                                                  dtype=np.int32)),
+                                               pa.array(vectors.ravel())),
+        })
+        with self.transaction() as cur:
+            cur.register("_new_vectors", table)
+            try:
+                cur.execute("""INSERT OR REPLACE INTO embeddings
+                               (dataset, item_id, encoder, version, modality, content_hash, vector)
+                               SELECT dataset, item_id, encoder, version, modality, content_hash,
+                                      vector FROM _new_vectors""")
+            finally:
+                cur.unregister("_new_vectors")
+
+    def embeddings(self, dataset: str, encoder: str, version: str,
+                   modality: str) -> tuple[list[str], np.ndarray]:
+        """(item_ids, float32 matrix) of stored vectors, ordered by item_id."""
+        tbl = self.cursor().sql(
+            """SELECT item_id, vector FROM embeddings WHERE dataset = $d AND encoder = $e
+               AND version = $v AND modality = $m ORDER BY item_id""",
+            params={"d": dataset, "e": encoder, "v": version, "m": modality}).to_arrow_table()
+        ids = tbl.column("item_id").to_pylist()
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        col = tbl.column("vector").combine_chunks()
+        flat = np.asarray(col.flatten(), dtype=np.float32)
+        return ids, flat.reshape(len(ids), -1)
+
+    def embedding_hashes(self, dataset: str, encoder: str, version: str,
+                         modality: str) -> dict[str, str | None]:
+        rows = self.cursor().execute(
+            """SELECT item_id, content_hash FROM embeddings WHERE dataset = ? AND encoder = ?
+               AND version = ? AND modality = ?""", [dataset, encoder, version, modality]).fetchall()
+        return dict(rows)
+
+    def embedding_sets(self, dataset: str) -> pd.DataFrame:
+        """Which (encoder, version, modality) vectors exist for a dataset, with counts."""
+        return self.query("""SELECT encoder, version, modality, count(*) AS n_items,
+                                    max(created_at) AS updated_at
+                             FROM embeddings WHERE dataset = ?
+                             GROUP BY ALL ORDER BY updated_at DESC""", [dataset])
+
+    # -- encoder registry ---------------------------------------------------------------------
+    def register_encoder(self, name: str, version: str, kind: str, dataset: str | None,
+                         path: str | None, config_: dict, metrics: dict | None = None) -> None:
+        with self.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO encoders (name, version, kind, dataset, path, "
+                        "config, metrics) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [name, version, kind, dataset, path, _json(config_), _json(metrics)])
+
+    def encoders(self, dataset: str | None = None) -> pd.DataFrame:
+        """Registered encoder checkpoints, newest first (optionally those of one dataset)."""
+        if dataset is None:
+            return self.query("SELECT * FROM encoders ORDER BY created_at DESC")
+        return self.query("SELECT * FROM encoders WHERE dataset = ? ORDER BY created_at DESC",
+                          [dataset])
+
+    # -- training runs and metrics ------------------------------------------------------------
+    def start_run(self, dataset: str | None, kind: str, model: str, config_: dict) -> int:
+        with self.transaction() as cur:
+            row = cur.execute("INSERT INTO runs (dataset, kind, model, config, status) "
+                              "VALUES (?, ?, ?, ?, 'running') RETURNING run_id",
+                              [dataset, kind, model, _json(config_)]).fetchone()
+        return int(row[0])
+
+    def finish_run(self, run_id: int, status: str, seconds: float | None = None,
+                   artifact_path: str | None = None, message: str | None = None,
+                   config_: dict | None = None) -> None:
+        with self.transaction() as cur:
+            cur.execute("""UPDATE runs SET status = ?, finished_at = ?, seconds = ?,
+                           artifact_path = coalesce(?, artifact_path), message = ?,
+                           config = coalesce(?, config) WHERE run_id = ?""",
+                        [status, datetime.now(), seconds, artifact_path, message,
+                         None if config_ is None else _json(config_), run_id])
+
+    def add_epoch(self, run_id: int, epoch: int, train_loss: float | None,
+                  val_loss: float | None, metrics: dict | None, seconds: float | None) -> None:
+        with self.transaction() as cur:
+            cur.execute("INSERT OR REPLACE INTO run_epochs VALUES (?, ?, ?, ?, ?, ?)",
+                        [run_id, epoch, _finite(train_loss), _finite(val_loss), _json(metrics),
+                         seconds])
+
+    def add_metrics(self, run_id: int, rows: Iterable[tuple[str, str, str, int | None, float]]
+                    ) -> None:
+        """Store (protocol, slice, metric, k, value) rows for a run, replacing older ones."""
+        frame = pd.DataFrame(list(rows), columns=["protocol", "slice", "metric", "k", "value"])
+        frame.insert(0, "run_id", run_id)
+        frame["k"] = frame["k"].astype("Int64")
+        with self.transaction() as cur:
+            cur.register("_new_metrics", frame)
+            try:
+                cur.execute("""DELETE FROM metrics WHERE run_id = ? AND (protocol, slice) IN
+                               (SELECT DISTINCT protocol, slice FROM _new_metrics)""", [run_id])
+                cur.execute("INSERT INTO metrics SELECT run_id, protocol, slice, metric, k, value "
+                            "FROM _new_metrics")
+            finally:
+                cur.unregister("_new_metrics")
+
+    def runs(self, dataset: str | None = None, kind: str | None = None) -> pd.DataFrame:
+        """Runs, newest first, optionally filtered by dataset and kind."""
+        where, params = [], []
+        if dataset is not None:
+            where.append("dataset = ?")
+            params.append(dataset)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return self.query(f"SELECT * FROM runs {clause} ORDER BY run_id DESC", params)
+
+    def run(self, run_id: int) -> dict | None:
+        frame = self.query("SELECT * FROM runs WHERE run_id = ?", [run_id])
+        return None if frame.empty else frame.iloc[0].to_dict()
+
+    def run_epochs(self, run_id: int) -> pd.DataFrame:
+        return self.query("SELECT * FROM run_epochs WHERE run_id = ? ORDER BY epoch", [run_id])
+
+    def run_metrics(self, run_ids: Iterable[int] | None = None,
+                    dataset: str | None = None) -> pd.DataFrame:
+        """Metrics joined with their run's model name and status."""
+        where, params = ["TRUE"], []
+        if run_ids is not None:
+            ids = [int(r) for r in run_ids]
+            if not ids:
+                return self.query("SELECT * FROM metrics WHERE FALSE")
+            where.append(f"m.run_id IN ({', '.join('?' * len(ids))})")
+            params += ids
+        if dataset is not None:
+            where.append("r.dataset = ?")
+            params.append(dataset)
+        return self.query(f"""SELECT r.model, r.dataset, r.status, r.config, m.*
+                              FROM metrics m JOIN runs r USING (run_id)
+                              WHERE {' AND '.join(where)} ORDER BY m.run_id, metric, k""", params)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(value)

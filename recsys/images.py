@@ -47,6 +47,8 @@ def _open_bytes(source: ImageSource) -> tuple[BinaryIO, str]:
             raise ImageError(f"{path.name} is {size / 2**20:.0f} MB; the limit is "
                              f"{MAX_BYTES // 2**20} MB.")
         return open(path, "rb"), path.name
+    if not hasattr(source, "read"):
+        raise ImageError(f"Not an image source: {type(source).__name__}")
     return source, getattr(source, "name", "uploaded image")
 
 

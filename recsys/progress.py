@@ -55,18 +55,24 @@ def console_progress(description: str, enabled: bool = True) -> Iterator[Progres
         return
     from tqdm import tqdm
 
-    bar = tqdm(total=1000, desc=description, file=sys.stderr, leave=False,
-               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
-    try:
-        def update(p: Progress) -> None:
-            bar.n = int(round(1000 * p.fraction))
-            text = p.message
-            if p.metrics:
-                text += " " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                                       for k, v in p.metrics.items())
-            bar.set_postfix_str(text.strip()[:80], refresh=False)
-            bar.refresh()
+    bar = None  # created on the first event, so a command that fails at once prints no bar
 
+    def update(p: Progress) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=1000, desc=description, file=sys.stderr, leave=False,
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} "
+                                  "{postfix}")
+        bar.n = int(round(1000 * p.fraction))
+        text = p.message
+        if p.metrics:
+            text += " " + " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in p.metrics.items())
+        bar.set_postfix_str(text.strip()[:80], refresh=False)
+        bar.refresh()
+
+    try:
         yield update
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()

@@ -73,7 +73,7 @@ def visual_style(image_paths: list[str | None], progress: ProgressCallback | Non
                  ) -> np.ndarray:
     """Per-photo style features measured from pixels, z-scored over the catalog (n x 8)."""
     def one(path: str | None) -> np.ndarray:
-        if not path:
+        if not isinstance(path, str) or not path:
             return np.full(len(VISUAL_FEATURES), np.nan)
         try:
             img = load_image(path, target_size=64).resize((64, 64))
@@ -174,6 +174,7 @@ def simulate(items: pd.DataFrame, config: SimulationConfig,
     frame = pd.DataFrame(events, columns=["user_id", "item_pos", "event", "ts", "weight"])
     frame["item_id"] = items["item_id"].to_numpy()[frame["item_pos"].to_numpy()]
     frame["split"] = None
+    frame = frame.sort_values(["user_id", "ts"], kind="stable").reset_index(drop=True)
     users = pd.DataFrame(user_rows)
     return users, frame[["user_id", "item_id", "event", "ts", "weight", "split"]]
 

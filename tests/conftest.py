@@ -1,0 +1,74 @@
+"""Shared fixtures: offline model hubs, throw-away stores, a small demo dataset, real datasets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# A missing model file must fail at once instead of retrying a hub for a minute.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from recsys.config import shared_datasets_dir  # noqa: E402
+from recsys.store import Store  # noqa: E402
+
+DEMO_ITEMS = 64
+DEMO_USERS = 90
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """An empty store in a temporary file."""
+    s = Store(tmp_path / "test.duckdb")
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """A small demo dataset (drawn products, simulated users), built once per test session."""
+    from recsys.demo import build_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    s = Store(path)
+    build_demo(s, n_items=DEMO_ITEMS, n_users=DEMO_USERS, seed=0)
+    s.close()
+    return path
+
+
+@pytest.fixture
+def demo_store(demo_db: Path, tmp_path: Path):
+    """A private copy of the demo database that a test may change freely."""
+    path = tmp_path / "demo.duckdb"
+    shutil.copy(demo_db, path)
+    s = Store(path)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """`../shared/datasets`, or skip: a user's clone does not have the real datasets."""
+    root = shared_datasets_dir()
+    if not root.is_dir():
+        pytest.skip(f"real datasets not found at {root} (set RECSYS_SHARED_DATASETS)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def myntra_dir(shared_datasets: Path) -> Path:
+    path = shared_datasets / "myntra_fashion"
+    if not (path / "styles.csv").is_file():
+        pytest.skip(f"Myntra catalog not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def amazon_dir(shared_datasets: Path) -> Path:
+    path = shared_datasets / "amazon_mmrec"
+    if not path.is_dir():
+        pytest.skip(f"Amazon MMRec data not found at {path}")
+    return path

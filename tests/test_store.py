@@ -1,0 +1,145 @@
+"""The DuckDB store: schema, per-thread cursors, transactions, embeddings and runs."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.store import Store, StoreError, UnknownDataset
+
+REQUIRED_COLUMNS = {
+    "items": {"dataset", "item_id", "title", "description", "article_type", "base_colour",
+              "price", "image_path", "content_hash"},
+    "users": {"dataset", "user_id", "name"},
+    "interactions": {"dataset", "user_id", "item_id", "event", "ts", "weight", "split"},
+    "embeddings": {"dataset", "item_id", "encoder", "version", "modality", "vector"},
+    "encoders": {"name", "version", "path", "config"},
+    "runs": {"run_id", "dataset", "model", "config", "status", "started_at", "finished_at",
+             "seconds", "artifact_path"},
+    "run_epochs": {"run_id", "epoch", "train_loss", "val_loss", "metrics"},
+    "metrics": {"run_id", "protocol", "slice", "metric", "k", "value"},
+}
+
+
+def test_schema_is_created_with_required_columns(store: Store):
+    for table, required in REQUIRED_COLUMNS.items():
+        cols = set(store.query(f"DESCRIBE {table}")["column_name"])
+        assert required <= cols, f"{table} lacks {required - cols}"
+    assert store.path.is_file()
+
+
+def test_reopening_keeps_data(tmp_path):
+    s = Store(tmp_path / "a.duckdb")
+    with s.transaction() as cur:
+        s.upsert_dataset(cur, "shop", "catalog")
+    s.close()
+    s = Store(tmp_path / "a.duckdb")
+    assert s.dataset_names() == ["shop"]
+    assert s.active_dataset() == "shop"
+    s.close()
+
+
+def test_db_path_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECSYS_DB", str(tmp_path / "env.duckdb"))
+    s = Store()
+    assert s.path == tmp_path / "env.duckdb"
+    s.close()
+
+
+def test_transaction_rolls_back_on_error(store: Store):
+    with store.transaction() as cur:
+        store.upsert_dataset(cur, "shop", "catalog")
+    with pytest.raises(RuntimeError):
+        with store.transaction() as cur:
+            cur.execute("INSERT INTO items (dataset, item_id, title) VALUES ('shop', '1', 'x')")
+            raise RuntimeError("boom")
+    assert store.counts("shop")["items"] == 0
+
+
+def test_each_thread_gets_its_own_cursor_and_concurrent_writes_work(store: Store):
+    with store.transaction() as cur:
+        store.upsert_dataset(cur, "shop", "catalog")
+    cursors, errors = [], []
+
+    def work(n: int) -> None:
+        try:
+            cursors.append(id(store.cursor()))
+            for j in range(20):
+                with store.transaction() as cur:
+                    cur.execute("INSERT INTO interactions (dataset, user_id, item_id, event) "
+                                "VALUES ('shop', ?, ?, 'view')", [f"u{n}", f"i{j}"])
+                store.query("SELECT count(*) FROM interactions")
+        except Exception as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(set(cursors)) == 4
+    assert store.counts("shop")["interactions"] == 80
+
+
+def test_second_process_gets_a_clear_lock_message(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "locked.duckdb"
+    s = Store(path)
+    code = ("from recsys.store import Store, StoreError\n"
+            f"try:\n    Store(r'{path}')\nexcept StoreError as e:\n    print('CLEAR', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    s.close()
+    assert "CLEAR" in out.stdout and "in use by another process" in out.stdout
+
+
+def test_unknown_dataset_is_a_clear_error(store: Store):
+    with pytest.raises(UnknownDataset, match="init-demo"):
+        store.resolve_dataset()
+    with pytest.raises(UnknownDataset, match="Unknown dataset 'nope'"):
+        store.resolve_dataset("nope")
+    assert issubclass(UnknownDataset, StoreError)
+
+
+def test_embeddings_round_trip_and_replace(store: Store):
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(5, 8)).astype(np.float32)
+    ids = [f"i{k}" for k in range(5)]
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, vecs, ["h"] * 5)
+    got_ids, got = store.embeddings("shop", "enc", "v1", "image")
+    assert got_ids == ids and np.allclose(got, vecs)
+    store.upsert_embeddings("shop", "enc", "v1", "image", ["i0"], vecs[:1] * 2, ["h2"])
+    _, got = store.embeddings("shop", "enc", "v1", "image")
+    assert np.allclose(got[0], vecs[0] * 2) and len(got) == 5
+    assert store.embedding_hashes("shop", "enc", "v1", "image")["i0"] == "h2"
+    assert store.embeddings("shop", "enc", "v2", "image")[0] == []
+
+
+def test_runs_epochs_and_metrics(store: Store):
+    run = store.start_run("shop", "model", "pop", {"k": 1})
+    store.add_epoch(run, 1, 0.5, float("nan"), {"ndcg@20": 0.1}, 1.0)
+    store.add_metrics(run, [("random", "all", "recall", 20, 0.3), ("random", "all", "auc", None, 0.9)])
+    store.add_metrics(run, [("random", "all", "recall", 20, 0.4)])  # replaces that protocol/slice
+    store.finish_run(run, "finished", seconds=2.0, artifact_path="/x")
+    assert store.run(run)["status"] == "finished"
+    epochs = store.run_epochs(run)
+    assert epochs["train_loss"].tolist() == [0.5] and pd.isna(epochs["val_loss"].iloc[0])
+    m = store.run_metrics([run])
+    assert m["value"].tolist() == [0.4] and m["model"].iloc[0] == "pop"
+
+
+def test_delete_dataset_removes_everything(store: Store):
+    with store.transaction() as cur:
+        store.upsert_dataset(cur, "shop", "catalog")
+        cur.execute("INSERT INTO items (dataset, item_id, title) VALUES ('shop', '1', 'x')")
+    run = store.start_run("shop", "model", "pop", {})
+    store.add_metrics(run, [("random", "all", "recall", 20, 0.3)])
+    store.delete_dataset("shop")
+    assert store.dataset_names() == []
+    assert store.scalar("SELECT count(*) FROM metrics") == 0

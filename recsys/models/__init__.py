@@ -1,0 +1,131 @@
+"""The model registry: every recommender by name, with its signals and hyperparameters.
+
+`create_model(name, **params)` builds one; `describe_models()` gives the machine-readable
+hyperparameters (name, type, default, range, help) the Streamlit Train page builds its widgets
+from; `applicable_models(signals)` lists those a dataset can feed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from ..errors import RecsysError
+from .base import ModelConfig, Recommender, coerce_params, describe_config
+
+FAMILIES = ("baseline", "collaborative", "content", "fusion")
+
+
+class UnknownModel(RecsysError):
+    """A model name the registry does not know."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its class, a preset of hyperparameters and a one-line summary."""
+
+    name: str
+    cls: type[Recommender]
+    family: str
+    summary: str
+    preset: dict[str, Any] = field(default_factory=dict)
+
+    def create(self, **params: Any) -> Recommender:
+        merged = {**self.preset, **coerce_params(self.cls.config_class, params)}
+        return self.cls(self.cls.config_class(**merged), name=self.name)
+
+    @property
+    def requires(self) -> frozenset[str]:
+        return self.create().requires
+
+    def applies_to(self, signals: frozenset[str]) -> bool:
+        return self.requires <= signals
+
+    def check_signals(self, signals: frozenset[str], dataset: str) -> None:
+        """A clear error when the dataset lacks a signal this model needs."""
+        missing = sorted(self.requires - signals)
+        if missing:
+            raise UnknownModel(
+                f"Model {self.name} needs {' and '.join(missing)} vectors, which dataset "
+                f"'{dataset}' does not have. Compute them with `python -m recsys embed "
+                f"--dataset {dataset}`, or choose a collaborative model: "
+                f"{', '.join(applicable_models(signals))}.")
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "family": self.family, "summary": self.summary,
+                "requires": sorted(self.requires), "iterative": self.cls.iterative,
+                "params": describe_config(self.cls.config_class, self.preset)}
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, ModelSpec]:
+    from .baselines import EASE, ContentModel, ItemKNN, Popularity, UserKNN
+    from .fusion import AttentionFusion, EarlyFusion, LateFusion
+    from .neural import BPRMF, ContentLR, LightGCN
+
+    specs = [
+        ModelSpec("popularity", Popularity, "baseline", "most interacted items for everyone"),
+        ModelSpec("itemknn", ItemKNN, "collaborative",
+                  "item-based CF, cosine on co-occurrence"),
+        ModelSpec("userknn", UserKNN, "collaborative", "user-based CF, Pearson similarity"),
+        ModelSpec("bpr", BPRMF, "collaborative", "matrix factorisation trained with BPR"),
+        ModelSpec("ease", EASE, "collaborative", "EASE closed-form item-item autoencoder"),
+        ModelSpec("lightgcn", LightGCN, "collaborative",
+                  "LightGCN graph propagation trained with BPR"),
+        ModelSpec("content-image", ContentModel, "content",
+                  "cosine to the user's image profile", {"modalities": ("image",)}),
+        ModelSpec("content-text", ContentModel, "content",
+                  "cosine to the user's text profile", {"modalities": ("text",)}),
+        ModelSpec("content", ContentModel, "content",
+                  "cosine to the user's image and text profiles", {"modalities": ("image", "text")}),
+        ModelSpec("content-lr", ContentLR, "content",
+                  "per-user logistic regression on item image/text features"),
+        ModelSpec("early-fusion", EarlyFusion, "fusion",
+                  "feature-level fusion: image+text+ID item tower, BPR"),
+        ModelSpec("late-fusion", LateFusion, "fusion",
+                  "decision-level fusion: CF, image and text scorers, weights learned on "
+                  "validation"),
+        ModelSpec("attention-fusion", AttentionFusion, "fusion",
+                  "model-level fusion: per user-item attention over ID, image and text"),
+    ]
+    return {s.name: s for s in specs}
+
+
+def model_names() -> list[str]:
+    return list(_registry())
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _registry()[name]
+    except KeyError:
+        raise UnknownModel(f"Unknown model {name!r}. Known models: "
+                           f"{', '.join(model_names())}.") from None
+
+
+def create_model(name: str, **params: Any) -> Recommender:
+    """A new, unfitted model from the registry (hyperparameters checked and converted)."""
+    return get_spec(name).create(**params)
+
+
+def describe_models() -> list[dict[str, Any]]:
+    """Every model's name, family, summary, signals and hyperparameters, as plain data."""
+    return [s.describe() for s in _registry().values()]
+
+
+def applicable_models(signals: frozenset[str]) -> list[str]:
+    """Registered models whose signals the data offers (only CF ones without vectors)."""
+    return [s.name for s in _registry().values() if s.applies_to(signals)]
+
+
+def model_class(class_name: str) -> type[Recommender]:
+    """The class saved in a model file, by class name."""
+    for spec in _registry().values():
+        if spec.cls.__name__ == class_name:
+            return spec.cls
+    raise UnknownModel(f"Unknown model class {class_name!r} in a model file.")
+
+
+__all__ = ["ModelConfig", "ModelSpec", "Recommender", "UnknownModel", "applicable_models",
+           "create_model", "describe_models", "get_spec", "model_class", "model_names"]

@@ -1,0 +1,378 @@
+"""The one recommender interface, hyperparameter descriptions and the shared epoch loop.
+
+Every model is a `Recommender`: `fit(data)` on the training split, `score(user_indices)` against
+all items, `recommend(user_id, k)` excluding what the user already has, `save(path)` /
+`load(path)`, a `config` dataclass (plain data, saved as JSON with each run) and `requires`
+(the signals it needs: "cf", "image", "text"). The evaluator, the CLI, the app and the
+benchmarks use nothing else.
+
+Iterative models implement `_start` / `_epoch` / `_finalize` / `_state` / `_load_state`; `fit`
+then runs epochs with validation NDCG@20, a validation loss, early stopping (the best epoch's
+state is restored) and per-epoch callbacks that feed the progress bar and the live loss curves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import RecsysError
+from ..evaluation import InteractionData, UnknownUser, top_k, unknown_user_message, \
+    validation_ndcg
+from ..progress import ProgressCallback, report
+
+FORMAT_VERSION = 1
+VALIDATION_USERS = 3000      # users sampled for per-epoch validation NDCG@20
+VALIDATION_K = 20
+
+
+class ModelError(RecsysError):
+    """A model cannot be built, fitted or loaded as asked."""
+
+
+def hp(default: Any, help: str, low: float | None = None, high: float | None = None,
+       choices: tuple | None = None, log: bool = False) -> Any:
+    """A config field that describes itself (type, default, range, help) for the Train page."""
+    return field(default=default, metadata={"help": help, "low": low, "high": high,
+                                            "choices": choices, "log": log})
+
+
+@dataclass
+class ModelConfig:
+    """Hyperparameters shared by every model."""
+
+    seed: int = hp(0, "random seed (sampling, initialisation, validation users)", 0, 2**31 - 1)
+
+
+@dataclass
+class TrainConfig(ModelConfig):
+    """Hyperparameters of models trained for several epochs with early stopping."""
+
+    epochs: int = hp(60, "maximum number of epochs", 1, 1000)
+    patience: int = hp(6, "stop after this many epochs without a better validation NDCG@20",
+                       1, 100)
+    lr: float = hp(0.005, "Adam learning rate", 1e-4, 0.1, log=True)
+    batch_size: int = hp(2048, "training pairs per batch", 8, 65536, log=True)
+
+
+def describe_config(config_class: type, overrides: dict | None = None) -> list[dict]:
+    """Machine-readable hyperparameters: name, type, default, range, choices, help."""
+    overrides = overrides or {}
+    out = []
+    for f in fields(config_class):
+        default = overrides.get(f.name, f.default if f.default is not MISSING else None)
+        out.append({"name": f.name, "type": type(default).__name__, "default": default,
+                    "low": f.metadata.get("low"), "high": f.metadata.get("high"),
+                    "choices": list(f.metadata["choices"]) if f.metadata.get("choices") else None,
+                    "log": f.metadata.get("log", False), "help": f.metadata.get("help", "")})
+    return out
+
+
+def coerce_params(config_class: type, params: dict[str, Any]) -> dict[str, Any]:
+    """Check names and convert values (e.g. strings from the command line) to the field types."""
+    known = {f.name: f for f in fields(config_class)}
+    out = {}
+    for name, value in params.items():
+        if name not in known:
+            raise ModelError(f"Unknown hyperparameter {name!r}; this model takes "
+                             f"{', '.join(sorted(known))}.")
+        f = known[name]
+        kind = type(f.default) if f.default is not MISSING else str
+        try:
+            if kind is bool and isinstance(value, str):
+                value = value.lower() in ("1", "true", "yes", "on")
+            elif kind in (tuple, list) and isinstance(value, str):
+                value = tuple(v for v in value.split(",") if v)
+            else:
+                value = kind(value)
+        except (TypeError, ValueError):
+            raise ModelError(f"Hyperparameter {name} expects {kind.__name__}, got {value!r}.") \
+                from None
+        low, high = f.metadata.get("low"), f.metadata.get("high")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                (low is not None and value < low) or (high is not None and value > high)):
+            raise ModelError(f"Hyperparameter {name}={value} is outside {low}..{high}.")
+        if f.metadata.get("choices") and value not in f.metadata["choices"] and \
+                not isinstance(value, tuple):
+            raise ModelError(f"Hyperparameter {name} must be one of "
+                             f"{', '.join(map(str, f.metadata['choices']))}.")
+        out[name] = value
+    return out
+
+
+@dataclass
+class EpochStats:
+    """One epoch of training, as stored in `run_epochs` and drawn as live curves."""
+
+    epoch: int
+    train_loss: float | None
+    val_loss: float | None
+    val_ndcg: float | None
+    seconds: float
+
+    def metrics(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "train_loss": self.train_loss, "val_loss": self.val_loss,
+                f"val_ndcg@{VALIDATION_K}": self.val_ndcg}
+
+
+EpochCallback = Callable[[EpochStats], None]
+
+
+class Recommender:
+    """Base class: id bookkeeping, seen-item exclusion, top-K, save/load and the epoch loop."""
+
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    requires: frozenset[str] = frozenset({"cf"})
+    iterative: ClassVar[bool] = False
+
+    def __init__(self, config: ModelConfig | None = None, name: str | None = None,
+                 **params: Any):
+        self.config = config if config is not None else self.config_class(
+            **coerce_params(self.config_class, params))
+        self.name = name or type(self).__name__.lower()
+        self.dataset: str | None = None
+        self.user_ids = np.array([], dtype=str)
+        self.item_ids = np.array([], dtype=str)
+        self.seen = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.history: list[EpochStats] = []
+        self.best_epoch: int | None = None
+        self._user_pos: dict[str, int] = {}
+
+    # -- the interface --------------------------------------------------------------------------
+    def fit(self, data: InteractionData, progress: ProgressCallback | None = None,
+            on_epoch: EpochCallback | None = None) -> "Recommender":
+        """Fit on `data.train` (and validate on `data.valid` when iterative)."""
+        missing = self.requires - data.signals
+        if missing:
+            data.content(sorted(missing - {"cf"})[0])   # raises the "run embed" error
+        self._bind(data)
+        self._seed()
+        if self.iterative:
+            self._fit_epochs(data, progress, on_epoch)
+        else:
+            report(progress, 0, 1, f"fitting {self.name}", stage="fit")
+            t0 = time.perf_counter()
+            self._fit(data)
+            self._prepare_validation(data)
+            self._record_epoch(data, 1, None, t0, on_epoch)
+            report(progress, 1, 1, f"fitted {self.name}", stage="fit")
+        return self
+
+    def score(self, user_indices: np.ndarray | list[int]) -> np.ndarray:
+        """Scores of the given users (row indices) against every item: n_users x n_items."""
+        if not len(self.item_ids):
+            raise ModelError(f"Model {self.name} is not fitted yet.")
+        return np.asarray(self._score(np.asarray(user_indices, dtype=np.int64)),
+                          dtype=np.float32)
+
+    def user_index(self, user_id: str) -> int:
+        try:
+            return self._user_pos[str(user_id)]
+        except KeyError:
+            raise UnknownUser(unknown_user_message(user_id, self.user_ids,
+                                                    self.dataset or "?")) from None
+
+    def recommend_indices(self, user: int, k: int = 10, exclude_seen: bool = True
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """(item indices, scores) of one user's top-k, best first."""
+        scores = self.score([user])
+        if exclude_seen:
+            row = self.seen[user]
+            scores[0, row.indices] = -np.inf
+        top = top_k(scores, k)[0]
+        top = top[np.isfinite(scores[0, top])]
+        return top, scores[0, top]
+
+    def recommend(self, user_id: str, k: int = 10, exclude_seen: bool = True
+                  ) -> list[tuple[str, float]]:
+        """Top-k (item_id, score) for a user id, excluding items already in their history."""
+        idx, scores = self.recommend_indices(self.user_index(user_id), k, exclude_seen)
+        return [(str(self.item_ids[i]), float(s)) for i, s in zip(idx, scores)]
+
+    def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        """How much each signal drives the score of `items` for `user` (rows sum to 1).
+
+        Models built on one signal return weight 1 for it; multimodal models override this
+        with their own principled decomposition.
+        """
+        signals = sorted(self.requires)
+        return {s: np.full(len(items), 1.0 / len(signals)) for s in signals}
+
+    def describe(self) -> dict[str, Any]:
+        """Name, signals and config as plain data."""
+        return {"name": self.name, "class": type(self).__name__,
+                "requires": sorted(self.requires), "config": asdict(self.config)}
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model to one .npz file (no pickle: arrays plus a JSON header)."""
+        meta = {"format": FORMAT_VERSION, "name": self.name, "class": type(self).__name__,
+                "config": asdict(self.config), "dataset": self.dataset,
+                "best_epoch": self.best_epoch,
+                "history": [asdict(h) for h in self.history]}
+        arrays = {"__meta__": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                  "__users__": self.user_ids.astype(str), "__items__": self.item_ids.astype(str)}
+        arrays.update(_pack({"__seen__": self.seen, **self._state()}))
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Recommender":
+        """Rebuild a model written by `save` (of this class or, from the base, any class)."""
+        from . import model_class
+
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"Cannot read the model file {path}: {exc}") from exc
+        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+        klass = model_class(meta["class"])
+        if not issubclass(klass, cls):
+            raise ModelError(f"{path} holds a {meta['class']}, not a {cls.__name__}.")
+        config = klass.config_class(**coerce_params(klass.config_class, meta["config"]))
+        model = klass(config, name=meta["name"])
+        model.dataset = meta["dataset"]
+        model.best_epoch = meta.get("best_epoch")
+        model.history = [EpochStats(**h) for h in meta.get("history", [])]
+        model._set_ids(arrays.pop("__users__").astype(object), arrays.pop("__items__").astype(object))
+        state = _unpack(arrays)
+        model.seen = state.pop("__seen__")
+        model._load_state(state)
+        return model
+
+    # -- hooks for subclasses ------------------------------------------------------------------
+    def _fit(self, data: InteractionData) -> None:
+        raise NotImplementedError
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _state(self) -> dict[str, Any]:
+        """Arrays (numpy or scipy sparse) that fully define the fitted model."""
+        raise NotImplementedError
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        """Make the model ready to score from `_state()`'s arrays."""
+        raise NotImplementedError
+
+    def _finalize(self) -> None:
+        """Iterative models: compute what scoring needs from the trainable parameters."""
+
+    def _start(self, data: InteractionData) -> None:
+        """Iterative models: build parameters and samplers before the first epoch."""
+        raise NotImplementedError
+
+    def _epoch(self, epoch: int) -> float:
+        """Iterative models: one pass over the training data; returns the mean training loss."""
+        raise NotImplementedError
+
+    def _validation_users(self, data: InteractionData, rng: np.random.Generator) -> np.ndarray:
+        """Users whose validation NDCG drives early stopping (a seeded sample)."""
+        users = np.flatnonzero(data.valid.getnnz(axis=1) > 0)
+        if len(users) > VALIDATION_USERS:
+            users = np.sort(rng.choice(users, VALIDATION_USERS, replace=False))
+        return users
+
+    def _validation_loss(self, pos: np.ndarray, neg: np.ndarray) -> float:
+        """Loss on validation pairs given their scores: BPR, -log sigmoid(pos - neg)."""
+        return float(np.mean(np.logaddexp(0.0, -(pos - neg))))
+
+    # -- internals ------------------------------------------------------------------------------
+    def _seed(self) -> None:
+        import torch
+
+        torch.manual_seed(self.config.seed)
+        self.rng = np.random.default_rng(self.config.seed)
+
+    def _set_ids(self, user_ids: np.ndarray, item_ids: np.ndarray) -> None:
+        self.user_ids, self.item_ids = user_ids, item_ids
+        self._user_pos = {str(u): i for i, u in enumerate(user_ids)}
+
+    def _bind(self, data: InteractionData) -> None:
+        self.dataset = data.dataset
+        self._set_ids(data.user_ids, data.item_ids)
+        self.seen = (data.train > 0).astype(np.float32).tocsr()
+        self.history, self.best_epoch = [], None
+
+    def _record_epoch(self, data: InteractionData, epoch: int, train_loss: float | None,
+                      t0: float, on_epoch: EpochCallback | None) -> EpochStats:
+        """Validate (NDCG@20 and loss on the validation users) and report one epoch."""
+        val_ndcg = val_loss = None
+        users = self._val_users
+        if len(users):
+            val_ndcg, scores = validation_ndcg(self, data, users, VALIDATION_K)
+            pos = scores[self._val_pairs[0], self._val_pairs[1]]
+            neg = scores[self._val_pairs[0], self._val_pairs[2]]   # -inf (no loss) if seen
+            val_loss = self._validation_loss(pos, neg)
+        stats = EpochStats(epoch, train_loss, val_loss, val_ndcg, time.perf_counter() - t0)
+        self.history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+        return stats
+
+    def _prepare_validation(self, data: InteractionData) -> None:
+        rng = np.random.default_rng(self.config.seed + 1)
+        self._val_users = self._validation_users(data, rng)
+        val = data.valid[self._val_users].tocoo()
+        self._val_pairs = (val.row, val.col, rng.integers(0, data.n_items, len(val.row)))
+
+    def _fit_epochs(self, data: InteractionData, progress: ProgressCallback | None,
+                    on_epoch: EpochCallback | None) -> None:
+        cfg = self.config
+        self._start(data)
+        self._prepare_validation(data)
+        best, best_state, waited = -np.inf, None, 0
+        for epoch in range(1, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            train_loss = float(self._epoch(epoch))
+            self._finalize()
+            stats = self._record_epoch(data, epoch, train_loss, t0, on_epoch)
+            report(progress, epoch, cfg.epochs, f"epoch {epoch}/{cfg.epochs}", stage="epoch",
+                   **stats.metrics())
+            metric = stats.val_ndcg if stats.val_ndcg is not None else -train_loss
+            if metric > best + 1e-7:
+                best, waited, self.best_epoch = metric, 0, epoch
+                best_state = _copy_state(self._state())
+            else:
+                waited += 1
+                if waited >= cfg.patience:
+                    break
+        if best_state is not None:
+            self._load_state(best_state)
+
+
+def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.copy() for k, v in state.items()}
+
+
+def _pack(state: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Flatten scipy sparse matrices into their CSR arrays for np.savez."""
+    out = {}
+    for key, value in state.items():
+        if sp.issparse(value):
+            csr = value.tocsr()
+            out[f"{key}::data"], out[f"{key}::indices"] = csr.data, csr.indices
+            out[f"{key}::indptr"], out[f"{key}::shape"] = csr.indptr, np.array(csr.shape)
+        else:
+            out[key] = np.asarray(value)
+    return out
+
+
+def _unpack(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in arrays.items():
+        base, sep, part = key.partition("::")
+        if not sep:
+            out[key] = value
+        elif part == "data":
+            out[base] = sp.csr_matrix((value, arrays[f"{base}::indices"],
+                                       arrays[f"{base}::indptr"]),
+                                      shape=tuple(arrays[f"{base}::shape"]))
+    return out

@@ -1,0 +1,381 @@
+"""Fusion recommenders: what a product looks like, what it says and what people did with it.
+
+* `EarlyFusion` (feature level): an item tower mixes the image vector, the text vector and a
+  learned item-ID embedding (learned modality weights, concatenation, projection); a user is an
+  ID embedding plus the mean of their history's item vectors; BPR with sampled negatives.
+* `LateFusion` (decision level): a CF model, an image profile and a text profile score every
+  item; their per-user standardised scores are combined with weights learned on the validation
+  split (weights depend on the length of the user's history).
+* `AttentionFusion` (model level): per user-item attention over the ID, image and text
+  representations of the item, trained end to end; its attention weights explain each score.
+
+Items without training interactions ("cold") have no usable ID embedding: it is masked out at
+scoring time, and randomly during training ("ID dropout"), so the content towers learn to
+carry an item alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..evaluation import InteractionData
+from .base import TrainConfig, hp
+from .baselines import ContentModel
+from .neural import TorchConfig, TorchModel, bpr_loss, item_features, row_normalised, \
+    sparse_tensor
+
+MODALITIES = ("cf", "image", "text")
+
+
+class SubScorers:
+    """Frozen sub-models fitted on the training split, saved inside the fusion model's file.
+
+    `_signals(users)` gives their per-user standardised scores (users x items x scorers).
+    """
+
+    scorers: dict[str, Any]
+
+    def _scorers(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _fit_scorers(self, data: InteractionData) -> None:
+        self.scorers = self._scorers()
+        for scorer in self.scorers.values():
+            scorer.fit(data)
+        self.lengths = np.log1p(self.seen.getnnz(axis=1)).astype(np.float32)
+
+    def _signals(self, users: np.ndarray) -> np.ndarray:
+        out = []
+        for scorer in self.scorers.values():
+            s = scorer.score(users)
+            out.append((s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-6))
+        return np.stack(out, -1)
+
+    def _scorer_state(self) -> dict[str, Any]:
+        return {f"{m}.{k}": v for m, scorer in self.scorers.items()
+                for k, v in scorer._state().items()}
+
+    def _load_scorers(self, state: dict[str, Any]) -> None:
+        self.scorers = self._scorers()
+        for m, scorer in self.scorers.items():
+            scorer.seen = self.seen
+            scorer._set_ids(self.user_ids, self.item_ids)
+            prefix = f"{m}."
+            scorer._load_state({k[len(prefix):]: v for k, v in state.items()
+                                if k.startswith(prefix)})
+        self.lengths = np.log1p(self.seen.getnnz(axis=1)).astype(np.float32)
+
+
+@dataclass
+class HybridConfig(TorchConfig):
+    cf_model: str = hp("itemknn", "frozen CF scorer whose standardised score joins the CF "
+                       "modality", choices=("itemknn", "ease", "userknn"))
+    feature_dim: int = hp(128, "PCA components kept of each content vector", 2, 1024, log=True)
+    id_dropout: float = hp(0.3, "probability of hiding an item's ID embedding in training", 0.0,
+                           0.9)
+    lr: float = hp(0.003, "Adam learning rate", 1e-4, 0.1, log=True)
+    batch_size: int = hp(1024, "training pairs per batch", 8, 65536, log=True)
+    epochs: int = hp(80, "maximum number of epochs", 1, 1000)
+    patience: int = hp(8, "stop after this many epochs without a better validation NDCG@20",
+                       1, 100)
+
+
+class HybridModel(SubScorers, TorchModel):
+    """Shared parts of the trained fusion models: content inputs, ID masks, user histories and
+    a frozen CF prior (a k-NN/EASE score, standardised per user, with a learned weight that
+    depends on the history length) that gives the CF modality co-occurrence knowledge a
+    64-dimensional ID embedding alone learns poorly from sparse data."""
+
+    config_class = HybridConfig
+    requires = frozenset(MODALITIES)
+
+    def _scorers(self) -> dict[str, Any]:
+        from . import create_model
+
+        return {"cf": create_model(self.config.cf_model)}
+
+    def _build(self, data: InteractionData) -> nn.Module:
+        self._fit_scorers(data)
+        self.prior = torch.from_numpy(self._signals(np.arange(data.n_users))[..., 0])
+        self.length_t = torch.from_numpy(self.lengths)
+        feats = item_features(data, ("image", "text"), self.config.feature_dim)
+        self.inputs = {m: torch.from_numpy(v) for m, v in feats.items()}
+        self.warm = torch.from_numpy(~data.cold_items())
+        present = {m: np.abs(data.content(m)).sum(axis=1) > 0 for m in ("image", "text")}
+        self.present = {m: torch.from_numpy(v) for m, v in present.items()}
+        self.histories = sparse_tensor(row_normalised(data.train))
+        dim = self.config.dim
+        net = nn.Module()
+        net.users = nn.Embedding(data.n_users, dim)
+        net.items = nn.Embedding(data.n_items, dim)
+        nn.init.normal_(net.users.weight, std=0.1)
+        nn.init.normal_(net.items.weight, std=0.1)
+        net.proj = nn.ModuleDict({m: nn.Linear(x.shape[1], dim) for m, x in self.inputs.items()})
+        net.prior_weight = nn.Parameter(torch.tensor([1.0, 0.0]))
+        self._extend(net, dim)
+        return net
+
+    def _prior(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Weighted CF prior of (user, item) pairs; `items` may be 1-d (pairs) or 2-d."""
+        w = self.net.prior_weight[0] + self.net.prior_weight[1] * self.length_t[users]
+        z = self.prior[users[:, None], items] if items.dim() == 2 else self.prior[users, items]
+        return (w[:, None] if items.dim() == 2 else w) * z
+
+    def _prior_rows(self, users: np.ndarray) -> np.ndarray:
+        """Weighted CF prior of users against every item (inference)."""
+        w = self.exported["prior_weight"]
+        return (w[0] + w[1] * self.lengths[users])[:, None] * self._signals(users)[..., 0]
+
+    def _state(self) -> dict[str, Any]:
+        return {**self.exported, **self._scorer_state()}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._load_scorers(state)
+        self.exported = {k: v for k, v in state.items() if "." not in k}
+
+    def _extend(self, net: nn.Module, dim: int) -> None:
+        """Subclasses add their own layers."""
+
+    def _id_mask(self) -> torch.Tensor:
+        """Items whose ID embedding is used: warm items, minus a random share while training."""
+        if not self.net.training or self.config.id_dropout <= 0:
+            return self.warm
+        return self.warm & (torch.rand(len(self.warm)) >= self.config.id_dropout)
+
+    def _modalities(self, id_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-modality item representations (n_items x dim)."""
+        return {"cf": self.net.items.weight * id_mask[:, None].float(),
+                **{m: self.net.proj[m](self.inputs[m]) for m in ("image", "text")}}
+
+    def _queries(self, item_vectors: torch.Tensor) -> torch.Tensor:
+        """User vectors: ID embedding plus the weighted mean of their history's item vectors."""
+        return self.net.users.weight + torch.sparse.mm(self.histories, item_vectors)
+
+
+class EarlyFusion(HybridModel):
+    """Feature-level fusion: item = W [a_img z_img ; a_txt z_txt ; a_id e_id], BPR loss.
+
+    The projection W is split by modality, so a score q . h_i decomposes exactly into image,
+    text and ID contributions: those are the explanation's modality weights.
+    """
+
+    def _extend(self, net: nn.Module, dim: int) -> None:
+        net.gates = nn.Parameter(torch.zeros(len(MODALITIES)))
+        net.out = nn.Linear(len(MODALITIES) * dim, dim, bias=False)
+
+    def _parts(self, id_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each modality's contribution to the fused item vector (they sum to it)."""
+        mods = self._modalities(id_mask)
+        gates = torch.softmax(self.net.gates, 0) * len(MODALITIES)
+        dim = self.config.dim
+        return {m: F.linear(gates[j] * mods[m], self.net.out.weight[:, j * dim:(j + 1) * dim])
+                for j, m in enumerate(MODALITIES)}
+
+    def _batch_loss(self, users, pos, neg):
+        items = sum(self._parts(self._id_mask()).values())
+        q = self._queries(items)[users]
+        p, n = items[pos], items[neg]
+        s_pos = (q * p).sum(1) + self._prior(users, pos)
+        s_neg = (q * n).sum(1) + self._prior(users, neg)
+        return bpr_loss(s_pos, s_neg) + self._l2(q, p, n)
+
+    def _export(self):
+        parts = self._parts(self._id_mask())
+        items = sum(parts.values())
+        return {"user_factors": self._queries(items).numpy(), "item_factors": items.numpy(),
+                "prior_weight": self.net.prior_weight.numpy(),
+                **{f"part_{m}": v.numpy() for m, v in parts.items()}}
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return super()._score(users) + self._prior_rows(users)
+
+    def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Share of |q . h_m| of each modality's part of the score (CF includes the prior)."""
+        q = self.exported["user_factors"][user]
+        contrib = {m: self.exported[f"part_{m}"][items] @ q for m in MODALITIES}
+        contrib["cf"] = contrib["cf"] + self._prior_rows(np.array([user]))[0, items]
+        return _shares({m: np.abs(v) for m, v in contrib.items()})
+
+
+class AttentionFusion(HybridModel):
+    """Model-level fusion: score = sum_m a_m(u, i) q_u . v_m(i), a = softmax over modalities.
+
+    The attention logits are bilinear in the user query and each modality vector plus a learned
+    per-modality bias; modalities an item lacks (ID for cold items, a missing photo) are masked.
+    """
+
+    def _extend(self, net: nn.Module, dim: int) -> None:
+        net.attention = nn.Linear(dim, dim, bias=False)
+        net.modality_bias = nn.Parameter(torch.zeros(len(MODALITIES)))
+
+    def _available(self, id_mask: torch.Tensor) -> torch.Tensor:
+        return torch.stack([id_mask, self.present["image"], self.present["text"]], 1)
+
+    def _attend(self, q: torch.Tensor, keys: torch.Tensor, vectors: torch.Tensor,
+                available: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """Scores for query rows q against stacked modality vectors (b x 3 x d); the CF prior
+        joins the CF modality's score."""
+        logits = torch.einsum("bd,bmd->bm", keys, vectors) / self.config.dim ** 0.5
+        logits = (logits + self.net.modality_bias).masked_fill(~available, -1e9)
+        sims = torch.einsum("bd,bmd->bm", q, vectors)
+        sims = torch.cat([sims[:, :1] + prior[:, None], sims[:, 1:]], 1)
+        return (torch.softmax(logits, 1) * sims).sum(1)
+
+    def _batch_loss(self, users, pos, neg):
+        id_mask = self._id_mask()
+        mods = self._modalities(id_mask)
+        stacked = torch.stack([mods[m] for m in MODALITIES], 1)          # items x 3 x d
+        q = self._queries(stacked.mean(1))[users]
+        keys = self.net.attention(q)
+        available = self._available(id_mask)
+        s_pos = self._attend(q, keys, stacked[pos], available[pos], self._prior(users, pos))
+        s_neg = self._attend(q, keys, stacked[neg], available[neg], self._prior(users, neg))
+        return bpr_loss(s_pos, s_neg) + self._l2(q, stacked[pos], stacked[neg])
+
+    def _export(self):
+        id_mask = self._id_mask()
+        mods = self._modalities(id_mask)
+        q = self._queries(torch.stack([mods[m] for m in MODALITIES], 1).mean(1))
+        return {"queries": q.numpy(), "keys": self.net.attention(q).numpy(),
+                "bias": self.net.modality_bias.numpy(),
+                "prior_weight": self.net.prior_weight.numpy(),
+                "available": self._available(id_mask).float().numpy(),
+                **{f"part_{m}": v.numpy() for m, v in mods.items()}}
+
+    def attention(self, users: np.ndarray, items: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, attention weights) of users x items (all items by default); weights have a
+        last axis over ("cf", "image", "text")."""
+        ex = self.exported
+        cols = slice(None) if items is None else items
+        q, keys = ex["queries"][users], ex["keys"][users]
+        sims = np.stack([q @ ex[f"part_{m}"][cols].T for m in MODALITIES], -1)
+        sims[..., 0] += self._prior_rows(users)[:, cols]
+        logits = np.stack([keys @ ex[f"part_{m}"][cols].T for m in MODALITIES], -1)
+        logits = logits / np.sqrt(q.shape[1]) + ex["bias"]
+        logits = np.where(ex["available"][cols][None] > 0, logits, -1e9)
+        logits -= logits.max(-1, keepdims=True)
+        alpha = np.exp(logits)
+        alpha /= alpha.sum(-1, keepdims=True)
+        return (alpha * sims).sum(-1), alpha
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self.attention(users)[0]
+
+    def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's own attention weights for this user and these items."""
+        alpha = self.attention(np.array([user]), np.asarray(items))[1][0]
+        return {m: alpha[:, j] for j, m in enumerate(MODALITIES)}
+
+
+def _shares(contrib: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Normalise non-negative contributions to sum to 1 per item (uniform when all are 0)."""
+    total = sum(contrib.values())
+    n = len(contrib)
+    return {m: np.where(total > 0, v / np.where(total > 0, total, 1.0), 1.0 / n)
+            for m, v in contrib.items()}
+
+
+@dataclass
+class LateFusionConfig(TrainConfig):
+    cf_model: str = hp("ease", "collaborative scorer", choices=("ease", "itemknn", "userknn",
+                                                                  "bpr", "lightgcn"))
+    negatives: int = hp(30, "sampled negatives per validation positive", 1, 500)
+    lr: float = hp(0.05, "Adam learning rate", 1e-4, 1.0, log=True)
+    epochs: int = hp(60, "maximum number of epochs", 1, 1000)
+    patience: int = hp(8, "stop after this many epochs without a better validation NDCG@20",
+                       1, 100)
+    batch_size: int = hp(4096, "validation pairs per batch", 8, 65536, log=True)
+
+
+class PairFeatures:
+    """Fixed (positive, negatives) feature tensors, served in shuffled batches."""
+
+    def __init__(self, pos: torch.Tensor, neg: torch.Tensor, length: torch.Tensor,
+                 rng: np.random.Generator):
+        self.pos, self.neg, self.length, self.rng = pos, neg, length, rng
+
+    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, ...]]:
+        order = torch.from_numpy(self.rng.permutation(len(self.pos)))
+        for start in range(0, len(order), batch_size):
+            sel = order[start:start + batch_size]
+            yield self.pos[sel], self.neg[sel], self.length[sel]
+
+
+class LateFusion(SubScorers, TorchModel):
+    """Decision-level fusion of a CF scorer, an image profile and a text profile.
+
+    Each signal's scores are standardised per user; the fused score is sum_m w_m(u) z_m with
+    w_m(u) = a_m + b_m log(1 + history length), learned with BPR on half of the validation
+    users (the other half drives early stopping). The sub-scorers are fitted on train only.
+    """
+
+    config_class = LateFusionConfig
+    requires = frozenset(MODALITIES)
+
+    def _scorers(self) -> dict[str, Any]:
+        from . import create_model
+
+        return {"cf": create_model(self.config.cf_model, seed=self.config.seed),
+                "image": ContentModel(modalities=("image",)),
+                "text": ContentModel(modalities=("text",))}
+
+    def _validation_users(self, data: InteractionData, rng: np.random.Generator) -> np.ndarray:
+        return self.stop_users
+
+    def _start(self, data: InteractionData) -> None:
+        self._fit_scorers(data)
+        users = np.flatnonzero(data.valid.getnnz(axis=1) > 0)
+        users = self.rng.permutation(users)
+        half = max(1, len(users) // 2)
+        self.stop_users = np.sort(users[half:][:3000])
+        fit_users = np.sort(users[:half][:5000])
+        pos_rows, neg_rows, lengths = [], [], []
+        for start in range(0, len(fit_users), 512):
+            batch = fit_users[start:start + 512]
+            z = self._signals(batch)                                   # b x items x 3
+            val = data.valid[batch].tocoo()
+            neg = self.rng.integers(0, data.n_items, (len(val.row), self.config.negatives))
+            pos_rows.append(z[val.row, val.col])
+            neg_rows.append(z[val.row[:, None], neg])
+            lengths.append(self.lengths[batch][val.row])
+        self.net = nn.Module()
+        self.net.base = nn.Parameter(torch.ones(len(MODALITIES)))
+        self.net.slope = nn.Parameter(torch.zeros(len(MODALITIES)))
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
+        self.sampler = PairFeatures(torch.from_numpy(np.concatenate(pos_rows)),
+                                    torch.from_numpy(np.concatenate(neg_rows)),
+                                    torch.from_numpy(np.concatenate(lengths)), self.rng)
+
+    def _batch_loss(self, pos, neg, length):
+        w = self.net.base + length[:, None] * self.net.slope                 # b x 3
+        s_pos = (pos * w).sum(-1)
+        s_neg = (neg * w[:, None, :]).sum(-1)
+        return bpr_loss(s_pos[:, None], s_neg)
+
+    def _export(self):
+        return {"base": self.net.base.numpy(), "slope": self.net.slope.numpy()}
+
+    def _weights(self, users: np.ndarray) -> np.ndarray:
+        return self.exported["base"] + self.lengths[users, None] * self.exported["slope"]
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return (self._signals(users) * self._weights(users)[:, None, :]).sum(-1)
+
+    def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Share of each signal's positive contribution w_m z_m to the fused score."""
+        contrib = self._signals(np.array([user]))[0, items] * self._weights(np.array([user]))
+        return _shares({m: np.maximum(contrib[:, j], 0.0) for j, m in enumerate(MODALITIES)})
+
+    def _state(self) -> dict[str, Any]:
+        return {**{f"w.{k}": v for k, v in self.exported.items()}, **self._scorer_state()}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self._load_scorers(state)
+        self.exported = {k[2:]: v for k, v in state.items() if k.startswith("w.")}

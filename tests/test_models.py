@@ -1,0 +1,151 @@
+"""The shared model contract: every registered recommender passes these on tiny known data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys.errors import RecsysError
+from recsys.evaluation import UnknownUser
+from recsys.models import UnknownModel, create_model, describe_models, get_spec, model_names
+from recsys.models.base import Recommender
+
+from .test_models_helpers import COLD_A, COLD_B, GROUP, N_ITEMS, N_USERS, fast_params, tiny_data
+
+ALL = model_names()
+CONTENT_USING = [n for n in ALL if get_spec(n).requires & {"image", "text"}]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_data()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """Every model fitted once on the tiny data (module-scoped: tests only read them)."""
+    return {name: create_model(name, **fast_params(name)).fit(data) for name in ALL}
+
+
+class TestModelContract:
+    @pytest.mark.parametrize("name", ALL)
+    def test_scores_have_one_row_per_user_and_one_column_per_item(self, fitted, name):
+        scores = fitted[name].score(np.arange(N_USERS))
+        assert scores.shape == (N_USERS, N_ITEMS)
+        assert np.isfinite(scores).all()
+
+    @pytest.mark.parametrize("name", ALL)
+    def test_recommend_excludes_the_users_history(self, fitted, data, name):
+        model = fitted[name]
+        recs = model.recommend("u03", k=5)
+        assert len(recs) == 5
+        seen = {data.item_ids[i] for i in data.train[3].indices}
+        assert not seen & {item for item, _ in recs}
+        assert [s for _, s in recs] == sorted((s for _, s in recs), reverse=True)
+        with_seen = {item for item, _ in model.recommend("u03", k=N_ITEMS, exclude_seen=False)}
+        assert seen <= with_seen
+
+    @pytest.mark.parametrize("name", [n for n in ALL if n != "popularity"])
+    def test_personalised_models_recommend_the_users_own_group(self, fitted, name):
+        model = fitted[name]
+        right = 0
+        for u in range(N_USERS):
+            top = [int(i[1:]) for i, _ in model.recommend(f"u{u:02d}", k=2)]
+            own = range(0, GROUP) if u < GROUP else range(GROUP, 2 * GROUP)
+            right += sum(i in own or i in (COLD_A, COLD_B) for i in top)
+        assert right >= 0.75 * 2 * N_USERS
+
+    def test_popularity_ranks_the_most_popular_item_first(self, fitted):
+        scores = fitted["popularity"].score([15])[0]
+        assert int(np.argmax(scores)) == 0
+
+    @pytest.mark.parametrize("name", CONTENT_USING)
+    def test_content_models_place_cold_items_by_their_look(self, fitted, name):
+        scores = fitted[name].score(np.arange(N_USERS))
+        group_a = scores[:GROUP, COLD_A] > scores[:GROUP, COLD_B]
+        group_b = scores[GROUP:, COLD_B] > scores[GROUP:, COLD_A]
+        assert group_a.mean() >= 0.8 and group_b.mean() >= 0.8
+
+    @pytest.mark.parametrize("name", ALL)
+    def test_same_seed_gives_the_same_model(self, data, fitted, name):
+        again = create_model(name, **fast_params(name)).fit(data)
+        np.testing.assert_allclose(again.score(np.arange(N_USERS)),
+                                   fitted[name].score(np.arange(N_USERS)), rtol=1e-5, atol=1e-6)
+
+    @pytest.mark.parametrize("name", ALL)
+    def test_save_load_round_trip_gives_identical_scores(self, fitted, name, tmp_path):
+        path = tmp_path / f"{name}.npz"
+        fitted[name].save(path)
+        loaded = Recommender.load(path)
+        assert type(loaded) is type(fitted[name]) and loaded.name == name
+        assert loaded.config == fitted[name].config
+        np.testing.assert_array_equal(loaded.score(np.arange(N_USERS)),
+                                      fitted[name].score(np.arange(N_USERS)))
+        assert loaded.recommend("u12", 3) == fitted[name].recommend("u12", 3)
+
+    @pytest.mark.parametrize("name", ALL)
+    def test_unknown_user_is_a_clear_error(self, fitted, name):
+        with pytest.raises(UnknownUser, match="Unknown user 'nobody'.*u00"):
+            fitted[name].recommend("nobody")
+
+    @pytest.mark.parametrize("name", ALL)
+    def test_modality_weights_sum_to_one_over_the_models_signals(self, fitted, name):
+        model = fitted[name]
+        items = np.array([1, 5, COLD_A])
+        weights = model.modality_weights(2, items)
+        assert set(weights) <= model.requires
+        np.testing.assert_allclose(sum(weights.values()), 1.0, atol=1e-5)
+
+    @pytest.mark.parametrize("name", ALL)
+    def test_iterative_models_record_epochs_and_keep_the_best(self, fitted, name):
+        model = fitted[name]
+        assert model.history, "every fit records at least one validation step"
+        assert all(h.val_ndcg is not None for h in model.history)
+        if model.iterative:
+            best = max(h.val_ndcg for h in model.history)
+            assert next(h for h in model.history if h.epoch == model.best_epoch).val_ndcg == best
+
+
+def test_content_models_refuse_data_without_vectors():
+    bare = tiny_data(with_vectors=False)
+    for name in CONTENT_USING:
+        with pytest.raises(RecsysError, match="python -m recsys embed"):
+            create_model(name, **fast_params(name)).fit(bare)
+
+
+def test_unknown_model_name_lists_the_known_ones():
+    with pytest.raises(UnknownModel, match="Known models: popularity, itemknn"):
+        create_model("magic")
+
+
+def test_hyperparameters_are_checked_and_converted():
+    model = create_model("bpr", dim="32", lr="0.01")
+    assert model.config.dim == 32 and model.config.lr == 0.01
+    with pytest.raises(RecsysError, match="Unknown hyperparameter 'depth'"):
+        create_model("bpr", depth=3)
+    with pytest.raises(RecsysError, match="outside"):
+        create_model("bpr", dim=0)
+
+
+def test_descriptions_carry_everything_a_form_needs():
+    models = {m["name"]: m for m in describe_models()}
+    assert set(models) == set(ALL)
+    assert models["content-image"]["requires"] == ["image"]
+    assert models["popularity"]["requires"] == ["cf"]
+    assert set(models["attention-fusion"]["requires"]) == {"cf", "image", "text"}
+    for m in models.values():
+        for p in m["params"]:
+            assert {"name", "type", "default", "low", "high", "help"} <= set(p)
+            assert p["help"]
+    lr = next(p for p in models["bpr"]["params"] if p["name"] == "lr")
+    assert lr["type"] == "float" and lr["low"] < lr["default"] < lr["high"]
+
+
+def test_attention_weights_are_the_models_own_and_mask_cold_items(fitted):
+    model = fitted["attention-fusion"]
+    scores, alpha = model.attention(np.array([0, 15]))
+    np.testing.assert_allclose(scores, model.score([0, 15]), rtol=1e-5)
+    np.testing.assert_allclose(alpha.sum(-1), 1.0, atol=1e-5)
+    assert np.all(alpha[:, COLD_A, 0] < 1e-6), "a cold item has no CF signal to attend to"
+    weights = model.modality_weights(0, np.array([COLD_A]))
+    assert weights["cf"][0] < 1e-6 and weights["image"][0] + weights["text"][0] > 0.99

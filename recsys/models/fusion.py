@@ -27,8 +27,7 @@ from torch import nn
 from ..evaluation import InteractionData
 from .base import TrainConfig, hp
 from .baselines import ContentModel
-from .neural import TorchConfig, TorchModel, bpr_loss, item_features, row_normalised, \
-    sparse_tensor
+from .neural import TorchConfig, TorchModel, bpr_loss, item_features, sparse_tensor
 
 MODALITIES = ("cf", "image", "text")
 
@@ -109,7 +108,9 @@ class HybridModel(SubScorers, TorchModel):
         self.warm = torch.from_numpy(~data.cold_items())
         present = {m: np.abs(data.content(m)).sum(axis=1) > 0 for m in ("image", "text")}
         self.present = {m: torch.from_numpy(v) for m, v in present.items()}
-        self.histories = sparse_tensor(row_normalised(data.train))
+        self.histories = sparse_tensor(data.train)
+        self.history_weight = torch.from_numpy(np.asarray(data.train.sum(axis=1)).ravel()
+                                               .astype(np.float32))
         dim = self.config.dim
         net = nn.Module()
         net.users = nn.Embedding(data.n_users, dim)
@@ -153,9 +154,21 @@ class HybridModel(SubScorers, TorchModel):
         return {"cf": self.net.items.weight * id_mask[:, None].float(),
                 **{m: self.net.proj[m](self.inputs[m]) for m in ("image", "text")}}
 
-    def _queries(self, item_vectors: torch.Tensor) -> torch.Tensor:
-        """User vectors: ID embedding plus the weighted mean of their history's item vectors."""
-        return self.net.users.weight + torch.sparse.mm(self.histories, item_vectors)
+    def _queries(self, item_vectors: torch.Tensor, users: torch.Tensor | None = None,
+                 pos: torch.Tensor | None = None, weights: torch.Tensor | None = None
+                 ) -> torch.Tensor:
+        """User vectors: ID embedding plus the weighted mean of their history's item vectors.
+
+        In training (`users`, `pos`, `weights` given) the positive item is left out of its
+        user's history (as in FISM), so the model cannot score a pair by self-similarity.
+        """
+        sums = torch.sparse.mm(self.histories, item_vectors)
+        total = self.history_weight
+        if users is None:
+            return self.net.users.weight + sums / total.clamp(min=1e-6)[:, None]
+        rest = (total[users] - weights).clamp(min=1e-6)[:, None]
+        history = (sums[users] - weights[:, None] * item_vectors[pos]) / rest
+        return self.net.users(users) + history
 
 
 class EarlyFusion(HybridModel):
@@ -177,9 +190,9 @@ class EarlyFusion(HybridModel):
         return {m: F.linear(gates[j] * mods[m], self.net.out.weight[:, j * dim:(j + 1) * dim])
                 for j, m in enumerate(MODALITIES)}
 
-    def _batch_loss(self, users, pos, neg):
+    def _batch_loss(self, users, pos, neg, weights):
         items = sum(self._parts(self._id_mask()).values())
-        q = self._queries(items)[users]
+        q = self._queries(items, users, pos, weights)
         p, n = items[pos], items[neg]
         s_pos = (q * p).sum(1) + self._prior(users, pos)
         s_neg = (q * n).sum(1) + self._prior(users, neg)
@@ -227,11 +240,11 @@ class AttentionFusion(HybridModel):
         sims = torch.cat([sims[:, :1] + prior[:, None], sims[:, 1:]], 1)
         return (torch.softmax(logits, 1) * sims).sum(1)
 
-    def _batch_loss(self, users, pos, neg):
+    def _batch_loss(self, users, pos, neg, weights):
         id_mask = self._id_mask()
         mods = self._modalities(id_mask)
         stacked = torch.stack([mods[m] for m in MODALITIES], 1)          # items x 3 x d
-        q = self._queries(stacked.mean(1))[users]
+        q = self._queries(stacked.mean(1), users, pos, weights)
         keys = self.net.attention(q)
         available = self._available(id_mask)
         s_pos = self._attend(q, keys, stacked[pos], available[pos], self._prior(users, pos))

@@ -21,7 +21,8 @@ from .base import Recommender, TrainConfig, hp
 
 
 class PairSampler:
-    """Shuffled (user, positive item) training pairs with uniformly drawn negative items.
+    """Shuffled (user, positive item, negative item, pair weight) training batches; negatives
+    are drawn uniformly.
 
     A drawn negative is occasionally an unseen positive; at catalog densities below 1% this
     costs nothing measurable and keeps sampling vectorised.
@@ -30,6 +31,7 @@ class PairSampler:
     def __init__(self, train: sp.csr_matrix, rng: np.random.Generator):
         coo = train.tocoo()
         self.users, self.items = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        self.weights = coo.data.astype(np.float32)
         self.n_items = train.shape[1]
         self.rng = rng
 
@@ -42,7 +44,7 @@ class PairSampler:
         for start in range(0, len(order), batch_size):
             sel = order[start:start + batch_size]
             yield (torch.from_numpy(self.users[sel]), torch.from_numpy(self.items[sel]),
-                   torch.from_numpy(neg[sel]))
+                   torch.from_numpy(neg[sel]), torch.from_numpy(self.weights[sel]))
 
 
 def bpr_loss(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -54,12 +56,6 @@ def sparse_tensor(matrix: sp.spmatrix) -> torch.Tensor:
     idx = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     return torch.sparse_coo_tensor(idx, torch.from_numpy(coo.data.astype(np.float32)),
                                    coo.shape, check_invariants=False).coalesce()
-
-
-def row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Rows scaled to sum to 1 (empty rows stay empty): a weighted mean over each history."""
-    sums = np.asarray(matrix.sum(axis=1)).ravel()
-    return sp.diags(np.where(sums > 0, 1.0 / np.maximum(sums, 1e-12), 0.0)) @ matrix
 
 
 @dataclass
@@ -138,7 +134,7 @@ class BPRMF(TorchModel):
     def _build(self, data: InteractionData) -> nn.Module:
         return EmbeddingNet(data.n_users, data.n_items, self.config.dim)
 
-    def _batch_loss(self, users, pos, neg):
+    def _batch_loss(self, users, pos, neg, _weights):
         u, p, n = self.net.users(users), self.net.items(pos), self.net.items(neg)
         return bpr_loss((u * p).sum(1), (u * n).sum(1)) + self._l2(u, p, n)
 
@@ -181,7 +177,7 @@ class LightGCN(TorchModel):
         out = out / (self.config.layers + 1)
         return out[:self.split], out[self.split:]
 
-    def _batch_loss(self, users, pos, neg):
+    def _batch_loss(self, users, pos, neg, _weights):
         u_all, i_all = self._propagate()
         u, p, n = u_all[users], i_all[pos], i_all[neg]
         ego = (self.net.users(users), self.net.items(pos), self.net.items(neg))
@@ -243,7 +239,7 @@ class ContentLR(TorchModel):
         nn.init.zeros_(net.offsets.weight)
         return net
 
-    def _batch_loss(self, users, pos, neg):
+    def _batch_loss(self, users, pos, neg, _weights):
         w = self.net.shared + self.net.offsets(users)
         s_pos = (w * self.features[pos]).sum(1) + self.net.bias
         s_neg = (w * self.features[neg]).sum(1) + self.net.bias

@@ -106,12 +106,7 @@ def fast_params(name: str) -> dict:
     spec = get_spec(name)
     if not spec.cls.iterative:
         return {"neighbors": 5} if name in ("userknn",) else {}
-    params = {"epochs": 25, "patience": 25, "batch_size": 32}
+    wanted = {"epochs": 25, "patience": 25, "batch_size": 32, "dim": 16, "feature_dim": 4,
+              "lr": 0.02}
     fields = {p["name"] for p in spec.describe()["params"]}
-    if "dim" in fields:
-        params["dim"] = 16
-    if "feature_dim" in fields:
-        params["feature_dim"] = 4
-    if "lr" in fields:
-        params["lr"] = 0.02
-    return params
+    return {k: v for k, v in wanted.items() if k in fields}

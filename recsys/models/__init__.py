@@ -60,7 +60,7 @@ class ModelSpec:
 
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, ModelSpec]:
-    from .baselines import EASE, ContentModel, ItemKNN, Popularity, UserKNN
+    from .baselines import EASE, ContentKNN, ContentModel, ItemKNN, Popularity, UserKNN
     from .fusion import AttentionFusion, EarlyFusion, LateFusion
     from .neural import BPRMF, ContentLR, LightGCN
 
@@ -79,6 +79,8 @@ def _registry() -> dict[str, ModelSpec]:
                   "cosine to the user's text profile", {"modalities": ("text",)}),
         ModelSpec("content", ContentModel, "content",
                   "cosine to the user's image and text profiles", {"modalities": ("image", "text")}),
+        ModelSpec("content-knn", ContentKNN, "content",
+                  "items whose image/text vectors are nearest to any history item"),
         ModelSpec("content-lr", ContentLR, "content",
                   "per-user logistic regression on item image/text features"),
         ModelSpec("early-fusion", EarlyFusion, "fusion",

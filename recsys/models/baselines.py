@@ -217,11 +217,7 @@ class ContentModel(Recommender):
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Share of each modality's (positive) cosine in the item's score."""
-        sims = {m: np.maximum(s[0, items], 0.0) for m, s in
-                self.modality_scores(np.array([user])).items()}
-        total = sum(sims.values())
-        total = np.where(total > 0, total, 1.0)
-        return {m: v / total for m, v in sims.items()}
+        return share_of_scores(self.modality_scores(np.array([user])), items)
 
     def _state(self) -> dict[str, Any]:
         return {**{f"profile_{m}": p for m, p in self.profiles.items()},
@@ -230,3 +226,61 @@ class ContentModel(Recommender):
     def _load_state(self, state: dict[str, Any]) -> None:
         self.profiles = {m: state[f"profile_{m}"] for m in self.config.modalities}
         self.vectors = {m: state[f"vectors_{m}"] for m in self.config.modalities}
+
+
+@dataclass
+class ContentKNNConfig(ModelConfig):
+    modalities: tuple = hp(("image", "text"), "item vectors the neighbours are found in",
+                           choices=("image", "text"))
+    neighbors: int = hp(50, "most similar items kept per item", 1, 5000)
+    power: float = hp(3.0, "similarities are raised to this power (favours the nearest)", 1.0,
+                      10.0)
+
+
+class ContentKNN(Recommender):
+    """Content-based item k-NN: items whose look/description is close to any history item.
+
+    Unlike one mean profile, a user with several distinct tastes keeps each of them. With both
+    modalities the two neighbour scores are averaged.
+    """
+
+    config_class = ContentKNNConfig
+
+    @property
+    def requires(self) -> frozenset[str]:  # type: ignore[override]
+        return frozenset(self.config.modalities)
+
+    def _fit(self, data: InteractionData) -> None:
+        self.parts = {}
+        for m in self.config.modalities:
+            x = data.content(m)
+            blocks = []
+            for start in range(0, data.n_items, BLOCK):
+                sims = np.maximum(x[start:start + BLOCK] @ x.T, 0.0) ** self.config.power
+                blocks.append(top_neighbours(sims, self.config.neighbors, start))
+            self.parts[m] = sp.vstack(blocks).T.tocsr()
+
+    def modality_scores(self, users: np.ndarray) -> dict[str, np.ndarray]:
+        """Summed neighbour similarity of every item to the user's history, per modality."""
+        return {m: (self.seen[users] @ part).toarray() for m, part in self.parts.items()}
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return sum(self.modality_scores(users).values()) / len(self.parts)
+
+    def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
+        return share_of_scores(self.modality_scores(np.array([user])), items)
+
+    def _state(self) -> dict[str, Any]:
+        return {f"part_{m}": p for m, p in self.parts.items()}
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.parts = {m: state[f"part_{m}"].tocsr() for m in self.config.modalities}
+
+
+def share_of_scores(scores: dict[str, np.ndarray], items: np.ndarray) -> dict[str, np.ndarray]:
+    """Each modality's share of the (positive) per-modality scores of `items` (one user)."""
+    parts = {m: np.maximum(s[0, items], 0.0) for m, s in scores.items()}
+    total = sum(parts.values())
+    n = len(parts)
+    return {m: np.where(total > 0, v / np.where(total > 0, total, 1.0), 1.0 / n)
+            for m, v in parts.items()}

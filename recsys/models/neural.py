@@ -21,19 +21,23 @@ from .base import Recommender, TrainConfig, hp
 
 
 class PairSampler:
-    """Shuffled (user, positive item, negative item, pair weight) training batches; negatives
-    are drawn uniformly.
+    """Shuffled (user, positive item, negative item, pair weight) training batches.
 
-    A drawn negative is occasionally an unseen positive; at catalog densities below 1% this
-    costs nothing measurable and keeps sampling vectorised.
+    Negatives are drawn uniformly, or, for a `hard_share` of the pairs, among a per-user pool
+    of candidates (`pool`: users x n item indices, e.g. the top of a prior ranking): uniform
+    negatives only teach a model to reject obviously wrong items, hard ones decide the top of
+    the list. A drawn negative is occasionally an unseen positive; at catalog densities below
+    1% this costs nothing measurable and keeps sampling vectorised.
     """
 
-    def __init__(self, train: sp.csr_matrix, rng: np.random.Generator):
+    def __init__(self, train: sp.csr_matrix, rng: np.random.Generator,
+                 pool: np.ndarray | None = None, hard_share: float = 0.0):
         coo = train.tocoo()
         self.users, self.items = coo.row.astype(np.int64), coo.col.astype(np.int64)
         self.weights = coo.data.astype(np.float32)
         self.n_items = train.shape[1]
         self.rng = rng
+        self.pool, self.hard_share = pool, hard_share
 
     def __len__(self) -> int:
         return len(self.users)
@@ -41,6 +45,10 @@ class PairSampler:
     def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, ...]]:
         order = self.rng.permutation(len(self.users))
         neg = self.rng.integers(0, self.n_items, len(self.users))
+        if self.pool is not None and self.hard_share > 0:
+            hard = self.rng.random(len(neg)) < self.hard_share
+            picks = self.rng.integers(0, self.pool.shape[1], int(hard.sum()))
+            neg[hard] = self.pool[self.users[hard], picks]
         for start in range(0, len(order), batch_size):
             sel = order[start:start + batch_size]
             yield (torch.from_numpy(self.users[sel]), torch.from_numpy(self.items[sel]),
@@ -84,7 +92,11 @@ class TorchModel(Recommender):
     def _start(self, data: InteractionData) -> None:
         self.net = self._build(data)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.config.lr)
-        self.sampler = PairSampler(data.train, self.rng)
+        self.sampler = self._sampler(data)
+
+    def _sampler(self, data: InteractionData) -> PairSampler:
+        """Training pairs with uniformly drawn negatives (subclasses may add hard ones)."""
+        return PairSampler(data.train, self.rng)
 
     def _epoch(self, epoch: int) -> float:
         self.net.train()

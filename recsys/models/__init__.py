@@ -14,7 +14,6 @@ from typing import Any
 from ..errors import RecsysError
 from .base import ModelConfig, Recommender, coerce_params, describe_config
 
-FAMILIES = ("baseline", "collaborative", "content", "fusion")
 
 
 class UnknownModel(RecsysError):

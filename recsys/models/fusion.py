@@ -88,7 +88,7 @@ class HybridConfig(TorchConfig):
     lr: float = hp(0.003, "Adam learning rate", 1e-4, 0.1, log=True)
     batch_size: int = hp(1024, "training pairs per batch", 8, 65536, log=True)
     epochs: int = hp(80, "maximum number of epochs", 1, 1000)
-    patience: int = hp(8, "stop after this many epochs without a better validation NDCG@20",
+    patience: int = hp(5, "stop after this many epochs without a better validation NDCG@20",
                        1, 100)
 
 
@@ -153,7 +153,9 @@ class HybridModel(SubScorers, TorchModel):
         w = self.exported["prior_weight"]
         centred = (self.lengths[users] - self.lengths.mean())[:, None]
         weights = np.logaddexp(0.0, w[0] + w[1] * centred)
-        return weights[:, None, :] * self._signals(users)
+        # while training, the standardised signals of every user are already in memory
+        signals = self.prior[users].numpy() if hasattr(self, "prior") else self._signals(users)
+        return weights[:, None, :] * signals
 
     def _state(self) -> dict[str, Any]:
         return {**self.exported, **self._scorer_state()}

@@ -140,8 +140,16 @@ class EmbeddingNet(nn.Module):
         nn.init.normal_(self.items.weight, std=0.1)
 
 
+@dataclass
+class BPRConfig(TorchConfig):
+    reg: float = hp(0.1, "L2 penalty on the embeddings of each batch (short histories are "
+                    "memorised quickly without it)", 0.0, 10.0)
+
+
 class BPRMF(TorchModel):
     """Matrix factorisation trained with the BPR pairwise loss (Rendle et al. 2009)."""
+
+    config_class = BPRConfig
 
     def _build(self, data: InteractionData) -> nn.Module:
         return EmbeddingNet(data.n_users, data.n_items, self.config.dim)
@@ -158,9 +166,9 @@ class BPRMF(TorchModel):
 @dataclass
 class LightGCNConfig(TorchConfig):
     layers: int = hp(3, "graph propagation layers", 1, 6)
-    lr: float = hp(0.001, "Adam learning rate", 1e-4, 0.1, log=True)
-    epochs: int = hp(400, "maximum number of epochs", 1, 2000)
-    patience: int = hp(20, "stop after this many epochs without a better validation NDCG@20",
+    reg: float = hp(0.01, "L2 penalty on the layer-0 embeddings of each batch", 0.0, 10.0)
+    epochs: int = hp(150, "maximum number of epochs", 1, 2000)
+    patience: int = hp(8, "stop after this many epochs without a better validation NDCG@20",
                        1, 200)
     batch_size: int = hp(2048, "training pairs per batch", 8, 65536, log=True)
 

@@ -1,7 +1,235 @@
-"""Encoder commands (filled in by the encoder work): train-encoder, embed, search, eval-encoder."""
+"""Encoder commands: train-encoder, embed, search, eval-encoder, encoders."""
+
+from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
+
+from . import Context, Result, add_command
+from ..errors import RecsysError
+
+ENCODER_HELP = ("catalog-clip (default: the dataset's newest aligned checkpoint), "
+                "catalog-clip@VERSION, frozen (unaligned towers), or "
+                "openclip:ARCH/PRETRAINED_OR_CHECKPOINT_PATH")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """No encoder commands yet."""
+    p = add_command(sub, "train-encoder", train_encoder,
+                    "Align the default CLIP encoder (EfficientNet-Lite0 + MiniLM) on the "
+                    "dataset's photos and texts; saves and registers a checkpoint.")
+    p.add_argument("--epochs", type=int, help="training epochs (default 10)")
+    p.add_argument("--image-trainable", type=int, metavar="N",
+                   help="top EfficientNet stages to train, 0 = projection only (default 1)")
+    p.add_argument("--text-trainable", type=int, metavar="N",
+                   help="top MiniLM layers to train, 0 = projection only (default 1)")
+    p.add_argument("--batch-size", type=int, help="contrastive batch size (default 256)")
+    p.add_argument("--max-items", type=int, help="train on at most N items (quick trials)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any CatalogClipConfig field, e.g. --set lr_head=0.001 (JSON values)")
+
+    p = add_command(sub, "embed", embed,
+                    "Embed the items' photos and captions (only new or changed items).")
+    p.add_argument("--encoder", help=ENCODER_HELP)
+    p.add_argument("--force", action="store_true", help="re-embed every item")
+    p.add_argument("--batch-size", type=int, default=64, help="photos per batch (default 64)")
+
+    p = add_command(sub, "search", search,
+                    "Find the products nearest to a photo and/or a text query.")
+    p.add_argument("--image", metavar="FILE", help="query photo")
+    p.add_argument("--text", metavar="QUERY", help="query text")
+    p.add_argument("--k", type=int, default=10, help="number of results (default 10)")
+    p.add_argument("--image-weight", type=float, default=0.5,
+                   help="weight of the products' photo vectors vs their text vectors, 0..1 "
+                        "(default 0.5)")
+    p.add_argument("--encoder", help="encoder whose vectors to search (default: the newest "
+                                     "vectors of the dataset)")
+
+    p = add_command(sub, "eval-encoder", eval_encoder,
+                    "Score an encoder on the held-out 20%% of the catalog (retrieval, "
+                    "zero-shot category, image-to-image), next to the unaligned baseline.")
+    p.add_argument("--encoder", help=ENCODER_HELP)
+    p.add_argument("--baseline", default="frozen",
+                   help="encoder to compare with (default frozen; 'none' to skip)")
+
+    add_command(sub, "encoders", list_encoders,
+                "List registered encoders and the item vectors stored per dataset.",
+                dataset=False)
+
+
+def _set_values(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise RecsysError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def train_encoder(ctx: Context) -> Result:
+    from ..encoders.catalog_clip import CatalogClipConfig, train_catalog_clip
+
+    a = ctx.args
+    cfg = CatalogClipConfig().to_dict()
+    for key, value in (("epochs", a.epochs), ("image_trainable", a.image_trainable),
+                       ("text_trainable", a.text_trainable), ("batch_size", a.batch_size),
+                       ("max_items", a.max_items), ("seed", a.seed)):
+        if value is not None:
+            cfg[key] = value
+    cfg.update(_set_values(a.set))
+    dataset = ctx.dataset()
+    with ctx.progress(f"align catalog-clip on {dataset}") as bar:
+        info = train_catalog_clip(ctx.store(), dataset, CatalogClipConfig.from_dict(cfg), bar)
+    m = info.metrics
+    cfgd = info.config
+    lines = [f"Trained {info.spec} on '{dataset}' in {info.seconds:.0f} s "
+             f"({cfgd['n_train']:,} training items, {cfgd['n_val']:,} validation, "
+             f"{cfgd['n_heldout']:,} held out for eval-encoder).",
+             f"  epochs {m['epochs']}, final train loss {m['train_loss']:.3f}, "
+             f"val loss {m['val_loss']:.3f}" if m.get("val_loss") is not None else
+             f"  epochs {m['epochs']}, final train loss {m['train_loss']:.3f}"]
+    if "val_t2i_r10" in m:
+        lines.append(f"  validation: name->photo Recall@10 {m['val_t2i_r10']:.3f}"
+                     + (f", zero-shot category accuracy {m['val_zeroshot_acc']:.3f}"
+                        if "val_zeroshot_acc" in m else ""))
+    lines += [f"  checkpoint: {info.path}  (run #{info.run_id})",
+              f"Next: python -m recsys embed --dataset {dataset}"]
+    return Result(info.to_dict(), "\n".join(lines))
+
+
+def embed(ctx: Context) -> Result:
+    from ..embedding import embed_items
+
+    dataset = ctx.dataset()
+    with ctx.progress(f"embed {dataset}") as bar:
+        rep = embed_items(ctx.store(), dataset, ctx.args.encoder, progress=bar,
+                          batch_size=ctx.args.batch_size, force=ctx.args.force)
+    return Result(rep.to_dict(), rep.summary())
+
+
+def _search_encoder(store, dataset: str, spec: str | None):
+    """The encoder whose stored vectors a search uses (and which encodes the query)."""
+    from ..encoders import get_encoder
+    from ..index import latest_encoder
+
+    if spec is None:
+        found = latest_encoder(store, dataset)
+        if found is None:
+            raise RecsysError(f"Dataset '{dataset}' has no item vectors yet: run "
+                              f"`python -m recsys embed --dataset {dataset}` first.")
+        spec = f"{found[0]}@{found[1]}"
+    enc = get_encoder(spec, store, dataset)
+    sets = store.embedding_sets(dataset)
+    if not ((sets["encoder"] == enc.name) & (sets["version"] == enc.version)).any():
+        raise RecsysError(f"Dataset '{dataset}' has no vectors from {enc.spec}: run "
+                          f"`python -m recsys embed --dataset {dataset} --encoder {enc.spec}`.")
+    return enc
+
+
+def search(ctx: Context) -> Result:
+    from ..index import ItemIndex
+
+    a = ctx.args
+    if not a.image and not a.text:
+        raise RecsysError("Give a query: --image FILE, --text \"QUERY\", or both.")
+    if a.k < 1:
+        raise RecsysError("--k must be at least 1")
+    if not 0.0 <= a.image_weight <= 1.0:
+        raise RecsysError("--image-weight must be between 0 and 1")
+    store = ctx.store()
+    dataset = ctx.dataset()
+    enc = _search_encoder(store, dataset, a.encoder)
+    qi = enc.encode_image(a.image) if a.image else None
+    qt = enc.encode_text(a.text) if a.text and a.text.strip() else None
+    if qi is None and qt is None:
+        raise RecsysError("The text query is empty.")
+    index = ItemIndex.from_store(store, dataset, enc.name, enc.version)
+    res = index.search(image=qi, text=qt, k=a.k, image_weight=a.image_weight)
+    items = store.items(dataset, res.item_ids)
+    by_id = {r["item_id"]: r for r in items.to_dict("records")}
+    rows = []
+    for rank, rec in enumerate(res.to_records(), 1):
+        item = by_id.get(rec["item_id"], {})
+        rows.append({"rank": rank, **rec, "title": item.get("title"),
+                     "category": item.get("article_type") or item.get("sub_category"),
+                     "image_path": item.get("image_path")})
+    query = {"image": a.image, "text": a.text, "image_weight": a.image_weight}
+    lines = [f"Top {len(rows)} of {len(index):,} products in '{dataset}' for "
+             + " + ".join(x for x in (f"photo {a.image}" if a.image else "",
+                                      f"text {a.text!r}" if a.text else "") if x)
+             + f" ({enc.spec}):"]
+    for r in rows:
+        parts = []
+        if r["image_score"] is not None:
+            parts.append(f"photo {r['image_score']:.3f}")
+        if r["text_score"] is not None:
+            parts.append(f"text {r['text_score']:.3f}")
+        cat = f" [{r['category']}]" if r["category"] else ""
+        lines.append(f"{r['rank']:>3}. {r['score']:.3f}  {r['item_id']:<10} {r['title']}{cat}"
+                     f"  ({', '.join(parts)})")
+    return Result({"dataset": dataset, "encoder": enc.spec, "query": query, "results": rows},
+                  "\n".join(lines))
+
+
+METRIC_ROWS = (("t2i_recall@1", "name -> photo Recall@1"),
+               ("t2i_recall@5", "name -> photo Recall@5"),
+               ("t2i_recall@10", "name -> photo Recall@10"),
+               ("t2i_mrr", "name -> photo MRR"),
+               ("i2t_recall@1", "photo -> name Recall@1"),
+               ("i2t_recall@5", "photo -> name Recall@5"),
+               ("i2t_recall@10", "photo -> name Recall@10"),
+               ("i2t_mrr", "photo -> name MRR"),
+               ("zeroshot_accuracy", "zero-shot category accuracy"),
+               ("zeroshot_weighted_f1", "zero-shot category weighted F1"),
+               ("zeroshot_macro_f1", "zero-shot category macro F1"),
+               ("i2i_precision@10", "photo -> photo same-category P@10"))
+
+
+def eval_encoder(ctx: Context) -> Result:
+    from ..encoders.evaluate import evaluate_encoder
+
+    baseline = None if (ctx.args.baseline or "").lower() in ("none", "") else ctx.args.baseline
+    dataset = ctx.dataset()
+    with ctx.progress(f"evaluate on {dataset}") as bar:
+        ev = evaluate_encoder(ctx.store(), dataset, ctx.args.encoder, baseline=baseline,
+                              progress=bar)
+    base = ev.baseline_metrics
+    head = f"{'metric':<36}{'aligned' if base else 'value':>10}"
+    if base:
+        head += f"{'baseline':>10}{'gain':>9}"
+    lines = [f"{ev.encoder} on the held-out {ev.n_items:,} items of '{dataset}' "
+             f"({ev.n_classes} categories from {ev.category_field or 'none'}); "
+             f"baseline {ev.baseline or 'none'}:", head]
+    for key, label in METRIC_ROWS:
+        if key not in ev.metrics:
+            continue
+        line = f"{label:<36}{ev.metrics[key]:>10.3f}"
+        if base and key in base:
+            line += f"{base[key]:>10.3f}{ev.metrics[key] - base[key]:>+9.3f}"
+        lines.append(line)
+    lines.append(f"({ev.seconds:.0f} s; run #{ev.run_id})")
+    return Result(ev.to_dict(), "\n".join(lines))
+
+
+def list_encoders(ctx: Context) -> Result:
+    store = ctx.store()
+    frame = store.encoders()
+    data: dict[str, Any] = {"encoders": frame.drop(columns=["config"]).to_dict("records"),
+                            "vectors": {}}
+    lines = ["Registered encoders (newest first):" if len(frame) else
+             "No encoder registered yet: run `python -m recsys train-encoder`."]
+    for r in frame.itertuples():
+        lines.append(f"  {r.name}@{r.version:<28} {r.kind:<13} dataset {r.dataset or '-':<10} "
+                     f"{r.created_at:%Y-%m-%d %H:%M}")
+    for name in store.dataset_names():
+        sets = store.embedding_sets(name)
+        data["vectors"][name] = sets.to_dict("records")
+        for s in sets.itertuples():
+            lines.append(f"  vectors in '{name}': {s.encoder}@{s.version} {s.modality}: "
+                         f"{s.n_items:,}")
+    return Result(data, "\n".join(lines))

@@ -1,0 +1,44 @@
+"""Encoders: product photos and texts -> vectors in one shared space.
+
+Public API (nothing heavy is imported until used):
+
+- `get_encoder(spec=None, store=None, dataset=None) -> Encoder` (spec: "catalog-clip",
+  "catalog-clip@VERSION", "frozen", "openclip:ARCH/PRETRAINED_OR_PATH")
+- `Encoder.encode_images(...)`, `.encode_texts(...)`, `.encode_image(one)`, `.dim`, `.name`,
+  `.version`, `.spec`
+- `train_catalog_clip(store, dataset=None, config=None, progress=None) -> EncoderInfo`
+- `CatalogClipConfig`, `item_caption(item)`, `HoldoutRule`
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import (DEFAULT_ENCODER, Encoder, EncoderError, EncoderSpec, MissingWeightsError,
+                   NoCheckpointError, encoder_kinds, get_encoder, parse_spec,
+                   register_encoder_kind)
+from .captions import (ZERO_SHOT_TEMPLATES, attribute_phrase, caption_variants, class_prompts,
+                       item_caption, item_category)
+from .splits import HoldoutRule
+
+_LAZY = {
+    "CatalogClipConfig": "catalog_clip", "EncoderInfo": "catalog_clip",
+    "train_catalog_clip": "catalog_clip", "frozen_encoder": "catalog_clip",
+    "load_catalog_clip": "catalog_clip", "catalog_clip_checkpoints": "catalog_clip",
+    "TowerConfig": "towers", "ClipEncoder": "clip_encoder",
+    "evaluate_encoder": "evaluate", "EncoderEvaluation": "evaluate",
+}
+
+__all__ = ["DEFAULT_ENCODER", "Encoder", "EncoderError", "EncoderSpec", "MissingWeightsError",
+           "NoCheckpointError", "encoder_kinds", "get_encoder", "parse_spec",
+           "register_encoder_kind", "ZERO_SHOT_TEMPLATES", "attribute_phrase",
+           "caption_variants", "class_prompts", "item_caption", "item_category", "HoldoutRule",
+           *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import shutil
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import IO, Iterable, Literal
 
 import numpy as np
 import pandas as pd
 
+from . import config
 from .errors import RecsysError
 from .images import check_image, file_digest
 from .progress import ProgressCallback, report
@@ -547,3 +552,55 @@ def _drop_duplicate_interactions(frame: pd.DataFrame, rep: ImportReport) -> pd.D
     if dup.sum() > EXAMPLES_PER_REASON:
         rep.problems["duplicate interaction"] = int(dup.sum())
     return frame.loc[~dup]
+
+
+# -- uploads (the app's Data page) ---------------------------------------------------------------
+MAX_ARCHIVE_BYTES = 2 * 1024 ** 3
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+
+
+def upload_dir(store: Store, dataset: str) -> Path:
+    """Where the app keeps a dataset's uploaded files: `<data dir>/uploads/<dataset>/`."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", dataset or ""):
+        raise DataImportError("A dataset name uses letters, digits, '-', '_' or '.' (at most "
+                              f"64 characters); got {dataset!r}.")
+    path = config.data_dir(store.path) / "uploads" / dataset
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def save_upload(data: bytes, folder: Path, filename: str) -> Path:
+    """Write an uploaded file under `folder` (its base name only), atomically."""
+    name = Path(filename).name or "upload"
+    target = folder / name
+    tmp = target.with_name(target.name + ".part")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target
+
+
+def extract_images(archive: str | Path | IO[bytes], dest: Path) -> int:
+    """Unpack the photos of a zip archive flat into `dest`; returns how many were written.
+
+    Only image files are taken, by base name (no paths, so no "zip slip"); a corrupt archive or
+    one that unpacks to more than 2 GB is refused with a clear error.
+    """
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataImportError(f"The images archive is not a readable zip file ({exc}).") from None
+    with zf:
+        members = [m for m in zf.infolist()
+                   if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_SUFFIXES
+                   and not Path(m.filename).name.startswith(".")]
+        if sum(m.file_size for m in members) > MAX_ARCHIVE_BYTES:
+            raise DataImportError("The images archive unpacks to more than 2 GB; import from a "
+                                  "folder path instead.")
+        if not members:
+            raise DataImportError("The zip archive contains no image files (.jpg, .png, ...).")
+        dest.mkdir(parents=True, exist_ok=True)
+        for m in members:
+            target = dest / Path(m.filename).name
+            with zf.open(m) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+    return len(members)

@@ -472,6 +472,17 @@ class Store:
     def run_epochs(self, run_id: int) -> pd.DataFrame:
         return self.query("SELECT * FROM run_epochs WHERE run_id = ? ORDER BY epoch", [run_id])
 
+    def latest_metrics(self, dataset: str) -> pd.DataFrame:
+        """Metrics of the newest evaluated run per (model, protocol) of a dataset."""
+        return self.query("""
+            WITH latest AS (
+                SELECT r.model, m.protocol, max(m.run_id) AS run_id
+                FROM metrics m JOIN runs r USING (run_id)
+                WHERE r.dataset = ? GROUP BY ALL)
+            SELECT l.model, m.run_id, m.protocol, m.slice, m.metric, m.k, m.value
+            FROM metrics m JOIN latest l ON m.run_id = l.run_id AND m.protocol = l.protocol
+            ORDER BY l.model, m.slice, m.metric, m.k""", [dataset])
+
     def run_metrics(self, run_ids: Iterable[int] | None = None,
                     dataset: str | None = None) -> pd.DataFrame:
         """Metrics joined with their run's model name and status."""

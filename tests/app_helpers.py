@@ -1,0 +1,57 @@
+"""Shared set-up for the dashboard tests: a ready demo database and an AppTest factory."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+from PIL import Image
+
+from recsys.bootstrap import bootstrap
+from recsys.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+
+
+def build_app_db(source: Path, folder: Path) -> Path:
+    """Copy the small demo database and make it ready: aligned encoder, vectors, a model."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "recsys.duckdb"
+    shutil.copy(source, path)
+    store = Store(path)
+    try:
+        bootstrap(store)
+    finally:
+        store.close()
+    return path
+
+
+def png_bytes(colour=(200, 30, 30), size=(96, 96)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def app_test(db: Path, page: str | None = None, timeout: float = 120):
+    """An AppTest of app.py on `db`, already run once (and switched to `page`)."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["RECSYS_DB"] = str(db)
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def html_of(at) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def problems(at) -> list[str]:
+    """Exceptions raised by the script (errors shown on purpose are not problems)."""
+    return [str(e.value) for e in at.exception]

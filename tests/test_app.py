@@ -1,0 +1,213 @@
+"""Headless tests of the Streamlit dashboard (streamlit.testing.v1.AppTest) on demo data."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from recsys.bootstrap import DEFAULT_MODEL, bootstrap, readiness
+from recsys.store import Store
+
+from .app_helpers import app_test, build_app_db, html_of, png_bytes, problems
+
+PAGES = ["pages/home.py", "pages/catalog.py", "pages/visual_search.py", "pages/user_picks.py",
+         "pages/train.py", "pages/evaluate.py", "pages/data.py"]
+
+
+@pytest.fixture(scope="module")
+def ready_db(demo_db: Path, tmp_path_factory) -> Path:
+    """The small demo, bootstrapped once: aligned encoder, item vectors, the default model."""
+    return build_app_db(demo_db, tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture
+def app_db(ready_db: Path, tmp_path: Path) -> Path:
+    """A private copy a test may change."""
+    path = tmp_path / "recsys.duckdb"
+    shutil.copy(ready_db, path)
+    return path
+
+
+def demo_photo(db: Path) -> bytes:
+    store = Store(db)
+    try:
+        path = store.items("demo")["image_path"].dropna().iloc[0]
+    finally:
+        store.close()
+    return Path(path).read_bytes()
+
+
+def test_bootstrap_made_everything(ready_db: Path):
+    store = Store(ready_db)
+    try:
+        state = readiness(store)
+        assert state.ready, state.missing
+        assert state.vectors > 0 and state.encoder.startswith("catalog-clip@")
+        runs = store.runs("demo", kind="model")
+        assert DEFAULT_MODEL in set(runs["model"])
+    finally:
+        store.close()
+
+
+def test_bootstrap_is_idempotent(app_db: Path):
+    store = Store(app_db)
+    try:
+        before = len(store.runs())
+        assert bootstrap(store).ready
+        assert len(store.runs()) == before     # nothing retrained
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders(app_db: Path, page: str):
+    at = app_test(app_db, page)
+    assert not problems(at), problems(at)
+    assert at.title or "rs-hero" in html_of(at), f"{page} shows no heading"
+
+
+def test_home_shows_sizes_and_photos(app_db: Path):
+    at = app_test(app_db)
+    values = {m.label: m.value for m in at.metric}
+    assert values["Products"] == "64" and values["Trained models"] == "1"
+    assert html_of(at).count('class="rs-card"') == 12
+
+
+def test_visual_search_upload_returns_grid(app_db: Path):
+    at = app_test(app_db, "pages/visual_search.py")
+    at.file_uploader[0].set_value(("query.jpg", demo_photo(app_db), "image/jpeg")).run()
+    assert not problems(at) and not at.error
+    page = html_of(at)
+    assert page.count('class="rs-card"') == at.slider(key="vs_k").value
+    assert "most similar products" in page and "answered in" in page
+
+
+@pytest.mark.parametrize("payload, message", [
+    (b"this is not an image at all", "not an image"),
+    (b"", "empty"),
+    (png_bytes()[:60], ""),
+])
+def test_visual_search_bad_upload_is_a_message(app_db: Path, payload: bytes, message: str):
+    at = app_test(app_db, "pages/visual_search.py")
+    at.file_uploader[0].set_value(("bad.jpg", payload, "image/jpeg")).run()
+    assert not problems(at)
+    assert at.error, "a bad upload must show an error"
+    assert message.lower() in at.error[0].value.lower()
+    assert 'class="rs-card"' not in html_of(at)
+
+
+def test_visual_search_refuses_decompression_bomb(app_db: Path):
+    buf = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buf, "PNG")          # 81 MP, a few kB on disk
+    at = app_test(app_db, "pages/visual_search.py")
+    at.file_uploader[0].set_value(("huge.png", buf.getvalue(), "image/png")).run()
+    assert not problems(at) and at.error
+    assert "pixels" in at.error[0].value.lower() or "large" in at.error[0].value.lower()
+
+
+def test_visual_search_from_catalog_item(app_db: Path):
+    at = app_test(app_db, "pages/visual_search.py")
+    at.segmented_control(key="vs_mode").set_value("Pick a catalog item").run()
+    assert not problems(at)
+    assert html_of(at).count('class="rs-card"') == at.slider(key="vs_k").value
+
+
+def test_catalog_filters_and_clip_text_search(app_db: Path):
+    at = app_test(app_db, "pages/catalog.py")
+    assert "**64** of 64 products" in html_of(at)
+    colour = at.multiselect(key="cat_f_base_colour")
+    first = colour.options[0]
+    colour.set_value([first]).run()
+    assert "of 64 products" in html_of(at) and "**64** of 64" not in html_of(at)
+    colour.set_value([]).run()
+    at.text_input(key="cat_query").input("red handbag").run()
+    assert not problems(at)
+    page = html_of(at)
+    assert "ranked by CLIP" in page and "match" in page
+
+
+def test_user_picks_explains_and_compares(app_db: Path):
+    at = app_test(app_db, "pages/user_picks.py")
+    user = at.selectbox(key="up_user")
+    user.set_value(user.options[3]).run()
+    assert not problems(at) and not at.error
+    page = html_of(at)
+    k = at.slider(key="up_k").value
+    assert page.count('class="rs-weights"') == k             # every pick explained
+    assert "resembles in your history" in page
+    assert at.get("plotly_chart"), "the modality-weight chart is missing"
+    store = Store(app_db)
+    from recsys.training import train_model
+    train_model(store, "demo", "itemknn")
+    store.close()
+    at = app_test(app_db, "pages/user_picks.py")
+    at.toggle(key="up_compare").set_value(True).run()
+    assert not problems(at)
+    assert "picks in common" in "\n".join(c.value for c in at.caption)
+
+
+@pytest.fixture
+def log_only_db(app_db: Path, tmp_path: Path) -> Path:
+    """The ready demo plus an interaction-only dataset 'log' (like the Amazon sets), active."""
+    from recsys.datasets import import_interactions
+
+    csv = tmp_path / "log.csv"
+    rows = ["user_id,item_id,event,timestamp"]
+    for u in range(30):
+        for i in range(8):
+            rows.append(f"u{u},i{(u * 3 + i * 7) % 40},view,2025-01-{1 + i:02d}")
+    csv.write_text("\n".join(rows))
+    store = Store(app_db)
+    import_interactions(store, csv, "csv", dataset="log")
+    store.close()
+    return app_db
+
+
+def test_interaction_only_dataset_offers_training(log_only_db: Path):
+    at = app_test(log_only_db, "pages/user_picks.py")
+    assert at.session_state["dataset"] == "log"
+    assert any("No trained model" in w.value for w in at.warning)
+    next(b for b in at.button if b.label.startswith("Train ")).click().run()
+    assert not problems(at) and not at.error
+    assert 'class="rs-weights"' in html_of(at)      # picks with explanations
+    at = app_test(log_only_db, "pages/visual_search.py")
+    assert not problems(at)
+    assert any("interactions only" in i.value for i in at.info)
+
+
+def test_train_page_trains_a_model(app_db: Path):
+    at = app_test(app_db, "pages/train.py")
+    at.selectbox(key="tr_model").set_value("bpr").run()
+    at.number_input(key="tr_bpr_epochs").set_value(3).run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not problems(at) and not at.error
+    assert any("saved" in s.value for s in at.success)
+    store = Store(app_db)
+    runs = store.runs("demo", kind="model")
+    store.close()
+    assert "bpr" in set(runs["model"]) and (runs["status"] == "finished").all()
+
+
+def test_evaluate_page_shows_charts(app_db: Path):
+    at = app_test(app_db, "pages/evaluate.py")
+    at.multiselect(key="ev_models").set_value(["popularity", "itemknn"]).run()
+    next(b for b in at.button if b.label == "Run evaluation").click().run()
+    assert not problems(at) and not at.error
+    assert len(at.get("plotly_chart")) >= 6
+    assert any(t.label == "Table" for t in at.tabs)
+
+
+def test_data_page_refuses_csv_without_required_columns(app_db: Path):
+    at = app_test(app_db, "pages/data.py")
+    at.file_uploader[0].set_value(("bad.csv", b"colour,size\nred,M\n", "text/csv"))
+    at.text_input[0].input("broken")
+    next(b for b in at.button if b.label == "Import catalog").click().run()
+    assert not problems(at)
+    assert at.error and "nothing was changed" in at.error[0].value
+    store = Store(app_db)
+    assert "broken" not in store.dataset_names()
+    store.close()

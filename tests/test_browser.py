@@ -1,0 +1,104 @@
+"""End to end in a real browser: start `streamlit run app.py`, drive Debian's Chromium with
+Playwright, upload a photo on Visual search, and save a screenshot of every page
+(tests/screenshots/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .app_helpers import ROOT, build_app_db
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "tests" / "screenshots"
+PAGES = {"home": "", "catalog": "catalog", "visual_search": "visual_search",
+         "user_picks": "user_picks", "train": "train", "evaluate": "evaluate", "data": "data"}
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(demo_db: Path, tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium not installed (apt-get install chromium chromium-driver)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    db = build_app_db(demo_db, tmp_path_factory.mktemp("browser"))
+    port = _free_port()
+    env = {**os.environ, "RECSYS_DB": str(db)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
+         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+    yield url, db
+    proc.terminate()
+    proc.wait(10)
+
+
+def _wait_idle(page) -> None:
+    """Wait until Streamlit has finished running the script."""
+    page.wait_for_selector("h1", timeout=60_000)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(500)
+
+
+def test_browser_visual_search_and_screenshots(server):
+    from playwright.sync_api import sync_playwright
+
+    url, db = server
+    from recsys.store import Store
+    store = Store(db)
+    photo = store.items("demo")["image_path"].dropna().iloc[5]
+    store.close()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1800})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        for name, path in PAGES.items():
+            t0 = time.perf_counter()
+            page.goto(f"{url}/{path}")
+            _wait_idle(page)
+            print(f"{name}: {time.perf_counter() - t0:.2f} s")
+            assert page.locator('[data-testid="stException"]').count() == 0, name
+            page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+        page.goto(f"{url}/visual_search")
+        _wait_idle(page)
+        t0 = time.perf_counter()
+        page.locator('input[type="file"]').first.set_input_files(photo)
+        page.wait_for_selector(".rs-card", timeout=60_000)
+        _wait_idle(page)
+        print(f"visual search, upload to grid: {time.perf_counter() - t0:.2f} s")
+        cards = page.locator(".rs-grid .rs-card").count()
+        assert cards >= 4
+        assert page.get_by_text("most similar products").count() >= 1
+        page.screenshot(path=str(SHOTS / "visual_search_results.png"))
+        browser.close()
+    assert not errors, errors

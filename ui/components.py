@@ -1,0 +1,274 @@
+"""Reusable pieces of the dashboard: styling, product cards, progress, dataset picker."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+import streamlit as st
+
+from recsys.bootstrap import ensure_vectors, readiness
+from recsys.catalog import item_category, item_label  # noqa: F401 (re-exported for pages)
+from recsys.progress import Progress
+
+from . import resources
+
+MODALITY_COLOURS = {"cf": "#6366F1", "image": "#F59E0B", "text": "#10B981"}
+MODALITY_LABELS = {"cf": "behaviour", "image": "photo", "text": "text"}
+EVENT_COLOURS = {"view": "#94A3B8", "cart": "#F59E0B", "purchase": "#10B981"}
+
+CSS = """
+<style>
+.block-container {padding-top: 2.2rem; max-width: 1400px;}
+.rs-grid {display: grid; grid-template-columns: repeat(auto-fill, minmax(var(--rs-min, 170px), 1fr));
+  gap: 14px; margin: 4px 0 18px 0;}
+.rs-card {background: #fff; border: 1px solid #E5E7EB; border-radius: 12px; overflow: hidden;
+  box-shadow: 0 1px 2px rgba(16,24,40,.05); transition: box-shadow .15s, transform .15s;
+  display: flex; flex-direction: column;}
+.rs-card:hover {box-shadow: 0 6px 18px rgba(16,24,40,.12); transform: translateY(-2px);}
+.rs-img {position: relative; background: #F8FAFC; aspect-ratio: 1 / 1; display: flex;
+  align-items: center; justify-content: center;}
+.rs-img img {max-width: 100%; max-height: 100%; object-fit: contain;}
+.rs-noimg {font-size: 2.2rem; color: #94A3B8; font-weight: 600;}
+.rs-rank {position: absolute; top: 8px; left: 8px; background: rgba(17,24,39,.78); color: #fff;
+  font-size: .72rem; font-weight: 600; padding: 2px 7px; border-radius: 999px;}
+.rs-tag {position: absolute; top: 8px; right: 8px; font-size: .68rem; font-weight: 600;
+  padding: 2px 7px; border-radius: 999px; color: #fff;}
+.rs-body {padding: 8px 10px 10px 10px; display: flex; flex-direction: column; gap: 4px;}
+.rs-title {font-size: .84rem; font-weight: 600; color: #111827; line-height: 1.25;
+  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden;
+  min-height: 2.1em;}
+.rs-meta {font-size: .74rem; color: #6B7280; white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis;}
+.rs-price {font-size: .8rem; color: #111827; font-weight: 600;}
+.rs-score {display: flex; align-items: center; gap: 6px; font-size: .72rem; color: #374151;}
+.rs-track {flex: 1; height: 6px; background: #EEF2FF; border-radius: 3px; overflow: hidden;}
+.rs-fill {height: 100%; background: #6366F1; border-radius: 3px;}
+.rs-weights {display: flex; height: 8px; border-radius: 4px; overflow: hidden; margin-top: 2px;}
+.rs-legend {font-size: .68rem; color: #6B7280; display: flex; gap: 8px; flex-wrap: wrap;}
+.rs-dot {display: inline-block; width: 8px; height: 8px; border-radius: 50%; margin-right: 3px;}
+.rs-because {font-size: .68rem; color: #6B7280; margin-top: 2px;}
+.rs-because-row {display: flex; gap: 4px; margin-top: 3px;}
+.rs-because-row img, .rs-because-row .rs-mini {width: 38px; height: 38px; border-radius: 6px;
+  object-fit: contain; background: #F1F5F9; border: 1px solid #E5E7EB;}
+.rs-mini {display: flex; align-items: center; justify-content: center; font-size: .6rem;
+  color: #64748B;}
+.rs-hero {background: linear-gradient(135deg, #EEF2FF 0%, #FDF2F8 100%); border-radius: 16px;
+  padding: 22px 26px; margin-bottom: 14px;}
+.rs-hero h1 {margin: 0 0 6px 0; font-size: 2.0rem;}
+.rs-hero p {margin: 0; color: #374151; font-size: 1.02rem;}
+.rs-query {border: 1px solid #E5E7EB; border-radius: 12px; padding: 8px; background: #fff;
+  text-align: center;}
+.rs-query img {max-width: 100%; max-height: 260px; object-fit: contain;}
+.rs-pill {display: inline-block; padding: 2px 9px; border-radius: 999px; font-size: .74rem;
+  background: #EEF2FF; color: #3730A3; margin: 0 4px 4px 0;}
+</style>
+"""
+
+
+def page_setup(title: str, subtitle: str | None = None) -> None:
+    """Styles and a page heading (call first on every page)."""
+    st.markdown(CSS, unsafe_allow_html=True)
+    st.title(title)
+    if subtitle:
+        st.caption(subtitle)
+
+
+def _esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _placeholder(row: Mapping) -> str:
+    cat = item_category(row) or item_label(row)
+    initials = "".join(w[0] for w in str(cat).split()[:2]).upper() or "?"
+    return f'<div class="rs-noimg">{_esc(initials)}</div>'
+
+
+def weight_bar(weights: Mapping[str, float]) -> str:
+    """A thin stacked bar of modality shares with a legend (HTML)."""
+    clean = {m: max(0.0, float(v)) for m, v in weights.items() if v is not None}
+    total = sum(clean.values())
+    if total <= 0:
+        return ""
+    segs = "".join(
+        f'<div style="width:{100 * v / total:.1f}%;background:{MODALITY_COLOURS.get(m, "#999")}"'
+        f' title="{_esc(MODALITY_LABELS.get(m, m))} {100 * v / total:.0f}%"></div>'
+        for m, v in clean.items() if v > 0)
+    legend = "".join(
+        f'<span><span class="rs-dot" style="background:{MODALITY_COLOURS.get(m, "#999")}">'
+        f'</span>{_esc(MODALITY_LABELS.get(m, m))} {100 * v / total:.0f}%</span>'
+        for m, v in clean.items() if v > 0)
+    return f'<div class="rs-weights">{segs}</div><div class="rs-legend">{legend}</div>'
+
+
+def product_card(row: Mapping, rank: int | None = None, score: float | None = None,
+                 score_label: str = "score", tag: tuple[str, str] | None = None,
+                 extra_html: str = "", meta: str | None = None, thumb: int = 256) -> str:
+    """HTML for one product: photo, rank, title, category/colour, price, score bar, extras."""
+    uri = resources.thumbnail_uri(row.get("image_path"), thumb)
+    img = f'<img src="{uri}" alt="{_esc(item_label(row))}"/>' if uri else _placeholder(row)
+    rank_html = f'<div class="rs-rank">#{rank}</div>' if rank is not None else ""
+    tag_html = (f'<div class="rs-tag" style="background:{tag[1]}">{_esc(tag[0])}</div>'
+                if tag else "")
+    if meta is None:
+        parts = [p for p in (item_category(row), row.get("base_colour"), row.get("gender"))
+                 if isinstance(p, str) and p]
+        meta = " · ".join(dict.fromkeys(parts)) or f"id {row.get('item_id')}"
+    price = row.get("price")
+    price_html = (f'<div class="rs-price">₹{price:,.0f}</div>'
+                  if isinstance(price, (int, float)) and price == price else "")
+    score_html = ""
+    if score is not None and score == score:
+        width = max(2.0, min(100.0, 100.0 * float(score)))
+        score_html = (f'<div class="rs-score"><span>{_esc(score_label)}</span>'
+                      f'<div class="rs-track"><div class="rs-fill" style="width:{width:.0f}%">'
+                      f'</div></div><span>{score:.3f}</span></div>')
+    return (f'<div class="rs-card"><div class="rs-img">{img}{rank_html}{tag_html}</div>'
+            f'<div class="rs-body"><div class="rs-title" title="{_esc(item_label(row))}">'
+            f'{_esc(item_label(row))}</div><div class="rs-meta">{_esc(meta)}</div>'
+            f'{price_html}{score_html}{extra_html}</div></div>')
+
+
+def card_grid(cards: Iterable[str], min_width: int = 170) -> None:
+    """Render cards as one responsive grid (one element, so big grids stay fast)."""
+    body = "".join(cards)
+    if not body:
+        return
+    st.markdown(f'<div class="rs-grid" style="--rs-min:{min_width}px">{body}</div>',
+                unsafe_allow_html=True)
+
+
+def product_grid(frame: pd.DataFrame, score_col: str | None = None, score_label: str = "score",
+                 ranked: bool = False, min_width: int = 170) -> None:
+    """Products of a frame (item rows, optionally with a score column) as a card grid."""
+    cards = []
+    for n, row in enumerate(frame.to_dict("records"), 1):
+        score = row.get(score_col) if score_col else None
+        cards.append(product_card(row, rank=n if ranked else None, score=score,
+                                  score_label=score_label))
+    card_grid(cards, min_width)
+
+
+def mini_thumbs(rows: Sequence[Mapping], caption: str) -> str:
+    """A row of tiny photos (the history items behind a recommendation)."""
+    if not rows:
+        return ""
+    pics = []
+    for r in rows:
+        uri = resources.thumbnail_uri(r.get("image_path"), 96)
+        label = _esc(item_label(r))
+        pics.append(f'<img src="{uri}" title="{label}"/>' if uri else
+                    f'<div class="rs-mini" title="{label}">{_esc(str(r.get("item_id"))[:6])}</div>')
+    return (f'<div class="rs-because">{_esc(caption)}</div>'
+            f'<div class="rs-because-row">{"".join(pics)}</div>')
+
+
+class ProgressPanel:
+    """Drives an `st.progress` bar (and an optional live callback) from recsys Progress events.
+
+    Updates are throttled so a fast loop does not flood the browser.
+    """
+
+    def __init__(self, label: str, on_metrics: Callable[[Progress], None] | None = None,
+                 every: float = 0.15):
+        self.bar = st.progress(0.0, text=label)
+        self.label = label
+        self.on_metrics = on_metrics
+        self.every = every
+        self._last = 0.0
+        self.events: list[Progress] = []
+
+    def __call__(self, p: Progress) -> None:
+        if p.metrics:
+            self.events.append(p)
+            if self.on_metrics is not None:
+                self.on_metrics(p)
+        now = time.perf_counter()
+        if now - self._last < self.every and p.fraction < 1.0 and not p.metrics:
+            return
+        self._last = now
+        text = f"{self.label}: {p.message}" if p.message else self.label
+        self.bar.progress(min(1.0, p.fraction), text=text[:160])
+
+    def done(self, text: str) -> None:
+        self.bar.progress(1.0, text=text)
+
+
+def current_dataset() -> str | None:
+    """The dataset this browser session looks at (chosen in the sidebar)."""
+    return st.session_state.get("dataset")
+
+
+def _picked() -> None:
+    st.session_state["dataset"] = st.session_state["dataset_box"]
+
+
+def dataset_picker() -> str | None:
+    """Sidebar selector of the session's dataset; defaults to the store's active dataset.
+
+    The choice lives in a plain session key ("dataset"), which survives page switches; the
+    widget only mirrors it.
+    """
+    store = resources.get_store()
+    names = store.dataset_names()
+    if not names:
+        st.session_state.pop("dataset", None)
+        return None
+    if st.session_state.get("dataset") not in names:
+        st.session_state["dataset"] = store.active_dataset() or names[0]
+    st.session_state["dataset_box"] = st.session_state["dataset"]
+    info = store.datasets().set_index("name")
+    st.sidebar.selectbox(
+        "Dataset", names, key="dataset_box", on_change=_picked,
+        format_func=lambda n: f"{n} · {int(info.loc[n, 'n_items']):,} items",
+        help="Which catalog the pages show. Import more on the Data page.")
+    return st.session_state["dataset"]
+
+
+def _set_dataset(name: str) -> None:
+    st.session_state["dataset"] = name
+
+
+def open_dataset_button(name: str) -> None:
+    """A button that makes `name` this session's dataset (the sidebar follows)."""
+    st.button(f"Open '{name}'", on_click=_set_dataset, args=(name,), type="primary",
+              key=f"open_{name}")
+
+
+def require_dataset() -> str:
+    """The session's dataset, or stop the page with a pointer to the Data page."""
+    dataset = current_dataset()
+    if dataset is None:
+        st.info("The database is empty. Build the demo catalog or import one on the Data page.")
+        st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+        st.stop()
+    return dataset
+
+
+def no_vectors_notice(dataset: str) -> None:
+    """Explain that search needs item vectors and offer to compute them here."""
+    ready = readiness(resources.get_store(), dataset)
+    if not ready.has_content:
+        st.info(f"'{dataset}' has no product photos or texts (interactions only), so there is "
+                "nothing to search by photo or text. Pick a catalog dataset in the sidebar.")
+        st.stop()
+    st.warning(f"'{dataset}' has no item vectors yet: the CLIP encoder must be aligned on its "
+               "photos and texts, and the items embedded (a minute on the demo, a few on "
+               "Myntra).")
+    if st.button("Align the encoder and embed the catalog", type="primary"):
+        panel = ProgressPanel("Preparing item vectors")
+        ensure_vectors(resources.get_store(), dataset, progress=panel)
+        panel.done("Item vectors ready")
+        st.rerun()
+    st.stop()
+
+
+def error_box(exc: BaseException, what: str) -> None:
+    """A readable error in the page (never a traceback for input problems)."""
+    st.error(f"{what}: {exc}", icon=":material/error:")
+
+
+def pills(values: Iterable[str]) -> str:
+    return "".join(f'<span class="rs-pill">{_esc(v)}</span>' for v in values if v)

@@ -1,5 +1,9 @@
 """Embedding a dataset's items: photo and caption vectors stored in DuckDB, incrementally.
 
+Public API (used by the CLI and the app): `embed_items(store, dataset, encoder, progress)` and
+`ensure_item_vectors(store, dataset, progress)` (train catalog-clip if the dataset has none,
+then embed what is missing), both returning an `EmbedReport`.
+
 `embed_items` writes one image vector (from the item's photo) and one text vector (from
 `item_caption`) per item, keyed by (dataset, item, encoder name, encoder version, modality),
 with the item's `content_hash`. Re-running embeds only items that are new or whose hash changed
@@ -38,6 +42,12 @@ class EmbedReport:
     without_photo: int = 0
     failed: dict[str, str] = field(default_factory=dict)    # item_id -> reason
     seconds: float = 0.0
+    trained: str | None = None      # encoder spec trained first (ensure_item_vectors only)
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """True if no vector was written or removed (everything was up to date)."""
+        return not (any(self.embedded.values()) or any(self.removed.values()) or self.trained)
 
     @property
     def spec(self) -> str:
@@ -45,7 +55,8 @@ class EmbedReport:
 
     def summary(self) -> str:
         e, u = self.embedded, self.unchanged
-        lines = [f"Embedded '{self.dataset}' with {self.spec} in {self.seconds:.1f} s: "
+        lines = [f"Trained {self.trained} first."] if self.trained else []
+        lines += [f"Embedded '{self.dataset}' with {self.spec} in {self.seconds:.1f} s: "
                  f"{e['image']:,} photos and {e['text']:,} texts new or changed; "
                  f"{u['image']:,} photos and {u['text']:,} texts unchanged."]
         if self.without_photo:
@@ -60,7 +71,7 @@ class EmbedReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "spec": self.spec}
+        return {**asdict(self), "spec": self.spec, "nothing_to_do": self.nothing_to_do}
 
 
 def register_used_encoder(store: Store, encoder: Encoder, dataset: str) -> None:
@@ -76,29 +87,36 @@ def register_used_encoder(store: Store, encoder: Encoder, dataset: str) -> None:
                            info.get("path"), info)
 
 
-def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str | None = None,
-                progress: ProgressCallback | None = None, batch_size: int = 64,
-                force: bool = False, item_ids: list[str] | None = None) -> EmbedReport:
-    """Embed new or changed items of `dataset` with `encoder` (default: catalog-clip, latest).
+def _peek_spec(store: Store, dataset: str, encoder: Encoder | str | None
+               ) -> tuple[str, str] | None:
+    """(name, version) an encoder spec resolves to, without loading any weights, when that can
+    be known from the registry alone (catalog-clip, frozen); None otherwise."""
+    from .encoders.base import EncoderError, parse_spec
 
-    `force` re-embeds everything; `item_ids` limits the work to those items.
-    """
-    t0 = time.perf_counter()
-    dataset = store.resolve_dataset(dataset)
-    enc = encoder if isinstance(encoder, Encoder) else get_encoder(encoder, store, dataset)
-    register_used_encoder(store, enc, dataset)
-    items = store.items(dataset) if item_ids is None else store.items(dataset, item_ids)
-    rep = EmbedReport(dataset, enc.name, enc.version, items=len(items))
-    if item_ids is None:
-        for modality in MODALITIES:
-            rep.removed[modality] = _remove_stale(store, dataset, enc, modality,
-                                                  set(items["item_id"]))
+    if isinstance(encoder, Encoder):
+        return encoder.name, encoder.version
+    try:
+        spec = parse_spec(encoder)
+        if spec.kind == "catalog-clip" and not spec.argument:
+            from .encoders.catalog_clip import NAME, resolve_checkpoint
+            row = resolve_checkpoint(store, dataset, spec.version)
+            return NAME, str(row["version"])
+        if spec.kind == "frozen":
+            from .encoders.catalog_clip import FROZEN_NAME, FROZEN_VERSION
+            return FROZEN_NAME, spec.version or FROZEN_VERSION
+    except EncoderError:
+        return None     # get_encoder will raise the same error with its full message
+    return None
+
+
+def _work(store: Store, dataset: str, name: str, version: str, items: pd.DataFrame,
+          force: bool, rep: EmbedReport) -> dict[str, pd.DataFrame]:
+    """The items whose vectors are missing or stale, per modality (fills the report's counts)."""
     hashes = items["content_hash"].where(items["content_hash"].notna(), None)
     current = dict(zip(items["item_id"], hashes))
     todo: dict[str, pd.DataFrame] = {}
     for modality in MODALITIES:
-        stored = {} if force else store.embedding_hashes(dataset, enc.name, enc.version,
-                                                         modality)
+        stored = {} if force else store.embedding_hashes(dataset, name, version, modality)
         need = [i for i, h in current.items() if i not in stored or stored[i] != h or h is None]
         frame = items[items["item_id"].isin(set(need))]
         if modality == "image":
@@ -109,14 +127,78 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
         else:
             rep.unchanged[modality] = len(items) - len(frame)
         todo[modality] = frame.reset_index(drop=True)
+    return todo
+
+
+def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str | None = None,
+                progress: ProgressCallback | None = None, batch_size: int = 64,
+                force: bool = False, item_ids: list[str] | None = None) -> EmbedReport:
+    """Embed new or changed items of `dataset` with `encoder`; return what was done.
+
+    `encoder` is an `Encoder` or a spec string (default: the dataset's newest catalog-clip
+    checkpoint; raises `NoCheckpointError` if there is none). Only items without a vector of
+    this encoder version, or whose `content_hash` changed since, are embedded; when nothing is
+    to do the weights are not even loaded (well under a second). `force` re-embeds everything;
+    `item_ids` limits the work to those items. `progress` receives `recsys.progress.Progress`
+    updates (fraction done, message, stage "texts" / "images" / "done").
+    """
+    t0 = time.perf_counter()
+    dataset = store.resolve_dataset(dataset)
+    items = store.items(dataset) if item_ids is None else store.items(dataset, item_ids)
+    peek = _peek_spec(store, dataset, encoder)
+    enc: Encoder | None = encoder if isinstance(encoder, Encoder) else None
+    if peek is None:
+        enc = get_encoder(encoder, store, dataset)
+        peek = (enc.name, enc.version)
+    name, version = peek
+    rep = EmbedReport(dataset, name, version, items=len(items))
+    if item_ids is None:
+        for modality in MODALITIES:
+            rep.removed[modality] = _remove_stale(store, dataset, name, version, modality,
+                                                  set(items["item_id"]))
+    todo = _work(store, dataset, name, version, items, force, rep)
     n_img, n_txt = len(todo["image"]), len(todo["text"])
-    # photos cost ~10x more than texts: share the bar accordingly
-    img_share = (10 * n_img) / max(1, 10 * n_img + n_txt)
-    _embed_texts(store, dataset, enc, todo["text"], rep, scaled(progress, img_share, 1.0))
-    _embed_images(store, dataset, enc, todo["image"], rep, scaled(progress, 0.0, img_share),
-                  batch_size)
+    if n_img or n_txt:
+        if enc is None:
+            report(progress, 0, 1, f"loading {name}@{version}", stage="load")
+            enc = get_encoder(encoder, store, dataset)
+        register_used_encoder(store, enc, dataset)
+        # photos cost ~10x more than texts: share the bar accordingly
+        img_share = (10 * n_img) / max(1, 10 * n_img + n_txt)
+        _embed_texts(store, dataset, enc, todo["text"], rep, scaled(progress, img_share, 1.0))
+        _embed_images(store, dataset, enc, todo["image"], rep,
+                      scaled(progress, 0.0, img_share), batch_size)
     rep.seconds = time.perf_counter() - t0
     report(progress, 1, 1, "done", stage="done")
+    return rep
+
+
+def ensure_item_vectors(store: Store, dataset: str | None = None,
+                        progress: ProgressCallback | None = None,
+                        config: dict | None = None) -> EmbedReport:
+    """Make sure `dataset` has catalog-clip vectors for every item: the one call for the app.
+
+    If the dataset has no aligned catalog-clip encoder yet, trains one first
+    (`train_catalog_clip` with the default, best measured configuration, or `config`); then
+    embeds the items that have no (or a stale) vector of the newest checkpoint. Idempotent:
+    when everything is in place it only reads the database (well under a second) and returns a
+    report with nothing embedded. `EmbedReport.trained` names the encoder trained by this call,
+    if any. Progress: training takes the first 70% of the bar when it runs.
+    """
+    from .encoders.base import NoCheckpointError
+    from .encoders.catalog_clip import resolve_checkpoint, train_catalog_clip
+
+    dataset = store.resolve_dataset(dataset)
+    trained = None
+    try:
+        resolve_checkpoint(store, dataset, None)
+        embed_progress = progress
+    except NoCheckpointError:
+        info = train_catalog_clip(store, dataset, config, progress=scaled(progress, 0.0, 0.7))
+        trained = info.spec
+        embed_progress = scaled(progress, 0.7, 1.0)
+    rep = embed_items(store, dataset, None, progress=embed_progress)
+    rep.trained = trained
     return rep
 
 
@@ -157,14 +239,14 @@ def _embed_texts(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
                stage="texts")
 
 
-def _remove_stale(store: Store, dataset: str, enc: Encoder, modality: str,
+def _remove_stale(store: Store, dataset: str, name: str, version: str, modality: str,
                   keep: set[str]) -> int:
-    stored = store.embedding_hashes(dataset, enc.name, enc.version, modality)
+    stored = store.embedding_hashes(dataset, name, version, modality)
     stale = [i for i in stored if i not in keep]
     if not stale:
         return 0
     with store.transaction() as cur:
         cur.execute("""DELETE FROM embeddings WHERE dataset = ? AND encoder = ? AND version = ?
                        AND modality = ? AND list_contains(?, item_id)""",
-                    [dataset, enc.name, enc.version, modality, stale])
+                    [dataset, name, version, modality, stale])
     return len(stale)

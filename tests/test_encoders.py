@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -151,3 +153,170 @@ def test_cached_path_equals_the_full_model(frozen):
         for level in (0, 1, 2):
             h, mask = text_bottom(model.text, ids, level)
             assert torch.allclose(text_top(model.text, h, mask, level), full_t, atol=1e-4), level
+
+
+# -- alignment, embedding, search --------------------------------------------------------------
+def test_default_config_is_the_measured_best():
+    """docs/encoders.md: frozen towers + MLP projections, 30 epochs (see the comparison)."""
+    cfg = CatalogClipConfig()
+    assert (cfg.image_trainable, cfg.text_trainable, cfg.epochs) == (0, 0, 30)
+    assert cfg.tower.image_proj == cfg.tower.text_proj == "mlp"
+    # a partial tower setting keeps the other defaults
+    assert CatalogClipConfig.from_dict({"tower": {"embed_dim": 128}}).tower.image_proj == "mlp"
+
+
+def test_train_embed_search_and_incremental_reembedding(shapes_store, recwarn):
+    """A tiny alignment run (via ensure_item_vectors, the app's one call), registered and
+    reloadable; embedding is incremental; search and similar work on the stored vectors."""
+    from recsys.embedding import embed_items, ensure_item_vectors
+    from recsys.index import ItemIndex
+    from recsys.progress import Progress
+
+    with pytest.raises(NoCheckpointError):
+        embed_items(shapes_store, "shapes")
+    seen: list[Progress] = []
+    rep = ensure_item_vectors(shapes_store, "shapes", progress=seen.append,
+                              config={"epochs": 2, "max_steps": 2, "batch_size": 8})
+    assert not [w for w in recwarn if "requires_grad" in str(w.message)]
+    assert rep.trained and rep.trained.startswith("catalog-clip@shapes-")
+    assert rep.embedded == {"image": 24, "text": 24} and not rep.nothing_to_do
+    assert all(isinstance(p, Progress) for p in seen) and seen[-1].fraction == 1.0
+    assert any(p.stage == "epoch" for p in seen)
+    runs = shapes_store.runs("shapes", kind="encoder")
+    assert runs.iloc[0]["status"] == "finished"
+    registered = shapes_store.encoders("shapes")
+    assert rep.trained == f"catalog-clip@{registered.iloc[0]['version']}"
+    assert json.loads(registered.iloc[0]["metrics"])["steps"] == 2
+
+    enc = get_encoder("catalog-clip", shapes_store, "shapes")
+    assert enc.spec == rep.trained and enc.dim == 256
+    again = ensure_item_vectors(shapes_store, "shapes")     # nothing to do: no model loaded
+    assert again.nothing_to_do and again.unchanged == {"image": 24, "text": 24}
+    assert again.trained is None and again.seconds < 2
+
+    # one item changes, one disappears: only those are touched
+    with shapes_store.transaction() as cur:
+        cur.execute("UPDATE items SET title = 'Red ellipse renamed', content_hash = 'changed' "
+                    "WHERE dataset = 'shapes' AND item_id = 'red-ell-0'")
+        cur.execute("DELETE FROM items WHERE dataset = 'shapes' AND item_id = 'blue-ell-1'")
+    rep = embed_items(shapes_store, "shapes", "catalog-clip")
+    assert rep.embedded == {"image": 1, "text": 1}
+    assert rep.unchanged == {"image": 22, "text": 22}
+    assert rep.removed == {"image": 1, "text": 1}
+
+    index = ItemIndex.from_store(shapes_store, "shapes")
+    assert index.spec == enc.spec and len(index) == 23
+    query = enc.encode_image(draw_product("ellipse", (220, 30, 30)))
+    res = index.search(image=query, k=5)
+    assert len(res) == 5 and res.scores[0] >= res.scores[-1]
+    both = index.search(image=query, text=enc.encode_text("red circle badge"), k=3,
+                        image_weight=0.7)
+    assert len(both.item_ids) == 3
+    sim = index.similar("red-ell-0", k=4, image_weight=1.0)
+    assert "red-ell-0" not in sim.item_ids and len(sim) == 4
+
+
+def test_frozen_embedding_is_incremental_and_skips_bad_photos(shapes_store, frozen, tmp_path):
+    from recsys.embedding import embed_items
+
+    photo = shapes_store.items("shapes", ["green-pol-0"])["image_path"].iloc[0]
+    open(photo, "wb").write(b"not a photo")
+    rep = embed_items(shapes_store, "shapes", frozen)
+    assert rep.embedded == {"image": 23, "text": 24} and list(rep.failed) == ["green-pol-0"]
+    assert "could not be read" in rep.summary()
+    draw_product("polygon", (30, 170, 60)).save(photo, "PNG")
+    rep = embed_items(shapes_store, "shapes", "frozen")      # the failed photo is retried
+    assert rep.embedded == {"image": 1, "text": 0} and not rep.failed
+    assert embed_items(shapes_store, "shapes", "frozen", force=True).embedded["image"] == 24
+
+
+# -- pretrained OpenCLIP ------------------------------------------------------------------------
+TINY_OPENCLIP = {"embed_dim": 32,
+                 "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16,
+                                "patch_size": 16},
+                 "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32,
+                              "heads": 2, "layers": 1}}
+
+
+@pytest.fixture(scope="module")
+def tiny_openclip(tmp_path_factory):
+    """A randomly initialised tiny OpenCLIP model saved like a downloaded checkpoint."""
+    import json
+
+    import open_clip
+    from open_clip.model import CLIP
+
+    folder = tmp_path_factory.mktemp("openclip")
+    torch.manual_seed(0)
+    model = CLIP(**TINY_OPENCLIP)
+    path = folder / "open_clip_pytorch_model.bin"
+    torch.save(model.state_dict(), path)
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_OPENCLIP}))
+    assert "tiny-test-clip" not in open_clip.list_models()
+    return path
+
+
+def test_openclip_local_checkpoint_loads_through_the_registry(tiny_openclip, shapes_store):
+    from recsys.embedding import embed_items
+    from recsys.index import ItemIndex
+
+    enc = get_encoder(f"openclip:tiny-test-clip/{tiny_openclip}")
+    assert enc.name == "openclip:tiny-test-clip" and enc.version.startswith("file-")
+    assert enc.dim == 32 and enc.kind == "openclip"
+    v = enc.encode_images([draw_product("ellipse", (200, 20, 20))])
+    t = enc.encode_texts(["a red circle", "a blue square"])
+    assert v.shape == (1, 32) and t.shape == (2, 32)
+    assert np.allclose(np.linalg.norm(t, axis=1), 1, atol=1e-4)
+    # embedded once, it is reloadable by name@version from the registry (what search does)
+    rep = embed_items(shapes_store, "shapes", enc)
+    assert rep.embedded == {"image": 24, "text": 24}
+    again = get_encoder(enc.spec, shapes_store)
+    assert again.spec == enc.spec
+    assert np.allclose(again.encode_texts(["a red circle"])[0], t[0], atol=1e-4)
+    assert ItemIndex.from_store(shapes_store, "shapes").spec == enc.spec
+
+
+def test_openclip_missing_weights_fail_fast_with_instructions(monkeypatch, tmp_path):
+    import time
+
+    from recsys.encoders import MissingWeightsError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    t0 = time.perf_counter()
+    with pytest.raises(MissingWeightsError) as err:
+        get_encoder("openclip:ViT-B-32/laion2b_s34b_b79k")
+    assert time.perf_counter() - t0 < 2.0
+    msg = str(err.value)
+    assert "open_clip_pytorch_model.bin" in msg and "laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in msg
+    assert "--encoder openclip:ViT-B-32/" in msg
+    with pytest.raises(MissingWeightsError, match="checkpoint not found"):
+        get_encoder(f"openclip:ViT-B-32/{tmp_path / 'missing.bin'}")
+    with pytest.raises(EncoderError, match="Unknown OpenCLIP architecture"):
+        get_encoder("openclip:ViT-Q-99/laion2b_s34b_b79k")
+
+
+@pytest.mark.slow
+def test_myntra_subset_aligns_and_beats_the_frozen_towers(myntra_dir, tmp_path):
+    """Real photos and texts (a 600-item slice of Myntra, written to tmp): a short alignment
+    already beats the unaligned towers on the held-out items. Skips without the dataset."""
+    import pandas as pd
+
+    from recsys.datasets import import_catalog
+    from recsys.encoders import train_catalog_clip
+    from recsys.encoders.evaluate import evaluate_encoder
+    from recsys.store import Store
+
+    styles = pd.read_csv(myntra_dir / "styles.csv", on_bad_lines="skip")
+    have = {int(p.stem) for p in (myntra_dir / "images").glob("*.jpg")}
+    subset = styles[styles["id"].isin(have)].head(600)
+    csv = tmp_path / "styles.csv"
+    subset.to_csv(csv, index=False)
+    store = Store(tmp_path / "m.duckdb")
+    import_catalog(store, csv, myntra_dir / "images", fmt="myntra", dataset="myntra")
+    train_catalog_clip(store, "myntra", {"epochs": 15})
+    ev = evaluate_encoder(store, "myntra", "catalog-clip", baseline="frozen")
+    assert ev.n_items > 80
+    assert ev.metrics["t2i_recall@10"] > ev.baseline_metrics["t2i_recall@10"] + 0.2
+    assert ev.metrics["zeroshot_weighted_f1"] > 0.5
+    store.close()

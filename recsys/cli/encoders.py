@@ -18,11 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "train-encoder", train_encoder,
                     "Align the default CLIP encoder (EfficientNet-Lite0 + MiniLM) on the "
                     "dataset's photos and texts; saves and registers a checkpoint.")
-    p.add_argument("--epochs", type=int, help="training epochs (default 10)")
+    p.add_argument("--epochs", type=int, help="training epochs (default 30)")
     p.add_argument("--image-trainable", type=int, metavar="N",
-                   help="top EfficientNet stages to train, 0 = projection only (default 1)")
+                   help="top EfficientNet stages to train, 0 = projection only (default 0)")
     p.add_argument("--text-trainable", type=int, metavar="N",
-                   help="top MiniLM layers to train, 0 = projection only (default 1)")
+                   help="top MiniLM layers to train, 0 = projection only (default 0)")
     p.add_argument("--batch-size", type=int, help="contrastive batch size (default 256)")
     p.add_argument("--max-items", type=int, help="train on at most N items (quick trials)")
     p.add_argument("--seed", type=int)
@@ -102,7 +102,18 @@ def train_encoder(ctx: Context) -> Result:
     return Result(info.to_dict(), "\n".join(lines))
 
 
+def _check_openclip_first(spec: str | None) -> None:
+    """Missing OpenCLIP weights: fail before the heavy imports (well under 2 s in all)."""
+    from ..encoders.base import parse_spec
+
+    parsed = parse_spec(spec)
+    if parsed.kind == "openclip" and not parsed.version:
+        from ..encoders.openclip_pretrained import resolve
+        resolve(parsed)
+
+
 def embed(ctx: Context) -> Result:
+    _check_openclip_first(ctx.args.encoder)
     from ..embedding import embed_items
 
     dataset = ctx.dataset()
@@ -141,6 +152,8 @@ def search(ctx: Context) -> Result:
         raise RecsysError("--k must be at least 1")
     if not 0.0 <= a.image_weight <= 1.0:
         raise RecsysError("--image-weight must be between 0 and 1")
+    if a.encoder:
+        _check_openclip_first(a.encoder)
     store = ctx.store()
     dataset = ctx.dataset()
     enc = _search_encoder(store, dataset, a.encoder)
@@ -191,6 +204,7 @@ METRIC_ROWS = (("t2i_recall@1", "name -> photo Recall@1"),
 
 
 def eval_encoder(ctx: Context) -> Result:
+    _check_openclip_first(ctx.args.encoder)
     from ..encoders.evaluate import evaluate_encoder
 
     baseline = None if (ctx.args.baseline or "").lower() in ("none", "") else ctx.args.baseline

@@ -10,6 +10,7 @@ import streamlit as st
 
 from recsys.bootstrap import bootstrap, readiness
 from recsys.demo import DEMO_DATASET
+from recsys.store import StoreError
 from ui import components, resources
 
 st.set_page_config(page_title="Multimodal RecSys", page_icon=":material/style:",
@@ -17,27 +18,36 @@ st.set_page_config(page_title="Multimodal RecSys", page_icon=":material/style:",
 
 PAGES = {
     "Discover": [
-        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/catalog.py", title="Catalog", icon=":material/grid_view:"),
-        st.Page("pages/visual_search.py", title="Visual search",
+        st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("app_pages/catalog.py", title="Catalog", icon=":material/grid_view:"),
+        st.Page("app_pages/visual_search.py", title="Visual search",
                 icon=":material/image_search:"),
     ],
     "Personalise": [
-        st.Page("pages/user_picks.py", title="User picks", icon=":material/person_search:"),
+        st.Page("app_pages/user_picks.py", title="User picks", icon=":material/person_search:"),
     ],
     "Model lab": [
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
     ],
     "Admin": [
-        st.Page("pages/data.py", title="Data", icon=":material/database:"),
+        st.Page("app_pages/data.py", title="Data", icon=":material/database:"),
     ],
 }
 
 
+def open_store():
+    """The database, or a clear message when it cannot be opened (e.g. locked by a CLI run)."""
+    try:
+        return resources.get_store()
+    except StoreError as exc:
+        st.error(str(exc), icon=":material/lock:")
+        st.stop()
+
+
 def first_start() -> None:
     """Empty database (or an unfinished demo set-up): build everything, showing progress."""
-    store = resources.get_store()
+    store = open_store()
     state = readiness(store)
     unfinished_demo = state.dataset == DEMO_DATASET and not state.ready
     if state.dataset is not None and not unfinished_demo:

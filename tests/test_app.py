@@ -14,8 +14,8 @@ from recsys.store import Store
 
 from .app_helpers import app_test, build_app_db, html_of, png_bytes, problems
 
-PAGES = ["pages/home.py", "pages/catalog.py", "pages/visual_search.py", "pages/user_picks.py",
-         "pages/train.py", "pages/evaluate.py", "pages/data.py"]
+PAGES = ["app_pages/home.py", "app_pages/catalog.py", "app_pages/visual_search.py", "app_pages/user_picks.py",
+         "app_pages/train.py", "app_pages/evaluate.py", "app_pages/data.py"]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_home_shows_sizes_and_photos(app_db: Path):
 
 
 def test_visual_search_upload_returns_grid(app_db: Path):
-    at = app_test(app_db, "pages/visual_search.py")
+    at = app_test(app_db, "app_pages/visual_search.py")
     at.file_uploader[0].set_value(("query.jpg", demo_photo(app_db), "image/jpeg")).run()
     assert not problems(at) and not at.error
     page = html_of(at)
@@ -92,7 +92,7 @@ def test_visual_search_upload_returns_grid(app_db: Path):
     (png_bytes()[:60], ""),
 ])
 def test_visual_search_bad_upload_is_a_message(app_db: Path, payload: bytes, message: str):
-    at = app_test(app_db, "pages/visual_search.py")
+    at = app_test(app_db, "app_pages/visual_search.py")
     at.file_uploader[0].set_value(("bad.jpg", payload, "image/jpeg")).run()
     assert not problems(at)
     assert at.error, "a bad upload must show an error"
@@ -103,21 +103,21 @@ def test_visual_search_bad_upload_is_a_message(app_db: Path, payload: bytes, mes
 def test_visual_search_refuses_decompression_bomb(app_db: Path):
     buf = io.BytesIO()
     Image.new("1", (9000, 9000)).save(buf, "PNG")          # 81 MP, a few kB on disk
-    at = app_test(app_db, "pages/visual_search.py")
+    at = app_test(app_db, "app_pages/visual_search.py")
     at.file_uploader[0].set_value(("huge.png", buf.getvalue(), "image/png")).run()
     assert not problems(at) and at.error
     assert "pixels" in at.error[0].value.lower() or "large" in at.error[0].value.lower()
 
 
 def test_visual_search_from_catalog_item(app_db: Path):
-    at = app_test(app_db, "pages/visual_search.py")
+    at = app_test(app_db, "app_pages/visual_search.py")
     at.segmented_control(key="vs_mode").set_value("Pick a catalog item").run()
     assert not problems(at)
     assert html_of(at).count('class="rs-card"') == at.slider(key="vs_k").value
 
 
 def test_catalog_filters_and_clip_text_search(app_db: Path):
-    at = app_test(app_db, "pages/catalog.py")
+    at = app_test(app_db, "app_pages/catalog.py")
     assert "**64** of 64 products" in html_of(at)
     colour = at.multiselect(key="cat_f_base_colour")
     first = colour.options[0]
@@ -131,7 +131,7 @@ def test_catalog_filters_and_clip_text_search(app_db: Path):
 
 
 def test_user_picks_explains_and_compares(app_db: Path):
-    at = app_test(app_db, "pages/user_picks.py")
+    at = app_test(app_db, "app_pages/user_picks.py")
     user = at.selectbox(key="up_user")
     user.set_value(user.options[3]).run()
     assert not problems(at) and not at.error
@@ -144,7 +144,7 @@ def test_user_picks_explains_and_compares(app_db: Path):
     from recsys.training import train_model
     train_model(store, "demo", "itemknn")
     store.close()
-    at = app_test(app_db, "pages/user_picks.py")
+    at = app_test(app_db, "app_pages/user_picks.py")
     at.toggle(key="up_compare").set_value(True).run()
     assert not problems(at)
     assert "picks in common" in "\n".join(c.value for c in at.caption)
@@ -168,19 +168,19 @@ def log_only_db(app_db: Path, tmp_path: Path) -> Path:
 
 
 def test_interaction_only_dataset_offers_training(log_only_db: Path):
-    at = app_test(log_only_db, "pages/user_picks.py")
+    at = app_test(log_only_db, "app_pages/user_picks.py")
     assert at.session_state["dataset"] == "log"
     assert any("No trained model" in w.value for w in at.warning)
     next(b for b in at.button if b.label.startswith("Train ")).click().run()
     assert not problems(at) and not at.error
     assert 'class="rs-weights"' in html_of(at)      # picks with explanations
-    at = app_test(log_only_db, "pages/visual_search.py")
+    at = app_test(log_only_db, "app_pages/visual_search.py")
     assert not problems(at)
     assert any("interactions only" in i.value for i in at.info)
 
 
 def test_train_page_trains_a_model(app_db: Path):
-    at = app_test(app_db, "pages/train.py")
+    at = app_test(app_db, "app_pages/train.py")
     at.selectbox(key="tr_model").set_value("bpr").run()
     at.number_input(key="tr_bpr_epochs").set_value(3).run()
     next(b for b in at.button if b.label == "Start training").click().run()
@@ -193,7 +193,7 @@ def test_train_page_trains_a_model(app_db: Path):
 
 
 def test_evaluate_page_shows_charts(app_db: Path):
-    at = app_test(app_db, "pages/evaluate.py")
+    at = app_test(app_db, "app_pages/evaluate.py")
     at.multiselect(key="ev_models").set_value(["popularity", "itemknn"]).run()
     next(b for b in at.button if b.label == "Run evaluation").click().run()
     assert not problems(at) and not at.error
@@ -202,7 +202,7 @@ def test_evaluate_page_shows_charts(app_db: Path):
 
 
 def test_data_page_refuses_csv_without_required_columns(app_db: Path):
-    at = app_test(app_db, "pages/data.py")
+    at = app_test(app_db, "app_pages/data.py")
     at.file_uploader[0].set_value(("bad.csv", b"colour,size\nred,M\n", "text/csv"))
     at.text_input[0].input("broken")
     next(b for b in at.button if b.label == "Import catalog").click().run()
@@ -211,3 +211,22 @@ def test_data_page_refuses_csv_without_required_columns(app_db: Path):
     store = Store(app_db)
     assert "broken" not in store.dataset_names()
     store.close()
+
+
+def test_database_locked_by_another_process_is_a_message(tmp_path: Path):
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; "
+                               f"c = duckdb.connect({str(db)!r}); print('ok', flush=True); "
+                               "time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"ok"
+        at = app_test(db)
+        assert not problems(at)
+        assert at.error and "in use by another process" in at.error[0].value
+    finally:
+        holder.kill()
+        holder.wait()

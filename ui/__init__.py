@@ -1,1 +1,1 @@
-"""Streamlit UI helpers shared by app.py and pages/ (layout, cached resources, charts)."""
+"""Streamlit UI helpers shared by app.py and app_pages/ (layout, cached resources, charts)."""

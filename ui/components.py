@@ -242,7 +242,7 @@ def require_dataset() -> str:
     dataset = current_dataset()
     if dataset is None:
         st.info("The database is empty. Build the demo catalog or import one on the Data page.")
-        st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+        st.page_link("app_pages/data.py", label="Go to Data", icon=":material/database:")
         st.stop()
     return dataset
 

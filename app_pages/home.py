@@ -44,19 +44,19 @@ if len(photos):
 st.subheader("Explore")
 links = st.columns(3)
 with links[0]:
-    st.page_link("pages/visual_search.py", label="Visual search", icon=":material/image_search:")
+    st.page_link("app_pages/visual_search.py", label="Visual search", icon=":material/image_search:")
     st.caption("Upload a product photo (or pick one) and find the most similar products.")
-    st.page_link("pages/catalog.py", label="Catalog", icon=":material/grid_view:")
+    st.page_link("app_pages/catalog.py", label="Catalog", icon=":material/grid_view:")
     st.caption("Browse with filters, or search by meaning: \"red summer dress\".")
 with links[1]:
-    st.page_link("pages/user_picks.py", label="User picks", icon=":material/person_search:")
+    st.page_link("app_pages/user_picks.py", label="User picks", icon=":material/person_search:")
     st.caption("Pick a shopper, see their history and personalised picks, and why.")
-    st.page_link("pages/train.py", label="Train", icon=":material/model_training:")
+    st.page_link("app_pages/train.py", label="Train", icon=":material/model_training:")
     st.caption("Train a fusion model or a baseline and watch its curves live.")
 with links[2]:
-    st.page_link("pages/evaluate.py", label="Evaluate", icon=":material/leaderboard:")
+    st.page_link("app_pages/evaluate.py", label="Evaluate", icon=":material/leaderboard:")
     st.caption("Compare models: accuracy, precision, recall, F1, NDCG, cold-start slices.")
-    st.page_link("pages/data.py", label="Data", icon=":material/database:")
+    st.page_link("app_pages/data.py", label="Data", icon=":material/database:")
     st.caption("Import a catalog or interactions, simulate shoppers.")
 
 if state.interactions:

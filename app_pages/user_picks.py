@@ -20,7 +20,7 @@ users = resources.users(dataset)
 if users.empty:
     st.info(f"'{dataset}' has no shoppers yet. Simulate some or import interactions on the Data "
             "page.")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/database:")
+    st.page_link("app_pages/data.py", label="Go to Data", icon=":material/database:")
     st.stop()
 
 runs = resources.model_runs(dataset)
@@ -37,7 +37,7 @@ if runs.empty:
             st.stop()
         panel.done("Trained")
         st.rerun()
-    st.page_link("pages/train.py", label="Or choose a model on the Train page",
+    st.page_link("app_pages/train.py", label="Or choose a model on the Train page",
                  icon=":material/model_training:")
     st.stop()
 

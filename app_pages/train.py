@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from recsys.bootstrap import ensure_vectors, readiness
+from recsys.bootstrap import DEFAULT_MODEL, FALLBACK_MODEL, ensure_vectors, readiness
 from recsys.errors import RecsysError
 from recsys.models import describe_models
 from recsys.training import train_model
@@ -12,6 +12,10 @@ from ui import charts, components, resources
 MAIN_PARAMS = ("epochs", "lr", "dim", "layers", "neighbours", "k", "reg", "l2", "shrink",
                "cf_model", "user_embeddings", "patience")
 FAMILY_ORDER = {"fusion": 0, "content": 1, "collaborative": 2, "baseline": 3}
+LABELS = {"lr": "learning rate", "dim": "embedding size", "reg": "L2 penalty",
+          "l2": "L2 penalty", "epochs": "max epochs", "patience": "early-stopping patience",
+          "cf_model": "CF scorer", "user_embeddings": "learn user ID vectors",
+          "neighbours": "neighbours", "layers": "graph layers", "batch_size": "batch size"}
 
 components.page_setup("Train", "Choose a recommender (a fusion strategy or a classic baseline), "
                                "set its hyperparameters and watch the training curves live. "
@@ -29,6 +33,9 @@ by_name = {m["name"]: m for m in usable}
 
 left, right = st.columns([2, 3], gap="large")
 with left:
+    if st.session_state.get("tr_model") not in by_name:
+        st.session_state["tr_model"] = DEFAULT_MODEL if DEFAULT_MODEL in by_name else \
+            FALLBACK_MODEL
     name = st.selectbox(
         "Model", list(by_name), key="tr_model",
         format_func=lambda n: f"{n}  ({by_name[n]['family']})",
@@ -44,7 +51,8 @@ with left:
 
     def widget(p: dict, container) -> None:
         key = f"tr_{name}_{p['name']}"
-        label, helptext, default = p["name"], p.get("help"), p["default"]
+        label, helptext, default = LABELS.get(p["name"], p["name"].replace("_", " ")), \
+            p.get("help"), p["default"]
         if p["type"] == "bool":
             params[p["name"]] = container.toggle(label, value=bool(default), key=key,
                                                  help=helptext)
@@ -123,7 +131,7 @@ with right:
                                     width="stretch")
         status_slot.success(f"Run {last} ({row['model']}) saved in {row['seconds']:.1f} s. Its "
                             "picks are on the User picks page now.", icon=":material/check:")
-        st.page_link("pages/user_picks.py", label="See its picks", icon=":material/person_search:")
+        st.page_link("app_pages/user_picks.py", label="See its picks", icon=":material/person_search:")
     elif not start:
         chart_slot.info("Training curves appear here, epoch by epoch, when you start a run.",
                         icon=":material/monitoring:")

@@ -81,4 +81,4 @@ if len(window):
         if right.button("Similar items", icon=":material/image_search:", width="stretch"):
             st.session_state["vs_item"] = pick
             st.session_state["vs_mode"] = "Pick a catalog item"
-            st.switch_page("pages/visual_search.py")
+            st.switch_page("app_pages/visual_search.py")

@@ -28,11 +28,13 @@ query_col, result_col = st.columns([1, 3], gap="large")
 with query_col:
     photo = None
     item_id = None
+    query_name = "your photo"
     if mode == "Upload a photo":
         upload = st.file_uploader("Product photo", key="vs_upload",
                                   help="JPEG, PNG, WebP, GIF, BMP or TIFF; up to 40 megapixels.")
         if upload is not None:
             photo = upload.getvalue()
+            query_name = upload.name
     elif mode == "Take a photo":
         shot = st.camera_input("Camera", key="vs_camera")
         if shot is not None:
@@ -41,7 +43,7 @@ with query_col:
         ids = list(items["item_id"])
         labels = dict(zip(ids, [item_label(r) for r in items.to_dict("records")]))
         default = st.session_state.get("vs_item")
-        item_id = st.selectbox("Catalog product (type to search)", ids,
+        item_id = query_name = st.selectbox("Catalog product (type to search)", ids,
                                index=ids.index(default) if default in ids else 0,
                                format_func=lambda i: f"{labels[i]} ({i})", key="vs_item_box")
         st.session_state["vs_item"] = item_id
@@ -88,7 +90,7 @@ with result_col:
         components.error_box(exc, "Search failed")
         st.stop()
     hits = with_items(items, result)
-    st.markdown(f"**{len(hits)} most similar products** of {len(index):,} · "
+    st.markdown(f"**{len(hits)} most similar products** to {query_name} (of {len(index):,}) · "
                 f"answered in {1000 * elapsed:.0f} ms · encoder `{index.spec}`")
     cards = []
     for row in hits.to_dict("records"):

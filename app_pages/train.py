@@ -42,7 +42,8 @@ with left:
         help="Fusion models combine behaviour, photo and text signals; the others use one.")
     spec = by_name[name]
     st.caption(spec["summary"] + " · signals: " + ", ".join(spec["requires"]))
-    needs_vectors = bool(set(spec["requires"]) - {"cf"}) and state.vectors == 0
+    uses_content = bool(set(spec["requires"]) - {"cf"})
+    needs_vectors = uses_content and state.vectors == 0
     if needs_vectors:
         st.info("This model needs item vectors: training first aligns the CLIP encoder on the "
                 "catalog and embeds the items.")
@@ -96,10 +97,11 @@ with right:
         changed = {k: v for k, v in params.items()
                    if v != next(p["default"] for p in spec["params"] if p["name"] == k)}
         try:
-            if needs_vectors:
-                panel = components.ProgressPanel("Aligning the encoder and embedding the items")
-                ensure_vectors(store, dataset, progress=panel)
+            if uses_content:   # aligns when there is no encoder, embeds new/changed items
+                panel = components.ProgressPanel("Checking the item vectors")
+                rep = ensure_vectors(store, dataset, progress=panel)
                 panel.done("Item vectors ready")
+                st.caption(rep.summary())
             rows: list[dict] = []
 
             def live(p) -> None:

@@ -15,6 +15,7 @@ components.page_setup("Evaluate", "Every model ranks all items for each test use
 dataset = components.require_dataset()
 store = resources.get_store()
 family = {m["name"]: m["family"] for m in describe_models()}
+requires = {m["name"]: tuple(m["requires"]) for m in describe_models()}
 runs = resources.model_runs(dataset)
 
 with st.expander("Evaluate models", expanded=runs.empty or st.session_state.get("ev_open", False)):
@@ -49,6 +50,22 @@ models = sorted(metrics["model"].unique(), key=lambda m: (family.get(m, ""), m))
 picked = top[2].multiselect("Models shown", models, default=models, key="ev_shown")
 metrics = metrics[metrics["model"].isin(picked)]
 overall = metrics[metrics["slice"] == "all"]
+
+ndcg = overall[(overall["metric"] == "ndcg") & (overall["k"] == k)].set_index("model")["value"]
+if len(ndcg):
+    single = ndcg[[m for m in ndcg.index if len(requires.get(m, ())) == 1]]
+    fusion = ndcg[[m for m in ndcg.index if family.get(m) == "fusion"]]
+    cols = st.columns(3)
+    cols[0].metric(f"Best NDCG@{k}", f"{ndcg.max():.4f}", border=True)
+    cols[0].caption(ndcg.idxmax())
+    if len(single):
+        cols[1].metric(f"Best single-signal NDCG@{k}", f"{single.max():.4f}", border=True)
+        cols[1].caption(f"{single.idxmax()} (one of behaviour, photo or text)")
+    if len(fusion) and len(single):
+        gain = fusion.max() / single.max() - 1 if single.max() > 0 else float("nan")
+        cols[2].metric("Fusion gain", f"{gain:+.1%}", border=True,
+                       help="best fusion model over the best single-signal model")
+        cols[2].caption(f"{fusion.idxmax()} vs {single.idxmax()}")
 
 tabs = st.tabs(["Overview", "Metric at K", "Slices", "Coverage & diversity", "Training curves",
                 "Table"])

@@ -14,7 +14,9 @@ state is restored) and per-epoch callbacks that feed the progress bar and the li
 from __future__ import annotations
 
 import json
+import os
 import time
+from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -28,12 +30,33 @@ from ..evaluation import InteractionData, UnknownUser, top_k, unknown_user_messa
 from ..progress import ProgressCallback, report
 
 FORMAT_VERSION = 1
+THREADS_ENV = "RECSYS_TORCH_THREADS"
 VALIDATION_USERS = 3000      # users sampled for per-epoch validation NDCG@20
 VALIDATION_K = 20
 
 
 class ModelError(RecsysError):
     """A model cannot be built, fitted or loaded as asked."""
+
+
+@contextmanager
+def torch_threads(n: int | None = None):
+    """Run torch with `n` intra-op threads (default $RECSYS_TORCH_THREADS, else 1).
+
+    The models' tensors are small (batches of a few thousand pairs): on a CPU shared with
+    other processes, several torch threads spin and wait on each other, and one thread is up
+    to 10x faster per batch (measured: 24 ms vs 250 ms for a BPR batch of 2,048 pairs on 2
+    busy cores). The previous setting is restored afterwards.
+    """
+    import torch
+
+    n = n or int(os.environ.get(THREADS_ENV, "1") or 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def hp(default: Any, help: str, low: float | None = None, high: float | None = None,
@@ -153,15 +176,16 @@ class Recommender:
             data.content(sorted(missing - {"cf"})[0])   # raises the "run embed" error
         self._bind(data)
         self._seed()
-        if self.iterative:
-            self._fit_epochs(data, progress, on_epoch)
-        else:
-            report(progress, 0, 1, f"fitting {self.name}", stage="fit")
-            t0 = time.perf_counter()
-            self._fit(data)
-            self._prepare_validation(data)
-            self._record_epoch(data, 1, None, t0, on_epoch)
-            report(progress, 1, 1, f"fitted {self.name}", stage="fit")
+        with torch_threads():
+            if self.iterative:
+                self._fit_epochs(data, progress, on_epoch)
+            else:
+                report(progress, 0, 1, f"fitting {self.name}", stage="fit")
+                t0 = time.perf_counter()
+                self._fit(data)
+                self._prepare_validation(data)
+                self._record_epoch(data, 1, None, t0, on_epoch)
+                report(progress, 1, 1, f"fitted {self.name}", stage="fit")
         return self
 
     def score(self, user_indices: np.ndarray | list[int]) -> np.ndarray:

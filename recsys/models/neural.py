@@ -66,6 +66,25 @@ def sparse_tensor(matrix: sp.spmatrix) -> torch.Tensor:
                                    coo.shape, check_invariants=False).coalesce()
 
 
+class SparseMatMul(torch.autograd.Function):
+    """y = A @ x for a fixed scipy CSR matrix A (no gradient for A), backward A^T @ grad.
+
+    Scipy's single-threaded CSR product is 2-3x faster than torch.sparse.mm forward and
+    backward on these graphs (measured on 2 busy cores: 258 ms vs 785 ms COO / 466 ms CSR for
+    three propagation layers and their backward pass).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, a: sp.csr_matrix, a_t: sp.csr_matrix) -> torch.Tensor:
+        ctx.a_t = a_t
+        return torch.from_numpy(np.asarray(a @ x.detach().numpy(), dtype=np.float32))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        g = np.asarray(ctx.a_t @ grad.detach().contiguous().numpy(), dtype=np.float32)
+        return torch.from_numpy(g), None, None
+
+
 @dataclass
 class TorchConfig(TrainConfig):
     dim: int = hp(64, "embedding size", 8, 512, log=True)
@@ -132,18 +151,21 @@ class TorchModel(Recommender):
 class EmbeddingNet(nn.Module):
     """User and item embedding tables with a small normal initialisation."""
 
-    def __init__(self, n_users: int, n_items: int, dim: int):
+    def __init__(self, n_users: int, n_items: int, dim: int, init_std: float = 0.01):
         super().__init__()
         self.users = nn.Embedding(n_users, dim)
         self.items = nn.Embedding(n_items, dim)
-        nn.init.normal_(self.users.weight, std=0.1)
-        nn.init.normal_(self.items.weight, std=0.1)
+        nn.init.normal_(self.users.weight, std=init_std)
+        nn.init.normal_(self.items.weight, std=init_std)
 
 
 @dataclass
 class BPRConfig(TorchConfig):
-    reg: float = hp(0.1, "L2 penalty on the embeddings of each batch (short histories are "
+    reg: float = hp(0.001, "L2 penalty on the embeddings of each batch (short histories are "
                     "memorised quickly without it)", 0.0, 10.0)
+    batch_size: int = hp(4096, "training pairs per batch", 8, 65536, log=True)
+    patience: int = hp(5, "stop after this many epochs without a better validation NDCG@20",
+                       1, 100)
 
 
 class BPRMF(TorchModel):
@@ -166,11 +188,14 @@ class BPRMF(TorchModel):
 @dataclass
 class LightGCNConfig(TorchConfig):
     layers: int = hp(3, "graph propagation layers", 1, 6)
-    reg: float = hp(0.01, "L2 penalty on the layer-0 embeddings of each batch", 0.0, 10.0)
-    epochs: int = hp(150, "maximum number of epochs", 1, 2000)
-    patience: int = hp(8, "stop after this many epochs without a better validation NDCG@20",
+    reg: float = hp(0.001, "L2 penalty on the layer-0 embeddings of each batch", 0.0, 10.0)
+    lr: float = hp(0.01, "Adam learning rate", 1e-4, 0.1, log=True)
+    epochs: int = hp(60, "maximum number of epochs", 1, 2000)
+    patience: int = hp(4, "stop after this many epochs without a better validation NDCG@20",
                        1, 200)
-    batch_size: int = hp(2048, "training pairs per batch", 8, 65536, log=True)
+    batch_size: int = hp(8192, "training pairs per batch (each batch propagates the whole "
+                         "graph, so large batches are much faster per epoch)", 8, 65536,
+                         log=True)
 
 
 class LightGCN(TorchModel):
@@ -184,7 +209,7 @@ class LightGCN(TorchModel):
         adj = sp.bmat([[None, x], [x.T, None]]).tocsr()
         deg = np.asarray(adj.sum(axis=1)).ravel()
         d = sp.diags(np.power(np.maximum(deg, 1.0), -0.5))
-        self.adj = sparse_tensor(d @ adj @ d)
+        self.adj = (d @ adj @ d).astype(np.float32).tocsr()      # symmetric: A^T = A
         self.split = n_u
         return EmbeddingNet(n_u, n_i, self.config.dim)
 
@@ -192,7 +217,7 @@ class LightGCN(TorchModel):
         ego = torch.cat([self.net.users.weight, self.net.items.weight])
         layers, out = ego, ego
         for _ in range(self.config.layers):
-            layers = torch.sparse.mm(self.adj, layers)
+            layers = SparseMatMul.apply(layers, self.adj, self.adj)
             out = out + layers
         out = out / (self.config.layers + 1)
         return out[:self.split], out[self.split:]

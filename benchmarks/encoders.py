@@ -38,13 +38,18 @@ METRICS = ("t2i_recall@1", "t2i_recall@5", "t2i_recall@10", "t2i_mrr", "i2t_reca
            "zeroshot_weighted_f1", "zeroshot_macro_f1", "i2i_precision@10")
 
 
-def _best(fn, repeats: int) -> tuple[float, list[float]]:
-    times = []
+def _best(fn, repeats: int) -> tuple[float, list[float], float]:
+    """Best wall time of `repeats` runs, all wall times, and the CPU seconds of the best run
+    (this process, all threads): wall >> cpu / cores means other processes took the CPU."""
+    times, cpus = [], []
     for _ in range(repeats):
+        c = time.process_time()
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return min(times), times
+        cpus.append(time.process_time() - c)
+    best = min(range(repeats), key=times.__getitem__)
+    return times[best], times, cpus[best]
 
 
 def throughput(encoder, items, n_images: int, n_texts: int, repeats: int) -> dict:
@@ -55,12 +60,18 @@ def throughput(encoder, items, n_images: int, n_texts: int, repeats: int) -> dic
     texts = [item_caption(r) for r in items.head(n_texts).to_dict("records")]
     encoder.encode_images(photos[:64])                       # warm-up (threads, allocator)
     encoder.encode_texts(texts[:256])
-    t_img, all_img = _best(lambda: encoder.encode_images(photos, batch_size=64), repeats)
-    t_txt, all_txt = _best(lambda: encoder.encode_texts(texts, batch_size=256), repeats)
+    t_img, all_img, c_img = _best(lambda: encoder.encode_images(photos, batch_size=64),
+                                  repeats)
+    t_txt, all_txt, c_txt = _best(lambda: encoder.encode_texts(texts, batch_size=256), repeats)
+    cores = min(os.cpu_count() or 1, __import__("torch").get_num_threads())
     return {"images": len(photos), "images_per_s": len(photos) / t_img,
             "images_per_s_all_runs": [len(photos) / t for t in all_img],
+            "images_cpu_share": c_img / (t_img * cores),
+            "images_per_s_if_cpu_free": len(photos) / (c_img / cores),
             "texts": len(texts), "texts_per_s": len(texts) / t_txt,
-            "texts_per_s_all_runs": [len(texts) / t for t in all_txt]}
+            "texts_per_s_all_runs": [len(texts) / t for t in all_txt],
+            "texts_cpu_share": c_txt / (t_txt * cores),
+            "texts_per_s_if_cpu_free": len(texts) / (c_txt / cores)}
 
 
 def single_photo_latency(encoder, items, n: int, repeats: int) -> dict:
@@ -157,6 +168,9 @@ def main() -> None:
     result["throughput"] = tp = throughput(enc, items, args.images, args.texts, args.repeats)
     print(f"throughput: {tp['images_per_s']:.1f} photos/s ({tp['images']} JPEGs, decoding "
           f"included), {tp['texts_per_s']:.0f} texts/s ({tp['texts']} captions)")
+    print(f"  this process got {tp['images_cpu_share']:.0%} / {tp['texts_cpu_share']:.0%} of "
+          f"the cores it uses; with them to itself: ~{tp['images_per_s_if_cpu_free']:.0f} "
+          f"photos/s, ~{tp['texts_per_s_if_cpu_free']:.0f} texts/s (CPU-time estimate)")
     result["single_photo"] = lat = single_photo_latency(enc, items, args.latency_photos,
                                                         args.repeats)
     print(f"one uploaded photo: median {lat['median_ms']:.1f} ms, p90 {lat['p90_ms']:.1f} ms "

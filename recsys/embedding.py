@@ -210,7 +210,7 @@ def _embed_images(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
         failures: dict[int, str] = {}
         vecs = enc.encode_images(list(part["image_path"]), batch_size=batch_size,
                                  failures=failures,
-                                 progress=scaled(progress, start / n, min(1.0, (start + CHUNK) / n)))
+                                 progress=_overall(progress, start, len(part), n))
         ok = np.array([i not in failures for i in range(len(part))], dtype=bool)
         for i, reason in failures.items():
             rep.failed[str(part["item_id"].iloc[i])] = reason
@@ -221,6 +221,18 @@ def _embed_images(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
         rep.embedded["image"] += int(ok.sum())
         report(progress, start + len(part), n, f"{start + len(part):,}/{n:,} photos",
                stage="images")
+
+
+def _overall(progress: ProgressCallback | None, start: int, size: int, n: int
+             ) -> ProgressCallback | None:
+    """Progress of one chunk of photos reported as progress over all `n` photos."""
+    if progress is None:
+        return None
+
+    def inner(p) -> None:
+        done = start + int(round(p.fraction * size))
+        report(progress, done, n, f"{done:,}/{n:,} photos", stage="images")
+    return inner
 
 
 def _embed_texts(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,

@@ -428,14 +428,7 @@ def _read_mmrec(path: Path, dataset: str | None) -> tuple[pd.DataFrame, ImportRe
         if not files:
             raise DataImportError(f"No .inter file in {path}.")
         path = files[0]
-    frame, bad = read_table(path, sep="\t")
-    mapping = resolve_columns(frame, INTERACTION_ALIASES)
-    _require(mapping, ("user_id", "item_id"), frame, path.name)
-    rep = ImportReport(dataset=dataset or path.stem, kind="interactions",
-                       rows_read=len(frame) + len(bad))
-    for line in bad:
-        rep.add_problem("malformed line", line)
-    return _normalise_interactions(frame, mapping, rep, default_event="interaction"), rep, {}
+    return _read_interaction_table(path, dataset, None, sep="\t")
 
 
 def _read_split_json(path: Path, dataset: str | None) -> tuple[pd.DataFrame, ImportReport, dict]:
@@ -486,13 +479,20 @@ def _invert_mapping(path: Path) -> dict[str, str]:
 
 def _read_interaction_csv(path: Path, dataset: str | None,
                           columns: dict[str, str] | None) -> tuple[pd.DataFrame, ImportReport, dict]:
-    frame, bad = read_table(path)
+    return _read_interaction_table(path, dataset, columns)
+
+
+def _read_interaction_table(path: Path, dataset: str | None, columns: dict[str, str] | None,
+                            sep: str | None = None
+                            ) -> tuple[pd.DataFrame, ImportReport, dict]:
+    """A delimited interaction log: map its columns, report malformed lines, normalise."""
+    frame, bad = read_table(path, sep=sep)
     mapping = resolve_columns(frame, INTERACTION_ALIASES, columns)
     _require(mapping, ("user_id", "item_id"), frame, path.name)
     rep = ImportReport(dataset=dataset or path.stem, kind="interactions",
                        rows_read=len(frame) + len(bad))
     for line in bad:
-        rep.add_problem("malformed CSV line", line)
+        rep.add_problem("malformed line", line)
     return _normalise_interactions(frame, mapping, rep, default_event="interaction"), rep, {}
 
 

@@ -124,7 +124,7 @@ def test_malformed_lines_are_reported(store: Store, tmp_path: Path):
     csv = tmp_path / "bad.csv"
     csv.write_text("id,title,image\na,Red,a.png\nb,Blue,b.png,extra,fields\n")
     rep = import_catalog(store, csv, tmp_path / "images", dataset="shop")
-    assert rep.imported == 1 and rep.problems == {"malformed line": 1}
+    assert rep.imported == 1 and rep.problems == {"malformed CSV line": 1}
 
 
 def test_failed_import_leaves_database_exactly_as_it_was(store: Store, tmp_path: Path,

@@ -38,7 +38,7 @@ from ..errors import RecsysError
 from ..progress import ProgressCallback, report, scaled
 from .base import EncoderError, NoCheckpointError
 from .captions import caption_variants, item_category
-from .clip_encoder import ClipEncoder, prepare_image, resolve_precision
+from .clip_encoder import ClipEncoder, prepare_image, resolve_precision, torch_threads
 from .splits import HoldoutRule
 from .towers import IMAGE_MEAN, IMAGE_STD, TowerConfig, build_clip_model, text_tokenizer
 
@@ -670,7 +670,9 @@ def train_catalog_clip(store, dataset: str | None = None,
                   "n_heldout": int((items["split"] == "heldout").sum())}
     run_id = store.start_run(dataset, "encoder", NAME, run_config)
     try:
-        info = _train(store, dataset, cfg, train_items, version, run_id, run_config, t0, progress)
+        with torch_threads():
+            info = _train(store, dataset, cfg, train_items, version, run_id, run_config, t0,
+                          progress)
     except KeyboardInterrupt:
         store.finish_run(run_id, "interrupted", time.perf_counter() - t0,
                          message="interrupted; the previous encoder checkpoint is unchanged")

@@ -149,3 +149,39 @@ def test_attention_weights_are_the_models_own_and_mask_cold_items(fitted):
     assert np.all(alpha[:, COLD_A, 0] < 1e-6), "a cold item has no CF signal to attend to"
     weights = model.modality_weights(0, np.array([COLD_A]))
     assert weights["cf"][0] < 1e-6 and weights["image"][0] + weights["text"][0] > 0.99
+
+
+def test_sparse_propagation_matches_dense_forward_and_backward():
+    import scipy.sparse as sp
+    import torch
+
+    from recsys.models.neural import SparseMatMul
+
+    rng = np.random.default_rng(0)
+    a = sp.random(30, 30, density=0.2, random_state=0, dtype=np.float32).tocsr()
+    x = torch.from_numpy(rng.normal(size=(30, 4)).astype(np.float32)).requires_grad_()
+    SparseMatMul.apply(x, a, a.T.tocsr()).pow(2).sum().backward()
+    x2 = x.detach().clone().requires_grad_()
+    (torch.from_numpy(a.toarray()) @ x2).pow(2).sum().backward()
+    assert torch.allclose(x.grad, x2.grad, atol=1e-5)
+
+
+def test_ease_float32_cholesky_inverse_matches_numpy():
+    from recsys.models.baselines import spd_inverse
+
+    rng = np.random.default_rng(0)
+    m = rng.normal(size=(40, 40))
+    spd = (m @ m.T + 40 * np.eye(40)).astype(np.float32)
+    assert np.allclose(spd_inverse(spd.copy()), np.linalg.inv(spd.astype(np.float64)),
+                       atol=1e-6)
+
+
+def test_fits_run_torch_single_threaded_and_restore_the_setting(data, monkeypatch):
+    import torch
+
+    from recsys.models.base import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

@@ -153,8 +153,12 @@ class HybridModel(SubScorers, TorchModel):
         w = self.exported["prior_weight"]
         centred = (self.lengths[users] - self.lengths.mean())[:, None]
         weights = np.logaddexp(0.0, w[0] + w[1] * centred)
-        # while training, the standardised signals of every user are already in memory
-        signals = self.prior[users].numpy() if hasattr(self, "prior") else self._signals(users)
+        # while training (validation over many users), the standardised signals of every
+        # user are already in memory; a few users (recommend) are cheaper to score directly
+        if hasattr(self, "prior") and len(users) > 8:
+            signals = self.prior.numpy()[users]
+        else:
+            signals = self._signals(users)
         return weights[:, None, :] * signals
 
     def _state(self) -> dict[str, Any]:

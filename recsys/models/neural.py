@@ -96,6 +96,7 @@ class TorchModel(Recommender):
 
     iterative = True
     config_class = TorchConfig
+    min_batches = 1       # at least this many batches per epoch (smaller batches on small data)
 
     def _build(self, data: InteractionData) -> nn.Module:
         raise NotImplementedError
@@ -120,7 +121,10 @@ class TorchModel(Recommender):
     def _epoch(self, epoch: int) -> float:
         self.net.train()
         total, count = 0.0, 0
-        for batch in self.sampler.batches(self.config.batch_size):
+        size = self.config.batch_size
+        if self.min_batches > 1:          # small data: keep several updates per epoch
+            size = min(size, max(256, -(-len(self.sampler) // self.min_batches)))
+        for batch in self.sampler.batches(size):
             loss = self._batch_loss(*batch)
             self.optimizer.zero_grad()
             loss.backward()
@@ -202,6 +206,7 @@ class LightGCN(TorchModel):
     """LightGCN (He et al. 2020): embeddings smoothed over the user-item graph, BPR loss."""
 
     config_class = LightGCNConfig
+    min_batches = 10      # 8,192-pair batches fit Amazon; a 600-user catalog needs more steps
 
     def _build(self, data: InteractionData) -> nn.Module:
         n_u, n_i = data.n_users, data.n_items

@@ -90,12 +90,13 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
         path = model_path(store, dataset, name, run_id)
         with atomic_path(path) as tmp:
             model.save(tmp)
-    except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted", time.perf_counter() - t0,
-                         message="interrupted; the previous model stays in use")
-        raise
     except Exception as exc:
         store.finish_run(run_id, "failed", time.perf_counter() - t0, message=str(exc)[:500])
+        raise
+    except BaseException:
+        # Ctrl-C, or Streamlit stopping the script when the user leaves the page
+        store.finish_run(run_id, "interrupted", time.perf_counter() - t0,
+                         message="interrupted; the previous model stays in use")
         raise
     seconds = time.perf_counter() - t0
     run_config["best_epoch"] = model.best_epoch

@@ -9,7 +9,7 @@ Starts `streamlit run app.py` on a database, drives Debian's Chromium with Playw
   the upload: the encoder is loaded when the page opens).
 
     python benchmarks/app.py --fresh                 # first start on a new temporary database
-    RECSYS_DB=path/to/myntra.duckdb python benchmarks/app.py --dataset myntra --photo x.jpg
+    RECSYS_DB=path/to/myntra.duckdb python benchmarks/app.py --dataset myntra --photo a.jpg b.jpg
 
 Numbers, not assertions: they depend on the machine and what else runs on it.
 """
@@ -67,7 +67,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fresh", action="store_true", help="time the first start on an empty DB")
     ap.add_argument("--dataset", help="dataset to select in the sidebar (default: active)")
-    ap.add_argument("--photo", help="query photo for visual search (default: a demo photo)")
+    ap.add_argument("--photo", nargs="+", help="query photos for visual search (default: two demo "
+                                           "photos)")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -106,7 +107,7 @@ def main() -> None:
             for n, v in out["page_switch_s"].items():
                 print(f"page switch to {n:<14} {v * 1000:6.0f} ms (median of 3, warm cache)")
             # visual search
-            photos = [args.photo] if args.photo else _demo_photos(db)
+            photos = args.photo or _demo_photos(db)
             page.get_by_role("link", name="Visual search", exact=True).first.click()
             idle(page)
             answers = []

@@ -216,7 +216,6 @@ def test_data_page_refuses_csv_without_required_columns(app_db: Path):
 def test_database_locked_by_another_process_is_a_message(tmp_path: Path):
     import subprocess
     import sys
-    import time
 
     db = tmp_path / "locked.duckdb"
     holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; "

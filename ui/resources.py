@@ -86,8 +86,15 @@ def item_index(dataset: str):
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _encoder(db: str, dataset: str, spec: str):
+    from PIL import Image
+
     from recsys.encoders import get_encoder
-    return get_encoder(spec, get_store(), dataset)
+    encoder = get_encoder(spec, get_store(), dataset)
+    # the first forward pass initialises torch's kernels (seconds): pay it here, not on the
+    # user's first query
+    encoder.encode_image(Image.new("RGB", (224, 224), (200, 200, 200)))
+    encoder.encode_text("warm up")
+    return encoder
 
 
 def encoder_for(dataset: str, index) -> object:

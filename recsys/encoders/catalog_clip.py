@@ -554,7 +554,6 @@ class _Trainer:
         return scale * img @ txt.T, img, txt
 
     def train_epoch(self, epoch: int, progress: ProgressCallback | None) -> float:
-        import torch
 
         for m in self.image_modules + self.text_modules:
             m.eval()   # frozen BN statistics, no dropout: the cached path equals inference
@@ -649,7 +648,6 @@ def train_catalog_clip(store, dataset: str | None = None,
     is marked failed/interrupted and no checkpoint is written or registered (the previous one
     stays the dataset's current encoder).
     """
-    import torch
 
     cfg = config if isinstance(config, CatalogClipConfig) else CatalogClipConfig.from_dict(config)
     _check_config(cfg)

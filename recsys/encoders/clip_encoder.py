@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..images import ImageError, _to_rgb, load_image
+from ..threads import thread_count
+from ..threads import torch_threads as _torch_threads
 from ..progress import ProgressCallback, report
 from .base import Encoder, EncoderError, ImageInput
 
@@ -26,33 +28,19 @@ PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def encoder_threads() -> int:
-    """Torch threads for encoding and alignment: $RECSYS_ENCODER_THREADS, default 1.
+    """Torch threads for encoding and alignment: $RECSYS_ENCODER_THREADS, else the idle cores.
 
-    Measured on the shared 2-core machine (Myntra JPEGs, load average ~6 from other
-    processes): 1 thread 54-63 photos/s and 710-790 texts/s, 2 threads 33-35 photos/s and
-    156-434 texts/s. Photo decoding already runs in two other threads, and OpenMP workers
-    spin-waiting for a busy core cost more than the second thread brings.
+    Measured on the 2-core machine (Myntra JPEGs): idle, 2 threads 104 photos/s and 531
+    texts/s vs 65 and 335 with one; busy (load ~6), 1 thread 54-63 photos/s vs 33-35 with two.
     """
-    try:
-        return max(1, int(os.environ.get("RECSYS_ENCODER_THREADS", "1")))
-    except ValueError:
-        return 1
+    return thread_count("RECSYS_ENCODER_THREADS")
 
 
 @contextmanager
 def torch_threads(n: int | None = None) -> Iterator[None]:
-    """Run a block with `n` intra-op torch threads (default `encoder_threads()`), then restore."""
-    import torch
-
-    n = n or encoder_threads()
-    old = torch.get_num_threads()
-    if n != old:
-        torch.set_num_threads(n)
-    try:
+    """Run a block with `n` intra-op torch threads (default `encoder_threads()`)."""
+    with _torch_threads(n or encoder_threads()):
         yield
-    finally:
-        if n != old:
-            torch.set_num_threads(old)
 
 
 def resolve_precision(precision: str | None = None) -> str:

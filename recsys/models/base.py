@@ -14,7 +14,6 @@ state is restored) and per-epoch callbacks that feed the progress bar and the li
 from __future__ import annotations
 
 import json
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -28,6 +27,8 @@ from ..errors import RecsysError
 from ..evaluation import InteractionData, UnknownUser, top_k, unknown_user_message, \
     validation_ndcg
 from ..progress import ProgressCallback, report
+from ..threads import thread_count
+from ..threads import torch_threads as _torch_threads
 
 FORMAT_VERSION = 1
 THREADS_ENV = "RECSYS_TORCH_THREADS"
@@ -46,17 +47,10 @@ def torch_threads(n: int | None = None):
     The models' tensors are small (batches of a few thousand pairs): on a CPU shared with
     other processes, several torch threads spin and wait on each other, and one thread is up
     to 10x faster per batch (measured: 24 ms vs 250 ms for a BPR batch of 2,048 pairs on 2
-    busy cores). The previous setting is restored afterwards.
+    busy cores).
     """
-    import torch
-
-    n = n or int(os.environ.get(THREADS_ENV, "1") or 1)
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
+    with _torch_threads(n or thread_count(THREADS_ENV, default=1)):
         yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def hp(default: Any, help: str, low: float | None = None, high: float | None = None,

@@ -1,0 +1,46 @@
+"""How many torch threads to use, and a context manager that sets them for one block.
+
+On a shared CPU several OpenMP workers spin-wait on busy cores, and one thread is several times
+faster (measured on 2 busy cores: 64 vs 33 photos/s encoding, 24 vs 250 ms per BPR batch); on
+idle cores every core helps (104 vs 65 photos/s). So the default follows the load.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+
+def idle_cores() -> int:
+    """Cores not busy with other work right now (1-minute load average), at least 1."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):       # not on every platform
+        return cores
+    return max(1, min(cores, int(cores - load + 0.5)))
+
+
+def thread_count(env: str, default: int | None = None) -> int:
+    """`$env` if set, else `default`, else the idle cores."""
+    raw = os.environ.get(env, "")
+    try:
+        return max(1, int(raw)) if raw.strip() else (default or idle_cores())
+    except ValueError:
+        return default or idle_cores()
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run a block with `n` intra-op torch threads, then restore the previous setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n != before:
+        torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        if n != before:
+            torch.set_num_threads(before)

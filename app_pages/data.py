@@ -47,7 +47,9 @@ else:
     c1, c2 = st.columns([3, 1])
     c1.caption(f"Database: `{Path(store.path).resolve()}` · default dataset for new sessions "
                f"and the CLI: **{store.active_dataset()}**")
-    if c2.button("Make the sidebar's dataset the default", disabled=not components.current_dataset()):
+    if c2.button("Set as default", disabled=not components.current_dataset(),
+                 help="Make the dataset chosen in the sidebar the default for new sessions and "
+                      "for the command line."):
         store.set_setting("active_dataset", components.current_dataset())
         st.rerun()
 

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Iterator
 
 
+@lru_cache(maxsize=1)
 def idle_cores() -> int:
-    """Cores not busy with other work right now (1-minute load average), at least 1."""
+    """Cores to use, judged once per process from the 1-minute load average (read before this
+    process adds its own load): all of them when at most half are busy, else the idle ones."""
     cores = os.cpu_count() or 1
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):       # not on every platform
         return cores
-    return max(1, min(cores, int(cores - load + 0.5)))
+    if load <= cores / 2:
+        return cores
+    return max(1, int(cores - load + 0.5))
 
 
 def thread_count(env: str, default: int | None = None) -> int:

@@ -64,7 +64,7 @@ def _wait_idle(page) -> None:
     page.wait_for_selector("h1", timeout=60_000)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(1500)   # tables and uploaders draw after the script has finished
 
 
 def test_browser_visual_search_and_screenshots(server):

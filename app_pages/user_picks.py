@@ -11,6 +11,8 @@ from recsys.explain import explain_recommendations
 from recsys.training import train_model
 from ui import charts, components, resources
 
+MAX_OPTIONS = 2000
+
 components.page_setup("User picks", "Choose a shopper: their history, the picks of a model, and "
                                     "for each pick what drove it and which past items it "
                                     "resembles.")
@@ -47,6 +49,12 @@ names = dict(zip(users["user_id"], users["name"].fillna("")))
 segments = dict(zip(users["user_id"], users["segment"].fillna("")))
 
 top = st.columns([2, 2, 1, 1])
+if len(user_ids) > MAX_OPTIONS:     # a list of 20,000 names is slow to send on every rerun
+    needle = top[0].text_input(f"Find a shopper among {len(user_ids):,} (id or name)",
+                               key="up_find").strip().lower()
+    matches = [u for u in user_ids if needle in str(u).lower()
+               or needle in str(names.get(u, "")).lower()] if needle else user_ids
+    user_ids = matches[:MAX_OPTIONS] or user_ids[:MAX_OPTIONS]
 if st.session_state.get("up_user") not in user_ids:
     st.session_state["up_user"] = user_ids[0]
 user_id = top[0].selectbox(

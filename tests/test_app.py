@@ -229,3 +229,24 @@ def test_database_locked_by_another_process_is_a_message(tmp_path: Path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):
+    from recsys.datasets import import_interactions
+
+    csv = tmp_path / "big.csv"
+    rows = ["user_id,item_id,event,timestamp"]
+    rows += [f"s{u},i{(u + j) % 50},view,2025-02-0{1 + j}" for u in range(2100) for j in range(3)]
+    csv.write_text("\n".join(rows))
+    store = Store(app_db)
+    import_interactions(store, csv, "csv", dataset="big")
+    from recsys.training import train_model
+    train_model(store, "big", "itemknn")
+    store.close()
+    at = app_test(app_db, "app_pages/user_picks.py")
+    assert at.session_state["dataset"] == "big"
+    assert len(at.selectbox(key="up_user").options) == 2000
+    at.text_input(key="up_find").input("s204").run()
+    options = at.selectbox(key="up_user").options
+    assert options and all("s204" in o for o in options)
+    assert not problems(at)

@@ -47,10 +47,13 @@ def open_store():
 
 def first_start() -> None:
     """Empty database (or an unfinished demo set-up): build everything, showing progress."""
+    if st.session_state.get("set_up"):      # checked once per browser session
+        return
     store = open_store()
     state = readiness(store)
     unfinished_demo = state.dataset == DEMO_DATASET and not state.ready
     if state.dataset is not None and not unfinished_demo:
+        st.session_state["set_up"] = True
         return
     st.markdown(components.CSS, unsafe_allow_html=True)
     st.markdown('<div class="rs-hero"><h1>Setting up the demo</h1><p>First start: drawing a '
@@ -70,5 +73,6 @@ def first_start() -> None:
 
 
 first_start()
+open_store()
 components.dataset_picker()
 st.navigation(PAGES).run()

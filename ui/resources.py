@@ -139,15 +139,26 @@ def model_runs(dataset: str) -> pd.DataFrame:
     return runs[exists].reset_index(drop=True)
 
 
+WEB_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+
+
 @st.cache_data(show_spinner=False, max_entries=20000)
 def thumbnail_uri(path: str | None, size: int = 256) -> str | None:
     """A small JPEG of a product photo as a data URI (None when the file is unreadable)."""
     if not path:
         return None
+    from PIL import Image
+
     from recsys.images import ImageError, load_image
     try:
+        with Image.open(path) as probe:       # reads the header only
+            fmt, dims = probe.format, probe.size
+        if fmt in WEB_FORMATS and max(dims) <= size * 1.5 and Path(path).stat().st_size < 200_000:
+            # already small: send the file as it is (decoding and re-encoding cost ~25 ms)
+            data = Path(path).read_bytes()
+            return f"data:{WEB_FORMATS[fmt]};base64," + base64.b64encode(data).decode()
         img = load_image(path)
-    except (ImageError, OSError):
+    except (ImageError, OSError, ValueError):
         return None
     img.thumbnail((size, size))
     buf = io.BytesIO()

@@ -67,46 +67,54 @@ if len(ndcg):
                        help="best fusion model over the best single-signal model")
         cols[2].caption(f"{fusion.idxmax()} vs {single.idxmax()}")
 
+# stateful tabs: only the open one is drawn (each plotly chart costs the browser ~100 ms)
 tabs = st.tabs(["Overview", "Metric at K", "Slices", "Coverage & diversity", "Training curves",
-                "Table"])
+                  "Table"], key="ev_tab", on_change="rerun")
 with tabs[0]:
-    st.caption("Bar colours: fusion pink, content amber, collaborative indigo, baselines grey. "
-               "Accuracy (AUC) = share of held-out items ranked above a random unseen item.")
-    grid = st.columns(3)
-    for n, metric in enumerate(HEADLINE):
-        grid[n % 3].plotly_chart(
-            charts.metric_bars(overall, metric, None if metric == "auc" else k, family),
-            width="stretch", key=f"ev_bar_{metric}")
+    if tabs[0].open:
+        st.caption("Bar colours: fusion pink, content amber, collaborative indigo, baselines grey. "
+                   "Accuracy (AUC) = share of held-out items ranked above a random unseen item.")
+        grid = st.columns(3)
+        for n, metric in enumerate(HEADLINE):
+            grid[n % 3].plotly_chart(
+                charts.metric_bars(overall, metric, None if metric == "auc" else k, family),
+                width="stretch", key=f"ev_bar_{metric}")
 with tabs[1]:
-    metric = st.segmented_control("Metric", ["ndcg", "recall", "precision", "f1", "hit_rate",
-                                             "map", "mrr"], default="ndcg", key="ev_curve_m",
-                                  format_func=lambda m: charts.METRIC_LABELS.get(m, m))
-    st.plotly_chart(charts.metric_at_k(overall, metric or "ndcg"), width="stretch")
+    if tabs[1].open:
+        metric = st.segmented_control("Metric", ["ndcg", "recall", "precision", "f1", "hit_rate",
+                                                 "map", "mrr"], default="ndcg", key="ev_curve_m",
+                                      format_func=lambda m: charts.METRIC_LABELS.get(m, m))
+        st.plotly_chart(charts.metric_at_k(overall, metric or "ndcg"), width="stretch")
 with tabs[2]:
-    st.caption("Cold-start items have no training interactions, so only photo and text signals "
-               "can reach them; short histories are users with at most 5 training items.")
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(charts.slice_bars(metrics, "recall", k), width="stretch")
-    c2.plotly_chart(charts.slice_bars(metrics, "ndcg", k), width="stretch")
+    if tabs[2].open:
+        st.caption("Cold-start items have no training interactions, so only photo and text signals "
+                   "can reach them; short histories are users with at most 5 training items.")
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(charts.slice_bars(metrics, "recall", k), width="stretch")
+        c2.plotly_chart(charts.slice_bars(metrics, "ndcg", k), width="stretch")
 with tabs[3]:
-    st.plotly_chart(charts.beyond_accuracy(metrics, k), width="stretch")
+    if tabs[3].open:
+        st.plotly_chart(charts.beyond_accuracy(metrics, k), width="stretch")
 with tabs[4]:
-    run_ids = sorted(metrics["run_id"].unique())
-    label = dict(zip(metrics["run_id"], metrics["model"]))
-    chosen = st.multiselect("Runs", run_ids, default=run_ids[:2],
-                            format_func=lambda r: f"{label[r]} · run {r}", key="ev_curves")
-    cols = st.columns(2)
-    for n, run in enumerate(chosen):
-        frame = resources.run_curve(int(run))
-        if frame.empty:
-            cols[n % 2].caption(f"{label[run]} (run {run}) is fitted in one step: no curve.")
-        else:
-            cols[n % 2].plotly_chart(charts.training_curves(frame, f"{label[run]} · run {run}"),
-                                     width="stretch", key=f"ev_curve_{run}")
+    if tabs[4].open:
+        run_ids = sorted(metrics["run_id"].unique())
+        label = dict(zip(metrics["run_id"], metrics["model"]))
+        chosen = st.multiselect("Runs", run_ids, default=run_ids[:2],
+                                format_func=lambda r: f"{label[r]} · run {r}", key="ev_curves")
+        cols = st.columns(2)
+        for n, run in enumerate(chosen):
+            frame = resources.run_curve(int(run))
+            if frame.empty:
+                cols[n % 2].caption(f"{label[run]} (run {run}) is fitted in one step: no curve.")
+            else:
+                figure = charts.training_curves(frame, f"{label[run]} · run {run}")
+                cols[n % 2].plotly_chart(figure,
+                                         width="stretch", key=f"ev_curve_{run}")
 with tabs[5]:
-    table = metrics.assign(metric_k=[m if pd.isna(k_) else f"{m}@{int(k_)}"
-                                     for m, k_ in zip(metrics["metric"], metrics["k"])])
-    wide = table.pivot_table(index=["model", "slice"], columns="metric_k", values="value")
-    st.dataframe(wide.style.format("{:.4f}").highlight_max(axis=0, color="#E0E7FF"))
-    st.download_button("Download all metrics (CSV)", metrics.to_csv(index=False),
-                       file_name=f"metrics_{dataset}_{shown_protocol}.csv", mime="text/csv")
+    if tabs[5].open:
+        table = metrics.assign(metric_k=[m if pd.isna(k_) else f"{m}@{int(k_)}"
+                                         for m, k_ in zip(metrics["metric"], metrics["k"])])
+        wide = table.pivot_table(index=["model", "slice"], columns="metric_k", values="value")
+        st.dataframe(wide.style.format("{:.4f}").highlight_max(axis=0, color="#E0E7FF"))
+        st.download_button("Download all metrics (CSV)", metrics.to_csv(index=False),
+                           file_name=f"metrics_{dataset}_{shown_protocol}.csv", mime="text/csv")

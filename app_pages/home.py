@@ -63,7 +63,6 @@ if state.interactions:
     left, right = st.columns(2)
     if items["master_category"].notna().any():
         left.plotly_chart(charts.category_mix(items), width="stretch")
-    inter = store.query("SELECT ts, event FROM interactions WHERE dataset = ? AND ts IS NOT NULL "
-                        "USING SAMPLE 50000 ROWS", [dataset])
-    if len(inter):
-        right.plotly_chart(charts.events_over_time(inter), width="stretch")
+    weekly = resources.weekly_events(dataset)
+    if len(weekly):
+        right.plotly_chart(charts.events_over_time(weekly), width="stretch")

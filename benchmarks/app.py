@@ -59,8 +59,19 @@ def start_app(db: Path) -> tuple[subprocess.Popen, str]:
 
 
 def idle(page, timeout: float = 600_000) -> None:
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+    """Wait until Streamlit reports that no script run is in progress."""
+    page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=timeout,
+                           state="attached")
+
+
+HEADINGS = {"Home": "Multimodal recommendations"}
+
+
+def open_page(page, name: str, timeout: float = 120_000) -> None:
+    """Click a sidebar link and wait for that page's heading and the end of its run."""
+    page.get_by_role("link", name=name, exact=True).first.click()
+    page.wait_for_selector(f'h1:has-text("{HEADINGS.get(name, name)}")', timeout=timeout)
+    idle(page, timeout)
 
 
 def main() -> None:
@@ -92,24 +103,19 @@ def main() -> None:
                   f"{out['first_page_s']:.1f} s")
             # warm every page once, then time switches
             for name in NAV:
-                page.get_by_role("link", name=name, exact=True).first.click()
-                page.wait_for_selector("h1", timeout=120_000)
-                idle(page)
+                open_page(page, name)
             times: dict[str, list[float]] = {n: [] for n in NAV}
             for _ in range(3):
                 for name in NAV:
                     t0 = time.perf_counter()
-                    page.get_by_role("link", name=name, exact=True).first.click()
-                    page.wait_for_timeout(50)
-                    idle(page, 120_000)
+                    open_page(page, name)
                     times[name].append(time.perf_counter() - t0)
             out["page_switch_s"] = {n: statistics.median(v) for n, v in times.items()}
             for n, v in out["page_switch_s"].items():
                 print(f"page switch to {n:<14} {v * 1000:6.0f} ms (median of 3, warm cache)")
             # visual search
             photos = args.photo or _demo_photos(db)
-            page.get_by_role("link", name="Visual search", exact=True).first.click()
-            idle(page)
+            open_page(page, "Visual search")
             answers = []
             for i in range(args.repeat):
                 photo = photos[i % len(photos)]

@@ -75,6 +75,7 @@ def test_home_shows_sizes_and_photos(app_db: Path):
     values = {m.label: m.value for m in at.metric}
     assert values["Products"] == "64" and values["Trained models"] == "1"
     assert html_of(at).count('class="rs-card"') == 12
+    assert len(at.get("plotly_chart")) == 2          # catalog mix, weekly activity
 
 
 def test_visual_search_upload_returns_grid(app_db: Path):

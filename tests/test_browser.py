@@ -62,8 +62,8 @@ def server(demo_db: Path, tmp_path_factory):
 def _wait_idle(page) -> None:
     """Wait until Streamlit has finished running the script."""
     page.wait_for_selector("h1", timeout=60_000)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=60_000,
+                           state="attached")
     page.wait_for_timeout(1500)   # tables and uploaders draw after the script has finished
 
 

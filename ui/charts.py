@@ -135,11 +135,9 @@ def category_mix(items: pd.DataFrame, column: str = "master_category") -> go.Fig
     return _layout(fig, 320, legend=False)
 
 
-def events_over_time(interactions: pd.DataFrame) -> go.Figure:
-    frame = interactions.dropna(subset=["ts"]).copy()
-    frame["week"] = pd.to_datetime(frame["ts"]).dt.to_period("W").dt.start_time
-    counts = frame.groupby(["week", "event"]).size().reset_index(name="events")
-    fig = px.area(counts, x="week", y="events", color="event",
+def events_over_time(weekly: pd.DataFrame) -> go.Figure:
+    """Stacked area of events per week (frame: week, event, events)."""
+    fig = px.area(weekly, x="week", y="events", color="event",
                   color_discrete_map={"view": "#94A3B8", "cart": "#F59E0B",
                                       "purchase": "#10B981"})
     fig.update_layout(title="Shopper activity per week")

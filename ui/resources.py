@@ -184,3 +184,15 @@ def run_curve(run_id: int) -> pd.DataFrame:
                                  for m in epochs["metrics"]])
     metrics = metrics.drop(columns=[c for c in metrics.columns if c in epochs.columns])
     return pd.concat([epochs.drop(columns=["metrics"]).reset_index(drop=True), metrics], axis=1)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _weekly_events(db: str, dataset: str, token: str) -> pd.DataFrame:
+    return get_store().query(
+        "SELECT date_trunc('week', ts) AS week, event, count(*) AS events FROM interactions "
+        "WHERE dataset = ? AND ts IS NOT NULL GROUP BY ALL ORDER BY week", [dataset])
+
+
+def weekly_events(dataset: str) -> pd.DataFrame:
+    """Events per week and type (for the activity chart), cached until interactions change."""
+    return _weekly_events(str(config.db_path()), dataset, interactions_token(dataset))

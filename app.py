@@ -59,7 +59,7 @@ def first_start() -> None:
     st.markdown('<div class="rs-hero"><h1>Setting up the demo</h1><p>First start: drawing a '
                 'demo catalog of a few hundred products, simulating its shoppers, aligning the '
                 'CLIP encoder on its photos and texts, and training a first recommender. This '
-                'takes about a minute, once.</p></div>', unsafe_allow_html=True)
+                'takes well under a minute, once.</p></div>', unsafe_allow_html=True)
     panel = components.ProgressPanel("Setting up")
     try:
         bootstrap(store, progress=panel)

@@ -34,6 +34,15 @@ def refresh() -> None:
     st.cache_data.clear()
 
 
+def with_progress(label: str, step, *args, **kwargs):
+    """Run a recsys step with a progress bar, then drop cached data that it may have changed."""
+    panel = components.ProgressPanel(label)
+    result = step(*args, progress=panel, **kwargs)
+    panel.done(f"{label}: done")
+    refresh()
+    return result
+
+
 # --- overview ----------------------------------------------------------------------------------
 datasets = store.datasets()
 st.subheader("Datasets")
@@ -103,12 +112,9 @@ with tabs[0]:
                 upload_dir(store, name)  # validates the name
                 table, images = Path(table_path.strip()), (Path(images_path.strip())
                                                            if images_path.strip() else None)
-            panel = components.ProgressPanel("Importing the catalog")
-            rep = import_catalog(store, table, images, fmt=fmt, dataset=name, on_error=on_error,
-                                 columns={k: v for k, v in mapping.items() if v.strip()} or None,
-                                 progress=panel)
-            panel.done("Import finished")
-            refresh()
+            rep = with_progress("Importing the catalog", import_catalog, store, table, images,
+                                fmt=fmt, dataset=name, on_error=on_error,
+                                columns={k: v for k, v in mapping.items() if v.strip()} or None)
             show_report(rep)
             if not rep.refused:
                 components.open_dataset_button(name)
@@ -143,11 +149,8 @@ with tabs[1]:
                 path = Path(log_path.strip())
             else:
                 raise RecsysError("Upload an interaction file or give its path.")
-            panel = components.ProgressPanel("Importing interactions")
-            rep = import_interactions(store, path, ifmt, dataset=iname, on_error=ion_error,
-                                      append=append, progress=panel)
-            panel.done("Import finished")
-            refresh()
+            rep = with_progress("Importing interactions", import_interactions, store, path,
+                                ifmt, dataset=iname, on_error=ion_error, append=append)
             show_report(rep)
         except RecsysError as exc:
             components.error_box(exc, "Import failed, nothing was changed")
@@ -167,19 +170,17 @@ with tabs[2]:
         current = components.current_dataset()
         sname = c1.selectbox("Catalog", names,
                              index=names.index(current) if current in names else 0)
-        users = c2.number_input("Shoppers", 10, 100_000, 2000, 100)
+        users = c2.number_input("Shoppers", 10, 100_000, 2000, 100, key="sim_users")
         seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
         has = int(datasets.set_index("name").loc[sname, "n_interactions"])
         ok = True
         if has:
-            ok = st.checkbox(f"Replace the {has:,} interactions '{sname}' has now")
+            ok = st.checkbox(f"Replace the {has:,} interactions '{sname}' has now",
+                             key="sim_replace")
         if st.button("Simulate", type="primary", disabled=not ok):
-            panel = components.ProgressPanel("Simulating shoppers")
             try:
-                info = simulate_into(store, sname, SimulationConfig(users=int(users),
-                                                                    seed=int(seed)), panel)
-                panel.done("Simulation stored")
-                refresh()
+                info = with_progress("Simulating shoppers", simulate_into, store, sname,
+                                     SimulationConfig(users=int(users), seed=int(seed)))
                 st.success(f"{info['users']:,} shoppers with {info['interactions']:,} events "
                            f"({info['views']:,} views, {info['carts']:,} carts, "
                            f"{info['purchases']:,} purchases) on {info['items_touched']:,} "
@@ -199,11 +200,9 @@ with tabs[3]:
     sure = st.checkbox("Rebuild it (replaces the demo's products, shoppers and runs)") \
         if exists else True
     if st.button("Build the demo catalog", disabled=not sure):
-        panel = components.ProgressPanel("Building the demo")
         try:
-            build_demo(store, int(n_items), int(n_users), force=exists, progress=panel)
-            panel.done("Demo ready")
-            refresh()
+            with_progress("Building the demo", build_demo, store, int(n_items), int(n_users),
+                          force=exists)
             components.open_dataset_button("demo")
         except RecsysError as exc:
             components.error_box(exc, "Demo failed")

@@ -496,6 +496,15 @@ def _read_interaction_table(path: Path, dataset: str | None, columns: dict[str, 
     return _normalise_interactions(frame, mapping, rep, default_event="interaction"), rep, {}
 
 
+def _drop_unparsed(rep: ImportReport, reason: str, raw: pd.Series, parsed: pd.Series,
+                   keep: pd.Series) -> pd.Series:
+    """Report rows whose value was given but could not be parsed; return `keep` without them."""
+    bad = raw.notna() & parsed.isna() & keep
+    for i in np.flatnonzero(bad.to_numpy()):
+        rep.add_problem(reason, f"row {i + 2}: {raw.iloc[i]}")
+    return keep & ~bad
+
+
 def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: ImportReport,
                             default_event: str) -> pd.DataFrame:
     """Canonical columns, parsed timestamps, known splits; bad rows recorded and dropped."""
@@ -515,29 +524,20 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
             ts = pd.to_datetime(numeric, unit="s", errors="coerce")
         else:
             ts = pd.to_datetime(raw, errors="coerce", format="mixed")
-        bad_ts = raw.notna() & ts.isna() & keep
-        for i in np.flatnonzero(bad_ts.to_numpy()):
-            rep.add_problem("unreadable timestamp", f"row {i + 2}: {raw.iloc[i]}")
-        keep &= ~bad_ts
+        keep = _drop_unparsed(rep, "unreadable timestamp", raw, ts, keep)
         out["ts"] = ts
     else:
         out["ts"] = pd.NaT
     if "weight" in out:
         weight = pd.to_numeric(out["weight"], errors="coerce")
-        bad_w = out["weight"].notna() & weight.isna() & keep
-        for i in np.flatnonzero(bad_w.to_numpy()):
-            rep.add_problem("weight is not a number", f"row {i + 2}: {out['weight'].iloc[i]}")
-        keep &= ~bad_w
+        keep = _drop_unparsed(rep, "weight is not a number", out["weight"], weight, keep)
         out["weight"] = weight
     else:
         out["weight"] = np.nan
     out["weight"] = out["weight"].fillna(out["event"].map(EVENT_WEIGHTS)).fillna(1.0)
     if "split" in out:
         split = out["split"].map(lambda s: SPLIT_NAMES.get(str(s).lower()) if pd.notna(s) else None)
-        bad_s = out["split"].notna() & split.isna() & keep
-        for i in np.flatnonzero(bad_s.to_numpy()):
-            rep.add_problem("unknown split label", f"row {i + 2}: {out['split'].iloc[i]}")
-        keep &= ~bad_s
+        keep = _drop_unparsed(rep, "unknown split label", out["split"], split, keep)
         out["split"] = split
     else:
         out["split"] = None

@@ -251,3 +251,17 @@ def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):
     options = at.selectbox(key="up_user").options
     assert options and all("s204" in o for o in options)
     assert not problems(at)
+
+
+def test_data_page_simulates_after_confirmation(app_db: Path):
+    at = app_test(app_db, "app_pages/data.py")
+    simulate = next(b for b in at.button if b.label == "Simulate")
+    assert simulate.disabled                     # replacing interactions needs the checkbox
+    at.number_input(key="sim_users").set_value(40)
+    at.checkbox(key="sim_replace").check().run()
+    next(b for b in at.button if b.label == "Simulate").click().run()
+    assert not problems(at) and not at.error
+    assert any("40 shoppers" in s.value for s in at.success)
+    store = Store(app_db)
+    assert store.counts("demo")["users"] == 40
+    store.close()

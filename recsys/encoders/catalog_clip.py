@@ -671,13 +671,14 @@ def train_catalog_clip(store, dataset: str | None = None,
         with torch_threads():
             info = _train(store, dataset, cfg, train_items, version, run_id, run_config, t0,
                           progress)
-    except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted", time.perf_counter() - t0,
-                         message="interrupted; the previous encoder checkpoint is unchanged")
-        raise
-    except BaseException as exc:
+    except Exception as exc:
         store.finish_run(run_id, "failed", time.perf_counter() - t0,
                          message=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    except BaseException:
+        # Ctrl-C, or Streamlit stopping the script when the user leaves the page
+        store.finish_run(run_id, "interrupted", time.perf_counter() - t0,
+                         message="interrupted; the previous encoder checkpoint is unchanged")
         raise
     return info
 

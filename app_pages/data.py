@@ -160,9 +160,8 @@ with tabs[2]:
     st.markdown("Shoppers for a catalog without any: each has tastes over categories, colours, "
                 "brands and visual style; sessions of views lead to carts and purchases (see the "
                 "README for the model). It replaces the dataset's shoppers and interactions.")
-    names = [n for n in store.dataset_names()
-             if int(datasets.set_index("name").loc[n, "n_items"]) > 0] if not datasets.empty \
-        else []
+    sizes = store.datasets().set_index("name")      # fresh: an import above may have added one
+    names = [n for n in sizes.index if int(sizes.loc[n, "n_items"]) > 0]
     if not names:
         st.caption("Import a catalog first.")
     else:
@@ -172,7 +171,7 @@ with tabs[2]:
                              index=names.index(current) if current in names else 0)
         users = c2.number_input("Shoppers", 10, 100_000, 2000, 100, key="sim_users")
         seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
-        has = int(datasets.set_index("name").loc[sname, "n_interactions"])
+        has = int(sizes.loc[sname, "n_interactions"])
         ok = True
         if has:
             ok = st.checkbox(f"Replace the {has:,} interactions '{sname}' has now",

@@ -265,3 +265,30 @@ def test_data_page_simulates_after_confirmation(app_db: Path):
     store = Store(app_db)
     assert store.counts("demo")["users"] == 40
     store.close()
+
+
+def test_data_page_imports_csv_with_zip_of_photos(app_db: Path):
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for n, colour in enumerate([(200, 30, 30), (30, 30, 200), (30, 160, 60)]):
+            zf.writestr(f"photos/p{n}.png", png_bytes(colour))
+        zf.writestr("../evil.txt", b"not a photo, and outside the folder")
+    csv = ("id,title,colour,image\n"
+           "p0,Red Tee,Red,p0.png\np1,Blue Tee,Blue,p1.png\np2,Green Tee,Green,p2.png\n"
+           "p3,Ghost Tee,White,missing.png\n").encode()
+    at = app_test(app_db, "app_pages/data.py")
+    at.file_uploader[0].set_value(("shop.csv", csv, "text/csv"))
+    at.file_uploader[1].set_value(("photos.zip", buf.getvalue(), "application/zip"))
+    at.text_input[0].input("shop")
+    next(b for b in at.button if b.label == "Import catalog").click().run()
+    assert not problems(at) and not at.error
+    assert any("Imported 3 items into 'shop'" in s.value for s in at.success)
+    assert any("missing" in w.value.lower() for w in at.warning)      # the ghost row, reported
+    store = Store(app_db)
+    items = store.items("shop")
+    store.close()
+    assert sorted(items["item_id"]) == ["p0", "p1", "p2"]
+    assert all(Path(p).is_file() for p in items["image_path"])
+    assert not (app_db.parent / "uploads" / "evil.txt").exists()

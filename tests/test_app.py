@@ -292,3 +292,15 @@ def test_data_page_imports_csv_with_zip_of_photos(app_db: Path):
     assert sorted(items["item_id"]) == ["p0", "p1", "p2"]
     assert all(Path(p).is_file() for p in items["image_path"])
     assert not (app_db.parent / "uploads" / "evil.txt").exists()
+
+
+def test_catalog_similar_items_opens_visual_search(app_db: Path):
+    at = app_test(app_db, "app_pages/catalog.py")
+    pick = at.selectbox(key="cat_pick")
+    item = pick.options[2]
+    pick.set_value(item).run()
+    next(b for b in at.button if b.label == "Similar items").click().run()
+    assert not problems(at)
+    assert at.title[0].value == "Visual search"
+    assert at.session_state["vs_item"] in item             # options show "title (id)"
+    assert html_of(at).count('class="rs-card"') == at.slider(key="vs_k").value

@@ -49,7 +49,11 @@ with query_col:
         st.session_state["vs_item"] = item_id
     refine = st.text_input("Refine with words (optional)", key="vs_refine",
                            placeholder="e.g. in red, for women")
-    weight = st.slider("Match on photos ↔ texts", 0.0, 1.0, 0.8, 0.05, key="vs_w",
+    # A photo query is compared with product photos (same modality) and with product texts
+    # (cross-modal, cosines on a lower scale): by default rank by look alone, so an identical
+    # product photo always comes first. A catalog product brings its own text, so mix both.
+    weight = st.slider("Match on photos ↔ texts", 0.0, 1.0, 0.7 if item_id else 1.0, 0.05,
+                       key=f"vs_w_{MODES.index(mode)}",
                        help="How much the products' photos count against their texts. 1 = look "
                             "alike only; 0 = described alike only.")
     k = st.slider("Results", 4, 48, 16, 4, key="vs_k")

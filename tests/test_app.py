@@ -85,6 +85,11 @@ def test_visual_search_upload_returns_grid(app_db: Path):
     page = html_of(at)
     assert page.count('class="rs-card"') == at.slider(key="vs_k").value
     assert "most similar products" in page and "answered in" in page
+    store = Store(app_db)
+    title = store.items("demo").dropna(subset=["image_path"]).iloc[0]["title"]
+    store.close()
+    first_card = page.split('class="rs-card"')[1]
+    assert title in first_card            # the product whose photo was uploaded comes first
 
 
 @pytest.mark.parametrize("payload, message", [

@@ -141,14 +141,18 @@ def test_descriptions_carry_everything_a_form_needs():
     assert lr["type"] == "float" and lr["low"] < lr["default"] < lr["high"]
 
 
-def test_attention_weights_are_the_models_own_and_mask_cold_items(fitted):
+def test_attention_weights_are_the_models_own_and_cold_items_share_one_id_vector(fitted):
     model = fitted["attention-fusion"]
     scores, alpha = model.attention(np.array([0, 15]))
     np.testing.assert_allclose(scores, model.score([0, 15]), rtol=1e-5)
     np.testing.assert_allclose(alpha.sum(-1), 1.0, atol=1e-5)
-    assert np.all(alpha[:, COLD_A, 0] < 1e-6), "a cold item has no CF signal to attend to"
+    # a cold item keeps its CF modality (the prior: nobody consumed it) with the learned
+    # "unknown item" vector in place of its ID embedding
+    part_cf = model.exported["part_cf"]
+    np.testing.assert_allclose(part_cf[COLD_A], part_cf[COLD_B], atol=1e-6)
+    assert model.exported["available"][COLD_A, 0] == 1
     weights = model.modality_weights(0, np.array([COLD_A]))
-    assert weights["cf"][0] < 1e-6 and weights["image"][0] + weights["text"][0] > 0.99
+    assert weights["cf"][0] == pytest.approx(alpha[0, COLD_A, 0], abs=1e-5)
 
 
 def test_sparse_propagation_matches_dense_forward_and_backward():

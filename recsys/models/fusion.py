@@ -11,7 +11,8 @@
 
 Items without training interactions ("cold") have no usable ID embedding: it is masked out at
 scoring time, and randomly during training ("ID dropout"), so the content towers learn to
-carry an item alone.
+carry an item alone. `AttentionFusion` replaces it with a learned "unknown item" vector and
+keeps the CF modality (and its prior) in the attention.
 """
 
 from __future__ import annotations
@@ -246,19 +247,41 @@ class EarlyFusion(HybridModel):
                                np.arange(len(items)))
 
 
+@dataclass
+class AttentionFusionConfig(HybridConfig):
+    cf_model: str = hp("ease", "frozen CF scorer whose standardised score joins the CF "
+                       "modality", choices=("itemknn", "ease", "userknn"))
+    lr: float = hp(0.001, "Adam learning rate", 1e-4, 0.1, log=True)
+
+
 class AttentionFusion(HybridModel):
-    """Model-level fusion: score = sum_m a_m(u, i) q_u . v_m(i), a = softmax over modalities.
+    """Model-level fusion: score = sum_m a_m(u, i) (q_u . v_m(i) + prior_m), a = softmax over
+    modalities.
 
     The attention logits are bilinear in the user query and each modality vector plus a learned
-    per-modality bias; modalities an item lacks (ID for cold items, a missing photo) are masked.
+    per-modality bias. A missing photo or text is masked out. A missing ID (a cold item, or ID
+    dropout in training) is not: its ID vector becomes a learned "unknown item" vector and the
+    CF modality keeps its prior, which for a cold item says that nobody consumed it with the
+    user's items. Masking the CF modality instead left a cold item to its content alone, a
+    convex mix without the CF term that pulls down warm items lacking co-occurrence evidence:
+    cold items were over-ranked (63% of Myntra top-20 lists, NDCG@20 0.094 vs EASE 0.122).
     """
+
+    config_class = AttentionFusionConfig
 
     def _extend(self, net: nn.Module, dim: int) -> None:
         net.attention = nn.Linear(dim, dim, bias=False)
         net.modality_bias = nn.Parameter(torch.zeros(len(MODALITIES)))
+        net.unknown_item = nn.Parameter(torch.zeros(dim))
+
+    def _modalities(self, id_mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        mods = super()._modalities(id_mask)
+        mods["cf"] = torch.where(id_mask[:, None], self.net.items.weight, self.net.unknown_item)
+        return mods
 
     def _available(self, id_mask: torch.Tensor) -> torch.Tensor:
-        return torch.stack([id_mask, self.present["image"], self.present["text"]], 1)
+        return torch.stack([torch.ones_like(id_mask), self.present["image"],
+                            self.present["text"]], 1)
 
     def _attend(self, q: torch.Tensor, keys: torch.Tensor, vectors: torch.Tensor,
                 available: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:

@@ -72,3 +72,16 @@ def amazon_dir(shared_datasets: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"Amazon MMRec data not found at {path}")
     return path
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Close the databases the app tests left in Streamlit's resource cache before exit (an open
+    DuckDB connection at interpreter exit makes its bindings print leak warnings)."""
+    import gc
+    import sys
+
+    if "streamlit" in sys.modules:
+        import streamlit as st
+        st.cache_resource.clear()
+        st.cache_data.clear()
+    gc.collect()

@@ -14,8 +14,9 @@ components.page_setup("Evaluate", "Every model ranks all items for each test use
                                   "items excluded); the numbers are on the held-out test split.")
 dataset = components.require_dataset()
 store = resources.get_store()
-family = {m["name"]: m["family"] for m in describe_models()}
-requires = {m["name"]: tuple(m["requires"]) for m in describe_models()}
+specs = describe_models()
+family = {m["name"]: m["family"] for m in specs}
+requires = {m["name"]: tuple(m["requires"]) for m in specs}
 runs = resources.model_runs(dataset)
 
 with st.expander("Evaluate models", expanded=runs.empty or st.session_state.get("ev_open", False)):

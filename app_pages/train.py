@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from recsys.bootstrap import DEFAULT_MODEL, FALLBACK_MODEL, ensure_vectors, readiness
+from recsys.bootstrap import default_model, readiness
+from recsys.embedding import ensure_item_vectors
 from recsys.errors import RecsysError
 from recsys.models import describe_models
 from recsys.training import train_model
@@ -34,8 +35,7 @@ by_name = {m["name"]: m for m in usable}
 left, right = st.columns([2, 3], gap="large")
 with left:
     if st.session_state.get("tr_model") not in by_name:
-        st.session_state["tr_model"] = DEFAULT_MODEL if DEFAULT_MODEL in by_name else \
-            FALLBACK_MODEL
+        st.session_state["tr_model"] = default_model(state.has_content)
     name = st.selectbox(
         "Model", list(by_name), key="tr_model",
         format_func=lambda n: f"{n}  ({by_name[n]['family']})",
@@ -99,7 +99,7 @@ with right:
         try:
             if uses_content:   # aligns when there is no encoder, embeds new/changed items
                 panel = components.ProgressPanel("Checking the item vectors")
-                rep = ensure_vectors(store, dataset, progress=panel)
+                rep = ensure_item_vectors(store, dataset, progress=panel)
                 panel.done("Item vectors ready")
                 st.caption(rep.summary())
             rows: list[dict] = []

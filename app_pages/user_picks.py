@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from recsys.bootstrap import DEFAULT_MODEL, FALLBACK_MODEL
+from recsys.bootstrap import default_model
 from recsys.errors import RecsysError
 from recsys.explain import explain_recommendations
 from recsys.training import train_model
@@ -28,8 +28,7 @@ if users.empty:
 runs = resources.model_runs(dataset)
 if runs.empty:
     st.warning("No trained model for this dataset yet.")
-    has_vectors = resources.item_index(dataset) is not None
-    name = DEFAULT_MODEL if has_vectors else FALLBACK_MODEL
+    name = default_model(resources.item_index(dataset) is not None)
     if st.button(f"Train {name} now", type="primary", icon=":material/model_training:"):
         panel = components.ProgressPanel(f"Training {name}")
         try:

@@ -83,11 +83,9 @@ def readiness(store: Store, dataset: str | None = None) -> Readiness:
                      counts.get("interactions", 0), photos, vectors, encoder, models)
 
 
-def ensure_vectors(store: Store, dataset: str, progress: ProgressCallback | None = None):
-    """Align the catalog encoder if the dataset has no checkpoint, then embed missing items."""
-    from .embedding import ensure_item_vectors
-
-    return ensure_item_vectors(store, dataset, progress=progress)
+def default_model(has_vectors: bool) -> str:
+    """The model to train first: fusion when items have vectors, else collaborative."""
+    return DEFAULT_MODEL if has_vectors else FALLBACK_MODEL
 
 
 def bootstrap(store: Store, dataset: str | None = None, model: str | None = None,
@@ -96,6 +94,7 @@ def bootstrap(store: Store, dataset: str | None = None, model: str | None = None
     """Run whatever `readiness` says is missing; safe to call from several sessions at once
     (the second caller waits, then finds everything done)."""
     from .demo import build_demo
+    from .embedding import ensure_item_vectors
     from .training import train_model
 
     with _lock:
@@ -124,13 +123,13 @@ def bootstrap(store: Store, dataset: str | None = None, model: str | None = None
         if "encoder" in steps and state.has_content:
             sub = part("encoder")
             report(sub, 0, 1, "aligning the CLIP encoder on the catalog", stage="encoder")
-            ensure_vectors(store, dataset, progress=sub)
+            ensure_item_vectors(store, dataset, progress=sub)
         elif "encoder" in steps:
             part("encoder")
         if "model" in steps:
             sub = part("model")
             state = readiness(store, dataset)
-            name = model or (DEFAULT_MODEL if state.vectors else FALLBACK_MODEL)
+            name = model or default_model(state.vectors > 0)
             report(sub, 0, 1, f"training {name}", stage="model")
             train_model(store, dataset, name, progress=sub)
         report(progress, 1, 1, "ready", stage="done")

@@ -9,8 +9,9 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from recsys.bootstrap import ensure_vectors, readiness
+from recsys.bootstrap import readiness
 from recsys.catalog import item_category, item_label  # noqa: F401 (re-exported for pages)
+from recsys.embedding import ensure_item_vectors
 from recsys.progress import Progress
 
 from . import resources
@@ -259,7 +260,7 @@ def no_vectors_notice(dataset: str) -> None:
                "Myntra).")
     if st.button("Align the encoder and embed the catalog", type="primary"):
         panel = ProgressPanel("Preparing item vectors")
-        ensure_vectors(resources.get_store(), dataset, progress=panel)
+        ensure_item_vectors(resources.get_store(), dataset, progress=panel)
         panel.done("Item vectors ready")
         st.rerun()
     st.stop()

@@ -157,21 +157,21 @@ def thumbnail_uri(path: str | None, size: int = 256) -> str | None:
             # already small: send the file as it is (decoding and re-encoding cost ~25 ms)
             data = Path(path).read_bytes()
             return f"data:{WEB_FORMATS[fmt]};base64," + base64.b64encode(data).decode()
-        img = load_image(path)
+        return _jpeg_uri(load_image(path), size)
     except (ImageError, OSError, ValueError):
         return None
-    img.thumbnail((size, size))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 def image_uri_from_bytes(data: bytes, size: int = 384) -> str:
+    """An uploaded photo, decoded safely (ImageError for bad files), as a small JPEG data URI."""
     from recsys.images import load_image
-    img = load_image(data)
+    return _jpeg_uri(load_image(data), size)
+
+
+def _jpeg_uri(img, size: int) -> str:
     img.thumbnail((size, size))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=88)
+    img.save(buf, "JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 

@@ -40,9 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", metavar="FILE", help="query photo")
     p.add_argument("--text", metavar="QUERY", help="query text")
     p.add_argument("--k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--image-weight", type=float, default=0.5,
+    p.add_argument("--image-weight", type=float, default=None,
                    help="weight of the products' photo vectors vs their text vectors, 0..1 "
-                        "(default 0.5)")
+                        "(default 1 for a photo alone, so an identical photo comes first; "
+                        "else 0.5)")
     p.add_argument("--encoder", help="encoder whose vectors to search (default: the newest "
                                      "vectors of the dataset)")
 
@@ -143,6 +144,7 @@ def _search_encoder(store, dataset: str, spec: str | None):
 
 
 def search(ctx: Context) -> Result:
+    from ..catalog import item_category, with_items
     from ..index import ItemIndex
 
     a = ctx.args
@@ -150,6 +152,8 @@ def search(ctx: Context) -> Result:
         raise RecsysError("Give a query: --image FILE, --text \"QUERY\", or both.")
     if a.k < 1:
         raise RecsysError("--k must be at least 1")
+    if a.image_weight is None:
+        a.image_weight = 1.0 if a.image and not a.text else 0.5
     if not 0.0 <= a.image_weight <= 1.0:
         raise RecsysError("--image-weight must be between 0 and 1")
     if a.encoder:
@@ -163,14 +167,14 @@ def search(ctx: Context) -> Result:
         raise RecsysError("The text query is empty.")
     index = ItemIndex.from_store(store, dataset, enc.name, enc.version)
     res = index.search(image=qi, text=qt, k=a.k, image_weight=a.image_weight)
-    items = store.items(dataset, res.item_ids)
-    by_id = {r["item_id"]: r for r in items.to_dict("records")}
-    rows = []
-    for rank, rec in enumerate(res.to_records(), 1):
-        item = by_id.get(rec["item_id"], {})
-        rows.append({"rank": rank, **rec, "title": item.get("title"),
-                     "category": item.get("article_type") or item.get("sub_category"),
-                     "image_path": item.get("image_path")})
+    hits = with_items(store.items(dataset, res.item_ids), res)
+    def num(v):
+        return None if v is None or v != v else float(v)
+
+    rows = [{"rank": int(h["rank"]), "item_id": h["item_id"], "score": num(h["score"]),
+             "image_score": num(h["image_score"]), "text_score": num(h["text_score"]),
+             "title": h.get("title"), "category": item_category(h),
+             "image_path": h.get("image_path")} for h in hits.to_dict("records")]
     query = {"image": a.image, "text": a.text, "image_weight": a.image_weight}
     lines = [f"Top {len(rows)} of {len(index):,} products in '{dataset}' for "
              + " + ".join(x for x in (f"photo {a.image}" if a.image else "",

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from recsys.bootstrap import DEFAULT_MODEL, bootstrap, readiness
+from recsys.usecases import DEFAULT_MODEL, readiness
+from recsys.usecases import set_up as bootstrap
 from recsys.store import Store
 
 from .app_helpers import app_test, build_app_db, html_of, png_bytes, problems

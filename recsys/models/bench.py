@@ -14,7 +14,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..evaluation import evaluate_model, load_data
+from ..evaluation import evaluate_model
+from ..interactions import load_data
 from ..progress import ProgressCallback, report, scaled
 from ..store import Store
 from . import applicable_models, create_model, get_spec

@@ -60,7 +60,9 @@ def import_catalog(store: Store, table: str | Path | Upload,
     elif dataset:
         upload_dir(store, dataset)            # checks the name before any work
     if isinstance(images, Upload):
-        folder = _saved(store, dataset, images).parent / "images"
+        if not dataset:
+            raise RecsysError("Name the dataset the uploaded photos belong to.")
+        folder = upload_dir(store, dataset) / "images"
         unpacked = extract_images(io.BytesIO(images.data), folder)
         images = folder
     rep = run(store, table, images, **options)

@@ -6,7 +6,6 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.catalog import available_facets, facet_values, item_label
-from recsys.errors import RecsysError
 from ui import components, resources, state
 
 components.page_setup("Catalog", "Browse the products, filter them, or describe what you want "
@@ -40,12 +39,9 @@ if query.strip():
     weight = st.slider("Match on photos ↔ texts", 0.0, 1.0,
                        usecases.default_image_weight(photo=False), 0.05, key="cat_w",
                        help="1 = rank by the product photos only; 0 = by the product texts only.")
-try:
-    found = usecases.search_catalog(store, dataset, query=query, filters=chosen,
-                                    keywords=keywords, image_weight=weight, items=items)
-except RecsysError as exc:
-    components.error_box(exc, "Search failed")
-    st.stop()
+found = components.call_or_stop("Search failed", usecases.search_catalog, store, dataset,
+                                query=query, filters=chosen, keywords=keywords,
+                                image_weight=weight, items=items)
 shown = found.items
 
 size = st.session_state.get("cat_page_size", 24)

@@ -4,7 +4,6 @@ import pandas as pd
 import streamlit as st
 
 from recsys import usecases
-from recsys.errors import RecsysError
 from recsys.interactions import PROTOCOL_HELP, PROTOCOLS
 from ui import charts, components, resources, state
 
@@ -84,12 +83,8 @@ def run_training(name: str, params: dict, protocol: str, chart_slot) -> None:
                                 width="stretch", key=f"live_{len(rows)}")
 
     panel = components.ProgressPanel(f"Training {name}", on_metrics=live)
-    try:
-        result = usecases.train(store, dataset, name, params, protocol=protocol,
-                                progress=panel)
-    except RecsysError as exc:
-        components.error_box(exc, "Training failed")
-        st.stop()
+    result = components.call_or_stop("Training failed", usecases.train, store, dataset, name,
+                                     params, protocol=protocol, progress=panel)
     run = result.run
     panel.done(f"Trained {name} in {run.seconds:.1f} s (run {run.run_id})")
     if result.vectors is not None and not result.vectors.nothing_to_do:

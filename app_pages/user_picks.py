@@ -27,11 +27,8 @@ if runs.empty:
     name = usecases.default_model(store, dataset)
     if st.button(f"Train {name} now", type="primary", icon=":material/model_training:"):
         panel = components.ProgressPanel(f"Training {name}")
-        try:
-            usecases.train(store, dataset, name, progress=panel)
-        except RecsysError as exc:
-            components.error_box(exc, "Training failed")
-            st.stop()
+        components.call_or_stop("Training failed", usecases.train, store, dataset, name,
+                                progress=panel)
         panel.done("Trained")
         st.rerun()
     state.link(state.TRAIN, "Or choose a model on the Train page")

@@ -79,12 +79,9 @@ with result_col:
         st.info("Upload a product photo, take one, or pick a catalog product to see the most "
                 "similar items.", icon=":material/image_search:")
         st.stop()
-    try:
-        found = usecases.search_similar(store, dataset, photo=photo, item_id=item_id,
-                                        text=refine, image_weight=weight, k=k)
-    except RecsysError as exc:
-        components.error_box(exc, "Search failed")
-        st.stop()
+    found = components.call_or_stop("Search failed", usecases.search_similar, store, dataset,
+                                    photo=photo, item_id=item_id, text=refine,
+                                    image_weight=weight, k=k)
     hits = found.results
     st.markdown(f"**{len(hits)} most similar products** to {query_name} (of {found.items:,}) · "
                 f"answered in {1000 * found.seconds:.0f} ms · encoder `{found.encoder}`")

@@ -12,6 +12,7 @@ import streamlit as st
 from recsys import usecases
 from recsys.catalog import item_label
 from recsys.encoders.captions import item_category
+from recsys.errors import RecsysError
 from recsys.progress import Progress
 
 from . import resources, state
@@ -254,6 +255,16 @@ def no_vectors_notice(dataset: str) -> None:
 def error_box(exc: BaseException, what: str) -> None:
     """A readable error in the page (never a traceback for input problems)."""
     st.error(f"{what}: {exc}", icon=":material/error:")
+
+
+def call_or_stop(what: str, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`use_case(*args, **kwargs)`; a `RecsysError` is shown as "`what`: message" and stops
+    the page."""
+    try:
+        return use_case(*args, **kwargs)
+    except RecsysError as exc:
+        error_box(exc, what)
+        st.stop()
 
 
 def pills(values: Iterable[str]) -> str:

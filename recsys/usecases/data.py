@@ -42,7 +42,7 @@ def _saved(store: Store, dataset: str | None, upload: Upload) -> Path:
 
 
 def import_catalog(store: Store, table: str | Path | Upload,
-                   images: str | Path | Upload | None = None, **options: Any) -> "ImportReport":
+                   images: str | Path | Upload | None = None, **options: Any) -> ImportReport:
     """Validate a catalog table and its photos, then add the items in one transaction (or
     nothing: a refused import changes nothing).
 
@@ -72,7 +72,7 @@ def import_catalog(store: Store, table: str | Path | Upload,
 
 
 def import_interactions(store: Store, source: str | Path | Upload,
-                        **options: Any) -> "ImportReport":
+                        **options: Any) -> ImportReport:
     """Import an interaction log (MMRec `.inter`, a folder or file of split JSON, or a CSV with
     user, item, event, timestamp columns), or an `Upload` of one. `options` go to
     `recsys.datasets.import_interactions` as they are (fmt, dataset, on_error, columns,

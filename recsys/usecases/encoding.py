@@ -30,7 +30,7 @@ def check_encoder_available(spec: str | None) -> None:
 
 def embed(store: Store, dataset: str | None = None, encoder: str | None = None, *,
           align: bool = False, force: bool = False, batch_size: int = 64,
-          progress: ProgressCallback | None = None) -> "EmbedReport":
+          progress: ProgressCallback | None = None) -> EmbedReport:
     """Embed the photos and captions of the dataset's new or changed items.
 
     `encoder`: a spec (default: the dataset's newest catalog-clip checkpoint). With `align`
@@ -50,7 +50,7 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
 
 def train_encoder(store: Store, dataset: str | None = None,
                   settings: dict[str, Any] | None = None,
-                  progress: ProgressCallback | None = None) -> "EncoderInfo":
+                  progress: ProgressCallback | None = None) -> EncoderInfo:
     """Align catalog-clip on the dataset's photo-text pairs; saves and registers a checkpoint.
 
     `settings` override fields of `CatalogClipConfig` (epochs, image_trainable, batch_size,
@@ -65,7 +65,7 @@ def train_encoder(store: Store, dataset: str | None = None,
 
 def eval_encoder(store: Store, dataset: str | None = None, encoder: str | None = None,
                  baseline: str | None = "frozen",
-                 progress: ProgressCallback | None = None) -> "EncoderEvaluation":
+                 progress: ProgressCallback | None = None) -> EncoderEvaluation:
     """Score an encoder on the held-out 20% of the catalog (retrieval, zero-shot category,
     photo-to-photo), next to `baseline` (None or "none": no baseline)."""
     check_encoder_available(encoder)

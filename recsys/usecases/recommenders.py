@@ -42,10 +42,11 @@ DEFAULT_KS = (5, 10, 20)
 VECTORS_SHARE = 0.3          # of the progress bar, when `train` makes item vectors first
 
 
-def default_model(store: Store, dataset: str) -> str:
+def default_model(store: Store, dataset: str | None = None) -> str:
     """The model used when none is named: trained on first start, preselected on the Train and
     User picks pages, used by `recommend` without `--model`."""
-    return DEFAULT_MODEL if not store.embedding_sets(dataset).empty else FALLBACK_MODEL
+    vectors = store.embedding_sets(store.resolve_dataset(dataset))
+    return DEFAULT_MODEL if not vectors.empty else FALLBACK_MODEL
 
 
 def list_models(store: Store | None = None, dataset: str | None = None) -> list[dict[str, Any]]:
@@ -68,8 +69,8 @@ class TrainResult:
     """A training run (`run`: the fitted model, its config, curves) and, when the model reads
     photos or texts, what making the item vectors first did (`vectors`)."""
 
-    run: "TrainedRun"
-    vectors: "EmbedReport | None" = None
+    run: TrainedRun
+    vectors: EmbedReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.run.summary(),
@@ -168,7 +169,7 @@ def evaluation_results(store: Store, dataset: str | None = None) -> pd.DataFrame
     return store.latest_metrics(store.resolve_dataset(dataset))
 
 
-def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> "InteractionData":
+def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> InteractionData:
     """The split a run was trained on (its protocol and split seed) with the item vectors of the
     encoder it was trained with ("name@version" in its config; the newest vectors when it
     recorded none). Cached per process until the interactions, items or vectors change."""
@@ -193,7 +194,7 @@ class Recommendations:
     model: str
     run_id: int
     encoder: str | None
-    items: list["Explanation"]
+    items: list[Explanation]
     catalog: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def title(self, item_id: str) -> str | None:

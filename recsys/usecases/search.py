@@ -113,12 +113,12 @@ class CatalogPage:
     encoder: str | None = None
 
 
-def _query_encoder(store: Store, dataset: str, spec: str) -> "Encoder":
+def _query_encoder(store: Store, dataset: str, spec: str) -> Encoder:
     """The encoder of `spec`, loaded once per process for an exact "name@version" spec, with its
     first forward pass done (it initialises torch's kernels: paid here, not by a query)."""
     from ..encoders import get_encoder
 
-    def load() -> "Encoder":
+    def load() -> Encoder:
         from PIL import Image
 
         encoder = get_encoder(spec, store, dataset)
@@ -131,7 +131,7 @@ def _query_encoder(store: Store, dataset: str, spec: str) -> "Encoder":
     return cached("encoder", (db_key(store), dataset, spec), load)
 
 
-def _searcher(store: Store, dataset: str, encoder: str | None) -> tuple["ItemIndex", "Encoder"]:
+def _searcher(store: Store, dataset: str, encoder: str | None) -> tuple[ItemIndex, Encoder]:
     """The index over the vectors a search uses and the encoder that made them.
 
     `encoder` None: the dataset's newest vectors and their encoder; else that encoder (its
@@ -185,7 +185,7 @@ def _query_label(photo: Any) -> str | None:
 
 
 def search_similar(store: Store, dataset: str | None = None, *,
-                   photo: "ImageSource | None" = None, text: str | None = None,
+                   photo: ImageSource | None = None, text: str | None = None,
                    item_id: str | None = None, image_weight: float | None = None, k: int = 10,
                    filters: Mapping[str, Sequence[str]] | None = None,
                    encoder: str | None = None) -> SearchHits:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.catalog import available_facets, facet_values, item_label
+from recsys.errors import RecsysError
 from ui import components, resources, state
 
 components.page_setup("Catalog", "Browse the products, filter them, or describe what you want "
@@ -36,6 +37,9 @@ if query.strip():
         usecases.prepare_search(store, dataset)       # loads the index and the text encoder
     except usecases.NoVectors:
         components.no_vectors_notice(dataset)
+    except RecsysError as exc:                        # e.g. the encoder's checkpoint is gone
+        components.error_box(exc, "Search is not available")
+        st.stop()
     weight = st.slider("Match on photos ↔ texts", 0.0, 1.0,
                        usecases.default_image_weight(photo=False), 0.05, key="cat_w",
                        help="1 = rank by the product photos only; 0 = by the product texts only.")

@@ -18,6 +18,9 @@ try:
     usecases.prepare_search(store, dataset)   # loads index and encoder before the first upload
 except usecases.NoVectors:
     components.no_vectors_notice(dataset)
+except RecsysError as exc:                    # e.g. the encoder's checkpoint file is gone
+    components.error_box(exc, "Search is not available")
+    st.stop()
 items = resources.items(dataset)
 
 requested = state.take_similar_request()           # "Similar items" on the Catalog page

@@ -3,6 +3,11 @@
 One `Store` per database file and process. Each thread (Streamlit runs each session in its own
 thread) gets its own cursor on the shared connection; every write goes through `transaction()`,
 so a failure leaves the database exactly as it was.
+
+This is the only module that speaks SQL: everything else calls its named methods, so a schema
+change touches this file. `insert_frame` is the one way to insert a data frame into a table
+(register -> INSERT BY NAME -> unregister) and `set_active_dataset` the one writer of the active
+dataset setting.
 """
 
 from __future__ import annotations
@@ -372,13 +377,13 @@ class Store:
         if item_ids is None:
             return self.query("SELECT * EXCLUDE (dataset) FROM items WHERE dataset = ? "
                               "ORDER BY item_id", [dataset])
-        ids = list(item_ids)
-        order = pd.DataFrame({"item_id": ids, "pos": np.arange(len(ids))})
-        cur = self.cursor()
-        with self._registered(cur, order) as wanted:
-            return cur.execute(f"""SELECT i.* EXCLUDE (dataset) FROM items i
-                                   JOIN {wanted} w USING (item_id)
-                                   WHERE i.dataset = ? ORDER BY w.pos""", [dataset]).df()
+        ids = [str(i) for i in item_ids]
+        return self.query("""SELECT i.* EXCLUDE (dataset) FROM items i
+                             JOIN (SELECT unnest($ids) AS item_id,
+                                          generate_subscripts($ids, 1) AS pos) w
+                               USING (item_id)
+                             WHERE i.dataset = $dataset ORDER BY w.pos""",
+                          {"ids": ids, "dataset": dataset})
 
     def item_ids(self, dataset: str) -> list[str]:
         return [r[0] for r in self.cursor().execute(
@@ -391,6 +396,12 @@ class Store:
             FROM users u LEFT JOIN (SELECT user_id, count(*) AS n FROM interactions
                                     WHERE dataset = ? GROUP BY user_id) n USING (user_id)
             WHERE u.dataset = ? ORDER BY u.user_id""", [dataset, dataset])
+
+    def user(self, dataset: str, user_id: str) -> dict[str, Any] | None:
+        """One user's row (user_id, name, segment, profile), or None."""
+        frame = self.query("SELECT * EXCLUDE (dataset) FROM users WHERE dataset = ? AND "
+                           "user_id = ?", [dataset, str(user_id)])
+        return None if frame.empty else frame.iloc[0].to_dict()
 
     def has_user(self, dataset: str, user_id: str) -> bool:
         return self.scalar("SELECT count(*) FROM users WHERE dataset = ? AND user_id = ?",

@@ -10,6 +10,7 @@ last good model.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
@@ -110,17 +111,24 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
 
 
 _cache: OrderedDict[tuple[str, float], Recommender] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def _read_model(path: str) -> Recommender:
-    """Load a model file, reusing the in-process copy while the file is unchanged."""
+    """Load a model file, reusing the in-process copy while the file is unchanged (several app
+    sessions, i.e. threads, may ask at once)."""
     key = (path, Path(path).stat().st_mtime)
-    if key not in _cache:
-        _cache[key] = Recommender.load(path)
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is not None:
+            _cache.move_to_end(key)
+            return model
+    model = Recommender.load(path)
+    with _cache_lock:
+        _cache[key] = model
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    _cache.move_to_end(key)
-    return _cache[key]
+    return model
 
 
 def finished_runs(store: Store, dataset: str, protocol: str | None = None,

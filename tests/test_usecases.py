@@ -207,6 +207,10 @@ def test_a_run_whose_file_is_gone_is_not_offered_anywhere(store):
     code, data, err = cli("recommend", "--db", db, "--user", "u01", "--model",
                           "popularity", "--json")
     assert code == 0 and data["run_id"] == older.run_id, err
+    code, data, err = cli("runs", "--db", db, "--json")
+    assert code == 0 and [r["run_id"] for r in data] == [older.run_id], err
+    code, data, _ = cli("runs", "--db", db, "--all", "--json")
+    assert [r["run_id"] for r in data] == [newer.run_id, older.run_id]
     code, _, err = cli("recommend", "--db", db, "--user", "u01", "--k", "0")
     assert code == 2 and "at least 1" in err
 
@@ -245,3 +249,19 @@ def test_use_cases_return_plain_data(app_db: Path):
         assert "demo" in store.dataset_names()
     finally:
         store.close()
+
+
+def test_search_pages_explain_an_encoder_that_cannot_load(app_db: Path, tmp_path: Path):
+    store = Store(app_db)
+    try:
+        row = store.encoders().iloc[0]
+        store.register_encoder(row["name"], row["version"], row["kind"], row["dataset"],
+                               str(tmp_path / "gone.pt"), json.loads(row["config"]))
+    finally:
+        store.close()
+    for page in ("app_pages/visual_search.py", "app_pages/catalog.py"):
+        at = app_test(app_db, page)
+        if page.endswith("catalog.py"):
+            at.text_input(key="cat_query").input("red handbag").run()
+        assert not problems(at), page
+        assert at.error and "not available" in at.error[0].value, page

@@ -1,4 +1,5 @@
-"""Data commands: init-demo, import-catalog, import-interactions, simulate, status, use."""
+"""Data commands: init-demo, import-catalog, import-interactions, simulate, status, use,
+delete-dataset."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Recommender commands: models, train, evaluate, recommend, bench."""
+"""Recommender commands: models, train, evaluate, recommend, runs, bench."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    f"dataset has item vectors, else {FALLBACK_MODEL}; trained "
                                    "first when it has no finished run)")
     p.add_argument("--k", type=int, default=10)
+
+    p = add_command(sub, "runs", runs,
+                    "List the runs a model can be loaded from (* = used when no model is named).")
+    p.add_argument("--all", action="store_true", help="every run, also failed or interrupted")
 
     p = add_command(sub, "bench", bench,
                     "Benchmark training time, recommendation latency and evaluation time.")
@@ -169,6 +173,23 @@ def recommend(ctx: Context) -> Result:
                              f"({s.similarity:.2f})" for s in e.similar)
             lines.append(f"       like: {like}")
     return Result(recs.to_dict(), "\n".join(lines))
+
+
+def runs(ctx: Context) -> Result:
+    from ..usecases import list_runs
+
+    dataset = ctx.dataset()
+    frame = list_runs(ctx.store(), dataset, all_runs=ctx.args.all)
+    lines = [f"{'run':>5}  {'model':<18}{'status':<12}{'seconds':>9}  started" if len(frame) else
+             f"No {'' if ctx.args.all else 'usable '}run for '{dataset}' yet: train one with "
+             "`python -m recsys train --model NAME`."]
+    for r in frame.to_dict("records"):
+        mark = "*" if r.get("default") else " "
+        seconds = "-" if r["seconds"] is None or r["seconds"] != r["seconds"] else \
+            f"{r['seconds']:.1f}"
+        lines.append(f"{r['run_id']:>4}{mark}  {r['model']:<18}{r['status']:<12}{seconds:>9}  "
+                     f"{r['started_at']:%Y-%m-%d %H:%M}")
+    return Result(frame.to_dict("records"), "\n".join(lines))
 
 
 def _short(text: str | None, width: int) -> str:

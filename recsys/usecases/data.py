@@ -172,11 +172,10 @@ def shopper(store: Store, dataset: str | None, user_id: str) -> Shopper:
     from ..interactions import UnknownUser, unknown_user_message
 
     dataset = store.resolve_dataset(dataset)
-    users = store.users(dataset)
-    row = users[users["user_id"] == str(user_id)]
-    if row.empty:
-        raise UnknownUser(unknown_user_message(user_id, users["user_id"], dataset))
-    user = row.iloc[0].to_dict()
+    user = store.user(dataset, user_id)
+    if user is None:
+        raise UnknownUser(unknown_user_message(user_id, store.users(dataset)["user_id"],
+                                               dataset))
     profile = json.loads(user["profile"]) if isinstance(user.get("profile"), str) else {}
     tastes = [str(v) for key in TASTE_KEYS for v in profile.get(key, [])]
     history = store.user_history(dataset, str(user_id))

@@ -133,7 +133,8 @@ def test_no_sql_outside_the_store():
 
 def test_arrows_point_down():
     """Domain modules never import the use cases or the CLI; use cases never import the CLI;
-    the store imports nothing of recsys but config and errors."""
+    models never import training, evaluation, use cases or CLI; the store imports nothing of
+    recsys but config and errors."""
     graph = internal_graph()
     wrong = []
     for module, deps in graph.items():
@@ -142,6 +143,10 @@ def test_arrows_point_down():
                 wrong.append(f"{module} -> {dep}")
             if floor(module) == "usecases" and floor(dep) == "cli":
                 wrong.append(f"{module} -> {dep}")
+    for module, deps in graph.items():
+        if module.startswith("recsys.models"):      # models know data and metrics only
+            wrong += [f"{module} -> {d}" for d in deps if d.startswith(
+                ("recsys.training", "recsys.evaluation", "recsys.usecases", "recsys.cli"))]
     store_deps = {d for d in graph["recsys.store"] if d != "recsys"}
     assert store_deps <= {"recsys.config", "recsys.errors"}, store_deps
     assert not wrong, wrong

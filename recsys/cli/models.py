@@ -198,7 +198,7 @@ def _short(text: str | None, width: int) -> str:
 
 
 def bench(ctx: Context) -> Result:
-    from ..models.bench import format_table
+    from ..benchmark import format_table
     from ..usecases import bench as run
 
     with ctx.progress("benchmark") as bar:

@@ -287,7 +287,7 @@ def bench(store: Store, dataset: str | None = None, models: Sequence[str] | None
     `<data dir>/artifacts/bench/recommenders-<dataset>.json`) and returned with `saved_to`."""
     from .. import config
     from ..artifacts import atomic_path
-    from ..models.bench import benchmark
+    from ..benchmark import benchmark
 
     dataset = store.resolve_dataset(dataset)
     result = benchmark(store, dataset, models, users, k, progress=progress)

@@ -13,14 +13,13 @@ from ..store import Store
 
 if TYPE_CHECKING:
     from ..embedding import EmbedReport
-    from ..encoders.catalog_clip import EncoderInfo
-    from ..encoders.evaluate import EncoderEvaluation
+    from ..encoders import EncoderEvaluation, EncoderInfo
 
 
 def check_encoder_available(spec: str | None) -> None:
     """Fail fast (well under 2 s) when an OpenCLIP encoder's weights are missing, before any
     heavy import; other specs are checked when the encoder loads."""
-    from ..encoders.base import parse_spec
+    from ..encoders import parse_spec
 
     parsed = parse_spec(spec)
     if parsed.kind == "openclip" and not parsed.version:
@@ -56,7 +55,7 @@ def train_encoder(store: Store, dataset: str | None = None,
     `settings` override fields of `CatalogClipConfig` (epochs, image_trainable, batch_size,
     max_items, seed, lr_head...); unknown names are a clear error.
     """
-    from ..encoders.catalog_clip import CatalogClipConfig, train_catalog_clip
+    from ..encoders import CatalogClipConfig, train_catalog_clip
 
     dataset = store.resolve_dataset(dataset)
     config = CatalogClipConfig.from_dict({**CatalogClipConfig().to_dict(), **(settings or {})})
@@ -69,7 +68,7 @@ def eval_encoder(store: Store, dataset: str | None = None, encoder: str | None =
     """Score an encoder on the held-out 20% of the catalog (retrieval, zero-shot category,
     photo-to-photo), next to `baseline` (None or "none": no baseline)."""
     check_encoder_available(encoder)
-    from ..encoders.evaluate import evaluate_encoder
+    from ..encoders import evaluate_encoder
 
     dataset = store.resolve_dataset(dataset)
     if baseline is not None and baseline.strip().lower() in ("", "none"):

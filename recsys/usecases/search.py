@@ -22,7 +22,7 @@ from ._cache import cached, db_key, vectors_version
 from .encoding import check_encoder_available
 
 if TYPE_CHECKING:
-    from ..encoders.base import Encoder
+    from ..encoders import Encoder
     from ..images import ImageSource
     from ..index import ItemIndex
 

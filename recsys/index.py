@@ -155,13 +155,21 @@ class ItemIndex:
         txt_s = self._scores(self.text, self.has_text, queries)
         return self._rank(img_s, txt_s, k, image_weight, {str(x) for x in (exclude or ())})
 
-    def similar(self, item_id: str, k: int = 10, image_weight: float = 0.5) -> SearchResult:
-        """Items most like `item_id` (its own photo and text vectors as the queries)."""
+    def item_vectors(self, item_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(photo vector, text vector) of an item; None where it has none. KeyError when the
+        item is not in the index."""
         pos = self._pos.get(str(item_id))
         if pos is None:
             raise KeyError(f"item {item_id!r} is not in the index")
         image = self.image[pos] if self.image is not None and self.has_image[pos] else None
         text = self.text[pos] if self.text is not None and self.has_text[pos] else None
+        return image, text
+
+    def similar(self, item_id: str, k: int = 10, image_weight: float = 0.5,
+                exclude: "set[str] | list[str] | None" = None) -> SearchResult:
+        """Items most like `item_id` (its own photo and text vectors as the queries); the item
+        itself and `exclude` are left out."""
+        image, text = self.item_vectors(item_id)
         if image is None and text is None:
             raise KeyError(f"item {item_id!r} has no vectors")
         # compare photo with photos and text with texts: same-modality similarity
@@ -170,7 +178,8 @@ class ItemIndex:
         n = len(self.item_ids)
         img_s = img_s if img_s is not None else np.full(n, -np.inf)
         txt_s = txt_s if txt_s is not None else np.full(n, -np.inf)
-        return self._rank(img_s, txt_s, k, image_weight, {str(item_id)})
+        return self._rank(img_s, txt_s, k, image_weight,
+                          {str(item_id)} | {str(x) for x in (exclude or ())})
 
     def _rank(self, img_s: np.ndarray, txt_s: np.ndarray, k: int, image_weight: float,
               exclude: set[str]) -> SearchResult:

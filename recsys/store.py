@@ -3,10 +3,16 @@
 One `Store` per database file and process. Each thread (Streamlit runs each session in its own
 thread) gets its own cursor on the shared connection; every write goes through `transaction()`,
 so a failure leaves the database exactly as it was.
+
+This is the only module that speaks SQL: everything else calls its named methods, so a schema
+change touches this file. `insert_frame` is the one way to insert a data frame into a table
+(register -> INSERT BY NAME -> unregister) and `set_active_dataset` the one writer of the active
+dataset setting.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from contextlib import contextmanager
@@ -136,11 +142,19 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 """
 
+TABLES = ("settings", "datasets", "items", "users", "interactions", "embeddings", "encoders",
+          "runs", "run_epochs", "metrics")
+ACTIVE_DATASET = "active_dataset"
+"""The settings key naming the active dataset (written only by `Store.set_active_dataset`)."""
+
 ITEM_COLUMNS = ("item_id", "title", "description", "gender", "master_category", "sub_category",
                 "article_type", "base_colour", "season", "usage", "year", "brand", "price",
                 "image_path", "content_hash", "extra")
 USER_COLUMNS = ("user_id", "name", "segment", "profile")
 INTERACTION_COLUMNS = ("user_id", "item_id", "event", "ts", "weight", "split")
+
+
+_frame_ids = itertools.count()
 
 
 class StoreError(RecsysError):
@@ -208,14 +222,60 @@ class Store:
         row = self.cursor().execute(sql, params or []).fetchone()
         return None if row is None else row[0]
 
+    @staticmethod
+    @contextmanager
+    def _registered(cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame | pa.Table
+                    ) -> Iterator[str]:
+        """Expose `frame` to SQL on `cur` under a fresh view name for the block, then drop it."""
+        name = f"_frame_{next(_frame_ids)}"
+        cur.register(name, frame)
+        try:
+            yield name
+        finally:
+            cur.unregister(name)
+
+    @classmethod
+    def insert_frame(cls, cur: duckdb.DuckDBPyConnection, table: str,
+                     frame: pd.DataFrame | pa.Table, mode: str = "append") -> int:
+        """Insert the rows of a data frame (or Arrow table) into `table`, matching columns by
+        name, on the caller's transaction cursor; returns the number of rows given.
+
+        The one place for the register -> INSERT BY NAME -> unregister pattern. Columns the
+        frame lacks get the table's defaults. `mode`: "append" (plain INSERT: a duplicate key
+        is an error), "replace" (INSERT OR REPLACE: rows with an existing key overwrite it) or
+        "ignore" (INSERT OR IGNORE: rows with an existing key are skipped).
+        """
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        verb = {"append": "INSERT", "replace": "INSERT OR REPLACE",
+                "ignore": "INSERT OR IGNORE"}.get(mode)
+        if verb is None:
+            raise ValueError(f"mode must be append, replace or ignore, not {mode!r}")
+        if len(frame) == 0:
+            return 0
+        with cls._registered(cur, frame) as name:
+            cur.execute(f"{verb} INTO {table} BY NAME SELECT * FROM {name}")
+        return len(frame)
+
     # -- settings and datasets ----------------------------------------------------------------
     def get_setting(self, key: str, default: str | None = None) -> str | None:
         value = self.scalar("SELECT value FROM settings WHERE key = ?", [key])
         return default if value is None else value
 
-    def set_setting(self, key: str, value: str) -> None:
-        with self.transaction() as cur:
+    def set_setting(self, key: str, value: str,
+                    cur: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Write a setting, in the caller's transaction `cur` if given, else in its own."""
+        if cur is not None:
             cur.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+            return
+        with self.transaction() as own:
+            own.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+
+    def set_active_dataset(self, name: str,
+                           cur: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Make `name` the dataset commands and new app sessions use when none is named (in the
+        caller's transaction `cur` if given). The one writer of the `active_dataset` setting."""
+        self.set_setting(ACTIVE_DATASET, name, cur)
 
     def datasets(self) -> pd.DataFrame:
         """Datasets with their table sizes, newest first."""
@@ -245,11 +305,11 @@ class Store:
         else:
             cur.execute("INSERT INTO datasets (name, kind, source, attribution, description) "
                         "VALUES (?, ?, ?, ?, ?)", [name, kind, source, attribution, description])
-        cur.execute("INSERT OR REPLACE INTO settings VALUES ('active_dataset', ?)", [name])
+        self.set_active_dataset(name, cur)
 
     def active_dataset(self) -> str | None:
         """The dataset commands use when none is named: the last one imported or chosen."""
-        name = self.get_setting("active_dataset")
+        name = self.get_setting(ACTIVE_DATASET)
         names = self.dataset_names()
         if name in names:
             return name
@@ -292,22 +352,38 @@ class Store:
                                          [dataset]))
         return out
 
+    def photo_count(self, dataset: str) -> int:
+        """Items of a dataset that have a photo."""
+        return int(self.scalar("SELECT count(*) FROM items WHERE dataset = ? AND image_path "
+                               "IS NOT NULL", [dataset]) or 0)
+
+    def items_version(self, dataset: str) -> str:
+        """A cheap token that changes whenever the dataset's items change (import, delete):
+        a cache key for anything computed from them."""
+        row = self.cursor().execute(
+            "SELECT count(*), coalesce(sum(hash(content_hash)) % 1000000007, 0) FROM items "
+            "WHERE dataset = ?", [dataset]).fetchone()
+        return f"{row[0]}:{row[1]}"
+
+    def interactions_version(self, dataset: str) -> str:
+        """A cheap token that changes whenever the dataset's interactions change."""
+        row = self.cursor().execute(
+            "SELECT count(*), max(ts) FROM interactions WHERE dataset = ?", [dataset]).fetchone()
+        return f"{row[0]}:{row[1]}"
+
     # -- items, users, interactions -----------------------------------------------------------
     def items(self, dataset: str, item_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Items of a dataset ordered by item_id (all, or the given ids in that order)."""
         if item_ids is None:
             return self.query("SELECT * EXCLUDE (dataset) FROM items WHERE dataset = ? "
                               "ORDER BY item_id", [dataset])
-        ids = list(item_ids)
-        order = pd.DataFrame({"item_id": ids, "pos": np.arange(len(ids))})
-        cur = self.cursor()
-        cur.register("_wanted_ids", order)
-        try:
-            return cur.execute("""SELECT i.* EXCLUDE (dataset) FROM items i
-                                  JOIN _wanted_ids w USING (item_id)
-                                  WHERE i.dataset = ? ORDER BY w.pos""", [dataset]).df()
-        finally:
-            cur.unregister("_wanted_ids")
+        ids = [str(i) for i in item_ids]
+        return self.query("""SELECT i.* EXCLUDE (dataset) FROM items i
+                             JOIN (SELECT unnest($ids) AS item_id,
+                                          generate_subscripts($ids, 1) AS pos) w
+                               USING (item_id)
+                             WHERE i.dataset = $dataset ORDER BY w.pos""",
+                          {"ids": ids, "dataset": dataset})
 
     def item_ids(self, dataset: str) -> list[str]:
         return [r[0] for r in self.cursor().execute(
@@ -321,6 +397,12 @@ class Store:
                                     WHERE dataset = ? GROUP BY user_id) n USING (user_id)
             WHERE u.dataset = ? ORDER BY u.user_id""", [dataset, dataset])
 
+    def user(self, dataset: str, user_id: str) -> dict[str, Any] | None:
+        """One user's row (user_id, name, segment, profile), or None."""
+        frame = self.query("SELECT * EXCLUDE (dataset) FROM users WHERE dataset = ? AND "
+                           "user_id = ?", [dataset, str(user_id)])
+        return None if frame.empty else frame.iloc[0].to_dict()
+
     def has_user(self, dataset: str, user_id: str) -> bool:
         return self.scalar("SELECT count(*) FROM users WHERE dataset = ? AND user_id = ?",
                            [dataset, str(user_id)]) > 0
@@ -330,6 +412,37 @@ class Store:
         return self.query("""SELECT user_id, item_id, event, ts, weight, split FROM interactions
                              WHERE dataset = ? ORDER BY user_id, ts NULLS FIRST, item_id""",
                           [dataset])
+
+    def implicit_pairs(self, dataset: str) -> pd.DataFrame:
+        """One row per (user, item) of the interactions: weight = largest event weight, ts =
+        first event, split_code = 0 train / 1 valid / 2 test (NULL without a stored split)."""
+        return self.query("""
+            SELECT user_id, item_id, max(weight) AS weight, min(ts) AS ts,
+                   min(CASE split WHEN 'train' THEN 0 WHEN 'valid' THEN 1 WHEN 'test' THEN 2 END)
+                     AS split_code
+            FROM interactions WHERE dataset = ? GROUP BY user_id, item_id
+            ORDER BY user_id, item_id""", [dataset])
+
+    def weekly_events(self, dataset: str) -> pd.DataFrame:
+        """Events per week and type (week, event, events), oldest week first."""
+        return self.query(
+            "SELECT date_trunc('week', ts) AS week, event, count(*) AS events FROM interactions "
+            "WHERE dataset = ? AND ts IS NOT NULL GROUP BY ALL ORDER BY week", [dataset])
+
+    def replace_users_and_interactions(self, dataset: str, users: pd.DataFrame,
+                                       interactions: pd.DataFrame,
+                                       settings: dict[str, str] | None = None) -> None:
+        """Replace a dataset's users and interactions (frames with the tables' columns, a
+        `dataset` column optional) and write `settings`, all in one transaction."""
+        users = users.assign(dataset=dataset)
+        interactions = interactions.assign(dataset=dataset)
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM interactions WHERE dataset = ?", [dataset])
+            cur.execute("DELETE FROM users WHERE dataset = ?", [dataset])
+            self.insert_frame(cur, "users", users)
+            self.insert_frame(cur, "interactions", interactions)
+            for key, value in (settings or {}).items():
+                self.set_setting(key, value, cur)
 
     def user_history(self, dataset: str, user_id: str) -> pd.DataFrame:
         """One user's interactions joined with item details, newest first."""
@@ -360,14 +473,7 @@ class Store:
                                                pa.array(vectors.ravel())),
         })
         with self.transaction() as cur:
-            cur.register("_new_vectors", table)
-            try:
-                cur.execute("""INSERT OR REPLACE INTO embeddings
-                               (dataset, item_id, encoder, version, modality, content_hash, vector)
-                               SELECT dataset, item_id, encoder, version, modality, content_hash,
-                                      vector FROM _new_vectors""")
-            finally:
-                cur.unregister("_new_vectors")
+            self.insert_frame(cur, "embeddings", table, mode="replace")
 
     def embeddings(self, dataset: str, encoder: str, version: str,
                    modality: str) -> tuple[list[str], np.ndarray]:
@@ -389,6 +495,18 @@ class Store:
             """SELECT item_id, content_hash FROM embeddings WHERE dataset = ? AND encoder = ?
                AND version = ? AND modality = ?""", [dataset, encoder, version, modality]).fetchall()
         return dict(rows)
+
+    def delete_embeddings(self, dataset: str, encoder: str, version: str, modality: str,
+                          item_ids: Sequence[str]) -> int:
+        """Remove the vectors of `item_ids` from one encoder version and modality."""
+        ids = list(item_ids)
+        if not ids:
+            return 0
+        with self.transaction() as cur:
+            cur.execute("""DELETE FROM embeddings WHERE dataset = ? AND encoder = ? AND version = ?
+                           AND modality = ? AND list_contains(?, item_id)""",
+                        [dataset, encoder, version, modality, ids])
+        return len(ids)
 
     def embedding_sets(self, dataset: str) -> pd.DataFrame:
         """Which (encoder, version, modality) vectors exist for a dataset, with counts."""
@@ -444,14 +562,10 @@ class Store:
         frame.insert(0, "run_id", run_id)
         frame["k"] = frame["k"].astype("Int64")
         with self.transaction() as cur:
-            cur.register("_new_metrics", frame)
-            try:
-                cur.execute("""DELETE FROM metrics WHERE run_id = ? AND (protocol, slice) IN
-                               (SELECT DISTINCT protocol, slice FROM _new_metrics)""", [run_id])
-                cur.execute("INSERT INTO metrics SELECT run_id, protocol, slice, metric, k, value "
-                            "FROM _new_metrics")
-            finally:
-                cur.unregister("_new_metrics")
+            with self._registered(cur, frame) as new:
+                cur.execute(f"""DELETE FROM metrics WHERE run_id = ? AND (protocol, slice) IN
+                                (SELECT DISTINCT protocol, slice FROM {new})""", [run_id])
+            self.insert_frame(cur, "metrics", frame)
 
     def runs(self, dataset: str | None = None, kind: str | None = None) -> pd.DataFrame:
         """Runs, newest first, optionally filtered by dataset and kind."""

@@ -10,16 +10,20 @@ last good model.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from . import config
 from .artifacts import atomic_path
 from .errors import RecsysError
-from .evaluation import InteractionData, load_data
+from .interactions import InteractionData, load_data
 from .models import get_spec
 from .models.base import EpochStats, Recommender
 from .progress import ProgressCallback, report, scaled
@@ -107,23 +111,51 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
 
 
 _cache: OrderedDict[tuple[str, float], Recommender] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def _read_model(path: str) -> Recommender:
-    """Load a model file, reusing the in-process copy while the file is unchanged."""
+    """Load a model file, reusing the in-process copy while the file is unchanged (several app
+    sessions, i.e. threads, may ask at once)."""
     key = (path, Path(path).stat().st_mtime)
-    if key not in _cache:
-        _cache[key] = Recommender.load(path)
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is not None:
+            _cache.move_to_end(key)
+            return model
+    model = Recommender.load(path)
+    with _cache_lock:
+        _cache[key] = model
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    _cache.move_to_end(key)
-    return _cache[key]
+    return model
+
+
+def finished_runs(store: Store, dataset: str, protocol: str | None = None,
+                  split_seed: int | None = None) -> pd.DataFrame:
+    """The model runs a model can be loaded from: finished, with their file still on disk,
+    newest first (optionally only those trained on one split protocol / split seed).
+
+    The one definition of a usable run: `find_run` / `load_model`, the app's run pickers and
+    the `list_runs` use case all read it.
+    """
+    runs = store.runs(dataset, kind="model")
+    if runs.empty:
+        return runs
+    usable = np.array([status == "finished" and isinstance(path, str) and Path(path).is_file()
+                       for status, path in zip(runs["status"], runs["artifact_path"])], dtype=bool)
+    if protocol is not None or split_seed is not None:
+        configs = [json.loads(c) if c else {} for c in runs["config"]]
+        usable &= np.array([(protocol is None or c.get("protocol") == protocol)
+                            and (split_seed is None or c.get("split_seed") == split_seed)
+                            for c in configs], dtype=bool)
+    return runs[usable].reset_index(drop=True)
 
 
 def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None,
              protocol: str | None = None, split_seed: int | None = None) -> dict[str, Any]:
     """The newest finished model run matching a name (or a run id) whose file still exists."""
-    runs = store.runs(dataset, kind="model")
+    runs = finished_runs(store, dataset, protocol, split_seed)
     if name_or_run_id is not None and str(name_or_run_id).isdigit():
         runs = runs[runs["run_id"] == int(name_or_run_id)]
         what = f"run {name_or_run_id}"
@@ -134,15 +166,7 @@ def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None
     else:
         what = "model"
     for row in runs.to_dict("records"):
-        cfg = json.loads(row["config"]) if row["config"] else {}
-        if row["status"] != "finished" or not row["artifact_path"] or \
-                not Path(row["artifact_path"]).is_file():
-            continue
-        if protocol is not None and cfg.get("protocol") != protocol:
-            continue
-        if split_seed is not None and cfg.get("split_seed") != split_seed:
-            continue
-        return {**row, "config": cfg}
+        return {**row, "config": json.loads(row["config"]) if row["config"] else {}}
     hint = f" --model {name_or_run_id}" if name_or_run_id and not str(name_or_run_id).isdigit() \
         else ""
     raise ModelNotTrained(f"No finished {what} for dataset '{dataset}'"

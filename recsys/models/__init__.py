@@ -12,8 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import RecsysError
-from .base import ModelConfig, Recommender, coerce_params, describe_config
-
+from .base import ModelConfig, Recommender, coerce_params, describe_config, use_registry
 
 
 class UnknownModel(RecsysError):
@@ -127,6 +126,8 @@ def model_class(class_name: str) -> type[Recommender]:
             return spec.cls
     raise UnknownModel(f"Unknown model class {class_name!r} in a model file.")
 
+
+use_registry(model_class, create_model)
 
 __all__ = ["ModelConfig", "ModelSpec", "Recommender", "UnknownModel", "applicable_models",
            "create_model", "describe_models", "get_spec", "model_class", "model_names"]

@@ -153,4 +153,5 @@ def model_class(class_name: str) -> type[Recommender]:
 use_registry(model_class, create_model)
 
 __all__ = ["ModelConfig", "ModelSpec", "Recommender", "UnknownModel", "applicable_models",
-           "create_model", "describe_models", "display_name", "get_spec", "model_class", "model_names"]
+           "create_model", "describe_models", "display_name", "get_spec", "model_class",
+           "model_names"]

@@ -600,6 +600,62 @@ class Store:
                               FROM metrics m JOIN runs r USING (run_id)
                               WHERE {' AND '.join(where)} ORDER BY m.run_id, metric, k""", params)
 
+    # -- importers ----------------------------------------------------------------------------
+    def dataset_kind(self, name: str) -> str | None:
+        """'catalog', 'interactions' or 'demo'; None for an unknown dataset."""
+        return self.scalar("SELECT kind FROM datasets WHERE name = ?", [name])
+
+    def interaction_count(self, dataset: str) -> int:
+        return int(self.scalar("SELECT count(*) FROM interactions WHERE dataset = ?", [dataset]))
+
+    @staticmethod
+    def activate_dataset(cur: duckdb.DuckDBPyConnection, name: str) -> None:
+        """Make `name` the active dataset, inside the caller's transaction."""
+        cur.execute("INSERT OR REPLACE INTO settings VALUES ('active_dataset', ?)", [name])
+
+    @staticmethod
+    def catalog_item_ids(cur: duckdb.DuckDBPyConnection, dataset: str) -> set[str]:
+        """The item ids a dataset holds, read inside the caller's transaction."""
+        return {r[0] for r in cur.execute("SELECT item_id FROM items WHERE dataset = ?",
+                                          [dataset]).fetchall()}
+
+    @staticmethod
+    def upsert_items(cur: duckdb.DuckDBPyConnection, dataset: str, rows: pd.DataFrame) -> None:
+        """Insert or replace catalog rows (columns named as in `items`) of one dataset."""
+        frame = rows.drop(columns=["dataset"], errors="ignore")
+        frame.insert(0, "dataset", dataset)
+        cur.register("_new_items", frame)
+        try:
+            cur.execute("INSERT OR REPLACE INTO items BY NAME SELECT * FROM _new_items")
+        finally:
+            cur.unregister("_new_items")
+
+    @staticmethod
+    def write_interactions(cur: duckdb.DuckDBPyConnection, dataset: str, users: pd.DataFrame,
+                           items: pd.DataFrame | None, interactions: pd.DataFrame,
+                           replace: bool) -> None:
+        """Add users (and bare items, when given) that are new, then the interactions; with
+        `replace` the dataset's interactions are deleted first. In the caller's transaction."""
+        if replace:
+            cur.execute("DELETE FROM interactions WHERE dataset = ?", [dataset])
+        tables = {"_new_users": users, "_new_inter": interactions}
+        if items is not None:
+            tables["_new_items"] = items
+        for name, table in tables.items():
+            cur.register(name, table)
+        try:
+            cur.execute("""INSERT INTO users (dataset, user_id, name)
+                           SELECT dataset, user_id, name FROM _new_users
+                           ON CONFLICT DO NOTHING""")
+            if items is not None:
+                cur.execute("""INSERT INTO items (dataset, item_id, title)
+                               SELECT dataset, item_id, title FROM _new_items
+                               ON CONFLICT DO NOTHING""")
+            cur.execute("INSERT INTO interactions BY NAME SELECT * FROM _new_inter")
+        finally:
+            for name in tables:
+                cur.unregister(name)
+
 
 def _disk_full(exc: BaseException) -> bool:
     """Whether an error (or the error it wraps) says the disk or the file size limit is full."""

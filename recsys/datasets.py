@@ -833,7 +833,8 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
         out["weight"] = weight
     else:
         out["weight"] = np.nan
-    out["weight"] = out["weight"].fillna(out["event"].map(EVENT_WEIGHTS)).fillna(1.0)
+    by_event = out["event"].map(EVENT_WEIGHTS).to_numpy(dtype="float64", na_value=np.nan)
+    out["weight"] = out["weight"].fillna(pd.Series(by_event, index=out.index)).fillna(1.0)
     if "split" in out:
         split = out["split"].map(lambda s: SPLIT_NAMES.get(str(s).lower()) if pd.notna(s) else None)
         drop("unknown split label", out["split"].notna().to_numpy() & split.isna().to_numpy(),

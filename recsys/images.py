@@ -27,7 +27,7 @@ MAX_PIXELS = 40_000_000          # 40 megapixels: bigger than any product photo
 MAX_BYTES = 50 * 1024 * 1024     # 50 MB file size
 MAX_SIDE = 20_000                # longest side accepted, in pixels
 MAX_ASPECT = 20                  # longest side / shortest side accepted (a scarf, a belt: ~10)
-WORK_SIDE = 4096                 # photos are shrunk to at most this (longest side) while decoding
+WORK_SIDE = 2048                 # photos are shrunk to at most this (longest side) while decoding
 MAX_DECODE_BYTES = 200 * 2**20   # estimated decoder memory above which a photo is refused
 # Formats accepted (JPEG includes MPO); all else PIL could open (EPS runs Ghostscript, PSD...) is
 # refused.

@@ -1011,14 +1011,19 @@ def extract_images(archive: str | Path | IO[bytes], dest: Path,
         if encrypted:
             raise DataImportError(f"The images archive is password-protected ({len(encrypted):,} "
                                   "encrypted photos); zip the photos again without a password.")
+        created = not dest.exists()
         dest.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=dest))
         try:
             written = _unpack(zf, members, staging, limit)
             for name in written:
                 os.replace(staging / name, dest / name)
-        finally:
+        except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
+            if created:
+                shutil.rmtree(dest, ignore_errors=True)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
     return len(written)
 
 

@@ -346,7 +346,12 @@ def test_zip_with_a_bad_crc_leaves_nothing_behind(tmp_path):
     dest = tmp_path / "images"
     with pytest.raises(DataImportError, match="p2.png.*damaged"):
         extract_images(io.BytesIO(bytes(data)), dest)
-    assert not dest.exists() or list(dest.iterdir()) == []
+    assert not dest.exists()                            # created for the unpack, removed again
+    dest.mkdir()
+    (dest / "old.png").write_bytes(b"kept")
+    with pytest.raises(DataImportError):
+        extract_images(io.BytesIO(bytes(data)), dest)
+    assert [p.name for p in dest.iterdir()] == ["old.png"]
 
 
 def test_encrypted_zip_is_refused_clearly(tmp_path):

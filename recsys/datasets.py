@@ -126,7 +126,7 @@ class ImportReport:
         self.problems[reason] = self.problems.get(reason, 0) + 1
         bucket = self.examples.setdefault(reason, [])
         if len(bucket) < EXAMPLES_PER_REASON:
-            bucket.append(example)
+            bucket.append(_short(example))
         self.lines.setdefault(reason, []).extend(int(n) for n in lines)
         self.rows_skipped += rows
 
@@ -139,7 +139,7 @@ class ImportReport:
         self.problems[reason] = self.problems.get(reason, 0) + len(labels)
         bucket = self.examples.setdefault(reason, [])
         for k in range(min(len(labels), max(0, EXAMPLES_PER_REASON - len(bucket)))):
-            bucket.append(example(k))
+            bucket.append(_short(example(k)))
         self.lines.setdefault(reason, []).extend(int(n) for n in labels)
         self.rows_skipped += len(labels)
 
@@ -179,6 +179,12 @@ class ImportReport:
                 "reason": self.reason, "problems": self.problems, "examples": self.examples,
                 "lines": {k: v[:MAX_LINES_LISTED] for k, v in self.lines.items()},
                 "line_unit": self.unit, "details": self.details}
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """An example as shown in a report: one line, at most `limit` characters."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _line_list(numbers: list[int], unit: str) -> str:

@@ -34,6 +34,9 @@ from recsys.store import Store
 
 from .test_datasets import snapshot
 
+# PIL warns (UserWarning "Truncated File Read") about some damaged TIFFs it then refuses
+pytestmark = pytest.mark.filterwarnings("ignore:Truncated File Read:UserWarning")
+
 SCALE = float(os.environ.get("RECSYS_FUZZ_SCALE", "1"))
 FUZZ = settings(deadline=None, derandomize=SCALE == 1, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -12,6 +12,7 @@ dataset setting.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import threading
@@ -155,6 +156,16 @@ INTERACTION_COLUMNS = ("user_id", "item_id", "event", "ts", "weight", "split")
 
 
 _frame_ids = itertools.count()
+HEADER_BYTES = 3 * 4096     # a DuckDB file: main header, two database headers, then the blocks
+# Words in DuckDB's errors for a file that is not (or no longer) a readable database.
+DAMAGED_SIGNS = ("not a valid duckdb database", "could not read enough bytes", "corrupt",
+                 "checksum", "version number", "serialization", "invalid database",
+                 "failed to read", "unexpected end", "truncated")
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+DISK_FULL_SIGNS = ("no space left on device", "disk quota exceeded", "file too large",
+                   "disk is full", "not enough space")
+# (resolved database path, run_id) of the runs this process started and has not finished.
+_LIVE_RUNS: set[tuple[str, int]] = set()
 
 
 class StoreError(RecsysError):
@@ -172,22 +183,91 @@ class Store:
         self.path = config.db_path(path)
         self.read_only = read_only
         if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"Cannot create the folder for the database {self.path}: "
+                                 f"{exc.strerror or exc}.") from None
         try:
             self._conn = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreError(
-                    f"The database {self.path} is in use by another process (for example the "
-                    "running Streamlit app). Stop that process, or point this command at another "
-                    "database with --db PATH or RECSYS_DB=PATH.") from exc
-            raise StoreError(f"Cannot open the database {self.path}: {exc}") from exc
+        except duckdb.Error as exc:
+            raise self._open_error(exc) from exc
         self._local = threading.local()
         self._lock = threading.Lock()
+        try:
+            self._check_length()
+        except StoreError:
+            self._conn.close()
+            raise
         if not read_only:
-            self._conn.execute(SCHEMA)
-            self._conn.execute("INSERT OR REPLACE INTO settings VALUES ('schema_version', ?)",
-                               [SCHEMA_VERSION])
+            try:
+                self._conn.execute(SCHEMA)
+                self._conn.execute("INSERT OR REPLACE INTO settings VALUES ('schema_version', ?)",
+                                   [SCHEMA_VERSION])
+                self._mark_interrupted_runs()
+            except (duckdb.Error, OSError) as exc:
+                self._conn.close()
+                raise self._open_error(exc) from exc
+
+    def _open_error(self, exc: BaseException) -> StoreError:
+        """A StoreError that says what is wrong with the database file and what to do."""
+        text = str(exc)
+        low = text.lower()
+        if "could not set lock" in low or "conflicting lock" in low:
+            return StoreError(
+                f"The database {self.path} is in use by another process (for example the "
+                "running Streamlit app). Stop that process, or point this command at another "
+                "database with --db PATH or RECSYS_DB=PATH.")
+        if _disk_full(exc):
+            return StoreError(f"The disk holding the database {self.path} is full, so it cannot "
+                              "be opened for writing. Free some space and try again.")
+        if "read-only mode" in low and "does not exist" in low:
+            return StoreError(f"The database {self.path} does not exist yet. Import data first "
+                              "(python -m recsys init-demo or import-catalog).")
+        if "is a directory" in low:
+            return StoreError(f"{self.path} is a folder, not a database file; give the path of "
+                              "a .duckdb file with --db PATH or RECSYS_DB=PATH.")
+        if any(sign in low for sign in DAMAGED_SIGNS):
+            return StoreError(
+                f"The database file {self.path} is damaged or incomplete (for example truncated "
+                f"by a copy or a full disk) and cannot be read ({_first_line(text)}). Nothing "
+                "was changed. Restore it from a backup, or move it aside and start a new one "
+                "(python -m recsys init-demo, or --db NEW.duckdb).")
+        return StoreError(f"Cannot open the database {self.path}: {_first_line(text)}")
+
+    def _check_length(self) -> None:
+        """Refuse a file shorter than the blocks its header lists (a truncated copy).
+
+        DuckDB reads blocks only when a query needs them, so such a file opens and then fails
+        (or, in read-only mode, answers from what is left) somewhere later.
+        """
+        if str(self.path) == ":memory:" or not self.path.is_file():
+            return
+        row = self._conn.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+                                 "WHERE database_name = current_database()").fetchone()
+        if row is None:
+            return
+        expected = HEADER_BYTES + int(row[0]) * int(row[1])
+        actual = self.path.stat().st_size
+        if actual < expected:
+            raise self._open_error(duckdb.IOException(
+                f"the file has {actual:,} bytes but its header lists {expected:,} (truncated)"))
+
+    def _mark_interrupted_runs(self) -> None:
+        """Runs left 'running' by a process that died (kill -9, power cut) become 'interrupted'.
+
+        Only a writer calls this, and DuckDB lets one process at a time open a file for
+        writing, so no other process can still be running them; this process's own live runs
+        (another Store on the same file) are left alone.
+        """
+        live = [run_id for key, run_id in _LIVE_RUNS if key == self._run_key()]
+        self._conn.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?), "
+            "message = coalesce(message, 'stopped unexpectedly') WHERE status = 'running' "
+            "AND run_id NOT IN (SELECT unnest(?::INTEGER[]))", [datetime.now(), live])
+
+    def _run_key(self) -> str:
+        return str(self.path) if str(self.path) == ":memory:" else str(self.path.resolve())
 
     # -- connections --------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -201,16 +281,32 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """BEGIN ... COMMIT on this thread's cursor; ROLLBACK on any exception."""
+        """BEGIN ... COMMIT on this thread's cursor; ROLLBACK on any exception.
+
+        A full disk (while writing or at COMMIT) becomes a StoreError saying so, never the
+        follow-up "transaction aborted" error of the rollback.
+        """
         cur = self.cursor()
         cur.begin()
         try:
             yield cur
-        except BaseException:
-            cur.rollback()
+        except BaseException as exc:
+            _rollback_quietly(cur)
+            if _disk_full(exc):
+                raise self._disk_full_error() from exc
             raise
-        else:
+        try:
             cur.commit()
+        except (duckdb.Error, OSError) as exc:
+            _rollback_quietly(cur)
+            if _disk_full(exc):
+                raise self._disk_full_error() from exc
+            raise
+
+    def _disk_full_error(self) -> StoreError:
+        return StoreError(f"The disk holding the database {self.path} is full (or the file "
+                          "reached its size limit), so the change was not saved; the database "
+                          "is as it was before. Free some space and try again.")
 
     def close(self) -> None:
         self._conn.close()
@@ -536,6 +632,7 @@ class Store:
             row = cur.execute("INSERT INTO runs (dataset, kind, model, config, status) "
                               "VALUES (?, ?, ?, ?, 'running') RETURNING run_id",
                               [dataset, kind, model, _json(config_)]).fetchone()
+        _LIVE_RUNS.add((self._run_key(), int(row[0])))
         return int(row[0])
 
     def finish_run(self, run_id: int, status: str, seconds: float | None = None,
@@ -547,6 +644,7 @@ class Store:
                            config = coalesce(?, config) WHERE run_id = ?""",
                         [status, datetime.now(), seconds, artifact_path, message,
                          None if config_ is None else _json(config_), run_id])
+        _LIVE_RUNS.discard((self._run_key(), int(run_id)))
 
     def add_epoch(self, run_id: int, epoch: int, train_loss: float | None,
                   val_loss: float | None, metrics: dict | None, seconds: float | None) -> None:
@@ -613,6 +711,65 @@ class Store:
         return self.query(f"""SELECT r.model, r.dataset, r.status, r.config, m.*
                               FROM metrics m JOIN runs r USING (run_id)
                               WHERE {' AND '.join(where)} ORDER BY m.run_id, metric, k""", params)
+
+    # -- importers ----------------------------------------------------------------------------
+    def dataset_kind(self, name: str) -> str | None:
+        """'catalog', 'interactions' or 'demo'; None for an unknown dataset."""
+        return self.scalar("SELECT kind FROM datasets WHERE name = ?", [name])
+
+    def interaction_count(self, dataset: str) -> int:
+        return int(self.scalar("SELECT count(*) FROM interactions WHERE dataset = ?", [dataset]))
+
+    @staticmethod
+    def catalog_item_ids(cur: duckdb.DuckDBPyConnection, dataset: str) -> set[str]:
+        """The item ids a dataset holds, read inside the caller's transaction."""
+        return {r[0] for r in cur.execute("SELECT item_id FROM items WHERE dataset = ?",
+                                          [dataset]).fetchall()}
+
+    @classmethod
+    def upsert_items(cls, cur: duckdb.DuckDBPyConnection, dataset: str,
+                     rows: pd.DataFrame) -> None:
+        """Insert or replace catalog rows (columns named as in `items`) of one dataset."""
+        frame = rows.drop(columns=["dataset"], errors="ignore")
+        frame.insert(0, "dataset", dataset)
+        cls.insert_frame(cur, "items", frame, mode="replace")
+
+    @classmethod
+    def write_interactions(cls, cur: duckdb.DuckDBPyConnection, dataset: str,
+                           users: pd.DataFrame, items: pd.DataFrame | None,
+                           interactions: pd.DataFrame, replace: bool) -> None:
+        """Add users (and bare items, when given) that are new, then the interactions; with
+        `replace` the dataset's interactions are deleted first. In the caller's transaction."""
+        if replace:
+            cur.execute("DELETE FROM interactions WHERE dataset = ?", [dataset])
+        cls.insert_frame(cur, "users", users[["dataset", "user_id", "name"]], mode="ignore")
+        if items is not None:
+            cls.insert_frame(cur, "items", items[["dataset", "item_id", "title"]], mode="ignore")
+        cls.insert_frame(cur, "interactions", interactions)
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether an error (or the error it wraps) says the disk or the file size limit is full."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(exc, (duckdb.Error, OSError)) and \
+                any(sign in str(exc).lower() for sign in DISK_FULL_SIGNS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK, ignoring "no transaction is active" (DuckDB may have ended it already)."""
+    try:
+        cur.rollback()
+    except duckdb.Error:
+        pass
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "unknown error"
 
 
 def _json(value: Any) -> str | None:

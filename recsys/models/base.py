@@ -14,6 +14,7 @@ state is restored) and per-epoch callbacks that feed the progress bar and the li
 from __future__ import annotations
 
 import json
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -133,9 +134,12 @@ def coerce_params(config_class: type, params: dict[str, Any]) -> dict[str, Any]:
                 value = tuple(v for v in value.split(",") if v)
             else:
                 value = kind(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ModelError(f"Hyperparameter {name} expects {kind.__name__}, got {value!r}.") \
                 from None
+        if isinstance(value, float) and not math.isfinite(value):
+            # NaN slips through every range check (all comparisons with it are false)
+            raise ModelError(f"Hyperparameter {name} must be a finite number, got {value}.")
         low, high = f.metadata.get("low"), f.metadata.get("high")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and (
                 (low is not None and value < low) or (high is not None and value > high)):

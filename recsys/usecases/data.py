@@ -8,7 +8,6 @@ every importer option through unchanged (`**options`).
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,13 +31,14 @@ class Upload:
     data: bytes = field(repr=False)
 
 
-def _saved(store: Store, dataset: str | None, upload: Upload) -> Path:
-    """An uploaded file written under the dataset's uploads folder."""
-    from ..datasets import save_upload, upload_dir
+def _upload_dataset(store: Store, dataset: str | None, what: str) -> str:
+    """The dataset an upload belongs to (named, valid as a folder name)."""
+    from ..datasets import upload_dir
 
     if not dataset:
-        raise RecsysError("Name the dataset the uploaded file belongs to.")
-    return save_upload(upload.data, upload_dir(store, dataset), upload.name)
+        raise RecsysError(f"Name the dataset the uploaded {what} belongs to.")
+    upload_dir(store, dataset)                # checks the name before any work
+    return dataset
 
 
 def import_catalog(store: Store, table: str | Path | Upload,
@@ -47,40 +47,41 @@ def import_catalog(store: Store, table: str | Path | Upload,
     nothing: a refused import changes nothing).
 
     `table`: a CSV / TSV / Parquet file, or an `Upload` of one. `images`: the photo folder, or
-    an `Upload` of a zip of photos (unpacked into the dataset's uploads folder; the report's
-    `details["photos unpacked"]` says how many). `options` go to
-    `recsys.datasets.import_catalog` as they are (fmt, dataset, on_error, columns, progress...).
+    (with an uploaded table) an `Upload` of a zip of photos, unpacked into a fresh folder under
+    the dataset's uploads (the report's `details["photos unpacked"]` says how many; the folder
+    is removed when the import is refused, and only photos that items use are kept).
+    `options` go to `recsys.datasets.import_catalog` as they are (fmt, dataset, on_error,
+    columns, progress...).
     """
-    from ..datasets import extract_images, import_catalog as run, upload_dir
+    from ..datasets import import_catalog as run, import_catalog_upload, upload_dir
 
-    dataset = options.get("dataset")
-    unpacked = None
-    if isinstance(table, Upload):
-        table = _saved(store, dataset, table)
-    elif dataset:
+    dataset = options.pop("dataset", None)
+    if isinstance(table, Upload) or isinstance(images, Upload):
+        if not isinstance(table, Upload) or (images is not None
+                                             and not isinstance(images, Upload)):
+            raise RecsysError("Upload both the table and the zip of photos, or give both as "
+                              "paths on this machine.")
+        dataset = _upload_dataset(store, dataset, "catalog")
+        return import_catalog_upload(store, dataset, table.data, table.name,
+                                     images_zip=None if images is None else images.data,
+                                     **options)
+    if dataset:
         upload_dir(store, dataset)            # checks the name before any work
-    if isinstance(images, Upload):
-        if not dataset:
-            raise RecsysError("Name the dataset the uploaded photos belong to.")
-        folder = upload_dir(store, dataset) / "images"
-        unpacked = extract_images(io.BytesIO(images.data), folder)
-        images = folder
-    rep = run(store, table, images, **options)
-    if unpacked is not None:
-        rep.details["photos unpacked"] = unpacked
-    return rep
+    return run(store, table, images, dataset=dataset, **options)
 
 
 def import_interactions(store: Store, source: str | Path | Upload,
                         **options: Any) -> ImportReport:
     """Import an interaction log (MMRec `.inter`, a folder or file of split JSON, or a CSV with
-    user, item, event, timestamp columns), or an `Upload` of one. `options` go to
-    `recsys.datasets.import_interactions` as they are (fmt, dataset, on_error, columns,
-    append, progress...)."""
-    from ..datasets import import_interactions as run
+    user, item, event, timestamp columns), or an `Upload` of one (its copy is deleted after the
+    import). `options` go to `recsys.datasets.import_interactions` as they are (fmt, dataset,
+    on_error, columns, append, replace, progress...). An import that would leave the dataset
+    with fewer interactions than before is refused (`report.reason`) unless `replace=True`."""
+    from ..datasets import import_interactions as run, import_interactions_upload
 
     if isinstance(source, Upload):
-        source = _saved(store, options.get("dataset"), source)
+        dataset = _upload_dataset(store, options.pop("dataset", None), "log")
+        return import_interactions_upload(store, dataset, source.data, source.name, **options)
     return run(store, source, **options)
 
 

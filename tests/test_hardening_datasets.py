@@ -187,6 +187,27 @@ def test_cli_header_only_import_keeps_the_interactions(tmp_path, capsys):
     s.close()
 
 
+def test_cli_replace_flag_shrinks_only_when_asked(tmp_path, capsys):
+    db = str(tmp_path / "r.duckdb")
+    csv = make_catalog(tmp_path, [{"id": k, "title": f"Item {k}", "image": f"{k}.png"}
+                                  for k in "abcd"])
+    assert main(["import-catalog", "--db", db, "--csv", str(csv), "--images",
+                 str(tmp_path / "images"), "--dataset", "demo"]) == 0
+    assert main(["import-interactions", "--db", db, str(write(tmp_path / "x.csv",
+                 "user,item\nu1,a\nu2,b\nu3,c\n")), "--dataset", "demo"]) == 0
+    one = str(write(tmp_path / "one.csv", "user,item\nu9,d\n"))
+    capsys.readouterr()
+    assert main(["import-interactions", "--db", db, one, "--dataset", "demo"]) == 1
+    assert "--replace" in capsys.readouterr().out
+    assert main(["import-interactions", "--db", db, one, "--dataset", "demo", "--replace"]) == 0
+    s = Store(db)
+    assert s.interaction_count("demo") == 1
+    s.close()
+    with pytest.raises(SystemExit):          # --append and --replace exclude each other
+        main(["import-interactions", "--db", db, one, "--dataset", "demo", "--replace",
+              "--append"])
+
+
 # -- item 4: every CSV row imported or reported, with its line ---------------------------------
 def test_unclosed_quote_costs_one_row_not_the_rest_of_the_file(shop, tmp_path):
     log = write(tmp_path / "q.csv", 'user,item,event\nu1,a,view\nu2,"b,view\nu3,c,view\n'

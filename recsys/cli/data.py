@@ -34,8 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", help=".inter file, folder with train/val/test.json, or CSV file")
     p.add_argument("--format", choices=["mmrec", "json", "csv"], default="csv")
     p.add_argument("--on-error", choices=["skip", "refuse"], default="skip")
-    p.add_argument("--append", action="store_true",
-                   help="add to the dataset's interactions instead of replacing them")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--append", action="store_true",
+                      help="add to the dataset's interactions instead of replacing them")
+    mode.add_argument("--replace", action="store_true",
+                      help="replace the dataset's interactions even when the file has fewer "
+                           "(without it, an import that would remove more than it adds is "
+                           "refused)")
     p.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
                    help="map user_id/item_id/event/ts/weight/split to a column (repeatable)")
 
@@ -97,7 +102,8 @@ def import_interactions(ctx: Context) -> Result:
     a = ctx.args
     with ctx.progress("import interactions") as bar:
         report = run(ctx.store(), a.path, fmt=a.format, dataset=a.dataset, on_error=a.on_error,
-                     columns=_column_map(a.column), append=a.append, progress=bar)
+                     columns=_column_map(a.column), append=a.append, replace=a.replace,
+                     progress=bar)
     return _import_result(report)
 
 

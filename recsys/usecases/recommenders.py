@@ -123,17 +123,20 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     """Evaluate models on the test split, training those without a finished run first.
 
     Without `models`, every registered model whose signals the dataset offers. A model with a
-    finished run on this protocol and split seed is reused unless `retrain`. Each model's
+    finished run trained on exactly this data (same interactions, items, split and item
+    vectors: `training.data_fingerprint`) is reused unless `retrain`; any other run is never
+    used, so a re-imported dataset is never scored by a model that saw its test items. Each model's
     metrics are stored under its run (`Store.add_metrics`) and returned as a frame: model,
     run_id, protocol, slice, metric, k, value, users.
     """
     from ..evaluation import evaluate_model
     from ..interactions import load_data
     from ..models import applicable_models, get_spec
-    from ..training import ModelNotTrained, load_model, train_model
+    from ..training import ModelNotTrained, data_fingerprint, load_model, train_model
 
     dataset = store.resolve_dataset(dataset)
     data = load_data(store, dataset, protocol, split_seed)
+    fingerprint = data_fingerprint(data)
     names = list(models) if models else applicable_models(data.signals)
     for name in names:
         get_spec(name).check_signals(data.signals, dataset)
@@ -144,7 +147,7 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
         if not retrain:
             try:
                 trained = load_model(store, dataset, name, protocol=data.protocol,
-                                     split_seed=split_seed)
+                                     split_seed=split_seed, fingerprint=fingerprint)
             except ModelNotTrained:
                 trained = None
         if trained is None:
@@ -213,15 +216,17 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     """A user's top-k items with why each was picked, from a model name (its newest finished
     run), a run id, or by default `default_model`.
 
-    A named model without a finished run is trained first (`train`) unless
-    `train_if_missing` is False. Explanations use `run_data` (the run's own split and encoder).
+    A named model without a finished run, or whose newest run was trained on other data than
+    the dataset holds now (`training.data_fingerprint`), is trained first (`train`) unless
+    `train_if_missing` is False; a run id trained on other data raises `StaleModel`.
+    Explanations use `run_data` (the run's own split and encoder).
     Raises `UnknownUser` for a user the dataset does not have, `UnknownModel` for an unknown
     name, `ModelNotTrained` for a run id that cannot be loaded.
     """
     from ..explain import explain_recommendations
     from ..interactions import UnknownUser, unknown_user_message
     from ..models import get_spec
-    from ..training import ModelNotTrained, load_model
+    from ..training import ModelNotTrained, StaleModel, check_fingerprint, load_model
 
     dataset = store.resolve_dataset(dataset)
     if k < 1:
@@ -240,6 +245,14 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
             raise
         run = train(store, dataset, name, progress=progress).run
     data = run_data(store, dataset, run.config)
+    try:
+        check_fingerprint(run, data)
+    except StaleModel:
+        if by_run or not train_if_missing:
+            raise
+        run = train(store, dataset, name, protocol=run.config.get("protocol", "auto"),
+                    split_seed=int(run.config.get("split_seed", 0)), progress=progress).run
+        data = run_data(store, dataset, run.config)
     explanations = explain_recommendations(run.model, data, str(user_id), k)
     ids = list(dict.fromkeys([e.item_id for e in explanations]
                              + [s.item_id for e in explanations for s in e.similar]))

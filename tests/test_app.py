@@ -238,6 +238,15 @@ def test_database_locked_by_another_process_is_a_message(tmp_path: Path):
         holder.wait()
 
 
+def test_damaged_database_file_is_a_message_not_a_traceback(app_db: Path):
+    # issue 9 item 5: a truncated database used to give a traceback on the Home page
+    data = app_db.read_bytes()
+    app_db.write_bytes(data[:len(data) // 3])
+    at = app_test(app_db)
+    assert not problems(at)
+    assert at.error and "is damaged or incomplete" in at.error[0].value
+
+
 def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):
     from recsys.datasets import import_interactions
 

@@ -361,6 +361,7 @@ def events_over_time(weekly: pd.DataFrame) -> go.Figure:
     fig = px.area(weekly, x="week", y="events", color="event",
                   color_discrete_map={"view": "#94A3B8", "cart": "#F59E0B",
                                       "purchase": "#10B981"})
-    fig.update_layout(title="Shopper activity per week")
+    fig.update_layout(title="Shopper activity per week", legend_title_text="")
+    fig.update_xaxes(title_text=None)
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, 320)

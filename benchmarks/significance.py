@@ -64,9 +64,12 @@ def main() -> None:
     protocol = frame["protocol"].iloc[0]
     k = args.k
     all_ = frame[(frame["slice"] == "all") & (frame["k"] == k)]
-    lines = [f"{dataset}: {protocol} split, all items ranked, training items excluded; "
+    how = f"{protocol} cross-validation (mean ± std over folds)" if args.folds else \
+        f"{protocol} split"
+    w = 42 if args.folds else 32
+    lines = [f"{dataset}: {how}, all items ranked, training items excluded; "
              f"95% bootstrap intervals over {int(all_['users'].max())} test users",
-             f"{'model':<33}{'family':<14}{'NDCG@' + str(k):<32}{'recall@' + str(k):<32}"
+             f"{'model':<33}{'family':<14}{'NDCG@' + str(k):<{w}}{'recall@' + str(k):<{w}}"
              f"{'NDCG gain vs baseline':<32}{'p':>8}"]
     rows = []
     for model in frame["model"].unique():
@@ -75,8 +78,8 @@ def main() -> None:
         gain = "" if ndcg["gain"] != ndcg["gain"] else \
             f"{ndcg['gain']:+.1%} [{ndcg['gain_low']:+.1%}, {ndcg['gain_high']:+.1%}]"
         p = "" if ndcg["p_value"] != ndcg["p_value"] else f"{ndcg['p_value']:.2g}"
-        lines.append(f"{display_name(model):<33}{get_spec(model).family:<14}{_fmt(ndcg):<32}"
-                     f"{_fmt(recall):<32}{gain:<32}{p:>8}")
+        lines.append(f"{display_name(model):<33}{get_spec(model).family:<14}{_fmt(ndcg):<{w}}"
+                     f"{_fmt(recall):<{w}}{gain:<32}{p:>8}")
         rows.append({"model": model, "family": get_spec(model).family,
                      **{f"{m}@{k}": {c: (None if r[c] != r[c] else r[c]) for c in
                                      ("value", "ci_low", "ci_high", "std", "baseline", "gain",

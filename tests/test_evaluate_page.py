@@ -117,8 +117,8 @@ def test_the_page_leads_with_a_sentence_and_every_tab_renders(page_db: Path):
     at = app_test(page_db, "app_pages/evaluate.py")
     assert not problems(at)
     html = html_of(at)
-    assert "No evaluation" not in html and "than Behaviour: EASE" in html
-    assert "Fusion: late finds" in html or "Fusion: late and" in html
+    assert "No evaluation" not in html and "the best single-signal model" in html
+    assert "Fusion: late finds" in html or "Fusion: late and Behaviour: EASE" in html
     assert {m.label for m in at.metric} >= {"Best NDCG@20", "Best single-signal NDCG@20"}
     assert len(at.get("plotly_chart")) == 6
     for tab in ("Metric at K", "Slices", "Diversity", "Training curves", "Table"):

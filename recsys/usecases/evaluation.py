@@ -204,13 +204,14 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     protocol, slice, metric, k, value, users, ci_low, ci_high, std (folds), baseline, gain,
     gain_low, gain_high, p_value.
     """
-    from ..interactions import load_data
+    from ..evaluation import evaluate_users
+    from ..interactions import EvaluationError, load_data
 
     dataset = store.resolve_dataset(dataset)
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1:
-        from ..interactions import EvaluationError
         raise EvaluationError("Give at least one cut-off K of 1 or more.")
+    levels = _levels(diversity)                     # checked before anything is trained
     if folds:
         return _cross_validate(store, dataset, models, ks, int(folds), split_seed, progress,
                                baseline, n_boot)
@@ -222,9 +223,8 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     for n, name in enumerate(names):
         sub = scaled(progress, n / len(names), (n + 1) / len(names))
         trained = _trained(store, dataset, name, data, split_seed, retrain, scaled(sub, 0, .8))
-        levels = _levels(diversity)
-        measured = _evaluate_users(trained.model, data, ks, split_seed, levels,
-                                   scaled(sub, 0.8, 1.0))
+        measured = evaluate_users(trained.model, data, ks, seed=split_seed, diversity=levels,
+                                  progress=scaled(sub, 0.8, 1.0))
         results[name], reranked[name] = measured[0], measured[1:]
         run_ids[name] = trained.run_id
         report(progress, n + 1, len(names), f"evaluated {name}", stage="evaluate")
@@ -242,12 +242,6 @@ def _levels(diversity: Sequence[float] | None) -> list[float]:
             raise RecsysError(f"A diversity level is between 0 and 1, got {d:g}.")
         levels.append(d)
     return list(dict.fromkeys(levels))
-
-
-def _evaluate_users(model, data, ks, seed, levels, progress) -> list[UserMetrics]:
-    from ..evaluation import evaluate_users
-
-    return evaluate_users(model, data, ks, seed=seed, diversity=levels, progress=progress)
 
 
 def _trained(store: Store, dataset: str, name: str, data: InteractionData, split_seed: int,
@@ -296,7 +290,10 @@ def _store_results(store: Store, protocol: str, results: dict[str, UserMetrics],
 def _cross_validate(store: Store, dataset: str, models: Sequence[str] | None, ks: list[int],
                     folds: int, seed: int, progress: ProgressCallback | None,
                     baseline: str | None, n_boot: int) -> pd.DataFrame:
-    """K-fold cross-validation: every model fitted in memory on each fold."""
+    """K-fold cross-validation: every model fitted in memory on each fold. A metric's value is
+    the mean over shoppers of each one's value averaged over the folds that tested them (so
+    its bootstrap interval and paired test are over the same numbers), `std` the standard
+    deviation of the fold means."""
     from ..crossval import check_folds, fold_data, kfold_codes, protocol_name
     from ..evaluation import UserMetrics, evaluate_users
     from ..interactions import implicit_pairs, load_data
@@ -338,9 +335,13 @@ def _cross_validate(store: Store, dataset: str, models: Sequence[str] | None, ks
         for key in order:
             if key not in cols:
                 continue
-            users = len(avg.values(key)[0]) if key in avg.per_user else \
-                int(np.mean([u.catalog[key][1] for u in ums if key in u.catalog]))
-            rows.append((*key, float(mean[cols[key]]), users))
+            if key in avg.per_user:        # the mean over shoppers of their fold averages
+                users, values = avg.values(key)
+                value = float(values.mean()) if len(values) else np.nan
+                rows.append((*key, value, len(users)))
+            else:                           # catalog-level (coverage): the mean over folds
+                rows.append((*key, float(mean[cols[key]]),
+                             int(np.mean([u.catalog[key][1] for u in ums if key in u.catalog]))))
         summaries[name] = pd.DataFrame(rows, columns=["slice", "metric", "k", "value", "users"])
         stds[name] = {key: float(std[i]) for key, i in cols.items()}
         averaged[name] = avg
@@ -503,26 +504,34 @@ def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
                 _num(nrow.get(c)) for c in ("gain", "gain_low", "gain_high", "p_value"))
     elif base is not None and base != best and recall.loc[base, "value"] > 0:
         out.gain = float(row["value"] / recall.loc[base, "value"] - 1)
-    parts = []
-    if base is not None and base != best and out.gain is not None:
-        label = f"{display_name(base)}, the best single-signal model"
-        if out.p_value is None:
-            parts.append(f"{who} finds {_more(out.gain)} {what} than {label}")
-        elif out.p_value < ALPHA:
-            parts.append(f"{who} finds {_more(out.gain)} {what} than {label} "
-                         f"(95% CI {_pct(out.gain_low)} to {_pct(out.gain_high)})")
-        else:
-            parts.append(f"{who} and {label} find about as much {what}: the "
-                         f"{_pct(out.gain)} difference is within the noise of these "
-                         f"{out.users or 'few'} test shoppers (95% CI {_pct(out.gain_low)} to "
-                         f"{_pct(out.gain_high)}, p = {out.p_value:.2f})")
-    else:
-        parts.append(f"{who} finds {row['value']:.0%} {what}")
+    sellers_ratio = None
     if sellers is not None and recall.loc[sellers, "value"] > 0:
-        ratio = row["value"] / recall.loc[sellers, "value"]
-        parts.append(f"{ratio:.1f}× as much as {display_name(sellers)}" if ratio >= 1.5 else
-                     f"{_more(ratio - 1)} than {display_name(sellers)}")
-    out.sentence = ", ".join(parts) + "."
+        sellers_ratio = float(row["value"] / recall.loc[sellers, "value"])
+
+    def vs_sellers() -> str:
+        return (f"{sellers_ratio:.1f}× as much as" if sellers_ratio >= 1.5 else
+                f"{_more(sellers_ratio - 1)} than") + f" {display_name(sellers)}"
+
+    ci = "" if out.gain_low is None else \
+        f"95% CI {_pct(out.gain_low)} to {_pct(out.gain_high)}"
+    if base is not None and base != best and out.gain is not None and \
+            (out.p_value is None or out.p_value < ALPHA):
+        sentence = (f"{who} finds {_more(out.gain)} {what} than {display_name(base)}, the best "
+                    f"single-signal model" + (f" ({ci})" if ci else ""))
+        if sellers_ratio is not None:
+            sentence += f", and {vs_sellers()}"
+        sentence += "."
+    elif base is not None and base != best and out.gain is not None:
+        sentence = (f"{who} and {display_name(base)} (the best single-signal model) find about "
+                    f"as much {what.replace('its top', 'their top')}: the {_pct(out.gain)} "
+                    f"difference is within the noise of these {out.users or 'few'} test "
+                    f"shoppers ({ci}, p = {out.p_value:.2f}).")
+        if sellers_ratio is not None:
+            sentence += f" {who} finds {vs_sellers()}."
+    else:
+        sentence = f"{who} finds {row['value']:.0%} {what}"
+        sentence += f", {vs_sellers()}." if sellers_ratio is not None else "."
+    out.sentence = sentence
     return out
 
 
@@ -530,7 +539,7 @@ def evaluation_summary(store: Store, dataset: str | None = None, protocol: str |
                        k: int | None = None) -> EvaluationSummary | None:
     """The stored results said in one sentence (see `summarize`), e.g. on Myntra "Fusion: late
     finds 21% more of what shoppers went on to choose in its top 20 than Behaviour: EASE, the
-    best single-signal model (95% CI +15% to +27%), 3.8× as much as Bestsellers."; hedged when
+    best single-signal model (95% CI +15% to +27%), and 3.8× as much as Bestsellers."; hedged when
     the difference is not significant. None before any evaluation."""
     dataset = store.resolve_dataset(dataset)
     return summarize(evaluation_results(store, dataset), dataset, protocol, k)

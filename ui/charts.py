@@ -100,7 +100,7 @@ def _wrap(*parts: str, width: int = 78) -> str:
 def _top(title: dict, extra: int = 0) -> int:
     """Top margin that fits a title and its subtitle lines (plus subplot titles)."""
     lines = title.get("subtitle", {}).get("text", "").count("<br>") + 1
-    return 58 + 18 * lines + extra
+    return 64 + 20 * lines + extra
 
 
 def _pick(frame: pd.DataFrame, metric: str, k: int | None, slice_: str = "all"

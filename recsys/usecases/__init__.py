@@ -40,10 +40,15 @@ _EXPORTS = {
     # recommenders
     "DEFAULT_MODEL": "recommenders", "FALLBACK_MODEL": "recommenders",
     "default_model": "recommenders", "list_models": "recommenders", "train": "recommenders",
-    "TrainResult": "recommenders", "evaluate": "recommenders",
-    "evaluation_results": "recommenders", "recommend_for": "recommenders",
+    "TrainResult": "recommenders", "recommend_for": "recommenders",
     "Recommendations": "recommenders", "run_data": "recommenders",
     "list_runs": "recommenders", "training_curve": "recommenders", "bench": "recommenders",
+    # evaluate: comparisons with intervals and tests, cross-validation, diversity re-ranking
+    "evaluate": "evaluation", "evaluation_results": "evaluation",
+    "diversity_effect": "evaluation",
+    "evaluation_summary": "evaluation", "EvaluationSummary": "evaluation",
+    "first_evaluation": "evaluation", "first_evaluation_models": "evaluation",
+    "DIVERSITY_LEVELS": "evaluation",
 }
 
 __all__ = sorted(_EXPORTS)

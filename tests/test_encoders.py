@@ -10,7 +10,8 @@ import torch
 
 from recsys.encoders import (EncoderError, HoldoutRule, NoCheckpointError, caption_variants,
                              get_encoder, item_caption, parse_spec)
-from recsys.encoders.base import Encoder, EncoderSpec, encoder_kinds, register_encoder_kind
+from recsys.encoders.base import Encoder, EncoderSpec
+from recsys.encoders.registry import encoder_kinds, register_encoder_kind
 from recsys.encoders.catalog_clip import (CatalogClipConfig, contrastive_loss, image_bottom,
                                           image_top, text_bottom, text_top)
 

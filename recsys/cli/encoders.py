@@ -105,7 +105,7 @@ def train_encoder(ctx: Context) -> Result:
 
 def _check_openclip_first(spec: str | None) -> None:
     """Missing OpenCLIP weights: fail before the heavy imports (well under 2 s in all)."""
-    from ..encoders.base import parse_spec
+    from ..encoders.registry import parse_spec
 
     parsed = parse_spec(spec)
     if parsed.kind == "openclip" and not parsed.version:

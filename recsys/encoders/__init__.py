@@ -14,17 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import (DEFAULT_ENCODER, Encoder, EncoderError, EncoderSpec, MissingWeightsError,
-                   NoCheckpointError, encoder_kinds, get_encoder, parse_spec,
-                   register_encoder_kind)
+from .base import Encoder, EncoderError, EncoderSpec, MissingWeightsError, NoCheckpointError
+from .registry import (DEFAULT_ENCODER, encoder_kinds, get_encoder, parse_spec,
+                       register_encoder_kind)
 from .captions import (ZERO_SHOT_TEMPLATES, attribute_phrase, caption_variants, class_prompts,
                        item_caption, item_category)
 from .splits import HoldoutRule
 
 _LAZY = {
-    "CatalogClipConfig": "catalog_clip", "EncoderInfo": "catalog_clip",
-    "train_catalog_clip": "catalog_clip", "frozen_encoder": "catalog_clip",
-    "load_catalog_clip": "catalog_clip", "catalog_clip_checkpoints": "catalog_clip",
+    "CatalogClipConfig": "clip_config", "EncoderInfo": "catalog_clip",
+    "train_catalog_clip": "catalog_clip", "frozen_encoder": "checkpoints",
+    "load_catalog_clip": "checkpoints", "catalog_clip_checkpoints": "checkpoints",
     "TowerConfig": "towers", "ClipEncoder": "clip_encoder",
     "evaluate_encoder": "evaluate", "EncoderEvaluation": "evaluate",
 }

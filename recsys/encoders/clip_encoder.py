@@ -80,6 +80,17 @@ def prepare_image(source: ImageInput, size: int, pad_to_square: bool = True) -> 
     return np.asarray(img, dtype=np.uint8)
 
 
+def normalise_pixels(arrays: Sequence[np.ndarray], mean: Sequence[float],
+                     std: Sequence[float]):
+    """uint8 HxWx3 arrays -> the normalised float NCHW (channels-last) batch a tower takes."""
+    import torch
+
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
+    return ((x - m) / s).contiguous(memory_format=torch.channels_last)
+
+
 class ClipEncoder(Encoder):
     """An open_clip model (image tower, text tower) with its preprocessing and tokenizer."""
 

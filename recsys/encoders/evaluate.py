@@ -24,7 +24,8 @@ import pandas as pd
 
 from ..errors import RecsysError
 from ..progress import ProgressCallback, report, scaled
-from .base import Encoder, get_encoder
+from .base import Encoder
+from .registry import get_encoder
 from .captions import CATEGORY_FIELDS, ZERO_SHOT_TEMPLATES, class_prompts
 from .splits import HoldoutRule
 
@@ -56,6 +57,14 @@ def retrieval_metrics(query: np.ndarray, gallery: np.ndarray,
     out = {f"recall@{k}": float((ranks < k).mean()) for k in ks}
     out["mrr"] = float((1.0 / (ranks + 1)).mean())
     return out
+
+
+def weighted_f1(truth: Sequence[str], pred: Sequence[str]) -> float:
+    """Support-weighted F1 over the classes present in `truth`."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(np.asarray(truth, dtype=object), np.asarray(pred, dtype=object),
+                          average="weighted", zero_division=0))
 
 
 def zero_shot_metrics(image_vectors: np.ndarray, labels: Sequence[str],
@@ -147,9 +156,9 @@ def category_field(items: pd.DataFrame) -> str | None:
 def heldout_rule_for(store, dataset: str, encoder: Encoder | None) -> HoldoutRule:
     """The held-out rule stored with a catalog-clip encoder, else the dataset's newest one's,
     else the default (so frozen/OpenCLIP encoders are scored on the same items)."""
-    from .catalog_clip import NAME, catalog_clip_checkpoints
-
     import json
+
+    from .checkpoints import NAME, catalog_clip_checkpoints
     frame = catalog_clip_checkpoints(store, dataset)
     if encoder is not None and encoder.name == NAME:
         frame = catalog_clip_checkpoints(store)

@@ -18,7 +18,9 @@ import pandas as pd
 from ..progress import ProgressCallback, report, scaled
 from .clip_config import CatalogClipConfig
 from .clip_encoder import normalise_pixels
-from .towers import IMAGE_MEAN, IMAGE_STD, build_clip_model, text_tokenizer
+from .conse import build_conse_head
+from .hybrid import add_instance_block, build_catalog_model
+from .towers import IMAGE_MEAN, IMAGE_STD, text_tokenizer
 from .trainer import Trainer
 from .training_data import build_pairs, cache_images, cache_texts
 
@@ -46,9 +48,13 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     report(progress, 0, 1, "loading the pretrained towers", stage="load")
-    model = build_clip_model(cfg.tower, pretrained=True)
+    model = build_catalog_model(cfg.tower, pretrained=True, instance=False)
     model.visual.to(memory_format=torch.channels_last)
     tokenize = text_tokenizer(cfg.tower.context_length)
+    distill_head = None
+    if cfg.distill_weight > 0:
+        head = model.visual.head
+        distill_head = head.conse if hasattr(head, "conse") else build_conse_head(model, tokenize)
 
     def pixels(arrays):
         return normalise_pixels(arrays, IMAGE_MEAN, IMAGE_STD)
@@ -70,7 +76,8 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
                             scaled(progress, img_share, img_share + txt_share))
     t_txt = time.perf_counter() - t_cache - t_img
 
-    trainer = Trainer(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache, cfg)
+    trainer = Trainer(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache, cfg,
+                      distill_head)
     history: list[dict[str, Any]] = []
     start = img_share + txt_share
     per_epoch = (1.0 - start) / cfg.epochs
@@ -91,6 +98,8 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
         if trainer.step >= trainer.total_steps:
             break
 
+    if cfg.tower.instance_dim > 0:     # PCA of the training photos' pooled features
+        add_instance_block(model, cfg.tower, img_cache[torch.from_numpy(train_idx)].float())
     for p in model.parameters():
         p.requires_grad_(False)
     model.eval()

@@ -13,6 +13,7 @@ import pandas as pd
 from ..artifacts import atomic_path
 from .base import EncoderError, NoCheckpointError
 from .clip_encoder import ClipEncoder
+from .hybrid import build_catalog_model, output_dim
 from .towers import IMAGE_MEAN, IMAGE_STD, TowerConfig, build_clip_model, text_tokenizer
 
 NAME = "catalog-clip"
@@ -44,10 +45,11 @@ def frozen_encoder(version: str | None = None, precision: str | None = None) -> 
 
 
 def wrap_model(model, cfg: TowerConfig, name: str, version: str, kind: str,
-          precision: str | None, meta: dict[str, Any]) -> ClipEncoder:
+               precision: str | None, meta: dict[str, Any]) -> ClipEncoder:
+    """A catalog-clip-shaped open_clip model as an `Encoder`."""
     return ClipEncoder(model, text_tokenizer(cfg.context_length), name=name, version=version,
-                       dim=cfg.embed_dim, kind=kind, image_size=cfg.image_size, mean=IMAGE_MEAN,
-                       std=IMAGE_STD, precision=precision, meta=meta)
+                       dim=output_dim(cfg), kind=kind, image_size=cfg.image_size,
+                       mean=IMAGE_MEAN, std=IMAGE_STD, precision=precision, meta=meta)
 
 
 def catalog_clip_checkpoints(store, dataset: str | None = None) -> pd.DataFrame:
@@ -105,7 +107,7 @@ def load_checkpoint(path: str | Path, precision: str | None = None) -> ClipEncod
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise EncoderError(f"{path} is not a catalog-clip checkpoint.")
     cfg = TowerConfig.from_dict(ckpt["tower"])
-    model = build_clip_model(cfg, pretrained=False)
+    model = build_catalog_model(cfg, pretrained=False)
     model.load_state_dict(ckpt["state_dict"])
     return wrap_model(model, cfg, ckpt["name"], ckpt["version"], NAME, precision,
                  {"dataset": ckpt.get("dataset"), "path": str(path)})

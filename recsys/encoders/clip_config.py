@@ -12,8 +12,11 @@ from .towers import TowerConfig
 
 
 def default_tower() -> TowerConfig:
-    """The catalog-clip architecture: the pretrained towers with MLP projections to 256-d."""
-    return TowerConfig(image_proj="mlp", text_proj="mlp")
+    """The catalog-clip architecture (docs/encoders.md, "Generalisation"): texts keep MiniLM's
+    own vectors (locked, 384-d); a photo is its ConSE vector plus a trained MLP correction, with
+    a PCA block of its features (256-d, weight 0.5) for photo-to-photo search: 640-d vectors."""
+    return TowerConfig(image_proj="mlp", text_proj="none", embed_dim=384, conse_residual=True,
+                       instance_dim=256, instance_weight=0.5)
 
 
 @dataclass
@@ -44,6 +47,11 @@ class CatalogClipConfig:
     max_items: int | None = None     # use at most this many training items (tests, smoke runs)
     max_steps: int | None = None     # stop after this many optimiser steps (tests)
     precision: str = "auto"          # bf16 autocast where the CPU supports it natively
+    # Keep what the towers knew: the photo's vector, scored against the MiniLM vectors of the
+    # 1,000 ImageNet class names (softmax at this temperature), is pulled toward the frozen
+    # classifier's probabilities (KL, this weight). 0 = off.
+    distill_weight: float = 1.0
+    distill_temperature: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -71,3 +79,18 @@ def check_config(cfg: CatalogClipConfig) -> None:
         raise EncoderError(f"text_trainable must be 0..{N_TEXT_LAYERS}")
     if cfg.epochs < 1 or cfg.batch_size < 2:
         raise EncoderError("epochs must be >= 1 and batch_size >= 2")
+    tower = cfg.tower
+    if tower.text_proj not in ("linear", "mlp", "none"):
+        raise EncoderError("tower.text_proj must be linear, mlp or none")
+    if tower.text_proj == "none" and tower.embed_dim != 384:
+        raise EncoderError("tower.text_proj 'none' keeps MiniLM's 384-d vectors: set "
+                           "tower.embed_dim to 384 (or use a linear/mlp text projection)")
+    if not 0.0 <= tower.instance_weight < 1.0 or tower.instance_dim < 0:
+        raise EncoderError("tower.instance_weight must be in [0, 1) and instance_dim >= 0")
+    if cfg.image_trainable > 0 and (cfg.distill_weight > 0 or tower.instance_dim > 0):
+        raise EncoderError("Training EfficientNet layers (image_trainable > 0) works on "
+                           "intermediate activations; the distillation and the instance block "
+                           "need the frozen pooled features. Add --set distill_weight=0 --set "
+                           "'tower={\"instance_dim\": 0}' to train image layers.")
+    if cfg.distill_weight < 0 or cfg.distill_temperature <= 0:
+        raise EncoderError("distill_weight must be >= 0 and distill_temperature > 0")

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..images import ImageError, _to_rgb, load_image
-from ..threads import thread_count
+from ..threads import thread_count, threads_for
 from ..threads import torch_threads as _torch_threads
 from ..progress import ProgressCallback, report
 from .base import Encoder, EncoderError, ImageInput
@@ -41,6 +41,12 @@ def torch_threads(n: int | None = None) -> Iterator[None]:
     """Run a block with `n` intra-op torch threads (default `encoder_threads()`)."""
     with _torch_threads(n or encoder_threads()):
         yield
+
+
+def request_threads(n_items: int) -> int:
+    """Threads for encoding `n_items` now: 1 for a query (one photo, a few texts), else
+    $RECSYS_ENCODER_THREADS or the cores idle at this moment (`recsys.threads.threads_for`)."""
+    return threads_for(n_items, "RECSYS_ENCODER_THREADS")
 
 
 def resolve_precision(precision: str | None = None) -> str:
@@ -139,7 +145,7 @@ class ClipEncoder(Encoder):
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 64,
                       progress: ProgressCallback | None = None,
                       failures: dict[int, str] | None = None) -> np.ndarray:
-        with torch_threads():
+        with torch_threads(request_threads(len(images))):
             return self._encode_images(images, batch_size, progress, failures)
 
     def _encode_images(self, images: Sequence[ImageInput], batch_size: int,
@@ -196,7 +202,7 @@ class ClipEncoder(Encoder):
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256,
                      progress: ProgressCallback | None = None) -> np.ndarray:
-        with torch_threads():
+        with torch_threads(request_threads(len(texts))):
             return self._encode_texts(texts, batch_size, progress)
 
     def _encode_texts(self, texts: Sequence[str], batch_size: int,

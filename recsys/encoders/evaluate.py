@@ -214,7 +214,7 @@ def evaluate_on_items(encoder: Encoder, items: pd.DataFrame, class_names: Sequen
 
 
 def evaluate_encoder(store, dataset: str | None = None, encoder: Encoder | str | None = None,
-                     baseline: Encoder | str | None = "frozen",
+                     baseline: Encoder | str | None = "conse",
                      templates: Sequence[str] = ZERO_SHOT_TEMPLATES,
                      progress: ProgressCallback | None = None,
                      record: bool = True) -> EncoderEvaluation:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..progress import ProgressCallback, report
 from .clip_config import CatalogClipConfig
-from .loss import contrastive_loss
+from .loss import contrastive_loss, distillation_loss
 from .tower_parts import image_top, image_top_modules, text_top, text_top_modules
 from .training_data import TrainingPairs, autocast, pad_hidden
 
@@ -19,10 +19,14 @@ class Trainer:
     """Holds the cache, the model tops and the optimiser for one alignment run."""
 
     def __init__(self, model, pairs: TrainingPairs, train_idx: np.ndarray, val_idx: np.ndarray,
-                 img_cache, img_cache_flip, txt_cache, cfg: CatalogClipConfig):
+                 img_cache, img_cache_flip, txt_cache, cfg: CatalogClipConfig,
+                 distill_head=None):
         import torch
 
         self.model, self.pairs, self.cfg = model, pairs, cfg
+        # the frozen ImageNet classifier + class-name vectors (a conse.ConseHead) when the
+        # photo vectors are distilled toward the classifier (cfg.distill_weight > 0)
+        self.distill_head = distill_head if cfg.distill_weight > 0 else None
         self.train_idx, self.val_idx = train_idx, val_idx
         self.img, self.img_flip, self.txt = img_cache, img_cache_flip, txt_cache
         self.txt_lengths = np.array([1 if t.ndim == 1 else t.shape[0] for t in txt_cache])
@@ -139,8 +143,12 @@ class Trainer:
             flip = self.rng.random(len(rows)) < 0.5 if self.cfg.flip_augment else None
             self._set_lr()
             with autocast(self.cfg):
-                logits, _, _ = self.logits(rows, text_ids, flip)
+                logits, img, _ = self.logits(rows, text_ids, flip)
                 loss = contrastive_loss(logits.float(), self._positives(rows, kind_cols, text_ids))
+                if self.distill_head is not None:
+                    loss = loss + self.cfg.distill_weight * distillation_loss(
+                        img, self.img[rows].float(), self.distill_head,
+                        self.cfg.distill_temperature)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()

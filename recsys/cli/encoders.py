@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(sub, "eval-encoder", eval_encoder,
                     "Score an encoder on the held-out 20%% of the catalog (retrieval, "
-                    "zero-shot category, image-to-image), next to the unaligned baseline.")
+                    "category by prompt: in-distribution, the type words occur in training "
+                    "captions; image-to-image), next to the untrained ConSE baseline; or on "
+                    "held-out types (--unseen-types) or phone-style photos (--phone-shots).")
     p.add_argument("--encoder", help=ENCODER_HELP)
     p.add_argument("--baseline", default="conse",
                    help="encoder to compare with (default conse: untrained top-10 ImageNet "
@@ -214,9 +216,9 @@ METRIC_ROWS = (("t2i_recall@1", "name -> photo Recall@1"),
                ("i2t_recall@5", "photo -> name Recall@5"),
                ("i2t_recall@10", "photo -> name Recall@10"),
                ("i2t_mrr", "photo -> name MRR"),
-               ("zeroshot_accuracy", "zero-shot category accuracy"),
-               ("zeroshot_weighted_f1", "zero-shot category weighted F1"),
-               ("zeroshot_macro_f1", "zero-shot category macro F1"),
+               ("zeroshot_accuracy", "category by prompt, accuracy (in-dist.)"),
+               ("zeroshot_weighted_f1", "category by prompt, weighted F1 (in-dist.)"),
+               ("zeroshot_macro_f1", "category by prompt, macro F1 (in-dist.)"),
                ("i2i_precision@10", "photo -> photo same-category P@10"))
 
 

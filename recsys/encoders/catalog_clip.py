@@ -15,9 +15,12 @@ How alignment works:
    one of its caption variants (full caption, title, colour+category phrase, category prompts),
    and the loss counts every batch entry that the text truly describes as a positive
    (UniCL-style, `loss`), so two T-shirts sharing "a photo of Tshirts" are not pushed apart.
+   With the default heads (`hybrid`: locked MiniLM text, ConSE + MLP photo head) the loss also
+   keeps the photo vectors close to the frozen ImageNet classifier (`loss.distillation_loss`).
 3. Batch-norm statistics stay frozen, so the cached path computes exactly what the full model
    computes on a photo (`tower_parts`); the trained layers are the model's own modules, so
-   after training the open_clip model is simply saved (`checkpoints`).
+   after training (and fitting the instance block's PCA) the open_clip model is simply saved
+   (`checkpoints`).
 
 The names other modules imported from here before the split are re-exported below.
 """

@@ -5,12 +5,14 @@ On the deterministic held-out 20% of a catalog (items the aligned encoder never 
 
 - text -> image: each product's name retrieves its own photo among all held-out photos
   (Recall@1/5/10, MRR); image -> text: the photo retrieves its own name;
-- zero-shot category: every photo is labelled with the category whose prompt ensemble
+- category by prompt ("zeroshot_*" metrics; in-distribution: the category words occur in other
+  items' training captions, see `evaluate_unseen` for whole unseen types): every photo is
+  labelled with the category whose prompt ensemble
   ("a photo of {article type}", ...) is nearest; accuracy, weighted F1 and macro F1 over all
   categories of the catalog;
 - image -> image: share of a photo's 10 nearest held-out photos in the same category.
 
-The same numbers for the unaligned `frozen` towers come alongside, so the gain is visible.
+The same numbers for a baseline (default: the untrained `conse` encoder) come alongside.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ _EXPORTS = {
     "shopper": "data",
     # encoding: encoders and item vectors
     "embed": "encoding", "train_encoder": "encoding", "eval_encoder": "encoding",
+    "eval_encoder_unseen_types": "encoding", "eval_encoder_phone_shots": "encoding",
     "list_encoders": "encoding", "check_encoder_available": "encoding",
     # search
     "search_similar": "search", "search_catalog": "search", "prepare_search": "search",

@@ -23,8 +23,12 @@ from .artifacts import atomic_path
 from .errors import RecsysError
 from .progress import ProgressCallback, report
 
-METHODS = ("umap", "tsne")
-DEFAULT_METHOD = "umap"
+METHODS = ("auto", "umap", "tsne")
+DEFAULT_METHOD = "auto"
+UMAP_FROM = 2000
+"""`auto` uses UMAP from this many products on (several times faster than t-SNE on the 9,583
+Myntra products, see docs/beyond.md) and t-SNE below it, where t-SNE takes a second and UMAP's
+one-off compilation (numba, tens of seconds per process) would dominate."""
 KINDS = ("fused", "image", "text")
 DEFAULT_CLUSTERS = 20
 PCA_DIM = 50
@@ -77,11 +81,20 @@ def reduce(x: np.ndarray, dim: int = PCA_DIM, seed: int = 0) -> np.ndarray:
     return PCA(dim, random_state=seed).fit_transform(x).astype(np.float32)
 
 
-def project(x: np.ndarray, method: str = DEFAULT_METHOD, seed: int = 0,
-            progress: ProgressCallback | None = None) -> np.ndarray:
-    """2-D coordinates of the rows of `x` (n x 2, float32) by UMAP or t-SNE."""
+def resolve_method(method: str, n: int) -> str:
+    """"umap" or "tsne" for `n` products ("auto": UMAP from `UMAP_FROM` products on)."""
     if method not in METHODS:
         raise MapError(f"Unknown projection {method!r}; use one of {', '.join(METHODS)}.")
+    if method == "auto":
+        return "umap" if n >= UMAP_FROM else "tsne"
+    return method
+
+
+def project(x: np.ndarray, method: str = DEFAULT_METHOD, seed: int = 0,
+            progress: ProgressCallback | None = None) -> np.ndarray:
+    """2-D coordinates of the rows of `x` (n x 2, float32) by UMAP or t-SNE ("auto": see
+    `resolve_method`)."""
+    method = resolve_method(method, len(x))
     n = len(x)
     if n < 3:
         raise MapError("A map needs at least 3 products with vectors.")

@@ -62,8 +62,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "map", catalog_map,
                     "A 2-D map of the products' vectors with named k-means clusters.")
     p.add_argument("--vectors", choices=("fused", "image", "text"), default="fused")
-    p.add_argument("--method", choices=("umap", "tsne"), default=None,
-                   help="projection (default umap)")
+    p.add_argument("--method", choices=("auto", "umap", "tsne"), default=None,
+                   help="projection (default auto: UMAP from 2,000 products on, else t-SNE)")
     p.add_argument("--clusters", type=int, help="k-means clusters (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--user", help="overlay this shopper's history and picks")

@@ -84,7 +84,8 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
                 user_id: str | None = None, model: str | int | None = None, k: int = 20,
                 progress: ProgressCallback | None = None) -> CatalogMap:
     """The products on a 2-D map of their `vectors` ("fused": photo and text together,
-    "image" or "text") by `method` ("umap", the default, or "tsne"), coloured by `clusters`
+    "image" or "text") by `method` ("auto", the default: UMAP for large catalogs, t-SNE for
+    small ones; or "umap", "tsne"), coloured by `clusters`
     k-means clusters (default `recsys.projection.DEFAULT_CLUSTERS`) named by their most
     common attributes, with the clusters' purity against article type. With `user_id`, the
     overlay holds that shopper's history and their top-`k` picks of `model` (default
@@ -92,7 +93,8 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
     `MapError` for impossible settings."""
     from .. import config
     from ..projection import (DEFAULT_CLUSTERS, DEFAULT_METHOD, MapError, cached_projection,
-                              cluster, item_matrix, name_clusters, project, purity)
+                              cluster, item_matrix, name_clusters, project, purity,
+                              resolve_method)
 
     dataset = store.resolve_dataset(dataset)
     method = DEFAULT_METHOD if method is None else str(method)
@@ -106,6 +108,7 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
         raise MapError(f"'{dataset}' has {len(rows)} products with {vectors} vectors; a map "
                        "needs at least 3.")
     x = x_all[rows]
+    method = resolve_method(method, len(rows))
     token = hashlib.sha1(f"{dataset}|{vectors_version(store, dataset)}|{vectors}|{method}|{seed}|"
                          f"{len(rows)}".encode()).hexdigest()[:16]
     path = config.artifacts_dir(store.path, "maps") / f"{dataset}-{token}.npz"

@@ -379,9 +379,12 @@ def shown_list_choice(affinity: np.ndarray, type_idx: np.ndarray, type_pref: np.
 
     The simulator's own choice model of a session (`_sessions`), with the list added: the
     session picks an article type t from the shopper's `type_pref`; the first product viewed
-    is drawn by a softmax over `w_type * affinity / temperature` among the products of type t
-    and the shown products, each shown product's weight multiplied by its exposure
-    1 + attention / log2(rank + 1). A view of a shown product is a click; it turns into a cart
+    is drawn by a softmax over `w_type * affinity / temperature` among the products of type t,
+    a shown product of that type weighted by its exposure 1 + attention / log2(rank + 1)
+    (shown products of other types are not what this session is about, as in `_sessions`,
+    whose views stay within the session's type). So a shown product is clicked with
+    probability type_pref[t] * boosted weight / (type t's weights, shown ones boosted).
+    A view of a shown product is a click; it turns into a cart
     with the simulator's P(cart | view) (odds `cart_rate` times exp(CART_SLOPE * z), z the
     product's affinity standardised within its type) and a cart into a purchase with
     `purchase_rate`. `shown`: item positions, best first. Returns arrays over the list:
@@ -393,11 +396,11 @@ def shown_list_choice(affinity: np.ndarray, type_idx: np.ndarray, type_pref: np.
     totals = np.bincount(type_idx, weights=weight, minlength=n_types)
     exposure = 1.0 + attention / np.log2(np.arange(len(shown)) + 2.0)
     boosted = weight[shown] * exposure
-    in_list = np.bincount(type_idx[shown], weights=weight[shown], minlength=n_types)
-    denominator = totals - in_list + boosted.sum()
+    kinds = type_idx[shown]
+    denominator = totals + np.bincount(kinds, weights=boosted - weight[shown],
+                                       minlength=n_types)
     pref = np.asarray(type_pref, dtype=np.float64)
-    usable = denominator > 0
-    click = boosted * float(np.sum(pref[usable] / denominator[usable]))
+    click = pref[kinds] * boosted / np.maximum(denominator[kinds], 1e-300)
     counts = np.maximum(np.bincount(type_idx, minlength=n_types), 1)
     mean = np.bincount(type_idx, weights=affinity, minlength=n_types) / counts
     var = np.bincount(type_idx, weights=np.asarray(affinity, dtype=np.float64) ** 2,

@@ -99,9 +99,14 @@ class TestChoiceAndStatistics:
         types = np.array([0, 0, 1, 1])
         pref = np.array([0.25, 0.75])
         p = shown_list_choice(affinity, types, pref, np.array([2]), config, attention=1.0)
-        # shown item 2 (weight 3) on rank 1: exposure 1 + 1/log2(2) = 2, weight 6.
-        # type-0 session: 6 / (1 + 2 + 6); type-1 session: 6 / (6 + 4)
-        assert p["click"][0] == pytest.approx(0.25 * 6 / 9 + 0.75 * 6 / 10)
+        # shown item 2 (type 1, weight 3) on rank 1: exposure 1 + 1/log2(2) = 2, weight 6;
+        # only a type-1 session (probability 0.75) looks at it: 6 / (6 + 4)
+        assert p["click"][0] == pytest.approx(0.75 * 6 / 10)
+        two = shown_list_choice(affinity, types, pref, np.array([3, 0]), config, attention=1.0)
+        # item 3 (type 1, weight 4, exposure 2): 0.75 * 8 / (3 + 8); item 0 (type 0, weight 1,
+        # rank 2: exposure 1 + 1/log2(3)): 0.25 * e / (e + 2)
+        e = 1 + 1 / np.log2(3)
+        np.testing.assert_allclose(two["click"], [0.75 * 8 / 11, 0.25 * e / (e + 2)])
         assert p["purchase"][0] == pytest.approx(p["cart"][0] * config.purchase_rate)
         assert 0 < p["cart"][0] < p["click"][0]
 

@@ -13,7 +13,7 @@ VECTORS = {"fused": "photo + text (fused)", "image": "photo only", "text": "text
 METHODS = {"auto": "automatic", "umap": "UMAP", "tsne": "t-SNE"}
 COLOUR_BY = {"cluster_name": "cluster", "article_type": "type", "master_category": "category",
              "base_colour": "colour", "gender": "gender", "usage": "usage", "season": "season"}
-PHOTOS_ON_MAP = 2          # photos per cluster placed on the map
+PHOTOS_ON_MAP = 1          # photos per cluster placed on the map (at its centre)
 SELECTED = 24
 
 components.page_setup("Catalog map", "Every product on one map, placed by what its photo and "
@@ -59,7 +59,7 @@ panel.done(f"{len(cmap.points):,} products · {METHODS[cmap.method]} "
 def photo_layer(points: pd.DataFrame, per_cluster: int) -> list[dict]:
     """Small photos of the products nearest each cluster's centre, placed where they sit."""
     span = float(max(np.ptp(points["x"]), np.ptp(points["y"]), 1e-6))
-    size = span / 14
+    size = span / 20
     images = []
     for _, group in points.groupby("cluster"):
         centre = group[["x", "y"]].median().to_numpy()

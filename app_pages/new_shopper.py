@@ -74,9 +74,9 @@ def pick_grid() -> None:
     if shown.empty:
         st.info("No product matches these words.")
         return
-    columns = st.columns(6)
+    columns = st.columns(8)
     for n, row in enumerate(shown.to_dict("records")):
-        with columns[n % 6]:
+        with columns[n % 8]:
             components.card_grid([components.product_card(row, thumb=160)], min_width=100)
             st.checkbox("I like it", value=row["item_id"] in liked,
                         key=f"ns_pick_{row['item_id']}", on_change=toggle,
@@ -105,22 +105,24 @@ def show_picks(picks: usecases.NewShopperPicks) -> None:
 
 
 if mode == MODES[0]:
-    with st.container(border=True):
-        st.markdown("**1 · Tick a few products you like**")
-        pick_grid()
-    st.subheader("Your picks")
-    if not liked:
-        st.info("Tick at least one product above: your picks appear here at once.",
+    if liked:
+        st.subheader("Your picks")
+        head = st.columns([5, 1])
+        head[0].markdown(f"You like **{len(liked)}** product{'s' * (len(liked) > 1)}: "
+                         + ", ".join(item_label(r) for r in
+                                     items[items["item_id"].isin(liked)].to_dict("records")))
+        head[1].button("Start over", on_click=clear, icon=":material/restart_alt:")
+        picks = components.call_or_stop("No picks", usecases.new_shopper_picks, store,
+                                        dataset, liked, model=run_id, k=k,
+                                        train_if_missing=False)
+        show_picks(picks)
+    else:
+        st.info("Tick at least one product below: your picks appear here at once.",
                 icon=":material/touch_app:")
-        st.stop()
-    head = st.columns([5, 1])
-    head[0].markdown(f"You like **{len(liked)}** product{'s' * (len(liked) > 1)}: "
-                     + ", ".join(item_label(r) for r in
-                                 items[items["item_id"].isin(liked)].to_dict("records")))
-    head[1].button("Start over", on_click=clear, icon=":material/restart_alt:")
-    picks = components.call_or_stop("No picks", usecases.new_shopper_picks, store, dataset,
-                                    liked, model=run_id, k=k, train_if_missing=False)
-    show_picks(picks)
+    with st.container(border=True):
+        st.markdown("**Tick products you like**" + (" (more likes, sharper picks)"
+                                                    if liked else ""))
+        pick_grid()
 else:
     upload = st.file_uploader("A photo of something you like", key="ns_photo",
                               help="JPEG, PNG, WebP...; it stands for the catalog products "

@@ -175,11 +175,10 @@ def catalog_map(points: pd.DataFrame, colour: str, clusters: pd.DataFrame | None
                         color="#CBD5E1" if group == MAP_OTHER else palette[n % len(palette)]),
             customdata=_map_customdata(sel), hovertemplate=hover))
     if clusters is not None and len(clusters):
-        fig.add_trace(go.Scatter(
-            x=clusters["x"], y=clusters["y"], mode="text", name="cluster names",
-            text=[f"{int(c) + 1} · {name}" for c, name in zip(clusters["cluster"],
-                                                              clusters["name"])],
-            textfont=dict(size=11, color="#111827"), hoverinfo="skip", showlegend=False))
+        for r in clusters.to_dict("records"):
+            fig.add_annotation(x=r["x"], y=r["y"], text=f"{int(r['cluster']) + 1} · {r['name']}",
+                               showarrow=False, yshift=30, font=dict(size=10, color="#111827"),
+                               bgcolor="rgba(255,255,255,0.85)", borderpad=2)
     overlay = overlay or {}
     by_id = frame.set_index("item_id")
     for key, symbol, colour_, label in (("history", "star", "#111827", "history"),

@@ -84,7 +84,9 @@ def main() -> None:
         results["search"] = {}
         for source in ("type", "words"):
             t0 = time.perf_counter()
-            r = usecases.evaluate_personal_search(store, dataset, query_from=source)
+            r = usecases.evaluate_personal_search(
+                store, dataset, query_from=source,
+                tastes=(0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.75, 1.0))
             r["seconds"] = time.perf_counter() - t0
             results["search"][source] = r
             print(f"personalised search ({source} queries, {r['cases']} cases, "

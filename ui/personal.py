@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from recsys import usecases
+from recsys.blend import DEFAULT_TASTE
 from recsys.errors import RecsysError
 
 from . import components, resources
@@ -52,7 +53,7 @@ def controls(prefix: str, dataset: str) -> AsShopper | None:
                  "products that match the query.")
         if who == NOBODY:
             return None
-        taste = st.slider("Query only ↔ mostly taste", 0.0, 1.0, 0.5, 0.05,
+        taste = st.slider("Query only ↔ mostly taste", 0.0, 1.0, DEFAULT_TASTE, 0.05,
                           key=f"{prefix}_taste",
                           help="0 = the plain search order; 1 = the shopper's favourites among "
                                "the products that match the query.")
@@ -94,7 +95,7 @@ def results(dataset: str, who: AsShopper, *, k: int, min_width: int = 170,
     st.markdown(f"**{len(hits.results)} products for shopper {hits.shopper}** · "
                 f"{100 * (1 - hits.taste):.0f}% query, {100 * hits.taste:.0f}% taste "
                 f"({hits.model}, run {hits.run_id}) · the query's {hits.pool} best matches "
-                f"reordered in {1000 * hits.seconds:.0f} ms")
+                f"reordered by taste in {1000 * hits.seconds:.0f} ms")
     cards = []
     for row in hits.results.to_dict("records"):
         tag = ("in history", "#64748B") if row["in_history"] else None

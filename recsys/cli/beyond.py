@@ -19,10 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", metavar="QUERY", help="query words")
     p.add_argument("--image", metavar="FILE", help="query photo")
     p.add_argument("--item", metavar="ITEM_ID", help="query catalog product")
-    p.add_argument("--taste", type=float, default=0.5,
-                   help="0 = query only ... 1 = taste only among the matches (default 0.5)")
+    p.add_argument("--taste", type=float, default=None,
+                   help="0 = query only ... 1 = taste only among the matches (default 0.3)")
     p.add_argument("--k", type=int, default=10, help="results (default 10)")
-    p.add_argument("--pool", type=int, help="query matches the taste reorders (default 300)")
+    p.add_argument("--pool", type=int, help="query matches the taste reorders (default 300, at "
+                                            "most 5%% of the catalog, at least --k)")
     p.add_argument("--model", help="model name or run id (default: the default model)")
     p.add_argument("--image-weight", type=float, help="photo vs text weight of the query match")
     p.add_argument("--hide-history", action="store_true",
@@ -56,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--query-from", choices=("type", "words"), default="type",
                    help="type = article type; words = gender, colour and type")
     p.add_argument("--k", type=int, default=20)
-    p.add_argument("--pool", type=int, help="query matches reordered (default 300)")
+    p.add_argument("--pool", type=int, help="query matches reordered (default 300, at most 5%% "
+                                            "of the catalog, at least --k)")
     p.add_argument("--users", type=int, help="at most this many test users (seeded sample)")
 
     p = add_command(sub, "map", catalog_map,

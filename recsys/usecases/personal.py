@@ -114,7 +114,7 @@ class PersonalHits:
 def search_for_shopper(store: Store, dataset: str | None = None, *,
                        user_id: str | None = None, history: Sequence[str] | None = None,
                        text: str | None = None, photo: ImageSource | None = None,
-                       item_id: str | None = None, taste: float = 0.5, k: int = 20,
+                       item_id: str | None = None, taste: float | None = None, k: int = 20,
                        model: str | int | None = None, image_weight: float | None = None,
                        pool: int | None = None,
                        filters: Mapping[str, Sequence[str]] | None = None,
@@ -122,21 +122,23 @@ def search_for_shopper(store: Store, dataset: str | None = None, *,
                        train_if_missing: bool = True,
                        progress: ProgressCallback | None = None) -> PersonalHits:
     """A search (words, a photo or a catalog product, as `search_similar` takes them) answered
-    for one shopper: the query's `pool` best products (default `recsys.blend.DEFAULT_POOL`),
+    for one shopper: the query's `pool` best products (default `recsys.blend.default_pool`:
+    300, at most 5% of the catalog, at least `k`),
     reordered by `(1 - taste) * query relevance + taste * the shopper's model score`, both
-    rescaled to 0..1 over the pool. `taste` 0 is the plain search, 1 the shopper's favourites
+    rescaled to 0..1 over the pool. `taste` (default `recsys.blend.DEFAULT_TASTE`, 0.3) 0 is
+    the plain search, 1 the shopper's favourites
     among the matches. The shopper is a `user_id` of the dataset, or a new shopper given by
     `history` (product ids they like, scored by fold-in). `hide_history` leaves out products
     the shopper already has. Raises `SearchError`, `UnknownUser`, `UnknownModel`,
     `ModelNotTrained` (a run id, or `train_if_missing` False) with clear messages.
     """
-    from ..blend import DEFAULT_POOL, blend, check_taste
+    from ..blend import DEFAULT_TASTE, blend, check_taste, default_pool
     from ..interactions import UnknownUser, unknown_user_message
     from .search import SearchError, search_similar
 
     dataset = store.resolve_dataset(dataset)
-    taste = check_taste(taste)
-    pool = DEFAULT_POOL if pool is None else int(pool)
+    taste = check_taste(DEFAULT_TASTE if taste is None else taste)
+    pool = default_pool(len(store.item_ids(dataset)), k) if pool is None else int(pool)
     if k < 1 or pool < 1:
         raise SearchError("The number of results and the pool must be at least 1.")
     if (user_id is None) == (not history):
@@ -385,7 +387,7 @@ def evaluate_personal_search(store: Store, dataset: str | None = None, *,
     "taste_only" (the model's list ignoring the query), "pool_recall" (share of targets the
     query's pool holds), and the sizes (cases, users, queries). `users` caps the test users (a
     seeded sample)."""
-    from ..blend import DEFAULT_POOL, BlendCase, evaluate_blend
+    from ..blend import BlendCase, default_pool, evaluate_blend
     from .recommenders import run_data
     from .search import SearchError, _searcher, default_image_weight
 
@@ -393,7 +395,7 @@ def evaluate_personal_search(store: Store, dataset: str | None = None, *,
     if query_from not in QUERY_SOURCES:
         raise SearchError(f"Unknown query source {query_from!r}; use one of "
                           f"{', '.join(QUERY_SOURCES)}.")
-    pool = DEFAULT_POOL if pool is None else int(pool)
+    pool = default_pool(len(store.item_ids(dataset)), k) if pool is None else int(pool)
     weight = default_image_weight(False) if image_weight is None else float(image_weight)
     run = resolve_run(store, dataset, model, progress=scaled(progress, 0.0, 0.4))
     data = run_data(store, dataset, run.config)

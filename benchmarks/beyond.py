@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -108,9 +110,16 @@ def main() -> None:
     if "purity" in args.only:
         t0 = time.perf_counter()
         frame = usecases.cluster_purity(store, dataset)
+        weights = []
+        for w in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9):
+            fused = usecases.cluster_purity(store, dataset, [20], image_weight=w)
+            weights.append({"image_weight": w, **fused[fused["vectors"] == "fused"]
+                            .iloc[0].to_dict()})
         results["purity"] = {"seconds": time.perf_counter() - t0,
-                             "rows": frame.to_dict("records")}
+                             "rows": frame.to_dict("records"), "fused_weights": weights}
         print("cluster purity:\n" + frame.round(4).to_string(index=False))
+        print("fused, k=20, by photo weight:\n" + pd.DataFrame(weights).round(4)
+              .to_string(index=False))
         save()
 
     if "map" in args.only:

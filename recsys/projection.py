@@ -1,7 +1,8 @@
 """A map of the catalog: item vectors projected to 2-D, clustered, clusters named, purity.
 
 * `item_matrix`: the photo vectors, the text vectors, or both fused (each L2-normalised and
-  weighted, so a fused cosine is `w * photo cosine + (1 - w) * text cosine`, the search's blend);
+  weighted, so a fused cosine is `w * photo cosine + (1 - w) * text cosine`, the search's blend;
+  the use cases take the search's default w = 0.7);
 * `project`: UMAP (umap-learn, cosine, on a 50-component PCA) or t-SNE (scikit-learn) to 2-D;
   a projection is cached as .npz under the artifacts folder by the caller's key;
 * `cluster`: k-means (scikit-learn) on the normalised high-dimensional vectors, not on the map;

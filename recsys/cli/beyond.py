@@ -68,6 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="projection (default auto: UMAP from 2,000 products on, else t-SNE)")
     p.add_argument("--clusters", type=int, help="k-means clusters (default 20)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-weight", type=float,
+                   help="photo vs text weight of the fused vectors (default 0.7)")
     p.add_argument("--user", help="overlay this shopper's history and picks")
     p.add_argument("--model", help="model of the overlaid picks")
     p.add_argument("--out", metavar="CSV", help="write the points (item_id, x, y, cluster...)")
@@ -78,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clusters", nargs="+", type=int,
                    help="k values (default: 20 and the number of article types)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-weight", type=float,
+                   help="photo vs text weight of the fused vectors (default 0.7)")
 
     p = add_command(sub, "abtest", abtest,
                     "A simulated A/B test of two models in front of the simulated shoppers "
@@ -186,7 +190,8 @@ def catalog_map(ctx: Context) -> Result:
     a = ctx.args
     with ctx.progress("map") as bar:
         m = run(ctx.store(), a.dataset, vectors=a.vectors, method=a.method,
-                clusters=a.clusters, seed=a.seed, user_id=a.user, model=a.model, progress=bar)
+                clusters=a.clusters, seed=a.seed, image_weight=a.image_weight, user_id=a.user,
+                model=a.model, progress=bar)
     lines = [f"Map of {len(m.points):,} products of '{m.dataset}' ({m.vectors} vectors, "
              f"{m.method.upper()}, " + ("from cache" if m.cached else f"{m.seconds:.1f} s")
              + ")" + (f": purity {m.purity:.3f}, NMI {m.nmi:.3f} against article type"
@@ -210,7 +215,8 @@ def purity(ctx: Context) -> Result:
 
     a = ctx.args
     with ctx.progress("purity") as bar:
-        frame = cluster_purity(ctx.store(), a.dataset, a.clusters, a.seed, progress=bar)
+        frame = cluster_purity(ctx.store(), a.dataset, a.clusters, a.seed, a.image_weight,
+                               progress=bar)
     lines = [f"k-means clusters against article type ({frame['items'].max():,} products)",
              f"{'vectors':<10}{'k':>5}{'purity':>9}{'NMI':>8}"]
     for r in frame.to_dict("records"):

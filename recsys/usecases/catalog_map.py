@@ -57,6 +57,14 @@ class CatalogMap:
                 "points": self.points[cols].to_dict("records"), "overlay": self.overlay}
 
 
+def _fused_weight(image_weight: float | None) -> float:
+    """The photo weight of fused vectors: the search's default for a mixed query unless
+    given."""
+    from .search import MIXED_WEIGHT
+
+    return MIXED_WEIGHT if image_weight is None else float(image_weight)
+
+
 def _item_vectors(store: Store, dataset: str):
     """The dataset's newest item vectors (`recsys.index.ItemVectors`), cached per process."""
     from ..index import load_item_vectors
@@ -81,6 +89,7 @@ def _with_vectors(vectors, kind: str) -> np.ndarray:
 
 def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fused",
                 method: str | None = None, clusters: int | None = None, seed: int = 0,
+                image_weight: float | None = None,
                 user_id: str | None = None, model: str | int | None = None, k: int = 20,
                 progress: ProgressCallback | None = None) -> CatalogMap:
     """The products on a 2-D map of their `vectors` ("fused": photo and text together,
@@ -89,8 +98,10 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
     k-means clusters (default `recsys.projection.DEFAULT_CLUSTERS`) named by their most
     common attributes, with the clusters' purity against article type. With `user_id`, the
     overlay holds that shopper's history and their top-`k` picks of `model` (default
-    `default_model`; trained first when missing). Raises `NoVectors` without item vectors,
-    `MapError` for impossible settings."""
+    `default_model`; trained first when missing). `image_weight` weighs photo against text in
+    the fused vectors (default the search's `MIXED_WEIGHT`, 0.7: also the best clusters on
+    Myntra, see docs/beyond.md). Raises `NoVectors` without item vectors, `MapError` for
+    impossible settings."""
     from .. import config
     from ..projection import (DEFAULT_CLUSTERS, DEFAULT_METHOD, MapError, cached_projection,
                               cluster, item_matrix, name_clusters, project, purity,
@@ -101,8 +112,9 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
     n_clusters = DEFAULT_CLUSTERS if clusters is None else int(clusters)
     if n_clusters < 2:
         raise MapError("Ask for at least 2 clusters.")
+    weight = _fused_weight(image_weight)
     vec = _item_vectors(store, dataset)
-    x_all = item_matrix(vec.image, vec.text, vectors)
+    x_all = item_matrix(vec.image, vec.text, vectors, weight)
     rows = np.flatnonzero(_with_vectors(vec, vectors))
     if len(rows) < 3:
         raise MapError(f"'{dataset}' has {len(rows)} products with {vectors} vectors; a map "
@@ -110,7 +122,8 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
     x = x_all[rows]
     method = resolve_method(method, len(rows))
     token = hashlib.sha1(f"{dataset}|{vectors_version(store, dataset)}|{vectors}|{method}|{seed}|"
-                         f"{len(rows)}".encode()).hexdigest()[:16]
+                         f"{len(rows)}|{weight if vectors == 'fused' else ''}".encode()
+                         ).hexdigest()[:16]
     path = config.artifacts_dir(store.path, "maps") / f"{dataset}-{token}.npz"
     t0 = time.perf_counter()
     coords, from_cache = cached_projection(
@@ -164,11 +177,12 @@ def _overlay(store: Store, dataset: str, user_id: str, model: str | int | None, 
 
 def cluster_purity(store: Store, dataset: str | None = None,
                    clusters: Sequence[int] | None = None, seed: int = 0,
+                   image_weight: float | None = None,
                    progress: ProgressCallback | None = None) -> pd.DataFrame:
     """How well k-means clusters of the photo, text and fused vectors match article type:
     one row per (vectors, k) with purity and NMI (normalised mutual information). `clusters`
     defaults to 20 and the number of article types. Products without every vector of a kind
-    are left out of that kind."""
+    are left out of that kind; `image_weight` as in `catalog_map`."""
     from ..projection import DEFAULT_CLUSTERS, KINDS, MapError, cluster_scores, item_matrix
 
     dataset = store.resolve_dataset(dataset)
@@ -184,7 +198,7 @@ def cluster_purity(store: Store, dataset: str | None = None,
     rows = []
     steps = len(kinds) * len(ks)
     for kind in kinds:
-        x = item_matrix(vec.image, vec.text, kind)
+        x = item_matrix(vec.image, vec.text, kind, _fused_weight(image_weight))
         keep = _with_vectors(vec, kind) & items[TRUTH].notna().to_numpy()
         for c in ks:
             scores = cluster_scores(x[keep], items[TRUTH].to_numpy()[keep], c, seed)

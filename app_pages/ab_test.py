@@ -127,9 +127,9 @@ with right:
         st.plotly_chart(charts.offline_online(lifts), width="stretch")
 
 st.subheader("Offline vs online")
-if result.verdict.agree is False:
+if result.verdict.disagree:
     st.warning(result.verdict.summary, icon=":material/compare_arrows:")
-elif result.verdict.agree:
+elif result.verdict.agree or result.verdict.truth_agree:
     st.success(result.verdict.summary, icon=":material/check_circle:")
 else:
     st.info(result.verdict.summary, icon=":material/help:")

@@ -195,48 +195,81 @@ def compare(metric: str, a_rates: np.ndarray, b_rates: np.ndarray, a_expected: n
                                      power))
 
 
+TIE = 0.02
+"""A noise-free lift smaller than this (2%) is no practical difference."""
+BIG_OFFLINE = 0.10
+"""An offline NDCG difference at least this large (10%) promises a difference worth having."""
+
+
 @dataclass
 class Verdict:
-    """Offline (NDCG) and online (simulated clicks) answers to "is B better than A?"."""
+    """Offline (NDCG) and online (simulated clicks) answers to "is B better than A?".
+
+    `agree` compares the offline difference with this test's significant result (None when
+    the test cannot tell); `truth_agree` with the noise-free lift the simulator knows (None
+    without one). `disagree` is True when either of them disagrees."""
 
     offline_lift: float | None
     online_lift: float | None
     online_significant: bool
-    agree: bool | None          # None: the online test cannot tell
+    agree: bool | None
+    truth_lift: float | None
+    truth_agree: bool | None
     summary: str
+
+    @property
+    def disagree(self) -> bool:
+        return self.agree is False or self.truth_agree is False
+
+
+def _more(lift: float) -> float:
+    """How much more the leading arm gets, from B's lift over A."""
+    return lift if lift > 0 else 1.0 / (1.0 + lift) - 1.0
 
 
 def verdict(name_a: str, name_b: str, ndcg_a: float, ndcg_b: float,
             clicks: Comparison, k: int) -> Verdict:
-    """Whether the offline NDCG@k difference and the online click-through lift point the same
-    way, in words."""
+    """Whether the offline NDCG@k difference, this test's click-through lift and the
+    noise-free lift point the same way, in words."""
     offline = ndcg_b / ndcg_a - 1.0 if ndcg_a > 0 else None
-    online = clicks.lift
+    online, truth = clicks.lift, clicks.expected_lift
     better_off = name_b if ndcg_b > ndcg_a else name_a
-    off_words = (f"Offline, {better_off} ranks the held-out purchases better (NDCG@{k} "
-                 f"{max(ndcg_a, ndcg_b):.4f} vs {min(ndcg_a, ndcg_b):.4f}"
-                 + (f", {abs(offline):.1%} apart)." if offline is not None else ")."))
+    words = [f"Offline, {better_off} ranks the held-out interactions better (NDCG@{k} "
+             f"{max(ndcg_a, ndcg_b):.4f} vs {min(ndcg_a, ndcg_b):.4f}"
+             + (f", {abs(offline):.1%} apart)." if offline is not None else ").")]
+    agree = None
     if online is None:
-        return Verdict(offline, None, False, None,
-                       off_words + " Online, no shopper clicked in one of the arms.")
-    better_on = name_b if online > 0 else name_a
-    if not clicks.significant:
+        words.append("Online, no shopper clicked in one of the arms.")
+    elif not clicks.significant:
         needed = (f" A test would need about {clicks.needed_per_arm:,} shoppers per arm to "
-                  "tell." if clicks.needed_per_arm else "")
-        return Verdict(offline, online, False, None,
-                       off_words + f" Online, {better_on} is ahead by "
-                       f"{(online if online > 0 else 1.0 / (1.0 + online) - 1.0):.1%} in "
-                       "clicks per visit, which is not significant "
-                       f"(p = {clicks.p_value:.2f}): the test cannot tell them apart." + needed)
-    agree = (online > 0) == (ndcg_b > ndcg_a)
-    more = online if online > 0 else 1.0 / (1.0 + online) - 1.0
-    on_words = (f" Online, {better_on} gets {more:.1%} more clicks per visit "
-                f"(p = {clicks.p_value:.3f}, significant).")
-    if agree:
-        return Verdict(offline, online, True, True, off_words + on_words + " Both agree.")
-    return Verdict(offline, online, True, False, off_words + on_words +
-                   " They disagree: the offline metric rewards predicting the held-out "
-                   "interactions, the shoppers click what matches their tastes.")
+                  "tell a difference this size." if clicks.needed_per_arm else "")
+        words.append(f"Online, {name_b if online > 0 else name_a} is ahead by "
+                     f"{_more(online):.1%} in clicks per visit, which is not significant "
+                     f"(p = {clicks.p_value:.2f}): this test cannot tell them apart." + needed)
+    else:
+        agree = (online > 0) == (ndcg_b > ndcg_a)
+        words.append(f"Online, {name_b if online > 0 else name_a} gets {_more(online):.1%} "
+                     f"more clicks per visit (p = {clicks.p_value:.3f}, significant): "
+                     + ("the same answer." if agree else "the opposite answer."))
+    truth_agree = None
+    if truth is not None and offline is not None:
+        if abs(truth) < TIE:
+            truth_agree = abs(offline) < BIG_OFFLINE
+            words.append(f"The simulator knows the shoppers' tastes: with unlimited shoppers "
+                         f"the two would be {abs(truth):.1%} apart in clicks, practically "
+                         "equal" + (", although offline they look far apart." if not
+                                    truth_agree else "."))
+        else:
+            truth_agree = (truth > 0) == (offline > 0)
+            words.append(f"With unlimited shoppers (the simulator's noise-free rates), "
+                         f"{name_b if truth > 0 else name_a} would get {_more(truth):.1%} "
+                         "more clicks: " + ("the direction offline predicts." if truth_agree
+                                            else "the opposite of what offline predicts."))
+    if agree is False or truth_agree is False:
+        words.append("Offline and online disagree here: NDCG rewards predicting the held-out "
+                     "interactions, while shoppers click what matches their tastes.")
+    return Verdict(offline, online, bool(clicks.significant), agree, truth, truth_agree,
+                   " ".join(words))
 
 
 @dataclass
@@ -262,4 +295,5 @@ class ABResult:
                 "k": self.k, "visits": self.visits, "shoppers": self.shoppers,
                 "alpha": self.alpha, "power": self.power, "seed": self.seed,
                 "metrics": {m: c.to_dict() for m, c in self.comparisons.items()},
-                "offline_ndcg": self.offline, "verdict": asdict(self.verdict)}
+                "offline_ndcg": self.offline,
+                "verdict": {**asdict(self.verdict), "disagree": self.verdict.disagree}}

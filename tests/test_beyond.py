@@ -337,3 +337,24 @@ def test_commands_answer_in_json(tiny: Store, ready: Store):
     assert len(out["points"]) == 64 and len(out["clusters"]) == 4
     code, text, err = cli("purity", "--db", demo_db, "--clusters", "4")
     assert code == 0 and "fused" in text and "image" in text
+
+
+def test_verdict_flags_offline_and_online_disagreeing():
+    from recsys.abtest import compare, verdict
+
+    a = np.r_[np.ones(50), np.zeros(950)]
+    b = np.r_[np.ones(52), np.zeros(948)]
+    # offline B is 3x better, yet the noise-free click rates are equal: they disagree
+    c = compare("click", a, b, a * 0 + 0.05, b * 0 + 0.0505)
+    v = verdict("A", "B", 0.037, 0.111, c, 10)
+    assert v.agree is None and v.truth_agree is False and v.disagree
+    assert "practically equal" in v.summary and "disagree" in v.summary
+    # B better offline and truly better online: they agree
+    c = compare("click", a, b, a * 0 + 0.05, b * 0 + 0.06)
+    v = verdict("A", "B", 0.10, 0.12, c, 10)
+    assert v.truth_agree and not v.disagree and "the direction offline predicts" in v.summary
+    # a significant online result the other way round
+    worse = np.r_[np.ones(20), np.zeros(980)]
+    c = compare("click", a, worse, a * 0 + 0.05, worse * 0 + 0.02)
+    v = verdict("A", "B", 0.10, 0.12, c, 10)
+    assert v.agree is False and v.disagree and "opposite" in v.summary

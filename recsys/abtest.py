@@ -18,7 +18,7 @@ shopper is the unit of randomisation and of analysis:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -288,7 +288,6 @@ class ABResult:
     alpha: float
     power: float
     seed: int
-    examples: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "models": self.models, "runs": self.runs,

@@ -97,9 +97,8 @@ def evaluate_cold_start(models: Mapping[str, Recommender], data: InteractionData
     done = 0
     for name, model in models.items():
         for n in lengths:
-            scores = np.vstack([model.score_history(*histories_n)
-                                for histories_n in (first_items(histories, n)[u]
-                                                    for u in users)])
+            firsts = first_items(histories, n)
+            scores = np.vstack([model.score_history(*firsts[int(u)]) for u in users])
             scores = mask_seen(scores, seen)
             metrics = ranking_metrics(top_k(scores, k), truth, [k])
             for metric in ("recall", "ndcg", "hit_rate"):

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -196,10 +195,3 @@ def name_clusters(labels: np.ndarray, items: pd.DataFrame, max_parts: int = 2
         row["name"] = " · ".join(parts) if parts else f"cluster {int(c) + 1}"
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
-    """(fn(), seconds it took)."""
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0

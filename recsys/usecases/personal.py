@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 PHOTO_MATCHES = 3
 """Catalog products a new shopper's photo stands for (its nearest look-alikes)."""
 
+CLOSE_SECOND = 0.9
+"""A pick names a second liked product it resembles only when that one is nearly as close
+(at least this share of the closest one's similarity)."""
+
 RESULT_COLUMNS = ("rank", "item_id", "score", "query_share", "taste_share", "query_score",
                   "taste_score", "in_history", "title", "image_path")
 
@@ -219,7 +223,8 @@ def new_shopper_picks(store: Store, dataset: str | None = None, liked: Sequence[
     confidence `weights`: view 1, cart 3, purchase 5) or one `photo` (it stands for its
     `photo_matches` nearest catalog products), scored by the model's fold-in
     (`Recommender.score_history`, no retraining). Each pick names the liked products it
-    resembles most (photo, text and co-purchase similarity). Raises `ColdStartError` without
+    resembles most (photo, text and co-purchase similarity; a second one when nearly as close).
+    Raises `ColdStartError` without
     a liked product or photo, `RecsysError` for unknown products."""
     from ..explain import modality_similarities
     from ..foldin import ColdStartError, fold_in_picks
@@ -254,7 +259,8 @@ def new_shopper_picks(store: Store, dataset: str | None = None, liked: Sequence[
     resembles, resemblance = [], []
     for row in combined:
         best = np.argsort(-row, kind="stable")[:2]
-        resembles.append([history_ids[j] for j in best])
+        keep = [j for n, j in enumerate(best) if n == 0 or row[j] >= CLOSE_SECOND * row[best[0]]]
+        resembles.append([history_ids[j] for j in keep])
         resemblance.append(float(row[best[0]]) if len(best) else float("nan"))
     ids = [str(run.model.item_ids[i]) for i in picks]
     frame = pd.DataFrame({"rank": np.arange(1, len(ids) + 1), "item_id": ids,

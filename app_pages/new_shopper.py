@@ -9,7 +9,7 @@ import streamlit as st
 from recsys import usecases
 from recsys.catalog import item_label
 from recsys.errors import RecsysError
-from ui import components, resources, state
+from ui import components, personal, resources, state
 
 MODES = ["Pick products I like", "Upload a photo"]
 GRID = 24
@@ -83,6 +83,18 @@ def pick_grid() -> None:
                         args=(row["item_id"],))
 
 
+def search_as_new_shopper() -> None:
+    """A search answered with the likes as the taste (fold-in), as on the Catalog page."""
+    with st.expander("Search the catalog as this new shopper", icon=":material/search:"):
+        words = st.text_input("What are you looking for?", key="ns_query",
+                              placeholder="e.g. shoes, a watch, summer dress")
+        taste = st.slider("Query only ↔ mostly taste", 0.0, 1.0, personal.DEFAULT_TASTE, 0.05,
+                          key="ns_taste")
+        if words.strip():
+            personal.results(dataset, personal.AsShopper(None, taste, run_id, tuple(liked)),
+                             k=12, text=words, hide_history=True)
+
+
 def liked_strip(rows) -> None:
     """The likes so far as small cards (what the model folds in)."""
     cards = [components.product_card(r, thumb=128, tag=("liked", "#EC4899"))
@@ -116,6 +128,7 @@ if mode == MODES[0]:
                                         dataset, liked, model=run_id, k=k,
                                         train_if_missing=False)
         show_picks(picks)
+        search_as_new_shopper()
     else:
         st.info("Tick at least one product below: your picks appear here at once.",
                 icon=":material/touch_app:")

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -107,7 +108,9 @@ def project(x: np.ndarray, method: str = DEFAULT_METHOD, seed: int = 0,
         neighbours = int(min(15, n - 1))
         model = umap.UMAP(n_neighbors=neighbours, min_dist=0.1, metric="cosine",
                           random_state=seed, init="spectral" if n > neighbours + 2 else "random")
-        coords = model.fit_transform(reduced)
+        with warnings.catch_warnings():      # "n_jobs overridden by random_state": wanted
+            warnings.simplefilter("ignore", UserWarning)
+            coords = model.fit_transform(reduced)
     else:
         from sklearn.manifold import TSNE
 

@@ -52,6 +52,9 @@ def test_new_shopper_gets_picks_as_soon_as_a_product_is_ticked(app_db: Path):
     values = [m.value for m in at.markdown]
     head = next(n for n, v in enumerate(values) if "picks** by" in v)
     assert values[head + 1].count('class="rs-card"') == at.slider(key="ns_k").value
+    at.text_input(key="ns_query").input("red").run()        # search with the likes as taste
+    assert not problems(at), problems(at)
+    assert "products for you**" in html_of(at)
 
 
 def test_search_as_a_shopper_on_the_catalog_shows_query_and_taste_shares(app_db: Path):

@@ -27,11 +27,17 @@ MAX_SHOPPERS = 2000
 
 @dataclass
 class AsShopper:
-    """Who a search is answered for, with which run and how much taste counts."""
+    """Who a search is answered for (a shopper's id, or a new shopper's liked products), with
+    which run and how much taste counts."""
 
-    user_id: str
+    user_id: str | None
     taste: float
     run_id: int | None
+    history: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"shopper {self.user_id}" if self.user_id else "you"
 
 
 def controls(prefix: str, dataset: str) -> AsShopper | None:
@@ -87,12 +93,13 @@ def results(dataset: str, who: AsShopper, *, k: int, min_width: int = 170,
     store = resources.get_store()
     try:
         hits = usecases.search_for_shopper(store, dataset, user_id=who.user_id,
+                                           history=list(who.history) or None,
                                            taste=who.taste, k=k, model=who.run_id,
                                            train_if_missing=False, **query)
     except RecsysError as exc:
         components.error_box(exc, "Personalised search failed")
         return
-    st.markdown(f"**{len(hits.results)} products for shopper {hits.shopper}** · "
+    st.markdown(f"**{len(hits.results)} products for {who.label}** · "
                 f"{100 * (1 - hits.taste):.0f}% query, {100 * hits.taste:.0f}% taste "
                 f"({hits.model}, run {hits.run_id}) · the query's {hits.pool} best matches "
                 f"reordered by taste in {1000 * hits.seconds:.0f} ms")

@@ -5,7 +5,7 @@ the test size a real experiment would need, and the offline verdict next to it."
 import streamlit as st
 
 from recsys import usecases
-from recsys.abtest import METRIC_LABELS
+from recsys.abtest import METRIC_LABELS, format_p
 from recsys.models import display_name
 from ui import charts, components, resources
 
@@ -84,11 +84,11 @@ def headline() -> str:
             f"({clicks.b.rate:.1%} vs {clicks.a.rate:.1%} of visits for B vs A, "
             f"{result.shoppers['A'] + result.shoppers['B']:,} shoppers). ")
     if clicks.significant:
-        text += (f"This is **statistically significant** (p = {clicks.p_value:.3f}): a "
+        text += (f"This is **statistically significant** ({format_p(clicks.p_value)}): a "
                  f"difference this large would happen by chance less than "
                  f"{result.alpha:.0%} of the time if the models were equal.")
     else:
-        text += (f"This is **not significant** (p = {clicks.p_value:.2f}): chance alone "
+        text += (f"This is **not significant** ({format_p(clicks.p_value)}): chance alone "
                  "could explain it.")
         if clicks.needed_per_arm:
             text += (f" To detect a difference this size reliably ({result.power:.0%} "

@@ -33,6 +33,11 @@ DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.8
 
 
+def format_p(p_value: float) -> str:
+    """A p-value as people read it: "p < 0.001" for tiny ones, else three decimals."""
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
 class ExperimentError(RecsysError):
     """A simulated experiment that cannot be run as asked."""
 
@@ -245,11 +250,11 @@ def verdict(name_a: str, name_b: str, ndcg_a: float, ndcg_b: float,
                   "tell a difference this size." if clicks.needed_per_arm else "")
         words.append(f"Online, {name_b if online > 0 else name_a} is ahead by "
                      f"{_more(online):.1%} in clicks per visit, which is not significant "
-                     f"(p = {clicks.p_value:.2f}): this test cannot tell them apart." + needed)
+                     f"({format_p(clicks.p_value)}): this test cannot tell them apart." + needed)
     else:
         agree = (online > 0) == (ndcg_b > ndcg_a)
         words.append(f"Online, {name_b if online > 0 else name_a} gets {_more(online):.1%} "
-                     f"more clicks per visit (p = {clicks.p_value:.3f}, significant): "
+                     f"more clicks per visit ({format_p(clicks.p_value)}, significant): "
                      + ("the same answer." if agree else "the opposite answer."))
     truth_agree = None
     if truth is not None and offline is not None:

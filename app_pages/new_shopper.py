@@ -9,7 +9,7 @@ import streamlit as st
 from recsys import usecases
 from recsys.catalog import item_label
 from recsys.errors import RecsysError
-from ui import components, personal, resources, state
+from ui import charts, components, personal, resources, state
 
 MODES = ["Pick products I like", "Upload a photo"]
 GRID = 24
@@ -116,6 +116,34 @@ def show_picks(picks: usecases.NewShopperPicks) -> None:
     components.card_grid(cards, 170)
 
 
+def measure() -> None:
+    """How good first picks are: held-out shoppers treated as new (use case
+    `evaluate_cold_start`), fold-in against bestsellers and content only."""
+    with st.expander("How good are a new shopper's first picks?", icon=":material/insights:"):
+        st.caption("Shoppers with a test history are held out of training; each model is "
+                   "fitted without them, then folds in their first 1, 3 and 5 products and is "
+                   "scored on what they interacted with later (NDCG@20). Fits the models "
+                   "afresh: seconds on the demo, minutes on Myntra.")
+        cols = st.columns([3, 1, 1])
+        choices = [m for m in ("popularity", "content", "ease", "late-fusion",
+                               "attention-fusion") if m in set(usecases.list_runs(
+                                   store, dataset)["model"]) or m in ("popularity", "content")]
+        chosen = cols[0].multiselect("Models", choices, default=choices[:3] + [
+            m for m in choices[3:] if m == runs.loc[runs["run_id"] == run_id, "model"].iloc[0]],
+            key="ns_eval_models")
+        held = cols[1].number_input("Shoppers held out", 10, 1000, 100, 10, key="ns_eval_n")
+        if cols[2].button("Measure", icon=":material/play_arrow:", disabled=not chosen):
+            panel = components.ProgressPanel("Fitting without the held-out shoppers")
+            frame = components.call_or_stop("Cannot measure", usecases.evaluate_cold_start,
+                                            store, dataset, chosen, users=int(held),
+                                            progress=panel)
+            panel.done("Measured")
+            st.session_state["ns_eval"] = (dataset, frame)
+        stored = st.session_state.get("ns_eval")
+        if stored and stored[0] == dataset:
+            st.plotly_chart(charts.cold_start(stored[1]), width="stretch")
+
+
 if mode == MODES[0]:
     if liked:
         st.subheader("Your picks")
@@ -157,3 +185,5 @@ else:
         st.markdown("**Your photo looks like** (these stand for your taste)")
         liked_strip(picks.liked)
     show_picks(picks)
+
+measure()

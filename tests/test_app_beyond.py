@@ -106,3 +106,15 @@ def test_ab_test_page_reports_in_words(app_db: Path):
     assert len(at.metric) == 3
     verdict = [e.value for e in (*at.success, *at.warning, *at.info)]
     assert any("Offline" in v for v in verdict)
+
+
+def test_new_shopper_page_measures_first_picks(app_db: Path):
+    at = app_test(app_db, "app_pages/new_shopper.py")
+    at.multiselect(key="ns_eval_models").set_value(["popularity", "content"]).run()
+    at.number_input(key="ns_eval_n").set_value(10).run()
+    next(b for b in at.button if b.label == "Measure").click().run()
+    assert not problems(at), problems(at)
+    assert not at.error, [e.value for e in at.error]
+    frame = at.session_state["ns_eval"][1]
+    assert set(frame["model"]) == {"popularity", "content"} and set(frame["history"]) == {1, 3, 5}
+    assert len(at.get("plotly_chart")) == 1

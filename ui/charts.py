@@ -250,3 +250,17 @@ def offline_online(rows: Sequence[dict]) -> go.Figure:
     fig.add_hline(y=0, line_color="#111827", line_width=1)
     fig.update_layout(title="B compared with A", yaxis=dict(tickformat="+.0%"))
     return _layout(fig, 320, legend=False)
+
+
+def cold_start(frame: pd.DataFrame, metric: str = "ndcg") -> go.Figure:
+    """A metric against the number of liked products, one line per model (frame: model,
+    history, metric, k, value)."""
+    sel = frame[frame["metric"] == metric].sort_values("history")
+    k = int(sel["k"].iloc[0]) if len(sel) else 20
+    fig = px.line(sel, x="history", y="value", color="model", markers=True,
+                  color_discrete_sequence=PALETTE,
+                  labels={"history": "liked products", "value": f"{metric.upper()}@{k}"})
+    fig.update_xaxes(dtick=1)
+    fig.update_layout(title=f"New shoppers: {metric.upper()}@{k} by the number of likes "
+                            f"({int(sel['users'].iloc[0]) if len(sel) else 0} shoppers)")
+    return _layout(fig, 320)

@@ -430,9 +430,10 @@ def evaluate_personal_search(store: Store, dataset: str | None = None, *,
                                    data.train[u].indices.astype(np.int64)))
     report(progress, 0.45, 1.0, f"encoding {len(queries)} queries", stage="queries")
     query_matrix = np.full((len(queries), data.n_items), -np.inf)
+    index_pos = {str(i): n for n, i in enumerate(index.item_ids)}
     for text, q in queries.items():
         result = index.search(text=enc.encode_text(text), k=len(index), image_weight=weight)
-        cols = to_model[[index._pos[i] for i in result.item_ids]]
+        cols = to_model[[index_pos[str(i)] for i in result.item_ids]]
         keep = cols >= 0
         query_matrix[q, cols[keep]] = result.scores[keep]
     report(progress, 0.6, 1.0, f"scoring {len(test_users)} shoppers", stage="taste")

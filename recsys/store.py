@@ -614,6 +614,18 @@ class Store:
                               FROM metrics m JOIN runs r USING (run_id)
                               WHERE {' AND '.join(where)} ORDER BY m.run_id, metric, k""", params)
 
+    # -- picks (issue-demo) -------------------------------------------------------------------
+    def user_item_events(self, dataset: str, user_id: str) -> pd.DataFrame:
+        """Every item a user interacted with (all splits, catalog or not): item_id, the strongest
+        event (the one of largest weight: purchase > cart > view), its weight, the number of
+        events and the last time; most recent first."""
+        return self.query("""
+            SELECT item_id, arg_max(event, weight) AS event, max(weight) AS weight,
+                   count(*) AS events, max(ts) AS last_ts
+            FROM interactions WHERE dataset = ? AND user_id = ?
+            GROUP BY item_id ORDER BY last_ts DESC NULLS LAST, item_id""",
+                          [dataset, str(user_id)])
+
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=_json_default)

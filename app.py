@@ -14,7 +14,11 @@ from recsys.demo import DEMO_DATASET
 from recsys.store import StoreError
 from ui import components, resources, state
 
-st.set_page_config(page_title="Multimodal RecSys", page_icon=":material/style:",
+PAGE_ICON = "🛍️"
+"""An emoji: the browser draws it from a data URI. A ":material/...:" page icon would make every
+page fetch its SVG from fonts.gstatic.com, an error offline."""
+
+st.set_page_config(page_title="Multimodal RecSys", page_icon=PAGE_ICON,
                    layout="wide", initial_sidebar_state="expanded")
 
 

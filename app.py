@@ -14,9 +14,9 @@ from recsys.demo import DEMO_DATASET
 from recsys.store import StoreError
 from ui import components, resources, state
 
+# An emoji: the browser draws it from a data URI. A ":material/...:" page icon would make every
+# page fetch its SVG from fonts.gstatic.com, an error offline.
 PAGE_ICON = "🛍️"
-"""An emoji: the browser draws it from a data URI. A ":material/...:" page icon would make every
-page fetch its SVG from fonts.gstatic.com, an error offline."""
 
 st.set_page_config(page_title="Multimodal RecSys", page_icon=PAGE_ICON,
                    layout="wide", initial_sidebar_state="expanded")

@@ -151,7 +151,8 @@ def runs_table() -> None:
     if all_runs.empty:
         st.caption("No runs yet.")
     else:
-        shown = all_runs.assign(name=all_runs["model"].map(display_name))
+        shown = all_runs.assign(name=all_runs["model"].map(display_name),
+                                message=all_runs["message"].fillna(""))
         st.dataframe(shown[["name", "status", "seconds", "started_at", "message", "run_id",
                             "model"]],
                      hide_index=True, column_config={"model": "model id",
@@ -181,13 +182,15 @@ with right:
     interrupted = None if start else st.session_state.pop(RUNNING, None)
     if interrupted is not None:
         stopped_notice(interrupted)
+    stop_slot = st.empty()
     if start:
-        st.button("Stop training", key="tr_stop", icon=":material/stop_circle:",
-                  help="Stops at the next progress step: the run is marked interrupted and the "
-                       "previous model of this kind stays in use.")
+        stop_slot.button("Stop training", key="tr_stop", icon=":material/stop_circle:",
+                         help="Stops at the next progress step: the run is marked interrupted "
+                              "and the previous model of this kind stays in use.")
     chart_slot = st.empty()
     status_slot = st.empty()
     if start:
         run_training(spec["name"], params, protocol, chart_slot)
+        stop_slot.empty()
     show_last_run(chart_slot, status_slot, start or interrupted is not None)
 runs_table()

@@ -57,20 +57,21 @@ def examples(db: str, name: str, token: str) -> list[dict]:
 def example_strip() -> None:
     """Example photos, one click each: catalog photos and phone-style shots."""
     shown = examples(str(store.path), dataset, store.items_version(dataset))
-    if not shown:
-        return
-    st.caption("Or try an example: catalog photos, and phone photos of catalog products "
-               "(made by the app)")
-    cols = st.columns(3)
-    for n, ex in enumerate(shown):
-        with cols[n % 3]:
-            uri = resources.thumbnail_uri(ex["path"], 160)
-            if uri:
-                st.markdown(f'<img src="{uri}" style="width:100%;border-radius:8px" '
-                            f'title="{html.escape(ex["label"])}"/>', unsafe_allow_html=True)
-            st.button("Phone photo" if ex["kind"] == "phone" else "Catalog photo",
-                      key=f"vs_ex_{n}", on_click=use_example, args=(ex["path"], ex["label"]),
-                      width="stretch", help=ex["label"])
+    for kind, caption in (("catalog", "Or try a catalog photo"),
+                          ("phone", "...or a phone photo of a catalog product (made by the "
+                                    "app)")):
+        group = [(n, ex) for n, ex in enumerate(shown) if ex["kind"] == kind]
+        if not group:
+            continue
+        st.caption(caption)
+        for col, (n, ex) in zip(st.columns(len(group)), group):
+            with col:
+                uri = resources.thumbnail_uri(ex["path"], 160)
+                if uri:
+                    st.markdown(f'<img src="{uri}" style="width:100%;border-radius:8px" '
+                                f'title="{html.escape(ex["label"])}"/>', unsafe_allow_html=True)
+                st.button("Try", key=f"vs_ex_{n}", on_click=use_example,
+                          args=(ex["path"], ex["label"]), width="stretch", help=ex["label"])
 
 
 def filter_widgets() -> tuple[dict, tuple | None]:
@@ -81,7 +82,7 @@ def filter_widgets() -> tuple[dict, tuple | None]:
     cols = st.columns(2)
     for n, column in enumerate(shown):
         chosen[column] = cols[n % 2].multiselect(facets[column], facet_values(items, column),
-                                                 key=f"vs_f_{column}")
+                                                 key=f"vs_f_{column}", placeholder="any")
     price = None
     prices = items["price"].dropna() if "price" in items else []
     if len(prices) and prices.max() > prices.min():

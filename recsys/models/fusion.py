@@ -50,9 +50,11 @@ class SubScorers:
     def _fit_scorers(self, data: InteractionData) -> None:
         self.scorers = self._scorers()
         progress = getattr(self, "_progress", None)
+        epochs = max(1, int(getattr(self.config, "epochs", 1)))
         for n, (modality, scorer) in enumerate(self.scorers.items()):
-            report(progress, n, len(self.scorers) * 10, f"fitting the {modality} scorer "
-                   f"({scorer.name}) on {data.n_items:,} items", stage="prepare")
+            # within the first epoch's share of the bar, so the bar never moves back
+            report(progress, n / (len(self.scorers) + 1), epochs, f"fitting the {modality} "
+                   f"scorer ({scorer.name}) on {data.n_items:,} items", stage="prepare")
             scorer.fit(data)
         self.lengths = np.log1p(self.seen.getnnz(axis=1)).astype(np.float32)
 

@@ -178,6 +178,7 @@ def prepare_search(store: Store, dataset: str | None = None,
     first query is fast; raises `NoVectors` when the dataset has no item vectors."""
     dataset = store.resolve_dataset(dataset)
     index, enc = _searcher(store, dataset, encoder)
+    _photo_sizes(store, dataset)            # for the exact-match check of the first upload
     return SearchInfo(dataset, enc.spec, len(index))
 
 
@@ -205,36 +206,49 @@ def _price_range(price: tuple[float | None, float | None] | None
     return low, high
 
 
-def _photo_digests(store: Store, dataset: str) -> dict[str, str]:
-    """SHA-1 of each catalog photo file -> item_id (read once per catalog version)."""
-    from ..query_photos import photo_digest
+def _photo_sizes(store: Store, dataset: str) -> dict[int, list[tuple[str, str]]]:
+    """Catalog photo files by size in bytes -> [(path, item_id)] (one `stat` per file, once per
+    catalog version): an upload is compared byte for byte only with files of its size."""
+    import os
 
-    def build() -> dict[str, str]:
-        out: dict[str, str] = {}
+    def build() -> dict[int, list[tuple[str, str]]]:
+        out: dict[int, list[tuple[str, str]]] = {}
         for item_id, path in zip(*store.items(dataset)[["item_id", "image_path"]].T.values):
             if isinstance(path, str) and path:
                 try:
-                    out.setdefault(photo_digest(Path(path).read_bytes()), str(item_id))
+                    out.setdefault(os.stat(path).st_size, []).append((path, str(item_id)))
                 except OSError:
                     continue
         return out
 
-    return cached("photo_digests", (db_key(store), dataset, store.items_version(dataset)),
+    return cached("photo_sizes", (db_key(store), dataset, store.items_version(dataset)),
                   build)
+
+
+def _same_file(store: Store, dataset: str, data: bytes) -> str | None:
+    """The catalog product whose photo file has exactly these bytes."""
+    from ..query_photos import photo_digest
+
+    digest = photo_digest(data)
+    for path, item_id in _photo_sizes(store, dataset).get(len(data), []):
+        try:
+            if photo_digest(Path(path).read_bytes()) == digest:
+                return item_id
+        except OSError:
+            continue
+    return None
 
 
 def _exact_match(store: Store, dataset: str, photo: Any, result) -> dict[str, Any] | None:
     """The catalog product a photo query is a copy of: same bytes, or a vector within
     `EXACT_COSINE` of its photo's."""
-    from ..query_photos import photo_digest
-
     data = None
     if isinstance(photo, (bytes, bytearray)):
         data = bytes(photo)
     elif isinstance(photo, (str, Path)) and Path(photo).is_file():
         data = Path(photo).read_bytes()
     if data is not None:
-        item = _photo_digests(store, dataset).get(photo_digest(data))
+        item = _same_file(store, dataset, data)
         if item is not None:
             return {"item_id": item, "how": "same file", "similarity": 1.0}
     records = result.to_records()

@@ -51,7 +51,7 @@ def uploaded() -> None:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def examples(db: str, name: str, token: str) -> list[dict]:
-    return usecases.example_queries(store, name)
+    return usecases.example_queries(resources.get_store(), name)
 
 
 def example_strip() -> None:

@@ -35,6 +35,8 @@ SURFACES = {
 """Background surfaces of the phone shots: (light, dark) colours."""
 
 SHOT_SIZE = 480
+SHOT_VERSION = 2
+"""Part of a phone shot's file name: a change to `phone_shot` makes new files, never stale ones."""
 JPEG_QUALITY = 55
 CENTRE_CROP = 0.7
 
@@ -104,6 +106,16 @@ def crop_to_product(image: Image.Image, pad: float = 0.08) -> Image.Image:
     return image.crop(tuple(int(round(v)) for v in box))
 
 
+def stands_out(photo: ImageSource | Image.Image) -> bool:
+    """Whether a studio photo's product can be cut from its background cleanly (it covers a
+    good part of the photo and does not run into the border): such products make good phone
+    shots."""
+    image = photo if isinstance(photo, Image.Image) else load_image(photo, target_size=96)
+    mask = product_mask(image)
+    edge = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]]).mean()
+    return 0.08 < mask.mean() < 0.7 and edge < 0.05
+
+
 def _surface(name: str, size: int, rng: np.random.Generator) -> np.ndarray:
     light, dark = (np.array(c, dtype=np.float32) for c in SURFACES[name])
     y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
@@ -159,7 +171,7 @@ def cached_phone_shot(folder: Path, item_id: str, photo: ImageSource, n: int) ->
     surface changes, so a stale file is never served)."""
     surface = list(SURFACES)[n % len(SURFACES)]
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(item_id))
-    path = folder / f"phone-{safe}-{surface}.jpg"
+    path = folder / f"phone-{safe}-{surface}-v{SHOT_VERSION}.jpg"
     if not path.is_file():
         with atomic_path(path) as tmp:
             tmp.write_bytes(phone_shot(photo, seed=n, surface=surface))

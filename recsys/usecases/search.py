@@ -283,7 +283,7 @@ def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3
     the catalog has no photos."""
     from .. import config
     from ..catalog import item_label
-    from ..query_photos import SURFACES, cached_phone_shot
+    from ..query_photos import SURFACES, cached_phone_shot, stands_out
 
     dataset = store.resolve_dataset(dataset)
     items = store.items(dataset)
@@ -293,15 +293,26 @@ def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3
     group = next((c for c in ("article_type", "master_category") if c in items
                   and items[c].notna().any()), None)
     items = items.sort_values("item_id")
-    picks = []
-    if group is not None:                 # one product of each of the commonest groups
-        for value in items[group].value_counts().index:
-            picks.append(items[items[group] == value].iloc[len(picks) % 3])
+    groups = [items[items[group] == v] for v in items[group].value_counts().index] \
+        if group is not None else [items]
+    picks: list[pd.Series] = []
+    used: set[str] = set()
+
+    def first_fit(rows: pd.DataFrame, phone: bool) -> pd.Series | None:
+        """A product of the group not used yet; for a phone shot one that cuts out cleanly."""
+        for _, row in rows.head(24).iterrows():
+            if row["item_id"] not in used and (not phone or stands_out(row["image_path"])):
+                return row
+        return None
+
+    for _ in range(3):                 # one product of each of the commonest groups, again
+        for rows in groups:            # from the top when the catalog has few groups
             if len(picks) == n_catalog + n_phone:
                 break
-    rest = items[~items["item_id"].isin([p["item_id"] for p in picks])]
-    step = max(1, len(rest) // max(1, n_catalog + n_phone))
-    picks += [r for _, r in rest.iloc[::step].iterrows()][:n_catalog + n_phone - len(picks)]
+            row = first_fit(rows, phone=len(picks) >= n_catalog)
+            if row is not None:
+                picks.append(row)
+                used.add(row["item_id"])
     folder = config.artifacts_dir(store.path, "examples", dataset)
     out = []
     for n, row in enumerate(picks):

@@ -28,8 +28,9 @@ SECOND_SHARE = 0.25
 """A second signal is mentioned when it carries at least this share of the weight."""
 
 YOU_DID = {"purchase": "you bought", "cart": "you put in your cart", "view": "you looked at"}
-THEY_DID = {"purchase": "shoppers who bought the {title}", "cart": "shoppers who put the {title} in "
-            "their cart", "view": "shoppers who looked at the {title}"}
+THEY_DID = {"purchase": "shoppers who bought the {title}",
+            "cart": "shoppers who put the {title} in their cart",
+            "view": "shoppers who looked at the {title}"}
 SEEN = {"purchase": "You bought this one already", "cart": "Already in your cart",
         "view": "You looked at this one already"}
 EVENT_WORDS = {"purchase": "bought", "cart": "in your cart", "view": "viewed"}

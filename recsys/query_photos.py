@@ -8,10 +8,10 @@ catalog products, exact-match detection and a simple crop to the product.
 * `photo_digest`: the hash that says "this upload is that catalog photo, byte for byte".
 * `crop_to_product`: a small border-colour crop for phone photos (the background is estimated
   from the image border, the product is the largest blob that differs from it; a centre crop
-  when nothing stands out). The encoder package may offer a better one; the search use case calls this one
-  through `search_similar(crop=True)`.
+  when nothing stands out). The encoder package may offer a better one; the search use case
+  calls this one through `search_similar(crop=True)` (`usecases.search._cropped`).
 
-PIL + numpy only; no store (the use case `usecases.search.example_queries` picks the items).
+PIL, numpy and scipy.ndimage; no store (the use case `usecases.search.example_queries` picks the items).
 """
 
 from __future__ import annotations

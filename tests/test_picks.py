@@ -50,7 +50,8 @@ def test_price_bands_cut_at_quartiles():
 
 
 def test_attribute_table_leaves_out_what_cannot_tell_items_apart():
-    items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["X Men Tee", "Y Men Tee", "X Men Cap"],
+    items = pd.DataFrame({"item_id": ["a", "b", "c"],
+                          "title": ["X Men Tee", "Y Men Tee", "X Men Cap"],
                           "article_type": ["Tee", "Tee", "Cap"], "usage": ["Casual"] * 3,
                           "base_colour": ["Red", None, "Blue"], "price": [None] * 3})
     table = attribute_table(items)

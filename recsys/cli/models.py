@@ -190,11 +190,12 @@ def recommend(ctx: Context) -> Result:
             lines.append("       driven by: " + ", ".join(
                 f"{a.attribute} {a.value} (+{a.effect:.2f})" for a in attrs.drivers))
         if e.similar:
-            like = "; ".join(f"{_short(recs.title(s.item_id) or s.item_id, 30)} "
-                             f"({s.similarity:.2f}"
-                             f"{', ' + EVENT_WORDS[recs.history[s.item_id]] if recs.history.get(s.item_id) in EVENT_WORDS else ''})"
-                             for s in e.similar)
-            lines.append(f"       like: {like}")
+            def cite(s) -> str:
+                event = EVENT_WORDS.get(recs.history.get(s.item_id, ""))
+                return (f"{_short(recs.title(s.item_id) or s.item_id, 30)} "
+                        f"({s.similarity:.2f}{', ' + event if event else ''})")
+
+            lines.append("       like: " + "; ".join(cite(s) for s in e.similar))
     if recs.similarity:
         lines.append(f"Mean similarity between the picks {recs.similarity['picks']:.2f} "
                      f"(model order: {recs.similarity['most_relevant']:.2f}).")

@@ -7,7 +7,10 @@ Rules written once here, for the app and the command line alike:
 * a run is explained with the split and the item vectors of the encoder it was trained with
   (`run_data`), not with whatever vectors are newest;
 * the runs a model can be loaded from are the finished ones whose file exists (`list_runs`,
-  from `training.finished_runs`).
+  from `training.finished_runs`);
+* a shopper's live picks (`recommend_for`) leave out everything they interacted with, are
+  re-ranked for variety and come with a sentence and the attributes that drove them; the
+  evaluation (`evaluate`) keeps leaving out the training split only.
 """
 
 from __future__ import annotations

@@ -10,9 +10,17 @@ from recsys.errors import RecsysError
 from ui import components, resources, state
 
 
+APPEND_LABEL = "'Add to the dataset's existing interactions'"
+REPLACE_LABEL = "'Replace even if this removes interactions'"
+
+
 def show_report(rep) -> None:
     """An import report: counts, then each kind of skipped row with examples."""
-    if rep.refused:
+    if rep.refused and rep.reason:
+        reason = rep.reason.replace("--replace", REPLACE_LABEL).replace("--append", APPEND_LABEL)
+        st.error(f"Refused: nothing was imported into '{rep.dataset}' and nothing changed: "
+                 f"{reason}")
+    elif rep.refused:
         st.error(f"Refused: nothing was imported into '{rep.dataset}' ({rep.skipped:,} problem "
                  "rows). Fix them, or choose 'skip' to leave them out.")
     else:
@@ -134,6 +142,12 @@ def import_interactions_tab() -> None:
             log_path = st.text_input("Path", placeholder="/path/to/baby.inter or "
                                                          "/path/to/baby/train.json")
         append = st.checkbox("Add to the dataset's existing interactions (otherwise replace them)")
+        replace = st.checkbox(
+            "Replace even if this removes interactions", key="inter_replace",
+            help="Without this, an import that would leave the dataset with fewer interactions "
+                 "than it has (a shorter file, a file of unknown items) is refused and nothing "
+                 "changes. Tick it to confirm that the dataset's interactions are to be replaced "
+                 "by this file's.")
         submitted = st.form_submit_button("Import interactions", type="primary")
     if not submitted:
         return
@@ -145,7 +159,8 @@ def import_interactions_tab() -> None:
         else:
             raise RecsysError("Upload an interaction file or give its path.")
         rep = with_progress("Importing interactions", usecases.import_interactions, store,
-                            source, fmt=fmt, dataset=name, on_error=on_error, append=append)
+                            source, fmt=fmt, dataset=name, on_error=on_error, append=append,
+                            replace=replace)
         show_report(rep)
     except RecsysError as exc:
         components.error_box(exc, "Import failed, nothing was changed")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import usecases
+from recsys.csvsafe import to_csv_bytes
 from recsys.errors import RecsysError
 from recsys.interactions import PROTOCOL_HELP, PROTOCOLS
 from ui import charts, components, resources
@@ -274,6 +275,6 @@ with tabs[5]:
             first = ["label", "model", "run_id", "protocol", "slice", "metric", "k", "value"]
             details = details[first + [c for c in details.columns if c not in first]]
             st.dataframe(details.style.format(precision=4, na_rep="–"), hide_index=True)
-            st.download_button("Download all metrics (CSV)", details.to_csv(index=False),
+            st.download_button("Download all metrics (CSV)", to_csv_bytes(details),
                                file_name=f"metrics_{dataset}_{shown_protocol}.csv",
                                mime="text/csv")

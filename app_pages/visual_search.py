@@ -10,6 +10,7 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.catalog import available_facets, facet_values, item_label
+from recsys.csvsafe import to_csv_bytes
 from recsys.errors import RecsysError
 from ui import components, personal, resources, state
 
@@ -209,5 +210,6 @@ with result_col:
     components.card_grid(cards, min_width=165)
     st.caption(f"Encoder `{found.encoder}`")
     st.download_button("Download results (CSV)",
-                       hits[["rank", "item_id", "title", "score", "image_score", "text_score"]]
-                       .to_csv(index=False), file_name="similar_products.csv", mime="text/csv")
+                       to_csv_bytes(hits[["rank", "item_id", "title", "score", "image_score",
+                                          "text_score"]]),
+                       file_name="similar_products.csv", mime="text/csv")

@@ -133,7 +133,9 @@ def paired_comparison(a: np.ndarray, b: np.ndarray, n_boot: int = N_BOOT, level:
     diff = a - b
     same = np.all(diff == 0, axis=0)
     if n >= 2:
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            # near-identical columns: scipy warns of precision loss; those p-values are set below
+            warnings.simplefilter("ignore", RuntimeWarning)
             p = np.asarray(ttest_rel(a, b, axis=0).pvalue, dtype=np.float64)
         p = np.where(same, 1.0, p)
     else:

@@ -320,3 +320,35 @@ def test_catalog_similar_items_opens_visual_search(app_db: Path):
     assert at.title[0].value == "Visual search"
     assert at.session_state["vs_item"] in item             # options show "title (id)"
     assert html_of(at).count('class="rs-card"') == at.slider(key="vs_k").value
+
+
+def test_data_page_never_wipes_interactions_without_a_confirmation(app_db: Path):
+    """Issue 9 item 3: a header-only log (or a short one) used to replace the demo's thousands
+    of interactions with nothing, with a green success. Now it is refused with the reason, and
+    a short log replaces them only when the page's confirmation is ticked."""
+    store = Store(app_db)
+    before = store.interaction_count("demo")
+    user, item = store.interactions("demo")[["user_id", "item_id"]].iloc[0]
+    store.close()
+    at = app_test(app_db, "app_pages/data.py")
+    uploader = next(u for u in at.file_uploader if u.label == "Interaction file")
+    uploader.set_value(("empty.csv", b"user,item,event\n", "text/csv"))
+    next(b for b in at.button if b.label == "Import interactions").click().run()
+    assert not problems(at)
+    assert at.error and "nothing changed" in at.error[0].value and not at.success
+    short = f"user,item,event\n{user},{item},view\n".encode()
+    uploader = next(u for u in at.file_uploader if u.label == "Interaction file")
+    uploader.set_value(("short.csv", short, "text/csv"))
+    next(b for b in at.button if b.label == "Import interactions").click().run()
+    assert at.error and "Replace even if this removes interactions" in at.error[0].value
+    store = Store(app_db)
+    assert store.interaction_count("demo") == before            # refused twice, unchanged
+    store.close()
+    at.checkbox(key="inter_replace").check()
+    uploader = next(u for u in at.file_uploader if u.label == "Interaction file")
+    uploader.set_value(("short.csv", short, "text/csv"))
+    next(b for b in at.button if b.label == "Import interactions").click().run()
+    assert not problems(at) and any("Imported 1 interactions" in s.value for s in at.success)
+    store = Store(app_db)
+    assert store.interaction_count("demo") == 1                  # replaced, as confirmed
+    store.close()

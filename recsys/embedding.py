@@ -10,6 +10,11 @@ with the item's `content_hash`. Re-running embeds only items that are new or who
 (new text or new photo bytes), and removes vectors of items no longer in the catalog. Vectors
 are written in chunks, so an interrupted run keeps what it finished. A photo that cannot be
 decoded is reported and skipped (its text is still embedded); the next run tries it again.
+
+A catalog without photos (titles, categories, descriptions only) has nothing to align an
+encoder on: by default its texts are embedded with the pretrained text tower as is
+(`TEXT_ONLY_ENCODER`, no alignment needed), so `embed`, `train` and `evaluate` work on it with
+their defaults.
 """
 
 from __future__ import annotations
@@ -28,6 +33,27 @@ from .store import Store
 
 MODALITIES = ("image", "text")
 CHUNK = 512
+TEXT_ONLY_ENCODER = "frozen"
+"""The encoder of a catalog without photos: the pretrained towers, unaligned (its text vectors
+are MiniLM's sentence embeddings; nothing to align without photos)."""
+
+
+def can_embed(store: Store, dataset: str) -> bool:
+    """Whether `embed` can make vectors for the dataset: it has photos, or it is a catalog
+    (whose texts can be embedded); not a dataset of bare item ids from an interaction log."""
+    return store.photo_count(dataset) > 0 or store.dataset_kind(dataset) in ("catalog", "demo")
+
+
+def default_encoder(store: Store, dataset: str) -> str | None:
+    """The encoder `embed` uses when none is given: None (the dataset's newest catalog-clip
+    checkpoint), or `TEXT_ONLY_ENCODER` for a catalog without photos and without a
+    checkpoint."""
+    if store.photo_count(dataset) > 0:
+        return None
+    from .encoders import catalog_clip_checkpoints
+
+    checkpoints = catalog_clip_checkpoints(store, dataset)
+    return None if bool(checkpoints["exists"].any()) else TEXT_ONLY_ENCODER
 
 
 @dataclass
@@ -136,7 +162,8 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
     """Embed new or changed items of `dataset` with `encoder`; return what was done.
 
     `encoder` is an `Encoder` or a spec string (default: the dataset's newest catalog-clip
-    checkpoint; raises `NoCheckpointError` if there is none). Only items without a vector of
+    checkpoint, raising `NoCheckpointError` if there is none; for a catalog without photos,
+    the pretrained text tower, `TEXT_ONLY_ENCODER`). Only items without a vector of
     this encoder version, or whose `content_hash` changed since, are embedded; when nothing is
     to do the weights are not even loaded (well under a second). `force` re-embeds everything;
     `item_ids` limits the work to those items. `progress` receives `recsys.progress.Progress`
@@ -145,6 +172,8 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
     t0 = time.perf_counter()
     dataset = store.resolve_dataset(dataset)
     items = store.items(dataset) if item_ids is None else store.items(dataset, item_ids)
+    if encoder is None:
+        encoder = default_encoder(store, dataset)
     peek = _peek_spec(store, dataset, encoder)
     enc: Encoder | None = encoder if isinstance(encoder, Encoder) else None
     if peek is None:
@@ -178,7 +207,9 @@ def ensure_item_vectors(store: Store, dataset: str | None = None,
                         config: dict | None = None) -> EmbedReport:
     """Make sure `dataset` has catalog-clip vectors for every item: the one call for the app.
 
-    If the dataset has no aligned catalog-clip encoder yet, trains one first
+    A catalog without photos gets text vectors from the pretrained text tower
+    (`TEXT_ONLY_ENCODER`), nothing is trained. Otherwise, if the dataset has no aligned
+    catalog-clip encoder yet, trains one first
     (`train_catalog_clip` with the default, best measured configuration, or `config`); then
     embeds the items that have no (or a stale) vector of the newest checkpoint. Idempotent:
     when everything is in place it only reads the database (well under a second) and returns a
@@ -190,6 +221,8 @@ def ensure_item_vectors(store: Store, dataset: str | None = None,
 
     dataset = store.resolve_dataset(dataset)
     trained = None
+    if default_encoder(store, dataset) == TEXT_ONLY_ENCODER:     # no photos: texts only
+        return embed_items(store, dataset, TEXT_ONLY_ENCODER, progress=progress)
     try:
         resolve_checkpoint(store, dataset, None)
         embed_progress = progress

@@ -58,10 +58,27 @@ def list_models(store: Store | None = None, dataset: str | None = None) -> list[
 
     models = describe_models()
     if store is not None and dataset is not None:
-        content = not store.embedding_sets(dataset).empty or store.photo_count(dataset) > 0
+        offered = offered_signals(store, store.resolve_dataset(dataset))
         for m in models:
-            m["applies"] = set(m["requires"]) <= {"cf"} or content
+            m["applies"] = set(m["requires"]) <= offered
     return models
+
+
+def offered_signals(store: Store, dataset: str) -> set[str]:
+    """The signals a dataset offers models, or can offer once `train` made its vectors: cf,
+    its vector modalities ("vectors" when any), image and text when it has photos, text for
+    a catalog without photos, "ratings" when interactions carry ratings."""
+    from ..embedding import can_embed
+    from ..vectors import ANY_VECTORS, modality_sources
+
+    out = {"cf", *modality_sources(store, dataset)}
+    if can_embed(store, dataset):
+        out |= {"image", "text"} if store.photo_count(dataset) > 0 else {"text"}
+    if out - {"cf"}:
+        out.add(ANY_VECTORS)
+    if store.rating_count(dataset):
+        out.add("ratings")
+    return out
 
 
 @dataclass
@@ -97,18 +114,19 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
 
     A model that reads photos or texts first gets up-to-date item vectors when the dataset has
     photos (the encoder is aligned if there is none, new or changed items are embedded: stage
-    "vectors" of the progress). `params` are hyperparameters (strings are converted),
+    "vectors" of the progress), or text vectors for a catalog without photos. `params` are hyperparameters (strings are converted),
     `protocol` one of `recsys.interactions.PROTOCOLS`. The epoch events carry `metrics`
     (epoch, train_loss, val_loss, val_ndcg@20) for live curves.
     """
-    from ..embedding import ensure_item_vectors
+    from ..embedding import can_embed, ensure_item_vectors
     from ..models import get_spec
     from ..training import train_model
 
     dataset = store.resolve_dataset(dataset)
     spec = get_spec(model)
     vectors = None
-    if spec.requires - {"cf"} and store.photo_count(dataset) > 0:
+    makes = spec.create(**(params or {})).requires & {"image", "text", "vectors"}
+    if makes and can_embed(store, dataset):
         vectors = ensure_item_vectors(store, dataset,
                                       progress=_phase(progress, 0.0, VECTORS_SHARE, "vectors"))
         progress = scaled(progress, VECTORS_SHARE, 1.0)
@@ -152,6 +170,7 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
                                   protocol=data.protocol, split_seed=split_seed, data=data)
         frame = evaluate_model(trained.model, data, ks, seed=split_seed,
                                progress=scaled(sub, 0.8, 1.0))
+        frame = _with_rating_metrics(frame, trained.model, data)
         store.add_metrics(trained.run_id, [(data.protocol, r.slice, r.metric,
                                             None if pd.isna(r.k) else int(r.k), r.value)
                                            for r in frame.itertuples()])
@@ -161,6 +180,21 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
         frames.append(frame)
         report(progress, n + 1, len(names), f"evaluated {name}", stage="evaluate")
     return pd.concat(frames, ignore_index=True)
+
+
+def _with_rating_metrics(frame: pd.DataFrame, model: Any, data: InteractionData
+                         ) -> pd.DataFrame:
+    """A rating model's MAE and RMSE on the test ratings appended to its ranking metrics
+    (slice "all", no cut-off, `users` = the number of ratings scored)."""
+    from ..models.ratings import rating_metrics
+
+    found = rating_metrics(model, data)
+    if not found:
+        return frame
+    rows = pd.DataFrame([{"slice": "all", "metric": m, "k": None, "value": found[m],
+                          "users": found["ratings"]} for m in ("mae", "rmse")])
+    return pd.concat([frame, rows[[c for c in rows.columns if c in frame.columns]]],
+                     ignore_index=True)
 
 
 def evaluation_results(store: Store, dataset: str | None = None) -> pd.DataFrame:
@@ -178,9 +212,12 @@ def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> Interact
     protocol = run_config.get("protocol", "auto")
     seed = int(run_config.get("split_seed", 0))
     encoder = run_config.get("encoder")
-    key = (db_key(store), dataset, protocol, seed, encoder, store.items_version(dataset),
+    sources = run_config.get("sources") or None
+    key = (db_key(store), dataset, protocol, seed, encoder,
+           tuple(sorted((sources or {}).items())), store.items_version(dataset),
            store.interactions_version(dataset), vectors_version(store, dataset))
-    return cached("data", key, lambda: load_data(store, dataset, protocol, seed, encoder))
+    return cached("data", key, lambda: load_data(store, dataset, protocol, seed, encoder,
+                                                 sources))
 
 
 @dataclass

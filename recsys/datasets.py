@@ -84,6 +84,7 @@ INTERACTION_ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("timestamp", "ts", "time", "datetime", "date"),
     "weight": ("weight", "rating", "value"),
     "split": ("split", "x_label", "set"),
+    "rating": ("rating", "stars"),      # kept as is (also the weight when there is no weight)
 }
 
 EXAMPLES_PER_REASON = 5
@@ -870,7 +871,17 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
         out["split"] = split
     else:
         out["split"] = None
-    return out.loc[keep, ["user_id", "item_id", "event", "ts", "weight", "split"]]
+    if "rating" in out:
+        raw = out["rating"]
+        rating = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            drop("rating is not a finite number",
+                 raw.notna().to_numpy() & ~np.isfinite(rating),
+                 lambda i: f"{unit} {labels[i]}: {str(raw.iloc[i])[:40]}")
+        out["rating"] = rating
+    else:
+        out["rating"] = np.nan
+    return out.loc[keep, ["user_id", "item_id", "event", "ts", "weight", "split", "rating"]]
 
 
 def _parse_timestamps(raw: pd.Series) -> pd.Series:

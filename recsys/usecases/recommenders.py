@@ -114,7 +114,8 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
 
     A model that reads photos or texts first gets up-to-date item vectors when the dataset has
     photos (the encoder is aligned if there is none, new or changed items are embedded: stage
-    "vectors" of the progress), or text vectors for a catalog without photos. `params` are hyperparameters (strings are converted),
+    "vectors" of the progress), or text vectors for a catalog without photos. `params` are
+    hyperparameters (strings are converted),
     `protocol` one of `recsys.interactions.PROTOCOLS`. The epoch events carry `metrics`
     (epoch, train_loss, val_loss, val_ndcg@20) for live curves.
     """

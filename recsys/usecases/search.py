@@ -139,13 +139,15 @@ def _searcher(store: Store, dataset: str, encoder: str | None) -> tuple[ItemInde
     """
     from ..index import ItemIndex
 
+    from ..vectors import searchable_encoder
+
     sets = store.embedding_sets(dataset)       # newest first
     if encoder is None:
-        if sets.empty:
+        encoder = searchable_encoder(store, dataset)     # never imported features
+        if encoder is None:
             raise NoVectors(f"Dataset '{dataset}' has no item vectors yet: run "
                             f"`python -m recsys embed --dataset {dataset}` first (in the app: "
                             "the button on the Visual search page).")
-        encoder = f"{sets.iloc[0]['encoder']}@{sets.iloc[0]['version']}"
     else:
         check_encoder_available(encoder)
     enc = _query_encoder(store, dataset, encoder)

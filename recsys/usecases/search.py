@@ -183,14 +183,34 @@ def _allowed_ids(store: Store, dataset: str,
 def _query_label(photo: Any) -> str | None:
     if photo is None:
         return None
+    if isinstance(photo, _VideoQuery):
+        return str(photo.source) if isinstance(photo.source, (str, Path)) else "uploaded video"
     return str(photo) if isinstance(photo, (str, Path)) else "uploaded photo"
+
+
+@dataclass(frozen=True)
+class _VideoQuery:
+    """A video given as the query (searched like a photo: its frames' pooled vector)."""
+
+    source: Any
+
+
+def _is_video(photo: Any) -> bool:
+    """Video bytes or a video file given where a photo is expected."""
+    from ..video import is_video_file, looks_like_video
+
+    if isinstance(photo, (bytes, bytearray, memoryview)):
+        return looks_like_video(bytes(photo[:16]))
+    if isinstance(photo, (str, Path)):
+        return is_video_file(photo)
+    return False
 
 
 def search_similar(store: Store, dataset: str | None = None, *,
                    photo: ImageSource | None = None, text: str | None = None,
                    item_id: str | None = None, image_weight: float | None = None, k: int = 10,
                    filters: Mapping[str, Sequence[str]] | None = None,
-                   encoder: str | None = None) -> SearchHits:
+                   encoder: str | None = None, video: Any = None) -> SearchHits:
     """The `k` products most similar to a query; the one search of the app and the CLI.
 
     The query is a photo (a path, bytes or a PIL image), a catalog product (`item_id`: its own
@@ -198,10 +218,20 @@ def search_similar(store: Store, dataset: str | None = None, *,
     `image_weight` (0..1) weighs the products' photo vectors against their text vectors;
     None means `default_image_weight`. `filters` ({column: [values]}, as in the Catalog page)
     restricts the candidates; `encoder` picks the vectors (default: the newest ones).
-    Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo) with a clear
-    message; `NoVectors` when the dataset has no vectors to search.
+    A short product video (`video`: a path, bytes or a file object; or video bytes / a video
+    file given as `photo`, told apart by their content) is a photo query made of a few of its
+    frames: their image vectors pooled (`recsys.video`).
+    Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
+    `recsys.video.VideoError` for an unreadable video) with a clear message; `NoVectors` when
+    the dataset has no vectors to search.
     """
     dataset = store.resolve_dataset(dataset)
+    if photo is not None and video is None and _is_video(photo):
+        photo, video = None, photo
+    if video is not None:
+        if photo is not None:
+            raise SearchError("Search by a photo or by a video, not both.")
+        photo = _VideoQuery(video)
     text = (text or "").strip() or None
     if photo is None and item_id is None and text is None:
         raise SearchError("Give a query: a photo, a catalog product, words, or a photo or "
@@ -220,7 +250,11 @@ def search_similar(store: Store, dataset: str | None = None, *,
     t0 = time.perf_counter()
     try:
         words = enc.encode_text(text) if text else None
-        if photo is not None:
+        if isinstance(photo, _VideoQuery):
+            from ..video import encode_video
+            result = index.search(image=encode_video(enc, photo.source), text=words, k=k,
+                                  image_weight=weight, exclude=exclude)
+        elif photo is not None:
             result = index.search(image=enc.encode_image(photo), text=words, k=k,
                                   image_weight=weight, exclude=exclude)
         elif item_id is not None and words is None:

@@ -5,6 +5,7 @@ import streamlit as st
 from recsys import usecases
 from recsys.catalog import item_label
 from recsys.errors import RecsysError
+from recsys.video import looks_like_video
 from ui import components, resources, state
 
 MODES = ["Upload a photo", "Pick a catalog item", "Take a photo"]
@@ -38,8 +39,10 @@ with query_col:
     item_id = None
     query_name = "your photo"
     if mode == "Upload a photo":
-        upload = st.file_uploader("Product photo", key="vs_upload",
-                                  help="JPEG, PNG, WebP, GIF, BMP or TIFF; up to 40 megapixels.")
+        upload = st.file_uploader("Product photo or short video", key="vs_upload",
+                                  help="JPEG, PNG, WebP, GIF, BMP or TIFF up to 40 megapixels; "
+                                       "or an MP4 / WebM video (a few of its frames are "
+                                       "searched, pooled).")
         if upload is not None:
             photo = upload.getvalue()
             query_name = upload.name
@@ -65,7 +68,9 @@ with query_col:
     k = st.slider("Results", 4, 48, 16, 4, key="vs_k")
 
     preview = None
-    if photo is not None:
+    if photo is not None and looks_like_video(photo):
+        st.video(photo)                        # search_similar tells a video by its bytes
+    elif photo is not None:
         try:
             preview = resources.image_uri_from_bytes(photo)
         except RecsysError as exc:

@@ -13,10 +13,12 @@ Each fuses the CF signal with any subset of the dataset's vector modalities (set
   representation of the item, trained end to end; its attention weights explain each score.
 
 Never worse than its own CF part: after training, a fusion model compares itself with its CF
-scorer alone on held-out validation users; when the CF part alone ranks better (content that
+scorer alone on validation users; when the CF part alone ranks at least as well (content that
 carries no signal, e.g. random vectors), the model scores with the CF part alone
 (`cf_fallback`, saved with the model), its content scores kept only as a tie-breaker
 (`TIE_BREAK`): they order the items CF cannot tell apart, such as cold items, and nothing else.
+Late fusion does this per modality, on the validation users that did not fit its weights: a
+modality that does not help is left out, the others stay.
 
 Items without training interactions ("cold") have no usable ID embedding: it is masked out at
 scoring time, and randomly during training ("ID dropout"), so the content towers learn to
@@ -91,16 +93,14 @@ class SubScorers:
         self._guard_cf(data)
 
     def _guard_cf(self, data: InteractionData) -> None:
-        """Fall back to the CF part alone when it beats the fused model on the validation
-        users that chose the best epoch: by more than one standard error of the per-user
-        NDCG@20 differences (a tie within the noise keeps the fusion, which also reaches
-        cold items)."""
+        """Fall back to the CF part alone when it is at least as good as the fused model on
+        the validation users (NDCG@20): content that does not help is left out."""
         users = getattr(self, "_val_users", np.array([], dtype=np.int64))
         self.exported["cf_only"] = np.zeros(1, dtype=np.float32)
-        if len(users) < 2:
+        if not len(users):
             return
-        gain = user_ndcg(self.scorers["cf"], data, users) - user_ndcg(self, data, users)
-        if gain.mean() > max(gain.std(ddof=1) / np.sqrt(len(gain)), 0.0) and gain.mean() > 0:
+        if user_ndcg(self.scorers["cf"], data, users).mean() >= \
+                user_ndcg(self, data, users).mean():
             self.exported["cf_only"] = np.ones(1, dtype=np.float32)
 
     def _cf_weights(self, items: np.ndarray) -> dict[str, np.ndarray]:
@@ -479,12 +479,17 @@ class LateFusion(SubScorers, Recommender):
             self.params, self.fit_ndcg = cf_only, alone
 
     def _fit_ndcg(self, params: np.ndarray) -> float:
+        return float(self._ndcg_of(params, self.fit_signals, self.fit_seen, self.fit_truth,
+                                   self.fit_lengths).mean())
+
+    def _ndcg_of(self, params: np.ndarray, signals: np.ndarray, seen, truth,
+                 lengths: np.ndarray) -> np.ndarray:
+        """Per-user validation NDCG@20 of the fused score under `params`."""
         n = len(self.scorers)
-        w = params[:n] + self.fit_lengths[:, None] * params[n:]
-        scores = mask_seen((self.fit_signals * w[:, None, :]).sum(-1), self.fit_seen)
+        w = params[:n] + lengths[:, None] * params[n:]
+        scores = mask_seen((signals * w[:, None, :]).sum(-1), seen)
         top = top_k(scores, VALIDATION_K)
-        return float(ranking_metrics(top, self.fit_truth, [VALIDATION_K])[
-            ("ndcg", VALIDATION_K)].mean())
+        return ranking_metrics(top, truth, [VALIDATION_K])[("ndcg", VALIDATION_K)]
 
     def _epoch(self, epoch: int) -> float:
         """One round of coordinate ascent (the step halves after a round without a gain);
@@ -510,14 +515,28 @@ class LateFusion(SubScorers, Recommender):
                          "cf_only": np.zeros(1, dtype=np.float32)}
 
     def _guard_cf(self, data: InteractionData) -> None:
-        """CF alone is the fused score with every content weight at `TIE_BREAK` (the
-        standardised CF score ranks as the CF model)."""
-        super()._guard_cf(data)
-        if self.cf_fallback:
-            n = len(self.scorers)
-            self.params = np.concatenate([np.ones(1), np.full(n - 1, TIE_BREAK), np.zeros(n)])
-            self.exported.update(base=self.params[:n].astype(np.float32),
-                                 slope=self.params[n:].astype(np.float32))
+        """Leave out each modality that does not help, judged on the held-out half of the
+        validation users (those that did not fit the weights): one at a time, a modality's
+        weight goes to `TIE_BREAK` when their NDCG@20 is at least as good without it. With
+        every modality left out the model is its CF part (`cf_fallback`): the standardised
+        CF score ranks as the CF model, content only breaks its ties."""
+        n = len(self.scorers)
+        users = self.stop_users
+        if len(users):
+            args = (self._signals(users), self.seen[users], data.valid[users],
+                    self.lengths[users])
+            current = self._ndcg_of(self.params, *args).mean()
+            for j in range(1, n):
+                trial = self.params.copy()
+                trial[j], trial[n + j] = TIE_BREAK, 0.0
+                value = self._ndcg_of(trial, *args).mean()
+                if value >= current:
+                    self.params, current = trial, value
+        left_out = all(self.params[j] == TIE_BREAK and self.params[n + j] == 0.0
+                       for j in range(1, n))
+        self.exported = {"base": self.params[:n].astype(np.float32),
+                         "slope": self.params[n:].astype(np.float32),
+                         "cf_only": np.full(1, float(left_out), dtype=np.float32)}
 
     def _weights(self, users: np.ndarray) -> np.ndarray:
         return self.exported["base"] + self.lengths[users, None] * self.exported["slope"]
@@ -527,6 +546,8 @@ class LateFusion(SubScorers, Recommender):
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Share of each signal's positive contribution w_m z_m to the fused score."""
+        if self.cf_fallback:
+            return self._cf_weights(items)
         contrib = self._signals(np.array([user]))[:, items] * self._weights(np.array([user]))
         return share_of_scores({m: contrib[..., j] for j, m in enumerate(self.signal_names)},
                                np.arange(len(items)))

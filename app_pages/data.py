@@ -225,8 +225,11 @@ def import_features_section() -> None:
                 "and a vector column. Re-importing a modality replaces it.")
     with st.form("features_form"):
         c1, c2 = st.columns(2)
-        modality = c1.text_input("Modality name", value="image", key="feat_modality",
-                                 help="e.g. image, text, video, style (lower-case)")
+        modality = c1.text_input("Modality name", key="feat_modality",
+                                 placeholder="e.g. image, text, style",
+                                 help="Lower-case letters, digits, - and _. A name the dataset "
+                                      "has already (image, text...) replaces those vectors "
+                                      "for the models; search keeps its encoder's.")
         on_error = c2.selectbox("Bad rows", ["skip", "refuse"], key="feat_on_error")
         u1, u2 = st.columns(2)
         upload = u1.file_uploader("Features (.npy, .parquet, .csv)",

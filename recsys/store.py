@@ -246,7 +246,9 @@ class Store:
         """
         if str(self.path) == ":memory:" or not self.path.is_file():
             return
-        row = self._conn.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+        # used, not total, blocks: a checkpoint cuts free blocks off the end of the file while
+        # the header still counts them (the file is then shorter than total_blocks says)
+        row = self._conn.execute("SELECT block_size, used_blocks FROM pragma_database_size() "
                                  "WHERE database_name = current_database()").fetchone()
         if row is None:
             return

@@ -20,6 +20,7 @@ from recsys.models.base import Recommender
 from recsys.store import Store
 from recsys.vectors import FEATURES_ENCODER, load_modality_matrices, modality_sources
 
+from .encoder_helpers import frozen  # noqa: F401
 from .test_models_helpers import COLD_A, COLD_B, GROUP, N_USERS, fast_params, tiny_data
 
 CATS = ("shirt", "shoe", "bag", "watch")
@@ -47,16 +48,28 @@ def write_text_catalog(folder: Path, n_items: int = 48, n_users: int = 60, seed:
 
 
 @pytest.fixture(scope="module")
-def text_db(tmp_path_factory) -> Path:
-    """A text-only catalog imported, with shoppers, embedded with the defaults (built once)."""
+def text_db(tmp_path_factory, frozen) -> Path:  # noqa: F811
+    """A text-only catalog imported, with shoppers, embedded with the defaults (built once;
+    the encoder `embed` asks for is the session's already loaded `frozen` one)."""
+    import recsys.embedding as embedding
+
     folder = tmp_path_factory.mktemp("textonly")
     catalog, events = write_text_catalog(folder)
     path = folder / "text.duckdb"
     store = Store(path)
+    asked = []
+
+    def get_encoder(spec, *args):
+        asked.append(spec)
+        return frozen
+
     try:
         assert not usecases.import_catalog(store, catalog, dataset="shop").refused
         assert not usecases.import_interactions(store, events, dataset="shop").refused
-        rep = usecases.embed(store, "shop")
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(embedding, "get_encoder", get_encoder)
+            rep = usecases.embed(store, "shop")
+        assert asked == ["frozen"]                 # no photos: the pretrained text tower
         assert rep.embedded == {"image": 0, "text": 48}
         assert rep.spec.startswith("frozen@")
     finally:

@@ -27,8 +27,12 @@ def data_dir(db: str | os.PathLike) -> Path:
 
 
 def artifacts_dir(db: str | os.PathLike, *parts: str) -> Path:
-    """`<data dir>/artifacts/<parts...>`, created on demand."""
-    path = data_dir(db).joinpath("artifacts", *parts)
+    """`<data dir>/artifacts/<database file stem>/<parts...>`, created on demand.
+
+    Keyed by the database: two database files in one folder (`a.duckdb`, `b.duckdb`) never share
+    (or overwrite) each other's model, encoder or index files.
+    """
+    path = data_dir(db).joinpath("artifacts", Path(db).stem or "memory", *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -47,12 +47,13 @@ class UnknownUser(RecsysError):
 @dataclass
 class Ratings:
     """Explicit ratings (e.g. 1-5 stars) of user-item pairs, one entry per rated pair, with the
-    split code of the pair (0 train, 1 valid, 2 test)."""
+    split code of the pair (0 train, 1 valid, 2 test; `InteractionData` sets it from its own
+    matrices, so a re-split copy, e.g. a cross-validation fold, splits its ratings alike)."""
 
     users: np.ndarray          # row indices of InteractionData
     items: np.ndarray          # column indices
     values: np.ndarray         # float32 ratings
-    split: np.ndarray          # int8 split codes
+    split: np.ndarray | None = None     # int8 split codes (-1: the pair is in no split)
 
     def part(self, code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(users, items, ratings) of one split."""
@@ -63,6 +64,7 @@ class Ratings:
         return len(self.values)
 
 
+@dataclass(init=False, repr=False, eq=False)
 class InteractionData:
     """Implicit feedback of one dataset split into train / valid / test, plus item vectors.
 
@@ -74,6 +76,19 @@ class InteractionData:
     read-only views of the two built-in modalities. `ratings` holds explicit ratings when
     the interactions carry them (else None).
     """
+
+    dataset: str
+    protocol: str
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    train: sp.csr_matrix
+    valid: sp.csr_matrix
+    test: sp.csr_matrix
+    encoder: str | None
+    vectors: dict
+    present: dict
+    sources: dict
+    ratings: Ratings | None
 
     def __init__(self, dataset: str, protocol: str, user_ids: np.ndarray, item_ids: np.ndarray,
                  train: sp.csr_matrix, valid: sp.csr_matrix, test: sp.csr_matrix,
@@ -94,8 +109,17 @@ class InteractionData:
         self.present: dict[str, np.ndarray] = {
             m: (present or {}).get(m, np.abs(v).sum(axis=1) > 0) for m, v in self.vectors.items()}
         self.sources: dict[str, str] = dict(sources or {})
-        self.ratings = ratings
+        self.ratings = None if ratings is None else self._split_ratings(ratings)
         self._user_pos = {str(u): i for i, u in enumerate(self.user_ids)}
+
+    def _split_ratings(self, ratings: Ratings) -> Ratings:
+        """The ratings with their split read off this data's train / valid / test matrices."""
+        codes = np.full(len(ratings.values), -1, dtype=np.int8)
+        if len(codes):
+            for code, matrix in enumerate((self.train, self.valid, self.test)):
+                hit = np.asarray(matrix[ratings.users, ratings.items]).ravel() != 0
+                codes[hit & (codes < 0)] = code
+        return Ratings(ratings.users, ratings.items, ratings.values, codes)
 
     def __repr__(self) -> str:
         return (f"InteractionData({self.dataset!r}, {self.protocol!r}, users={self.n_users}, "
@@ -276,11 +300,11 @@ def load_data(store: Store, dataset: str, protocol: str = "auto", seed: int = 0,
     return InteractionData(dataset, protocol, user_ids, item_ids, matrix(0, weights), matrix(1),
                            matrix(2), encoder=mats.encoder_spec(), vectors=mats.vectors,
                            present=mats.present, sources=mats.source_specs(),
-                           ratings=_ratings(store, dataset, pairs, codes, rows, cols))
+                           ratings=_ratings(store, dataset, pairs, rows, cols))
 
 
-def _ratings(store: Store, dataset: str, pairs: pd.DataFrame, codes: np.ndarray,
-             rows: np.ndarray, cols: np.ndarray) -> Ratings | None:
+def _ratings(store: Store, dataset: str, pairs: pd.DataFrame, rows: np.ndarray,
+             cols: np.ndarray) -> Ratings | None:
     """The explicit ratings of the dataset's pairs (split like the pairs), or None."""
     if not store.rating_count(dataset):
         return None
@@ -292,5 +316,4 @@ def _ratings(store: Store, dataset: str, pairs: pd.DataFrame, codes: np.ndarray,
     values = rated["rating"].to_numpy(dtype=np.float32)[ok]
     finite = np.isfinite(values)
     at, values = at[finite], values[finite]
-    return Ratings(rows[at].astype(np.int64), cols[at].astype(np.int64), values,
-                   codes[at].astype(np.int8))
+    return Ratings(rows[at].astype(np.int64), cols[at].astype(np.int64), values)

@@ -9,6 +9,7 @@ last good model.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -34,6 +35,50 @@ CACHE_SIZE = 8
 
 class ModelNotTrained(RecsysError):
     """No finished training run matches the request."""
+
+
+class StaleModel(ModelNotTrained):
+    """A run trained on other data than the dataset holds now (so its numbers would be wrong)."""
+
+
+def data_fingerprint(data: InteractionData) -> str:
+    """A short hash of everything a model learns from: the users and items (ids, order), the
+    split (protocol and its train / valid / test matrices) and every content matrix (hence the
+    encoder version and the vectors themselves). Recorded with each run; a run is only used on
+    data with the same fingerprint. Computed once per data object (~20 MB hashed on Myntra)."""
+    known = getattr(data, "_fingerprint", None)
+    if known is not None:
+        return known
+    h = hashlib.sha1()
+    h.update(f"{data.protocol}\x1f{data.encoder}".encode())
+    for ids in (data.user_ids, data.item_ids):
+        h.update("\x1f".join(map(str, ids)).encode())
+        h.update(b"\x1e")
+    for split in (data.train, data.valid, data.test):
+        m = split.tocsr()
+        m.sort_indices()
+        for part in (m.indptr, m.indices, m.data):
+            h.update(np.ascontiguousarray(part).tobytes())
+    for signal in sorted(data.modalities):
+        h.update(signal.encode())
+        h.update(np.ascontiguousarray(data.content(signal), dtype=np.float32).tobytes())
+    if data.ratings is not None:             # explicit ratings (issue-modal)
+        h.update(b"ratings")
+        for part in (data.ratings.users, data.ratings.items, data.ratings.values):
+            h.update(np.ascontiguousarray(part).tobytes())
+    data._fingerprint = h.hexdigest()[:16]
+    return data._fingerprint
+
+
+def check_fingerprint(run: "TrainedRun", data: InteractionData) -> None:
+    """Raise `StaleModel` when `run` was trained on other data than `data` (other interactions
+    or items, another split, other item vectors), or recorded no fingerprint."""
+    if run.config.get("fingerprint") != data_fingerprint(data):
+        raise StaleModel(
+            f"Run {run.run_id} ({run.name}) was trained on different data than dataset "
+            f"'{run.dataset}' holds now (interactions, items, split or item vectors changed "
+            f"since), so its picks and scores would be wrong. Retrain it: `python -m recsys "
+            f"train --model {run.name} --dataset {run.dataset}` (or the Train page).")
 
 
 @dataclass
@@ -82,7 +127,8 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
                   "split_seed": split_seed, "encoder": data.encoder,
                   "sources": dict(data.sources),
                   "users": data.n_users, "items": data.n_items,
-                  "train_interactions": int(data.train.nnz)}
+                  "train_interactions": int(data.train.nnz),
+                  "fingerprint": data_fingerprint(data)}
     run_id = store.start_run(dataset, "model", name, run_config)
     t0 = time.perf_counter()
 
@@ -136,9 +182,11 @@ def _read_model(path: str) -> Recommender:
 
 
 def finished_runs(store: Store, dataset: str, protocol: str | None = None,
-                  split_seed: int | None = None) -> pd.DataFrame:
+                  split_seed: int | None = None, fingerprint: str | None = None
+                  ) -> pd.DataFrame:
     """The model runs a model can be loaded from: finished, with their file still on disk,
-    newest first (optionally only those trained on one split protocol / split seed).
+    newest first (optionally only those trained on one split protocol / split seed, or on data
+    with one `data_fingerprint`).
 
     The one definition of a usable run: `find_run` / `load_model`, the app's run pickers and
     the `list_runs` use case all read it.
@@ -148,18 +196,21 @@ def finished_runs(store: Store, dataset: str, protocol: str | None = None,
         return runs
     usable = np.array([status == "finished" and isinstance(path, str) and Path(path).is_file()
                        for status, path in zip(runs["status"], runs["artifact_path"])], dtype=bool)
-    if protocol is not None or split_seed is not None:
+    if protocol is not None or split_seed is not None or fingerprint is not None:
         configs = [json.loads(c) if c else {} for c in runs["config"]]
         usable &= np.array([(protocol is None or c.get("protocol") == protocol)
                             and (split_seed is None or c.get("split_seed") == split_seed)
+                            and (fingerprint is None or c.get("fingerprint") == fingerprint)
                             for c in configs], dtype=bool)
     return runs[usable].reset_index(drop=True)
 
 
 def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None,
-             protocol: str | None = None, split_seed: int | None = None) -> dict[str, Any]:
-    """The newest finished model run matching a name (or a run id) whose file still exists."""
-    runs = finished_runs(store, dataset, protocol, split_seed)
+             protocol: str | None = None, split_seed: int | None = None,
+             fingerprint: str | None = None) -> dict[str, Any]:
+    """The newest finished model run matching a name (or a run id) whose file still exists
+    (and, with `fingerprint`, that was trained on exactly that data)."""
+    runs = finished_runs(store, dataset, protocol, split_seed, fingerprint)
     if name_or_run_id is not None and str(name_or_run_id).isdigit():
         runs = runs[runs["run_id"] == int(name_or_run_id)]
         what = f"run {name_or_run_id}"
@@ -174,18 +225,21 @@ def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None
     hint = f" --model {name_or_run_id}" if name_or_run_id and not str(name_or_run_id).isdigit() \
         else ""
     raise ModelNotTrained(f"No finished {what} for dataset '{dataset}'"
-                          f"{f' with the {protocol} split' if protocol else ''}. Train one with "
+                          f"{f' with the {protocol} split' if protocol else ''}"
+                          f"{' trained on its current data' if fingerprint else ''}. Train one with "
                           f"`python -m recsys train{hint} --dataset {dataset}`.")
 
 
 def load_model(store: Store, dataset: str, name_or_run_id: str | int | None = None,
-               protocol: str | None = None, split_seed: int | None = None) -> TrainedRun:
-    """The latest finished model of that name (or that run id; or any model) for a dataset.
+               protocol: str | None = None, split_seed: int | None = None,
+               fingerprint: str | None = None) -> TrainedRun:
+    """The latest finished model of that name (or that run id; or any model) for a dataset
+    (with `fingerprint`: only a run trained on exactly that data, see `data_fingerprint`).
 
     Interrupted and failed runs are skipped, so an interrupted training leaves the previous
     model in use. Loaded models are cached in-process while their file is unchanged.
     """
-    row = find_run(store, dataset, name_or_run_id, protocol, split_seed)
+    row = find_run(store, dataset, name_or_run_id, protocol, split_seed, fingerprint)
     model = _read_model(row["artifact_path"])
     return TrainedRun(int(row["run_id"]), row["model"], dataset, model, row["config"],
                       row["status"], row["seconds"], row["artifact_path"], list(model.history))

@@ -74,7 +74,8 @@ def test_every_page_renders(app_db: Path, page: str):
 def test_home_shows_sizes_and_photos(app_db: Path):
     at = app_test(app_db)
     values = {m.label: m.value for m in at.metric}
-    assert values["Products"] == "64" and values["Trained models"] == "1"
+    # the default model, plus bestsellers, EASE and a content model of the first evaluation
+    assert values["Products"] == "64" and values["Trained models"] == "4"
     assert html_of(at).count('class="rs-card"') == 12
     assert len(at.get("plotly_chart")) == 2          # catalog mix, weekly activity
 
@@ -236,6 +237,15 @@ def test_database_locked_by_another_process_is_a_message(tmp_path: Path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_damaged_database_file_is_a_message_not_a_traceback(app_db: Path):
+    # issue 9 item 5: a truncated database used to give a traceback on the Home page
+    data = app_db.read_bytes()
+    app_db.write_bytes(data[:len(data) // 3])
+    at = app_test(app_db)
+    assert not problems(at)
+    assert at.error and "is damaged or incomplete" in at.error[0].value
 
 
 def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):

@@ -491,3 +491,15 @@ def test_cold_items_keep_their_content_place_after_a_fallback():
                   scores[GROUP:, COLD_B] > scores[GROUP:, COLD_A]]
     assert right.mean() >= 0.75
     assert model.modality_weights(0, np.array([COLD_A]))["cf"][0] == 0.0
+
+
+def test_a_re_split_copy_splits_its_ratings_alike():
+    """Cross-validation folds are copies of the data with other matrices
+    (`dataclasses.replace`): their ratings must follow the new split, not the original."""
+    import dataclasses
+
+    data = tiny_data()
+    swapped = dataclasses.replace(data, train=data.test, test=data.train)
+    assert len(swapped.ratings.part(0)[2]) == len(data.ratings.part(2)[2])
+    assert len(swapped.ratings.part(2)[2]) == len(data.ratings.part(0)[2])
+    assert swapped.modalities == data.modalities and swapped.image is data.image

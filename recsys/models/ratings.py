@@ -145,14 +145,20 @@ class BiasedMF(TorchModel):
         return self.exported
 
 
+def rating_errors(model: Any, data: InteractionData, code: int = 2) -> np.ndarray | None:
+    """Predicted minus actual rating of each rating of one split (default test); None when
+    the model predicts no ratings or the data has none."""
+    if not hasattr(model, "predict_ratings") or data.ratings is None:
+        return None
+    users, items, values = data.ratings.part(code)
+    return model.predict_ratings(users, items) - values
+
+
 def rating_metrics(model: Any, data: InteractionData, code: int = 2) -> dict[str, float]:
     """MAE and RMSE of a rating model's predictions on one split's ratings (default test),
     with the number of ratings scored; empty when the model or the data has none."""
-    if not hasattr(model, "predict_ratings") or data.ratings is None:
+    err = rating_errors(model, data, code)
+    if err is None or not len(err):
         return {}
-    users, items, values = data.ratings.part(code)
-    if not len(values):
-        return {}
-    err = model.predict_ratings(users, items) - values
     return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt(np.mean(err ** 2))),
-            "ratings": int(len(values))}
+            "ratings": int(len(err))}

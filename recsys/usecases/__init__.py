@@ -31,6 +31,7 @@ _EXPORTS = {
     "shopper": "data",
     # encoding: encoders and item vectors
     "embed": "encoding", "train_encoder": "encoding", "eval_encoder": "encoding",
+    "eval_encoder_unseen_types": "encoding", "eval_encoder_phone_shots": "encoding",
     "list_encoders": "encoding", "check_encoder_available": "encoding",
     # modalities: item vectors as data, bring your own features
     "list_modalities": "modalities", "import_features": "modalities",
@@ -42,10 +43,15 @@ _EXPORTS = {
     # recommenders
     "DEFAULT_MODEL": "recommenders", "FALLBACK_MODEL": "recommenders",
     "default_model": "recommenders", "list_models": "recommenders", "train": "recommenders",
-    "TrainResult": "recommenders", "evaluate": "recommenders",
-    "evaluation_results": "recommenders", "recommend_for": "recommenders",
+    "TrainResult": "recommenders", "recommend_for": "recommenders",
     "Recommendations": "recommenders", "run_data": "recommenders",
     "list_runs": "recommenders", "training_curve": "recommenders", "bench": "recommenders",
+    # evaluate: comparisons with intervals and tests, cross-validation, diversity re-ranking
+    "evaluate": "evaluation", "evaluation_results": "evaluation",
+    "diversity_effect": "evaluation",
+    "evaluation_summary": "evaluation", "EvaluationSummary": "evaluation",
+    "first_evaluation": "evaluation", "first_evaluation_models": "evaluation",
+    "DIVERSITY_LEVELS": "evaluation",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,5 +1,5 @@
-"""Use cases of the recommenders: list them, train one, evaluate several, recommend with reasons,
-list the runs and their curves, benchmark.
+"""Use cases of the recommenders: list them, train one, recommend with reasons, list the runs and
+their curves, benchmark (evaluating several: `usecases/evaluation.py`).
 
 Rules written once here, for the app and the command line alike:
 * the default model (`default_model`): late fusion when the dataset has item vectors, else EASE;
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from ..errors import RecsysError
-from ..progress import Progress, ProgressCallback, report, scaled
+from ..progress import Progress, ProgressCallback, scaled
 from ..store import Store
 from ._cache import cached, db_key, vectors_version
 
@@ -136,74 +136,6 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
     return TrainResult(run, vectors)
 
 
-def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = None,
-             ks: Sequence[int] = DEFAULT_KS, protocol: str = "auto", split_seed: int = 0,
-             retrain: bool = False, progress: ProgressCallback | None = None) -> pd.DataFrame:
-    """Evaluate models on the test split, training those without a finished run first.
-
-    Without `models`, every registered model whose signals the dataset offers. A model with a
-    finished run on this protocol and split seed is reused unless `retrain`. Each model's
-    metrics are stored under its run (`Store.add_metrics`) and returned as a frame: model,
-    run_id, protocol, slice, metric, k, value, users.
-    """
-    from ..evaluation import evaluate_model
-    from ..interactions import load_data
-    from ..models import applicable_models, get_spec
-    from ..training import ModelNotTrained, load_model, train_model
-
-    dataset = store.resolve_dataset(dataset)
-    data = load_data(store, dataset, protocol, split_seed)
-    names = list(models) if models else applicable_models(data.signals)
-    for name in names:
-        get_spec(name).check_signals(data.signals, dataset)
-    frames = []
-    for n, name in enumerate(names):
-        sub = scaled(progress, n / len(names), (n + 1) / len(names))
-        trained = None
-        if not retrain:
-            try:
-                trained = load_model(store, dataset, name, protocol=data.protocol,
-                                     split_seed=split_seed)
-            except ModelNotTrained:
-                trained = None
-        if trained is None:
-            trained = train_model(store, dataset, name, {}, progress=scaled(sub, 0.0, 0.8),
-                                  protocol=data.protocol, split_seed=split_seed, data=data)
-        frame = evaluate_model(trained.model, data, ks, seed=split_seed,
-                               progress=scaled(sub, 0.8, 1.0))
-        frame = _with_rating_metrics(frame, trained.model, data)
-        store.add_metrics(trained.run_id, [(data.protocol, r.slice, r.metric,
-                                            None if pd.isna(r.k) else int(r.k), r.value)
-                                           for r in frame.itertuples()])
-        frame.insert(0, "protocol", data.protocol)
-        frame.insert(0, "run_id", trained.run_id)
-        frame.insert(0, "model", name)
-        frames.append(frame)
-        report(progress, n + 1, len(names), f"evaluated {name}", stage="evaluate")
-    return pd.concat(frames, ignore_index=True)
-
-
-def _with_rating_metrics(frame: pd.DataFrame, model: Any, data: InteractionData
-                         ) -> pd.DataFrame:
-    """A rating model's MAE and RMSE on the test ratings appended to its ranking metrics
-    (slice "all", no cut-off, `users` = the number of ratings scored)."""
-    from ..models.ratings import rating_metrics
-
-    found = rating_metrics(model, data)
-    if not found:
-        return frame
-    rows = pd.DataFrame([{"slice": "all", "metric": m, "k": None, "value": found[m],
-                          "users": found["ratings"]} for m in ("mae", "rmse")])
-    return pd.concat([frame, rows[[c for c in rows.columns if c in frame.columns]]],
-                     ignore_index=True)
-
-
-def evaluation_results(store: Store, dataset: str | None = None) -> pd.DataFrame:
-    """The stored metrics of the newest evaluated run per (model, protocol): model, run_id,
-    protocol, slice, metric, k, value."""
-    return store.latest_metrics(store.resolve_dataset(dataset))
-
-
 def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> InteractionData:
     """The split a run was trained on (its protocol and split seed) with the item vectors of the
     encoder it was trained with ("name@version" in its config; the newest vectors when it
@@ -251,15 +183,17 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     """A user's top-k items with why each was picked, from a model name (its newest finished
     run), a run id, or by default `default_model`.
 
-    A named model without a finished run is trained first (`train`) unless
-    `train_if_missing` is False. Explanations use `run_data` (the run's own split and encoder).
+    A named model without a finished run, or whose newest run was trained on other data than
+    the dataset holds now (`training.data_fingerprint`), is trained first (`train`) unless
+    `train_if_missing` is False; a run id trained on other data raises `StaleModel`.
+    Explanations use `run_data` (the run's own split and encoder).
     Raises `UnknownUser` for a user the dataset does not have, `UnknownModel` for an unknown
     name, `ModelNotTrained` for a run id that cannot be loaded.
     """
     from ..explain import explain_recommendations
     from ..interactions import UnknownUser, unknown_user_message
     from ..models import get_spec
-    from ..training import ModelNotTrained, load_model
+    from ..training import ModelNotTrained, StaleModel, check_fingerprint, load_model
 
     dataset = store.resolve_dataset(dataset)
     if k < 1:
@@ -278,6 +212,14 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
             raise
         run = train(store, dataset, name, progress=progress).run
     data = run_data(store, dataset, run.config)
+    try:
+        check_fingerprint(run, data)
+    except StaleModel:
+        if by_run or not train_if_missing:
+            raise
+        run = train(store, dataset, name, protocol=run.config.get("protocol", "auto"),
+                    split_seed=int(run.config.get("split_seed", 0)), progress=progress).run
+        data = run_data(store, dataset, run.config)
     explanations = explain_recommendations(run.model, data, str(user_id), k)
     ids = list(dict.fromkeys([e.item_id for e in explanations]
                              + [s.item_id for e in explanations for s in e.similar]))

@@ -138,7 +138,6 @@ def _searcher(store: Store, dataset: str, encoder: str | None) -> tuple[ItemInde
     newest version without "@version"), whose vectors must exist.
     """
     from ..index import ItemIndex
-
     from ..vectors import searchable_encoder
 
     sets = store.embedding_sets(dataset)       # newest first
@@ -180,6 +179,16 @@ def _allowed_ids(store: Store, dataset: str,
     return set(filter_items(store.items(dataset), filters)["item_id"])
 
 
+def _query_photo(photo: ImageSource, crop: bool) -> ImageSource:
+    """The query photo as the encoder should see it: decoded safely, cropped to the product."""
+    if not crop:
+        return photo
+    from ..encoders import crop_to_product
+    from ..images import load_image
+
+    return crop_to_product(load_image(photo))
+
+
 def _query_label(photo: Any) -> str | None:
     if photo is None:
         return None
@@ -210,18 +219,22 @@ def search_similar(store: Store, dataset: str | None = None, *,
                    photo: ImageSource | None = None, text: str | None = None,
                    item_id: str | None = None, image_weight: float | None = None, k: int = 10,
                    filters: Mapping[str, Sequence[str]] | None = None,
-                   encoder: str | None = None, video: Any = None) -> SearchHits:
+                   encoder: str | None = None, crop: bool = True, video: Any = None
+                   ) -> SearchHits:
     """The `k` products most similar to a query; the one search of the app and the CLI.
 
     The query is a photo (a path, bytes or a PIL image), a catalog product (`item_id`: its own
     photo and text vectors), words (`text`), or a photo or a product refined with words.
     `image_weight` (0..1) weighs the products' photo vectors against their text vectors;
     None means `default_image_weight`. `filters` ({column: [values]}, as in the Catalog page)
-    restricts the candidates; `encoder` picks the vectors (default: the newest ones).
-    A short product video (`video`: a path, bytes or a file object; or video bytes / a video
-    file given as `photo`, told apart by their content) is a photo query made of a few of its
-    frames: their image vectors pooled (`recsys.video`).
-    Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
+    restricts the candidates; `encoder` picks the vectors (default: the newest ones an
+    encoder made, never imported features). `crop` (default on) crops a query photo to the
+    product first (`encoders.crop_to_product`: a border-colour crop that leaves studio photos
+    untouched; it raised phone-shot exact-item R@10 from 0.62 to 0.80 on Myntra, see
+    docs/encoders.md). A short product video (`video`: a path, bytes or a file object; or
+    video bytes / a video file given as `photo`, told apart by their content) is a photo query
+    made of a few of its frames: their image vectors pooled (`recsys.video`). Raises
+    `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
     `recsys.video.VideoError` for an unreadable video) with a clear message; `NoVectors` when
     the dataset has no vectors to search.
     """
@@ -255,7 +268,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
             result = index.search(image=encode_video(enc, photo.source), text=words, k=k,
                                   image_weight=weight, exclude=exclude)
         elif photo is not None:
-            result = index.search(image=enc.encode_image(photo), text=words, k=k,
+            result = index.search(image=enc.encode_image(_query_photo(photo, crop)), text=words,
+                                  k=k,
                                   image_weight=weight, exclude=exclude)
         elif item_id is not None and words is None:
             result = index.similar(str(item_id), k=k, image_weight=weight, exclude=exclude)

@@ -20,7 +20,8 @@ from .app_helpers import ROOT, build_app_db
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "tests" / "screenshots"
 PAGES = {"home": "", "catalog": "catalog", "visual_search": "visual_search",
-         "user_picks": "user_picks", "train": "train", "evaluate": "evaluate", "data": "data"}
+         "user_picks": "user_picks", "train": "train", "evaluate": "evaluate", "data": "data",
+         "catalog_map": "catalog_map", "new_shopper": "new_shopper", "ab_test": "ab_test"}
 
 pytestmark = pytest.mark.browser
 

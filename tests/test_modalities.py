@@ -503,3 +503,24 @@ def test_a_re_split_copy_splits_its_ratings_alike():
     assert len(swapped.ratings.part(0)[2]) == len(data.ratings.part(2)[2])
     assert len(swapped.ratings.part(2)[2]) == len(data.ratings.part(0)[2])
     assert swapped.modalities == data.modalities and swapped.image is data.image
+
+
+@pytest.mark.parametrize("name", ["early-fusion", "late-fusion", "attention-fusion"])
+def test_fold_in_over_any_modalities_reproduces_a_trained_user(name):
+    """A new shopper's picks (`score_history`) work with imported modalities by name, and a
+    trained user's own history gives their scores, fallen back to CF or not."""
+    data = tiny_with({"style": tiny_data().content("image")[:, ::-1].copy()}, keep=("text",))
+    model = create_model(name, **fast_params(name)).fit(data)
+    for fallback in (0.0, 1.0):
+        model.exported["cf_only"] = np.full(1, fallback, np.float32)
+        row = data.train[2]
+        np.testing.assert_allclose(model.score_history(row.indices, row.data),
+                                   model.score([2])[0], rtol=1e-4, atol=1e-4)
+
+
+def test_rating_model_folds_in_a_new_shopper_on_the_star_scale():
+    data = tiny_data()
+    model = create_model("rating-mf", **fast_params("rating-mf")).fit(data)
+    stars = model.score_history([1, 2, 3])
+    low, high = data.ratings.values.min(), data.ratings.values.max()
+    assert np.isfinite(stars).all() and low - 1 < np.median(stars) < high + 1

@@ -367,3 +367,125 @@ def events_over_time(weekly: pd.DataFrame) -> go.Figure:
     fig.update_xaxes(title_text=None)
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, 320)
+
+
+# -- the catalog map and the A/B test (issue-novel) ---------------------------------------------
+MAP_OTHER = "other"
+MAP_MAX_GROUPS = 20
+
+
+def catalog_map(points: pd.DataFrame, colour: str, clusters: pd.DataFrame | None = None,
+                overlay: dict | None = None, images: Sequence[dict] = (),
+                title: str = "") -> go.Figure:
+    """The products as a scatter map coloured by `colour` (a column of `points`: x, y,
+    item_id, title...; the 20 most common values, the rest "other"), cluster names at their
+    centres, a shopper's history (stars) and picks (diamonds) on top, and `images`
+    (plotly layout images: small photos placed at their products' positions)."""
+    frame = points.copy()
+    values = frame[colour].fillna(MAP_OTHER).astype(str)
+    if colour == "cluster_name" and "cluster" in frame:
+        values = (frame["cluster"] + 1).astype(str) + " · " + values
+    common = values.value_counts().index[:MAP_MAX_GROUPS]
+    frame["_group"] = values.where(values.isin(common), MAP_OTHER)
+    hover = ("<b>%{customdata[1]}</b><br>%{customdata[2]}<br>cluster: %{customdata[3]}"
+             "<extra></extra>")
+    fig = go.Figure()
+    palette = px.colors.qualitative.Dark24 + px.colors.qualitative.Light24
+    order = list(frame["_group"].value_counts().index)
+    for n, group in enumerate(order):
+        sel = frame[frame["_group"] == group]
+        fig.add_trace(go.Scattergl(
+            x=sel["x"], y=sel["y"], mode="markers", name=str(group)[:40],
+            marker=dict(size=5, opacity=0.75,
+                        color="#CBD5E1" if group == MAP_OTHER else palette[n % len(palette)]),
+            customdata=_map_customdata(sel), hovertemplate=hover))
+    if clusters is not None and len(clusters):
+        for r in clusters.to_dict("records"):
+            fig.add_annotation(x=r["x"], y=r["y"], text=f"{int(r['cluster']) + 1} · {r['name']}",
+                               showarrow=False, yshift=30, font=dict(size=10, color="#111827"),
+                               bgcolor="rgba(255,255,255,0.85)", borderpad=2)
+    overlay = overlay or {}
+    by_id = frame.set_index("item_id")
+    for key, symbol, colour_, label in (("history", "star", "#111827", "history"),
+                                        ("picks", "diamond", "#DC2626", "picks")):
+        ids = [i for i in overlay.get(key, []) if i in by_id.index]
+        if ids:
+            sel = by_id.loc[ids].reset_index()
+            fig.add_trace(go.Scatter(
+                x=sel["x"], y=sel["y"], mode="markers", name=f"{label} ({len(ids)})",
+                marker=dict(symbol=symbol, size=13, color=colour_,
+                            line=dict(width=1.5, color="white")),
+                customdata=_map_customdata(sel), hovertemplate=hover))
+    if images:
+        fig.update_layout(images=list(images))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, scaleanchor="x", scaleratio=1)
+    fig.update_layout(title=title, height=720, margin=dict(l=10, r=10, t=40, b=10),
+                      plot_bgcolor="white", paper_bgcolor="white", dragmode="lasso",
+                      legend=dict(font=dict(size=10), itemsizing="constant"))
+    return fig
+
+
+def _map_customdata(frame: pd.DataFrame) -> list[list]:
+    def col(name: str) -> list:
+        return list(frame[name].fillna("").astype(str)) if name in frame else [""] * len(frame)
+
+    kind = [" · ".join(x for x in parts if x) for parts in
+            zip(col("article_type"), col("base_colour"), col("gender"))]
+    return [list(r) for r in zip(col("item_id"), col("title"), kind, col("cluster_name"))]
+
+
+def purity_bars(frame: pd.DataFrame) -> go.Figure:
+    """Cluster purity of photo, text and fused vectors at each k (frame: vectors, k, purity)."""
+    fig = px.bar(frame.assign(k=frame["k"].astype(str) + " clusters"), x="k", y="purity",
+                 color="vectors", barmode="group", text_auto=".3f",
+                 color_discrete_map={"fused": "#6366F1", "image": "#F59E0B",
+                                     "text": "#10B981"},
+                 labels={"k": "", "purity": "purity against article type"})
+    fig.update_layout(title="Which vectors group products by type best")
+    return _layout(fig, 320)
+
+
+def ab_rates(rows: Sequence[dict]) -> go.Figure:
+    """Per metric and arm: the rate with its confidence interval (rows: metric, arm, rate,
+    low, high)."""
+    frame = pd.DataFrame(rows)
+    fig = go.Figure()
+    for arm, colour in (("A", "#94A3B8"), ("B", "#6366F1")):
+        sel = frame[frame["arm"] == arm]
+        fig.add_trace(go.Bar(
+            x=sel["metric"], y=sel["rate"], name=sel["label"].iloc[0] if len(sel) else arm,
+            marker_color=colour,
+            error_y=dict(type="data", symmetric=False, array=sel["high"] - sel["rate"],
+                         arrayminus=sel["rate"] - sel["low"]),
+            text=[f"{v:.2%}" for v in sel["rate"]], textposition="outside",
+            hovertemplate="%{x}: %{y:.3%}<extra></extra>"))
+    fig.update_layout(barmode="group", title="Per visit, with confidence intervals",
+                      yaxis=dict(tickformat=".0%"))
+    return _layout(fig, 340)
+
+
+def offline_online(rows: Sequence[dict]) -> go.Figure:
+    """B's relative difference to A offline (NDCG) and online (observed and true lift)."""
+    frame = pd.DataFrame(rows)
+    colours = ["#F59E0B", "#6366F1", "#10B981"][:len(frame)]
+    fig = go.Figure(go.Bar(x=frame["what"], y=frame["lift"], marker_color=colours,
+                           text=[f"{v:+.1%}" for v in frame["lift"]], textposition="outside",
+                           cliponaxis=False, hovertemplate="%{x}: %{y:+.2%}<extra></extra>"))
+    fig.add_hline(y=0, line_color="#111827", line_width=1)
+    fig.update_layout(title="B compared with A", yaxis=dict(tickformat="+.0%"))
+    return _layout(fig, 320, legend=False)
+
+
+def cold_start(frame: pd.DataFrame, metric: str = "ndcg") -> go.Figure:
+    """A metric against the number of liked products, one line per model (frame: model,
+    history, metric, k, value)."""
+    sel = frame[frame["metric"] == metric].sort_values("history")
+    k = int(sel["k"].iloc[0]) if len(sel) else 20
+    fig = px.line(sel, x="history", y="value", color="model", markers=True,
+                  color_discrete_sequence=PALETTE,
+                  labels={"history": "liked products", "value": f"{metric.upper()}@{k}"})
+    fig.update_xaxes(dtick=1)
+    fig.update_layout(title=f"New shoppers: {metric.upper()}@{k} by the number of likes "
+                            f"({int(sel['users'].iloc[0]) if len(sel) else 0} shoppers)")
+    return _layout(fig, 320)

@@ -106,7 +106,8 @@ class BiasedMF(TorchModel):
         item_factors = torch.cat([net.items.weight, torch.ones(self.n_items, 1),
                                   net.item_bias.weight], 1)
         return {"user_factors": user_factors.numpy(), "item_factors": item_factors.numpy(),
-                "bounds": np.array([self.low, self.high], dtype=np.float32)}
+                "bounds": np.array([self.low, self.high], dtype=np.float32),
+                "mean": np.array([self.mean], dtype=np.float32)}
 
     def _finalize(self) -> None:
         super()._finalize()
@@ -136,6 +137,20 @@ class BiasedMF(TorchModel):
         pred = np.einsum("nd,nd->n", ex["user_factors"][users], ex["item_factors"][items])
         low, high = ex["bounds"]
         return np.clip(pred, low, high).astype(np.float32)
+
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, an approximation: a new shopper's factors are the weighted mean of their
+        history items' factors, their bias zero: predicted stars mu + b_i + p . q_i."""
+        item_factors = self.exported["item_factors"]
+        dim = item_factors.shape[1] - 2
+        user = np.zeros(item_factors.shape[1], dtype=np.float32)
+        user[:dim] = weights @ item_factors[items, :dim] / weights.sum()
+        user[dim], user[dim + 1] = self.mean_rating(), 1.0
+        return item_factors @ user
+
+    def mean_rating(self) -> float:
+        """The training ratings' mean (mu)."""
+        return float(self.exported["mean"][0])
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Predicted from the ratings of similar shoppers: behaviour alone."""

@@ -52,6 +52,17 @@ _EXPORTS = {
     "evaluation_summary": "evaluation", "EvaluationSummary": "evaluation",
     "first_evaluation": "evaluation", "first_evaluation_models": "evaluation",
     "DIVERSITY_LEVELS": "evaluation",
+    # personal: search for a shopper, a new shopper's picks (fold-in), their measurements
+    "search_for_shopper": "personal", "PersonalHits": "personal",
+    "new_shopper_picks": "personal", "NewShopperPicks": "personal",
+    "starter_products": "personal", "resolve_run": "personal",
+    "evaluate_cold_start": "personal", "evaluate_personal_search": "personal",
+    "QUERY_SOURCES": "personal",
+    # catalog_map: the catalog on a 2-D map, clusters and their purity
+    "catalog_map": "catalog_map", "CatalogMap": "catalog_map",
+    "cluster_purity": "catalog_map",
+    # experiments: a simulated A/B test with the simulator's hidden tastes
+    "ab_test": "experiments", "hidden_tastes": "experiments",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,7 +14,11 @@ from recsys.demo import DEMO_DATASET
 from recsys.store import StoreError
 from ui import components, resources, state
 
-st.set_page_config(page_title="Multimodal RecSys", page_icon=":material/style:",
+# An emoji: the browser draws it from a data URI. A ":material/...:" page icon would make every
+# page fetch its SVG from fonts.gstatic.com, an error offline.
+PAGE_ICON = "🛍️"
+
+st.set_page_config(page_title="Multimodal RecSys", page_icon=PAGE_ICON,
                    layout="wide", initial_sidebar_state="expanded")
 
 
@@ -41,7 +45,8 @@ def first_start() -> None:
     st.markdown('<div class="rs-hero"><h1>Setting up the demo</h1><p>First start: drawing a '
                 'demo catalog of a few hundred products, simulating its shoppers, aligning the '
                 'CLIP encoder on its photos and texts, and training a first recommender. This '
-                'takes well under a minute, once.</p></div>', unsafe_allow_html=True)
+                'happens once: about half a minute on an idle 2-core CPU, two minutes or more '
+                'when other programs keep the CPU busy.</p></div>', unsafe_allow_html=True)
     panel = components.ProgressPanel("Setting up")
     try:
         usecases.set_up(store, progress=panel)

@@ -57,6 +57,8 @@ def import_catalog_tab() -> None:
                 "category, colour...) and an image file name or path column, plus the photos: a "
                 "zip file or a folder on this machine. The Kaggle *Fashion Product Images "
                 "(Small)* layout (`styles.csv` + `images/`) is the `myntra` format.")
+    source = st.radio("Files", ["Upload", "Folder path on this machine"], horizontal=True,
+                      key="cat_source")
     with st.form("catalog_form"):
         c1, c2, c3 = st.columns(3)
         name = c1.text_input("Dataset name", value="my-catalog")
@@ -64,14 +66,16 @@ def import_catalog_tab() -> None:
         on_error = c3.selectbox("Bad rows", ["skip", "refuse"],
                                 help="skip: import the good rows and report the others; "
                                      "refuse: import nothing if any row is bad.")
-        source = st.radio("Files", ["Upload", "Folder path on this machine"], horizontal=True)
+        table_file = zip_file = None
+        table_path = images_path = ""
         u1, u2 = st.columns(2)
-        table_file = u1.file_uploader("Catalog table (CSV or Parquet)",
-                                      type=["csv", "parquet", "tsv", "txt"])
-        zip_file = u2.file_uploader("Photos (zip)", type=["zip"])
-        p1, p2 = st.columns(2)
-        table_path = p1.text_input("Table path", placeholder="/path/to/styles.csv")
-        images_path = p2.text_input("Images folder", placeholder="/path/to/images")
+        if source == "Upload":
+            table_file = u1.file_uploader("Catalog table (CSV or Parquet)",
+                                          type=["csv", "parquet", "tsv", "txt"])
+            zip_file = u2.file_uploader("Photos (zip)", type=["zip"])
+        else:
+            table_path = u1.text_input("Table path", placeholder="/path/to/styles.csv")
+            images_path = u2.text_input("Images folder", placeholder="/path/to/images")
         with st.expander("Column names (generic format; found automatically when they use "
                          "common names)"):
             m = st.columns(4)
@@ -113,6 +117,8 @@ def import_interactions_tab() -> None:
     st.markdown("A log of who did what: CSV with user, item, event (view/cart/purchase), "
                 "timestamp; or the MMRec `.inter` files / Baby `train/val/test.json` of "
                 f"`{config.shared_datasets_dir() / 'amazon_mmrec'}` (their split is kept).")
+    source = st.radio("File", ["Upload", "Path on this machine"], horizontal=True,
+                      key="inter_source")
     with st.form("inter_form"):
         c1, c2, c3 = st.columns(3)
         name = c1.text_input("Dataset name", value=state.current_dataset() or "my-log",
@@ -120,10 +126,13 @@ def import_interactions_tab() -> None:
                                   "creates an interaction-only dataset.")
         fmt = c2.selectbox("Format", ["csv", "mmrec", "json"])
         on_error = c3.selectbox("Bad rows", ["skip", "refuse"], key="inter_on_error")
-        log_file = st.file_uploader("Interaction file", type=["csv", "inter", "json", "tsv",
-                                                              "txt"])
-        log_path = st.text_input("...or a path on this machine",
-                                 placeholder="/path/to/baby.inter or /path/to/baby/train.json")
+        log_file, log_path = None, ""
+        if source == "Upload":
+            log_file = st.file_uploader("Interaction file", type=["csv", "inter", "json", "tsv",
+                                                                  "txt"])
+        else:
+            log_path = st.text_input("Path", placeholder="/path/to/baby.inter or "
+                                                         "/path/to/baby/train.json")
         append = st.checkbox("Add to the dataset's existing interactions (otherwise replace them)")
         submitted = st.form_submit_button("Import interactions", type="primary")
     if not submitted:
@@ -190,6 +199,53 @@ def demo_tab(names: list[str]) -> None:
             components.open_dataset_button("demo")
         except RecsysError as exc:
             components.error_box(exc, "Demo failed")
+
+
+def myntra_offer(names: list[str]) -> None:
+    """One click to a real catalog, when the Myntra sample sits in the shared datasets folder
+    and is not loaded yet."""
+    found = usecases.find_myntra_sample()
+    if found is None or "myntra" in names:
+        return
+    with st.container(border=True):
+        st.markdown(f"**The Myntra sample is here**: 9,583 real products with photos (Kaggle "
+                    f"*Fashion Product Images (Small)*), in `{found}`. Load it with 2,000 "
+                    "simulated shoppers, in one click.")
+        if st.button("Load the Myntra sample", type="primary", key="myntra_one_click",
+                     icon=":material/download:"):
+            load_myntra(None, 2000)
+
+
+def load_myntra(folder: str | None, users: int) -> None:
+    """Run the loader with progress, then offer the next steps."""
+    try:
+        info = with_progress("Loading the Myntra sample", usecases.load_myntra_sample, store,
+                             folder, users=int(users))
+    except RecsysError as exc:
+        components.error_box(exc, "Nothing was loaded")
+        return
+    st.success(f"Loaded '{info['dataset']}': {info['items']:,} products and "
+               f"{info['users']:,} simulated shoppers ({info['interactions']:,} events) in "
+               f"{info['seconds']:.0f} s.")
+    state.set_dataset(info["dataset"])
+    st.info("Next: Visual search and the fusion models need item vectors. Open Visual search "
+            "(a button there aligns the encoder and embeds the photos, a few minutes), or train "
+            "a model on the Train page, which does it first.")
+
+
+def samples_tab() -> None:
+    """The Myntra sample from a folder the user names (styles.csv + images/)."""
+    st.markdown("The Kaggle *Fashion Product Images (Small)* sample by Param Aggarwal (products "
+                "scraped from myntra.com): a folder with `styles.csv` and `images/`. Its products "
+                "with a photo are imported as the dataset `myntra`, and shoppers are simulated "
+                "for them (they replace that dataset's shoppers if it exists).")
+    default = usecases.find_myntra_sample()
+    c1, c2 = st.columns([3, 1])
+    folder = c1.text_input("Folder", value=str(default) if default else "",
+                           placeholder="/path/to/myntra_fashion", key="myntra_folder")
+    users = c2.number_input("Shoppers", 10, 100_000, 2000, 100, key="myntra_users")
+    if st.button("Load the Myntra sample", key="myntra_load", disabled=not folder.strip()):
+        load_myntra(folder.strip(), int(users))
 
 
 def delete_tab(names: list[str]) -> None:
@@ -269,8 +325,9 @@ components.page_setup("Data", "What is in the database, and how to add to it. Ev
 store = resources.get_store()
 info = usecases.status(store)
 overview(info)
+myntra_offer([d["name"] for d in info["datasets"]])
 tabs = st.tabs(["Import a catalog", "Import interactions", "Simulate shoppers", "Demo catalog",
-                "Delete a dataset"])
+                "Myntra sample", "Delete a dataset"])
 with tabs[0]:
     import_catalog_tab()
 with tabs[1]:
@@ -280,5 +337,7 @@ with tabs[2]:
 with tabs[3]:
     demo_tab([d["name"] for d in usecases.status(store)["datasets"]])
 with tabs[4]:
+    samples_tab()
+with tabs[5]:
     delete_tab([d["name"] for d in usecases.status(store)["datasets"]])
 import_features_section()

@@ -42,14 +42,16 @@ if len(photos):
     components.product_grid(sample, min_width=130)
 
 EXPLORE = [
-    [(state.VISUAL_SEARCH, "Upload a product photo (or pick one) and find the most similar "
-                           "products."),
+    [(state.VISUAL_SEARCH, "Upload a product photo, or try an example in one click, and find "
+                           "the most similar products, filtered by gender, category or price."),
      (state.CATALOG, "Browse with filters, or search by meaning: \"red summer dress\".")],
-    [(state.USER_PICKS, "Pick a shopper, see their history and personalised picks, and why."),
+    [(state.USER_PICKS, "Pick a shopper, see their history and personalised picks, and why "
+                        "each was picked, in one sentence."),
      (state.TRAIN, "Train a fusion model or a baseline and watch its curves live.")],
     [(state.EVALUATE, "Compare models: accuracy, precision, recall, F1, NDCG, cold-start "
                       "slices."),
-     (state.DATA, "Import a catalog or interactions, simulate shoppers.")],
+     (state.DATA, "Load the Myntra sample, import a catalog or interactions, simulate "
+                  "shoppers.")],
 ]
 st.subheader("Explore")
 for column, entries in zip(st.columns(3), EXPLORE):

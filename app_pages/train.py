@@ -4,11 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from recsys import usecases
+from recsys.errors import RecsysError
 from recsys.interactions import PROTOCOL_HELP, PROTOCOLS
+from recsys.models import display_name
 from ui import charts, components, resources, state
 
 MAIN_PARAMS = ("epochs", "lr", "dim", "layers", "neighbours", "k", "reg", "l2", "shrink",
                "cf_model", "user_embeddings", "patience", "modalities")
+RUNNING = "tr_running"      # the model being trained, until its run finishes
 FAMILY_ORDER = {"fusion": 0, "content": 1, "collaborative": 2, "baseline": 3}
 LABELS = {"lr": "learning rate", "dim": "embedding size", "reg": "L2 penalty",
           "l2": "L2 penalty", "epochs": "max epochs", "patience": "early-stopping patience",
@@ -22,10 +25,11 @@ def choose_model(models: dict[str, dict], needs_vectors_note: bool) -> dict:
         st.session_state["tr_model"] = usecases.default_model(store, dataset)
     name = st.selectbox(
         "Model", list(models), key="tr_model",
-        format_func=lambda n: f"{n}  ({models[n]['family']})",
+        format_func=lambda n: models[n].get("label") or display_name(n),
         help="Fusion models combine behaviour, photo and text signals; the others use one.")
     spec = models[name]
-    st.caption(spec["summary"] + " · signals: " + ", ".join(spec["requires"]))
+    st.caption(spec["summary"] + " · signals: " + ", ".join(spec["requires"])
+               + f" · id `{name}`")
     if needs_vectors_note and set(spec["requires"]) - {"cf"}:
         st.info("This model needs item vectors: training first aligns the CLIP encoder on the "
                 "catalog and embeds the items.")
@@ -76,8 +80,13 @@ def hyperparameters(spec: dict) -> dict:
 
 
 def run_training(name: str, params: dict, protocol: str, chart_slot) -> None:
-    """Train with live curves; the new run is shown below and preselected on User picks."""
+    """Train with live curves; the new run is shown below and preselected on User picks.
+
+    Stopping: the Stop button (drawn before this runs) makes Streamlit rerun the page, which
+    raises inside the next progress update; `train` then marks the run interrupted and keeps
+    the previous model in use (see `stopped_notice`)."""
     rows: list[dict] = []
+    label = display_name(name)
 
     def live(p) -> None:
         m = p.metrics
@@ -85,18 +94,41 @@ def run_training(name: str, params: dict, protocol: str, chart_slot) -> None:
             return
         rows.append({"epoch": m.get("epoch"), "train_loss": m.get("train_loss"),
                      "val_loss": m.get("val_loss"), "val_ndcg@20": m.get("val_ndcg@20")})
-        chart_slot.plotly_chart(charts.training_curves(pd.DataFrame(rows), f"{name}: live"),
+        chart_slot.plotly_chart(charts.training_curves(pd.DataFrame(rows), f"{label}: live"),
                                 width="stretch", key=f"live_{len(rows)}")
 
-    panel = components.ProgressPanel(f"Training {name}", on_metrics=live)
-    result = components.call_or_stop("Training failed", usecases.train, store, dataset, name,
-                                     params, protocol=protocol, progress=panel)
+    panel = components.ProgressPanel(f"Training {label}", on_metrics=live)
+    st.session_state[RUNNING] = name
+    try:
+        result = usecases.train(store, dataset, name, params, protocol=protocol,
+                                progress=panel)
+    except RecsysError as exc:
+        st.session_state.pop(RUNNING, None)
+        components.error_box(exc, "Training failed")
+        st.stop()
+    st.session_state.pop(RUNNING, None)
     run = result.run
-    panel.done(f"Trained {name} in {run.seconds:.1f} s (run {run.run_id})")
+    panel.done(f"Trained {label} in {run.seconds:.1f} s (run {run.run_id})")
     if result.vectors is not None and not result.vectors.nothing_to_do:
         st.caption(result.vectors.summary())
     state.show_run(run.run_id)
     st.session_state["tr_last"] = run.run_id
+
+
+def stopped_notice(name: str) -> None:
+    """After Stop (or leaving the page mid-training): what happened to the run, and which model
+    stays in use."""
+    every = usecases.list_runs(store, dataset, all_runs=True)
+    mine = every[every["model"] == name]
+    usable = usecases.list_runs(store, dataset)
+    still = usable[usable["model"] == name]
+    kept = f"run {int(still['run_id'].iloc[0])} of {display_name(name)} stays in use" \
+        if len(still) else f"no earlier {display_name(name)} run exists, nothing changed"
+    status = mine["status"].iloc[0] if len(mine) else None
+    what = f"Run {int(mine['run_id'].iloc[0])} is marked {status}" \
+        if status in ("interrupted", "failed") else "It had not started recording a run yet"
+    st.warning(f"Training of {display_name(name)} stopped. {what}; {kept}.",
+               icon=":material/stop_circle:")
 
 
 def show_last_run(chart_slot, status_slot, started: bool) -> None:
@@ -107,10 +139,11 @@ def show_last_run(chart_slot, status_slot, started: bool) -> None:
         row = runs[runs["run_id"] == last].iloc[0]
         frame = usecases.training_curve(store, int(last))
         if len(frame):
-            chart_slot.plotly_chart(charts.training_curves(frame, f"{row['model']}: run {last}"),
-                                    width="stretch")
-        status_slot.success(f"Run {last} ({row['model']}) saved in {row['seconds']:.1f} s. Its "
-                            "picks are on the User picks page now.", icon=":material/check:")
+            chart_slot.plotly_chart(charts.training_curves(
+                frame, f"{display_name(row['model'])}: run {last}"), width="stretch")
+        status_slot.success(f"Run {last} ({display_name(row['model'])}) saved in "
+                            f"{row['seconds']:.1f} s. Its picks are on the User picks page now.",
+                            icon=":material/check:")
         state.link(state.USER_PICKS, "See its picks")
     elif not started:
         chart_slot.info("Training curves appear here, epoch by epoch, when you start a run.",
@@ -124,8 +157,11 @@ def runs_table() -> None:
     if all_runs.empty:
         st.caption("No runs yet.")
     else:
-        st.dataframe(all_runs[["run_id", "model", "status", "seconds", "started_at", "message"]],
-                     hide_index=True, column_config={
+        shown = all_runs.assign(name=all_runs["model"].map(display_name),
+                                message=all_runs["message"].fillna(""))
+        st.dataframe(shown[["name", "status", "seconds", "started_at", "message", "run_id",
+                            "model"]],
+                     hide_index=True, column_config={"model": "model id",
                          "seconds": st.column_config.NumberColumn("seconds", format="%.1f")})
 
 
@@ -149,9 +185,18 @@ with left:
     start = st.button("Start training", type="primary", icon=":material/play_arrow:",
                       width="stretch")
 with right:
+    interrupted = None if start else st.session_state.pop(RUNNING, None)
+    if interrupted is not None:
+        stopped_notice(interrupted)
+    stop_slot = st.empty()
+    if start:
+        stop_slot.button("Stop training", key="tr_stop", icon=":material/stop_circle:",
+                         help="Stops at the next progress step: the run is marked interrupted "
+                              "and the previous model of this kind stays in use.")
     chart_slot = st.empty()
     status_slot = st.empty()
     if start:
         run_training(spec["name"], params, protocol, chart_slot)
-    show_last_run(chart_slot, status_slot, start)
+        stop_slot.empty()
+    show_last_run(chart_slot, status_slot, start or interrupted is not None)
 runs_table()

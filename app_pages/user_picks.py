@@ -1,17 +1,25 @@
 """User picks: one shopper's history, their personalised picks and why each was picked."""
 
+import math
+
 import pandas as pd
 import streamlit as st
 
 from recsys import usecases
 from recsys.errors import RecsysError
+from recsys.explain_words import EVENT_WORDS, plain
+from recsys.models import display_name
+from recsys.rerank import DEFAULT_DIVERSITY
 from ui import charts, components, resources, state
 
 MAX_OPTIONS = 2000
+HISTORY_SHOWN = 16           # newest events shown at once; the rest behind "All N events"
+HISTORY_PAGE = 24
+SEEN_COLOUR = "#0EA5E9"
 
 components.page_setup("User picks", "Choose a shopper: their history, the picks of a model, and "
-                                    "for each pick what drove it and which past items it "
-                                    "resembles.")
+                                    "for each pick, in words, what drove it and which past "
+                                    "items it resembles.")
 dataset = components.require_dataset()
 store = resources.get_store()
 users = resources.users(dataset)
@@ -25,8 +33,9 @@ runs = usecases.list_runs(store, dataset)
 if runs.empty:
     st.warning("No trained model for this dataset yet.")
     name = usecases.default_model(store, dataset)
-    if st.button(f"Train {name} now", type="primary", icon=":material/model_training:"):
-        panel = components.ProgressPanel(f"Training {name}")
+    if st.button(f"Train {display_name(name)} now", type="primary",
+                 icon=":material/model_training:"):
+        panel = components.ProgressPanel(f"Training {display_name(name)}")
         components.call_or_stop("Training failed", usecases.train, store, dataset, name,
                                 progress=panel)
         panel.done("Trained")
@@ -34,7 +43,10 @@ if runs.empty:
     state.link(state.TRAIN, "Or choose a model on the Train page")
     st.stop()
 
-run_labels = {int(r.run_id): f"{r.model} · run {r.run_id}" for r in runs.itertuples()}
+newest = runs.drop_duplicates("model")["run_id"].tolist()
+run_labels = {int(r.run_id): display_name(r.model) + ("" if int(r.run_id) in newest else
+                                                      f" (older run {r.run_id})")
+              for r in runs.itertuples()}
 default_run = int(runs.loc[runs["default"], "run_id"].iloc[0]) if runs["default"].any() \
     else int(runs["run_id"].iloc[0])
 requested = state.take_run_request()                 # a run just trained on the Train page
@@ -61,58 +73,102 @@ user_id = top[0].selectbox(
 run_id = top[1].selectbox("Model", list(run_labels), format_func=run_labels.get, key="up_run")
 k = top[2].slider("Picks", 4, 30, 12, 2, key="up_k")
 compare = top[3].toggle("Compare", key="up_compare", help="Show a second model side by side.")
+tune = st.columns([3, 2])
+diversity = tune[0].slider(
+    "Most relevant ↔ most varied", 0.0, 1.0, float(DEFAULT_DIVERSITY), 0.05, key="up_div",
+    help="0 keeps the model's order. Higher values spread near-duplicates out: each next pick "
+         "must be relevant and unlike the picks above it in look and description (maximal "
+         "marginal relevance).")
+include_seen = tune[1].toggle(
+    "Include items already viewed", key="up_seen",
+    help="Off: nothing this shopper viewed, carted or bought is picked again. On: such items "
+         "may come back, marked with what the shopper did.")
 other_run = None
 if compare:
     others = [r for r in run_labels if r != run_id] or list(run_labels)
     other_run = st.selectbox("Compare with", others, format_func=run_labels.get, key="up_run2")
 
 
-def show_shopper() -> None:
-    """The shopper: name, event counts, the simulator's hidden tastes, recent history."""
+def history_cards(rows: list[dict], cited: set[str]) -> list[str]:
+    """History events as cards; the ones a pick cites are outlined."""
+    cards = []
+    for row in rows:
+        ts = pd.Timestamp(row["ts"]).strftime("%d %b %Y") if pd.notna(row["ts"]) else ""
+        ev = str(row.get("event") or "")
+        cards.append(components.product_card(
+            row, tag=(ev, components.EVENT_COLOURS.get(ev, "#64748B")), thumb=160,
+            meta=" · ".join(x for x in (ts, row.get("split")) if isinstance(x, str) and x),
+            css_class="rs-cited" if str(row.get("item_id")) in cited else ""))
+    return cards
+
+
+def show_shopper(cited: set[str]) -> None:
+    """The shopper: name, event counts, the simulator's tastes that show in their history, the
+    newest events, and every event page by page."""
     who = usecases.shopper(store, dataset, user_id)
+    history = who.history
     with st.container(border=True):
         left, right = st.columns([1, 3])
         left.markdown(f"### {who.name or user_id}")
-        left.caption(f"id {user_id}")
+        left.caption(" · ".join(x for x in (f"id {user_id}", who.segment) if x))
         left.markdown(" · ".join(f"{who.events[e]} {e}s" for e in ("view", "cart", "purchase")))
         if who.tastes:
-            left.markdown("Simulated tastes (hidden from the models):", help="The simulator "
-                          "drew these tastes; models only see the history.")
+            left.markdown("Simulated tastes (hidden from the models):", help="Drawn by the "
+                          "simulator; only the ones that show in this shopper's history are "
+                          "listed. The models only see the history.")
             left.markdown(components.pills(who.tastes), unsafe_allow_html=True)
         with right:
-            st.markdown(f"**History** · {len(who.history)} events, newest first")
-            cards = []
-            for row in who.history.head(16).to_dict("records"):
-                ts = pd.Timestamp(row["ts"]).strftime("%d %b %Y") if pd.notna(row["ts"]) else ""
-                ev = str(row.get("event") or "")
-                cards.append(components.product_card(
-                    row, tag=(ev, components.EVENT_COLOURS.get(ev, "#64748B")), thumb=160,
-                    meta=" · ".join(x for x in (ts, row.get("split"))
-                                    if isinstance(x, str) and x)))
-            components.card_grid(cards, min_width=110)
+            shown = min(HISTORY_SHOWN, len(history))
+            st.markdown(f"**History** · {len(history)} events, newest first"
+                        + (f" (the {shown} newest below)" if len(history) > shown else "")
+                        + (" · outlined: cited by a pick" if cited else ""))
+            components.card_grid(history_cards(history.head(HISTORY_SHOWN).to_dict("records"),
+                                               cited), min_width=110)
+            if len(history) > HISTORY_SHOWN:
+                with st.expander(f"All {len(history)} events"):
+                    pages = math.ceil(len(history) / HISTORY_PAGE)
+                    page = int(st.number_input(f"Page (of {pages})", 1, pages, 1,
+                                               key=f"up_hist_{user_id}"))
+                    window = history.iloc[(page - 1) * HISTORY_PAGE: page * HISTORY_PAGE]
+                    components.card_grid(history_cards(window.to_dict("records"), cited),
+                                         min_width=110)
 
 
-def show_picks(run: int, min_width: int) -> usecases.Recommendations | None:
-    """One run's picks for the shopper as cards with their modality weights and look-alikes."""
+def get_picks(run: int) -> usecases.Recommendations | None:
     try:
-        recs = usecases.recommend_for(store, dataset, user_id, run, k, train_if_missing=False)
+        return usecases.recommend_for(store, dataset, user_id, run, k, train_if_missing=False,
+                                      include_seen=include_seen, diversity=diversity)
     except RecsysError as exc:
         components.error_box(exc, "No picks")
         return None
+
+
+def show_picks(recs: usecases.Recommendations, min_width: int) -> None:
+    """One run's picks as cards: the sentence, the attributes that drove it, the modality
+    weights and the history items it resembles (with their titles)."""
     cards = []
     for e in recs.items:
         row = recs.catalog.get(e.item_id, {"item_id": e.item_id})
-        similar = [recs.catalog.get(s.item_id, {"item_id": s.item_id}) for s in e.similar]
-        extra = components.weight_bar(e.weights) + components.mini_thumbs(
-            similar, "resembles in your history:")
-        tag = ("new item", "#EC4899") if e.cold else None
+        cited = [(recs.catalog.get(s.item_id, {"item_id": s.item_id}),
+                  recs.history.get(s.item_id)) for s in e.similar]
+        attrs = recs.attributes.get(e.item_id)
+        extra = (components.sentence(recs.sentences.get(e.item_id))
+                 + (components.attribute_pills(attrs.drivers) if attrs else "")
+                 + components.weight_bar(e.weights)
+                 + components.cited_items(cited, "resembles in your history:"))
+        seen = recs.history.get(e.item_id)
+        tag = (f"{EVENT_WORDS.get(seen, seen)} before", SEEN_COLOUR) if seen else \
+            ("new item", "#EC4899") if e.cold else None
         cards.append(components.product_card(row, rank=e.rank, tag=tag, extra_html=extra))
     components.card_grid(cards, min_width)
-    return recs
+    if recs.similarity and recs.diversity > 0:
+        st.caption(f"Re-ranked for variety: the picks are {recs.similarity['picks']:.2f} alike "
+                   f"on average (cosine of their photos and texts), "
+                   f"{recs.similarity['most_relevant']:.2f} in the model's own order.")
 
 
 def show_explanations(recs: usecases.Recommendations) -> None:
-    """The picks' modality weights as a chart, and every explanation as a table."""
+    """The picks' modality weights as a chart, every explanation as a table, the run's ids."""
     labels = [f"#{e.rank} "
               f"{components.item_label(recs.catalog.get(e.item_id, {'item_id': e.item_id}))}"
               for e in recs.items]
@@ -120,26 +176,51 @@ def show_explanations(recs: usecases.Recommendations) -> None:
                     width="stretch")
     with st.expander("Explanations as a table"):
         st.dataframe(pd.DataFrame([{
-            "rank": e.rank, "item": e.item_id, "title": recs.title(e.item_id),
-            "score": e.score, **{f"weight {m}": v for m, v in e.weights.items()},
-            "most similar history items": ", ".join(s.item_id for s in e.similar),
-            "cold-start item": e.cold} for e in recs.items]), hide_index=True)
+            "rank": e.rank, "title": recs.title(e.item_id),
+            "why": plain(recs.sentences.get(e.item_id, "")),
+            "driven by": ", ".join(f"{a.label()} (+{a.effect:.2f})"
+                                   for a in recs.attributes[e.item_id].drivers)
+            if e.item_id in recs.attributes else "",
+            **{f"weight {components.MODALITY_LABELS.get(m, m)}": v
+               for m, v in e.weights.items()},
+            "resembles in the history": "; ".join(
+                f"{recs.title(s.item_id) or s.item_id}"
+                + (f" ({EVENT_WORDS.get(recs.history[s.item_id])})"
+                   if s.item_id in recs.history else "") for s in e.similar),
+            "already": EVENT_WORDS.get(recs.history.get(e.item_id, ""), ""),
+            "new item": e.cold, "score": e.score, "item": e.item_id}
+            for e in recs.items]), hide_index=True)
+        st.caption("*Driven by*: the catalog attributes that raise this shopper's score around "
+                   "the pick, from a local linear surrogate fitted to the model's scores "
+                   "(LIME-style), in standard deviations of the shopper's scores.")
+    with st.expander("Model details"):
+        st.markdown(f"{recs.label}: model id `{recs.model}`, run {recs.run_id}"
+                    + (f", item vectors of `{recs.encoder}`" if recs.encoder else "")
+                    + f", diversity {recs.diversity:g}, items already seen "
+                    + ("included" if recs.include_seen else "left out") + ".")
 
 
-show_shopper()
-st.subheader("Personalised picks")
 if compare and other_run is not None:
+    a, b = get_picks(run_id), get_picks(other_run)
+    show_shopper({s.item_id for r in (a, b) if r for e in r.items for s in e.similar})
+    st.subheader("Personalised picks")
     c1, c2 = st.columns(2, gap="large")
     with c1:
         st.markdown(f"**{run_labels[run_id]}**")
-        a = show_picks(run_id, 150)
+        if a is not None:
+            show_picks(a, 150)
     with c2:
         st.markdown(f"**{run_labels[other_run]}**")
-        b = show_picks(other_run, 150)
+        if b is not None:
+            show_picks(b, 150)
     if a is not None and b is not None:
         shared = {e.item_id for e in a.items} & {e.item_id for e in b.items}
         st.caption(f"{len(shared)} of {k} picks in common.")
 else:
-    picks = show_picks(run_id, 175)
-    if picks is not None and picks.items:
-        show_explanations(picks)
+    picks = get_picks(run_id)
+    show_shopper({s.item_id for e in picks.items for s in e.similar} if picks else set())
+    st.subheader("Personalised picks")
+    if picks is not None:
+        show_picks(picks, 190)
+        if picks.items:
+            show_explanations(picks)

@@ -84,7 +84,7 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    out: dict = {}
+    out: dict = {"load_average_at_start": list(os.getloadavg())}
     tmp = tempfile.TemporaryDirectory()
     db = Path(tmp.name) / "recsys.duckdb" if args.fresh else \
         Path(os.environ.get("RECSYS_DB", ROOT / "data" / "recsys.duckdb"))
@@ -133,7 +133,15 @@ def main() -> None:
             browser.close()
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:      # a busy machine: do not lose the numbers
+            proc.kill()
+            proc.wait(10)
+    out["load_average_1_5_15_min"] = list(os.getloadavg())
+    out["cpus"] = os.cpu_count()
+    print(f"machine: {out['cpus']} CPUs, load average {out['load_average_1_5_15_min']} "
+          "(about the number of CPUs or more: busy)")
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     name = "app-fresh.json" if args.fresh else f"app-{args.dataset or 'active'}.json"

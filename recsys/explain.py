@@ -65,10 +65,15 @@ def modality_similarities(data: InteractionData, items: np.ndarray, history: np.
 
 
 def explain_items(model: Recommender, data: InteractionData, user: int, items: np.ndarray,
-                  scores: np.ndarray, n_similar: int = N_SIMILAR) -> list[Explanation]:
-    """Explanations for given item indices of one user (row index), in the given order."""
+                  scores: np.ndarray, n_similar: int = N_SIMILAR,
+                  history: np.ndarray | None = None) -> list[Explanation]:
+    """Explanations for given item indices of one user (row index), in the given order.
+
+    The similar items are looked for in `history` (item indices; default: the user's training
+    items, what the model saw); an item never cites itself.
+    """
     weights = model.modality_weights(user, items)
-    history = model.seen[user].indices
+    history = model.seen[user].indices if history is None else np.asarray(history, np.int64)
     cold = data.cold_items()
     sims = modality_similarities(data, items, history) if len(history) else {}
     out = []
@@ -80,7 +85,8 @@ def explain_items(model: Recommender, data: InteractionData, user: int, items: n
             if sum(used.values()) <= 0:
                 used = {m: 1.0 for m in sims}
             combined = sum(used[m] * sims[m][r] for m in sims) / sum(used.values())
-            for j in np.argsort(-combined, kind="stable")[:n_similar]:
+            order = [j for j in np.argsort(-combined, kind="stable") if history[j] != item]
+            for j in order[:n_similar]:
                 similar.append(SimilarItem(str(model.item_ids[history[j]]), float(combined[j]),
                                            {m: float(s[r, j]) for m, s in sims.items()}))
         out.append(Explanation(str(model.item_ids[item]), r + 1, float(score), w, similar,

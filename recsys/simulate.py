@@ -5,7 +5,8 @@ The generative model (documented in the README) gives each signal information th
 * attributes (article type, gender, colour) are visible in both the photo and the text;
 * visual style (hue, saturation, brightness, colourfulness, texture, shape) is measured from the
   photo's pixels; the text names a colour at best;
-* brand (the first word of the product name) and usage are text-only;
+* brand (the brand column, else inferred from the product name:
+  `recsys.attributes.infer_brands`) and usage are text-only;
 * "trend groups" are random item sets with no content in common that some users follow: only
   collaborative filtering can learn them from co-occurrence;
 * popularity is a per-item log-normal effect; new arrivals are released late in the timeline,
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import RecsysError
+from .attributes import infer_brands
 from .images import ImageError, load_image
 from .progress import ProgressCallback, report
 from .store import Store
@@ -39,11 +41,15 @@ VISUAL_FEATURES = ("hue_x", "hue_y", "saturation", "brightness", "colourfulness"
 CART_SLOPE = 0.8
 """How steeply P(cart | view) rises with the viewed item's standardised affinity."""
 
-FIRST_NAMES = ("Aarav", "Priya", "Rohan", "Ananya", "Vikram", "Isha", "Kabir", "Meera", "Arjun",
-               "Diya", "Sameer", "Neha", "Aditya", "Kavya", "Rahul", "Sara", "Dev", "Tara",
-               "Nikhil", "Zoya", "Omar", "Leela", "Ravi", "Anika", "Farhan", "Maya", "Ishaan",
-               "Riya", "Karan", "Pooja", "Emma", "Liam", "Sofia", "Noah", "Mia", "Lucas",
-               "Chloe", "Mateo", "Hana", "Yusuf")
+MALE_NAMES = ("Aarav", "Rohan", "Vikram", "Kabir", "Arjun", "Sameer", "Aditya", "Rahul", "Dev",
+              "Nikhil", "Omar", "Ravi", "Farhan", "Ishaan", "Karan", "Liam", "Noah", "Lucas",
+              "Mateo", "Yusuf")
+FEMALE_NAMES = ("Priya", "Ananya", "Isha", "Meera", "Diya", "Neha", "Kavya", "Sara", "Tara",
+                "Zoya", "Leela", "Anika", "Maya", "Riya", "Pooja", "Emma", "Sofia", "Mia",
+                "Chloe", "Hana")
+FIRST_NAMES = MALE_NAMES + FEMALE_NAMES
+MALE_GENDERS = frozenset({"men", "man", "male", "boys", "boy"})
+FEMALE_GENDERS = frozenset({"women", "woman", "female", "girls", "girl"})
 
 
 @dataclass(frozen=True)
@@ -129,12 +135,12 @@ def _style_of(rgb: np.ndarray) -> np.ndarray:
     ])
 
 
-def brand_of(title: str | None, brand: str | None) -> str:
-    """The brand column when there is one, else the first word of the product name."""
-    if brand:
-        return str(brand)
-    words = str(title or "").split()
-    return words[0] if words else ""
+def first_names(gender: str | None) -> tuple[str, ...]:
+    """The first names a shopper of a catalog gender gets: men's and boys' shoppers male names,
+    women's and girls' female names, the others (unisex, unknown) any."""
+    g = str(gender or "").strip().lower()
+    return MALE_NAMES if g in MALE_GENDERS else FEMALE_NAMES if g in FEMALE_GENDERS \
+        else FIRST_NAMES
 
 
 def simulate(items: pd.DataFrame, config: SimulationConfig,
@@ -156,7 +162,8 @@ def simulate(items: pd.DataFrame, config: SimulationConfig,
     types, type_idx = _codes(items["article_type"])
     genders, gender_idx = _codes(items["gender"])
     colours, colour_idx = _codes(items["base_colour"])
-    brands, brand_idx = _codes([brand_of(t, b) for t, b in zip(items["title"], items["brand"])])
+    brands, brand_idx = _codes(infer_brands(items["title"], items["brand"]
+                                            if "brand" in items else None))
     usages, usage_idx = _codes(items["usage"])
     type_counts = np.bincount(type_idx, minlength=len(types)).astype(float)
 
@@ -254,16 +261,28 @@ def _affinity(config, taste, type_idx, gender_idx, colour_idx, brand_idx, usage_
 
 
 def _sessions(rng, config, uid, taste, affinity, type_idx, release, start) -> list[tuple]:
-    """Sessions of one user: timestamps, viewed items, carts and purchases."""
+    """Sessions of one user: timestamps, viewed items, carts and purchases.
+
+    The user's sessions happen at times drawn uniformly between their first day and the end of
+    the timeline (a Poisson process given its number of events), so no session is ever pushed
+    past the end: the weekly activity has no pile-up in the last days. Session sizes are drawn
+    first, adding sessions until the user has at least `min_views` views.
+    """
     n_sessions = 1 + rng.poisson(taste["activity"])
-    day = taste["first_day"]
-    gap = (config.days - day) / (n_sessions + 1)
+    sizes: list[int] = []
+    while len(sizes) < n_sessions or sum(sizes) < config.min_views:
+        sizes.append(1 + int(rng.poisson(config.views_per_session - 1)))
+    days = np.sort(rng.uniform(taste["first_day"], config.days, len(sizes)))
     rows: list[tuple] = []
     views = 0
     s = 0
-    while s < n_sessions or views < config.min_views:
+    while s < len(sizes) or views < config.min_views:
+        if s < len(sizes):
+            day, size = float(days[s]), sizes[s]
+        else:       # small article types capped the views: one more session, at any time
+            day = float(rng.uniform(taste["first_day"], config.days))
+            size = 1 + int(rng.poisson(config.views_per_session - 1))
         s += 1
-        day = min(config.days - 1e-3, day + rng.exponential(gap))
         available = release <= day
         type_choice = rng.choice(len(taste["type_pref"]), p=taste["type_pref"])
         pool = np.flatnonzero(available & (type_idx == type_choice))
@@ -272,7 +291,7 @@ def _sessions(rng, config, uid, taste, affinity, type_idx, release, start) -> li
         logits = config.w_type * affinity[pool] / config.temperature
         p = np.exp(logits - logits.max())
         p /= p.sum()
-        n_views = min(len(pool), 1 + rng.poisson(config.views_per_session - 1))
+        n_views = min(len(pool), size)
         chosen = rng.choice(pool, size=n_views, replace=False, p=p)
         t = start + timedelta(days=day)
         z = (affinity[chosen] - affinity[pool].mean()) / (affinity[pool].std() + 1e-6)
@@ -306,8 +325,10 @@ def _user_row(rng, uid, taste, types, genders, colours, brands, usages) -> dict:
         "visual_style": look,
         "trend_groups": [int(g) for g in taste["groups"]],
     }
-    name = f"{FIRST_NAMES[int(rng.integers(len(FIRST_NAMES)))]} {chr(65 + int(rng.integers(26)))}."
-    segment = f"{profile['gender']} · {profile['usage']} · {', '.join(fav_types[:2])}"
+    names = first_names(profile["gender"])
+    name = f"{names[int(rng.integers(len(names)))]} {chr(65 + int(rng.integers(26)))}."
+    segment = " · ".join(p for p in (profile["gender"], profile["usage"],
+                                     ", ".join(t for t in fav_types[:2] if t)) if p)
     return {"user_id": uid, "name": name, "segment": segment, "profile": json.dumps(profile)}
 
 

@@ -827,6 +827,18 @@ class Store:
             FROM rerank_metrics m JOIN latest l ON m.run_id = l.run_id AND m.protocol = l.protocol
             ORDER BY l.model, m.diversity, m.slice, m.metric, m.k""", [dataset])
 
+    # -- picks (issue-demo) -------------------------------------------------------------------
+    def user_item_events(self, dataset: str, user_id: str) -> pd.DataFrame:
+        """Every item a user interacted with (all splits, catalog or not): item_id, the strongest
+        event (the one of largest weight: purchase > cart > view), its weight, the number of
+        events and the last time; most recent first."""
+        return self.query("""
+            SELECT item_id, arg_max(event, weight) AS event, max(weight) AS weight,
+                   count(*) AS events, max(ts) AS last_ts
+            FROM interactions WHERE dataset = ? AND user_id = ?
+            GROUP BY item_id ORDER BY last_ts DESC NULLS LAST, item_id""",
+                          [dataset, str(user_id)])
+
     # -- modalities (issue-modal) ---------------------------------------------------------------
     def embedding_dim(self, dataset: str, encoder: str, version: str, modality: str) -> int:
         """The dimension of one stored vector set (0 when the set is empty)."""
@@ -899,6 +911,7 @@ def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else "unknown error"
+
 
 
 def _json(value: Any) -> str | None:

@@ -524,3 +524,14 @@ def test_rating_model_folds_in_a_new_shopper_on_the_star_scale():
     stars = model.score_history([1, 2, 3])
     low, high = data.ratings.values.min(), data.ratings.values.max()
     assert np.isfinite(stars).all() and low - 1 < np.median(stars) < high + 1
+
+
+def test_pick_sentences_name_other_modalities():
+    """A pick driven by a video or an imported modality is said by that name, not as
+    behaviour."""
+    from recsys.explain_words import Cited, pick_sentence, plain
+
+    bag = Cited("Red Leather Bag", "purchase", {"cf": 0.1, "style": 0.9, "video": 0.2})
+    assert plain(pick_sentence({"style": 0.8, "cf": 0.2}, [bag])).startswith(
+        "Close in style to the Red Leather Bag you bought")
+    assert "in its video" in plain(pick_sentence({"video": 1.0}, [bag]))

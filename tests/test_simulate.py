@@ -129,3 +129,66 @@ def test_simulation_on_myntra_gives_every_user_a_history(store, myntra_dir):
     import_catalog(store, myntra_dir / "styles.csv", myntra_dir / "images", fmt="myntra")
     info = simulate_into(store, "myntra", SimulationConfig(users=300, seed=0))
     assert info["users_with_history"] == 300
+
+
+# -- shoppers that look real (issue 11) --------------------------------------------------------
+def test_names_match_the_shoppers_gender(items):
+    from recsys.simulate import FEMALE_NAMES, MALE_NAMES
+
+    users, _ = simulate(items, SimulationConfig(users=120, seed=1))
+    for r in users.itertuples():
+        gender = pd.read_json(pd.io.common.StringIO(r.profile), typ="series")["gender"]
+        first = r.name.split()[0]
+        assert first in (MALE_NAMES if gender == "Men" else FEMALE_NAMES), (r.name, gender)
+
+
+def test_segments_have_no_empty_parts(items):
+    blank = items.assign(usage=None)                  # a catalog without usage
+    users, _ = simulate(blank, SimulationConfig(users=30, seed=0))
+    for segment in users["segment"]:
+        parts = segment.split(" · ")
+        assert all(p.strip() for p in parts), segment
+    assert users["segment"].str.contains(" ·  · ").sum() == 0
+
+
+def test_brands_are_full_names(tmp_path):
+    from recsys.simulate import simulate as run
+
+    catalog = make_items(tmp_path / "b", n=30)
+    catalog["title"] = [("Reid & Taylor" if i % 2 else "United Colors of Benetton")
+                        + f" Men Grey Socks {i}" for i in range(len(catalog))]
+    users, _ = run(catalog, SimulationConfig(users=20, seed=0))
+    brands = {b for p in users["profile"]
+              for b in pd.read_json(pd.io.common.StringIO(p), typ="series")["favourite_brands"]}
+    assert brands <= {"Reid & Taylor", "United Colors of Benetton"} and brands
+
+
+def test_weekly_activity_has_no_pile_up_at_the_end(items):
+    cfg = SimulationConfig(users=600, seed=0)
+    _, x = simulate(items, cfg)
+    day = (x["ts"] - pd.Timestamp(cfg.start)).dt.total_seconds() / 86400
+    assert day.max() < cfg.days
+    weeks = np.bincount((day // 7).astype(int))[:cfg.days // 7]
+    last, before = weeks[-1], weeks[-9:-1].mean()
+    assert last < 1.5 * before, (last, before)       # was ~4x: sessions clamped to the last day
+
+
+def test_shown_tastes_occur_in_the_history(demo_store):
+    import json
+
+    from recsys.usecases import shopper
+
+    simulate_into(demo_store, "demo", SimulationConfig(users=40, seed=2))
+    users = demo_store.users("demo")
+    hidden = 0
+    for user_id, profile in zip(users["user_id"], users["profile"]):
+        who = shopper(demo_store, "demo", user_id)
+        p = json.loads(profile)
+        history = who.history
+        values = {v.lower() for c in ("article_type", "base_colour", "brand")
+                  for v in history[c].dropna()}
+        for taste in who.tastes:
+            assert taste.lower() in values or taste in p["visual_style"], (user_id, taste)
+        hidden += len(p["favourite_colours"]) + len(p["favourite_types"]) - \
+            sum(t in who.tastes for t in p["favourite_colours"] + p["favourite_types"])
+    assert hidden > 0               # some drawn tastes never showed, and are not shown

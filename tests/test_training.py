@@ -94,3 +94,31 @@ def test_unknown_model_and_missing_vectors_are_clear_errors(store):
         train_model(store, DATASET, "nope")
     with pytest.raises(UnknownModel, match="python -m recsys embed"):
         train_model(store, DATASET, "attention-fusion")
+
+
+def test_fusion_reports_its_preparation_and_can_be_stopped_there(tiny_store):
+    """Late fusion first fits its sub-models (on Myntra EASE alone takes a minute or two): the
+    bar says so, never moves back, ends with the early stop, and a stop during the preparation
+    leaves the previous model in use (issue 11)."""
+    events: list[Progress] = []
+    params = {**fast_params("late-fusion"), "epochs": 30, "patience": 1}
+    good = train_model(tiny_store, DATASET, "late-fusion", params, progress=events.append)
+    stages = [e.stage for e in events]
+    first_epoch = stages.index("epoch")
+    prepared = [e.message for e in events[:first_epoch] if e.stage == "prepare"]
+    assert prepared[0] == "preparing late-fusion"
+    assert [m.split()[2] for m in prepared[1:]] == ["cf", "image", "text"]   # each scorer
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions)
+    assert "early-stop" in stages and "stopped early after epoch" in \
+        events[stages.index("early-stop")].message
+
+    def stop(p: Progress) -> None:
+        if p.stage == "prepare" and "text scorer" in p.message:
+            raise KeyboardInterrupt            # what the app's Stop button amounts to
+
+    with pytest.raises(KeyboardInterrupt):
+        train_model(tiny_store, DATASET, "late-fusion", params, progress=stop)
+    runs = tiny_store.runs(DATASET, kind="model")
+    assert runs.iloc[0]["status"] == "interrupted"
+    assert load_model(tiny_store, DATASET, "late-fusion").run_id == good.run_id

@@ -56,8 +56,9 @@ def card_titles(at) -> list[str]:
 def resembles(at) -> list[list[str]]:
     """Per pick card, the labels of the history items it resembles."""
     page = "\n".join(m.value for m in at.markdown)
-    rows = re.findall(r'class="rs-because-row">(.*?)</div>(?=</div>)', page)
-    return [[html.unescape(t) for t in re.findall(r'title="([^"]*)"', r)] for r in rows]
+    rows = re.findall(r'class="rs-cites">(.*?)</div></div></div>', page)
+    return [[html.unescape(t) for t in re.findall(r'class="rs-cite" title="([^"]*)"', r)]
+            for r in rows]
 
 
 def test_app_and_cli_use_the_same_default_model(app_db: Path):
@@ -79,9 +80,21 @@ def test_app_and_cli_use_the_same_default_model(app_db: Path):
 
 
 def test_explanations_use_the_vectors_of_the_runs_encoder(app_db: Path):
-    from recsys.explain import explain_recommendations
+    from recsys.explain import explain_items
     from recsys.interactions import load_data
+    from recsys.picks import rank_picks
+    from recsys.rerank import DEFAULT_DIVERSITY
     from recsys.training import load_model
+
+    def explain_recommendations(model, data, user_id, k):
+        """The live picks' explanations (as `recommend_for` makes them) from `data`: the
+        shopper's whole history left out and cited, MMR re-ranked in `data`'s vectors."""
+        user = model.user_index(user_id)
+        seen = np.unique(np.concatenate([m[user].indices for m in
+                                         (data.train, data.valid, data.test)]))
+        items, scores, _, _ = rank_picks(model.score([user])[0], data, k, DEFAULT_DIVERSITY,
+                                         exclude=seen)
+        return explain_items(model, data, user, items, scores, history=seen)
 
     store = Store(app_db)
     try:

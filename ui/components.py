@@ -13,6 +13,7 @@ from recsys import usecases
 from recsys.catalog import item_label
 from recsys.encoders.captions import item_category
 from recsys.errors import RecsysError
+from recsys.explain_words import EVENT_WORDS, emphasis_html
 from recsys.progress import Progress
 
 from . import resources, state
@@ -78,6 +79,26 @@ CSS = """
 .rs-query img {max-width: 100%; max-height: 260px; object-fit: contain;}
 .rs-pill {display: inline-block; padding: 2px 9px; border-radius: 999px; font-size: .74rem;
   background: #EEF2FF; color: #3730A3; margin: 0 4px 4px 0;}
+.rs-why {font-size: .78rem; color: #1F2937; line-height: 1.3; margin-top: 3px;}
+.rs-why em {font-style: normal; font-weight: 600;}
+.rs-attrs {display: flex; flex-wrap: wrap; gap: 3px; margin-top: 2px;}
+.rs-attr {font-size: .66rem; padding: 1px 6px; border-radius: 999px; background: #ECFDF5;
+  color: #065F46; border: 1px solid #A7F3D0;}
+.rs-cites {display: flex; flex-direction: column; gap: 3px; margin-top: 3px;}
+.rs-cite {display: flex; align-items: center; gap: 5px; font-size: .68rem; color: #374151;
+  line-height: 1.2;}
+.rs-cite img, .rs-cite .rs-mini {width: 30px; height: 30px; flex: none; border-radius: 5px;
+  object-fit: contain; background: #F1F5F9; border: 1px solid #E5E7EB;}
+.rs-cite span {display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
+  overflow: hidden;}
+.rs-cite b {font-weight: 600; color: #6B7280;}
+.rs-cited {outline: 2px solid #6366F1; outline-offset: -2px;}
+.rs-querybar {display: flex; gap: 16px; align-items: center; border: 1px solid #E5E7EB;
+  border-radius: 12px; padding: 10px 14px; background: #fff; margin-bottom: 10px;}
+.rs-querybar img {height: 120px; width: 120px; object-fit: contain; border-radius: 8px;
+  background: #F8FAFC;}
+.rs-badge {display: inline-block; padding: 2px 9px; border-radius: 999px; font-size: .74rem;
+  font-weight: 600; color: #fff; background: #059669; margin-left: 6px;}
 </style>
 """
 
@@ -119,7 +140,8 @@ def weight_bar(weights: Mapping[str, float]) -> str:
 
 def product_card(row: Mapping, rank: int | None = None, score: float | None = None,
                  score_label: str = "score", tag: tuple[str, str] | None = None,
-                 extra_html: str = "", meta: str | None = None, thumb: int = 256) -> str:
+                 extra_html: str = "", meta: str | None = None, thumb: int = 256,
+                 css_class: str = "") -> str:
     """HTML for one product: photo, rank, title, category/colour, price, score bar, extras."""
     uri = resources.thumbnail_uri(row.get("image_path"), thumb)
     img = f'<img src="{uri}" alt="{_esc(item_label(row))}"/>' if uri else _placeholder(row)
@@ -139,7 +161,8 @@ def product_card(row: Mapping, rank: int | None = None, score: float | None = No
         score_html = (f'<div class="rs-score"><span>{_esc(score_label)}</span>'
                       f'<div class="rs-track"><div class="rs-fill" style="width:{width:.0f}%">'
                       f'</div></div><span>{score:.3f}</span></div>')
-    return (f'<div class="rs-card"><div class="rs-img">{img}{rank_html}{tag_html}</div>'
+    klass = f"rs-card {css_class}" if css_class else "rs-card"
+    return (f'<div class="{klass}"><div class="rs-img">{img}{rank_html}{tag_html}</div>'
             f'<div class="rs-body"><div class="rs-title" title="{_esc(item_label(row))}">'
             f'{_esc(item_label(row))}</div><div class="rs-meta">{_esc(meta)}</div>'
             f'{price_html}{score_html}{extra_html}</div></div>')
@@ -177,6 +200,38 @@ def mini_thumbs(rows: Sequence[Mapping], caption: str) -> str:
                     f'<div class="rs-mini" title="{label}">{_esc(str(r.get("item_id"))[:6])}</div>')
     return (f'<div class="rs-because">{_esc(caption)}</div>'
             f'<div class="rs-because-row">{"".join(pics)}</div>')
+
+
+def cited_items(rows: Sequence[tuple[Mapping, str | None]], caption: str) -> str:
+    """The history items behind a pick, each with a tiny photo, its title and what the shopper
+    did with it (visible, not only on hover)."""
+    if not rows:
+        return ""
+    lines = []
+    for r, event in rows:
+        uri = resources.thumbnail_uri(r.get("image_path"), 96)
+        label = _esc(item_label(r))
+        pic = f'<img src="{uri}" alt=""/>' if uri else \
+            f'<div class="rs-mini">{_esc(str(r.get("item_id"))[:6])}</div>'
+        what = f' <b>{_esc(EVENT_WORDS.get(event, event))}</b>' if event else ""
+        lines.append(f'<div class="rs-cite" title="{label}">{pic}<span>{label}{what}</span>'
+                     '</div>')
+    return (f'<div class="rs-because">{_esc(caption)}</div>'
+            f'<div class="rs-cites">{"".join(lines)}</div>')
+
+
+def sentence(text: str | None) -> str:
+    """A pick's sentence (titles emphasised) as HTML."""
+    return f'<div class="rs-why">{emphasis_html(text)}</div>' if text else ""
+
+
+def attribute_pills(effects: Iterable[Any], limit: int = 3) -> str:
+    """The catalog attributes that drove a pick (`recsys.attribution.AttributeEffect`), as
+    small pills: "type: Socks"."""
+    pills_ = [f'<span class="rs-attr" title="raises this shopper\'s score by '
+              f'{e.effect:.2f} standard deviations near this item">{_esc(e.label())}</span>'
+              for e in list(effects)[:limit]]
+    return f'<div class="rs-attrs">{"".join(pills_)}</div>' if pills_ else ""
 
 
 class ProgressPanel:

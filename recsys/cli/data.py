@@ -1,5 +1,5 @@
-"""Data commands: init-demo, import-catalog, import-interactions, simulate, status, use,
-delete-dataset."""
+"""Data commands: init-demo, import-catalog, import-interactions, simulate, load-myntra, status,
+use, delete-dataset."""
 
 from __future__ import annotations
 
@@ -46,6 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(sub, "simulate", simulate,
                     "Simulate users and their view/cart/purchase histories for a catalog.")
+    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = add_command(sub, "load-myntra", load_myntra,
+                    "Import the Myntra sample (styles.csv + images/) and simulate its shoppers.",
+                    dataset=False)
+    p.add_argument("--folder", help="folder holding styles.csv and images/ (or its "
+                                    "myntra_fashion/ subfolder; default: ../shared/datasets)")
+    p.add_argument("--name", default="myntra", help="dataset name (default myntra)")
     p.add_argument("--users", type=int, default=2000)
     p.add_argument("--seed", type=int, default=0)
 
@@ -116,6 +125,20 @@ def simulate(ctx: Context) -> Result:
             f"({info['users_with_history']:,} with a history): {info['views']:,} views, "
             f"{info['carts']:,} carts, {info['purchases']:,} purchases over "
             f"{info['items_touched']:,} items.")
+    return Result(info, text)
+
+
+def load_myntra(ctx: Context) -> Result:
+    from ..usecases import load_myntra_sample
+
+    a = ctx.args
+    with ctx.progress("load the Myntra sample") as bar:
+        info = load_myntra_sample(ctx.store(), a.folder, dataset=a.name, users=a.users,
+                                  seed=a.seed, progress=bar)
+    text = (f"Loaded '{info['dataset']}' from {info['source']}: {info['items']:,} products, "
+            f"{info['users']:,} simulated shoppers with {info['interactions']:,} events, in "
+            f"{info['seconds']:.0f} s. Next: `python -m recsys train --model late-fusion "
+            f"--dataset {info['dataset']}` (aligns the encoder and embeds the photos first).")
     return Result(info, text)
 
 

@@ -7,6 +7,7 @@ import argparse
 from . import Context, Result, add_command
 from ..errors import RecsysError
 from ..interactions import PROTOCOL_HELP, PROTOCOLS
+from ..rerank import DEFAULT_DIVERSITY
 from ..usecases.evaluation import DIVERSITY_LEVELS
 from ..usecases.recommenders import DEFAULT_KS, DEFAULT_MODEL, FALLBACK_MODEL
 
@@ -51,6 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    f"dataset has item vectors, else {FALLBACK_MODEL}; trained "
                                    "first when it has no finished run)")
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--include-seen", action="store_true",
+                   help="also pick items the user already viewed, carted or bought (marked "
+                        "[seen]); by default everything they interacted with is left out")
+    p.add_argument("--diversity", type=float, default=None, metavar="0..1",
+                   help="re-rank for variety (maximal marginal relevance over the image+text "
+                        f"vectors): 0 = most relevant, 1 = most varied (default "
+                        f"{DEFAULT_DIVERSITY})")
 
     p = add_command(sub, "runs", runs,
                     "List the runs a model can be loaded from (* = used when no model is named).")
@@ -275,23 +283,41 @@ def format_diversity(frame, rerank) -> str:
 
 
 def recommend(ctx: Context) -> Result:
+    from ..explain_words import EVENT_WORDS, plain
     from ..usecases import recommend_for
 
     dataset = ctx.dataset()
     with ctx.progress("recommend") as bar:
         recs = recommend_for(ctx.store(), dataset, ctx.args.user, ctx.args.model, ctx.args.k,
+                             include_seen=ctx.args.include_seen, diversity=ctx.args.diversity,
                              progress=bar)
-    lines = [f"Top {len(recs.items)} for user {recs.user_id} on '{dataset}' by {recs.model} "
-             f"(run {recs.run_id})"]
+    seen = "included" if recs.include_seen else "left out"
+    lines = [f"Top {len(recs.items)} for user {recs.user_id} on '{dataset}' by {recs.label} "
+             f"({recs.model}, run {recs.run_id}); diversity {recs.diversity:g}, items the user "
+             f"already interacted with {seen}"]
     for e in recs.items:
         weights = " ".join(f"{m} {w:.2f}" for m, w in e.weights.items())
-        cold = " [new: no interactions yet]" if e.cold else ""
+        tags = (" [new: no interactions yet]" if e.cold else "") + \
+            (f" [seen: {EVENT_WORDS.get(recs.history[e.item_id], 'seen')}]"
+             if e.item_id in recs.history else "")
         lines.append(f"{e.rank:>3}. {e.item_id:<10} {_short(recs.title(e.item_id), 44):<44} "
-                     f"score {e.score:8.4f}  weights: {weights}{cold}")
+                     f"score {e.score:8.4f}  weights: {weights}{tags}")
+        if e.item_id in recs.sentences:
+            lines.append(f"       {plain(recs.sentences[e.item_id])}")
+        attrs = recs.attributes.get(e.item_id)
+        if attrs is not None and attrs.drivers:
+            lines.append("       driven by: " + ", ".join(
+                f"{a.attribute} {a.value} (+{a.effect:.2f})" for a in attrs.drivers))
         if e.similar:
-            like = "; ".join(f"{_short(recs.title(s.item_id) or s.item_id, 30)} "
-                             f"({s.similarity:.2f})" for s in e.similar)
-            lines.append(f"       like: {like}")
+            def cite(s) -> str:
+                event = EVENT_WORDS.get(recs.history.get(s.item_id, ""))
+                return (f"{_short(recs.title(s.item_id) or s.item_id, 30)} "
+                        f"({s.similarity:.2f}{', ' + event if event else ''})")
+
+            lines.append("       like: " + "; ".join(cite(s) for s in e.similar))
+    if recs.similarity:
+        lines.append(f"Mean similarity between the picks {recs.similarity['picks']:.2f} "
+                     f"(model order: {recs.similarity['most_relevant']:.2f}).")
     return Result(recs.to_dict(), "\n".join(lines))
 
 

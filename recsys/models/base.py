@@ -478,7 +478,12 @@ class Recommender:
     def _fit_epochs(self, data: InteractionData, progress: ProgressCallback | None,
                     on_epoch: EpochCallback | None) -> None:
         cfg = self.config
-        self._start(data)
+        report(progress, 0, cfg.epochs, f"preparing {self.name}", stage="prepare")
+        self._progress = progress          # lets `_start` report its own steps (sub-models)
+        try:
+            self._start(data)
+        finally:
+            self._progress = None
         self._prepare_validation(data)
         best, best_state, waited = -np.inf, None, 0
         for epoch in range(1, cfg.epochs + 1):
@@ -495,6 +500,9 @@ class Recommender:
             else:
                 waited += 1
                 if waited >= cfg.patience:
+                    report(progress, cfg.epochs, cfg.epochs, f"stopped early after epoch "
+                           f"{epoch} of {cfg.epochs}: no validation gain for {waited} epochs; "
+                           f"keeping epoch {self.best_epoch}", stage="early-stop")
                     break
         if best_state is not None:
             self._load_state(best_state)

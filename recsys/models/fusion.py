@@ -38,6 +38,7 @@ from torch import nn
 
 from ..interactions import InteractionData
 from ..metrics import mask_seen, ranking_metrics, top_k
+from ..progress import report
 from .base import VALIDATION_K, ModelConfig, Recommender, build_model, hp, modalities_hp, \
     modality_signals
 from .baselines import ContentKNN, ContentModel, share_of_scores
@@ -128,7 +129,12 @@ class SubScorers:
 
     def _fit_scorers(self, data: InteractionData) -> None:
         self.scorers = self._scorers()
-        for scorer in self.scorers.values():
+        progress = getattr(self, "_progress", None)
+        epochs = max(1, int(getattr(self.config, "epochs", 1)))
+        for n, (modality, scorer) in enumerate(self.scorers.items()):
+            # within the first epoch's share of the bar, so the bar never moves back
+            report(progress, n / (len(self.scorers) + 1), epochs, f"fitting the {modality} "
+                   f"scorer ({scorer.name}) on {data.n_items:,} items", stage="prepare")
             scorer.fit(data)
         self.lengths = np.log1p(self.seen.getnnz(axis=1)).astype(np.float32)
 

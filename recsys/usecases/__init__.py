@@ -28,7 +28,7 @@ _EXPORTS = {
     "Upload": "data", "import_catalog": "data", "import_interactions": "data",
     "simulate": "data", "init_demo": "data", "status": "data", "use_dataset": "data",
     "delete_dataset": "data", "ConfirmationNeeded": "data", "Shopper": "data",
-    "shopper": "data",
+    "shopper": "data", "find_myntra_sample": "data", "load_myntra_sample": "data",
     # encoding: encoders and item vectors
     "embed": "encoding", "train_encoder": "encoding", "eval_encoder": "encoding",
     "eval_encoder_unseen_types": "encoding", "eval_encoder_phone_shots": "encoding",
@@ -39,7 +39,8 @@ _EXPORTS = {
     "search_similar": "search", "search_catalog": "search", "prepare_search": "search",
     "default_image_weight": "search", "SearchHits": "search", "CatalogPage": "search",
     "SearchInfo": "search", "SearchError": "search", "NoVectors": "search",
-    "PHOTO_WEIGHT": "search", "MIXED_WEIGHT": "search",
+    "PHOTO_WEIGHT": "search", "MIXED_WEIGHT": "search", "example_queries": "search",
+    "EXACT_COSINE": "search",
     # recommenders
     "DEFAULT_MODEL": "recommenders", "FALLBACK_MODEL": "recommenders",
     "default_model": "recommenders", "list_models": "recommenders", "train": "recommenders",

@@ -154,8 +154,9 @@ def delete_dataset(store: Store, name: str, confirm: bool = False) -> dict[str, 
 
 @dataclass
 class Shopper:
-    """One user: name, segment, the simulator's hidden tastes (empty for real data), event
-    counts and the history (item rows with event, ts, weight, split), newest first."""
+    """One user: name, segment, the simulator's hidden tastes that show in their history (empty
+    for real data), event counts and the history (item rows with event, ts, weight, split),
+    newest first."""
 
     user_id: str
     name: str | None
@@ -166,6 +167,32 @@ class Shopper:
 
 
 TASTE_KEYS = ("favourite_types", "favourite_colours", "visual_style", "favourite_brands")
+TASTE_COLUMNS = {"favourite_types": "article_type", "favourite_colours": "base_colour",
+                 "favourite_brands": "brand"}
+"""Tastes that name a catalog attribute: shown only when some history item has it (a drawn
+favourite colour the shopper never met would look made up). The visual style words describe
+the photos and are shown as they are."""
+
+
+def _shown_tastes(profile: dict[str, Any], history: pd.DataFrame) -> list[str]:
+    from ..attributes import infer_brands
+
+    present: dict[str, set[str]] = {}
+    for key, column in TASTE_COLUMNS.items():
+        if column == "brand":
+            values = infer_brands(history["title"] if "title" in history else [],
+                                  history["brand"] if "brand" in history else None)
+        else:
+            values = history[column] if column in history else []
+        present[key] = {str(v).strip().lower() for v in values if isinstance(v, str) and v}
+    out = []
+    for key in TASTE_KEYS:
+        for value in profile.get(key, []):
+            value = str(value)
+            if key in present and value.strip().lower() not in present[key]:
+                continue
+            out.append(value)
+    return list(dict.fromkeys(out))
 
 
 def shopper(store: Store, dataset: str | None, user_id: str) -> Shopper:
@@ -178,12 +205,65 @@ def shopper(store: Store, dataset: str | None, user_id: str) -> Shopper:
         raise UnknownUser(unknown_user_message(user_id, store.users(dataset)["user_id"],
                                                dataset))
     profile = json.loads(user["profile"]) if isinstance(user.get("profile"), str) else {}
-    tastes = [str(v) for key in TASTE_KEYS for v in profile.get(key, [])]
     history = store.user_history(dataset, str(user_id))
     counts = history["event"].value_counts()
-    return Shopper(str(user_id), _text(user.get("name")), _text(user.get("segment")), tastes,
+    segment = _text(user.get("segment"))
+    if segment:
+        segment = " · ".join(p.strip() for p in segment.split("·") if p.strip()) or None
+    return Shopper(str(user_id), _text(user.get("name")), segment,
+                   _shown_tastes(profile, history),
                    {e: int(counts.get(e, 0)) for e in ("view", "cart", "purchase")}, history)
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+# -- the Myntra sample (issue-demo) -------------------------------------------------------------
+MYNTRA_FOLDER = "myntra_fashion"
+
+
+def find_myntra_sample(folder: str | Path | None = None) -> Path | None:
+    """The folder holding the Kaggle Myntra sample (`styles.csv` + `images/`): `folder` itself,
+    or its `myntra_fashion` subfolder; by default looked for in the shared datasets folder
+    (`../shared/datasets`, or `$RECSYS_SHARED_DATASETS`). None when it is not there."""
+    from ..config import shared_datasets_dir
+
+    root = Path(folder).expanduser() if folder else shared_datasets_dir()
+    for candidate in (root, root / MYNTRA_FOLDER):
+        if (candidate / "styles.csv").is_file() and (candidate / "images").is_dir():
+            return candidate
+    return None
+
+
+def load_myntra_sample(store: Store, folder: str | Path | None = None, *,
+                       dataset: str = "myntra", users: int = 2000, seed: int = 0,
+                       progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """One click from nothing to a real catalog with shoppers: import the Myntra sample's
+    products that have a photo (`find_myntra_sample(folder)`) as `dataset`, then simulate
+    `users` shoppers for it (replacing the dataset's shoppers when it exists). Progress: the
+    import on the first 45% of the bar, the simulation on the rest. Returns the import
+    report's counts and the simulation's; makes the dataset the active one."""
+    import time
+
+    from ..progress import scaled
+    from ..simulate import SimulationConfig, simulate_into
+
+    found = find_myntra_sample(folder)
+    if found is None:
+        where = Path(folder).expanduser() if folder else "the shared datasets folder"
+        raise RecsysError(f"No Myntra sample in {where}: expected styles.csv and an images/ "
+                          f"folder there or in its {MYNTRA_FOLDER}/ subfolder (the Kaggle "
+                          "'Fashion Product Images (Small)' layout).")
+    if users < 1:
+        raise RecsysError("Simulate at least 1 user.")
+    t0 = time.perf_counter()
+    rep = import_catalog(store, found / "styles.csv", found / "images", fmt="myntra",
+                         dataset=dataset, progress=scaled(progress, 0.0, 0.45))
+    if rep.refused or rep.imported == 0:
+        raise RecsysError(f"The Myntra sample in {found} gave no products: {rep.summary()}")
+    sim = simulate_into(store, dataset, SimulationConfig(users=int(users), seed=int(seed)),
+                        scaled(progress, 0.45, 1.0))
+    store.set_active_dataset(dataset)
+    return {"source": str(found), "items": rep.imported, "skipped": rep.skipped, **sim,
+            "seconds": time.perf_counter() - t0}

@@ -7,13 +7,16 @@ Rules written once here, for the app and the command line alike:
 * a run is explained with the split and the item vectors of the encoder it was trained with
   (`run_data`), not with whatever vectors are newest;
 * the runs a model can be loaded from are the finished ones whose file exists (`list_runs`,
-  from `training.finished_runs`).
+  from `training.finished_runs`);
+* a shopper's live picks (`recommend_for`) leave out everything they interacted with, are
+  re-ranked for variety and come with a sentence and the attributes that drove them; the
+  evaluation (`evaluate`) keeps leaving out the training split only.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -25,6 +28,7 @@ from ..store import Store
 from ._cache import cached, db_key, vectors_version
 
 if TYPE_CHECKING:
+    from ..attribution import AttributeCodes, AttributeExplanation
     from ..embedding import EmbedReport
     from ..explain import Explanation
     from ..interactions import InteractionData
@@ -155,9 +159,17 @@ def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> Interact
 
 @dataclass
 class Recommendations:
-    """A user's top-k picks from one run, each explained (`recsys.explain.Explanation`: modality
-    weights, the most similar history items, cold flag); `catalog` holds the item rows of the
-    picks and of those history items, by item_id."""
+    """A user's top-k picks from one run, each explained.
+
+    `items`: `recsys.explain.Explanation` per pick (modality weights, the most similar items
+    of the shopper's whole history, cold flag); `sentences`: one sentence per pick built from
+    that attribution (`recsys.explain_words`); `attributes`: the catalog attributes that drove
+    each pick (`recsys.attribution`, empty when the catalog has none); `history`: the shopper's
+    strongest event per item they interacted with (all splits); `seen`: the picks that are in
+    that history (only with `include_seen`); `similarity`: mean pairwise similarity of the
+    picks ("picks") and of the model's plain top-k ("most_relevant"), what the diversity
+    re-ranking did; `catalog`: item rows of the picks and of the cited items, by item_id.
+    """
 
     dataset: str
     user_id: str
@@ -166,38 +178,108 @@ class Recommendations:
     encoder: str | None
     items: list[Explanation]
     catalog: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    include_seen: bool = False
+    diversity: float = 0.0
+    history: dict[str, str] = field(default_factory=dict, repr=False)
+    sentences: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, AttributeExplanation] = field(default_factory=dict)
+    similarity: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The model's friendly name ("Fusion: late")."""
+        from ..models import display_name
+
+        return display_name(self.model)
+
+    @property
+    def seen(self) -> dict[str, str]:
+        """Picks the shopper already interacted with, with their strongest event."""
+        return {e.item_id: self.history[e.item_id] for e in self.items
+                if e.item_id in self.history}
 
     def title(self, item_id: str) -> str | None:
         title = self.catalog.get(item_id, {}).get("title")
         return title if isinstance(title, str) else None
 
     def to_dict(self) -> dict[str, Any]:
+        def cited(s) -> dict[str, Any]:
+            return {**asdict(s), "title": self.title(s.item_id),
+                    "event": self.history.get(s.item_id)}
+
+        items = []
+        for e in self.items:
+            attrs = self.attributes.get(e.item_id)
+            items.append({**e.to_dict(), "title": self.title(e.item_id),
+                          "similar": [cited(s) for s in e.similar],
+                          "sentence": self.sentences.get(e.item_id),
+                          "attributes": [] if attrs is None else
+                          [asdict(a) for a in attrs.effects],
+                          "attribute_fit": None if attrs is None else attrs.fit,
+                          "seen": self.history.get(e.item_id)})
         return {"user": self.user_id, "dataset": self.dataset, "model": self.model,
-                "run_id": self.run_id, "encoder": self.encoder,
-                "items": [{**e.to_dict(), "title": self.title(e.item_id)} for e in self.items]}
+                "label": self.label, "run_id": self.run_id, "encoder": self.encoder,
+                "include_seen": self.include_seen, "diversity": self.diversity,
+                "similarity": self.similarity, "items": items}
+
+
+def _attribute_codes(store: Store, dataset: str, item_ids) -> AttributeCodes | None:
+    """The catalog's attributes as codes in the model's item order (cached per catalog)."""
+    from ..attributes import attribute_table
+    from ..attribution import AttributeCodes
+
+    def build() -> AttributeCodes | None:
+        items = store.items(dataset)
+        if items.empty:
+            return None
+        codes = AttributeCodes(attribute_table(items), item_ids)
+        return codes if codes.columns else None
+
+    key = (db_key(store), dataset, store.items_version(dataset), len(item_ids),
+           str(item_ids[0]) if len(item_ids) else "", str(item_ids[-1]) if len(item_ids) else "")
+    return cached("attributes", key, build)
 
 
 def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | int | None = None,
-                  k: int = 10, *, train_if_missing: bool = True,
-                  progress: ProgressCallback | None = None) -> Recommendations:
-    """A user's top-k items with why each was picked, from a model name (its newest finished
+                  k: int = 10, *, include_seen: bool = False, diversity: float | None = None,
+                  train_if_missing: bool = True, progress: ProgressCallback | None = None
+                  ) -> Recommendations:
+    """A shopper's top-k items with why each was picked, from a model name (its newest finished
     run), a run id, or by default `default_model`.
+
+    A live list (the app, the CLI), not an evaluation: everything the shopper interacted with
+    (every split: viewed, carted, bought) is left out unless `include_seen`, and the list is
+    re-ranked for variety by maximal marginal relevance over the items' image+text vectors
+    (`diversity` 0 = the model's order, 1 = most varied; None = `rerank.DEFAULT_DIVERSITY`).
+    Each pick gets the model's attribution (`recsys.explain`, similar items cited from the whole
+    history), a sentence built from it and the catalog attributes that drove it.
 
     A named model without a finished run, or whose newest run was trained on other data than
     the dataset holds now (`training.data_fingerprint`), is trained first (`train`) unless
     `train_if_missing` is False; a run id trained on other data raises `StaleModel`.
     Explanations use `run_data` (the run's own split and encoder).
     Raises `UnknownUser` for a user the dataset does not have, `UnknownModel` for an unknown
-    name, `ModelNotTrained` for a run id that cannot be loaded.
+    name, `ModelNotTrained` for a run id that cannot be loaded, `RecsysError` for a diversity
+    outside 0..1.
     """
-    from ..explain import explain_recommendations
+    import numpy as np
+
+    from ..attribution import explain_attributes
+    from ..explain import explain_items
+    from ..explain_words import Cited, pick_sentence
     from ..interactions import UnknownUser, unknown_user_message
     from ..models import get_spec
+    from ..picks import rank_picks
+    from ..rerank import DEFAULT_DIVERSITY
     from ..training import ModelNotTrained, StaleModel, check_fingerprint, load_model
 
     dataset = store.resolve_dataset(dataset)
     if k < 1:
         raise RecsysError("The number of picks must be at least 1.")
+    diversity = DEFAULT_DIVERSITY if diversity is None else float(diversity)
+    if not 0.0 <= diversity <= 1.0:
+        raise RecsysError(f"Diversity must be between 0 (most relevant) and 1 (most varied), "
+                          f"got {diversity:g}.")
     name = default_model(store, dataset) if model is None else str(model)
     by_run = name.isdigit()
     if not by_run:
@@ -220,13 +302,35 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
         run = train(store, dataset, name, protocol=run.config.get("protocol", "auto"),
                     split_seed=int(run.config.get("split_seed", 0)), progress=progress).run
         data = run_data(store, dataset, run.config)
-    explanations = explain_recommendations(run.model, data, str(user_id), k)
+    fitted = run.model
+    user = fitted.user_index(str(user_id))
+    events = store.user_item_events(dataset, str(user_id))
+    history = dict(zip(events["item_id"].astype(str), events["event"].astype(str)))
+    positions = pd.Index(fitted.item_ids.astype(str)).get_indexer(list(history))
+    interacted = positions[positions >= 0]
+    scores = fitted.score([user])[0].astype(np.float64)
+    items, item_scores, picked_sim, plain_sim = rank_picks(
+        scores, data, k, diversity, exclude=None if include_seen else interacted)
+    explanations = explain_items(fitted, data, user, items, item_scores, history=interacted)
     ids = list(dict.fromkeys([e.item_id for e in explanations]
                              + [s.item_id for e in explanations for s in e.similar]))
     rows = store.items(dataset, ids) if ids else pd.DataFrame(columns=["item_id"])
     catalog = {r["item_id"]: r for r in rows.to_dict("records")}
+    codes = _attribute_codes(store, dataset, fitted.item_ids)
+    attributes, sentences = {}, {}
+    for e, item in zip(explanations, items):
+        if codes is not None:
+            attributes[e.item_id] = explain_attributes(scores, codes, int(item), e.item_id,
+                                                       exclude=interacted)
+        drivers = [(a.attribute, a.value) for a in attributes[e.item_id].drivers] \
+            if e.item_id in attributes else []
+        cited = [Cited(str(catalog.get(s.item_id, {}).get("title") or f"item {s.item_id}"),
+                       history.get(s.item_id), s.similarities) for s in e.similar]
+        sentences[e.item_id] = pick_sentence(e.weights, cited, cold=e.cold, attributes=drivers,
+                                             seen=history.get(e.item_id))
     return Recommendations(dataset, str(user_id), run.name, run.run_id, run.config.get("encoder"),
-                           explanations, catalog)
+                           explanations, catalog, include_seen, diversity, history, sentences,
+                           attributes, {"picks": picked_sim, "most_relevant": plain_sim})
 
 
 def list_runs(store: Store, dataset: str | None = None, *, all_runs: bool = False

@@ -38,6 +38,14 @@ words alone are matched on both the products' photos and their texts, photos fir
 RESULT_COLUMNS = ("rank", "item_id", "score", "image_score", "text_score", "title", "category",
                   "image_path")
 
+EXACT_COSINE = 0.985
+"""A photo whose vector is this close to a catalog photo's is that photo ("exact match"): a
+resized or re-compressed copy of a catalog photo scores 0.93-0.99, two different products of
+one style up to 0.96 on Myntra, so below this the badge would also go to look-alikes."""
+
+EXAMPLE_QUERY = {"wood": "on a wooden table", "concrete": "on concrete",
+                 "fabric": "on a blue cloth"}
+
 
 class SearchError(RecsysError):
     """A search asked in a way that cannot be answered (no query, bad weight, unknown item)."""
@@ -69,7 +77,9 @@ class SearchHits:
     `results` has one row per product: rank, item_id, score (the weighted combination),
     image_score / text_score (the query against the product's photo / text vector, NaN when it
     has none), category, and the product's catalog columns. `seconds` is the time to encode
-    the query and rank (models already loaded).
+    the query and rank (models already loaded). `exact_match`: for a photo query that is a
+    catalog photo, {"item_id", "how": "same file" | "same look", "similarity"}, else None.
+    `query_photo`: the JPEG that was encoded when the photo was cropped to the product.
     """
 
     dataset: str
@@ -79,6 +89,8 @@ class SearchHits:
     items: int
     seconds: float
     results: pd.DataFrame = field(repr=False)
+    exact_match: dict[str, Any] | None = None
+    query_photo: bytes | None = field(default=None, repr=False)
 
     def rows(self) -> list[dict[str, Any]]:
         """The results as plain records (`RESULT_COLUMNS`; None for a missing score)."""
@@ -94,7 +106,8 @@ class SearchHits:
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "encoder": self.encoder, "query": self.query,
                 "image_weight": self.image_weight, "items": self.items,
-                "seconds": self.seconds, "results": self.rows()}
+                "seconds": self.seconds, "exact_match": self.exact_match,
+                "results": self.rows()}
 
 
 @dataclass
@@ -166,27 +179,154 @@ def prepare_search(store: Store, dataset: str | None = None,
     first query is fast; raises `NoVectors` when the dataset has no item vectors."""
     dataset = store.resolve_dataset(dataset)
     index, enc = _searcher(store, dataset, encoder)
+    _photo_sizes(store, dataset)            # for the exact-match check of the first upload
     return SearchInfo(dataset, enc.spec, len(index))
 
 
-def _allowed_ids(store: Store, dataset: str,
-                 filters: Mapping[str, Sequence[str]] | None) -> set[str] | None:
-    """Item ids matching the facet filters (None: no filter given)."""
+def _allowed_ids(store: Store, dataset: str, filters: Mapping[str, Sequence[str]] | None,
+                 price: tuple[float | None, float | None] | None = None) -> set[str] | None:
+    """Item ids matching the facet filters and the price range (None: no filter given)."""
     from ..catalog import filter_items
 
-    if not filters or not any(filters.values()):
+    price = _price_range(price)
+    if (not filters or not any(filters.values())) and price is None:
         return None
-    return set(filter_items(store.items(dataset), filters)["item_id"])
+    return set(filter_items(store.items(dataset), filters, price=price)["item_id"])
 
 
-def _query_photo(photo: ImageSource, crop: bool) -> ImageSource:
-    """The query photo as the encoder should see it: decoded safely, cropped to the product."""
-    if not crop:
-        return photo
+def _price_range(price: tuple[float | None, float | None] | None
+                 ) -> tuple[float, float] | None:
+    """A (low, high) price filter with open ends filled in; None when nothing is asked."""
+    if price is None or (price[0] is None and price[1] is None):
+        return None
+    low = float("-inf") if price[0] is None else float(price[0])
+    high = float("inf") if price[1] is None else float(price[1])
+    if low != low or high != high or low > high:
+        raise SearchError(f"The price range must go from low to high, got {price[0]} to "
+                          f"{price[1]}.")
+    return low, high
+
+
+def _photo_sizes(store: Store, dataset: str) -> dict[int, list[tuple[str, str]]]:
+    """Catalog photo files by size in bytes -> [(path, item_id)] (one `stat` per file, once per
+    catalog version): an upload is compared byte for byte only with files of its size."""
+    import os
+
+    def build() -> dict[int, list[tuple[str, str]]]:
+        out: dict[int, list[tuple[str, str]]] = {}
+        for item_id, path in zip(*store.items(dataset)[["item_id", "image_path"]].T.values):
+            if isinstance(path, str) and path:
+                try:
+                    out.setdefault(os.stat(path).st_size, []).append((path, str(item_id)))
+                except OSError:
+                    continue
+        return out
+
+    return cached("photo_sizes", (db_key(store), dataset, store.items_version(dataset)),
+                  build)
+
+
+def _same_file(store: Store, dataset: str, data: bytes) -> str | None:
+    """The catalog product whose photo file has exactly these bytes."""
+    from ..query_photos import photo_digest
+
+    digest = photo_digest(data)
+    for path, item_id in _photo_sizes(store, dataset).get(len(data), []):
+        try:
+            if photo_digest(Path(path).read_bytes()) == digest:
+                return item_id
+        except OSError:
+            continue
+    return None
+
+
+def _exact_match(store: Store, dataset: str, photo: Any, result) -> dict[str, Any] | None:
+    """The catalog product a photo query is a copy of: same bytes, or a vector within
+    `EXACT_COSINE` of its photo's."""
+    data = None
+    if isinstance(photo, (bytes, bytearray)):
+        data = bytes(photo)
+    elif isinstance(photo, (str, Path)) and Path(photo).is_file():
+        data = Path(photo).read_bytes()
+    if data is not None:
+        item = _same_file(store, dataset, data)
+        if item is not None:
+            return {"item_id": item, "how": "same file", "similarity": 1.0}
+    records = result.to_records()
+    if records:
+        top = records[0]
+        sim = top.get("image_score")
+        if sim is not None and sim == sim and float(sim) >= EXACT_COSINE:
+            return {"item_id": str(top["item_id"]), "how": "same look",
+                    "similarity": float(sim)}
+    return None
+
+
+def _cropped(photo: Any) -> bytes:
+    """The photo cropped to the product (`recsys.encoders.crop_to_product`), as JPEG."""
+    import io
+
     from ..encoders import crop_to_product
     from ..images import load_image
 
-    return crop_to_product(load_image(photo))
+    image = photo if hasattr(photo, "convert") else load_image(photo)
+    buf = io.BytesIO()
+    crop_to_product(image).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3,
+                    n_phone: int = 3) -> list[dict[str, Any]]:
+    """Photos a visitor can try with one click: `n_catalog` catalog photos (of different
+    categories) and `n_phone` phone-style shots of other catalog products on a table, a floor,
+    a cloth (`recsys.query_photos.phone_shot`, generated once and cached under the data folder).
+    Each: label, path, kind ("catalog" | "phone"), item_id (the product it shows). Empty when
+    the catalog has no photos."""
+    from .. import config
+    from ..catalog import item_label
+    from ..query_photos import SURFACES, cached_phone_shot, stands_out
+
+    dataset = store.resolve_dataset(dataset)
+    items = store.items(dataset)
+    items = items[items["image_path"].map(lambda p: isinstance(p, str) and Path(p).is_file())]
+    if items.empty:
+        return []
+    group = next((c for c in ("article_type", "master_category") if c in items
+                  and items[c].notna().any()), None)
+    items = items.sort_values("item_id")
+    groups = [items[items[group] == v] for v in items[group].value_counts().index] \
+        if group is not None else [items]
+    picks: list[pd.Series] = []
+    used: set[str] = set()
+
+    def first_fit(rows: pd.DataFrame, phone: bool) -> pd.Series | None:
+        """A product of the group not used yet; for a phone shot one that cuts out cleanly."""
+        for _, row in rows.head(24).iterrows():
+            if row["item_id"] not in used and (not phone or stands_out(row["image_path"])):
+                return row
+        return None
+
+    for _ in range(3):                 # one product of each of the commonest groups, again
+        for rows in groups:            # from the top when the catalog has few groups
+            if len(picks) == n_catalog + n_phone:
+                break
+            row = first_fit(rows, phone=len(picks) >= n_catalog)
+            if row is not None:
+                picks.append(row)
+                used.add(row["item_id"])
+    folder = config.artifacts_dir(store.path, "examples", dataset)
+    out = []
+    for n, row in enumerate(picks):
+        label = item_label(row)
+        if n < n_catalog:
+            out.append({"label": label, "path": str(row["image_path"]), "kind": "catalog",
+                        "item_id": str(row["item_id"])})
+        else:
+            shot = cached_phone_shot(folder, str(row["item_id"]), row["image_path"], n)
+            surface = list(SURFACES)[n % len(SURFACES)]
+            out.append({"label": f"{label}, phone photo {EXAMPLE_QUERY[surface]}",
+                        "path": str(shot), "kind": "phone", "item_id": str(row["item_id"])})
+    return out
 
 
 def _query_label(photo: Any) -> str | None:
@@ -219,22 +359,26 @@ def search_similar(store: Store, dataset: str | None = None, *,
                    photo: ImageSource | None = None, text: str | None = None,
                    item_id: str | None = None, image_weight: float | None = None, k: int = 10,
                    filters: Mapping[str, Sequence[str]] | None = None,
-                   encoder: str | None = None, crop: bool = True, video: Any = None
+                   price: tuple[float | None, float | None] | None = None,
+                   crop: bool = True, encoder: str | None = None, video: Any = None
                    ) -> SearchHits:
     """The `k` products most similar to a query; the one search of the app and the CLI.
 
     The query is a photo (a path, bytes or a PIL image), a catalog product (`item_id`: its own
     photo and text vectors), words (`text`), or a photo or a product refined with words.
     `image_weight` (0..1) weighs the products' photo vectors against their text vectors;
-    None means `default_image_weight`. `filters` ({column: [values]}, as in the Catalog page)
-    restricts the candidates; `encoder` picks the vectors (default: the newest ones an
-    encoder made, never imported features). `crop` (default on) crops a query photo to the
-    product first (`encoders.crop_to_product`: a border-colour crop that leaves studio photos
-    untouched; it raised phone-shot exact-item R@10 from 0.62 to 0.80 on Myntra, see
-    docs/encoders.md). A short product video (`video`: a path, bytes or a file object; or
-    video bytes / a video file given as `photo`, told apart by their content) is a photo query
-    made of a few of its frames: their image vectors pooled (`recsys.video`). Raises
-    `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
+    None means `default_image_weight`. `filters` ({column: [values]}, as in the Catalog page,
+    e.g. {"gender": ["Women"]}) and `price` ((low, high), either end None for open) restrict
+    the candidates: filters, not words, are the way to say "for women". `crop` (default on)
+    first crops a photo to the product (`recsys.encoders.crop_to_product`: a border-colour crop
+    that leaves studio photos untouched; on Myntra it raised phone-shot exact-item R@10 from
+    0.62 to 0.80, see docs/encoders.md). A photo that is a catalog photo (same bytes, or a
+    vector within `EXACT_COSINE`) is reported in `exact_match`. `encoder` picks the vectors
+    (default: the newest ones an encoder made, never imported features). A short product
+    video (`video`: a path, bytes or a file object; or video bytes / a video file given as
+    `photo`, told apart by their content) is a photo query made of a few of its frames: their
+    image vectors pooled (`recsys.video`; no crop, no exact match).
+    Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
     `recsys.video.VideoError` for an unreadable video) with a clear message; `NoVectors` when
     the dataset has no vectors to search.
     """
@@ -258,19 +402,23 @@ def search_similar(store: Store, dataset: str | None = None, *,
     if not 0.0 <= weight <= 1.0:
         raise SearchError("The image weight must be between 0 and 1.")
     index, enc = _searcher(store, dataset, encoder)
-    allowed = _allowed_ids(store, dataset, filters)
+    allowed = _allowed_ids(store, dataset, filters, price)
     exclude = set() if allowed is None else set(index.item_ids) - allowed
+    still = photo is not None and not isinstance(photo, _VideoQuery)
+    encoded = _cropped(photo) if crop and still else None
     t0 = time.perf_counter()
     try:
         words = enc.encode_text(text) if text else None
         if isinstance(photo, _VideoQuery):
             from ..video import encode_video
-            result = index.search(image=encode_video(enc, photo.source), text=words, k=k,
-                                  image_weight=weight, exclude=exclude)
+            look = encode_video(enc, photo.source)
+            result = index.search(image=look, text=words, k=k, image_weight=weight,
+                                  exclude=exclude)
         elif photo is not None:
-            result = index.search(image=enc.encode_image(_query_photo(photo, crop)), text=words,
-                                  k=k,
-                                  image_weight=weight, exclude=exclude)
+            look = enc.encode_image(photo)
+            query_look = look if encoded is None else enc.encode_image(encoded)
+            result = index.search(image=query_look, text=words, k=k, image_weight=weight,
+                                  exclude=exclude)
         elif item_id is not None and words is None:
             result = index.similar(str(item_id), k=k, image_weight=weight, exclude=exclude)
         elif item_id is not None:
@@ -285,10 +433,18 @@ def search_similar(store: Store, dataset: str | None = None, *,
     except ValueError as exc:
         raise SearchError(str(exc)) from None
     seconds = time.perf_counter() - t0
+    exact = None
+    if still:                    # compared with the whole catalog, uncropped, photos only
+        plain = encoded is None and allowed is None and words is None and weight == 1.0
+        exact = _exact_match(store, dataset, photo, result if plain else
+                             index.search(image=look, k=1, image_weight=1.0))
     query = {"image": _query_label(photo), "text": text, "item_id": item_id,
-             "image_weight": weight}
+             "image_weight": weight, "filters": {c: list(v) for c, v in (filters or {}).items()
+                                                 if v},
+             "price": None if _price_range(price) is None else list(price),
+             "crop": bool(crop) and not isinstance(photo, _VideoQuery)}
     return SearchHits(dataset, enc.spec, query, weight, len(index), seconds,
-                      _with_category(_joined(store, dataset, result)))
+                      _with_category(_joined(store, dataset, result)), exact, encoded)
 
 
 def _joined(store: Store, dataset: str, result, items: pd.DataFrame | None = None

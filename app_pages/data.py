@@ -278,6 +278,63 @@ def delete_tab(names: list[str]) -> None:
         st.rerun()
 
 
+def import_features_section() -> None:
+    """Bring your own item vectors (issue-modal): a .npy with its id mapping, or a table."""
+    dataset = state.current_dataset()
+    st.subheader("Item features you bring")
+    if not dataset:
+        st.caption("Choose or import a dataset first.")
+        return
+    current = usecases.list_modalities(store, dataset)
+    if current:
+        st.dataframe(pd.DataFrame(current)[["modality", "dim", "items", "spec", "imported"]],
+                     hide_index=True)
+    st.markdown(f"Precomputed vectors for the items of **{dataset}**, as a modality the "
+                "content and fusion models use by name: a `.npy` matrix with its id mapping "
+                "(MMRec's `image_feat.npy` / `text_feat.npy` with `i_id_mapping.csv`; without "
+                "a mapping, row *r* is item *r*), or a Parquet / CSV table with an id column "
+                "and a vector column. Re-importing a modality replaces it.")
+    with st.form("features_form"):
+        c1, c2 = st.columns(2)
+        modality = c1.text_input("Modality name", key="feat_modality",
+                                 placeholder="e.g. image, text, style",
+                                 help="Lower-case letters, digits, - and _. A name the dataset "
+                                      "has already (image, text...) replaces those vectors "
+                                      "for the models; search keeps its encoder's.")
+        on_error = c2.selectbox("Bad rows", ["skip", "refuse"], key="feat_on_error")
+        u1, u2 = st.columns(2)
+        upload = u1.file_uploader("Features (.npy, .parquet, .csv)",
+                                  type=["npy", "parquet", "csv", "tsv"], key="feat_file")
+        ids_upload = u2.file_uploader("Id mapping of a .npy (optional)",
+                                      type=["csv", "tsv", "txt"], key="feat_ids")
+        p1, p2 = st.columns(2)
+        path = p1.text_input("...or a path on this machine", key="feat_path",
+                             placeholder="/path/to/baby/image_feat.npy")
+        ids_path = p2.text_input("Id mapping path (optional)", key="feat_ids_path",
+                                 placeholder="default: i_id_mapping.csv beside the file")
+        submitted = st.form_submit_button("Import features", type="primary")
+    if not submitted:
+        return
+    try:
+        if upload is not None:
+            source = usecases.Upload(upload.name, upload.getvalue())
+            ids = None if ids_upload is None else \
+                usecases.Upload(ids_upload.name, ids_upload.getvalue())
+        elif path.strip():
+            source = Path(path.strip())
+            ids = Path(ids_path.strip()) if ids_path.strip() else None
+        else:
+            raise RecsysError("Upload a feature file or give its path.")
+        rep = with_progress("Importing features", usecases.import_features, store, source,
+                            modality.strip(), dataset, ids=ids, on_error=on_error)
+        show_report(rep)
+        if not rep.refused:
+            st.caption(f"{rep.details.get('dimensions')} dimensions; items without a vector: "
+                       f"{rep.details.get('items without a vector', 0):,}.")
+    except RecsysError as exc:
+        components.error_box(exc, "Import failed, nothing was changed")
+
+
 components.page_setup("Data", "What is in the database, and how to add to it. Every import is "
                               "one transaction: a refused or failed import changes nothing.")
 store = resources.get_store()
@@ -298,3 +355,4 @@ with tabs[4]:
     samples_tab()
 with tabs[5]:
     delete_tab([d["name"] for d in usecases.status(store)["datasets"]])
+import_features_section()

@@ -10,7 +10,7 @@ from recsys.models import display_name
 from ui import charts, components, resources, state
 
 MAIN_PARAMS = ("epochs", "lr", "dim", "layers", "neighbours", "k", "reg", "l2", "shrink",
-               "cf_model", "user_embeddings", "patience")
+               "cf_model", "user_embeddings", "patience", "modalities")
 RUNNING = "tr_running"      # the model being trained, until its run finishes
 FAMILY_ORDER = {"fusion": 0, "content": 1, "collaborative": 2, "baseline": 3}
 LABELS = {"lr": "learning rate", "dim": "embedding size", "reg": "L2 penalty",
@@ -41,6 +41,12 @@ def param_widget(spec: dict, p: dict, container) -> object:
     key = f"tr_{spec['name']}_{p['name']}"
     label, helptext, default = LABELS.get(p["name"], p["name"].replace("_", " ")), \
         p.get("help"), p["default"]
+    if p["name"] == "modalities":          # the dataset's own vector modalities, by name
+        names = [m["modality"] for m in usecases.list_modalities(store, dataset)]
+        chosen = container.multiselect("modalities", names, key=key,
+                                       default=[m for m in default or () if m in names],
+                                       help=f"{helptext}. None chosen: all of them.")
+        return tuple(chosen)
     if p["type"] == "bool":
         return container.toggle(label, value=bool(default), key=key, help=helptext)
     if p.get("choices"):

@@ -12,6 +12,7 @@ from recsys import usecases
 from recsys.catalog import available_facets, facet_values, item_label
 from recsys.csvsafe import to_csv_bytes
 from recsys.errors import RecsysError
+from recsys.video import looks_like_video
 from ui import components, personal, resources, state
 
 MODES = ["Upload a photo", "Pick a catalog item", "Take a photo"]
@@ -100,8 +101,11 @@ with query_col:
     item_id = None
     query_name = "your photo"
     if mode == "Upload a photo":
-        upload = st.file_uploader("Product photo", key="vs_upload", on_change=uploaded,
-                                  help="JPEG, PNG, WebP, GIF, BMP or TIFF; up to 40 megapixels.")
+        upload = st.file_uploader("Product photo or short video", key="vs_upload",
+                                  on_change=uploaded,
+                                  help="JPEG, PNG, WebP, GIF, BMP or TIFF up to 40 megapixels; "
+                                       "or an MP4 / WebM video (a few of its frames are "
+                                       "searched, pooled).")
         example = st.session_state.get("vs_example")
         if example is not None and Path(example[0]).is_file():
             photo, query_name = Path(example[0]).read_bytes(), example[1]
@@ -143,7 +147,10 @@ with query_col:
     as_shopper = personal.controls("vs", dataset)          # "search as a shopper" (optional)
 
 preview = None
-if photo is not None:
+if photo is not None and looks_like_video(photo):
+    with query_col:
+        st.video(photo)                        # search_similar tells a video by its bytes
+elif photo is not None:
     try:
         preview = resources.image_uri_from_bytes(photo)
     except RecsysError as exc:

@@ -72,6 +72,7 @@ ITEM_ALIASES: dict[str, tuple[str, ...]] = {
     "brand": ("brand",),
     "price": ("price",),
     "image_path": ("image_path", "image", "image_file", "filename", "file", "photo", "img"),
+    "video": ("video", "video_path", "video_file"),     # kept in `extra` (issue-modal)
 }
 REQUIRED_ITEM_FIELDS = ("item_id", "title")
 TEXT_FIELDS = ("title", "description", "gender", "master_category", "sub_category",
@@ -84,6 +85,7 @@ INTERACTION_ALIASES: dict[str, tuple[str, ...]] = {
     "ts": ("timestamp", "ts", "time", "datetime", "date"),
     "weight": ("weight", "rating", "value"),
     "split": ("split", "x_label", "set"),
+    "rating": ("rating", "stars"),      # kept as is (also the weight when there is no weight)
 }
 
 EXAMPLES_PER_REASON = 5
@@ -555,7 +557,39 @@ def _validate_items(items: pd.DataFrame, images_dir: str | Path | None, fmt: str
         out["price"] = np.nan
     if "year" not in out:
         out["year"] = pd.array([pd.NA] * len(out), dtype="Int64")
+    if "video" in out:
+        out = _attach_videos(out, images_dir, rep)
     return out.reset_index(drop=True)
+
+
+def _attach_videos(items: pd.DataFrame, images_dir: str | Path | None,
+                   rep: ImportReport) -> pd.DataFrame:
+    """A catalog's `video` column: each named video must lie in the media (images) folder,
+    like a photo; it is kept in the item's `extra` as {"video": path} for `embed`. A video
+    that is not found (or outside the folder) is counted, its item is kept without one."""
+    names = items["video"]
+    given = (names.notna() & (names.astype("string").str.strip() != "")).to_numpy(dtype=bool)
+    sub = pd.DataFrame({"item_id": items["item_id"].to_numpy()[given],
+                        "image_path": names.to_numpy()[given]})
+    paths, _ = _image_paths(sub, images_dir)
+    found = dict(zip(np.flatnonzero(given), paths))
+    extras = items["extra"].tolist() if "extra" in items else [None] * len(items)
+    merged = []
+    for i, extra in enumerate(extras):
+        data = {}
+        if isinstance(extra, str) and extra.strip():
+            try:
+                data = json.loads(extra)
+            except ValueError:
+                data = {"extra": extra}
+        if found.get(i):
+            data["video"] = found[i]
+        merged.append(json.dumps(data) if data else None)
+    rep.details["videos"] = sum(1 for p in found.values() if p)
+    missing = sum(1 for p in found.values() if not p)
+    if missing:
+        rep.details["videos not found in the folder (items kept without one)"] = missing
+    return items.drop(columns=["video"]).assign(extra=merged)
 
 
 def _image_paths(items: pd.DataFrame, images_dir: str | Path | None
@@ -870,7 +904,17 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
         out["split"] = split
     else:
         out["split"] = None
-    return out.loc[keep, ["user_id", "item_id", "event", "ts", "weight", "split"]]
+    if "rating" in out:
+        raw = out["rating"]
+        rating = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            drop("rating is not a finite number",
+                 raw.notna().to_numpy() & ~np.isfinite(rating),
+                 lambda i: f"{unit} {labels[i]}: {str(raw.iloc[i])[:40]}")
+        out["rating"] = rating
+    else:
+        out["rating"] = np.nan
+    return out.loc[keep, ["user_id", "item_id", "event", "ts", "weight", "split", "rating"]]
 
 
 def _parse_timestamps(raw: pd.Series) -> pd.Series:

@@ -10,12 +10,24 @@ with the item's `content_hash`. Re-running embeds only items that are new or who
 (new text or new photo bytes), and removes vectors of items no longer in the catalog. Vectors
 are written in chunks, so an interrupted run keeps what it finished. A photo that cannot be
 decoded is reported and skipped (its text is still embedded); the next run tries it again.
+
+Product videos (a catalog's `video` column, or `<item_id>.mp4` / `.webm`... in a `videos`
+folder) become a third modality, `video`, made by the same encoder's image tower from a few
+sampled frames (`recsys.video`), keyed by the video file's path, size and time; a video that
+cannot be read is reported and skipped.
+
+A catalog without photos (titles, categories, descriptions only) has nothing to align an
+encoder on: by default its texts are embedded with the pretrained text tower as is
+(`TEXT_ONLY_ENCODER`, no alignment needed), so `embed`, `train` and `evaluate` work on it with
+their defaults.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,6 +41,27 @@ from .store import Store
 
 MODALITIES = ("image", "text")
 CHUNK = 512
+TEXT_ONLY_ENCODER = "frozen"
+"""The encoder of a catalog without photos: the pretrained towers, unaligned (its text vectors
+are MiniLM's sentence embeddings; nothing to align without photos)."""
+
+
+def can_embed(store: Store, dataset: str) -> bool:
+    """Whether `embed` can make vectors for the dataset: it has photos, or it is a catalog
+    (whose texts can be embedded); not a dataset of bare item ids from an interaction log."""
+    return store.photo_count(dataset) > 0 or store.dataset_kind(dataset) in ("catalog", "demo")
+
+
+def default_encoder(store: Store, dataset: str) -> str | None:
+    """The encoder `embed` uses when none is given: None (the dataset's newest catalog-clip
+    checkpoint), or `TEXT_ONLY_ENCODER` for a catalog without photos and without a
+    checkpoint."""
+    if store.photo_count(dataset) > 0:
+        return None
+    from .encoders import catalog_clip_checkpoints
+
+    checkpoints = catalog_clip_checkpoints(store, dataset)
+    return None if bool(checkpoints["exists"].any()) else TEXT_ONLY_ENCODER
 
 
 @dataclass
@@ -42,6 +75,7 @@ class EmbedReport:
     removed: dict[str, int] = field(default_factory=lambda: {"image": 0, "text": 0})
     without_photo: int = 0
     failed: dict[str, str] = field(default_factory=dict)    # item_id -> reason
+    failed_videos: dict[str, str] = field(default_factory=dict)    # item_id -> reason
     seconds: float = 0.0
     trained: str | None = None      # encoder spec trained first (ensure_item_vectors only)
 
@@ -69,6 +103,13 @@ class EmbedReport:
             examples = "; ".join(f"{k}: {v}" for k, v in list(self.failed.items())[:3])
             lines.append(f"  {len(self.failed):,} photos could not be read and were skipped "
                          f"(e.g. {examples}).")
+        if "video" in e:
+            lines.append(f"  Videos: {e['video']:,} new or changed, {u.get('video', 0):,} "
+                         "unchanged.")
+        if self.failed_videos:
+            examples = "; ".join(f"{k}: {v}" for k, v in list(self.failed_videos.items())[:3])
+            lines.append(f"  {len(self.failed_videos):,} videos could not be read and were "
+                         f"skipped (e.g. {examples}).")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,19 +175,25 @@ def _work(store: Store, dataset: str, name: str, version: str, items: pd.DataFra
 
 def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str | None = None,
                 progress: ProgressCallback | None = None, batch_size: int = 64,
-                force: bool = False, item_ids: list[str] | None = None) -> EmbedReport:
+                force: bool = False, item_ids: list[str] | None = None,
+                videos: str | Path | None = None) -> EmbedReport:
     """Embed new or changed items of `dataset` with `encoder`; return what was done.
 
     `encoder` is an `Encoder` or a spec string (default: the dataset's newest catalog-clip
-    checkpoint; raises `NoCheckpointError` if there is none). Only items without a vector of
+    checkpoint, raising `NoCheckpointError` if there is none; for a catalog without photos,
+    the pretrained text tower, `TEXT_ONLY_ENCODER`). Only items without a vector of
     this encoder version, or whose `content_hash` changed since, are embedded; when nothing is
     to do the weights are not even loaded (well under a second). `force` re-embeds everything;
-    `item_ids` limits the work to those items. `progress` receives `recsys.progress.Progress`
-    updates (fraction done, message, stage "texts" / "images" / "done").
+    `item_ids` limits the work to those items. `videos` is a folder of product videos named
+    by item id (besides the catalog's `video` column). `progress` receives
+    `recsys.progress.Progress` updates (fraction done, message, stage "texts" / "images" /
+    "videos" / "done").
     """
     t0 = time.perf_counter()
     dataset = store.resolve_dataset(dataset)
     items = store.items(dataset) if item_ids is None else store.items(dataset, item_ids)
+    if encoder is None:
+        encoder = default_encoder(store, dataset)
     peek = _peek_spec(store, dataset, encoder)
     enc: Encoder | None = encoder if isinstance(encoder, Encoder) else None
     if peek is None:
@@ -158,18 +205,28 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
         for modality in MODALITIES:
             rep.removed[modality] = _remove_stale(store, dataset, name, version, modality,
                                                   set(items["item_id"]))
+        removed = _remove_stale(store, dataset, name, version, "video", set(items["item_id"]))
+        if removed:
+            rep.removed["video"] = removed
     todo = _work(store, dataset, name, version, items, force, rep)
+    clips = _video_work(store, dataset, name, version, items, videos, force, rep)
     n_img, n_txt = len(todo["image"]), len(todo["text"])
+    # a video (a dozen frames to decode and encode) costs ~40 texts, a photo ~10
+    vid_share = 40 * len(clips) / max(1, 10 * n_img + n_txt + 40 * len(clips))
+    base = scaled(progress, 0.0, 1.0 - vid_share) if clips else progress
+    if (n_img or n_txt or clips) and enc is None:
+        report(progress, 0, 1, f"loading {name}@{version}", stage="load")
+        enc = get_encoder(encoder, store, dataset)
     if n_img or n_txt:
-        if enc is None:
-            report(progress, 0, 1, f"loading {name}@{version}", stage="load")
-            enc = get_encoder(encoder, store, dataset)
         register_used_encoder(store, enc, dataset)
         # photos cost ~10x more than texts: share the bar accordingly
         img_share = (10 * n_img) / max(1, 10 * n_img + n_txt)
-        _embed_texts(store, dataset, enc, todo["text"], rep, scaled(progress, img_share, 1.0))
+        _embed_texts(store, dataset, enc, todo["text"], rep, scaled(base, img_share, 1.0))
         _embed_images(store, dataset, enc, todo["image"], rep,
-                      scaled(progress, 0.0, img_share), batch_size)
+                      scaled(base, 0.0, img_share), batch_size)
+    if clips:
+        register_used_encoder(store, enc, dataset)
+        _embed_videos(store, dataset, enc, clips, rep, scaled(progress, 1.0 - vid_share, 1.0))
     rep.seconds = time.perf_counter() - t0
     report(progress, 1, 1, "done", stage="done")
     return rep
@@ -180,7 +237,9 @@ def ensure_item_vectors(store: Store, dataset: str | None = None,
                         config: dict | None = None) -> EmbedReport:
     """Make sure `dataset` has catalog-clip vectors for every item: the one call for the app.
 
-    If the dataset has no aligned catalog-clip encoder yet, trains one first
+    A catalog without photos gets text vectors from the pretrained text tower
+    (`TEXT_ONLY_ENCODER`), nothing is trained. Otherwise, if the dataset has no aligned
+    catalog-clip encoder yet, trains one first
     (`train_catalog_clip` with the default, best measured configuration, or `config`); then
     embeds the items that have no (or a stale) vector of the newest checkpoint. Idempotent:
     when everything is in place it only reads the database (well under a second) and returns a
@@ -192,6 +251,8 @@ def ensure_item_vectors(store: Store, dataset: str | None = None,
 
     dataset = store.resolve_dataset(dataset)
     trained = None
+    if default_encoder(store, dataset) == TEXT_ONLY_ENCODER:     # no photos: texts only
+        return embed_items(store, dataset, TEXT_ONLY_ENCODER, progress=progress)
     try:
         resolve_checkpoint(store, dataset, None)
         embed_progress = progress
@@ -258,3 +319,91 @@ def _remove_stale(store: Store, dataset: str, name: str, version: str, modality:
     stored = store.embedding_hashes(dataset, name, version, modality)
     return store.delete_embeddings(dataset, name, version, modality,
                                    [i for i in stored if i not in keep])
+
+
+# -- videos -------------------------------------------------------------------------------------
+VIDEO_CHUNK = 32
+
+
+def item_videos(items: pd.DataFrame, videos: str | Path | None = None) -> dict[str, str]:
+    """item_id -> video file: the catalog's `video` (kept in the item's `extra` by the
+    importer), else `<item_id>.mp4` / `.webm` / ... in the `videos` folder."""
+    import json
+
+    from .video import VIDEO_SUFFIXES
+
+    found: dict[str, str] = {}
+    if "extra" in items:
+        for item_id, extra in zip(items["item_id"], items["extra"]):
+            if isinstance(extra, str) and '"video"' in extra:
+                try:
+                    path = json.loads(extra).get("video")
+                except (ValueError, AttributeError):
+                    path = None
+                if isinstance(path, str) and path:
+                    found[str(item_id)] = path
+    if videos is not None:
+        folder = Path(videos)
+        if not folder.is_dir():
+            from .video import VideoError
+            raise VideoError(f"Video folder not found: {folder}")
+        by_stem = {f.stem: str(f.resolve()) for f in folder.iterdir()
+                   if f.suffix.lower() in VIDEO_SUFFIXES and f.is_file()}
+        for item_id in items["item_id"]:
+            if str(item_id) not in found and str(item_id) in by_stem:
+                found[str(item_id)] = by_stem[str(item_id)]
+    return found
+
+
+def _video_hash(path: str) -> str | None:
+    """A cheap fingerprint of a video file (path, size, modification time); None if missing."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return hashlib.sha1(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+
+
+def _video_work(store: Store, dataset: str, name: str, version: str, items: pd.DataFrame,
+                videos: str | Path | None, force: bool, rep: EmbedReport
+                ) -> list[tuple[str, str, str]]:
+    """(item_id, path, fingerprint) of the videos to embed (new or changed); counts in `rep`."""
+    found = item_videos(items, videos)
+    stored = {} if force else store.embedding_hashes(dataset, name, version, "video")
+    if not found and not stored:
+        return []
+    todo, unchanged = [], 0
+    for item_id, path in found.items():
+        fingerprint = _video_hash(path)
+        if fingerprint is None:
+            rep.failed_videos[item_id] = f"video file not found: {Path(path).name}"
+        elif stored.get(item_id) == fingerprint:
+            unchanged += 1
+        else:
+            todo.append((item_id, path, fingerprint))
+    rep.embedded["video"] = 0
+    rep.unchanged["video"] = unchanged
+    return todo
+
+
+def _embed_videos(store: Store, dataset: str, enc: Encoder, clips: list[tuple[str, str, str]],
+                  rep: EmbedReport, progress: ProgressCallback | None) -> None:
+    from .video import VideoError, encode_video
+
+    n = len(clips)
+    for start in range(0, n, VIDEO_CHUNK):
+        ids, vectors, hashes = [], [], []
+        for item_id, path, fingerprint in clips[start:start + VIDEO_CHUNK]:
+            try:
+                vectors.append(encode_video(enc, path))
+            except VideoError as exc:
+                rep.failed_videos[item_id] = str(exc)
+                continue
+            ids.append(item_id)
+            hashes.append(fingerprint)
+        if ids:
+            store.upsert_embeddings(dataset, enc.name, enc.version, "video", ids,
+                                    np.vstack(vectors), hashes)
+            rep.embedded["video"] += len(ids)
+        done = min(n, start + VIDEO_CHUNK)
+        report(progress, done, n, f"{done:,}/{n:,} videos", stage="videos")

@@ -4,7 +4,8 @@ The weights come from the model (`Recommender.modality_weights`): the attention 
 attention, late fusion's per-signal contributions, early fusion's exact decomposition of the
 score by modality, the share of each cosine for content models, and CF alone for CF models.
 The similar history items are ranked by those weights applied to per-modality similarities:
-image and text cosine, and CF similarity (cosine of the items' training co-occurrence columns).
+the cosine in each vector modality the data has (image, text, video, imported ones, each by
+its name), and CF similarity (cosine of the items' training co-occurrence columns).
 """
 
 from __future__ import annotations
@@ -58,10 +59,8 @@ def modality_similarities(data: InteractionData, items: np.ndarray, history: np.
                           ) -> dict[str, np.ndarray]:
     """items x history similarity per available modality."""
     sims = {"cf": cf_similarity(data.train, items, history)}
-    for m in ("image", "text"):
-        mat = getattr(data, m)
-        if mat is not None:
-            sims[m] = mat[items] @ mat[history].T
+    for m, mat in data.vectors.items():
+        sims[m] = mat[items] @ mat[history].T
     return sims
 
 

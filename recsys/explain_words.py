@@ -63,6 +63,11 @@ def _best(cited: Sequence[Cited], modality: str) -> Cited | None:
     return max(cited, key=lambda c: c.similarities.get(modality, float("-inf")))
 
 
+def _modality_words(modality: str) -> str:
+    """How a sentence names a modality other than behaviour, photo and text."""
+    return "its video" if modality == "video" else modality.replace("_", " ").replace("-", " ")
+
+
 def _lead(modality: str, cited: Sequence[Cited]) -> str | None:
     item = _best(cited, modality)
     if item is None:
@@ -71,6 +76,9 @@ def _lead(modality: str, cited: Sequence[Cited]) -> str | None:
         return f"looks like the {_title(item.title)} {_you_did(item.event)}"
     if modality == "text":
         return f"described like the {_title(item.title)} {_you_did(item.event)}"
+    if modality != "cf":                 # video, imported vectors: said by their name
+        return f"close in {_modality_words(modality)} to the {_title(item.title)} " \
+            f"{_you_did(item.event)}"
     who = THEY_DID.get(item.event or "", "shoppers who chose the {title}")
     return who.format(title=_title(item.title)) + " often choose it too"
 
@@ -85,6 +93,10 @@ def _follow(modality: str, cited: Sequence[Cited], named: set[str]) -> str | Non
     if modality == "image":
         return "it looks like that one too" if again else \
             f"it looks like the {_title(item.title)} {_you_did(item.event)}"
+    if modality != "text":
+        words = _modality_words(modality)
+        return f"it is close in {words} to that one too" if again else \
+            f"it is close in {words} to the {_title(item.title)} {_you_did(item.event)}"
     return "it is described alike" if again else \
         f"it is described like the {_title(item.title)} {_you_did(item.event)}"
 

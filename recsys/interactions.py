@@ -19,7 +19,7 @@ model (`recsys.evaluation`) read an `InteractionData`; nothing here knows about 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -45,12 +45,36 @@ class UnknownUser(RecsysError):
 
 
 @dataclass
+class Ratings:
+    """Explicit ratings (e.g. 1-5 stars) of user-item pairs, one entry per rated pair, with the
+    split code of the pair (0 train, 1 valid, 2 test; `InteractionData` sets it from its own
+    matrices, so a re-split copy, e.g. a cross-validation fold, splits its ratings alike)."""
+
+    users: np.ndarray          # row indices of InteractionData
+    items: np.ndarray          # column indices
+    values: np.ndarray         # float32 ratings
+    split: np.ndarray | None = None     # int8 split codes (-1: the pair is in no split)
+
+    def part(self, code: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(users, items, ratings) of one split."""
+        sel = self.split == code
+        return self.users[sel], self.items[sel], self.values[sel]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(init=False, repr=False, eq=False)
 class InteractionData:
     """Implicit feedback of one dataset split into train / valid / test, plus item vectors.
 
     `train` holds confidence weights (largest event weight per user-item pair); `valid` and
     `test` are binary. Rows follow `user_ids`, columns `item_ids` (every catalog item).
-    `image` / `text` are L2-normalised item vectors (zero rows for items without one) or None.
+    `vectors` maps each modality the dataset has (image, text, video, imported ones...) to
+    L2-normalised item vectors (zero rows for items without one, False in `present`);
+    `sources` says where each came from ("encoder@version"). `image` / `text` stay as
+    read-only views of the two built-in modalities. `ratings` holds explicit ratings when
+    the interactions carry them (else None).
     """
 
     dataset: str
@@ -60,13 +84,59 @@ class InteractionData:
     train: sp.csr_matrix
     valid: sp.csr_matrix
     test: sp.csr_matrix
-    image: np.ndarray | None = None
-    text: np.ndarray | None = None
-    encoder: str | None = None
-    _user_pos: dict[str, int] = field(default_factory=dict, repr=False)
+    encoder: str | None
+    vectors: dict
+    present: dict
+    sources: dict
+    ratings: Ratings | None
 
-    def __post_init__(self) -> None:
+    def __init__(self, dataset: str, protocol: str, user_ids: np.ndarray, item_ids: np.ndarray,
+                 train: sp.csr_matrix, valid: sp.csr_matrix, test: sp.csr_matrix,
+                 image: np.ndarray | None = None, text: np.ndarray | None = None,
+                 encoder: str | None = None, *, vectors: dict[str, np.ndarray] | None = None,
+                 present: dict[str, np.ndarray] | None = None,
+                 sources: dict[str, str] | None = None, ratings: Ratings | None = None):
+        self.dataset, self.protocol = dataset, protocol
+        self.user_ids, self.item_ids = user_ids, item_ids
+        self.train, self.valid, self.test = train, valid, test
+        self.encoder = encoder
+        mats = dict(vectors or {})
+        for name, mat in (("image", image), ("text", text)):
+            if mat is not None:
+                mats.setdefault(name, mat)
+        from .vectors import modality_order
+        self.vectors: dict[str, np.ndarray] = {m: mats[m] for m in modality_order(mats)}
+        self.present: dict[str, np.ndarray] = {
+            m: (present or {}).get(m, np.abs(v).sum(axis=1) > 0) for m, v in self.vectors.items()}
+        self.sources: dict[str, str] = dict(sources or {})
+        self.ratings = None if ratings is None else self._split_ratings(ratings)
         self._user_pos = {str(u): i for i, u in enumerate(self.user_ids)}
+
+    def _split_ratings(self, ratings: Ratings) -> Ratings:
+        """The ratings with their split read off this data's train / valid / test matrices."""
+        codes = np.full(len(ratings.values), -1, dtype=np.int8)
+        if len(codes):
+            for code, matrix in enumerate((self.train, self.valid, self.test)):
+                hit = np.asarray(matrix[ratings.users, ratings.items]).ravel() != 0
+                codes[hit & (codes < 0)] = code
+        return Ratings(ratings.users, ratings.items, ratings.values, codes)
+
+    def __repr__(self) -> str:
+        return (f"InteractionData({self.dataset!r}, {self.protocol!r}, users={self.n_users}, "
+                f"items={self.n_items}, modalities={list(self.vectors)})")
+
+    @property
+    def image(self) -> np.ndarray | None:
+        return self.vectors.get("image")
+
+    @property
+    def text(self) -> np.ndarray | None:
+        return self.vectors.get("text")
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The vector modalities of the data, in display order (image, text, video, others)."""
+        return tuple(self.vectors)
 
     @property
     def n_users(self) -> int:
@@ -78,12 +148,15 @@ class InteractionData:
 
     @property
     def signals(self) -> frozenset[str]:
-        """Which signals the data offers: cf always, image/text when vectors exist."""
-        out = {"cf"}
-        if self.image is not None:
-            out.add("image")
-        if self.text is not None:
-            out.add("text")
+        """Which signals the data offers: cf always, each vector modality it has, "vectors"
+        when it has any, "ratings" when interactions carry explicit ratings."""
+        from .vectors import ANY_VECTORS
+
+        out = {"cf", *self.vectors}
+        if self.vectors:
+            out.add(ANY_VECTORS)
+        if self.ratings is not None and len(self.ratings):
+            out.add("ratings")
         return frozenset(out)
 
     def user_index(self, user_id: str) -> int:
@@ -102,13 +175,30 @@ class InteractionData:
 
     def content(self, modality: str) -> np.ndarray:
         """The item matrix of a modality; a clear error when the dataset has no such vectors."""
-        mat = getattr(self, modality)
+        mat = self.vectors.get(modality)
         if mat is None:
-            raise EvaluationError(
-                f"Dataset '{self.dataset}' has no {modality} vectors. Compute them with "
-                f"`python -m recsys embed --dataset {self.dataset}`, or pick a collaborative "
-                "model (see `python -m recsys models`).")
+            raise EvaluationError(missing_vectors_message(self.dataset, modality,
+                                                          self.modalities))
         return mat
+
+
+def missing_vectors_message(dataset: str, modality: str, has: Sequence[str] = ()) -> str:
+    """What to do when a dataset lacks the vectors of a modality a model needs."""
+    from .vectors import ANY_VECTORS
+
+    what = "item vectors" if modality == ANY_VECTORS else f"{modality} vectors"
+    if modality in (ANY_VECTORS, "image", "text"):
+        how = (f"Compute them with `python -m recsys embed --dataset {dataset}` (photos and "
+               "texts; a catalog without photos gets text vectors)")
+    elif modality == "video":
+        how = (f"Compute them with `python -m recsys embed --dataset {dataset} --videos FOLDER` "
+               "(or a `video` column in the catalog)")
+    else:
+        how = (f"Bring them with `python -m recsys import-features --dataset {dataset} "
+               f"--modality {modality} FILE`")
+    have = f" It has: {', '.join(has)}." if has else ""
+    return (f"Dataset '{dataset}' has no {what}.{have} {how}, or pick a model that needs none "
+            "(see `python -m recsys models`).")
 
 
 def unknown_user_message(user_id: str, user_ids: Sequence, dataset: str) -> str:
@@ -171,13 +261,17 @@ def assign_split(pairs: pd.DataFrame, protocol: str, seed: int = 0) -> np.ndarra
 
 
 def load_data(store: Store, dataset: str, protocol: str = "auto", seed: int = 0,
-              encoder: str | None = None) -> InteractionData:
-    """Read a dataset's implicit feedback, split it and attach its item vectors.
+              encoder: str | None = None, sources: dict[str, str] | None = None
+              ) -> InteractionData:
+    """Read a dataset's implicit feedback, split it and attach its item vectors and ratings.
 
-    `encoder` picks the vectors: "name@version" (exactly those, e.g. the encoder a run was
-    trained with), "name" (its newest version), or None (the newest vectors of the dataset).
+    Every vector modality the dataset has is attached (`recsys.vectors`). `encoder` pins the
+    encoder-made ones (image, text, video): "name@version" (exactly those, e.g. the encoder a
+    run was trained with), "name" (its newest version), or None (the newest vectors of each
+    modality). `sources` ({modality: "encoder@version"}, recorded with a run) pins each
+    modality to one set.
     """
-    from .index import load_item_vectors
+    from .vectors import load_modality_matrices
 
     pairs = implicit_pairs(store, dataset)
     if pairs.empty:
@@ -201,9 +295,25 @@ def load_data(store: Store, dataset: str, protocol: str = "auto", seed: int = 0,
         vals = np.ones(sel.sum(), dtype=np.float32) if values is None else values[sel]
         return sp.csr_matrix((vals, (rows[sel], cols[sel])), shape=shape, dtype=np.float32)
 
-    name, _, version = (encoder or "").partition("@")
-    vectors = load_item_vectors(store, dataset, encoder=name or None, version=version or None,
-                                item_ids=list(item_ids))
-    enc = None if vectors.encoder is None else f"{vectors.encoder}@{vectors.version}"
+    mats = load_modality_matrices(store, dataset, list(item_ids), sources=sources,
+                                  encoder=encoder)
     return InteractionData(dataset, protocol, user_ids, item_ids, matrix(0, weights), matrix(1),
-                           matrix(2), vectors.image, vectors.text, enc)
+                           matrix(2), encoder=mats.encoder_spec(), vectors=mats.vectors,
+                           present=mats.present, sources=mats.source_specs(),
+                           ratings=_ratings(store, dataset, pairs, rows, cols))
+
+
+def _ratings(store: Store, dataset: str, pairs: pd.DataFrame, rows: np.ndarray,
+             cols: np.ndarray) -> Ratings | None:
+    """The explicit ratings of the dataset's pairs (split like the pairs), or None."""
+    if not store.rating_count(dataset):
+        return None
+    rated = store.rated_pairs(dataset)
+    key = pd.MultiIndex.from_arrays([pairs["user_id"], pairs["item_id"]])
+    at = key.get_indexer(pd.MultiIndex.from_arrays([rated["user_id"], rated["item_id"]]))
+    ok = at >= 0
+    at = at[ok]
+    values = rated["rating"].to_numpy(dtype=np.float32)[ok]
+    finite = np.isfinite(values)
+    at, values = at[finite], values[finite]
+    return Ratings(rows[at].astype(np.int64), cols[at].astype(np.int64), values)

@@ -170,6 +170,9 @@ CREATE TABLE IF NOT EXISTS rerank_metrics (
     gain_high DOUBLE,
     p_value DOUBLE
 );
+
+-- issue-modal: an explicit rating (e.g. 1-5 stars) kept beside the event weight
+ALTER TABLE interactions ADD COLUMN IF NOT EXISTS rating DOUBLE;
 """
 
 TABLES = ("settings", "datasets", "items", "users", "interactions", "embeddings", "encoders",
@@ -272,7 +275,9 @@ class Store:
         """
         if str(self.path) == ":memory:" or not self.path.is_file():
             return
-        row = self._conn.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+        # used, not total, blocks: a checkpoint cuts free blocks off the end of the file while
+        # the header still counts them (the file is then shorter than total_blocks says)
+        row = self._conn.execute("SELECT block_size, used_blocks FROM pragma_database_size() "
                                  "WHERE database_name = current_database()").fetchone()
         if row is None:
             return
@@ -833,6 +838,54 @@ class Store:
             FROM interactions WHERE dataset = ? AND user_id = ?
             GROUP BY item_id ORDER BY last_ts DESC NULLS LAST, item_id""",
                           [dataset, str(user_id)])
+
+    # -- modalities (issue-modal) ---------------------------------------------------------------
+    def embedding_dim(self, dataset: str, encoder: str, version: str, modality: str) -> int:
+        """The dimension of one stored vector set (0 when the set is empty)."""
+        return int(self.scalar(
+            """SELECT len(vector) FROM embeddings WHERE dataset = ? AND encoder = ?
+               AND version = ? AND modality = ? LIMIT 1""",
+            [dataset, encoder, version, modality]) or 0)
+
+    def replace_modality_vectors(self, dataset: str, encoder: str, version: str,
+                                 modality: str,
+                                 chunks: Iterable[tuple[Sequence[str], np.ndarray]]) -> int:
+        """Replace every set of `encoder` in `modality` (all versions) by the vectors of
+        `chunks` ((item ids, float32 matrix) pairs, read one at a time), in one transaction:
+        an import that fails halfway leaves the old vectors. Returns the rows written."""
+        written = 0
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM embeddings WHERE dataset = ? AND encoder = ? AND modality = ?",
+                        [dataset, encoder, modality])
+            for ids, vectors in chunks:
+                vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+                n = len(ids)
+                if n == 0:
+                    continue
+                dim = vectors.shape[1]
+                table = pa.table({
+                    "dataset": pa.array([dataset] * n), "item_id": pa.array([str(i) for i in ids]),
+                    "encoder": pa.array([encoder] * n), "version": pa.array([version] * n),
+                    "modality": pa.array([modality] * n),
+                    "content_hash": pa.array([None] * n, type=pa.string()),
+                    "vector": pa.ListArray.from_arrays(
+                        pa.array(np.arange(0, n * dim + 1, dim, dtype=np.int32)),
+                        pa.array(vectors.ravel())),
+                })
+                self.insert_frame(cur, "embeddings", table, mode="replace")
+                written += n
+        return written
+
+    def rated_pairs(self, dataset: str) -> pd.DataFrame:
+        """One row per rated (user, item): its mean rating, ordered by user and item."""
+        return self.query("""SELECT user_id, item_id, avg(rating) AS rating FROM interactions
+                             WHERE dataset = ? AND rating IS NOT NULL GROUP BY user_id, item_id
+                             ORDER BY user_id, item_id""", [dataset])
+
+    def rating_count(self, dataset: str) -> int:
+        """Interactions of a dataset that carry an explicit rating."""
+        return int(self.scalar("SELECT count(*) FROM interactions WHERE dataset = ? AND rating "
+                               "IS NOT NULL", [dataset]) or 0)
 
 
 def _disk_full(exc: BaseException) -> bool:

@@ -59,9 +59,13 @@ def data_fingerprint(data: InteractionData) -> str:
         m.sort_indices()
         for part in (m.indptr, m.indices, m.data):
             h.update(np.ascontiguousarray(part).tobytes())
-    for signal in sorted(data.signals - {"cf"}):
+    for signal in sorted(data.modalities):
         h.update(signal.encode())
         h.update(np.ascontiguousarray(data.content(signal), dtype=np.float32).tobytes())
+    if data.ratings is not None:             # explicit ratings (issue-modal)
+        h.update(b"ratings")
+        for part in (data.ratings.users, data.ratings.items, data.ratings.values):
+            h.update(np.ascontiguousarray(part).tobytes())
     data._fingerprint = h.hexdigest()[:16]
     return data._fingerprint
 
@@ -118,9 +122,10 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
     if data is None:
         report(progress, 0, 1, "reading interactions", stage="data")
         data = load_data(store, dataset, protocol, split_seed)
-    spec.check_signals(data.signals, dataset)
+    spec.check_signals(data.signals, dataset, model)
     run_config = {"model": name, "params": asdict(model.config), "protocol": data.protocol,
                   "split_seed": split_seed, "encoder": data.encoder,
+                  "sources": dict(data.sources),
                   "users": data.n_users, "items": data.n_items,
                   "train_interactions": int(data.train.nnz),
                   "fingerprint": data_fingerprint(data)}
@@ -146,6 +151,9 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
         raise
     seconds = time.perf_counter() - t0
     run_config["best_epoch"] = model.best_epoch
+    run_config["params"] = asdict(model.config)      # as fitted: e.g. the modalities it used
+    if getattr(model, "cf_fallback", False):
+        run_config["cf_fallback"] = True
     store.finish_run(run_id, "finished", seconds, artifact_path=str(path), config_=run_config)
     report(progress, 1, 1, f"saved {name} (run {run_id})", stage="save")
     return TrainedRun(run_id, name, dataset, model, run_config, "finished", seconds, str(path),

@@ -31,7 +31,8 @@ def test_models_lists_every_model_with_its_hyperparameters(db, capsys):
     assert code == 0 and {"attention-fusion", "ease", "content-image"} <= set(models)
     assert any(p["name"] == "dim" for p in models["bpr"]["params"])
     code, out, _ = run(capsys, "models", "--db", db)
-    assert "attention-fusion" in out and "cf+image+text" in out
+    # fusion takes every vector modality of the dataset: "cf+vectors" (any modality)
+    assert "attention-fusion" in out and "cf+vectors" in out and "content-image" in out
 
 
 def test_train_prints_the_curve_and_json_has_the_run(db, capsys):

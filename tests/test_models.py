@@ -13,7 +13,7 @@ from recsys.models.base import Recommender
 from .test_models_helpers import COLD_A, COLD_B, GROUP, N_ITEMS, N_USERS, fast_params, tiny_data
 
 ALL = model_names()
-CONTENT_USING = [n for n in ALL if get_spec(n).requires & {"image", "text"}]
+CONTENT_USING = [n for n in ALL if get_spec(n).requires - {"cf", "ratings"}]
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +101,11 @@ class TestModelContract:
         model = fitted[name]
         assert model.history, "every fit records at least one validation step"
         assert all(h.val_ndcg is not None for h in model.history)
-        if model.iterative:
-            best = max(h.val_ndcg for h in model.history)
-            assert next(h for h in model.history if h.epoch == model.best_epoch).val_ndcg == best
+        if model.iterative:   # the best by the model's stopping metric (validation NDCG@20,
+            # or RMSE for rating models)
+            best = max(model._stop_metric(h) for h in model.history)
+            kept = next(h for h in model.history if h.epoch == model.best_epoch)
+            assert model._stop_metric(kept) == best
 
 
 EXACT_FOLD_IN = ["popularity", "itemknn", "ease", "content-image", "content-text", "content",
@@ -207,7 +209,9 @@ def test_descriptions_carry_everything_a_form_needs():
     assert set(models) == set(ALL)
     assert models["content-image"]["requires"] == ["image"]
     assert models["popularity"]["requires"] == ["cf"]
-    assert set(models["attention-fusion"]["requires"]) == {"cf", "image", "text"}
+    # fusion takes every vector modality the dataset has (any one of them will do)
+    assert set(models["attention-fusion"]["requires"]) == {"cf", "vectors"}
+    assert models["content-text"]["requires"] == ["text"]
     for m in models.values():
         for p in m["params"]:
             assert {"name", "type", "default", "low", "high", "help"} <= set(p)

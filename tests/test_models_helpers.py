@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.interactions import InteractionData
+from recsys.interactions import InteractionData, Ratings
 from recsys.store import Store
 
 N_USERS, N_ITEMS, GROUP = 20, 22, 10
@@ -50,7 +50,18 @@ def tiny_pairs(seed: int = 0) -> tuple[list[tuple[int, int, int]], np.ndarray, n
     return triples, _vectors(rng, 8), _vectors(rng, 6)
 
 
-def tiny_data(with_vectors: bool = True, seed: int = 0) -> InteractionData:
+def tiny_ratings(triples: list[tuple[int, int, int]], seed: int = 0) -> Ratings:
+    """Stars for every pair: 4-5 for an item of the user's own group, 1-2 otherwise."""
+    rng = np.random.default_rng(seed + 7)
+    users, items, codes = (np.array(x) for x in zip(*triples))
+    own = np.array([group_of_item(i) == u // GROUP for u, i in zip(users, items)])
+    stars = np.where(own, rng.integers(4, 6, len(users)), rng.integers(1, 3, len(users)))
+    return Ratings(users.astype(np.int64), items.astype(np.int64), stars.astype(np.float32),
+                   codes.astype(np.int8))
+
+
+def tiny_data(with_vectors: bool = True, seed: int = 0, with_ratings: bool = True
+              ) -> InteractionData:
     triples, image, text = tiny_pairs(seed)
     mats = []
     for code in range(3):
@@ -63,7 +74,8 @@ def tiny_data(with_vectors: bool = True, seed: int = 0) -> InteractionData:
     return InteractionData(DATASET, "stored", users, items, *mats,
                            image=image if with_vectors else None,
                            text=text if with_vectors else None,
-                           encoder="test@1" if with_vectors else None)
+                           encoder="test@1" if with_vectors else None,
+                           ratings=tiny_ratings(triples, seed) if with_ratings else None)
 
 
 def fill_store(store: Store, with_split: bool = False, with_vectors: bool = True) -> None:
@@ -106,7 +118,8 @@ def fast_params(name: str) -> dict:
     spec = get_spec(name)
     if not spec.cls.iterative:
         return {"neighbors": 5} if name in ("userknn",) else {}
+    # (the tiny data's 20 validation ratings are too few to stop a rating model on)
     wanted = {"epochs": 25, "patience": 25, "batch_size": 32, "dim": 16, "feature_dim": 4,
-              "lr": 0.02}
+              "lr": 0.02, "stop_on": "ndcg"}
     fields = {p["name"] for p in spec.describe()["params"]}
     return {k: v for k, v in wanted.items() if k in fields}

@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 
 from recsys.models import display_name
 
-from .components import MODALITY_COLOURS, MODALITY_LABELS
+from .components import MODALITY_LABELS, modality_colour
 
 PALETTE = px.colors.qualitative.Bold
 FAMILY_COLOURS = {"baseline": "#94A3B8", "collaborative": "#6366F1", "content": "#F59E0B",
@@ -319,7 +319,9 @@ def training_curves(epochs: pd.DataFrame, title: str = "Training curves") -> go.
 def modality_weights(rows: Sequence[dict], labels: Sequence[str]) -> go.Figure:
     """Stacked horizontal bars: how much behaviour, photo and text drove each pick."""
     fig = go.Figure()
-    mods = [m for m in ("cf", "image", "text") if any(m in r for r in rows)]
+    named = list(dict.fromkeys(m for r in rows for m in r))       # any modality, by name
+    mods = [m for m in ("cf", "image", "text") if m in named] + \
+        [m for m in named if m not in ("cf", "image", "text")]
     for m in mods:
         vals = []
         for r in rows:
@@ -327,7 +329,7 @@ def modality_weights(rows: Sequence[dict], labels: Sequence[str]) -> go.Figure:
             vals.append(max(0.0, r.get(m, 0.0)) / total)
         fig.add_trace(go.Bar(y=list(labels), x=vals, orientation="h",
                              name=MODALITY_LABELS.get(m, m),
-                             marker_color=MODALITY_COLOURS.get(m, "#999"),
+                             marker_color=modality_colour(m),
                              hovertemplate="%{y}: %{x:.0%}<extra>" + MODALITY_LABELS.get(m, m)
                                            + "</extra>"))
     fig.update_layout(barmode="stack", title="What drove each pick",

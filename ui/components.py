@@ -18,8 +18,20 @@ from recsys.progress import Progress
 
 from . import resources, state
 
-MODALITY_COLOURS = {"cf": "#6366F1", "image": "#F59E0B", "text": "#10B981"}
-MODALITY_LABELS = {"cf": "behaviour", "image": "photo", "text": "text"}
+MODALITY_COLOURS = {"cf": "#6366F1", "image": "#F59E0B", "text": "#10B981",
+                    "video": "#EC4899"}
+MODALITY_LABELS = {"cf": "behaviour", "image": "photo", "text": "text", "video": "video"}
+EXTRA_MODALITY_COLOURS = ("#0EA5E9", "#A855F7", "#84CC16", "#F97316", "#14B8A6",
+                          "#E11D48")
+
+
+def modality_colour(name: str) -> str:
+    """A modality's colour: fixed for the built-in ones, a stable pick for any other name
+    (imported features such as "style")."""
+    if name in MODALITY_COLOURS:
+        return MODALITY_COLOURS[name]
+    import zlib
+    return EXTRA_MODALITY_COLOURS[zlib.crc32(name.encode()) % len(EXTRA_MODALITY_COLOURS)]
 EVENT_COLOURS = {"view": "#94A3B8", "cart": "#F59E0B", "purchase": "#10B981"}
 
 CSS = """
@@ -116,11 +128,11 @@ def weight_bar(weights: Mapping[str, float]) -> str:
     if total <= 0:
         return ""
     segs = "".join(
-        f'<div style="width:{100 * v / total:.1f}%;background:{MODALITY_COLOURS.get(m, "#999")}"'
+        f'<div style="width:{100 * v / total:.1f}%;background:{modality_colour(m)}"'
         f' title="{_esc(MODALITY_LABELS.get(m, m))} {100 * v / total:.0f}%"></div>'
         for m, v in clean.items() if v > 0)
     legend = "".join(
-        f'<span><span class="rs-dot" style="background:{MODALITY_COLOURS.get(m, "#999")}">'
+        f'<span><span class="rs-dot" style="background:{modality_colour(m)}">'
         f'</span>{_esc(MODALITY_LABELS.get(m, m))} {100 * v / total:.0f}%</span>'
         for m, v in clean.items() if v > 0)
     return f'<div class="rs-weights">{segs}</div><div class="rs-legend">{legend}</div>'

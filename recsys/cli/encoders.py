@@ -34,10 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", help=ENCODER_HELP)
     p.add_argument("--force", action="store_true", help="re-embed every item")
     p.add_argument("--batch-size", type=int, default=64, help="photos per batch (default 64)")
+    p.add_argument("--videos", metavar="FOLDER",
+                   help="folder of product videos named by item id (<item_id>.mp4, .webm...): "
+                        "their sampled frames become the video modality")
 
     p = add_command(sub, "search", search,
                     "Find the products nearest to a photo, a catalog product and/or words.")
     p.add_argument("--image", metavar="FILE", help="query photo")
+    p.add_argument("--video", metavar="FILE", help="query video (mp4, webm...): a few frames, "
+                                                   "pooled, searched like a photo")
     p.add_argument("--item", metavar="ITEM_ID", help="query catalog product (its photo and text)")
     p.add_argument("--text", metavar="QUERY", help="query words (alone, or refining the photo "
                                                    "or product)")
@@ -129,7 +134,7 @@ def embed(ctx: Context) -> Result:
     dataset = ctx.dataset()
     with ctx.progress(f"embed {dataset}") as bar:
         rep = run(ctx.store(), dataset, ctx.args.encoder, progress=bar,
-                  batch_size=ctx.args.batch_size, force=ctx.args.force)
+                  batch_size=ctx.args.batch_size, force=ctx.args.force, videos=ctx.args.videos)
     return Result(rep.to_dict(), rep.summary())
 
 
@@ -149,9 +154,10 @@ def search(ctx: Context) -> Result:
     a = ctx.args
     hits = search_similar(ctx.store(), a.dataset, photo=a.image, text=a.text, item_id=a.item,
                           image_weight=a.image_weight, k=a.k, filters=_filters(a.filter),
-                          encoder=a.encoder, crop=not a.no_crop)
+                          encoder=a.encoder, crop=not a.no_crop, video=a.video)
     rows = hits.rows()
     query = " + ".join(x for x in (f"photo {a.image}" if a.image else "",
+                                   f"video {a.video}" if a.video else "",
                                    f"product {a.item}" if a.item else "",
                                    f"text {a.text!r}" if a.text else "") if x)
     lines = [f"Top {len(rows)} of {hits.items:,} products in '{hits.dataset}' for {query} "

@@ -192,6 +192,12 @@ def format_results(frame, dataset: str) -> str:
                      f"{value(model, 'short_history', 'ndcg', k):>12}"
                      f"{value(model, 'all', 'diversity', k):>11}"
                      f"{value(model, 'all', 'novelty', k):>9}")
+    rated = [m for m in frame["model"].unique() if value(m, "all", "rmse", None) != "-"]
+    if rated:
+        lines += ["", "Rating prediction on the test ratings",
+                  f"{'model':<18}{'MAE':>12}{'RMSE':>12}"]
+        lines += [f"{m:<18}{value(m, 'all', 'mae', None):>12}{value(m, 'all', 'rmse', None):>12}"
+                  for m in rated]
     return "\n".join(lines)
 
 

@@ -46,15 +46,33 @@ class ModelSpec:
     def applies_to(self, signals: frozenset[str]) -> bool:
         return self.requires <= signals
 
-    def check_signals(self, signals: frozenset[str], dataset: str) -> None:
-        """A clear error when the dataset lacks a signal this model needs."""
-        missing = sorted(self.requires - signals)
-        if missing:
-            raise UnknownModel(
-                f"Model {self.name} needs {' and '.join(missing)} vectors, which dataset "
-                f"'{dataset}' does not have. Compute them with `python -m recsys embed "
-                f"--dataset {dataset}`, or choose a collaborative model: "
-                f"{', '.join(applicable_models(signals))}.")
+    def check_signals(self, signals: frozenset[str], dataset: str,
+                      model: Recommender | None = None) -> None:
+        """A clear error when the dataset lacks a signal this model needs, judged by the
+        model's actual settings (`model`, e.g. built with `-p modalities=text`), else by its
+        defaults."""
+        from ..vectors import ANY_VECTORS
+
+        requires = (model if model is not None else self.create()).requires
+        missing = sorted(requires - signals)
+        if not missing:
+            return
+        has = sorted(signals - {"cf", ANY_VECTORS, "ratings"})
+        if missing == ["ratings"]:
+            how = ("It predicts explicit ratings: import interactions with a rating column "
+                   "(e.g. 1-5 stars).")
+        else:
+            needs = [m for m in missing if m not in ("cf", "ratings")]
+            what = "any item vectors" if needs == [ANY_VECTORS] else \
+                " and ".join(needs) + " vectors"
+            how = (f"It needs {what}"
+                   + (f"; the dataset has {', '.join(has)}" if has else "") + ". "
+                   + ("Pick others with -p modalities=NAME, or c" if has else "C")
+                   + f"ompute them with `python -m recsys embed --dataset {dataset}` or bring "
+                   f"them with `python -m recsys import-features --dataset {dataset}`.")
+        raise UnknownModel(
+            f"Model {self.name} cannot train on dataset '{dataset}'. {how} Models this dataset "
+            f"can feed: {', '.join(applicable_models(signals))}.")
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.display, "family": self.family,
@@ -68,6 +86,7 @@ def _registry() -> dict[str, ModelSpec]:
     from .baselines import EASE, ContentKNN, ContentModel, ItemKNN, Popularity, UserKNN
     from .fusion import AttentionFusion, EarlyFusion, LateFusion
     from .neural import BPRMF, ContentLR, LightGCN
+    from .ratings import BiasedMF
 
     specs = [
         ModelSpec("popularity", Popularity, "baseline", "most interacted items for everyone",
@@ -89,22 +108,26 @@ def _registry() -> dict[str, ModelSpec]:
                   "cosine to the user's text profile", {"modalities": ("text",)},
                   label="Content: text"),
         ModelSpec("content", ContentModel, "content",
-                  "cosine to the user's image and text profiles", {"modalities": ("image", "text")},
-                  label="Content: photo + text"),
+                  "cosine to the user's profile in each vector modality (photo, text...)",
+                  label="Content: all vectors"),
         ModelSpec("content-knn", ContentKNN, "content",
-                  "items whose image/text vectors are nearest to any history item",
+                  "items whose vectors (photo, text...) are nearest to any history item",
                   label="Content: nearest items"),
         ModelSpec("content-lr", ContentLR, "content",
-                  "per-user logistic regression on item image/text features",
+                  "per-user logistic regression on item vector features",
                   label="Content: per-shopper classifier"),
         ModelSpec("early-fusion", EarlyFusion, "fusion",
-                  "feature-level fusion: image+text+ID item tower, BPR", label="Fusion: early"),
+                  "feature-level fusion: item tower over the ID and each vector modality, BPR",
+                  label="Fusion: early"),
         ModelSpec("late-fusion", LateFusion, "fusion",
-                  "decision-level fusion: CF, image and text scorers, weights learned on "
-                  "validation", label="Fusion: late"),
+                  "decision-level fusion: CF and one scorer per vector modality, weights "
+                  "learned on validation", label="Fusion: late"),
         ModelSpec("attention-fusion", AttentionFusion, "fusion",
-                  "model-level fusion: per user-item attention over ID, image and text",
-                  label="Fusion: attention"),
+                  "model-level fusion: per user-item attention over the ID and each vector "
+                  "modality", label="Fusion: attention"),
+        ModelSpec("rating-mf", BiasedMF, "rating",
+                  "biased matrix factorisation of explicit ratings (MSE): predicts stars, "
+                  "reports MAE / RMSE", label="Ratings: biased MF"),
     ]
     return {s.name: s for s in specs}
 

@@ -3,8 +3,11 @@
 Every model is a `Recommender`: `fit(data)` on the training split, `score(user_indices)` against
 all items, `recommend(user_id, k)` excluding what the user already has, `save(path)` /
 `load(path)`, a `config` dataclass (plain data, saved as JSON with each run) and `requires`
-(the signals it needs: "cf", "image", "text"). The evaluator, the CLI, the app and the
-benchmarks use nothing else.
+(the signals it needs: "cf", a vector modality such as "image", "text" or an imported one,
+"vectors" for any modality, "ratings"), computed from its settings. Content and fusion models
+take a `modalities` setting (default: every modality the data has, resolved when they are
+fitted and saved resolved). The evaluator, the CLI, the app and the benchmarks use nothing
+else.
 
 Iterative models implement `_start` / `_epoch` / `_finalize` / `_state` / `_load_state`; `fit`
 then runs epochs with validation NDCG@20, a validation loss, early stopping (the best epoch's
@@ -17,7 +20,7 @@ import json
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -86,6 +89,22 @@ def hp(default: Any, help: str, low: float | None = None, high: float | None = N
                                             "choices": choices, "log": log})
 
 
+def modality_signals(modalities: tuple, cf: bool = False) -> frozenset[str]:
+    """The signals a model with a `modalities` setting needs: those modalities (any one, the
+    "vectors" pseudo-signal, while the setting is empty: every modality the data has), plus
+    "cf" for models that also read the interactions' co-occurrence."""
+    from ..vectors import ANY_VECTORS
+
+    mods = frozenset(modalities) if modalities else frozenset({ANY_VECTORS})
+    return mods | ({"cf"} if cf else frozenset())
+
+
+def modalities_hp(help: str) -> Any:
+    """The `modalities` setting of content and fusion models (empty: all the data has)."""
+    return hp((), f"{help}; comma-separated names (image, text, video, imported ones), empty: "
+              "every modality the dataset has")
+
+
 @dataclass
 class ModelConfig:
     """Hyperparameters shared by every model."""
@@ -131,7 +150,7 @@ def coerce_params(config_class: type, params: dict[str, Any]) -> dict[str, Any]:
             if kind is bool and isinstance(value, str):
                 value = value.lower() in ("1", "true", "yes", "on")
             elif kind in (tuple, list) and isinstance(value, str):
-                value = tuple(v for v in value.split(",") if v)
+                value = tuple(v.strip() for v in value.split(",") if v.strip())
             else:
                 value = kind(value)
         except (TypeError, ValueError, OverflowError):
@@ -194,9 +213,13 @@ class Recommender:
     def fit(self, data: InteractionData, progress: ProgressCallback | None = None,
             on_epoch: EpochCallback | None = None) -> "Recommender":
         """Fit on `data.train` (and validate on `data.valid` when iterative)."""
+        self._resolve_modalities(data)
         missing = self.requires - data.signals
         if missing:
-            data.content(sorted(missing - {"cf"})[0])   # raises the "run embed" error
+            if missing - {"cf", "ratings"}:
+                data.content(sorted(missing - {"cf", "ratings"})[0])   # the "run embed" error
+            raise ModelError(f"Model {self.name} needs {' and '.join(sorted(missing))}, which "
+                             f"dataset '{data.dataset}' does not have.")
         self._bind(data)
         self._seed()
         with torch_threads():
@@ -347,7 +370,8 @@ class Recommender:
         klass = _Registry.model_class(meta["class"])
         if not issubclass(klass, cls):
             raise ModelError(f"{path} holds a {meta['class']}, not a {cls.__name__}.")
-        config = klass.config_class(**coerce_params(klass.config_class, meta["config"]))
+        saved = {**getattr(klass, "legacy_config", {}), **meta["config"]}
+        config = klass.config_class(**coerce_params(klass.config_class, saved))
         model = klass(config, name=meta["name"])
         model.dataset = meta["dataset"]
         model.best_epoch = meta.get("best_epoch")
@@ -357,6 +381,23 @@ class Recommender:
         model.seen = state.pop("__seen__")
         model._load_state(state)
         return model
+
+    def _resolve_modalities(self, data: InteractionData) -> None:
+        """A model with a `modalities` setting left empty uses every modality of the data: the
+        setting is filled in before fitting (and so saved), a clear error without any."""
+        if "modalities" not in {f.name for f in fields(self.config)}:
+            return
+        chosen = tuple(self.config.modalities)
+        if not chosen:
+            if not data.modalities:
+                from ..vectors import ANY_VECTORS
+                data.content(ANY_VECTORS)            # raises: the dataset has no vectors
+            self.config = replace(self.config, modalities=tuple(data.modalities))
+
+    def _stop_metric(self, stats: EpochStats) -> float:
+        """What early stopping maximises: validation NDCG@20 (minus the training loss when
+        there is no validation split)."""
+        return stats.val_ndcg if stats.val_ndcg is not None else -stats.train_loss
 
     # -- hooks for subclasses ------------------------------------------------------------------
     def _fit(self, data: InteractionData) -> None:
@@ -452,7 +493,7 @@ class Recommender:
             stats = self._record_epoch(data, epoch, train_loss, t0, on_epoch)
             report(progress, epoch, cfg.epochs, f"epoch {epoch}/{cfg.epochs}", stage="epoch",
                    **stats.metrics())
-            metric = stats.val_ndcg if stats.val_ndcg is not None else -train_loss
+            metric = self._stop_metric(stats)
             if metric > best + 1e-7:
                 best, waited, self.best_epoch = metric, 0, epoch
                 best_state = _copy_state(self._state())

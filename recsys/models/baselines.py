@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..interactions import InteractionData
-from .base import ModelConfig, Recommender, hp
+from .base import ModelConfig, Recommender, hp, modalities_hp, modality_signals
 
 BLOCK = 1024   # rows processed at once when building neighbour lists
 
@@ -236,21 +236,20 @@ def content_profiles(data: InteractionData, modality: str) -> np.ndarray:
 
 @dataclass
 class ContentConfig(ModelConfig):
-    modalities: tuple = hp(("image", "text"), "item vectors the user profile is built from",
-                           choices=("image", "text"))
+    modalities: tuple = modalities_hp("item vectors the user profile is built from")
 
 
 class ContentModel(Recommender):
     """Content-based: user profile = weighted mean of history vectors, items ranked by cosine.
 
-    With both modalities the two cosines are averaged. Reaches items nobody interacted with.
+    With several modalities their cosines are averaged. Reaches items nobody interacted with.
     """
 
     config_class = ContentConfig
 
     @property
     def requires(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset(self.config.modalities)
+        return modality_signals(self.config.modalities)
 
     def _fit(self, data: InteractionData) -> None:
         self.profiles = {m: content_profiles(data, m) for m in self.config.modalities}
@@ -285,8 +284,7 @@ class ContentModel(Recommender):
 
 @dataclass
 class ContentKNNConfig(ModelConfig):
-    modalities: tuple = hp(("image", "text"), "item vectors the neighbours are found in",
-                           choices=("image", "text"))
+    modalities: tuple = modalities_hp("item vectors the neighbours are found in")
     neighbors: int = hp(50, "most similar items kept per item", 1, 5000)
     power: float = hp(3.0, "similarities are raised to this power (favours the nearest)", 1.0,
                       10.0)
@@ -295,15 +293,15 @@ class ContentKNNConfig(ModelConfig):
 class ContentKNN(Recommender):
     """Content-based item k-NN: items whose look/description is close to any history item.
 
-    Unlike one mean profile, a user with several distinct tastes keeps each of them. With both
-    modalities the two neighbour scores are averaged.
+    Unlike one mean profile, a user with several distinct tastes keeps each of them. With
+    several modalities their neighbour scores are averaged.
     """
 
     config_class = ContentKNNConfig
 
     @property
     def requires(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset(self.config.modalities)
+        return modality_signals(self.config.modalities)
 
     def _fit(self, data: InteractionData) -> None:
         self.parts = {}

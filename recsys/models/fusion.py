@@ -1,13 +1,24 @@
 """Fusion recommenders: what a product looks like, what it says and what people did with it.
 
-* `EarlyFusion` (feature level): an item tower mixes the image vector, the text vector and a
-  learned item-ID embedding (learned modality weights, concatenation, projection); a user is an
-  ID embedding plus the mean of their history's item vectors; BPR with sampled negatives.
-* `LateFusion` (decision level): a CF model, an image profile and a text profile score every
-  item; their per-user standardised scores are combined with weights learned on the validation
-  split (weights depend on the length of the user's history).
-* `AttentionFusion` (model level): per user-item attention over the ID, image and text
-  representations of the item, trained end to end; its attention weights explain each score.
+Each fuses the CF signal with any subset of the dataset's vector modalities (setting
+`modalities`, default every one it has: image, text, video, imported features...):
+
+* `EarlyFusion` (feature level): an item tower mixes each modality's vector and a learned
+  item-ID embedding (learned modality weights, concatenation, projection); a user is an ID
+  embedding plus the mean of their history's item vectors; BPR with sampled negatives.
+* `LateFusion` (decision level): a CF model and one k-NN (or profile) scorer per modality
+  score every item; their per-user standardised scores are combined with weights learned on
+  the validation split (weights depend on the length of the user's history).
+* `AttentionFusion` (model level): per user-item attention over the ID and each modality's
+  representation of the item, trained end to end; its attention weights explain each score.
+
+Never worse than its own CF part: after training, a fusion model compares itself with its CF
+scorer alone on validation users; when the CF part alone ranks at least as well (content that
+carries no signal, e.g. random vectors), the model scores with the CF part alone
+(`cf_fallback`, saved with the model), its content scores kept only as a tie-breaker
+(`TIE_BREAK`): they order the items CF cannot tell apart, such as cold items, and nothing else.
+Late fusion does this per modality, on the validation users that did not fit its weights: a
+modality that does not help is left out, the others stay.
 
 Items without training interactions ("cold") have no usable ID embedding: it is masked out at
 scoring time, and randomly during training ("ID dropout"), so the content towers learn to
@@ -28,21 +39,90 @@ from torch import nn
 from ..interactions import InteractionData
 from ..metrics import mask_seen, ranking_metrics, top_k
 from ..progress import report
-from .base import VALIDATION_K, ModelConfig, Recommender, build_model, hp
+from .base import VALIDATION_K, ModelConfig, Recommender, build_model, hp, modalities_hp, \
+    modality_signals
 from .baselines import ContentKNN, ContentModel, share_of_scores
 from .neural import PairSampler, TorchConfig, TorchModel, bpr_loss, item_features, \
     sparse_tensor
 
 MODALITIES = ("cf", "image", "text")
+"""The signals of fusion models saved before modalities became a setting."""
+
+TIE_BREAK = 1e-4
+"""Weight of the standardised content scores next to the CF score (weight 1) in a model that
+fell back to its CF part: far below any CF score difference that matters."""
+
+
+def user_ndcg(model: Recommender, data: InteractionData, users: np.ndarray) -> np.ndarray:
+    """Validation NDCG@20 of each of `users` (training items excluded from the ranking)."""
+    scores = mask_seen(model.score(users).astype(np.float32, copy=True), data.train[users])
+    return ranking_metrics(top_k(scores, VALIDATION_K), data.valid[users],
+                           [VALIDATION_K])[("ndcg", VALIDATION_K)]
 
 
 class SubScorers:
     """Frozen sub-models fitted on the training split, saved inside the fusion model's file.
 
-    `_signals(users)` gives their per-user standardised scores (users x items x scorers).
+    `_signals(users)` gives their per-user standardised scores (users x items x scorers), in
+    the order of `signal_names`: "cf", then the content modalities.
     """
 
     scorers: dict[str, Any]
+    exported: dict[str, Any]
+    legacy_config = {"modalities": ("image", "text")}
+
+    @property
+    def requires(self) -> frozenset[str]:  # type: ignore[override]
+        return modality_signals(self.config.modalities, cf=True)
+
+    @property
+    def content_modalities(self) -> tuple[str, ...]:
+        return tuple(self.config.modalities)
+
+    @property
+    def signal_names(self) -> tuple[str, ...]:
+        return ("cf", *self.content_modalities)
+
+    @property
+    def cf_fallback(self) -> bool:
+        """True when validation found the CF part alone better: the model scores with it."""
+        flag = getattr(self, "exported", {}).get("cf_only")
+        return bool(flag is not None and np.asarray(flag).ravel()[:1].sum() > 0)
+
+    def _fit_epochs(self, data, progress, on_epoch) -> None:
+        super()._fit_epochs(data, progress, on_epoch)
+        self._guard_cf(data)
+
+    def _guard_cf(self, data: InteractionData) -> None:
+        """Fall back to the CF part alone when it is at least as good as the fused model on
+        the validation users (NDCG@20): content that does not help is left out."""
+        users = getattr(self, "_val_users", np.array([], dtype=np.int64))
+        self.exported["cf_only"] = np.zeros(1, dtype=np.float32)
+        if not len(users):
+            return
+        if user_ndcg(self.scorers["cf"], data, users).mean() >= \
+                user_ndcg(self, data, users).mean():
+            self.exported["cf_only"] = np.ones(1, dtype=np.float32)
+
+    def _cf_weights(self, items: np.ndarray) -> dict[str, np.ndarray]:
+        """The modality weights of a model that fell back to its CF part: behaviour alone,
+        except for cold items (no training interaction), which only content can place."""
+        cold = self.seen.getnnz(axis=0)[np.asarray(items)] == 0
+        content = self.content_modalities
+        share = 1.0 / max(1, len(content))
+        return {m: np.where(cold, 0.0 if m == "cf" else share, 1.0 if m == "cf" else 0.0)
+                for m in self.signal_names}
+
+    def _cf_history_scores(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in of a model that fell back: as `_cf_scores`, for a new history."""
+        signals = self._history_signals(items, weights)
+        return signals[..., 0] + TIE_BREAK * signals[..., 1:].sum(-1)
+
+    def _cf_scores(self, users: np.ndarray) -> np.ndarray:
+        """The scores of a model that fell back: standardised CF score, content as a
+        tie-breaker (`TIE_BREAK`)."""
+        signals = self._signals(users)
+        return signals[..., 0] + TIE_BREAK * signals[..., 1:].sum(-1)
 
     def _scorers(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -91,6 +171,7 @@ class SubScorers:
 
 @dataclass
 class HybridConfig(TorchConfig):
+    modalities: tuple = modalities_hp("vector modalities fused with the CF signal")
     cf_model: str = hp("itemknn", "frozen CF scorer whose standardised score joins the CF "
                        "modality", choices=("itemknn", "ease", "userknn"))
     feature_dim: int = hp(128, "PCA components kept of each content vector", 2, 1024, log=True)
@@ -118,20 +199,19 @@ class HybridModel(SubScorers, TorchModel):
     the modality weights and the attention are trained end to end on top of them."""
 
     config_class = HybridConfig
-    requires = frozenset(MODALITIES)
 
     def _scorers(self) -> dict[str, Any]:
         return {"cf": build_model(self.config.cf_model),
-                **{m: ContentKNN(modalities=(m,)) for m in ("image", "text")}}
+                **{m: ContentKNN(modalities=(m,)) for m in self.content_modalities}}
 
     def _build(self, data: InteractionData) -> nn.Module:
         self._fit_scorers(data)
-        self.prior = torch.from_numpy(self._signals(np.arange(data.n_users)))  # users x items x 3
+        self.prior = torch.from_numpy(self._signals(np.arange(data.n_users)))  # users x items x M
         self.length_t = torch.from_numpy(self.lengths)
-        feats = item_features(data, ("image", "text"), self.config.feature_dim)
+        feats = item_features(data, self.content_modalities, self.config.feature_dim)
         self.inputs = {m: torch.from_numpy(v) for m, v in feats.items()}
         self.warm = torch.from_numpy(~data.cold_items())
-        present = {m: np.abs(data.content(m)).sum(axis=1) > 0 for m in ("image", "text")}
+        present = {m: np.abs(data.content(m)).sum(axis=1) > 0 for m in self.content_modalities}
         self.present = {m: torch.from_numpy(v) for m, v in present.items()}
         self.histories = sparse_tensor(data.train)
         self.history_weight = torch.from_numpy(np.asarray(data.train.sum(axis=1)).ravel()
@@ -145,8 +225,8 @@ class HybridModel(SubScorers, TorchModel):
         nn.init.normal_(net.items.weight, std=0.1)
         net.proj = nn.ModuleDict({m: nn.Linear(x.shape[1], dim) for m, x in self.inputs.items()})
         # softplus(0.5413) = 1: every prior starts with weight 1
-        net.prior_weight = nn.Parameter(torch.stack([torch.full((len(MODALITIES),), 0.5413),
-                                                     torch.zeros(len(MODALITIES))]))
+        n = len(self.signal_names)
+        net.prior_weight = nn.Parameter(torch.stack([torch.full((n,), 0.5413), torch.zeros(n)]))
         self._extend(net, dim)
         return net
 
@@ -156,7 +236,7 @@ class HybridModel(SubScorers, TorchModel):
         return PairSampler(data.train, self.rng, pool, self.config.hard_share)
 
     def _prior(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Weighted priors of (user, item) pairs: pairs x 3 modalities. A weight is
+        """Weighted priors of (user, item) pairs: pairs x M signals. A weight is
         softplus(a_m + b_m * centred log history length): evidence may be switched off for some
         users, never inverted."""
         w = self.net.prior_weight
@@ -164,7 +244,7 @@ class HybridModel(SubScorers, TorchModel):
         return F.softplus(w[0] + w[1] * centred) * self.prior[users, items]
 
     def _prior_rows(self, users: np.ndarray) -> np.ndarray:
-        """Weighted priors of users against every item (inference): users x items x 3."""
+        """Weighted priors of users against every item (inference): users x items x M."""
         w = self.exported["prior_weight"]
         centred = (self.lengths[users] - self.lengths.mean())[:, None]
         weights = np.logaddexp(0.0, w[0] + w[1] * centred)
@@ -180,7 +260,7 @@ class HybridModel(SubScorers, TorchModel):
         return {**self.exported, **self._scorer_state()}
 
     def _history_prior(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Fold-in: the weighted priors of a new history against every item (items x 3), with
+        """Fold-in: the weighted priors of a new history against every item (items x M), with
         the prior weights of its history length (as `_prior_rows` for a trained user)."""
         w = self.exported["prior_weight"]
         centred = np.log1p(len(items)) - self.lengths.mean()
@@ -209,7 +289,7 @@ class HybridModel(SubScorers, TorchModel):
     def _modalities(self, id_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-modality item representations (n_items x dim)."""
         return {"cf": self.net.items.weight * id_mask[:, None].float(),
-                **{m: self.net.proj[m](self.inputs[m]) for m in ("image", "text")}}
+                **{m: self.net.proj[m](self.inputs[m]) for m in self.content_modalities}}
 
     def _queries(self, item_vectors: torch.Tensor, users: torch.Tensor | None = None,
                  pos: torch.Tensor | None = None, weights: torch.Tensor | None = None
@@ -229,23 +309,25 @@ class HybridModel(SubScorers, TorchModel):
 
 
 class EarlyFusion(HybridModel):
-    """Feature-level fusion: item = W [a_img z_img ; a_txt z_txt ; a_id e_id], BPR loss.
+    """Feature-level fusion: item = W [a_id e_id ; a_1 z_1 ; ... ; a_M z_M], BPR loss.
 
-    The projection W is split by modality, so a score q . h_i decomposes exactly into image,
-    text and ID contributions: those are the explanation's modality weights.
+    The projection W is split by modality, so a score q . h_i decomposes exactly into the ID
+    and each modality's contribution: those are the explanation's modality weights.
     """
 
     def _extend(self, net: nn.Module, dim: int) -> None:
-        net.gates = nn.Parameter(torch.zeros(len(MODALITIES)))
-        net.out = nn.Linear(len(MODALITIES) * dim, dim, bias=False)
+        n = len(self.signal_names)
+        net.gates = nn.Parameter(torch.zeros(n))
+        net.out = nn.Linear(n * dim, dim, bias=False)
 
     def _parts(self, id_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Each modality's contribution to the fused item vector (they sum to it)."""
         mods = self._modalities(id_mask)
-        gates = torch.softmax(self.net.gates, 0) * len(MODALITIES)
+        names = self.signal_names
+        gates = torch.softmax(self.net.gates, 0) * len(names)
         dim = self.config.dim
         return {m: F.linear(gates[j] * mods[m], self.net.out.weight[:, j * dim:(j + 1) * dim])
-                for j, m in enumerate(MODALITIES)}
+                for j, m in enumerate(names)}
 
     def _batch_loss(self, users, pos, neg, weights):
         items = sum(self._parts(self._id_mask()).values())
@@ -263,21 +345,27 @@ class EarlyFusion(HybridModel):
                 **{f"part_{m}": v.numpy() for m, v in parts.items()}}
 
     def _score(self, users: np.ndarray) -> np.ndarray:
+        if self.cf_fallback:
+            return self._cf_scores(users)
         return super()._score(users) + self._prior_rows(users).sum(-1)
 
     def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Fold-in, exact: the query is the weighted mean of the history's fused item vectors
         (as for a trained user without a free user embedding), plus the priors."""
+        if self.cf_fallback:
+            return self._cf_history_scores(items, weights)
         factors = self.exported["item_factors"]
         query = self._history_query(factors[items], weights)
         return factors @ query + self._history_prior(items, weights).sum(-1)
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Share of |q . h_m + prior_m| of each modality in the item's score."""
+        if self.cf_fallback:
+            return self._cf_weights(items)
         q = self.exported["user_factors"][user]
         prior = self._prior_rows(np.array([user]))[0, items]
         contrib = {m: self.exported[f"part_{m}"][items] @ q + prior[:, j]
-                   for j, m in enumerate(MODALITIES)}
+                   for j, m in enumerate(self.signal_names)}
         return share_of_scores({m: np.abs(v)[None] for m, v in contrib.items()},
                                np.arange(len(items)))
 
@@ -306,7 +394,7 @@ class AttentionFusion(HybridModel):
 
     def _extend(self, net: nn.Module, dim: int) -> None:
         net.attention = nn.Linear(dim, dim, bias=False)
-        net.modality_bias = nn.Parameter(torch.zeros(len(MODALITIES)))
+        net.modality_bias = nn.Parameter(torch.zeros(len(self.signal_names)))
         net.unknown_item = nn.Parameter(torch.zeros(dim))
 
     def _modalities(self, id_mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -315,12 +403,12 @@ class AttentionFusion(HybridModel):
         return mods
 
     def _available(self, id_mask: torch.Tensor) -> torch.Tensor:
-        return torch.stack([torch.ones_like(id_mask), self.present["image"],
-                            self.present["text"]], 1)
+        return torch.stack([torch.ones_like(id_mask),
+                            *(self.present[m] for m in self.content_modalities)], 1)
 
     def _attend(self, q: torch.Tensor, keys: torch.Tensor, vectors: torch.Tensor,
                 available: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
-        """Scores for query rows q against stacked modality vectors (b x 3 x d); each
+        """Scores for query rows q against stacked modality vectors (b x M x d); each
         modality's prior joins its score."""
         logits = torch.einsum("bd,bmd->bm", keys, vectors) / self.config.dim ** 0.5
         logits = (logits + self.net.modality_bias).masked_fill(~available, -1e9)
@@ -331,7 +419,7 @@ class AttentionFusion(HybridModel):
     def _batch_loss(self, users, pos, neg, weights):
         id_mask = self._id_mask()
         mods = self._modalities(id_mask)
-        stacked = torch.stack([mods[m] for m in MODALITIES], 1)          # items x 3 x d
+        stacked = torch.stack([mods[m] for m in self.signal_names], 1)    # items x M x d
         q = self._queries(stacked.mean(1), users, pos, weights)
         keys = self.net.attention(q)
         available = self._available(id_mask)
@@ -342,7 +430,7 @@ class AttentionFusion(HybridModel):
     def _export(self):
         id_mask = self._id_mask()
         mods = self._modalities(id_mask)
-        q = self._queries(torch.stack([mods[m] for m in MODALITIES], 1).mean(1))
+        q = self._queries(torch.stack([mods[m] for m in self.signal_names], 1).mean(1))
         return {"queries": q.numpy(), "keys": self.net.attention(q).numpy(),
                 "attention_weight": self.net.attention.weight.numpy(),
                 "bias": self.net.modality_bias.numpy(),
@@ -353,13 +441,14 @@ class AttentionFusion(HybridModel):
     def attention(self, users: np.ndarray, items: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
         """(scores, attention weights) of users x items (all items by default); weights have a
-        last axis over ("cf", "image", "text")."""
+        last axis over `signal_names` ("cf", then each content modality)."""
         ex = self.exported
         cols = slice(None) if items is None else items
         q, keys = ex["queries"][users], ex["keys"][users]
-        sims = np.stack([q @ ex[f"part_{m}"][cols].T for m in MODALITIES], -1)
+        names = self.signal_names
+        sims = np.stack([q @ ex[f"part_{m}"][cols].T for m in names], -1)
         sims += self._prior_rows(users)[:, cols]
-        logits = np.stack([keys @ ex[f"part_{m}"][cols].T for m in MODALITIES], -1)
+        logits = np.stack([keys @ ex[f"part_{m}"][cols].T for m in names], -1)
         logits = logits / np.sqrt(q.shape[1]) + ex["bias"]
         logits = np.where(ex["available"][cols][None] > 0, logits, -1e9)
         logits -= logits.max(-1, keepdims=True)
@@ -368,14 +457,18 @@ class AttentionFusion(HybridModel):
         return (alpha * sims).sum(-1), alpha
 
     def _score(self, users: np.ndarray) -> np.ndarray:
+        if self.cf_fallback:
+            return self._cf_scores(users)
         return self.attention(users)[0]
 
     def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Fold-in, exact: the model's own user representation from the history (the
         weighted mean of the history's modality-averaged item vectors), its attention keys,
         and the priors of the history; the same sums as `attention` for a trained user."""
+        if self.cf_fallback:
+            return self._cf_history_scores(items, weights)
         ex = self.exported
-        parts = [ex[f"part_{m}"] for m in MODALITIES]
+        parts = [ex[f"part_{m}"] for m in self.signal_names]
         q = self._history_query(sum(p[items] for p in parts) / len(parts), weights)
         keys = q @ self._attention_matrix().T
         sims = np.stack([p @ q for p in parts], -1) + self._history_prior(items, weights)
@@ -398,15 +491,18 @@ class AttentionFusion(HybridModel):
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """The model's own attention weights for this user and these items."""
+        if self.cf_fallback:
+            return self._cf_weights(items)
         alpha = self.attention(np.array([user]), np.asarray(items))[1][0]
-        return {m: alpha[:, j] for j, m in enumerate(MODALITIES)}
+        return {m: alpha[:, j] for j, m in enumerate(self.signal_names)}
 
 
 @dataclass
 class LateFusionConfig(ModelConfig):
+    modalities: tuple = modalities_hp("vector modalities whose scorers join the CF scorer")
     cf_model: str = hp("ease", "collaborative scorer", choices=("ease", "itemknn", "userknn",
                                                                   "bpr", "lightgcn"))
-    content_scorer: str = hp("knn", "image/text scorers: item k-NN or mean-profile cosine",
+    content_scorer: str = hp("knn", "modality scorers: item k-NN or mean-profile cosine",
                              choices=("knn", "profile"))
     step: float = hp(0.5, "initial step of the coordinate search over the weights", 0.01, 4.0)
     fit_users: int = hp(2000, "validation users whose NDCG@20 the weights maximise", 10,
@@ -417,7 +513,7 @@ class LateFusionConfig(ModelConfig):
 
 
 class LateFusion(SubScorers, Recommender):
-    """Decision-level fusion of a CF scorer, an image profile and a text profile.
+    """Decision-level fusion of a CF scorer and one scorer per vector modality.
 
     Each signal's scores are standardised per user; the fused score is sum_m w_m(u) z_m with
     w_m(u) = a_m + b_m log(1 + history length) (a_cf = 1 fixes the scale). The weights are
@@ -427,13 +523,12 @@ class LateFusion(SubScorers, Recommender):
     """
 
     config_class = LateFusionConfig
-    requires = frozenset(MODALITIES)
     iterative = True
 
     def _scorers(self) -> dict[str, Any]:
         content = ContentKNN if self.config.content_scorer == "knn" else ContentModel
         return {"cf": build_model(self.config.cf_model, seed=self.config.seed),
-                "image": content(modalities=("image",)), "text": content(modalities=("text",))}
+                **{m: content(modalities=(m,)) for m in self.content_modalities}}
 
     def _validation_users(self, data: InteractionData, rng: np.random.Generator) -> np.ndarray:
         return self.stop_users
@@ -450,14 +545,23 @@ class LateFusion(SubScorers, Recommender):
         self.params = np.concatenate([np.ones(n), np.zeros(n)])   # bases, then slopes
         self.search_step = self.config.step
         self.fit_ndcg = self._fit_ndcg(self.params)
+        cf_only = np.concatenate([np.ones(1), np.full(n - 1, TIE_BREAK), np.zeros(n)])
+        alone = self._fit_ndcg(cf_only)
+        if alone > self.fit_ndcg:          # content hurts at equal weights: start from CF alone
+            self.params, self.fit_ndcg = cf_only, alone
 
     def _fit_ndcg(self, params: np.ndarray) -> float:
+        return float(self._ndcg_of(params, self.fit_signals, self.fit_seen, self.fit_truth,
+                                   self.fit_lengths).mean())
+
+    def _ndcg_of(self, params: np.ndarray, signals: np.ndarray, seen, truth,
+                 lengths: np.ndarray) -> np.ndarray:
+        """Per-user validation NDCG@20 of the fused score under `params`."""
         n = len(self.scorers)
-        w = params[:n] + self.fit_lengths[:, None] * params[n:]
-        scores = mask_seen((self.fit_signals * w[:, None, :]).sum(-1), self.fit_seen)
+        w = params[:n] + lengths[:, None] * params[n:]
+        scores = mask_seen((signals * w[:, None, :]).sum(-1), seen)
         top = top_k(scores, VALIDATION_K)
-        return float(ranking_metrics(top, self.fit_truth, [VALIDATION_K])[
-            ("ndcg", VALIDATION_K)].mean())
+        return ranking_metrics(top, truth, [VALIDATION_K])[("ndcg", VALIDATION_K)]
 
     def _epoch(self, epoch: int) -> float:
         """One round of coordinate ascent (the step halves after a round without a gain);
@@ -479,7 +583,32 @@ class LateFusion(SubScorers, Recommender):
     def _finalize(self) -> None:
         n = len(self.scorers)
         self.exported = {"base": self.params[:n].astype(np.float32),
-                         "slope": self.params[n:].astype(np.float32)}
+                         "slope": self.params[n:].astype(np.float32),
+                         "cf_only": np.zeros(1, dtype=np.float32)}
+
+    def _guard_cf(self, data: InteractionData) -> None:
+        """Leave out each modality that does not help, judged on the held-out half of the
+        validation users (those that did not fit the weights): one at a time, a modality's
+        weight goes to `TIE_BREAK` when their NDCG@20 is at least as good without it. With
+        every modality left out the model is its CF part (`cf_fallback`): the standardised
+        CF score ranks as the CF model, content only breaks its ties."""
+        n = len(self.scorers)
+        users = self.stop_users
+        if len(users):
+            args = (self._signals(users), self.seen[users], data.valid[users],
+                    self.lengths[users])
+            current = self._ndcg_of(self.params, *args).mean()
+            for j in range(1, n):
+                trial = self.params.copy()
+                trial[j], trial[n + j] = TIE_BREAK, 0.0
+                value = self._ndcg_of(trial, *args).mean()
+                if value >= current:
+                    self.params, current = trial, value
+        left_out = all(self.params[j] == TIE_BREAK and self.params[n + j] == 0.0
+                       for j in range(1, n))
+        self.exported = {"base": self.params[:n].astype(np.float32),
+                         "slope": self.params[n:].astype(np.float32),
+                         "cf_only": np.full(1, float(left_out), dtype=np.float32)}
 
     def _weights(self, users: np.ndarray) -> np.ndarray:
         return self.exported["base"] + self.lengths[users, None] * self.exported["slope"]
@@ -496,8 +625,10 @@ class LateFusion(SubScorers, Recommender):
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Share of each signal's positive contribution w_m z_m to the fused score."""
+        if self.cf_fallback:
+            return self._cf_weights(items)
         contrib = self._signals(np.array([user]))[:, items] * self._weights(np.array([user]))
-        return share_of_scores({m: contrib[..., j] for j, m in enumerate(MODALITIES)},
+        return share_of_scores({m: contrib[..., j] for j, m in enumerate(self.signal_names)},
                                np.arange(len(items)))
 
     def _state(self) -> dict[str, Any]:

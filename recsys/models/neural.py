@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..interactions import InteractionData
-from .base import Recommender, TrainConfig, hp
+from .base import Recommender, TrainConfig, hp, modalities_hp, modality_signals
 
 
 class PairSampler:
@@ -251,7 +251,13 @@ class LightGCN(TorchModel):
 def reduce_features(mat: np.ndarray, dim: int) -> np.ndarray:
     """PCA of item vectors to `dim` components, scaled to unit mean row norm (0 = keep all)."""
     x = (mat - mat.mean(axis=0, keepdims=True)).astype(np.float64)
-    if 0 < dim < min(x.shape):
+    if 0 < dim < min(x.shape) and x.shape[1] > 2048:
+        # wide imported features (MMRec's 4,096-d VGG vectors): a seeded randomized SVD
+        # instead of the d x d eigendecomposition (minutes at d = 4,096)
+        from sklearn.utils.extmath import randomized_svd
+        _, _, vt = randomized_svd(x, dim, random_state=0)
+        x = x @ vt.T
+    elif 0 < dim < min(x.shape):
         _, vecs = np.linalg.eigh(x.T @ x)          # deterministic, d x d
         x = x @ vecs[:, ::-1][:, :dim]
     scale = np.linalg.norm(x, axis=1).mean()
@@ -260,15 +266,14 @@ def reduce_features(mat: np.ndarray, dim: int) -> np.ndarray:
 
 def item_features(data: InteractionData, modalities: tuple[str, ...], dim: int
                   ) -> dict[str, np.ndarray]:
-    """PCA-reduced, centred image/text features per modality (the input of content towers)."""
+    """PCA-reduced, centred item features per modality (the input of content towers)."""
     return {m: reduce_features(data.content(m), dim) for m in modalities}
 
 
 @dataclass
 class ContentLRConfig(TrainConfig):
     feature_dim: int = hp(64, "PCA components kept per modality", 4, 1024, log=True)
-    modalities: tuple = hp(("image", "text"), "item vectors used as features",
-                           choices=("image", "text"))
+    modalities: tuple = modalities_hp("item vectors used as features")
     user_reg: float = hp(0.01, "L2 pull of each user's weights towards the shared weights",
                          0.0, 10.0)
     lr: float = hp(0.01, "Adam learning rate", 1e-4, 0.1, log=True)
@@ -287,7 +292,7 @@ class ContentLR(TorchModel):
 
     @property
     def requires(self) -> frozenset[str]:  # type: ignore[override]
-        return frozenset(self.config.modalities)
+        return modality_signals(self.config.modalities)
 
     def _build(self, data: InteractionData) -> nn.Module:
         feats = item_features(data, tuple(self.config.modalities), self.config.feature_dim)

@@ -33,6 +33,8 @@ _EXPORTS = {
     "embed": "encoding", "train_encoder": "encoding", "eval_encoder": "encoding",
     "eval_encoder_unseen_types": "encoding", "eval_encoder_phone_shots": "encoding",
     "list_encoders": "encoding", "check_encoder_available": "encoding",
+    # modalities: item vectors as data, bring your own features
+    "list_modalities": "modalities", "import_features": "modalities",
     # search
     "search_similar": "search", "search_catalog": "search", "prepare_search": "search",
     "default_image_weight": "search", "SearchHits": "search", "CatalogPage": "search",

@@ -6,6 +6,7 @@ The heavy parts (torch, open_clip) are imported inside the functions, when they 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RecsysError
@@ -31,22 +32,32 @@ def check_encoder_available(spec: str | None) -> None:
 
 def embed(store: Store, dataset: str | None = None, encoder: str | None = None, *,
           align: bool = False, force: bool = False, batch_size: int = 64,
-          progress: ProgressCallback | None = None) -> EmbedReport:
-    """Embed the photos and captions of the dataset's new or changed items.
+          progress: ProgressCallback | None = None,
+          videos: str | Path | None = None) -> EmbedReport:
+    """Embed the photos, captions and videos of the dataset's new or changed items.
 
-    `encoder`: a spec (default: the dataset's newest catalog-clip checkpoint). With `align`
-    (and no `encoder`), first align catalog-clip on the catalog when the dataset has no
-    checkpoint yet: the one call that makes a catalog searchable (the app's "align and embed"
-    button, the Train page, first start). `force` re-embeds every item.
+    `encoder`: a spec (default: the dataset's newest catalog-clip checkpoint; for a catalog
+    without photos, the pretrained text tower). With `align` (and no `encoder`), first align
+    catalog-clip on the catalog when the dataset has no checkpoint yet: the one call that
+    makes a catalog searchable (the app's "align and embed" button, the Train page, first
+    start). `force` re-embeds every item. `videos`: a folder of product videos named by item
+    id (`<item_id>.mp4`, `.webm`...), besides those the catalog's `video` column names.
     """
     from ..embedding import embed_items, ensure_item_vectors
 
     dataset = store.resolve_dataset(dataset)
     if align and encoder is None and not force:
-        return ensure_item_vectors(store, dataset, progress=progress)
+        rep = ensure_item_vectors(store, dataset, progress=progress)
+        if videos is not None:
+            more = embed_items(store, dataset, rep.spec, videos=videos)
+            for part in ("embedded", "unchanged", "removed"):
+                getattr(rep, part).update({k: v for k, v in getattr(more, part).items()
+                                           if k == "video"})
+            rep.failed_videos.update(more.failed_videos)
+        return rep
     check_encoder_available(encoder)
     return embed_items(store, dataset, encoder, progress=progress, batch_size=batch_size,
-                       force=force)
+                       force=force, videos=videos)
 
 
 def train_encoder(store: Store, dataset: str | None = None,

@@ -59,10 +59,13 @@ def reference_k(ks: Sequence[int]) -> int:
 
 def is_single_signal(name: str) -> bool:
     """A model that reads one signal only (behaviour, photo or text): the comparison class
-    fusion has to beat."""
+    fusion has to beat. A model left to use every vector modality of the dataset ("vectors")
+    is not one: it reads photos and texts where there are both."""
     from ..models import get_spec
+    from ..vectors import ANY_VECTORS
 
-    return len(get_spec(name).requires) == 1
+    requires = get_spec(name).requires
+    return len(requires) == 1 and ANY_VECTORS not in requires
 
 
 def first_evaluation_models(store: Store, dataset: str | None = None) -> list[str]:
@@ -222,6 +225,7 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     results: dict[str, UserMetrics] = {}
     reranked: dict[str, list[UserMetrics]] = {}
     run_ids: dict[str, int] = {}
+    rated: dict[str, pd.DataFrame] = {}
     for n, name in enumerate(names):
         sub = scaled(progress, n / len(names), (n + 1) / len(names))
         trained = _trained(store, dataset, name, data, split_seed, retrain, scaled(sub, 0, .8))
@@ -229,9 +233,30 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
                                   progress=scaled(sub, 0.8, 1.0))
         results[name], reranked[name] = measured[0], measured[1:]
         run_ids[name] = trained.run_id
+        rated[name] = _rating_rows(trained.model, data, n_boot, split_seed)
         report(progress, n + 1, len(names), f"evaluated {name}", stage="evaluate")
     return _store_results(store, data.protocol, results, reranked, run_ids, ks, baseline,
-                          n_boot, split_seed)
+                          n_boot, split_seed, extra=rated)
+
+
+def _rating_rows(model: Any, data: InteractionData, n_boot: int, seed: int) -> pd.DataFrame:
+    """A rating model's MAE and RMSE on the test ratings (issue-modal), with bootstrap
+    intervals over the ratings: rows of slice "all", no cut-off, `users` = ratings scored.
+    Empty for other models or data without ratings."""
+    from ..models.ratings import rating_errors
+    from ..stats import bootstrap_means
+
+    errors = rating_errors(model, data)
+    if errors is None or not len(errors):
+        return pd.DataFrame()
+    boot = bootstrap_means(np.column_stack([np.abs(errors), errors ** 2]), n_boot, seed)
+    tail = (1.0 - 0.95) / 2 * 100
+    low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
+    return pd.DataFrame({"slice": "all", "metric": ["mae", "rmse"], "k": [np.nan, np.nan],
+                         "value": [float(np.abs(errors).mean()),
+                                   float(np.sqrt((errors ** 2).mean()))],
+                         "users": len(errors), "ci_low": [low[0], np.sqrt(low[1])],
+                         "ci_high": [high[0], np.sqrt(high[1])]})
 
 
 def _levels(diversity: Sequence[float] | None) -> list[float]:
@@ -264,8 +289,10 @@ def _store_results(store: Store, protocol: str, results: dict[str, UserMetrics],
                    reranked: dict[str, list[UserMetrics]], run_ids: dict[str, int],
                    ks: Sequence[int], baseline: str | None, n_boot: int, seed: int,
                    std: dict[str, dict] | None = None,
-                   summaries: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
-    """Intervals, comparisons with the baseline, the re-ranked levels; stored and returned."""
+                   summaries: dict[str, pd.DataFrame] | None = None,
+                   extra: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Intervals, comparisons with the baseline, the re-ranked levels; stored and returned.
+    `extra` adds rows per model (a rating model's MAE / RMSE)."""
     base = baseline or _choose_baseline(results, reference_k(ks))
     frames = []
     for name, um in results.items():
@@ -280,6 +307,8 @@ def _store_results(store: Store, protocol: str, results: dict[str, UserMetrics],
                   .assign(diversity=r.diversity).drop(columns="std")
                   for r in reranked.get(name, [])]
         rerank_frame = pd.concat(rerank, ignore_index=True) if rerank else None
+        if extra is not None and not extra.get(name, pd.DataFrame()).empty:
+            frame = pd.concat([frame, extra[name]], ignore_index=True)
         store.save_evaluation(run_ids[name], frame.assign(protocol=protocol), rerank_frame
                               if rerank_frame is None else rerank_frame.assign(protocol=protocol))
         frame.insert(0, "protocol", protocol)

@@ -62,10 +62,27 @@ def list_models(store: Store | None = None, dataset: str | None = None) -> list[
 
     models = describe_models()
     if store is not None and dataset is not None:
-        content = not store.embedding_sets(dataset).empty or store.photo_count(dataset) > 0
+        offered = offered_signals(store, store.resolve_dataset(dataset))
         for m in models:
-            m["applies"] = set(m["requires"]) <= {"cf"} or content
+            m["applies"] = set(m["requires"]) <= offered
     return models
+
+
+def offered_signals(store: Store, dataset: str) -> set[str]:
+    """The signals a dataset offers models, or can offer once `train` made its vectors: cf,
+    its vector modalities ("vectors" when any), image and text when it has photos, text for
+    a catalog without photos, "ratings" when interactions carry ratings."""
+    from ..embedding import can_embed
+    from ..vectors import ANY_VECTORS, modality_sources
+
+    out = {"cf", *modality_sources(store, dataset)}
+    if can_embed(store, dataset):
+        out |= {"image", "text"} if store.photo_count(dataset) > 0 else {"text"}
+    if out - {"cf"}:
+        out.add(ANY_VECTORS)
+    if store.rating_count(dataset):
+        out.add("ratings")
+    return out
 
 
 @dataclass
@@ -101,18 +118,20 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
 
     A model that reads photos or texts first gets up-to-date item vectors when the dataset has
     photos (the encoder is aligned if there is none, new or changed items are embedded: stage
-    "vectors" of the progress). `params` are hyperparameters (strings are converted),
+    "vectors" of the progress), or text vectors for a catalog without photos. `params` are
+    hyperparameters (strings are converted),
     `protocol` one of `recsys.interactions.PROTOCOLS`. The epoch events carry `metrics`
     (epoch, train_loss, val_loss, val_ndcg@20) for live curves.
     """
-    from ..embedding import ensure_item_vectors
+    from ..embedding import can_embed, ensure_item_vectors
     from ..models import get_spec
     from ..training import train_model
 
     dataset = store.resolve_dataset(dataset)
     spec = get_spec(model)
     vectors = None
-    if spec.requires - {"cf"} and store.photo_count(dataset) > 0:
+    makes = spec.create(**(params or {})).requires & {"image", "text", "vectors"}
+    if makes and can_embed(store, dataset):
         vectors = ensure_item_vectors(store, dataset,
                                       progress=_phase(progress, 0.0, VECTORS_SHARE, "vectors"))
         progress = scaled(progress, VECTORS_SHARE, 1.0)
@@ -130,9 +149,12 @@ def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> Interact
     protocol = run_config.get("protocol", "auto")
     seed = int(run_config.get("split_seed", 0))
     encoder = run_config.get("encoder")
-    key = (db_key(store), dataset, protocol, seed, encoder, store.items_version(dataset),
+    sources = run_config.get("sources") or None
+    key = (db_key(store), dataset, protocol, seed, encoder,
+           tuple(sorted((sources or {}).items())), store.items_version(dataset),
            store.interactions_version(dataset), vectors_version(store, dataset))
-    return cached("data", key, lambda: load_data(store, dataset, protocol, seed, encoder))
+    return cached("data", key, lambda: load_data(store, dataset, protocol, seed, encoder,
+                                                 sources))
 
 
 @dataclass

@@ -151,14 +151,15 @@ def _searcher(store: Store, dataset: str, encoder: str | None) -> tuple[ItemInde
     newest version without "@version"), whose vectors must exist.
     """
     from ..index import ItemIndex
+    from ..vectors import searchable_encoder
 
     sets = store.embedding_sets(dataset)       # newest first
     if encoder is None:
-        if sets.empty:
+        encoder = searchable_encoder(store, dataset)     # never imported features
+        if encoder is None:
             raise NoVectors(f"Dataset '{dataset}' has no item vectors yet: run "
                             f"`python -m recsys embed --dataset {dataset}` first (in the app: "
                             "the button on the Visual search page).")
-        encoder = f"{sets.iloc[0]['encoder']}@{sets.iloc[0]['version']}"
     else:
         check_encoder_available(encoder)
     enc = _query_encoder(store, dataset, encoder)
@@ -331,7 +332,27 @@ def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3
 def _query_label(photo: Any) -> str | None:
     if photo is None:
         return None
+    if isinstance(photo, _VideoQuery):
+        return str(photo.source) if isinstance(photo.source, (str, Path)) else "uploaded video"
     return str(photo) if isinstance(photo, (str, Path)) else "uploaded photo"
+
+
+@dataclass(frozen=True)
+class _VideoQuery:
+    """A video given as the query (searched like a photo: its frames' pooled vector)."""
+
+    source: Any
+
+
+def _is_video(photo: Any) -> bool:
+    """Video bytes or a video file given where a photo is expected."""
+    from ..video import is_video_file, looks_like_video
+
+    if isinstance(photo, (bytes, bytearray, memoryview)):
+        return looks_like_video(bytes(photo[:16]))
+    if isinstance(photo, (str, Path)):
+        return is_video_file(photo)
+    return False
 
 
 def search_similar(store: Store, dataset: str | None = None, *,
@@ -339,7 +360,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
                    item_id: str | None = None, image_weight: float | None = None, k: int = 10,
                    filters: Mapping[str, Sequence[str]] | None = None,
                    price: tuple[float | None, float | None] | None = None,
-                   crop: bool = True, encoder: str | None = None) -> SearchHits:
+                   crop: bool = True, encoder: str | None = None, video: Any = None
+                   ) -> SearchHits:
     """The `k` products most similar to a query; the one search of the app and the CLI.
 
     The query is a photo (a path, bytes or a PIL image), a catalog product (`item_id`: its own
@@ -352,11 +374,21 @@ def search_similar(store: Store, dataset: str | None = None, *,
     that leaves studio photos untouched; on Myntra it raised phone-shot exact-item R@10 from
     0.62 to 0.80, see docs/encoders.md). A photo that is a catalog photo (same bytes, or a
     vector within `EXACT_COSINE`) is reported in `exact_match`. `encoder` picks the vectors
-    (default: the newest ones).
-    Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo) with a clear
-    message; `NoVectors` when the dataset has no vectors to search.
+    (default: the newest ones an encoder made, never imported features). A short product
+    video (`video`: a path, bytes or a file object; or video bytes / a video file given as
+    `photo`, told apart by their content) is a photo query made of a few of its frames: their
+    image vectors pooled (`recsys.video`; no crop, no exact match).
+    Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
+    `recsys.video.VideoError` for an unreadable video) with a clear message; `NoVectors` when
+    the dataset has no vectors to search.
     """
     dataset = store.resolve_dataset(dataset)
+    if photo is not None and video is None and _is_video(photo):
+        photo, video = None, photo
+    if video is not None:
+        if photo is not None:
+            raise SearchError("Search by a photo or by a video, not both.")
+        photo = _VideoQuery(video)
     text = (text or "").strip() or None
     if photo is None and item_id is None and text is None:
         raise SearchError("Give a query: a photo, a catalog product, words, or a photo or "
@@ -372,11 +404,17 @@ def search_similar(store: Store, dataset: str | None = None, *,
     index, enc = _searcher(store, dataset, encoder)
     allowed = _allowed_ids(store, dataset, filters, price)
     exclude = set() if allowed is None else set(index.item_ids) - allowed
-    encoded = _cropped(photo) if crop and photo is not None else None
+    still = photo is not None and not isinstance(photo, _VideoQuery)
+    encoded = _cropped(photo) if crop and still else None
     t0 = time.perf_counter()
     try:
         words = enc.encode_text(text) if text else None
-        if photo is not None:
+        if isinstance(photo, _VideoQuery):
+            from ..video import encode_video
+            look = encode_video(enc, photo.source)
+            result = index.search(image=look, text=words, k=k, image_weight=weight,
+                                  exclude=exclude)
+        elif photo is not None:
             look = enc.encode_image(photo)
             query_look = look if encoded is None else enc.encode_image(encoded)
             result = index.search(image=query_look, text=words, k=k, image_weight=weight,
@@ -396,14 +434,15 @@ def search_similar(store: Store, dataset: str | None = None, *,
         raise SearchError(str(exc)) from None
     seconds = time.perf_counter() - t0
     exact = None
-    if photo is not None:        # compared with the whole catalog, uncropped, photos only
+    if still:                    # compared with the whole catalog, uncropped, photos only
         plain = encoded is None and allowed is None and words is None and weight == 1.0
         exact = _exact_match(store, dataset, photo, result if plain else
                              index.search(image=look, k=1, image_weight=1.0))
     query = {"image": _query_label(photo), "text": text, "item_id": item_id,
              "image_weight": weight, "filters": {c: list(v) for c, v in (filters or {}).items()
                                                  if v},
-             "price": None if _price_range(price) is None else list(price), "crop": bool(crop)}
+             "price": None if _price_range(price) is None else list(price),
+             "crop": bool(crop) and not isinstance(photo, _VideoQuery)}
     return SearchHits(dataset, enc.spec, query, weight, len(index), seconds,
                       _with_category(_joined(store, dataset, result)), exact, encoded)
 

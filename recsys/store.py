@@ -500,6 +500,108 @@ class Store:
                               FROM metrics m JOIN runs r USING (run_id)
                               WHERE {' AND '.join(where)} ORDER BY m.run_id, metric, k""", params)
 
+    # -- housekeeping and disk use --------------------------------------------------------------
+    # Named queries for the persisted vector indexes (recsys/vector_index.py), model-file
+    # housekeeping (recsys/training.py) and the disk-use report. Vectors of items that are no
+    # longer in the catalog are never returned.
+
+    _CATALOG_VECTORS = """FROM embeddings e JOIN items i
+                          ON i.dataset = e.dataset AND i.item_id = e.item_id
+                          WHERE e.dataset = $d AND e.encoder = $e AND e.version = $v"""
+
+    def embedding_dims(self, dataset: str, encoder: str, version: str) -> dict[str, int]:
+        """Vector length per modality of one encoder version's vectors of catalog items."""
+        rows = self.cursor().execute(
+            f"SELECT e.modality, max(len(e.vector)) {self._CATALOG_VECTORS} GROUP BY e.modality",
+            {"d": dataset, "e": encoder, "v": version}).fetchall()
+        return {str(m): int(n) for m, n in rows}
+
+    def embedding_fingerprint(self, dataset: str, encoder: str, version: str) -> str:
+        """A cheap digest of which catalog items have vectors of one encoder version, with their
+        content hashes and write times: it changes whenever a vector is added, removed or
+        rewritten, so a persisted index can tell in one query that it is still current."""
+        row = self.cursor().execute(
+            f"""SELECT count(*), coalesce(bit_xor(hash(e.item_id, e.modality,
+                       coalesce(e.content_hash, ''), epoch_us(e.created_at))), 0)
+                {self._CATALOG_VECTORS}""",
+            {"d": dataset, "e": encoder, "v": version}).fetchone()
+        return f"{int(row[0])}:{int(row[1]):x}"
+
+    def embedding_signatures(self, dataset: str, encoder: str, version: str) -> pd.DataFrame:
+        """(item_id, modality, signature) of every catalog item's vectors: the content hash and
+        write time joined into one string, compared by the incremental index update."""
+        return self.cursor().execute(
+            f"""SELECT e.item_id, e.modality,
+                       coalesce(e.content_hash, '') || '@' || epoch_us(e.created_at) AS signature
+                {self._CATALOG_VECTORS} ORDER BY e.item_id, e.modality""",
+            {"d": dataset, "e": encoder, "v": version}).df()
+
+    def embedding_batches(self, dataset: str, encoder: str, version: str, modality: str,
+                          item_ids: Sequence[str] | None = None, batch_rows: int = 65536
+                          ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Stream (item_ids, float32 rows) of catalog items' vectors in batches of `batch_rows`.
+
+        Only one batch is in memory at a time (a 1M-item catalog's 1 GB of vectors is never
+        materialised twice); `item_ids` restricts the stream to those items.
+        """
+        params = {"d": dataset, "e": encoder, "v": version, "m": modality}
+        cur = self.cursor()
+        wanted = ""
+        if item_ids is not None:
+            cur.register("_wanted_vec_ids", pa.table({"item_id": pa.array(list(item_ids),
+                                                                          type=pa.string())}))
+            wanted = "AND e.item_id IN (SELECT item_id FROM _wanted_vec_ids)"
+        try:
+            reader = cur.sql(f"""SELECT e.item_id, e.vector {self._CATALOG_VECTORS}
+                                 AND e.modality = $m {wanted} ORDER BY e.item_id""",
+                             params=params).to_arrow_reader(batch_rows)
+            for batch in reader:
+                ids = batch.column(0).to_pylist()
+                if not ids:
+                    continue
+                values = batch.column(1).flatten().to_numpy(zero_copy_only=False)
+                yield ids, values.astype(np.float32, copy=False).reshape(len(ids), -1)
+        finally:
+            if item_ids is not None:
+                cur.unregister("_wanted_vec_ids")
+
+    def model_runs_with_files(self, dataset: str | None = None) -> pd.DataFrame:
+        """Model runs whose artifact file is recorded (run_id, dataset, model, status,
+        finished_at, artifact_path), newest first."""
+        where, params = "", []
+        if dataset is not None:
+            where, params = "AND dataset = ?", [dataset]
+        return self.query(f"""SELECT run_id, dataset, model, status, finished_at, artifact_path
+                              FROM runs WHERE kind = 'model' AND artifact_path IS NOT NULL
+                              {where} ORDER BY run_id DESC""", params)
+
+    def forget_run_artifacts(self, run_ids: Iterable[int], note: str) -> None:
+        """Mark runs whose files were deleted: artifact_path becomes NULL, `note` is appended
+        to the message; the run rows, their epochs and their metrics are kept."""
+        ids = [int(r) for r in run_ids]
+        if not ids:
+            return
+        with self.transaction() as cur:
+            cur.execute(f"""UPDATE runs SET artifact_path = NULL,
+                            message = CASE WHEN message IS NULL OR message = '' THEN ?
+                                           ELSE message || '; ' || ? END
+                            WHERE run_id IN ({', '.join('?' * len(ids))})""", [note, note, *ids])
+
+    def encoder_files(self) -> pd.DataFrame:
+        """Registered encoder checkpoints with their file path (name, version, dataset, path)."""
+        return self.query("SELECT name, version, dataset, path FROM encoders "
+                          "WHERE path IS NOT NULL ORDER BY created_at DESC")
+
+    def database_bytes(self) -> int:
+        """Size on disk of the database file and its write-ahead log (0 for :memory:)."""
+        if str(self.path) == ":memory:":
+            return 0
+        total = 0
+        for p in (Path(self.path), Path(f"{self.path}.wal")):
+            if p.is_file():
+                total += p.stat().st_size
+        return total
+
 
 def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=_json_default)

@@ -54,8 +54,12 @@ METHODS = ("auto", "exact", "ann")
 ANN_MIN_ITEMS = 50_000
 """Above this many items an approximate index is built and used (see docs/scale.md: exact
 fp32 search of two 256-d modalities takes ~10 ms at 50k items on a busy 2-core box)."""
-TARGET_RECALL = 0.97
-"""Recall@10 against exact search that the IVF `nprobe` calibration aims for (>= 0.95 asked)."""
+TARGET_RECALL = 0.98
+"""Recall@10 against exact search that the IVF `nprobe` calibration aims for (>= 0.95 asked);
+the calibrated nprobe is then doubled as a margin for queries unlike the calibration sample."""
+EXACT_CANDIDATES = 5_000
+"""A filter keeping fewer items than this is searched exactly (the flat scan with a selector
+reads only those rows); more, and the IVF index answers with its probes widened."""
 REBUILD_STALE_SHARE = 1 / 3
 CHUNK = 65_536
 MODALITY_ORDER = ("image", "text")
@@ -66,9 +70,19 @@ class VectorIndexError(RecsysError):
 
 
 # -- small helpers -------------------------------------------------------------------------------
+_QUERY_THREADS_SET = False
+
+
 def _faiss():
+    """The faiss module, set to one OpenMP thread for queries on first use (a single query is
+    memory-bound: on 2 busy cores, 2 threads made a 10k-item search 25 ms instead of 2 ms;
+    builds raise the count inside `faiss_threads`)."""
+    global _QUERY_THREADS_SET
     import faiss
 
+    if not _QUERY_THREADS_SET:
+        faiss.omp_set_num_threads(1)
+        _QUERY_THREADS_SET = True
     return faiss
 
 
@@ -341,34 +355,33 @@ class VectorIndex:
                 report(progress, 1 + (start + len(part)) / n, 3, "filling IVF lists",
                        stage="ann")
         self.ann = ann
-        self.nprobe = self.calibrate(target_recall, seed=seed)
+        self.nprobe = min(self.ann.nlist, 2 * self.calibrate(target_recall, seed=seed))
         report(progress, 3, 3, f"IVF ready (nprobe {self.nprobe})", stage="ann")
 
-    def calibrate(self, target_recall: float = TARGET_RECALL, queries: int = 48, k: int = 10,
+    def calibrate(self, target_recall: float = TARGET_RECALL, queries: int = 64, k: int = 10,
                   seed: int = 0) -> int:
-        """Smallest nprobe (doubling) whose recall@k against exact search reaches the target,
-        on queries like the app's: an item's photo vector against every modality (with noise),
-        and items' own rows (more-like-this)."""
+        """Smallest nprobe (doubling) whose recall@k against exact search reaches the target.
+
+        The sample queries are like the app's photo search: a random item's vector of one
+        modality, plus noise, compared with every modality of that dimension (equal weights).
+        """
         faiss = _faiss()
         if self.ann is None:
             return 0
         rng = np.random.default_rng(seed + 1)
         slots = rng.choice(self.alive_slots, min(queries, len(self)), replace=False)
         rows = self.rows(slots)
-        qs = []
-        first = self.modalities[0]
+        qs = np.zeros((len(rows), self.width), dtype=np.float32)
         for i, row in enumerate(rows):
-            if i % 2 == 0:       # cross-modal: one modality's vector queried against all
-                v = row[self.offsets[first]:self.offsets[first] + self.dims[first]]
-                v = v + rng.normal(0, 0.2 / np.sqrt(len(v)), len(v)).astype(np.float32)
-                v /= max(np.linalg.norm(v), 1e-12)
-                q = np.concatenate([v / len(self.modalities) if self.dims[m] == len(v)
-                                    else np.zeros(self.dims[m], np.float32)
-                                    for m in self.modalities])
-            else:
-                q = row / len(self.modalities)
-            qs.append(q)
-        qs = np.asarray(qs, dtype=np.float32)
+            j = i % len(self.modalities)
+            m = self.modalities[j] if self.present[slots[i], j] else self.modalities[
+                int(np.argmax(self.present[slots[i]]))]
+            v = row[self.offsets[m]:self.offsets[m] + self.dims[m]]
+            v = v + rng.normal(0, 0.15 / np.sqrt(len(v)), len(v)).astype(np.float32)
+            v /= max(float(np.linalg.norm(v)), 1e-12)
+            same = [x for x in self.modalities if self.dims[x] == self.dims[m]]
+            for x in same:
+                qs[i, self.offsets[x]:self.offsets[x] + self.dims[x]] = v / len(same)
         with faiss_threads(build_threads()):
             _, truth = self.flat.search(qs, k)
             nlist = self.ann.nlist
@@ -458,29 +471,30 @@ class VectorIndex:
             if n_candidates == 0:
                 return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32),
                             {m: np.zeros(0, np.float32) for m in self.modalities}, "exact")
-        use_ann = self.ann is not None and (
-            method == "ann" or (method == "auto" and n_candidates >= self.ann_min_items))
+        use_ann = self.ann is not None and (method == "ann" or (
+            method == "auto" and len(self) >= self.ann_min_items
+            and n_candidates >= min(EXACT_CANDIDATES, self.ann_min_items)))
         if method == "ann" and self.ann is None:
-            raise VectorIndexError("This index has no approximate (IVF) part: it is built above "
-                              f"{self.ann_min_items:,} items, or call build_ann().")
+            raise VectorIndexError("This index has no approximate (IVF) part: it is built "
+                                   f"above {self.ann_min_items:,} items, or call build_ann().")
         fetch = k + len(excluded)
         cand_slots, cand_scores = [], []
-        with faiss_threads(1):
-            for pattern, group in self._groups():
-                qvec = self._query_row(qs, w, pattern)
-                if qvec is None:
-                    continue
-                mask = group
-                if allowed_slots is not None:
-                    mask = allowed_slots if mask is None else (mask & allowed_slots)
-                if use_ann:
-                    got_s, got_i = self._search_ann(qvec, max(fetch + 16, 2 * fetch), mask,
-                                                   n_candidates, nprobe)
-                else:
-                    got_s, got_i = self._search_flat(qvec, fetch, mask)
-                keep = got_i >= 0
-                cand_slots.append(got_i[keep])
-                cand_scores.append(got_s[keep])
+        # queries run on one faiss thread (see `_faiss`)
+        for pattern, group in self._groups():
+            qvec = self._query_row(qs, w, pattern)
+            if qvec is None:
+                continue
+            mask = group
+            if allowed_slots is not None:
+                mask = allowed_slots if mask is None else (mask & allowed_slots)
+            if use_ann:
+                got_s, got_i = self._search_ann(qvec, max(fetch + 16, 2 * fetch), mask,
+                                               n_candidates, nprobe)
+            else:
+                got_s, got_i = self._search_flat(qvec, fetch, mask)
+            keep = got_i >= 0
+            cand_slots.append(got_i[keep])
+            cand_scores.append(got_s[keep])
         slots = np.concatenate(cand_slots) if cand_slots else np.zeros(0, np.int64)
         if excluded:
             slots = slots[~np.isin(slots, list(excluded))]

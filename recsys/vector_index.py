@@ -669,7 +669,12 @@ class VectorIndex:
         fingerprint = store.embedding_fingerprint(dataset, encoder, version)
         key = {"database": str(Path(store.path).resolve()) if persist else ":memory:",
                "dataset": dataset, "encoder": encoder, "version": version}
-        directory = index_dir(store, dataset, encoder, version, storage) if persist else None
+        directory = None
+        if persist:
+            try:
+                directory = index_dir(store, dataset, encoder, version, storage)
+            except OSError:                # no writable folder beside the database
+                directory = None
         index = None
         if directory is not None and (directory / "manifest.json").is_file():
             try:
@@ -712,9 +717,12 @@ class VectorIndex:
         meta = {**key, "fingerprint": fingerprint, "ann": ann, "action": action,
                 "seconds": round(time.perf_counter() - t0, 3)}
         if directory is not None:
-            index.save(directory, meta)
-            return cls.load(directory, mmap=True)
-        index.meta = meta
+            try:
+                index.save(directory, meta)
+                return cls.load(directory, mmap=True)
+            except (OSError, VectorIndexError):
+                pass       # read-only folder, disk full...: search from memory this time
+        index.meta = {**meta, "persisted": False}
         return index
 
     def _wants_ann(self) -> bool:

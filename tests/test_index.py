@@ -255,3 +255,17 @@ def test_item_index_facade_and_facet_masks(store):
     # the old constructor from loaded matrices still works
     vecs = ItemVectors(ids, img, None, "enc", "v1", np.ones(120, bool), np.zeros(120, bool))
     assert ItemIndex(vecs).search(image=q1, k=1).item_ids == [ids[0]]
+
+
+def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatch):
+    import recsys.vector_index as vi
+
+    ids = _catalog(store, "shop", 50)
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(50, 8, 12), ids)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(vi, "index_dir", refuse)
+    index = VectorIndex.for_dataset(store, "shop")
+    assert len(index) == 50 and index.meta["persisted"] is False and not index.readonly

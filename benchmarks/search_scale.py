@@ -187,19 +187,18 @@ def recall(approx: list[np.ndarray], exact: list[np.ndarray]) -> float:
 
 
 def run_size(n: int, img, txt, items, qs, bandwidth: float, legacy_queries: int) -> dict:
+    """Build every variant at n items, then time them query by query in turn (so a burst of
+    load from other processes hits all of them alike): medians per variant."""
+    import faiss
+
     print(f"\n== {n:,} items ==", flush=True)
     t0 = time.perf_counter()
     ei, et, facets = expand(img, txt, items, n)
     ids = facets["item_id"].tolist()
-    gen_s = time.perf_counter() - t0
-    row: dict = {"items": n, "generate_s": round(gen_s, 1)}
+    row: dict = {"items": n, "generate_s": round(time.perf_counter() - t0, 1)}
     w = {"image": 0.5, "text": 0.5}
     d = ei.shape[1]
-
     legacy = LegacyIndex(ids, ei, et)
-    lq = qs[:legacy_queries]
-    row["legacy_ms"], _ = timed(lambda q: legacy.search(q), lq)
-
     indexes = {}
     for storage in ("float32", "float16"):
         t0 = time.perf_counter()
@@ -208,68 +207,73 @@ def run_size(n: int, img, txt, items, qs, bandwidth: float, legacy_queries: int)
             ix.add(ids[s:s + 100_000], {"image": ei[s:s + 100_000], "text": et[s:s + 100_000]})
         row[f"build_{storage}_s"] = round(time.perf_counter() - t0, 1)
         indexes[storage] = ix
-        ms, res = timed(lambda q: ix.search({"image": q, "text": q}, w, 10, method="exact"), qs)
-        row[f"exact_{storage}_ms"] = ms
-        row.setdefault("exact_slots", [r.slots for r in res])
-    exact = row.pop("exact_slots")
-    row["fp16_recall@10"] = recall(
-        [indexes["float16"].search({"image": q, "text": q}, w, 10, method="exact").slots
-         for q in qs], exact)
-
-    # the approximate index (fp32 flat kept for exact re-scoring)
     ix = indexes["float32"]
     t0 = time.perf_counter()
     ix.build_ann()
-    ix.ann_min_items = ANN_MIN_ITEMS           # from here on `auto` follows the real rule
     row["ann_build_s"] = round(time.perf_counter() - t0, 1)
     row["ann_nlist"], row["ann_nprobe"] = int(ix.ann.nlist), int(ix.nprobe)
-    row["ann_ms"], res = timed(lambda q: ix.search({"image": q, "text": q}, w, 10,
-                                                   method="ann"), qs)
-    row["ann_recall@10"] = recall([r.slots for r in res], exact)
-
-    # faiss IndexFlatIP, 1 thread, over the same concatenated rows and over one modality
-    import faiss
-
-    with faiss_threads(1):
-        for name, mat in (("faiss_flat_concat", None), ("faiss_flat_1mod", ei)):
-            flat = faiss.IndexFlatIP(2 * d if mat is None else d)
-            for s in range(0, n, 100_000):
-                part = np.hstack([ei[s:s + 100_000], et[s:s + 100_000]]) if mat is None \
-                    else mat[s:s + 100_000]
-                flat.add(np.ascontiguousarray(part))
-            qq = (lambda q: np.concatenate([q, q])[None] * 0.5) if mat is None \
-                else (lambda q: q[None])
-            row[f"{name}_ms"], _ = timed(lambda q: flat.search(qq(q), 10), qs)
-            del flat
-    row["floor_fp32_ms"] = 1000 * n * 2 * d * 4 / bandwidth
-    row["floor_fp16_ms"] = row["floor_fp32_ms"] / 2
-    row["floor_fp32_12GBs_ms"] = 1000 * n * 2 * d * 4 / 12e9
-    row["floor_1mod_12GBs_ms"] = row["floor_fp32_12GBs_ms"] / 2
-
-    # filtered search: facet masks precomputed once, then mask + search per query
+    ix.ann_min_items = ANN_MIN_ITEMS              # `auto` follows the real rule from here on
+    flats = {}
+    for name in ("faiss_flat_concat", "faiss_flat_1mod"):
+        flat = faiss.IndexFlatIP(2 * d if name.endswith("concat") else d)
+        for s in range(0, n, 100_000):
+            part = np.hstack([ei[s:s + 100_000], et[s:s + 100_000]]) \
+                if name.endswith("concat") else ei[s:s + 100_000]
+            flat.add(np.ascontiguousarray(part))
+        flats[name] = flat
     t0 = time.perf_counter()
     masks = FacetMasks(facets, ix.item_ids)
     row["facet_masks_build_s"] = round(time.perf_counter() - t0, 2)
     mask = masks.mask(FILTER, PRICE)
     row["filter_kept_share"] = float(mask.mean())
-    for storage, label, how in (("float32", "filtered", "auto"),
-                                ("float16", "filtered_fp16", "exact")):
-        index = indexes[storage]
-
-        def filtered(q, index=index, how=how):
-            m = masks.mask(FILTER, PRICE)
-            return index.search({"image": q, "text": q}, w, 10, allowed=m, method=how)
-
-        row[f"{label}_ms"], res = timed(filtered, qs)
-        row[f"{label}_method"] = res[0].method
-        truth = [index.search({"image": q, "text": q}, w, 10, allowed=mask,
-                              method="exact").slots for q in qs]
-        row[f"{label}_recall@10"] = recall([r.slots for r in res], truth)
-        assert all(mask[np.searchsorted(index.alive_slots, r.slots)].all() for r in res)
-    row["mask_ms"], _ = timed(lambda q: masks.mask(FILTER, PRICE), qs[:5])
     allowed_ids = [ids[i] for i in np.flatnonzero(mask)]
-    row["legacy_filtered_ms"], _ = timed(lambda q: legacy.rank_subset(allowed_ids, q),
-                                         qs[:max(1, legacy_queries // 3)], repeat_first=False)
+    f16 = indexes["float16"]
+    both = lambda q: {"image": q, "text": q}               # noqa: E731
+    methods = {
+        "legacy": lambda q: legacy.search(q),
+        "exact_float32": lambda q: ix.search(both(q), w, 10, method="exact").slots,
+        "exact_float16": lambda q: f16.search(both(q), w, 10, method="exact").slots,
+        "ann": lambda q: ix.search(both(q), w, 10, method="ann").slots,
+        "faiss_flat_concat": lambda q: flats["faiss_flat_concat"].search(
+            np.concatenate([q, q])[None] * 0.5, 10)[1][0],
+        "faiss_flat_1mod": lambda q: flats["faiss_flat_1mod"].search(q[None], 10)[1][0],
+        "mask": lambda q: masks.mask(FILTER, PRICE),
+        # filtered: the facet mask is computed inside the timed call, then `auto` decides
+        # (the IVF index with a selector above ANN_MIN_ITEMS items, else the exact scan)
+        "filtered": lambda q: ix.search(both(q), w, 10, allowed=masks.mask(FILTER, PRICE),
+                                        method="auto" if n >= ANN_MIN_ITEMS else "exact"),
+        "filtered_fp16": lambda q: f16.search(both(q), w, 10,
+                                              allowed=masks.mask(FILTER, PRICE),
+                                              method="exact"),
+        "legacy_filtered": lambda q: legacy.rank_subset(allowed_ids, q),
+    }
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    out: dict[str, list] = {m: [] for m in methods}
+    slow = {"legacy": legacy_queries, "legacy_filtered": max(1, legacy_queries // 3)}
+    for fn in methods.values():                           # warm-up (page cache, lazy setup)
+        if fn is not methods["legacy_filtered"]:
+            fn(qs[0])
+    for i, q in enumerate(qs):
+        for name, fn in methods.items():
+            if i >= slow.get(name, len(qs)):
+                continue
+            t0 = time.perf_counter()
+            out[name].append(fn(q))
+            times[name].append(time.perf_counter() - t0)
+    for name in methods:
+        row[f"{name}_ms"] = 1000 * float(np.median(times[name]))
+    exact = out["exact_float32"]
+    row["fp16_recall@10"] = recall(out["exact_float16"], exact)
+    row["ann_recall@10"] = recall(out["ann"], exact)
+    truth = [ix.search(both(q), w, 10, allowed=mask, method="exact").slots for q in qs]
+    for name in ("filtered", "filtered_fp16"):
+        row[f"{name}_method"] = out[name][0].method
+        row[f"{name}_recall@10"] = recall([r.slots for r in out[name]], truth)
+        assert all(mask[np.searchsorted(ix.alive_slots, r.slots)].all() for r in out[name])
+    row["floor_fp32_ms"] = 1000 * n * 2 * d * 4 / bandwidth
+    row["floor_fp16_ms"] = row["floor_fp32_ms"] / 2
+    row["floor_fp32_12GBs_ms"] = 1000 * n * 2 * d * 4 / 12e9
+    row["floor_1mod_12GBs_ms"] = row["floor_fp32_12GBs_ms"] / 2
     for key, value in list(row.items()):
         if isinstance(value, float):
             row[key] = round(value, 3)
@@ -344,9 +348,22 @@ def compare_ann(n: int, img, txt, items, qs) -> list[dict]:
 
 
 # -- loading from DuckDB, each phase in its own process for its peak memory ---------------------
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries that over
+    from the parent across fork + exec, so a child would report the benchmark's own peak."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def phase(args) -> None:
     """One measured step in a fresh process: prints a JSON line (seconds, peak RSS)."""
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_rss_mb()
     store = Store(args.bench_db)
     t0 = time.perf_counter()
     out: dict = {"phase": args.phase, "rss_after_imports_mb": round(base)}
@@ -362,7 +379,7 @@ def phase(args) -> None:
         ix.search({"image": q, "text": q}, {"image": .5, "text": .5}, 10)
         out["first_query_ms"] = round(1000 * (time.perf_counter() - t1), 1)
     out["seconds"] = round(time.perf_counter() - t0, 2)
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    out["peak_rss_mb"] = round(peak_rss_mb())
     store.close()
     print(json.dumps(out), flush=True)
 
@@ -392,13 +409,28 @@ def legacy_load(store: Store, dataset: str):
     return mats
 
 
-def load_test(n: int, img, txt, items, path: Path) -> list[dict]:
+def load_test(n: int, img, txt, items, path: Path, reuse: bool = False) -> list[dict]:
     print(f"\n== loading {n:,} items from DuckDB ==", flush=True)
-    for p in (path, Path(f"{path}.wal")):
-        p.unlink(missing_ok=True)
     import shutil
 
     shutil.rmtree(path.parent / "artifacts" / "indexes" / "bench", ignore_errors=True)
+    ids = [f"i{j:07d}" for j in range(n)]
+    written = 0
+    if reuse and path.is_file():
+        store = Store(path)
+        written = store.counts("bench")["items"] if "bench" in store.dataset_names() else 0
+        store.close()
+    reused = written == n
+    if not reused:
+        write_bench_db(n, img, txt, items, path)
+    results = [{"phase": "write-duckdb", "reused": reused,
+                "db_mb": round(path.stat().st_size / 2**20)}]
+    return _load_phases(results, ids, img, path)
+
+
+def write_bench_db(n: int, img, txt, items, path: Path) -> None:
+    for p in (path, Path(f"{path}.wal")):
+        p.unlink(missing_ok=True)
     ei, et, facets = expand(img, txt, items, n)
     store = Store(path)
     t0 = time.perf_counter()
@@ -413,13 +445,12 @@ def load_test(n: int, img, txt, items, path: Path) -> list[dict]:
         sl = slice(s, s + 100_000)
         for m, mat in (("image", ei), ("text", et)):
             store.upsert_embeddings("bench", "bench-enc", "v1", m, ids[sl], mat[sl], ids[sl])
-    write_s = time.perf_counter() - t0
-    del ei, et
-    results = [{"phase": "write-duckdb", "seconds": round(write_s, 1),
-                "db_mb": round(store.database_bytes() / 2**20)}]
+    print(json.dumps({"phase": "write-duckdb", "seconds": round(time.perf_counter() - t0, 1)}),
+          flush=True)
     store.close()
-    print(json.dumps(results[0]), flush=True)
 
+
+def _load_phases(results: list[dict], ids: list[str], img, path: Path) -> list[dict]:
     def run(name: str) -> dict:
         cmd = [sys.executable, __file__, "--phase", name, "--bench-db", str(path)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -466,7 +497,8 @@ def table(rows: list[dict]) -> str:
              "filtered_ms", "filtered_recall@10"),
             ("filtered, exact fp16 (selector inside the flat scan)", "filtered_fp16_ms",
              "filtered_fp16_recall@10"),
-            ("filtered, project before issue 14 (Python loop)", "legacy_filtered_ms", "")]
+            ("filtered, project before issue 14 (Python loop)", "legacy_filtered_ms", ""),
+            ("facet mask alone (precomputed codes)", "mask_ms", "")]
     for label, key, rec in spec:
         cells = []
         for r in rows:
@@ -498,6 +530,8 @@ def main() -> None:
     parser.add_argument("--load-test", type=int, default=0, metavar="N",
                         help="write N items to DuckDB and measure loading (separate processes)")
     parser.add_argument("--bench-db", default=str(ROOT / "data" / "bench_search.duckdb"))
+    parser.add_argument("--reuse-bench-db", action="store_true",
+                        help="keep a --bench-db already holding N items (writing 1M takes minutes)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
                                              "search-scale.json"))
     parser.add_argument("--phase", help=argparse.SUPPRESS)
@@ -517,7 +551,8 @@ def main() -> None:
     if args.compare_ann:
         result["ann_libraries"] = compare_ann(args.compare_ann, img, txt, items, qs)
     if args.load_test:
-        result["load"] = load_test(args.load_test, img, txt, items, Path(args.bench_db))
+        result["load"] = load_test(args.load_test, img, txt, items, Path(args.bench_db),
+                                   args.reuse_bench_db)
     result["machine_after"] = machine_state()
     print()
     print(table(result["sizes"]))

@@ -120,19 +120,22 @@ class FacetMasks:
             rows = pd.Index(frame["item_id"].astype(str)).get_indexer(self.item_ids)
         self._missing = rows < 0
         take = np.where(self._missing, 0, rows)
-        self._codes: dict[str, tuple[np.ndarray, pd.Index]] = {}
+        self._codes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
         for column in list(FACETS) + ["brand", "season", "usage"]:
             if column in frame and column not in self._codes:
                 cat = pd.Categorical(frame[column].astype("string"))
-                codes = cat.codes.astype(np.int32)[take] if len(frame) else \
-                    np.full(len(self.item_ids), -1, np.int32)
+                kind = np.int16 if len(cat.categories) < 2**15 else np.int32
+                codes = cat.codes.astype(kind)[take] if len(frame) else \
+                    np.full(len(self.item_ids), -1, kind)
                 codes[self._missing] = -1
-                self._codes[column] = (codes, pd.Index(cat.categories.astype(str)))
+                self._codes[column] = (codes, {str(c): i for i, c in
+                                               enumerate(cat.categories)})
         self._price = None
         if "price" in frame:
             price = frame["price"].to_numpy(dtype=np.float64, na_value=np.nan)
             self._price = price[take] if len(frame) else np.full(len(self.item_ids), np.nan)
             self._price[self._missing] = np.nan
+            self._no_price = np.isnan(self._price)                 # items without a price pass
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -149,12 +152,15 @@ class FacetMasks:
             if not values or column not in self._codes:
                 continue
             codes, categories = self._codes[column]
-            wanted = categories.get_indexer([str(v) for v in values])
-            mask &= np.isin(codes, wanted[wanted >= 0])
+            wanted = [categories[str(v)] + 1 for v in values if str(v) in categories]
+            lookup = np.zeros(len(categories) + 1, dtype=bool)   # slot 0: missing value
+            lookup[wanted] = True
+            mask &= lookup[codes + 1]                           # one gather: ~1 ms at 1M
         if price is not None and self._price is not None:
-            p = self._price
-            with np.errstate(invalid="ignore"):
-                mask &= np.isnan(p) | ((p >= price[0]) & (p <= price[1]))
+            inside = self._price >= price[0]
+            inside &= self._price <= price[1]
+            inside |= self._no_price
+            mask &= inside
         return mask
 
 

@@ -60,6 +60,10 @@ the calibrated nprobe is then doubled as a margin for queries unlike the calibra
 EXACT_CANDIDATES = 5_000
 """A filter keeping fewer items than this is searched exactly (the flat scan with a selector
 reads only those rows); more, and the IVF index answers with its probes widened."""
+FILTER_PROBE_FACTOR = 3
+"""A filtered IVF search probes this many times nprobe / (share of items kept) lists: the
+filtered top-k lie further from the query than the unfiltered one (1x: recall@10 0.87 at 1M
+items with 17% kept; 3x: 1.0 at 300k, ~20 ms at 1M on 2 busy cores)."""
 REBUILD_STALE_SHARE = 1 / 3
 CHUNK = 65_536
 MODALITY_ORDER = ("image", "text")
@@ -185,7 +189,9 @@ class VectorIndex:
         return faiss.IndexIDMap2(base)
 
     def __len__(self) -> int:
-        return int(self.alive.sum())
+        if "len" not in self._cache:
+            self._cache["len"] = int(self.alive.sum())
+        return self._cache["len"]  # type: ignore[return-value]
 
     @property
     def n_slots(self) -> int:
@@ -465,9 +471,12 @@ class VectorIndex:
             if allowed.shape != (len(self),):
                 raise VectorIndexError(f"the filter mask has {allowed.shape[0]} entries, the index "
                                   f"{len(self)} items")
-            allowed_slots = np.zeros(self.n_slots, dtype=bool)
-            allowed_slots[self.alive_slots[allowed]] = True
-            n_candidates = int(allowed.sum())
+            if self.n_slots == len(self):                   # no freed slots: same order
+                allowed_slots = allowed
+            else:
+                allowed_slots = np.zeros(self.n_slots, dtype=bool)
+                allowed_slots[self.alive_slots[allowed]] = True
+            n_candidates = int(np.count_nonzero(allowed))
             if n_candidates == 0:
                 return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32),
                             {m: np.zeros(0, np.float32) for m in self.modalities}, "exact")
@@ -564,7 +573,7 @@ class VectorIndex:
         probe = int(nprobe or self.nprobe or 16)
         if mask is not None:           # a filter keeps a share of each list: probe more lists
             share = max(n_candidates / max(len(self), 1), 1e-6)
-            probe = int(min(self.ann.nlist, np.ceil(probe / share)))
+            probe = int(min(self.ann.nlist, np.ceil(FILTER_PROBE_FACTOR * probe / share)))
             params = faiss.SearchParametersIVF(nprobe=probe, sel=self._selector(mask))
         else:
             params = faiss.SearchParametersIVF(nprobe=min(probe, self.ann.nlist))

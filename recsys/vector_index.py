@@ -29,6 +29,7 @@ what they have, so their score means the same as everyone else's).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -173,7 +174,7 @@ class VectorIndex:
         self.signatures = np.empty(0, dtype=object)     # slot -> content signature
         self.present = np.zeros((0, len(self.modalities)), dtype=bool)
         self.alive = np.zeros(0, dtype=bool)
-        self._slot: dict[str, int] = {}
+        self._slot_map: dict[str, int] | None = {}
         self._cache: dict[str, object] = {}
         self.readonly = False
         self.meta: dict = {}
@@ -187,6 +188,21 @@ class VectorIndex:
         else:
             base = faiss.IndexFlatIP(self.width)
         return faiss.IndexIDMap2(base)
+
+    @property
+    def _slot(self) -> dict[str, int]:
+        """Item id -> slot. Built lazily: a million-entry dict takes ~0.5 s, and a photo
+        search never needs it (only exclusions, `position`, `vector` and updates do)."""
+        if self._slot_map is None:
+            live = np.flatnonzero(self.alive)
+            gc_was_on = gc.isenabled()
+            gc.disable()               # a million small objects: no collection passes meanwhile
+            try:
+                self._slot_map = dict(zip(self.slot_ids[live].tolist(), live.tolist()))
+            finally:
+                if gc_was_on:
+                    gc.enable()
+        return self._slot_map
 
     def __len__(self) -> int:
         if "len" not in self._cache:
@@ -415,13 +431,16 @@ class VectorIndex:
         """(presence pattern, slot mask) per pattern among the items; the mask is None when
         every item shares the pattern (the usual case: one search, no selector)."""
         if "groups" not in self._cache:
-            alive = self.present[self.alive]
-            patterns = [p for p in np.unique(alive, axis=0) if p.any()] if len(alive) else []
-            if len(patterns) == 1 and (alive == patterns[0]).all():
-                groups = [(patterns[0], None)]
+            bits = (self.present.astype(np.int64) << np.arange(len(self.modalities))).sum(axis=1)
+            bits = np.where(self.alive, bits, 0)
+            counts = np.bincount(bits, minlength=2 ** len(self.modalities))
+            codes = [c for c in np.flatnonzero(counts) if c != 0]
+            patterns = {c: ((c >> np.arange(len(self.modalities))) & 1).astype(bool)
+                        for c in codes}
+            if len(codes) == 1 and counts[codes[0]] == len(self):
+                groups = [(patterns[codes[0]], None)]
             else:
-                groups = [(p, self.alive & (self.present == p[None, :]).all(axis=1))
-                          for p in patterns]
+                groups = [(patterns[c], bits == c) for c in codes]
             self._cache["groups"] = groups
         return self._cache["groups"]  # type: ignore[return-value]
 
@@ -637,14 +656,16 @@ class VectorIndex:
                 index.ann = faiss.read_index(str(directory / files["ann"]),
                                              faiss.IO_FLAG_MMAP if mmap else 0)
             with np.load(directory / files["slots"], allow_pickle=False) as npz:
-                ids, sigs = npz["ids"], npz["signatures"]
+                ids = npz["ids"].tolist()
+                # signatures only matter to an update, which needs a writable (not mapped) index
+                sigs = npz["signatures"].tolist() if not mmap else [""] * len(ids)
                 index.present, index.alive = npz["present"], npz["alive"]
         except (OSError, RuntimeError, KeyError, ValueError) as exc:
             raise VectorIndexError(f"The vector index in {directory} is damaged: {exc}") from exc
-        index.slot_ids = ids.astype(object)
+        index.slot_ids = np.array(ids, dtype=object)
         index.slot_ids[~index.alive] = None
-        index.signatures = sigs.astype(object)
-        index._slot = {str(i): s for s, i in enumerate(ids) if index.alive[s]}
+        index.signatures = np.array(sigs, dtype=object)
+        index._slot_map = None                 # item id -> slot, built on first use
         index.nprobe = int(manifest.get("nprobe") or 0)
         index.readonly = mmap
         index.meta = manifest

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from recsys.catalog import FacetMasks  # noqa: E402
 from recsys.store import Store  # noqa: E402
-from recsys.vector_index import ANN_MIN_ITEMS, VectorIndex, faiss_threads  # noqa: E402
+from recsys.vector_index import ANN_MIN_ITEMS, VectorIndex  # noqa: E402
 
 FACET_COLUMNS = ("gender", "master_category", "article_type", "base_colour")
 FILTER = {"gender": ["Women"], "master_category": ["Apparel", "Footwear"]}

@@ -506,7 +506,7 @@ class VectorIndex:
             raise VectorIndexError("This index has no approximate (IVF) part: it is built "
                                    f"above {self.ann_min_items:,} items, or call build_ann().")
         fetch = k + len(excluded)
-        cand_slots, cand_scores = [], []
+        cand_slots = []
         # queries run on one faiss thread (see `_faiss`)
         for pattern, group in self._groups():
             qvec = self._query_row(qs, w, pattern)
@@ -516,13 +516,11 @@ class VectorIndex:
             if allowed_slots is not None:
                 mask = allowed_slots if mask is None else (mask & allowed_slots)
             if use_ann:
-                got_s, got_i = self._search_ann(qvec, max(fetch + 16, 2 * fetch), mask,
-                                               n_candidates, nprobe)
+                _, got_i = self._search_ann(qvec, max(fetch + 16, 2 * fetch), mask,
+                                            n_candidates, nprobe)
             else:
-                got_s, got_i = self._search_flat(qvec, fetch, mask)
-            keep = got_i >= 0
-            cand_slots.append(got_i[keep])
-            cand_scores.append(got_s[keep])
+                _, got_i = self._search_flat(qvec, fetch, mask)
+            cand_slots.append(got_i[got_i >= 0])
         slots = np.concatenate(cand_slots) if cand_slots else np.zeros(0, np.int64)
         if excluded:
             slots = slots[~np.isin(slots, list(excluded))]

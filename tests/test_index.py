@@ -269,3 +269,21 @@ def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatc
     monkeypatch.setattr(vi, "index_dir", refuse)
     index = VectorIndex.for_dataset(store, "shop")
     assert len(index) == 50 and index.meta["persisted"] is False and not index.readonly
+
+
+def test_load_item_vectors_streams_into_the_requested_order(store):
+    from recsys.index import load_item_vectors
+
+    ids = _catalog(store, "shop", 30)
+    img = clustered(30, 6, 13) * 3.0                      # stored unnormalised
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids[5:], img[5:], ids[5:])
+    wanted = ["ghost"] + ids[::-1]                        # an unknown id, reversed order
+    vec = load_item_vectors(store, "shop", item_ids=wanted)
+    assert vec.encoder == "enc" and vec.text is None and vec.image.shape == (31, 6)
+    assert not vec.has_image[0] and not vec.image[0].any()
+    for row, item in enumerate(wanted[1:], start=1):
+        k = ids.index(item)
+        assert vec.has_image[row] == (k >= 5)
+        if k >= 5:
+            np.testing.assert_allclose(vec.image[row], img[k] / np.linalg.norm(img[k]),
+                                       atol=1e-6)

@@ -12,6 +12,9 @@ path on it: `train_model` (EASE, auto mode), `evaluate_models` and `load_model(.
 `--clothing` runs the same path on Amazon Clothing (imported with `python -m recsys
 import-interactions --format mmrec`), reporting Recall@20 and peak memory.
 
+`--compare DB:DATASET ...` instead compares EASE variants (dense, sparse with support 128 and
+256) on real data: Recall@20 and fit time (benchmarks/results/cf-variants.json).
+
 Writes benchmarks/results/cf-scale.json and the log-log chart docs/scale-cf.png.
 
     python benchmarks/cf_scale.py --sizes 1000 3000 10000 30000 100000 --e2e 100000 \\
@@ -171,6 +174,33 @@ def phase_store(db: str, dataset: str) -> dict:
     return out
 
 
+def compare_on(db: str, dataset: str, specs: list[str]) -> list[dict]:
+    """Recall@20 / NDCG@20 of EASE variants on a real dataset (its stored or random split)."""
+    from recsys.evaluation import evaluate_model, load_data
+    from recsys.models import create_model
+    from recsys.store import Store
+
+    store = Store(db, read_only=True)
+    data = load_data(store, dataset)
+    store.close()
+    out = []
+    for spec in specs:
+        mode, _, support = spec.partition(":")
+        params = {"mode": mode, **({"support": int(support)} if support else {})}
+        model = create_model("ease", **params)
+        t0 = time.perf_counter()
+        model.fit(data)
+        fit_s = time.perf_counter() - t0
+        frame = evaluate_model(model, data, ks=(20,))
+        all_ = frame[frame.slice == "all"].set_index(["metric", "k"])["value"]
+        row = {"dataset": dataset, "items": data.n_items, "variant": spec,
+               "fit_s": round(fit_s, 1), "recall@20": round(float(all_[("recall", 20)]), 4),
+               "ndcg@20": round(float(all_[("ndcg", 20)]), 4)}
+        print(json.dumps(row), flush=True)
+        out.append(row)
+    return out
+
+
 def write_synthetic_store(db: Path, n: int) -> None:
     from recsys.store import Store
 
@@ -270,10 +300,24 @@ def main() -> None:
     parser.add_argument("--clothing", metavar="DB", help="DuckDB with the Clothing dataset")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cf-scale.json"))
     parser.add_argument("--chart", default=str(ROOT / "docs" / "scale-cf.png"))
+    parser.add_argument("--compare", nargs="+", metavar="DB:DATASET",
+                        help="only compare EASE variants (--compare-variants) on real data")
+    parser.add_argument("--compare-variants", nargs="+", default=["dense", "sparse:128",
+                                                                   "sparse:256"])
     parser.add_argument("--chart-only", action="store_true",
                         help="redraw the chart from the saved JSON")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare:
+        rows = []
+        for target in args.compare:
+            db, _, dataset = target.rpartition(":")
+            rows += compare_on(db, dataset, args.compare_variants)
+        out = Path(args.out).with_name(Path(args.out).stem.replace("cf-scale", "cf-variants")
+                                       + ".json")
+        out.write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"Saved to {out}")
+        return
     if args.chart_only:
         print(chart(json.loads(Path(args.out).read_text())["synthetic"], Path(args.chart)))
         return

@@ -524,7 +524,9 @@ class Store:
             f"""SELECT count(*), coalesce(bit_xor(hash(e.item_id, e.modality,
                        coalesce(e.content_hash, ''), epoch_us(e.created_at))), 0)
                 {self._CATALOG_VECTORS}""",
-            {"d": dataset, "e": encoder, "v": version}).fetchone()
+            {"d": dataset, "e": encoder, "v": version}).fetchall()[0]
+        # fetchall, not fetchone: DuckDB 2 keeps a half-read result open on the cursor, and
+        # the next `register` on it (e.g. `items(dataset, ids)`) then fails
         return f"{int(row[0])}:{int(row[1]):x}"
 
     def embedding_signatures(self, dataset: str, encoder: str, version: str) -> pd.DataFrame:

@@ -287,3 +287,14 @@ def test_load_item_vectors_streams_into_the_requested_order(store):
         if k >= 5:
             np.testing.assert_allclose(vec.image[row], img[k] / np.linalg.norm(img[k]),
                                        atol=1e-6)
+
+
+def test_an_unchanged_index_leaves_the_store_usable(store):
+    """Regression: the fingerprint query left a half-read DuckDB result on the cursor, so the
+    CLI's second search (index unchanged) failed in `store.items(dataset, ids)`."""
+    ids = _catalog(store, "shop", 20)
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(20, 4, 14), ids)
+    ItemIndex.from_store(store, "shop")
+    index = ItemIndex.from_store(store, "shop")                  # loaded as is
+    res = index.search(image=clustered(1, 4, 15)[0], k=3)
+    assert list(store.items("shop", res.item_ids)["item_id"]) == res.item_ids

@@ -95,6 +95,9 @@ def with_items(items: pd.DataFrame, result: SearchResult) -> pd.DataFrame:
     if hits.empty:
         return items.head(0).assign(rank=[], score=[], image_score=[], text_score=[])
     hits["rank"] = np.arange(1, len(hits) + 1)
+    if len(items) > 4 * len(hits):
+        # a 1M-row catalog: merging would hash every item id (1.7 s); pick the rows first
+        items = items[items["item_id"].isin(hits["item_id"])]
     out = hits.merge(items, on="item_id", how="left")
     return out.sort_values("rank").reset_index(drop=True)
 

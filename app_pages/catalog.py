@@ -1,14 +1,13 @@
 """Catalog: browse products with filters, or search them by meaning with the CLIP text tower."""
 
 import math
-import time
 
 import streamlit as st
 
-from recsys.catalog import available_facets, facet_values, filter_items, item_label, rank_subset
-from recsys.catalog import with_items
+from recsys import usecases
+from recsys.catalog import available_facets, facet_values, item_label
 from recsys.errors import RecsysError
-from ui import components, resources
+from ui import components, resources, state
 
 components.page_setup("Catalog", "Browse the products, filter them, or describe what you want "
                                  "in words: the CLIP text encoder ranks the photos by meaning.")
@@ -31,33 +30,29 @@ with st.container(border=True):
                                          key=f"cat_f_{column}")
     keywords = cols[-1].text_input("Keywords", placeholder="brand, word, id", key="cat_kw")
 
-filtered = filter_items(items, chosen, keywords)
-index = resources.item_index(dataset)
-elapsed = None
+store = resources.get_store()
+weight = None
 if query.strip():
-    if index is None:
-        components.no_vectors_notice(dataset)
-    weight = st.slider("Match on photos ↔ texts", 0.0, 1.0, 0.7, 0.05, key="cat_w",
-                       help="1 = rank by the product photos only; 0 = by the product texts only.")
     try:
-        t0 = time.perf_counter()
-        encoder = resources.encoder_for(dataset, index)
-        vec = encoder.encode_text(query.strip())
-        result = rank_subset(index, filtered["item_id"], text=vec, image_weight=weight,
-                             k=min(len(filtered), 240))
-        shown = with_items(filtered, result)
-        elapsed = time.perf_counter() - t0
-    except RecsysError as exc:
-        components.error_box(exc, "Search failed")
+        usecases.prepare_search(store, dataset)       # loads the index and the text encoder
+    except usecases.NoVectors:
+        components.no_vectors_notice(dataset)
+    except RecsysError as exc:                        # e.g. the encoder's checkpoint is gone
+        components.error_box(exc, "Search is not available")
         st.stop()
-else:
-    shown = filtered.sort_values("item_id")
+    weight = st.slider("Match on photos ↔ texts", 0.0, 1.0,
+                       usecases.default_image_weight(photo=False), 0.05, key="cat_w",
+                       help="1 = rank by the product photos only; 0 = by the product texts only.")
+found = components.call_or_stop("Search failed", usecases.search_catalog, store, dataset,
+                                query=query, filters=chosen, keywords=keywords,
+                                image_weight=weight, items=items)
+shown = found.items
 
 size = st.session_state.get("cat_page_size", 24)
 pages = max(1, math.ceil(len(shown) / size))
 head = st.columns([3, 1, 1])
-head[0].markdown(f"**{len(shown):,}** of {len(items):,} products"
-                 + (f" · ranked by CLIP in {1000 * elapsed:.0f} ms" if elapsed else ""))
+head[0].markdown(f"**{len(shown):,}** of {found.total:,} products"
+                 + (f" · ranked by CLIP in {1000 * found.seconds:.0f} ms" if found.ranked else ""))
 if st.session_state.get("cat_page", 1) > pages:
     st.session_state["cat_page"] = 1
 page = int(head[1].number_input("Page", 1, pages, key="cat_page", disabled=pages == 1,
@@ -67,8 +62,8 @@ window = shown.iloc[(page - 1) * size: page * size]
 if window.empty:
     st.info("No product matches these filters.")
 else:
-    components.product_grid(window, score_col="score" if query.strip() else None,
-                            score_label="match", ranked=bool(query.strip()))
+    components.product_grid(window, score_col="score" if found.ranked else None,
+                            score_label="match", ranked=found.ranked)
 
 if len(window):
     with st.container(border=True):
@@ -79,6 +74,4 @@ if len(window):
         pick = left.selectbox("Product", options, format_func=lambda i: f"{labels[i]} ({i})",
                               key="cat_pick", label_visibility="collapsed")
         if right.button("Similar items", icon=":material/image_search:", width="stretch"):
-            st.session_state["vs_item"] = pick
-            st.session_state["vs_mode"] = "Pick a catalog item"
-            st.switch_page("app_pages/visual_search.py")
+            state.open_similar(pick)

@@ -1,21 +1,13 @@
 """Data: datasets and table sizes; import catalogs and interactions; simulate shoppers."""
 
-import io
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
-from recsys import config
-from recsys.datasets import (extract_images, import_catalog, import_interactions, save_upload,
-                             upload_dir)
-from recsys.demo import build_demo
+from recsys import config, usecases
 from recsys.errors import RecsysError
-from recsys.simulate import SimulationConfig, simulate_into
-from ui import components, resources
-
-components.page_setup("Data", "What is in the database, and how to add to it. Every import is "
-                              "one transaction: a refused or failed import changes nothing.")
-store = resources.get_store()
+from ui import components, resources, state
 
 
 def show_report(rep) -> None:
@@ -30,43 +22,37 @@ def show_report(rep) -> None:
         st.warning(f"{reason}: {count:,} rows, e.g. {'; '.join(rep.examples.get(reason, []))}")
 
 
-def refresh() -> None:
-    st.cache_data.clear()
-
-
 def with_progress(label: str, step, *args, **kwargs):
-    """Run a recsys step with a progress bar, then drop cached data that it may have changed."""
+    """Run a use case with a progress bar, then drop cached data that it may have changed."""
     panel = components.ProgressPanel(label)
     result = step(*args, progress=panel, **kwargs)
     panel.done(f"{label}: done")
-    refresh()
+    st.cache_data.clear()
     return result
 
 
-# --- overview ----------------------------------------------------------------------------------
-datasets = store.datasets()
-st.subheader("Datasets")
-if datasets.empty:
-    st.info("The database is empty. Build the demo catalog below, or import your own.")
-else:
-    st.dataframe(datasets[["name", "kind", "n_items", "n_images", "n_users", "n_interactions",
-                           "source", "created_at"]], hide_index=True,
-                 column_config={"n_items": "items", "n_images": "photos", "n_users": "users",
-                                "n_interactions": "interactions"})
+def overview(info: dict) -> None:
+    """The datasets with their sizes, and the default dataset for new sessions and the CLI."""
+    st.subheader("Datasets")
+    if not info["datasets"]:
+        st.info("The database is empty. Build the demo catalog below, or import your own.")
+        return
+    table = pd.DataFrame(info["datasets"])
+    st.dataframe(table[["name", "kind", "items", "items_with_images", "users", "interactions",
+                        "source", "created_at"]], hide_index=True,
+                 column_config={"items_with_images": "photos"})
     c1, c2 = st.columns([3, 1])
-    c1.caption(f"Database: `{Path(store.path).resolve()}` · default dataset for new sessions "
-               f"and the CLI: **{store.active_dataset()}**")
-    if c2.button("Set as default", disabled=not components.current_dataset(),
+    c1.caption(f"Database: `{Path(info['database']).resolve()}` · default dataset for new "
+               f"sessions and the CLI: **{info['active_dataset']}**")
+    if c2.button("Set as default", disabled=not state.current_dataset(),
                  help="Make the dataset chosen in the sidebar the default for new sessions and "
                       "for the command line."):
-        store.set_setting("active_dataset", components.current_dataset())
+        usecases.use_dataset(store, state.current_dataset())
         st.rerun()
 
-tabs = st.tabs(["Import a catalog", "Import interactions", "Simulate shoppers", "Demo catalog",
-                "Delete a dataset"])
 
-# --- catalog -----------------------------------------------------------------------------------
-with tabs[0]:
+def import_catalog_tab() -> None:
+    """A catalog table and its photos, uploaded or from folders on this machine."""
     st.markdown("A CSV or Parquet table with an id column, text columns (title, description, "
                 "category, colour...) and an image file name or path column, plus the photos: a "
                 "zip file or a folder on this machine. The Kaggle *Fashion Product Images "
@@ -94,129 +80,147 @@ with tabs[0]:
                        "description": m[2].text_input("description column"),
                        "image_path": m[3].text_input("image column")}
         submitted = st.form_submit_button("Import catalog", type="primary")
-    if submitted:
-        try:
-            if source == "Upload":
-                if table_file is None:
-                    raise RecsysError("Choose the catalog table to upload.")
-                folder = upload_dir(store, name)
-                table = save_upload(table_file.getvalue(), folder, table_file.name)
-                images = None
-                if zip_file is not None:
-                    images = folder / "images"
-                    n = extract_images(io.BytesIO(zip_file.getvalue()), images)
-                    st.caption(f"Unpacked {n:,} photos.")
-            else:
-                if not table_path.strip():
-                    raise RecsysError("Give the path of the catalog table.")
-                upload_dir(store, name)  # validates the name
-                table, images = Path(table_path.strip()), (Path(images_path.strip())
-                                                           if images_path.strip() else None)
-            rep = with_progress("Importing the catalog", import_catalog, store, table, images,
-                                fmt=fmt, dataset=name, on_error=on_error,
-                                columns={k: v for k, v in mapping.items() if v.strip()} or None)
-            show_report(rep)
-            if not rep.refused:
-                components.open_dataset_button(name)
-                st.info("Next: simulate shoppers for it (next tab), then align the encoder "
-                        "(Visual search page) and train a model (Train page).")
-        except RecsysError as exc:
-            components.error_box(exc, "Import failed, nothing was changed")
+    if not submitted:
+        return
+    try:
+        if source == "Upload":
+            if table_file is None:
+                raise RecsysError("Choose the catalog table to upload.")
+            table = usecases.Upload(table_file.name, table_file.getvalue())
+            images = None if zip_file is None else \
+                usecases.Upload(zip_file.name, zip_file.getvalue())
+        else:
+            if not table_path.strip():
+                raise RecsysError("Give the path of the catalog table.")
+            table = Path(table_path.strip())
+            images = Path(images_path.strip()) if images_path.strip() else None
+        rep = with_progress("Importing the catalog", usecases.import_catalog, store, table,
+                            images, fmt=fmt, dataset=name, on_error=on_error,
+                            columns={k: v for k, v in mapping.items() if v.strip()} or None)
+        if "photos unpacked" in rep.details:
+            st.caption(f"Unpacked {rep.details['photos unpacked']:,} photos.")
+        show_report(rep)
+        if not rep.refused:
+            components.open_dataset_button(name)
+            st.info("Next: simulate shoppers for it (next tab), then align the encoder "
+                    "(Visual search page) and train a model (Train page).")
+    except RecsysError as exc:
+        components.error_box(exc, "Import failed, nothing was changed")
 
-# --- interactions ------------------------------------------------------------------------------
-with tabs[1]:
+
+def import_interactions_tab() -> None:
+    """An interaction log, uploaded or from a path on this machine."""
     st.markdown("A log of who did what: CSV with user, item, event (view/cart/purchase), "
                 "timestamp; or the MMRec `.inter` files / Baby `train/val/test.json` of "
                 f"`{config.shared_datasets_dir() / 'amazon_mmrec'}` (their split is kept).")
     with st.form("inter_form"):
         c1, c2, c3 = st.columns(3)
-        iname = c1.text_input("Dataset name", value=components.current_dataset() or "my-log",
-                              help="An existing catalog dataset gets these shoppers; a new name "
-                                   "creates an interaction-only dataset.")
-        ifmt = c2.selectbox("Format", ["csv", "mmrec", "json"])
-        ion_error = c3.selectbox("Bad rows", ["skip", "refuse"], key="inter_on_error")
+        name = c1.text_input("Dataset name", value=state.current_dataset() or "my-log",
+                             help="An existing catalog dataset gets these shoppers; a new name "
+                                  "creates an interaction-only dataset.")
+        fmt = c2.selectbox("Format", ["csv", "mmrec", "json"])
+        on_error = c3.selectbox("Bad rows", ["skip", "refuse"], key="inter_on_error")
         log_file = st.file_uploader("Interaction file", type=["csv", "inter", "json", "tsv",
                                                               "txt"])
         log_path = st.text_input("...or a path on this machine",
                                  placeholder="/path/to/baby.inter or /path/to/baby/train.json")
         append = st.checkbox("Add to the dataset's existing interactions (otherwise replace them)")
-        isubmit = st.form_submit_button("Import interactions", type="primary")
-    if isubmit:
-        try:
-            if log_file is not None:
-                path = save_upload(log_file.getvalue(), upload_dir(store, iname), log_file.name)
-            elif log_path.strip():
-                path = Path(log_path.strip())
-            else:
-                raise RecsysError("Upload an interaction file or give its path.")
-            rep = with_progress("Importing interactions", import_interactions, store, path,
-                                ifmt, dataset=iname, on_error=ion_error, append=append)
-            show_report(rep)
-        except RecsysError as exc:
-            components.error_box(exc, "Import failed, nothing was changed")
+        submitted = st.form_submit_button("Import interactions", type="primary")
+    if not submitted:
+        return
+    try:
+        if log_file is not None:
+            source = usecases.Upload(log_file.name, log_file.getvalue())
+        elif log_path.strip():
+            source = Path(log_path.strip())
+        else:
+            raise RecsysError("Upload an interaction file or give its path.")
+        rep = with_progress("Importing interactions", usecases.import_interactions, store,
+                            source, fmt=fmt, dataset=name, on_error=on_error, append=append)
+        show_report(rep)
+    except RecsysError as exc:
+        components.error_box(exc, "Import failed, nothing was changed")
 
-# --- simulate ----------------------------------------------------------------------------------
-with tabs[2]:
+
+def simulate_tab() -> None:
+    """Simulated shoppers for a catalog (replacing its interactions, after a confirmation)."""
     st.markdown("Shoppers for a catalog without any: each has tastes over categories, colours, "
                 "brands and visual style; sessions of views lead to carts and purchases (see the "
                 "README for the model). It replaces the dataset's shoppers and interactions.")
-    sizes = store.datasets().set_index("name")      # fresh: an import above may have added one
-    names = [n for n in sizes.index if int(sizes.loc[n, "n_items"]) > 0]
+    sizes = {d["name"]: d for d in usecases.status(store)["datasets"]}   # fresh after imports
+    names = [n for n, d in sizes.items() if d["items"] > 0]
     if not names:
         st.caption("Import a catalog first.")
-    else:
-        c1, c2, c3 = st.columns(3)
-        current = components.current_dataset()
-        sname = c1.selectbox("Catalog", names,
-                             index=names.index(current) if current in names else 0)
-        users = c2.number_input("Shoppers", 10, 100_000, 2000, 100, key="sim_users")
-        seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
-        has = int(sizes.loc[sname, "n_interactions"])
-        ok = True
-        if has:
-            ok = st.checkbox(f"Replace the {has:,} interactions '{sname}' has now",
-                             key="sim_replace")
-        if st.button("Simulate", type="primary", disabled=not ok):
-            try:
-                info = with_progress("Simulating shoppers", simulate_into, store, sname,
-                                     SimulationConfig(users=int(users), seed=int(seed)))
-                st.success(f"{info['users']:,} shoppers with {info['interactions']:,} events "
-                           f"({info['views']:,} views, {info['carts']:,} carts, "
-                           f"{info['purchases']:,} purchases) on {info['items_touched']:,} "
-                           "products.")
-            except RecsysError as exc:
-                components.error_box(exc, "Simulation failed")
+        return
+    c1, c2, c3 = st.columns(3)
+    current = state.current_dataset()
+    name = c1.selectbox("Catalog", names, index=names.index(current) if current in names else 0)
+    users = c2.number_input("Shoppers", 10, 100_000, 2000, 100, key="sim_users")
+    seed = c3.number_input("Seed", 0, 2**31 - 1, 0)
+    has = sizes[name]["interactions"]
+    ok = st.checkbox(f"Replace the {has:,} interactions '{name}' has now",
+                     key="sim_replace") if has else True
+    if st.button("Simulate", type="primary", disabled=not ok):
+        try:
+            info = with_progress("Simulating shoppers", usecases.simulate, store, name,
+                                 int(users), int(seed))
+            st.success(f"{info['users']:,} shoppers with {info['interactions']:,} events "
+                       f"({info['views']:,} views, {info['carts']:,} carts, "
+                       f"{info['purchases']:,} purchases) on {info['items_touched']:,} "
+                       "products.")
+        except RecsysError as exc:
+            components.error_box(exc, "Simulation failed")
 
-# --- demo --------------------------------------------------------------------------------------
-with tabs[3]:
+
+def demo_tab(names: list[str]) -> None:
+    """The built-in demo catalog, built or rebuilt."""
     st.markdown("The built-in demo: a few hundred drawn products (clothes, shoes, bags, "
                 "accessories) with titles, descriptions and simulated shoppers. Made from code, "
                 "no download.")
     c1, c2 = st.columns(2)
     n_items = c1.number_input("Products", 24, 2000, 320, 8)
     n_users = c2.number_input("Shoppers", 10, 20_000, 600, 50)
-    exists = "demo" in store.dataset_names()
+    exists = "demo" in names
     sure = st.checkbox("Rebuild it (replaces the demo's products, shoppers and runs)") \
         if exists else True
     if st.button("Build the demo catalog", disabled=not sure):
         try:
-            with_progress("Building the demo", build_demo, store, int(n_items), int(n_users),
-                          force=exists)
+            with_progress("Building the demo", usecases.init_demo, store, int(n_items),
+                          int(n_users), force=exists)
             components.open_dataset_button("demo")
         except RecsysError as exc:
             components.error_box(exc, "Demo failed")
 
-# --- delete ------------------------------------------------------------------------------------
-with tabs[4]:
-    names = store.dataset_names()
+
+def delete_tab(names: list[str]) -> None:
+    """Delete a dataset after typing its name."""
     if not names:
         st.caption("Nothing to delete.")
-    else:
-        dname = st.selectbox("Dataset", names, key="del_name")
-        typed = st.text_input(f"Type **{dname}** to confirm: its products, shoppers, "
-                              "interactions, vectors and runs are deleted.", key="del_typed")
-        if st.button("Delete dataset", type="primary", disabled=typed.strip() != dname):
-            store.delete_dataset(dname)
-            refresh()
-            st.success(f"Deleted '{dname}'.")
-            st.rerun()
+        return
+    name = st.selectbox("Dataset", names, key="del_name")
+    typed = st.text_input(f"Type **{name}** to confirm: its products, shoppers, "
+                          "interactions, vectors and runs are deleted.", key="del_typed")
+    if st.button("Delete dataset", type="primary", disabled=typed.strip() != name):
+        usecases.delete_dataset(store, name, confirm=True)
+        st.cache_data.clear()
+        st.success(f"Deleted '{name}'.")
+        st.rerun()
+
+
+components.page_setup("Data", "What is in the database, and how to add to it. Every import is "
+                              "one transaction: a refused or failed import changes nothing.")
+store = resources.get_store()
+info = usecases.status(store)
+overview(info)
+tabs = st.tabs(["Import a catalog", "Import interactions", "Simulate shoppers", "Demo catalog",
+                "Delete a dataset"])
+with tabs[0]:
+    import_catalog_tab()
+with tabs[1]:
+    import_interactions_tab()
+with tabs[2]:
+    simulate_tab()
+with tabs[3]:
+    demo_tab([d["name"] for d in usecases.status(store)["datasets"]])
+with tabs[4]:
+    delete_tab([d["name"] for d in usecases.status(store)["datasets"]])

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
+from recsys import usecases
 from recsys.errors import RecsysError
-from recsys.evaluation import evaluate_models
-from recsys.models import describe_models
+from recsys.interactions import PROTOCOL_HELP, PROTOCOLS
 from ui import charts, components, resources
 
 HEADLINE = ("auc", "precision", "recall", "f1", "ndcg", "hit_rate")
@@ -14,28 +14,28 @@ components.page_setup("Evaluate", "Every model ranks all items for each test use
                                   "items excluded); the numbers are on the held-out test split.")
 dataset = components.require_dataset()
 store = resources.get_store()
-specs = describe_models()
+specs = usecases.list_models()
 family = {m["name"]: m["family"] for m in specs}
 requires = {m["name"]: tuple(m["requires"]) for m in specs}
-runs = resources.model_runs(dataset)
+runs = usecases.list_runs(store, dataset)
 
 with st.expander("Evaluate models", expanded=runs.empty or st.session_state.get("ev_open", False)):
     trained = sorted(set(runs["model"])) if not runs.empty else []
     choose = st.multiselect("Models", sorted(family), default=trained or None, key="ev_models",
                             help="Models without a trained run on this split are trained first.")
     c1, c2 = st.columns(2)
-    protocol = c1.selectbox("Split", ["auto", "random", "temporal", "stored"], key="ev_protocol")
+    protocol = c1.selectbox("Split", PROTOCOLS, key="ev_protocol", help=PROTOCOL_HELP)
     ks = c2.multiselect("K", [1, 5, 10, 20, 50, 100], default=[5, 10, 20], key="ev_ks")
     if st.button("Run evaluation", type="primary", icon=":material/play_arrow:",
                  disabled=not choose or not ks):
         panel = components.ProgressPanel("Evaluating")
         try:
-            evaluate_models(store, dataset, choose, sorted(ks), protocol, progress=panel)
+            usecases.evaluate(store, dataset, choose, sorted(ks), protocol, progress=panel)
             panel.done("Evaluation stored")
         except RecsysError as exc:
             components.error_box(exc, "Evaluation failed")
 
-metrics = store.latest_metrics(dataset)
+metrics = usecases.evaluation_results(store, dataset)
 if metrics.empty:
     st.info("No evaluation yet: choose models above and run one.", icon=":material/leaderboard:")
     st.stop()
@@ -104,7 +104,7 @@ with tabs[4]:
                                 format_func=lambda r: f"{label[r]} · run {r}", key="ev_curves")
         cols = st.columns(2)
         for n, run in enumerate(chosen):
-            frame = resources.run_curve(int(run))
+            frame = usecases.training_curve(store, int(run))
             if frame.empty:
                 cols[n % 2].caption(f"{label[run]} (run {run}) is fitted in one step: no curve.")
             else:

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from recsys.bootstrap import readiness
-from ui import charts, components, resources
+from recsys import usecases
+from ui import charts, components, resources, state
 
 st.markdown(components.CSS, unsafe_allow_html=True)
 st.markdown(
@@ -15,23 +15,23 @@ st.markdown(
 
 dataset = components.require_dataset()
 store = resources.get_store()
-state = readiness(store, dataset)
-info = store.datasets().set_index("name").loc[dataset]
+ready = usecases.readiness(store, dataset)
+info = next(d for d in usecases.status(store)["datasets"] if d["name"] == dataset)
 
 cols = st.columns(5)
-cols[0].metric("Products", f"{state.items:,}")
-cols[1].metric("With photos", f"{state.photos:,}")
-cols[2].metric("Shoppers", f"{state.users:,}")
-cols[3].metric("Interactions", f"{state.interactions:,}")
-cols[4].metric("Trained models", f"{state.models:,}")
+cols[0].metric("Products", f"{ready.items:,}")
+cols[1].metric("With photos", f"{ready.photos:,}")
+cols[2].metric("Shoppers", f"{ready.users:,}")
+cols[3].metric("Interactions", f"{ready.interactions:,}")
+cols[4].metric("Trained models", f"{ready.models:,}")
 st.caption(f"Dataset **{dataset}** ({info['kind']}) · encoder: "
-           f"{state.encoder or 'none yet'}"
+           f"{ready.encoder or 'none yet'}"
            + (f" · {info['attribution']}" if isinstance(info["attribution"], str) else ""))
 
-if state.missing:
+if ready.missing:
     steps = {"encoder": "align the encoder and embed the items (Visual search or Train page)",
              "model": "train a model (Train page)"}
-    st.info("To use every page, " + "; ".join(steps[s] for s in state.missing if s in steps)
+    st.info("To use every page, " + "; ".join(steps[s] for s in ready.missing if s in steps)
             + ".")
 
 items = resources.items(dataset)
@@ -41,25 +41,24 @@ if len(photos):
     sample = photos.sample(n=min(12, len(photos)), random_state=7)
     components.product_grid(sample, min_width=130)
 
+EXPLORE = [
+    [(state.VISUAL_SEARCH, "Upload a product photo (or pick one) and find the most similar "
+                           "products."),
+     (state.CATALOG, "Browse with filters, or search by meaning: \"red summer dress\".")],
+    [(state.USER_PICKS, "Pick a shopper, see their history and personalised picks, and why."),
+     (state.TRAIN, "Train a fusion model or a baseline and watch its curves live.")],
+    [(state.EVALUATE, "Compare models: accuracy, precision, recall, F1, NDCG, cold-start "
+                      "slices."),
+     (state.DATA, "Import a catalog or interactions, simulate shoppers.")],
+]
 st.subheader("Explore")
-links = st.columns(3)
-with links[0]:
-    st.page_link("app_pages/visual_search.py", label="Visual search", icon=":material/image_search:")
-    st.caption("Upload a product photo (or pick one) and find the most similar products.")
-    st.page_link("app_pages/catalog.py", label="Catalog", icon=":material/grid_view:")
-    st.caption("Browse with filters, or search by meaning: \"red summer dress\".")
-with links[1]:
-    st.page_link("app_pages/user_picks.py", label="User picks", icon=":material/person_search:")
-    st.caption("Pick a shopper, see their history and personalised picks, and why.")
-    st.page_link("app_pages/train.py", label="Train", icon=":material/model_training:")
-    st.caption("Train a fusion model or a baseline and watch its curves live.")
-with links[2]:
-    st.page_link("app_pages/evaluate.py", label="Evaluate", icon=":material/leaderboard:")
-    st.caption("Compare models: accuracy, precision, recall, F1, NDCG, cold-start slices.")
-    st.page_link("app_pages/data.py", label="Data", icon=":material/database:")
-    st.caption("Import a catalog or interactions, simulate shoppers.")
+for column, entries in zip(st.columns(3), EXPLORE):
+    with column:
+        for page, caption in entries:
+            state.link(page)
+            st.caption(caption)
 
-if state.interactions:
+if ready.interactions:
     left, right = st.columns(2)
     if items["master_category"].notna().any():
         left.plotly_chart(charts.category_mix(items), width="stretch")

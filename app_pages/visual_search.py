@@ -1,24 +1,32 @@
 """Visual search: a photo (uploaded, taken, or a catalog item) -> the most similar products."""
 
-import time
-
 import streamlit as st
 
-from recsys.catalog import item_label, with_items
+from recsys import usecases
+from recsys.catalog import item_label
 from recsys.errors import RecsysError
-from ui import components, resources
+from ui import components, resources, state
 
 MODES = ["Upload a photo", "Pick a catalog item", "Take a photo"]
+ITEM_MODE = MODES[1]
 
 components.page_setup("Visual search", "Show a product photo and get the closest products in "
                                        "the catalog, by look and by description.")
 dataset = components.require_dataset()
-index = resources.item_index(dataset)
-if index is None:
+store = resources.get_store()
+try:
+    usecases.prepare_search(store, dataset)   # loads index and encoder before the first upload
+except usecases.NoVectors:
     components.no_vectors_notice(dataset)
+except RecsysError as exc:                    # e.g. the encoder's checkpoint file is gone
+    components.error_box(exc, "Search is not available")
+    st.stop()
 items = resources.items(dataset)
-encoder = resources.encoder_for(dataset, index)   # load once, before the first upload
 
+requested = state.take_similar_request()           # "Similar items" on the Catalog page
+if requested is not None:
+    st.session_state["vs_mode"] = ITEM_MODE
+    st.session_state["vs_item"] = requested
 if st.session_state.get("vs_mode") not in MODES:
     st.session_state["vs_mode"] = MODES[0]
 mode = st.segmented_control("Query", MODES, key="vs_mode", required=True,
@@ -49,10 +57,8 @@ with query_col:
         st.session_state["vs_item"] = item_id
     refine = st.text_input("Refine with words (optional)", key="vs_refine",
                            placeholder="e.g. in red, for women")
-    # A photo query is compared with product photos (same modality) and with product texts
-    # (cross-modal, cosines on a lower scale): by default rank by look alone, so an identical
-    # product photo always comes first. A catalog product brings its own text, so mix both.
-    weight = st.slider("Match on photos ↔ texts", 0.0, 1.0, 0.7 if item_id else 1.0, 0.05,
+    weight = st.slider("Match on photos ↔ texts", 0.0, 1.0,
+                       usecases.default_image_weight(photo=mode != ITEM_MODE), 0.05,
                        key=f"vs_w_{MODES.index(mode)}",
                        help="How much the products' photos count against their texts. 1 = look "
                             "alike only; 0 = described alike only.")
@@ -76,26 +82,12 @@ with result_col:
         st.info("Upload a product photo, take one, or pick a catalog product to see the most "
                 "similar items.", icon=":material/image_search:")
         st.stop()
-    try:
-        t0 = time.perf_counter()
-        text_vec = encoder.encode_text(refine.strip()) if refine.strip() else None
-        if photo is not None:
-            result = index.search(image=encoder.encode_image(photo), text=text_vec, k=k,
-                                  image_weight=weight)
-        elif text_vec is None:
-            result = index.similar(item_id, k=k, image_weight=weight)
-        else:
-            pos = index.item_ids.index(item_id)
-            img_vec = index.image[pos] if index.image is not None else None
-            result = index.search(image=img_vec, text=text_vec, k=k, image_weight=weight,
-                                  exclude=[item_id])
-        elapsed = time.perf_counter() - t0
-    except (RecsysError, KeyError, ValueError) as exc:
-        components.error_box(exc, "Search failed")
-        st.stop()
-    hits = with_items(items, result)
-    st.markdown(f"**{len(hits)} most similar products** to {query_name} (of {len(index):,}) · "
-                f"answered in {1000 * elapsed:.0f} ms · encoder `{index.spec}`")
+    found = components.call_or_stop("Search failed", usecases.search_similar, store, dataset,
+                                    photo=photo, item_id=item_id, text=refine,
+                                    image_weight=weight, k=k)
+    hits = found.results
+    st.markdown(f"**{len(hits)} most similar products** to {query_name} (of {found.items:,}) · "
+                f"answered in {1000 * found.seconds:.0f} ms · encoder `{found.encoder}`")
     cards = []
     for row in hits.to_dict("records"):
         parts = []

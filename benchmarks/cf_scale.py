@@ -8,7 +8,7 @@ interactions, 80% inside their clusters, 20% anywhere (both by popularity); per-
 batches of 512 users) and a single user's top-20 (the "serve picks" latency).
 
 `--e2e N` also writes an N-item, N-user catalog into a DuckDB file and runs the project's own
-path on it: `train_model` (EASE, auto mode), `evaluate_models` and `load_model(...).recommend`.
+path on it: the `train` (EASE, auto mode) and `evaluate` use cases and `load_model(...).recommend`.
 `--clothing` runs the same path on Amazon Clothing (imported with `python -m recsys
 import-interactions --format mmrec`), reporting Recall@20 and peak memory.
 
@@ -38,7 +38,7 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recsys.evaluation import InteractionData, assign_split  # noqa: E402
+from recsys.interactions import InteractionData, assign_split  # noqa: E402
 
 DENSE_LIMIT = 12_000        # dense EASE is timed up to here (O(n^3): ~1 min at 12k, 2 cores)
 
@@ -138,21 +138,21 @@ def phase_synthetic(n: int, variant: str) -> dict:
 
 
 def phase_store(db: str, dataset: str) -> dict:
-    """The project's own path: train_model, evaluate_models, load_model().recommend."""
-    from recsys.evaluation import evaluate_models
+    """The project's own path: the train and evaluate use cases, load_model().recommend."""
+    from recsys import usecases
     from recsys.store import Store
-    from recsys.training import load_model, train_model
+    from recsys.training import load_model
 
     import torch  # noqa: F401
 
     store = Store(db)
     base = peak_mb()
     t0 = time.perf_counter()
-    run = train_model(store, dataset, "ease", keep_models=1)
+    run = usecases.train(store, dataset, "ease", keep_models=1).run
     train_s = time.perf_counter() - t0
     train_peak = peak_mb()
     t0 = time.perf_counter()
-    frame = evaluate_models(store, dataset, ["ease"], ks=(10, 20))
+    frame = usecases.evaluate(store, dataset, ["ease"], ks=(10, 20))
     eval_s = time.perf_counter() - t0
     all_ = frame[frame.slice == "all"].set_index(["metric", "k"])["value"]
     trained = load_model(store, dataset, "ease")
@@ -176,7 +176,8 @@ def phase_store(db: str, dataset: str) -> dict:
 
 def compare_on(db: str, dataset: str, specs: list[str]) -> list[dict]:
     """Recall@20 / NDCG@20 of EASE variants on a real dataset (its stored or random split)."""
-    from recsys.evaluation import evaluate_model, load_data
+    from recsys.evaluation import evaluate_model
+    from recsys.interactions import load_data
     from recsys.models import create_model
     from recsys.store import Store
 

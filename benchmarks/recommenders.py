@@ -9,16 +9,16 @@ assertions; they depend on the machine and on what else runs on it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recsys.models.bench import benchmark, format_table  # noqa: E402
+from recsys.benchmark import format_table  # noqa: E402
 from recsys.progress import console_progress  # noqa: E402
 from recsys.store import Store  # noqa: E402
+from recsys.usecases import bench  # noqa: E402
 
 
 def main() -> None:
@@ -32,14 +32,12 @@ def main() -> None:
     args = parser.parse_args()
     store = Store(args.db, read_only=True)
     dataset = store.resolve_dataset(args.dataset)
-    with console_progress("benchmark") as bar:
-        result = benchmark(store, dataset, args.models, args.users, args.k, progress=bar)
-    print(format_table(result))
     out = Path(args.out) if args.out else \
         ROOT / "benchmarks" / "results" / f"recommenders-{dataset}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"Saved to {out}")
+    with console_progress("benchmark") as bar:
+        result = bench(store, dataset, args.models, args.users, args.k, out=out, progress=bar)
+    print(format_table(result))
+    print(f"Saved to {result['saved_to']}")
 
 
 if __name__ == "__main__":

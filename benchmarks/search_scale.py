@@ -39,6 +39,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from recsys import config  # noqa: E402
 from recsys.catalog import FacetMasks  # noqa: E402
 from recsys.store import Store  # noqa: E402
 from recsys.vector_index import ANN_MIN_ITEMS, VectorIndex  # noqa: E402
@@ -417,7 +418,8 @@ def load_test(n: int, img, txt, items, path: Path, reuse: bool = False) -> list[
     print(f"\n== loading {n:,} items from DuckDB ==", flush=True)
     import shutil
 
-    shutil.rmtree(path.parent / "artifacts" / "indexes" / "bench", ignore_errors=True)
+    shutil.rmtree(config.artifacts_dir(path, "indexes", "bench", create=False),
+                  ignore_errors=True)
     ids = [f"i{j:07d}" for j in range(n)]
     written = 0
     if reuse and path.is_file():

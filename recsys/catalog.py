@@ -81,14 +81,6 @@ def item_label(row: Mapping) -> str:
     return " ".join(parts) if parts else f"item {row.get('item_id')}"
 
 
-def item_category(row: Mapping) -> str | None:
-    for c in ("article_type", "sub_category", "master_category"):
-        v = row.get(c)
-        if isinstance(v, str) and v.strip():
-            return v
-    return None
-
-
 def with_items(items: pd.DataFrame, result: SearchResult) -> pd.DataFrame:
     """Search results (rank, score, per-modality scores) joined with their item rows."""
     hits = pd.DataFrame(result.to_records())

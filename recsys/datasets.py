@@ -1,29 +1,44 @@
 """Importers: product catalogs (generic CSV/Parquet, Myntra) and interaction logs (MMRec, JSON, CSV).
 
 Each importer validates everything first, then writes in one transaction, and returns an
-`ImportReport` that counts problems by reason with a few examples. With `on_error="refuse"` any
-problem row refuses the whole import; with `"skip"` (the default) problem rows are left out.
-Unreadable input (a missing file, a file that is not a table, missing required columns) raises
-`DataImportError` before anything is written.
+`ImportReport` that counts problems by reason with a few examples and the file's line numbers:
+every row of a file is either imported or reported. With `on_error="refuse"` any problem row
+refuses the whole import; with `"skip"` (the default) problem rows are left out. An import
+that would import nothing, or (interactions) remove more than it adds without `replace=True`,
+is refused. Unreadable input (a missing file, a file that is not a table, missing required
+columns) raises `DataImportError` before anything is written. Photos must lie inside the
+images folder given; uploads (zips included) are unpacked with size caps and cleaned up.
+All SQL is in the store's "importers" section.
 """
 
 from __future__ import annotations
 
+import csv
+import errno
+import gc
 import hashlib
+import io
 import json
+import lzma
 import os
 import re
 import shutil
+import struct
+import tempfile
+import time
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Literal
+from typing import IO, Callable, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import config
+from .artifacts import atomic_path
 from .errors import RecsysError
 from .images import check_image, file_digest
 from .progress import ProgressCallback, report
@@ -72,6 +87,14 @@ INTERACTION_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 EXAMPLES_PER_REASON = 5
+MAX_LINES_LISTED = 1000        # line numbers per reason in `ImportReport.to_dict()`
+MAX_ID_CHARS = 256             # longer user or item ids are reported, not imported
+MAX_EPOCH_SECONDS = 1e11       # |epoch seconds| beyond this (year ~5000) is not a timestamp
+
+# Fields far longer than any product description are still read (and then reported or
+# imported), never dropped with their row: the csv module's default limit is 131,072.
+if csv.field_size_limit() < 2**31 - 1:
+    csv.field_size_limit(2**31 - 1)
 
 
 class DataImportError(RecsysError, ValueError):
@@ -80,6 +103,10 @@ class DataImportError(RecsysError, ValueError):
 
 @dataclass
 class ImportReport:
+    """What an import did: rows read, imported and reported (by reason, with examples and the
+    file's line numbers), or why it was refused. Unless refused, `rows_read` equals
+    `imported + rows_skipped`: every row of the file is either imported or reported."""
+
     dataset: str
     kind: str
     rows_read: int = 0
@@ -88,52 +115,155 @@ class ImportReport:
     examples: dict[str, list[str]] = field(default_factory=dict)
     refused: bool = False
     details: dict[str, int | str] = field(default_factory=dict)
+    lines: dict[str, list[int]] = field(default_factory=dict)
+    rows_skipped: int = 0
+    reason: str | None = None       # why the import was refused when no single row is at fault
+    unit: str = "line"              # what `lines` counts: "line" of a CSV file, "row", "entry"
 
-    def add_problem(self, reason: str, example: str) -> None:
+    def add_problem(self, reason: str, example: str, lines: Iterable[int] = (),
+                    rows: int = 1) -> None:
+        """One problem (usually one row; `rows` when it stands for several)."""
         self.problems[reason] = self.problems.get(reason, 0) + 1
         bucket = self.examples.setdefault(reason, [])
         if len(bucket) < EXAMPLES_PER_REASON:
-            bucket.append(example)
+            bucket.append(_short(example))
+        self.lines.setdefault(reason, []).extend(int(n) for n in lines)
+        self.rows_skipped += rows
+
+    def add_rows(self, reason: str, labels: Sequence[int],
+                 example: Callable[[int], str]) -> None:
+        """Many rows with the same problem, counted one by one; `example(k)` describes the
+        k-th of them (called for the first few only)."""
+        if not len(labels):
+            return
+        self.problems[reason] = self.problems.get(reason, 0) + len(labels)
+        bucket = self.examples.setdefault(reason, [])
+        for k in range(min(len(labels), max(0, EXAMPLES_PER_REASON - len(bucket)))):
+            bucket.append(_short(example(k)))
+        self.lines.setdefault(reason, []).extend(int(n) for n in labels)
+        self.rows_skipped += len(labels)
+
+    def refuse(self, reason: str) -> "ImportReport":
+        self.refused, self.reason, self.imported = True, reason, 0
+        return self
 
     @property
     def skipped(self) -> int:
         return sum(self.problems.values())
 
     def summary(self) -> str:
-        head = (f"REFUSED: nothing was imported into '{self.dataset}'" if self.refused else
-                f"Imported {self.imported:,} {self.kind} into dataset '{self.dataset}'")
+        if self.refused:
+            head = f"REFUSED: nothing was imported into '{self.dataset}'"
+            if self.reason:
+                head += f": {self.reason}"
+        else:
+            head = f"Imported {self.imported:,} {self.kind} into dataset '{self.dataset}'"
         lines = [f"{head} ({self.rows_read:,} rows read)."]
         lines += [f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}"
                   for k, v in self.details.items()]
         if self.problems:
             verb = "found" if self.refused else "skipped"
-            lines.append(f"{self.skipped:,} problem rows {verb}:")
+            lines.append(f"{self.rows_skipped:,} problem rows {verb}:")
             for reason, count in self.problems.items():
-                lines.append(f"  - {reason}: {count:,} (e.g. {'; '.join(self.examples[reason])})")
-            if self.refused:
+                where = _line_list(self.lines.get(reason, []), self.unit)
+                lines.append(f"  - {reason}: {count:,} (e.g. {'; '.join(self.examples[reason])})"
+                             + (f" at {where}" if where else ""))
+            if self.refused and not self.reason:
                 lines.append("Fix these rows, or re-run with --on-error skip to leave them out.")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         return {"dataset": self.dataset, "kind": self.kind, "rows_read": self.rows_read,
-                "imported": self.imported, "skipped": self.skipped, "refused": self.refused,
-                "problems": self.problems, "examples": self.examples, "details": self.details}
+                "imported": self.imported, "skipped": self.skipped,
+                "rows_skipped": self.rows_skipped, "refused": self.refused,
+                "reason": self.reason, "problems": self.problems, "examples": self.examples,
+                "lines": {k: v[:MAX_LINES_LISTED] for k, v in self.lines.items()},
+                "line_unit": self.unit, "details": self.details}
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """An example as shown in a report: one line, at most `limit` characters."""
+    text = text.replace("\r", " ").replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _line_list(numbers: list[int], unit: str) -> str:
+    """"lines 3, 9, 12 and 40 more" (at most 8 numbers)."""
+    if not numbers:
+        return ""
+    shown = ", ".join(f"{n:,}" for n in numbers[:8])
+    more = f" and {len(numbers) - 8:,} more" if len(numbers) > 8 else ""
+    return f"{unit}{'s' if len(numbers) > 1 else ''} {shown}{more}"
 
 
 # -- reading tables -----------------------------------------------------------------------------
-def read_table(path: str | Path, sep: str | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """Read a CSV/TSV or Parquet file as strings; returns (frame, malformed-line descriptions)."""
+def _parse_records(lines: list[str], sep: str
+                   ) -> tuple[list[tuple[int, list[str]]], list[tuple[int, str]]]:
+    """Split CSV text into records: ([(first line, fields)], [(line, why it is not valid)]).
+
+    Python's csv module in strict mode, restarted after each error: a quote that is never
+    closed is reported on the line that opened it and the lines it swallowed are read again,
+    so one stray quote costs one row, not the rest of the file.
+    """
+    records: list[tuple[int, list[str]]] = []
+    bad: list[tuple[int, str]] = []
+    append = records.append
+    pos = 0
+    while pos < len(lines):
+        # map() over indices: a C iterator that starts at `pos` at no cost
+        reader = csv.reader(map(lines.__getitem__, range(pos, len(lines))), delimiter=sep,
+                            strict=True)
+        done = 0                                  # lines consumed before the current record
+        try:
+            for fields in reader:
+                append((pos + done + 1, fields))
+                done = reader.line_num
+        except csv.Error as exc:
+            start = pos + done                    # index of the record's first line
+            if "unexpected end of data" in str(exc) or reader.line_num - done > 1:
+                bad.append((start + 1, "a quote opened on this line is not closed"))
+                pos = start + 1                   # read the lines it swallowed again
+            else:
+                bad.append((start + 1, f"not valid CSV ({exc})"))
+                pos = max(pos + reader.line_num, start + 1)
+            continue
+        break
+    return records, bad
+
+
+def _column_names(header: list[str]) -> list[str]:
+    """Header fields, stripped; blank ones named "Unnamed: i", repeats suffixed ".1", ".2"."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(header):
+        name = raw.strip() or f"Unnamed: {i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        seen.setdefault(name, 0)
+        names.append(name)
+    return names
+
+
+def read_table(path: str | Path, sep: str | None = None
+               ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Read a CSV/TSV or Parquet file as strings.
+
+    Returns the frame, indexed by the line of the file each record starts on (the row number
+    for Parquet), and the records that could not be read as (line, reason): malformed quoting,
+    more or fewer fields than the header, bytes that are not UTF-8. Every record of the file
+    is in one or the other. Messages never quote the file's content, except column names of a
+    file that did parse as a table (so pointing it at a server file reveals nothing).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataImportError(f"File not found: {path}")
     if path.stat().st_size == 0:
         raise DataImportError(f"{path.name} is empty.")
     if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            return pd.read_parquet(path).astype("string"), []
-        except Exception as exc:  # pyarrow raises several unrelated types
-            raise DataImportError(f"{path.name} is not a readable Parquet file: {exc}") from exc
-    head = path.read_bytes()[:4096]
+        return _read_parquet(path), []
+    data = path.read_bytes()
+    head = data[:4096]
     if b"\x00" in head:
         raise DataImportError(f"{path.name} is a binary file, not a CSV or Parquet table.")
     try:
@@ -141,25 +271,91 @@ def read_table(path: str | Path, sep: str | None = None) -> tuple[pd.DataFrame, 
     except UnicodeDecodeError as exc:
         if len(head) < 4096 or exc.start < 4090:  # not just a character cut at the boundary
             raise DataImportError(f"{path.name} is not UTF-8 text, so not a CSV file.") from exc
-    bad_lines: list[str] = []
-
-    def on_bad_line(fields: list[str]) -> None:
-        bad_lines.append(",".join(fields)[:80])
-        return None
-
-    if sep is None:
-        sep = "\t" if path.suffix.lower() in (".tsv", ".inter") or b"\t" in head.split(b"\n")[0] \
-            else ","
     try:
-        frame = pd.read_csv(path, sep=sep, dtype="string", keep_default_na=False,
-                            na_values=[""], on_bad_lines=on_bad_line, engine="python")
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise DataImportError(f"{path.name} could not be parsed as a table: {exc}") from exc
+        text, clean = data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        text, clean = data.decode("utf-8", errors="surrogateescape"), False
+    del data
+    text = text.removeprefix("\ufeff")
+    if sep is None:
+        first = text.split("\n", 1)[0]
+        sep = "\t" if path.suffix.lower() in (".tsv", ".inter") or "\t" in first else ","
+    with _gc_paused():        # half a million small strings: the collector would double the time
+        records, bad = _parse_records(list(io.StringIO(text, newline="")), sep)
+        del text
+        return _records_to_frame(path, records, bad, clean)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _records_to_frame(path: Path, records: list[tuple[int, list[str]]],
+                      bad: list[tuple[int, str]], clean: bool
+                      ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Check each record against the header (and, when the file had bytes that are not UTF-8,
+    for those bytes); the good ones become the frame."""
+    records = [(line, fields) for line, fields in records if fields]       # blank lines
+    if not records or (bad and bad[0][0] < records[0][0]):
+        raise DataImportError(f"{path.name} has no readable header line (the first line must "
+                              "name the columns).")
+    header = _column_names(records[0][1])
+    width = len(header)
+    if width < 2:
+        raise DataImportError(f"{path.name} has {width} column; a catalog or interaction table "
+                              "needs several (is it a CSV file?).")
+    good_lines: list[int] = []
+    rows: list[list[str]] = []
+    for line, fields in records[1:]:
+        if len(fields) != width:
+            bad.append((line, f"{len(fields)} fields where the header has {width}"))
+        elif not clean and any(_NOT_UTF8.search(f) for f in fields):
+            bad.append((line, "bytes that are not UTF-8 text"))
+        else:
+            good_lines.append(line)
+            rows.append(fields)
+    total = len(rows) + len(bad)
+    if total >= 4 and len(bad) > total / 2:
+        raise DataImportError(
+            f"{path.name} does not look like a table: {len(bad):,} of its {total:,} lines do not "
+            f"have the {width} fields of its first line (is the separator right?).")
+    bad.sort()
+    return _frame_of_strings(rows, header, good_lines), bad
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _frame_of_strings(rows: list[list[str]], header: list[str], index: list[int]
+                      ) -> pd.DataFrame:
+    """A frame of pandas strings (empty fields are missing) from rows of equal length."""
+    columns = list(zip(*rows)) if rows else [()] * len(header)
+    return pd.DataFrame({name: pd.array([v if v else None for v in col], dtype="string")
+                         for name, col in zip(header, columns)},
+                        index=pd.Index(index, dtype="int64"))
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+        frame = frame.astype("string")
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises many unrelated types
+        raise DataImportError(f"{path.name} is not a readable Parquet file "
+                              f"({type(exc).__name__}).") from exc
+    frame.columns = _column_names([str(c) for c in frame.columns])
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    frame.attrs["unit"] = "row"
     if frame.shape[1] < 2:
         raise DataImportError(f"{path.name} has {frame.shape[1]} column; a catalog or "
-                              "interaction table needs several (is it a CSV file?).")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame, bad_lines
+                              "interaction table needs several.")
+    return frame
 
 
 def resolve_columns(frame: pd.DataFrame, aliases: dict[str, tuple[str, ...]],
@@ -197,13 +393,30 @@ def content_hash(row: dict, image_digest: str) -> str:
     return hashlib.sha1(f"{text}\x1e{image_digest}".encode()).hexdigest()
 
 
+def _mask(values: pd.Series) -> np.ndarray:
+    """A boolean Series (missing counts as True: "unknown" is not "fine") as a numpy mask."""
+    return values.to_numpy(dtype=bool, na_value=True)
+
+
+def _bad_ids(ids: pd.Series) -> pd.Series:
+    """Ids no one would type: longer than MAX_ID_CHARS or with control characters (a line
+    break inside an id usually means a stray quote joined several lines)."""
+    odd = ids.str.len().gt(MAX_ID_CHARS) | ids.str.contains(r"[\x00-\x1f\x7f]", regex=True)
+    return odd.fillna(False).astype(bool) & ids.notna()
+
+
 # -- catalogs -----------------------------------------------------------------------------------
 def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | None = None,
                    fmt: Literal["generic", "myntra"] = "generic", dataset: str | None = None,
                    on_error: OnError = "skip", columns: dict[str, str] | None = None,
                    progress: ProgressCallback | None = None, kind: str = "catalog",
                    attribution: str | None = None) -> ImportReport:
-    """Validate a catalog table and its photos, then upsert the items in one transaction."""
+    """Validate a catalog table and its photos, then upsert the items in one transaction.
+
+    Photos must be inside `images_dir` (after following symlinks); rows naming a photo
+    elsewhere, or any photo when there is no folder, are reported and left out. A file without
+    a single valid row is refused: it creates no dataset and changes nothing.
+    """
     csv_path = Path(csv_path)
     if fmt == "myntra":
         frame, bad_lines = read_table(csv_path)
@@ -225,81 +438,115 @@ def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | 
     if images_dir is not None and not Path(images_dir).is_dir():
         raise DataImportError(f"Image folder not found: {images_dir}")
 
-    rep = ImportReport(dataset=dataset, kind="items", rows_read=len(frame) + len(bad_lines))
-    for line in bad_lines:
-        rep.add_problem("malformed CSV line", line)
+    rep = ImportReport(dataset=dataset, kind="items", rows_read=len(frame) + len(bad_lines),
+                       unit=frame.attrs.get("unit", "line"))
+    for line, why in bad_lines:
+        rep.add_problem("malformed CSV line", f"line {line}: {why}", lines=[line])
 
     items = pd.DataFrame({f: frame[c] for f, c in mapping.items()})
     items["item_id"] = items["item_id"].str.strip()
     rows = _validate_items(items, images_dir, fmt, rep, progress)
     if rep.problems and on_error == "refuse":
-        rep.refused = True
-        return rep
+        return _refuse_rows(rep)
+    if rows.empty:
+        return rep.refuse("the file has no valid item rows" if rep.rows_read else
+                          "the file has a header but no rows")
 
     with store.transaction() as cur:
         store.upsert_dataset(cur, dataset, kind, source=str(csv_path), attribution=attribution)
-        existing = {r[0] for r in cur.execute("SELECT item_id FROM items WHERE dataset = ?",
-                                              [dataset]).fetchall()}
-        rows.insert(0, "dataset", dataset)
-        cur.register("_new_items", rows)
-        try:
-            cur.execute("INSERT OR REPLACE INTO items BY NAME SELECT * FROM _new_items")
-        finally:
-            cur.unregister("_new_items")
+        existing = store.catalog_item_ids(cur, dataset)
+        store.upsert_items(cur, dataset, rows)
     rep.imported = len(rows)
     new = len(set(rows["item_id"]) - existing)
     rep.details.update({"new items": new, "updated items": len(rows) - new})
     return rep
 
 
+def _refuse_rows(rep: ImportReport) -> ImportReport:
+    """Refused because rows have problems (on_error="refuse"): the report lists them."""
+    rep.refused, rep.imported = True, 0
+    return rep
+
+
 def _validate_items(items: pd.DataFrame, images_dir: str | Path | None, fmt: str,
                     rep: ImportReport, progress: ProgressCallback | None) -> pd.DataFrame:
-    """Drop problem rows (recording why) and attach image paths and content hashes."""
-    paths = _image_paths(items, images_dir, fmt)
+    """Drop problem rows (recording why and where) and attach image paths and content hashes."""
+    paths, path_problems = _image_paths(items, images_dir)
     if fmt == "myntra":  # the catalog lists every product; only those with a photo are items
         has_photo = np.array([p is not None for p in paths])
         rep.details["catalog rows without a photo (not imported)"] = int((~has_photo).sum())
         rep.rows_read -= int((~has_photo).sum())
-        items = items.loc[has_photo].reset_index(drop=True)
+        items = items.loc[has_photo]
         paths = [p for p in paths if p is not None]
+        path_problems = [None] * len(paths)
+    labels = items.index.to_numpy()
+    unit = rep.unit
     keep = np.ones(len(items), dtype=bool)
-    for i, (item_id, title) in enumerate(zip(items["item_id"], items["title"])):
-        if pd.isna(item_id) or not str(item_id):
-            rep.add_problem("missing item id", f"row {i + 2}")
-            keep[i] = False
-        elif pd.isna(title) or not str(title).strip():
-            rep.add_problem("missing title", f"id {item_id}")
-            keep[i] = False
-    dupes = items["item_id"].duplicated(keep=False) & keep
-    for item_id in items.loc[dupes, "item_id"].unique():
-        rep.add_problem("duplicate item id", f"id {item_id} ({int((items['item_id'] == item_id).sum())} rows)")
-    keep &= ~dupes.to_numpy()
+
+    def drop(reason: str, mask: np.ndarray, example: Callable[[int], str]) -> None:
+        """Report and drop the rows of `mask` still kept; `example(i)` describes row i."""
+        nonlocal keep
+        mask = mask & keep
+        positions = np.flatnonzero(mask)
+        rep.add_rows(reason, labels[positions], lambda k: example(int(positions[k])))
+        keep &= ~mask
+
+    ids, titles = items["item_id"], items["title"]
+    drop("missing item id", _mask(ids.isna() | (ids == "")), lambda i: f"{unit} {labels[i]}")
+    drop("missing title", _mask(titles.isna() | (titles.str.strip() == "")),
+         lambda i: f"id {ids.iloc[i]}")
+    drop("item id is not a plain id", _mask(_bad_ids(ids)),
+         lambda i: f"{unit} {labels[i]} (over {MAX_ID_CHARS} characters or control characters)")
+    dupes = ids.duplicated(keep=False).to_numpy() & keep
+    for item_id in pd.unique(ids[dupes]):
+        where = np.flatnonzero(dupes & _mask(ids == item_id))
+        rep.add_problem("duplicate item id", f"id {item_id} ({len(where)} rows)",
+                        lines=labels[where], rows=len(where))
+    keep &= ~dupes
     if "price" in items:
         price = pd.to_numeric(items["price"], errors="coerce")
-        bad = items["price"].notna() & price.isna() & keep
-        for item_id in items.loc[bad, "item_id"]:
-            rep.add_problem("price is not a number", f"id {item_id}")
-        keep &= ~bad.to_numpy()
-        items["price"] = price
+        given = items["price"].notna().to_numpy()
+        drop("price is not a number", given & price.isna().to_numpy(),
+             lambda i: f"id {ids.iloc[i]}")
+        value = price.to_numpy(dtype="float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            bad_value = given & ~np.isnan(value) & (~np.isfinite(value) | (value < 0))
+        drop("price is negative or infinite", bad_value, lambda i: f"id {ids.iloc[i]}")
+        items = items.assign(price=value)
     if "year" in items:
-        items["year"] = pd.to_numeric(items["year"], errors="coerce").round().astype("Int64")
+        year = pd.to_numeric(items["year"], errors="coerce").to_numpy(dtype="float64",
+                                                                       na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            odd = items["year"].notna().to_numpy() & ~((year >= 1) & (year <= 9999))
+        if odd.any():
+            rep.details["years not understood (left empty)"] = int((odd & keep).sum())
+        year[odd] = np.nan
+        items = items.assign(year=pd.array(np.round(year), dtype="Float64").astype("Int64"))
 
+    reasons = {"outside": "image path outside the images folder",
+               "not found": "image file not found",
+               "no folder": "image path given but no images folder"}
+    for code, reason in reasons.items():
+        mask = np.array([p == code for p in path_problems], dtype=bool)
+        if code == "not found":
+            drop(reason, mask, lambda i: f"id {ids.iloc[i]}: {items['image_path'].iloc[i]}")
+        else:   # never echo a path outside the folder: whether it exists stays unknown
+            drop(reason, mask, lambda i: f"id {ids.iloc[i]}")
     candidates = [i for i in np.flatnonzero(keep) if paths[i] is not None]
-    for i in np.flatnonzero(keep):
-        if paths[i] is None and "image_path" in items and pd.notna(items["image_path"].iloc[i]):
-            rep.add_problem("image file not found", f"id {items['item_id'].iloc[i]}: "
-                            f"{items['image_path'].iloc[i]}")
-            keep[i] = False
-    reasons = _check_images([paths[i] for i in candidates], progress)
-    for i, reason in zip(candidates, reasons):
+    failures = _check_images([paths[i] for i in candidates], progress)
+    broken = np.zeros(len(items), dtype=bool)
+    why: dict[int, str] = {}
+    for i, reason in zip(candidates, failures):
         if reason is not None:
-            rep.add_problem("unreadable image", f"id {items['item_id'].iloc[i]}: {reason[:120]}")
-            keep[i] = False
+            broken[i] = True
+            why[i] = reason
+    drop("unreadable image", broken, lambda i: f"id {ids.iloc[i]}: {why[i][:120]}")
 
     out = items.loc[keep].copy()
-    out["image_path"] = [paths[i] for i in np.flatnonzero(keep)]
+    kept_paths = [paths[i] for i in np.flatnonzero(keep)]
+    out["image_path"] = pd.array(kept_paths, dtype="string")
     records = out.to_dict("records")
-    out["content_hash"] = [content_hash(r, file_digest(r["image_path"])) for r in records]
+    out["content_hash"] = [content_hash(r, file_digest(p)) for r, p in zip(records, kept_paths)]
     for col in ("description", "gender", "master_category", "sub_category", "article_type",
                 "base_colour", "season", "usage", "brand"):
         if col not in out:
@@ -311,24 +558,72 @@ def _validate_items(items: pd.DataFrame, images_dir: str | Path | None, fmt: str
     return out.reset_index(drop=True)
 
 
-def _image_paths(items: pd.DataFrame, images_dir: str | Path | None,
-                 fmt: str) -> list[str | None]:
-    """Absolute image path per row (None if the row names no image or the file is absent)."""
-    base = Path(images_dir).resolve() if images_dir else None
-    out: list[str | None] = []
+def _image_paths(items: pd.DataFrame, images_dir: str | Path | None
+                 ) -> tuple[list[str | None], list[str | None]]:
+    """Per row: the photo's real path (None without one) and a problem code or None.
+
+    Every path must resolve, symlinks followed, inside `images_dir`: "outside" otherwise (never
+    checked for existence), "not found" when it is inside but no file, "no folder" when a row
+    names a photo and no folder was given. A row that names no photo gets `<item_id>.jpg`
+    (.jpeg, .png, .webp) from the folder if there is one.
+    """
+    names = items["image_path"] if "image_path" in items else None
+    paths: list[str | None] = []
+    problems: list[str | None] = []
+    if images_dir is None:
+        for i in range(len(items)):
+            given = names is not None and pd.notna(names.iloc[i]) and str(names.iloc[i]).strip()
+            paths.append(None)
+            problems.append("no folder" if given else None)
+        return paths, problems
+    base = os.path.realpath(images_dir)
+    try:
+        listing = {e.name: e for e in os.scandir(base)}
+    except OSError as exc:
+        raise DataImportError(f"Cannot read the image folder {images_dir}: "
+                              f"{exc.strerror or exc}.") from None
+
+    def find(name: str) -> tuple[str | None, str | None]:
+        if "/" not in name and "\\" not in name and name not in (".", ".."):
+            entry = listing.get(name)          # the common case: a file right in the folder
+            if entry is None:
+                return None, "not found"
+            try:
+                if entry.is_file(follow_symlinks=False):
+                    return os.path.join(base, name), None
+                if not entry.is_symlink():
+                    return None, "not found"
+            except OSError:
+                return None, "not found"
+        try:
+            real = os.path.realpath(os.path.join(base, name))
+        except (OSError, ValueError):
+            return None, "outside"
+        if not real.startswith(base.rstrip(os.sep) + os.sep):
+            return None, "outside"
+        return (real, None) if os.path.isfile(real) else (None, "not found")
+
     for i, item_id in enumerate(items["item_id"]):
-        name = None
-        if "image_path" in items and pd.notna(items["image_path"].iloc[i]):
-            name = str(items["image_path"].iloc[i]).strip()
-        candidates: list[Path] = []
+        name = str(names.iloc[i]).strip() if names is not None and pd.notna(names.iloc[i]) \
+            else ""
+        if "\x00" in name:
+            paths.append(None)
+            problems.append("outside")
+            continue
         if name:
-            p = Path(name)
-            candidates.append(p if p.is_absolute() or base is None else base / p)
-        elif base is not None and pd.notna(item_id):
-            candidates += [base / f"{item_id}{ext}" for ext in (".jpg", ".jpeg", ".png", ".webp")]
-        found = next((str(c.resolve()) for c in candidates if c.is_file()), None)
-        out.append(found)
-    return out
+            path, problem = find(name)
+            paths.append(path)
+            problems.append(problem)
+            continue
+        found = None
+        if pd.notna(item_id) and str(item_id) and "\x00" not in str(item_id):
+            for ext in (".jpg", ".jpeg", ".png", ".webp"):
+                found, _ = find(f"{item_id}{ext}")
+                if found:
+                    break
+        paths.append(found)
+        problems.append(None)
+    return paths, problems
 
 
 def _check_images(paths: list[str], progress: ProgressCallback | None) -> list[str | None]:
@@ -350,9 +645,19 @@ def _check_images(paths: list[str], progress: ProgressCallback | None) -> list[s
 def import_interactions(store: Store, path: str | Path,
                         fmt: Literal["mmrec", "json", "csv"] = "csv", dataset: str | None = None,
                         on_error: OnError = "skip", columns: dict[str, str] | None = None,
-                        append: bool = False,
-                        progress: ProgressCallback | None = None) -> ImportReport:
-    """Import an interaction log; creates bare items/users when the dataset has no catalog."""
+                        append: bool = False, progress: ProgressCallback | None = None,
+                        replace: bool = False) -> ImportReport:
+    """Import an interaction log; creates bare items/users when the dataset has no catalog.
+
+    By default the file's rows replace the dataset's interactions, but only when that does not
+    shrink them: an import that would remove more interactions than it adds is refused
+    (`report.refused`, with `report.reason`) unless `replace=True` says so explicitly, and one
+    with no valid row at all is always refused. `append=True` adds to the existing ones instead.
+    A refused import changes nothing.
+    """
+    if append and replace:
+        raise DataImportError("Choose either append (add to the existing interactions) or "
+                              "replace (remove them first), not both.")
     path = Path(path)
     if not path.exists():
         raise DataImportError(f"Not found: {path}")
@@ -369,18 +674,24 @@ def import_interactions(store: Store, path: str | Path,
     dataset = rep.dataset
     exists = dataset in store.dataset_names()
     catalog_ids = set(store.item_ids(dataset)) if exists else set()
-    has_catalog = bool(catalog_ids) and store.scalar(
-        "SELECT kind FROM datasets WHERE name = ?", [dataset]) != "interactions"
+    has_catalog = bool(catalog_ids) and store.dataset_kind(dataset) != "interactions"
     if has_catalog:
-        unknown = ~frame["item_id"].isin(catalog_ids)
-        for item_id in frame.loc[unknown, "item_id"].head(EXAMPLES_PER_REASON):
-            rep.add_problem("item not in the catalog", f"item {item_id}")
-        if unknown.sum() > EXAMPLES_PER_REASON:
-            rep.problems["item not in the catalog"] = int(unknown.sum())
+        unknown = ~frame["item_id"].isin(catalog_ids).to_numpy(dtype=bool, na_value=False)
+        positions = np.flatnonzero(unknown)
+        rep.add_rows("item not in the catalog", frame.index[positions],
+                     lambda k: f"item {frame['item_id'].iloc[positions[k]]}")
         frame = frame.loc[~unknown]
     if rep.problems and on_error == "refuse":
-        rep.refused = True
-        return rep
+        return _refuse_rows(rep)
+    if frame.empty:
+        return rep.refuse("the file has no valid interaction rows" if rep.rows_read else
+                          "the file has a header but no rows")
+    before = store.interaction_count(dataset) if exists else 0
+    if not append and not replace and len(frame) < before:
+        return rep.refuse(
+            f"replacing the dataset's {before:,} interactions with these {len(frame):,} would "
+            "remove more than it adds. Re-run with --replace to replace them anyway, or with "
+            "--append to add these to them.")
 
     frame = frame.reset_index(drop=True)
     frame.insert(0, "dataset", dataset)
@@ -394,27 +705,14 @@ def import_interactions(store: Store, path: str | Path,
             store.upsert_dataset(cur, dataset, "interactions", source=str(path),
                                  attribution=AMAZON_ATTRIBUTION if fmt != "csv" else None)
         else:
-            cur.execute("INSERT OR REPLACE INTO settings VALUES ('active_dataset', ?)", [dataset])
-        if not append:
-            cur.execute("DELETE FROM interactions WHERE dataset = ?", [dataset])
-        for name, table in (("_new_users", users), ("_new_items", items),
-                            ("_new_inter", frame)):
-            cur.register(name, table)
-        try:
-            cur.execute("""INSERT INTO users (dataset, user_id, name)
-                           SELECT dataset, user_id, name FROM _new_users
-                           ON CONFLICT DO NOTHING""")
-            if not has_catalog:
-                cur.execute("""INSERT INTO items (dataset, item_id, title)
-                               SELECT dataset, item_id, title FROM _new_items
-                               ON CONFLICT DO NOTHING""")
-            cur.execute("INSERT INTO interactions BY NAME SELECT * FROM _new_inter")
-        finally:
-            for name in ("_new_users", "_new_items", "_new_inter"):
-                cur.unregister(name)
+            store.set_active_dataset(dataset, cur)
+        store.write_interactions(cur, dataset, users, None if has_catalog else items, frame,
+                                 replace=not append)
     report(progress, 3, 3, "written", stage="interactions")
     rep.imported = len(frame)
     rep.details.update({"users": int(users.shape[0]), "items": int(items.shape[0])})
+    if not append and before:
+        rep.details["interactions replaced"] = before
     splits = frame["split"].value_counts(dropna=False)
     for split, count in splits.items():
         rep.details[f"split {split if pd.notna(split) else '(none)'}"] = int(count)
@@ -431,6 +729,17 @@ def _read_mmrec(path: Path, dataset: str | None) -> tuple[pd.DataFrame, ImportRe
     return _read_interaction_table(path, dataset, None, sep="\t")
 
 
+def _load_json(file: Path) -> object:
+    """Parse a JSON file; clear errors for invalid, non-UTF-8 or absurdly nested content."""
+    try:
+        return json.loads(file.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataImportError(f"{file.name} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise DataImportError(f"{file.name} is nested too deeply to be a split file (it should "
+                              "map user ids to lists of item ids).") from None
+
+
 def _read_split_json(path: Path, dataset: str | None) -> tuple[pd.DataFrame, ImportReport, dict]:
     """A folder with train.json / val.json / test.json mapping user index -> item indices."""
     folder = path if path.is_dir() else path.parent
@@ -438,32 +747,43 @@ def _read_split_json(path: Path, dataset: str | None) -> tuple[pd.DataFrame, Imp
              "test": folder / "test.json"}
     if not files["train"].is_file():
         raise DataImportError(f"{folder} has no train.json (expected train/val/test.json).")
-    rep = ImportReport(dataset=dataset or folder.name, kind="interactions")
+    rep = ImportReport(dataset=dataset or folder.name, kind="interactions", unit="entry")
     parts = []
+    entry = 0
     for split, file in files.items():
         if not file.is_file():
             continue
-        try:
-            data = json.loads(file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise DataImportError(f"{file.name} is not valid JSON: {exc}") from exc
+        data = _load_json(file)
         if not isinstance(data, dict):
             raise DataImportError(f"{file.name} must map user ids to lists of item ids.")
-        users, items = [], []
+        users, items, labels = [], [], []
         for user, its in data.items():
             if not isinstance(its, list):
-                rep.add_problem("user entry is not a list", f"{file.name}: user {user}")
+                entry += 1
+                rep.rows_read += 1
+                rep.add_problem("user entry is not a list", f"{file.name}: user {user}",
+                                lines=[entry])
                 continue
-            users += [str(user)] * len(its)
-            items += [str(i) for i in its]
-        parts.append(pd.DataFrame({"user_id": users, "item_id": items, "split": split}))
-    frame = pd.concat(parts, ignore_index=True)
-    rep.rows_read = len(frame)
+            for item in its:
+                entry += 1
+                rep.rows_read += 1
+                if isinstance(item, bool) or not isinstance(item, (str, int)):
+                    rep.add_problem("item is not an id (a number or a string)",
+                                    f"{file.name}: user {user}", lines=[entry])
+                    continue
+                users.append(str(user))
+                items.append(str(item))
+                labels.append(entry)
+        parts.append(pd.DataFrame({"user_id": pd.array(users, dtype="string"),
+                                   "item_id": pd.array(items, dtype="string"), "split": split},
+                                  index=pd.Index(labels, dtype="int64")))
+    frame = pd.concat(parts)
     names = {"items": _invert_mapping(folder / "item2id.json"),
              "users": _invert_mapping(folder / "user2id.json")}
     frame["event"] = "interaction"
     frame["ts"] = pd.NaT
     frame["weight"] = 1.0
+    frame = _drop_bad_id_rows(frame, rep)
     return _drop_duplicate_interactions(frame, rep), rep, names
 
 
@@ -472,8 +792,9 @@ def _invert_mapping(path: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        return {str(v): str(k) for k, v in json.loads(path.read_text()).items()}
-    except (json.JSONDecodeError, AttributeError):
+        return {str(v): str(k) for k, v in json.loads(path.read_bytes()).items()}
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, RecursionError,
+            TypeError):
         return {}
 
 
@@ -490,117 +811,321 @@ def _read_interaction_table(path: Path, dataset: str | None, columns: dict[str, 
     mapping = resolve_columns(frame, INTERACTION_ALIASES, columns)
     _require(mapping, ("user_id", "item_id"), frame, path.name)
     rep = ImportReport(dataset=dataset or path.stem, kind="interactions",
-                       rows_read=len(frame) + len(bad))
-    for line in bad:
-        rep.add_problem("malformed line", line)
+                       rows_read=len(frame) + len(bad), unit=frame.attrs.get("unit", "line"))
+    for line, why in bad:
+        rep.add_problem("malformed line", f"line {line}: {why}", lines=[line])
     return _normalise_interactions(frame, mapping, rep, default_event="interaction"), rep, {}
-
-
-def _drop_unparsed(rep: ImportReport, reason: str, raw: pd.Series, parsed: pd.Series,
-                   keep: pd.Series) -> pd.Series:
-    """Report rows whose value was given but could not be parsed; return `keep` without them."""
-    bad = raw.notna() & parsed.isna() & keep
-    for i in np.flatnonzero(bad.to_numpy()):
-        rep.add_problem(reason, f"row {i + 2}: {raw.iloc[i]}")
-    return keep & ~bad
 
 
 def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: ImportReport,
                             default_event: str) -> pd.DataFrame:
-    """Canonical columns, parsed timestamps, known splits; bad rows recorded and dropped."""
+    """Canonical columns, parsed timestamps (UTC), known splits; bad rows recorded and dropped."""
     out = pd.DataFrame({f: frame[c].str.strip() for f, c in mapping.items()})
-    keep = out["user_id"].notna() & out["item_id"].notna() & (out["user_id"] != "") & \
-        (out["item_id"] != "")
-    for i in np.flatnonzero(~keep.to_numpy())[:EXAMPLES_PER_REASON]:
-        rep.add_problem("missing user or item", f"row {i + 2}")
-    if (~keep).sum() > EXAMPLES_PER_REASON:
-        rep.problems["missing user or item"] = int((~keep).sum())
+    labels = out.index.to_numpy()
+    unit = rep.unit
+    keep = np.ones(len(out), dtype=bool)
+
+    def drop(reason: str, mask: np.ndarray, example: Callable[[int], str]) -> None:
+        nonlocal keep
+        mask = mask & keep
+        positions = np.flatnonzero(mask)
+        rep.add_rows(reason, labels[positions], lambda k: example(int(positions[k])))
+        keep &= ~mask
+
+    drop("missing user or item", _mask(out["user_id"].isna() | out["item_id"].isna() |
+                                       (out["user_id"] == "") | (out["item_id"] == "")),
+         lambda i: f"{unit} {labels[i]}")
+    drop("user or item id is not a plain id", _mask(_bad_ids(out["user_id"]) |
+                                                    _bad_ids(out["item_id"])),
+         lambda i: f"{unit} {labels[i]} (over {MAX_ID_CHARS} characters or control characters)")
     out["event"] = out["event"].str.lower().fillna(default_event) if "event" in out \
         else default_event
     if "ts" in out:
         raw = out["ts"]
-        numeric = pd.to_numeric(raw, errors="coerce")
-        if numeric.notna().sum() >= raw.notna().sum() * 0.9 and raw.notna().any():
-            ts = pd.to_datetime(numeric, unit="s", errors="coerce")
-        else:
-            ts = pd.to_datetime(raw, errors="coerce", format="mixed")
-        keep = _drop_unparsed(rep, "unreadable timestamp", raw, ts, keep)
+        ts = _parse_timestamps(raw)
+        drop("unreadable timestamp", raw.notna().to_numpy() & ts.isna().to_numpy(),
+             lambda i: f"{unit} {labels[i]}: {str(raw.iloc[i])[:40]}")
         out["ts"] = ts
     else:
         out["ts"] = pd.NaT
     if "weight" in out:
-        weight = pd.to_numeric(out["weight"], errors="coerce")
-        keep = _drop_unparsed(rep, "weight is not a number", out["weight"], weight, keep)
+        raw = out["weight"]
+        weight = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        given = raw.notna().to_numpy()
+        drop("weight is not a number", given & np.isnan(weight),
+             lambda i: f"{unit} {labels[i]}: {str(raw.iloc[i])[:40]}")
+        with np.errstate(invalid="ignore"):
+            drop("weight is negative or infinite",
+                 given & ~np.isnan(weight) & (~np.isfinite(weight) | (weight < 0)),
+                 lambda i: f"{unit} {labels[i]}: {str(raw.iloc[i])[:40]}")
         out["weight"] = weight
     else:
         out["weight"] = np.nan
-    out["weight"] = out["weight"].fillna(out["event"].map(EVENT_WEIGHTS)).fillna(1.0)
+    by_event = out["event"].map(EVENT_WEIGHTS).to_numpy(dtype="float64", na_value=np.nan)
+    out["weight"] = out["weight"].fillna(pd.Series(by_event, index=out.index)).fillna(1.0)
     if "split" in out:
         split = out["split"].map(lambda s: SPLIT_NAMES.get(str(s).lower()) if pd.notna(s) else None)
-        keep = _drop_unparsed(rep, "unknown split label", out["split"], split, keep)
+        drop("unknown split label", out["split"].notna().to_numpy() & split.isna().to_numpy(),
+             lambda i: f"{unit} {labels[i]}: {str(out['split'].iloc[i])[:40]}")
         out["split"] = split
     else:
         out["split"] = None
-    out = out.loc[keep, ["user_id", "item_id", "event", "ts", "weight", "split"]]
-    return out
+    return out.loc[keep, ["user_id", "item_id", "event", "ts", "weight", "split"]]
+
+
+def _parse_timestamps(raw: pd.Series) -> pd.Series:
+    """Epoch seconds or date strings as naive UTC times (offsets converted, NaT if unreadable)."""
+    numeric = pd.to_numeric(raw, errors="coerce")
+    if raw.notna().any() and numeric.notna().sum() >= raw.notna().sum() * 0.9:
+        seconds = numeric.to_numpy(dtype="float64", na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            seconds[~(np.abs(seconds) <= MAX_EPOCH_SECONDS)] = np.nan   # also NaN, inf
+        return pd.Series(pd.to_datetime(seconds, unit="s", errors="coerce"), index=raw.index)
+    try:
+        ts = pd.to_datetime(raw, errors="coerce", format="mixed", utc=True)
+    except (ValueError, TypeError, OverflowError):
+        ts = raw.map(_parse_one_timestamp).astype("datetime64[ns, UTC]")
+    return ts.dt.tz_convert(None)
+
+
+def _parse_one_timestamp(value: object) -> pd.Timestamp:
+    try:
+        return pd.to_datetime(value, utc=True)
+    except (ValueError, TypeError, OverflowError):
+        return pd.NaT
+
+
+def _drop_bad_id_rows(frame: pd.DataFrame, rep: ImportReport) -> pd.DataFrame:
+    bad = _mask(_bad_ids(frame["user_id"]) | _bad_ids(frame["item_id"]))
+    positions = np.flatnonzero(bad)
+    rep.add_rows("user or item id is not a plain id", frame.index[positions],
+                 lambda k: f"user {str(frame['user_id'].iloc[positions[k]])[:40]}")
+    return frame.loc[~bad]
 
 
 def _drop_duplicate_interactions(frame: pd.DataFrame, rep: ImportReport) -> pd.DataFrame:
-    dup = frame.duplicated(["user_id", "item_id", "split"])
-    for _, row in frame.loc[dup].head(EXAMPLES_PER_REASON).iterrows():
-        rep.add_problem("duplicate interaction", f"user {row.user_id} item {row.item_id}")
-    if dup.sum() > EXAMPLES_PER_REASON:
-        rep.problems["duplicate interaction"] = int(dup.sum())
+    dup = frame.duplicated(["user_id", "item_id", "split"]).to_numpy()
+    positions = np.flatnonzero(dup)
+    rep.add_rows("duplicate interaction", frame.index[positions],
+                 lambda k: f"user {frame['user_id'].iloc[positions[k]]} item "
+                           f"{frame['item_id'].iloc[positions[k]]}")
     return frame.loc[~dup]
 
 
 # -- uploads (the app's Data page) ---------------------------------------------------------------
-MAX_ARCHIVE_BYTES = 2 * 1024 ** 3
+DEFAULT_MAX_UNPACKED_MB = 500
+MAX_ARCHIVE_FILES = 100_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+_DATASET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+
+
+def max_unpacked_bytes(limit_mb: float | None = None) -> int:
+    """The cap on what one zip may unpack to: `limit_mb`, else `$RECSYS_MAX_UNPACKED_MB`, else
+    500 MB."""
+    if limit_mb is None:
+        env = os.environ.get("RECSYS_MAX_UNPACKED_MB", "").strip()
+        try:
+            limit_mb = float(env) if env else DEFAULT_MAX_UNPACKED_MB
+        except ValueError:
+            raise DataImportError(f"RECSYS_MAX_UNPACKED_MB must be a number of megabytes, got "
+                                  f"{env!r}.") from None
+    if not limit_mb > 0:
+        raise DataImportError(f"The unpacked-size limit must be positive, got {limit_mb} MB.")
+    return int(limit_mb * 2**20)
+
+
+def uploads_root(store: Store) -> Path:
+    """`<data dir>/uploads`: everything uploaded through the app lives under it."""
+    return config.data_dir(store.path) / "uploads"
 
 
 def upload_dir(store: Store, dataset: str) -> Path:
     """Where the app keeps a dataset's uploaded files: `<data dir>/uploads/<dataset>/`."""
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", dataset or ""):
+    if not isinstance(dataset, str) or not _DATASET_NAME.fullmatch(dataset):
         raise DataImportError("A dataset name uses letters, digits, '-', '_' or '.' (at most "
-                              f"64 characters); got {dataset!r}.")
-    path = config.data_dir(store.path) / "uploads" / dataset
+                              f"64 characters, not starting with '.'); got {dataset!r}.")
+    root = uploads_root(store).resolve()
+    path = root / dataset
+    if path.resolve().parent != root:        # belt and braces: never a folder outside uploads
+        raise DataImportError(f"The dataset name {dataset!r} cannot be used as a folder name.")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
+def new_upload_dir(store: Store, dataset: str) -> Path:
+    """A fresh folder for one upload, `<data dir>/uploads/<dataset>/<time>-<random>/`, so that
+    discarding it never touches the photos of an earlier upload that items still show."""
+    parent = upload_dir(store, dataset)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=parent))
+
+
+def discard_upload(store: Store, folder: str | Path) -> int:
+    """Delete an upload's folder (it must be inside the uploads folder); returns bytes freed."""
+    root = uploads_root(store).resolve()
+    folder = Path(folder)
+    real = folder.resolve()
+    if real == root or root not in real.parents:
+        raise DataImportError(f"{folder} is not an upload folder; nothing was deleted.")
+    if not real.exists():
+        return 0
+    freed = sum(f.stat().st_size for f in real.rglob("*") if f.is_file() and not f.is_symlink())
+    shutil.rmtree(real, ignore_errors=True)
+    return freed
+
+
 def save_upload(data: bytes, folder: Path, filename: str) -> Path:
     """Write an uploaded file under `folder` (its base name only), atomically."""
-    name = Path(filename).name or "upload"
+    name = Path(str(filename).replace("\\", "/")).name
+    if not name or name.startswith(".") or "\x00" in name:
+        name = "upload" + "".join(c for c in Path(name.lstrip(".")).suffix if c.isalnum()
+                                  or c == ".")
     target = folder / name
-    tmp = target.with_name(target.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
     return target
 
 
-def extract_images(archive: str | Path | IO[bytes], dest: Path) -> int:
+def extract_images(archive: str | Path | IO[bytes], dest: Path,
+                   max_unpacked_mb: float | None = None) -> int:
     """Unpack the photos of a zip archive flat into `dest`; returns how many were written.
 
-    Only image files are taken, by base name (no paths, so no "zip slip"); a corrupt archive or
-    one that unpacks to more than 2 GB is refused with a clear error.
+    Only image files are taken, by base name (no paths, so no "zip slip"). The archive is
+    refused, leaving nothing behind, when it is not a readable zip, has an encrypted or corrupt
+    photo, holds more than MAX_ARCHIVE_FILES files or unpacks to more than `max_unpacked_mb`
+    (default `max_unpacked_bytes()`: 500 MB). Sizes are counted while unpacking, not taken
+    from the zip's headers, which can lie.
     """
+    limit = max_unpacked_bytes(max_unpacked_mb)
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise DataImportError(f"The images archive is not a readable zip file ({exc}).") from None
     with zf:
-        members = [m for m in zf.infolist()
-                   if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_SUFFIXES
-                   and not Path(m.filename).name.startswith(".")]
-        if sum(m.file_size for m in members) > MAX_ARCHIVE_BYTES:
-            raise DataImportError("The images archive unpacks to more than 2 GB; import from a "
-                                  "folder path instead.")
+        try:
+            entries = zf.infolist()
+        except (zipfile.BadZipFile, ValueError) as exc:
+            raise DataImportError(f"The images archive is damaged ({exc}).") from None
+        members = [m for m in entries if not m.is_dir() and _archive_name(m.filename)]
+        if len(entries) > MAX_ARCHIVE_FILES:
+            raise DataImportError(f"The images archive holds {len(entries):,} files; at most "
+                                  f"{MAX_ARCHIVE_FILES:,} are accepted.")
         if not members:
             raise DataImportError("The zip archive contains no image files (.jpg, .png, ...).")
+        if sum(m.file_size for m in members) > limit:
+            raise DataImportError(_too_big(limit))
+        encrypted = [m for m in members if m.flag_bits & 0x1]
+        if encrypted:
+            raise DataImportError(f"The images archive is password-protected ({len(encrypted):,} "
+                                  "encrypted photos); zip the photos again without a password.")
+        created = not dest.exists()
         dest.mkdir(parents=True, exist_ok=True)
-        for m in members:
-            target = dest / Path(m.filename).name
-            with zf.open(m) as src, open(target, "wb") as out:
-                shutil.copyfileobj(src, out)
-    return len(members)
+        staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=dest))
+        try:
+            written = _unpack(zf, members, staging, limit)
+            for name in written:
+                os.replace(staging / name, dest / name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created:
+                shutil.rmtree(dest, ignore_errors=True)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(written)
+
+
+def _archive_name(filename: str) -> str | None:
+    """The base name a zip entry is unpacked to, or None when it is not a photo to take."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1]
+    if not name or name.startswith(".") or "\x00" in name or \
+            Path(name).suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    return name
+
+
+def _too_big(limit: int) -> str:
+    return (f"The images archive unpacks to more than {limit / 2**20:,.0f} MB, the limit (set "
+            "RECSYS_MAX_UNPACKED_MB to change it, or import from a folder path instead).")
+
+
+def _unpack(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Path,
+            limit: int) -> list[str]:
+    """Copy members into `staging`, counting real bytes; DataImportError on any failure."""
+    total = 0
+    written: dict[str, None] = {}
+    for m in members:
+        name = _archive_name(m.filename)
+        assert name is not None
+        try:
+            with zf.open(m) as src, open(staging / name, "wb") as out:
+                while True:
+                    chunk = src.read(1 << 20)
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    if total > limit:
+                        raise DataImportError(_too_big(limit))
+                    out.write(chunk)
+        except DataImportError:
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise DataImportError("The disk is full: the photos could not be unpacked "
+                                      "(nothing was kept).") from None
+            raise DataImportError(f"The photo {name} in the archive is damaged ({exc}); "
+                                  "nothing was unpacked.") from None
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, ValueError,
+                zlib.error, lzma.LZMAError, struct.error) as exc:
+            raise DataImportError(f"The photo {name} in the archive is damaged or uses an "
+                                  f"unsupported format ({exc}); nothing was unpacked.") from None
+        written[name] = None
+    return list(written)
+
+
+def import_catalog_upload(store: Store, dataset: str, table: bytes, table_name: str,
+                          images_zip: bytes | IO[bytes] | None = None,
+                          max_unpacked_mb: float | None = None, **options) -> ImportReport:
+    """Import an uploaded catalog table (and zip of photos) into a fresh upload folder.
+
+    The folder is deleted when the import fails or is refused; after a successful import only
+    the photos that imported items use are kept (the table copy and unused files are removed).
+    `options` are those of `import_catalog` (fmt, on_error, columns, progress...).
+    """
+    folder = new_upload_dir(store, dataset)
+    try:
+        table_path = save_upload(table, folder, table_name)
+        images = None
+        if images_zip is not None:
+            data = io.BytesIO(images_zip) if isinstance(images_zip, (bytes, bytearray)) \
+                else images_zip
+            images = folder / "images"
+            unpacked = extract_images(data, images, max_unpacked_mb=max_unpacked_mb)
+        rep = import_catalog(store, table_path, images, dataset=dataset, **options)
+    except BaseException:
+        discard_upload(store, folder)
+        raise
+    if rep.refused:
+        discard_upload(store, folder)
+        return rep
+    if images_zip is not None:
+        rep.details["photos unpacked"] = unpacked
+    keep = {os.path.realpath(p) for p in store.items(dataset)["image_path"].dropna()}
+    for file in sorted(folder.rglob("*"), reverse=True):
+        if file.is_file() and os.path.realpath(file) not in keep:
+            file.unlink()
+        elif file.is_dir() and not any(file.iterdir()):
+            file.rmdir()
+    if not any(folder.iterdir()):
+        folder.rmdir()
+    return rep
+
+
+def import_interactions_upload(store: Store, dataset: str, data: bytes, filename: str,
+                               **options) -> ImportReport:
+    """Import an uploaded interaction file; its copy is deleted afterwards, whatever happens.
+    `options` are those of `import_interactions` (fmt, on_error, append, replace...)."""
+    folder = new_upload_dir(store, dataset)
+    try:
+        path = save_upload(data, folder, filename)
+        return import_interactions(store, path, dataset=dataset, **options)
+    finally:
+        discard_upload(store, folder)

@@ -7,12 +7,12 @@ through, and simulates users for it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from . import config
+from .artifacts import atomic_path
 from .datasets import import_catalog
 from .demo_art import generate_catalog, render_catalog
 from .progress import ProgressCallback, report, scaled
@@ -28,7 +28,7 @@ def build_demo(store: Store, n_items: int = 320, n_users: int = 600, seed: int =
     """Create (or keep, unless `force`) the demo dataset; returns its sizes."""
     if DEMO_DATASET in store.dataset_names() and not force:
         counts = store.counts(DEMO_DATASET)
-        store.set_setting("active_dataset", DEMO_DATASET)
+        store.set_active_dataset(DEMO_DATASET)
         return {"dataset": DEMO_DATASET, "existing": True, "items": counts["items"],
                 "users": counts["users"], "interactions": counts["interactions"]}
     folder = config.data_dir(store.path) / "demo"
@@ -41,9 +41,8 @@ def build_demo(store: Store, n_items: int = 320, n_users: int = 600, seed: int =
     table["extra"] = [f'{{"pattern": "{p}"}}' for p in table.pop("pattern")]
     table = table.drop(columns=["secondary_colour"], errors="ignore")
     csv = folder / "catalog.csv"
-    tmp = csv.with_suffix(".csv.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, csv)
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
     if force and DEMO_DATASET in store.dataset_names():
         store.delete_dataset(DEMO_DATASET)
     rep = import_catalog(store, csv, folder / "images", dataset=DEMO_DATASET, kind="demo",

@@ -11,7 +11,6 @@ top-left light gradient, darker edges and an outline so white and beige items st
 from __future__ import annotations
 
 import math
-import os
 import random
 import zlib
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from .artifacts import atomic_path
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
@@ -1382,12 +1383,8 @@ def render_catalog(specs: list[dict], image_dir: Path, size: int = 224,
                              spec.get("secondary_colour"), size=size,
                              seed=zlib.crc32(str(spec["item_id"]).encode()))
         path = (image_dir / f"{spec['item_id']}.jpg").resolve()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
+        with atomic_path(path) as tmp:
             image.save(tmp, format="JPEG", quality=90)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
         out.append({**spec, "image_path": str(path)})
         if progress is not None:
             progress(done, len(specs))

@@ -254,11 +254,5 @@ def _embed_texts(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
 def _remove_stale(store: Store, dataset: str, name: str, version: str, modality: str,
                   keep: set[str]) -> int:
     stored = store.embedding_hashes(dataset, name, version, modality)
-    stale = [i for i in stored if i not in keep]
-    if not stale:
-        return 0
-    with store.transaction() as cur:
-        cur.execute("""DELETE FROM embeddings WHERE dataset = ? AND encoder = ? AND version = ?
-                       AND modality = ? AND list_contains(?, item_id)""",
-                    [dataset, name, version, modality, stale])
-    return len(stale)
+    return store.delete_embeddings(dataset, name, version, modality,
+                                   [i for i in stored if i not in keep])

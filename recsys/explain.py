@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .evaluation import InteractionData
+from .interactions import InteractionData
 from .models.base import Recommender
 
 N_SIMILAR = 3

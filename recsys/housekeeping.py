@@ -170,11 +170,12 @@ class DiskUsage:
 
 def disk_usage(store: Store) -> DiskUsage:
     """Sizes of the database file (with its WAL), the model files, the encoder checkpoints and
-    the search indexes (files under the artifacts directory beside the database, plus any
-    recorded file that lives elsewhere), and the remaining artifacts."""
+    the search indexes (files under this database's artifacts directory,
+    `<data dir>/artifacts/<database stem>/`, plus any recorded file that lives elsewhere), and
+    the remaining artifacts. Another database's files in the same folder are not counted."""
     if str(store.path) == ":memory:":
         return DiskUsage(0, 0, 0, 0, 0, 0, 0, 0, "")
-    root = config.data_dir(store.path) / "artifacts"
+    root = config.artifacts_dir(store.path, create=False)     # this database's files only
     seen: set[Path] = set()
 
     def size_of(paths) -> tuple[int, int]:

@@ -248,9 +248,18 @@ class ItemIndex:
                                    exclude=exclude or (), method=method)
         return self._result(hits, scale)
 
+    def item_vectors(self, item_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(photo vector, text vector) of an item, None where it has none (each read with
+        `vector`, no matrix copy). KeyError when the item is not in the index."""
+        if self.position(item_id) is None:
+            raise KeyError(f"item {item_id!r} is not in the index")
+        return self.vector(item_id, "image"), self.vector(item_id, "text")
+
     def similar(self, item_id: str, k: int = 10, image_weight: float = 0.5,
+                exclude: "set[str] | list[str] | None" = None,
                 allowed_mask: np.ndarray | None = None, method: str = "auto") -> SearchResult:
-        """Items most like `item_id` (its own photo and text vectors as the queries)."""
+        """Items most like `item_id` (its own photo and text vectors as the queries); the item
+        itself and `exclude` are left out."""
         if self.position(item_id) is None:
             raise KeyError(f"item {item_id!r} is not in the index")
         queries = {m: self.vectors.vector(item_id, m) for m in ("image", "text")
@@ -260,7 +269,8 @@ class ItemIndex:
             raise KeyError(f"item {item_id!r} has no vectors")
         # compare photo with photos and text with texts: same-modality similarity
         hits = self.vectors.search(queries, {"image": image_weight, "text": 1 - image_weight},
-                                   k, allowed=allowed_mask, exclude=[str(item_id)],
+                                   k, allowed=allowed_mask,
+                                   exclude=[str(item_id), *(str(x) for x in exclude or ())],
                                    method=method)
         return self._result(hits, 1.0)
 

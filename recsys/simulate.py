@@ -304,21 +304,9 @@ def simulate_into(store: Store, dataset: str, config: SimulationConfig,
     """Simulate users for a dataset's catalog and replace its users and interactions."""
     items = store.items(dataset)
     users, interactions = simulate(items, config, progress)
-    interactions.insert(0, "dataset", dataset)
-    users.insert(0, "dataset", dataset)
-    with store.transaction() as cur:
-        cur.execute("DELETE FROM interactions WHERE dataset = ?", [dataset])
-        cur.execute("DELETE FROM users WHERE dataset = ?", [dataset])
-        cur.register("_sim_users", users)
-        cur.register("_sim_inter", interactions)
-        try:
-            cur.execute("INSERT INTO users BY NAME SELECT * FROM _sim_users")
-            cur.execute("INSERT INTO interactions BY NAME SELECT * FROM _sim_inter")
-        finally:
-            cur.unregister("_sim_users")
-            cur.unregister("_sim_inter")
-        cur.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)",
-                    [f"simulation:{dataset}", json.dumps(asdict(config))])
+    store.replace_users_and_interactions(
+        dataset, users, interactions,
+        settings={f"simulation:{dataset}": json.dumps(asdict(config))})
     counts = interactions["event"].value_counts()
     return {"dataset": dataset, "users": int(users.shape[0]),
             "interactions": int(interactions.shape[0]),

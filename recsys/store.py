@@ -3,10 +3,17 @@
 One `Store` per database file and process. Each thread (Streamlit runs each session in its own
 thread) gets its own cursor on the shared connection; every write goes through `transaction()`,
 so a failure leaves the database exactly as it was.
+
+This is the only module that speaks SQL: everything else calls its named methods, so a schema
+change touches this file. `insert_frame` is the one way to insert a data frame into a table
+(register -> INSERT BY NAME -> unregister) and `set_active_dataset` the one writer of the active
+dataset setting.
 """
 
 from __future__ import annotations
 
+import errno
+import itertools
 import json
 import threading
 from contextlib import contextmanager
@@ -136,11 +143,29 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 """
 
+TABLES = ("settings", "datasets", "items", "users", "interactions", "embeddings", "encoders",
+          "runs", "run_epochs", "metrics")
+ACTIVE_DATASET = "active_dataset"
+"""The settings key naming the active dataset (written only by `Store.set_active_dataset`)."""
+
 ITEM_COLUMNS = ("item_id", "title", "description", "gender", "master_category", "sub_category",
                 "article_type", "base_colour", "season", "usage", "year", "brand", "price",
                 "image_path", "content_hash", "extra")
 USER_COLUMNS = ("user_id", "name", "segment", "profile")
 INTERACTION_COLUMNS = ("user_id", "item_id", "event", "ts", "weight", "split")
+
+
+_frame_ids = itertools.count()
+HEADER_BYTES = 3 * 4096     # a DuckDB file: main header, two database headers, then the blocks
+# Words in DuckDB's errors for a file that is not (or no longer) a readable database.
+DAMAGED_SIGNS = ("not a valid duckdb database", "could not read enough bytes", "corrupt",
+                 "checksum", "version number", "serialization", "invalid database",
+                 "failed to read", "unexpected end", "truncated")
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+DISK_FULL_SIGNS = ("no space left on device", "disk quota exceeded", "file too large",
+                   "disk is full", "not enough space")
+# (resolved database path, run_id) of the runs this process started and has not finished.
+_LIVE_RUNS: set[tuple[str, int]] = set()
 
 
 class StoreError(RecsysError):
@@ -158,22 +183,91 @@ class Store:
         self.path = config.db_path(path)
         self.read_only = read_only
         if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"Cannot create the folder for the database {self.path}: "
+                                 f"{exc.strerror or exc}.") from None
         try:
             self._conn = duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if "lock" in str(exc).lower():
-                raise StoreError(
-                    f"The database {self.path} is in use by another process (for example the "
-                    "running Streamlit app). Stop that process, or point this command at another "
-                    "database with --db PATH or RECSYS_DB=PATH.") from exc
-            raise StoreError(f"Cannot open the database {self.path}: {exc}") from exc
+        except duckdb.Error as exc:
+            raise self._open_error(exc) from exc
         self._local = threading.local()
         self._lock = threading.Lock()
+        try:
+            self._check_length()
+        except StoreError:
+            self._conn.close()
+            raise
         if not read_only:
-            self._conn.execute(SCHEMA)
-            self._conn.execute("INSERT OR REPLACE INTO settings VALUES ('schema_version', ?)",
-                               [SCHEMA_VERSION])
+            try:
+                self._conn.execute(SCHEMA)
+                self._conn.execute("INSERT OR REPLACE INTO settings VALUES ('schema_version', ?)",
+                                   [SCHEMA_VERSION])
+                self._mark_interrupted_runs()
+            except (duckdb.Error, OSError) as exc:
+                self._conn.close()
+                raise self._open_error(exc) from exc
+
+    def _open_error(self, exc: BaseException) -> StoreError:
+        """A StoreError that says what is wrong with the database file and what to do."""
+        text = str(exc)
+        low = text.lower()
+        if "could not set lock" in low or "conflicting lock" in low:
+            return StoreError(
+                f"The database {self.path} is in use by another process (for example the "
+                "running Streamlit app). Stop that process, or point this command at another "
+                "database with --db PATH or RECSYS_DB=PATH.")
+        if _disk_full(exc):
+            return StoreError(f"The disk holding the database {self.path} is full, so it cannot "
+                              "be opened for writing. Free some space and try again.")
+        if "read-only mode" in low and "does not exist" in low:
+            return StoreError(f"The database {self.path} does not exist yet. Import data first "
+                              "(python -m recsys init-demo or import-catalog).")
+        if "is a directory" in low:
+            return StoreError(f"{self.path} is a folder, not a database file; give the path of "
+                              "a .duckdb file with --db PATH or RECSYS_DB=PATH.")
+        if any(sign in low for sign in DAMAGED_SIGNS):
+            return StoreError(
+                f"The database file {self.path} is damaged or incomplete (for example truncated "
+                f"by a copy or a full disk) and cannot be read ({_first_line(text)}). Nothing "
+                "was changed. Restore it from a backup, or move it aside and start a new one "
+                "(python -m recsys init-demo, or --db NEW.duckdb).")
+        return StoreError(f"Cannot open the database {self.path}: {_first_line(text)}")
+
+    def _check_length(self) -> None:
+        """Refuse a file shorter than the blocks its header lists (a truncated copy).
+
+        DuckDB reads blocks only when a query needs them, so such a file opens and then fails
+        (or, in read-only mode, answers from what is left) somewhere later.
+        """
+        if str(self.path) == ":memory:" or not self.path.is_file():
+            return
+        row = self._conn.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
+                                 "WHERE database_name = current_database()").fetchone()
+        if row is None:
+            return
+        expected = HEADER_BYTES + int(row[0]) * int(row[1])
+        actual = self.path.stat().st_size
+        if actual < expected:
+            raise self._open_error(duckdb.IOException(
+                f"the file has {actual:,} bytes but its header lists {expected:,} (truncated)"))
+
+    def _mark_interrupted_runs(self) -> None:
+        """Runs left 'running' by a process that died (kill -9, power cut) become 'interrupted'.
+
+        Only a writer calls this, and DuckDB lets one process at a time open a file for
+        writing, so no other process can still be running them; this process's own live runs
+        (another Store on the same file) are left alone.
+        """
+        live = [run_id for key, run_id in _LIVE_RUNS if key == self._run_key()]
+        self._conn.execute(
+            "UPDATE runs SET status = 'interrupted', finished_at = coalesce(finished_at, ?), "
+            "message = coalesce(message, 'stopped unexpectedly') WHERE status = 'running' "
+            "AND run_id NOT IN (SELECT unnest(?::INTEGER[]))", [datetime.now(), live])
+
+    def _run_key(self) -> str:
+        return str(self.path) if str(self.path) == ":memory:" else str(self.path.resolve())
 
     # -- connections --------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
@@ -187,16 +281,32 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """BEGIN ... COMMIT on this thread's cursor; ROLLBACK on any exception."""
+        """BEGIN ... COMMIT on this thread's cursor; ROLLBACK on any exception.
+
+        A full disk (while writing or at COMMIT) becomes a StoreError saying so, never the
+        follow-up "transaction aborted" error of the rollback.
+        """
         cur = self.cursor()
         cur.begin()
         try:
             yield cur
-        except BaseException:
-            cur.rollback()
+        except BaseException as exc:
+            _rollback_quietly(cur)
+            if _disk_full(exc):
+                raise self._disk_full_error() from exc
             raise
-        else:
+        try:
             cur.commit()
+        except (duckdb.Error, OSError) as exc:
+            _rollback_quietly(cur)
+            if _disk_full(exc):
+                raise self._disk_full_error() from exc
+            raise
+
+    def _disk_full_error(self) -> StoreError:
+        return StoreError(f"The disk holding the database {self.path} is full (or the file "
+                          "reached its size limit), so the change was not saved; the database "
+                          "is as it was before. Free some space and try again.")
 
     def close(self) -> None:
         self._conn.close()
@@ -208,14 +318,60 @@ class Store:
         row = self.cursor().execute(sql, params or []).fetchone()
         return None if row is None else row[0]
 
+    @staticmethod
+    @contextmanager
+    def _registered(cur: duckdb.DuckDBPyConnection, frame: pd.DataFrame | pa.Table
+                    ) -> Iterator[str]:
+        """Expose `frame` to SQL on `cur` under a fresh view name for the block, then drop it."""
+        name = f"_frame_{next(_frame_ids)}"
+        cur.register(name, frame)
+        try:
+            yield name
+        finally:
+            cur.unregister(name)
+
+    @classmethod
+    def insert_frame(cls, cur: duckdb.DuckDBPyConnection, table: str,
+                     frame: pd.DataFrame | pa.Table, mode: str = "append") -> int:
+        """Insert the rows of a data frame (or Arrow table) into `table`, matching columns by
+        name, on the caller's transaction cursor; returns the number of rows given.
+
+        The one place for the register -> INSERT BY NAME -> unregister pattern. Columns the
+        frame lacks get the table's defaults. `mode`: "append" (plain INSERT: a duplicate key
+        is an error), "replace" (INSERT OR REPLACE: rows with an existing key overwrite it) or
+        "ignore" (INSERT OR IGNORE: rows with an existing key are skipped).
+        """
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        verb = {"append": "INSERT", "replace": "INSERT OR REPLACE",
+                "ignore": "INSERT OR IGNORE"}.get(mode)
+        if verb is None:
+            raise ValueError(f"mode must be append, replace or ignore, not {mode!r}")
+        if len(frame) == 0:
+            return 0
+        with cls._registered(cur, frame) as name:
+            cur.execute(f"{verb} INTO {table} BY NAME SELECT * FROM {name}")
+        return len(frame)
+
     # -- settings and datasets ----------------------------------------------------------------
     def get_setting(self, key: str, default: str | None = None) -> str | None:
         value = self.scalar("SELECT value FROM settings WHERE key = ?", [key])
         return default if value is None else value
 
-    def set_setting(self, key: str, value: str) -> None:
-        with self.transaction() as cur:
+    def set_setting(self, key: str, value: str,
+                    cur: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Write a setting, in the caller's transaction `cur` if given, else in its own."""
+        if cur is not None:
             cur.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+            return
+        with self.transaction() as own:
+            own.execute("INSERT OR REPLACE INTO settings VALUES (?, ?)", [key, value])
+
+    def set_active_dataset(self, name: str,
+                           cur: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Make `name` the dataset commands and new app sessions use when none is named (in the
+        caller's transaction `cur` if given). The one writer of the `active_dataset` setting."""
+        self.set_setting(ACTIVE_DATASET, name, cur)
 
     def datasets(self) -> pd.DataFrame:
         """Datasets with their table sizes, newest first."""
@@ -245,11 +401,11 @@ class Store:
         else:
             cur.execute("INSERT INTO datasets (name, kind, source, attribution, description) "
                         "VALUES (?, ?, ?, ?, ?)", [name, kind, source, attribution, description])
-        cur.execute("INSERT OR REPLACE INTO settings VALUES ('active_dataset', ?)", [name])
+        self.set_active_dataset(name, cur)
 
     def active_dataset(self) -> str | None:
         """The dataset commands use when none is named: the last one imported or chosen."""
-        name = self.get_setting("active_dataset")
+        name = self.get_setting(ACTIVE_DATASET)
         names = self.dataset_names()
         if name in names:
             return name
@@ -292,22 +448,38 @@ class Store:
                                          [dataset]))
         return out
 
+    def photo_count(self, dataset: str) -> int:
+        """Items of a dataset that have a photo."""
+        return int(self.scalar("SELECT count(*) FROM items WHERE dataset = ? AND image_path "
+                               "IS NOT NULL", [dataset]) or 0)
+
+    def items_version(self, dataset: str) -> str:
+        """A cheap token that changes whenever the dataset's items change (import, delete):
+        a cache key for anything computed from them."""
+        row = self.cursor().execute(
+            "SELECT count(*), coalesce(sum(hash(content_hash)) % 1000000007, 0) FROM items "
+            "WHERE dataset = ?", [dataset]).fetchone()
+        return f"{row[0]}:{row[1]}"
+
+    def interactions_version(self, dataset: str) -> str:
+        """A cheap token that changes whenever the dataset's interactions change."""
+        row = self.cursor().execute(
+            "SELECT count(*), max(ts) FROM interactions WHERE dataset = ?", [dataset]).fetchone()
+        return f"{row[0]}:{row[1]}"
+
     # -- items, users, interactions -----------------------------------------------------------
     def items(self, dataset: str, item_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Items of a dataset ordered by item_id (all, or the given ids in that order)."""
         if item_ids is None:
             return self.query("SELECT * EXCLUDE (dataset) FROM items WHERE dataset = ? "
                               "ORDER BY item_id", [dataset])
-        ids = list(item_ids)
-        order = pd.DataFrame({"item_id": ids, "pos": np.arange(len(ids))})
-        cur = self.cursor()
-        cur.register("_wanted_ids", order)
-        try:
-            return cur.execute("""SELECT i.* EXCLUDE (dataset) FROM items i
-                                  JOIN _wanted_ids w USING (item_id)
-                                  WHERE i.dataset = ? ORDER BY w.pos""", [dataset]).df()
-        finally:
-            cur.unregister("_wanted_ids")
+        ids = [str(i) for i in item_ids]
+        return self.query("""SELECT i.* EXCLUDE (dataset) FROM items i
+                             JOIN (SELECT unnest($ids) AS item_id,
+                                          generate_subscripts($ids, 1) AS pos) w
+                               USING (item_id)
+                             WHERE i.dataset = $dataset ORDER BY w.pos""",
+                          {"ids": ids, "dataset": dataset})
 
     def item_ids(self, dataset: str) -> list[str]:
         return [r[0] for r in self.cursor().execute(
@@ -321,6 +493,12 @@ class Store:
                                     WHERE dataset = ? GROUP BY user_id) n USING (user_id)
             WHERE u.dataset = ? ORDER BY u.user_id""", [dataset, dataset])
 
+    def user(self, dataset: str, user_id: str) -> dict[str, Any] | None:
+        """One user's row (user_id, name, segment, profile), or None."""
+        frame = self.query("SELECT * EXCLUDE (dataset) FROM users WHERE dataset = ? AND "
+                           "user_id = ?", [dataset, str(user_id)])
+        return None if frame.empty else frame.iloc[0].to_dict()
+
     def has_user(self, dataset: str, user_id: str) -> bool:
         return self.scalar("SELECT count(*) FROM users WHERE dataset = ? AND user_id = ?",
                            [dataset, str(user_id)]) > 0
@@ -330,6 +508,37 @@ class Store:
         return self.query("""SELECT user_id, item_id, event, ts, weight, split FROM interactions
                              WHERE dataset = ? ORDER BY user_id, ts NULLS FIRST, item_id""",
                           [dataset])
+
+    def implicit_pairs(self, dataset: str) -> pd.DataFrame:
+        """One row per (user, item) of the interactions: weight = largest event weight, ts =
+        first event, split_code = 0 train / 1 valid / 2 test (NULL without a stored split)."""
+        return self.query("""
+            SELECT user_id, item_id, max(weight) AS weight, min(ts) AS ts,
+                   min(CASE split WHEN 'train' THEN 0 WHEN 'valid' THEN 1 WHEN 'test' THEN 2 END)
+                     AS split_code
+            FROM interactions WHERE dataset = ? GROUP BY user_id, item_id
+            ORDER BY user_id, item_id""", [dataset])
+
+    def weekly_events(self, dataset: str) -> pd.DataFrame:
+        """Events per week and type (week, event, events), oldest week first."""
+        return self.query(
+            "SELECT date_trunc('week', ts) AS week, event, count(*) AS events FROM interactions "
+            "WHERE dataset = ? AND ts IS NOT NULL GROUP BY ALL ORDER BY week", [dataset])
+
+    def replace_users_and_interactions(self, dataset: str, users: pd.DataFrame,
+                                       interactions: pd.DataFrame,
+                                       settings: dict[str, str] | None = None) -> None:
+        """Replace a dataset's users and interactions (frames with the tables' columns, a
+        `dataset` column optional) and write `settings`, all in one transaction."""
+        users = users.assign(dataset=dataset)
+        interactions = interactions.assign(dataset=dataset)
+        with self.transaction() as cur:
+            cur.execute("DELETE FROM interactions WHERE dataset = ?", [dataset])
+            cur.execute("DELETE FROM users WHERE dataset = ?", [dataset])
+            self.insert_frame(cur, "users", users)
+            self.insert_frame(cur, "interactions", interactions)
+            for key, value in (settings or {}).items():
+                self.set_setting(key, value, cur)
 
     def user_history(self, dataset: str, user_id: str) -> pd.DataFrame:
         """One user's interactions joined with item details, newest first."""
@@ -360,14 +569,7 @@ class Store:
                                                pa.array(vectors.ravel())),
         })
         with self.transaction() as cur:
-            cur.register("_new_vectors", table)
-            try:
-                cur.execute("""INSERT OR REPLACE INTO embeddings
-                               (dataset, item_id, encoder, version, modality, content_hash, vector)
-                               SELECT dataset, item_id, encoder, version, modality, content_hash,
-                                      vector FROM _new_vectors""")
-            finally:
-                cur.unregister("_new_vectors")
+            self.insert_frame(cur, "embeddings", table, mode="replace")
 
     def embeddings(self, dataset: str, encoder: str, version: str,
                    modality: str) -> tuple[list[str], np.ndarray]:
@@ -389,6 +591,18 @@ class Store:
             """SELECT item_id, content_hash FROM embeddings WHERE dataset = ? AND encoder = ?
                AND version = ? AND modality = ?""", [dataset, encoder, version, modality]).fetchall()
         return dict(rows)
+
+    def delete_embeddings(self, dataset: str, encoder: str, version: str, modality: str,
+                          item_ids: Sequence[str]) -> int:
+        """Remove the vectors of `item_ids` from one encoder version and modality."""
+        ids = list(item_ids)
+        if not ids:
+            return 0
+        with self.transaction() as cur:
+            cur.execute("""DELETE FROM embeddings WHERE dataset = ? AND encoder = ? AND version = ?
+                           AND modality = ? AND list_contains(?, item_id)""",
+                        [dataset, encoder, version, modality, ids])
+        return len(ids)
 
     def embedding_sets(self, dataset: str) -> pd.DataFrame:
         """Which (encoder, version, modality) vectors exist for a dataset, with counts."""
@@ -418,6 +632,7 @@ class Store:
             row = cur.execute("INSERT INTO runs (dataset, kind, model, config, status) "
                               "VALUES (?, ?, ?, ?, 'running') RETURNING run_id",
                               [dataset, kind, model, _json(config_)]).fetchone()
+        _LIVE_RUNS.add((self._run_key(), int(row[0])))
         return int(row[0])
 
     def finish_run(self, run_id: int, status: str, seconds: float | None = None,
@@ -429,6 +644,7 @@ class Store:
                            config = coalesce(?, config) WHERE run_id = ?""",
                         [status, datetime.now(), seconds, artifact_path, message,
                          None if config_ is None else _json(config_), run_id])
+        _LIVE_RUNS.discard((self._run_key(), int(run_id)))
 
     def add_epoch(self, run_id: int, epoch: int, train_loss: float | None,
                   val_loss: float | None, metrics: dict | None, seconds: float | None) -> None:
@@ -444,14 +660,10 @@ class Store:
         frame.insert(0, "run_id", run_id)
         frame["k"] = frame["k"].astype("Int64")
         with self.transaction() as cur:
-            cur.register("_new_metrics", frame)
-            try:
-                cur.execute("""DELETE FROM metrics WHERE run_id = ? AND (protocol, slice) IN
-                               (SELECT DISTINCT protocol, slice FROM _new_metrics)""", [run_id])
-                cur.execute("INSERT INTO metrics SELECT run_id, protocol, slice, metric, k, value "
-                            "FROM _new_metrics")
-            finally:
-                cur.unregister("_new_metrics")
+            with self._registered(cur, frame) as new:
+                cur.execute(f"""DELETE FROM metrics WHERE run_id = ? AND (protocol, slice) IN
+                                (SELECT DISTINCT protocol, slice FROM {new})""", [run_id])
+            self.insert_frame(cur, "metrics", frame)
 
     def runs(self, dataset: str | None = None, kind: str | None = None) -> pd.DataFrame:
         """Runs, newest first, optionally filtered by dataset and kind."""
@@ -500,7 +712,42 @@ class Store:
                               FROM metrics m JOIN runs r USING (run_id)
                               WHERE {' AND '.join(where)} ORDER BY m.run_id, metric, k""", params)
 
-    # -- housekeeping and disk use --------------------------------------------------------------
+    # -- importers ----------------------------------------------------------------------------
+    def dataset_kind(self, name: str) -> str | None:
+        """'catalog', 'interactions' or 'demo'; None for an unknown dataset."""
+        return self.scalar("SELECT kind FROM datasets WHERE name = ?", [name])
+
+    def interaction_count(self, dataset: str) -> int:
+        return int(self.scalar("SELECT count(*) FROM interactions WHERE dataset = ?", [dataset]))
+
+    @staticmethod
+    def catalog_item_ids(cur: duckdb.DuckDBPyConnection, dataset: str) -> set[str]:
+        """The item ids a dataset holds, read inside the caller's transaction."""
+        return {r[0] for r in cur.execute("SELECT item_id FROM items WHERE dataset = ?",
+                                          [dataset]).fetchall()}
+
+    @classmethod
+    def upsert_items(cls, cur: duckdb.DuckDBPyConnection, dataset: str,
+                     rows: pd.DataFrame) -> None:
+        """Insert or replace catalog rows (columns named as in `items`) of one dataset."""
+        frame = rows.drop(columns=["dataset"], errors="ignore")
+        frame.insert(0, "dataset", dataset)
+        cls.insert_frame(cur, "items", frame, mode="replace")
+
+    @classmethod
+    def write_interactions(cls, cur: duckdb.DuckDBPyConnection, dataset: str,
+                           users: pd.DataFrame, items: pd.DataFrame | None,
+                           interactions: pd.DataFrame, replace: bool) -> None:
+        """Add users (and bare items, when given) that are new, then the interactions; with
+        `replace` the dataset's interactions are deleted first. In the caller's transaction."""
+        if replace:
+            cur.execute("DELETE FROM interactions WHERE dataset = ?", [dataset])
+        cls.insert_frame(cur, "users", users[["dataset", "user_id", "name"]], mode="ignore")
+        if items is not None:
+            cls.insert_frame(cur, "items", items[["dataset", "item_id", "title"]], mode="ignore")
+        cls.insert_frame(cur, "interactions", interactions)
+
+    # -- housekeeping and disk use (issue-scale) -----------------------------------------------
     # Named queries for the persisted vector indexes (recsys/vector_index.py), model-file
     # housekeeping (recsys/training.py) and the disk-use report. Vectors of items that are no
     # longer in the catalog are never returned.
@@ -603,6 +850,31 @@ class Store:
             if p.is_file():
                 total += p.stat().st_size
         return total
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Whether an error (or the error it wraps) says the disk or the file size limit is full."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        if isinstance(exc, (duckdb.Error, OSError)) and \
+                any(sign in str(exc).lower() for sign in DISK_FULL_SIGNS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK, ignoring "no transaction is active" (DuckDB may have ended it already)."""
+    try:
+        cur.rollback()
+    except duckdb.Error:
+        pass
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else "unknown error"
 
 
 def _json(value: Any) -> str | None:

@@ -10,18 +10,23 @@ last good model. After a finished run, older files of the same model beyond the 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from . import config
 from .artifacts import atomic_path
 from .errors import RecsysError
-from .evaluation import InteractionData, load_data
 from .housekeeping import prune_models
+from .interactions import InteractionData, load_data
 from .models import get_spec
 from .models.base import EpochStats, Recommender
 from .progress import ProgressCallback, report, scaled
@@ -32,6 +37,46 @@ CACHE_SIZE = 8
 
 class ModelNotTrained(RecsysError):
     """No finished training run matches the request."""
+
+
+class StaleModel(ModelNotTrained):
+    """A run trained on other data than the dataset holds now (so its numbers would be wrong)."""
+
+
+def data_fingerprint(data: InteractionData) -> str:
+    """A short hash of everything a model learns from: the users and items (ids, order), the
+    split (protocol and its train / valid / test matrices) and every content matrix (hence the
+    encoder version and the vectors themselves). Recorded with each run; a run is only used on
+    data with the same fingerprint. Computed once per data object (~20 MB hashed on Myntra)."""
+    known = getattr(data, "_fingerprint", None)
+    if known is not None:
+        return known
+    h = hashlib.sha1()
+    h.update(f"{data.protocol}\x1f{data.encoder}".encode())
+    for ids in (data.user_ids, data.item_ids):
+        h.update("\x1f".join(map(str, ids)).encode())
+        h.update(b"\x1e")
+    for split in (data.train, data.valid, data.test):
+        m = split.tocsr()
+        m.sort_indices()
+        for part in (m.indptr, m.indices, m.data):
+            h.update(np.ascontiguousarray(part).tobytes())
+    for signal in sorted(data.signals - {"cf"}):
+        h.update(signal.encode())
+        h.update(np.ascontiguousarray(data.content(signal), dtype=np.float32).tobytes())
+    data._fingerprint = h.hexdigest()[:16]
+    return data._fingerprint
+
+
+def check_fingerprint(run: "TrainedRun", data: InteractionData) -> None:
+    """Raise `StaleModel` when `run` was trained on other data than `data` (other interactions
+    or items, another split, other item vectors), or recorded no fingerprint."""
+    if run.config.get("fingerprint") != data_fingerprint(data):
+        raise StaleModel(
+            f"Run {run.run_id} ({run.name}) was trained on different data than dataset "
+            f"'{run.dataset}' holds now (interactions, items, split or item vectors changed "
+            f"since), so its picks and scores would be wrong. Retrain it: `python -m recsys "
+            f"train --model {run.name} --dataset {run.dataset}` (or the Train page).")
 
 
 @dataclass
@@ -70,8 +115,8 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
 
     `params` are the model's hyperparameters (strings are converted); `protocol` the split
     (auto, stored, random, temporal); `keep_models` how many files of this model to keep
-    (default $RECSYS_KEEP_MODELS or 3, 0 = all). The progress callback gets one event per epoch with
-    `metrics` = epoch, train_loss, val_loss, val_ndcg@20. Raises after recording the run as
+    (default $RECSYS_KEEP_MODELS or 3, 0 = all). The progress callback gets one event per
+    epoch with `metrics` = epoch, train_loss, val_loss, val_ndcg@20. Raises after recording the run as
     failed or interrupted; the previously saved model then stays the one `load_model` returns.
     """
     spec = get_spec(name)
@@ -83,7 +128,8 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
     run_config = {"model": name, "params": asdict(model.config), "protocol": data.protocol,
                   "split_seed": split_seed, "encoder": data.encoder,
                   "users": data.n_users, "items": data.n_items,
-                  "train_interactions": int(data.train.nnz)}
+                  "train_interactions": int(data.train.nnz),
+                  "fingerprint": data_fingerprint(data)}
     run_id = store.start_run(dataset, "model", name, run_config)
     t0 = time.perf_counter()
 
@@ -128,28 +174,62 @@ def _prune_after_training(store: Store, dataset: str, name: str,
 def forget_cached_models(paths) -> None:
     """Drop in-process copies of models whose files were deleted."""
     gone = {str(p) for p in paths}
-    for key in [k for k in _cache if k[0] in gone]:
-        del _cache[key]
+    with _cache_lock:
+        for key in [k for k in _cache if k[0] in gone]:
+            del _cache[key]
 
 
 _cache: OrderedDict[tuple[str, float], Recommender] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def _read_model(path: str) -> Recommender:
-    """Load a model file, reusing the in-process copy while the file is unchanged."""
+    """Load a model file, reusing the in-process copy while the file is unchanged (several app
+    sessions, i.e. threads, may ask at once)."""
     key = (path, Path(path).stat().st_mtime)
-    if key not in _cache:
-        _cache[key] = Recommender.load(path)
+    with _cache_lock:
+        model = _cache.get(key)
+        if model is not None:
+            _cache.move_to_end(key)
+            return model
+    model = Recommender.load(path)
+    with _cache_lock:
+        _cache[key] = model
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-    _cache.move_to_end(key)
-    return _cache[key]
+    return model
+
+
+def finished_runs(store: Store, dataset: str, protocol: str | None = None,
+                  split_seed: int | None = None, fingerprint: str | None = None
+                  ) -> pd.DataFrame:
+    """The model runs a model can be loaded from: finished, with their file still on disk,
+    newest first (optionally only those trained on one split protocol / split seed, or on data
+    with one `data_fingerprint`).
+
+    The one definition of a usable run: `find_run` / `load_model`, the app's run pickers and
+    the `list_runs` use case all read it.
+    """
+    runs = store.runs(dataset, kind="model")
+    if runs.empty:
+        return runs
+    usable = np.array([status == "finished" and isinstance(path, str) and Path(path).is_file()
+                       for status, path in zip(runs["status"], runs["artifact_path"])], dtype=bool)
+    if protocol is not None or split_seed is not None or fingerprint is not None:
+        configs = [json.loads(c) if c else {} for c in runs["config"]]
+        usable &= np.array([(protocol is None or c.get("protocol") == protocol)
+                            and (split_seed is None or c.get("split_seed") == split_seed)
+                            and (fingerprint is None or c.get("fingerprint") == fingerprint)
+                            for c in configs], dtype=bool)
+    return runs[usable].reset_index(drop=True)
 
 
 def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None,
-             protocol: str | None = None, split_seed: int | None = None) -> dict[str, Any]:
-    """The newest finished model run matching a name (or a run id) whose file still exists."""
-    runs = store.runs(dataset, kind="model")
+             protocol: str | None = None, split_seed: int | None = None,
+             fingerprint: str | None = None) -> dict[str, Any]:
+    """The newest finished model run matching a name (or a run id) whose file still exists
+    (and, with `fingerprint`, that was trained on exactly that data)."""
+    runs = finished_runs(store, dataset, protocol, split_seed, fingerprint)
     if name_or_run_id is not None and str(name_or_run_id).isdigit():
         runs = runs[runs["run_id"] == int(name_or_run_id)]
         what = f"run {name_or_run_id}"
@@ -160,31 +240,25 @@ def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None
     else:
         what = "model"
     for row in runs.to_dict("records"):
-        cfg = json.loads(row["config"]) if row["config"] else {}
-        path = row["artifact_path"]
-        if row["status"] != "finished" or not isinstance(path, str) or not path or \
-                not Path(path).is_file():          # NULL (NaN here) once housekeeping ran
-            continue
-        if protocol is not None and cfg.get("protocol") != protocol:
-            continue
-        if split_seed is not None and cfg.get("split_seed") != split_seed:
-            continue
-        return {**row, "config": cfg}
+        return {**row, "config": json.loads(row["config"]) if row["config"] else {}}
     hint = f" --model {name_or_run_id}" if name_or_run_id and not str(name_or_run_id).isdigit() \
         else ""
     raise ModelNotTrained(f"No finished {what} for dataset '{dataset}'"
-                          f"{f' with the {protocol} split' if protocol else ''}. Train one with "
+                          f"{f' with the {protocol} split' if protocol else ''}"
+                          f"{' trained on its current data' if fingerprint else ''}. Train one with "
                           f"`python -m recsys train{hint} --dataset {dataset}`.")
 
 
 def load_model(store: Store, dataset: str, name_or_run_id: str | int | None = None,
-               protocol: str | None = None, split_seed: int | None = None) -> TrainedRun:
-    """The latest finished model of that name (or that run id; or any model) for a dataset.
+               protocol: str | None = None, split_seed: int | None = None,
+               fingerprint: str | None = None) -> TrainedRun:
+    """The latest finished model of that name (or that run id; or any model) for a dataset
+    (with `fingerprint`: only a run trained on exactly that data, see `data_fingerprint`).
 
     Interrupted and failed runs are skipped, so an interrupted training leaves the previous
     model in use. Loaded models are cached in-process while their file is unchanged.
     """
-    row = find_run(store, dataset, name_or_run_id, protocol, split_seed)
+    row = find_run(store, dataset, name_or_run_id, protocol, split_seed, fingerprint)
     model = _read_model(row["artifact_path"])
     return TrainedRun(int(row["run_id"]), row["model"], dataset, model, row["config"],
                       row["status"], row["seconds"], row["artifact_path"], list(model.history))

@@ -18,9 +18,10 @@ what they have, so their score means the same as everyone else's).
   the search (the flat scan then reads only the allowed rows; the IVF scan widens its probes by
   the inverse of the kept share).
 * Persistence: `VectorIndex.for_dataset(store, dataset)` keeps the index files beside the
-  database (``artifacts/indexes/<dataset>/<encoder>@<version>/<storage>/``), keyed by the
-  database file, dataset and encoder version, and written atomically (a new generation of
-  files, then the manifest that names them). On the next call a one-query fingerprint of the
+  database (``artifacts/<db stem>/indexes/<dataset>/<encoder>@<version>/<storage>/``: two
+  database files in one folder never share them), keyed in the manifest by the database
+  file, dataset and encoder version, and written atomically (a new generation of files, then
+  the manifest that names them). On the next call a one-query fingerprint of the
   stored vectors says whether anything changed; if so, only added / removed / rewritten items
   are applied (slots of removed items are freed, new vectors appended), and the index is
   rebuilt when more than a third of its slots are stale. Loading memory-maps the files: no
@@ -855,11 +856,3 @@ def index_dir(store: Store, dataset: str, encoder: str, version: str,
     storage type."""
     return config.artifacts_dir(store.path, "indexes", _safe(dataset),
                                 _safe(f"{encoder}@{version}"), storage)
-
-
-def index_files(store: Store) -> list[Path]:
-    """Every persisted index file beside this database (for the disk-use report)."""
-    if str(store.path) == ":memory:":
-        return []
-    root = config.data_dir(store.path) / "artifacts" / "indexes"
-    return [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else []

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from recsys.bootstrap import bootstrap
+from recsys.usecases import set_up as bootstrap
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -50,6 +50,15 @@ def demo_store(demo_db: Path, tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
+def ready_demo_db(demo_db: Path, tmp_path_factory) -> Path:
+    """The small demo, set up once per session as on a first start: aligned encoder, item
+    vectors, the default model (copy it before changing it)."""
+    from .app_helpers import build_app_db
+
+    return build_app_db(demo_db, tmp_path_factory.mktemp("app"))
+
+
+@pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """`../shared/datasets`, or skip: a user's clone does not have the real datasets."""
     root = shared_datasets_dir()

@@ -9,19 +9,20 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from recsys.bootstrap import DEFAULT_MODEL, bootstrap, readiness
+from recsys.usecases import DEFAULT_MODEL, readiness
+from recsys.usecases import set_up as bootstrap
 from recsys.store import Store
 
-from .app_helpers import app_test, build_app_db, html_of, png_bytes, problems
+from .app_helpers import app_test, html_of, png_bytes, problems
 
 PAGES = ["app_pages/home.py", "app_pages/catalog.py", "app_pages/visual_search.py", "app_pages/user_picks.py",
          "app_pages/train.py", "app_pages/evaluate.py", "app_pages/data.py"]
 
 
 @pytest.fixture(scope="module")
-def ready_db(demo_db: Path, tmp_path_factory) -> Path:
+def ready_db(ready_demo_db: Path) -> Path:
     """The small demo, bootstrapped once: aligned encoder, item vectors, the default model."""
-    return build_app_db(demo_db, tmp_path_factory.mktemp("app"))
+    return ready_demo_db
 
 
 @pytest.fixture
@@ -235,6 +236,15 @@ def test_database_locked_by_another_process_is_a_message(tmp_path: Path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_damaged_database_file_is_a_message_not_a_traceback(app_db: Path):
+    # issue 9 item 5: a truncated database used to give a traceback on the Home page
+    data = app_db.read_bytes()
+    app_db.write_bytes(data[:len(data) // 3])
+    at = app_test(app_db)
+    assert not problems(at)
+    assert at.error and "is damaged or incomplete" in at.error[0].value
 
 
 def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):

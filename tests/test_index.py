@@ -10,6 +10,7 @@ import pytest
 from recsys.catalog import FacetMasks, filter_items, rank_subset
 from recsys.index import ItemIndex, ItemVectors
 from recsys.vector_index import VectorIndex, VectorIndexError, index_dir
+from recsys.store import Store
 
 
 def clustered(n: int, d: int, seed: int = 0, centres: int = 40) -> np.ndarray:
@@ -298,3 +299,34 @@ def test_an_unchanged_index_leaves_the_store_usable(store):
     index = ItemIndex.from_store(store, "shop")                  # loaded as is
     res = index.search(image=clustered(1, 4, 15)[0], k=3)
     assert list(store.items("shop", res.item_ids)["item_id"]) == res.item_ids
+
+
+def test_two_databases_in_one_folder_keep_their_own_index_files(tmp_path):
+    """Index files are keyed by the database file (artifacts/<db stem>/indexes/...): a second
+    database beside the first never loads (or overwrites) the first one's index, and each
+    one's disk use counts only its own files."""
+    from recsys.housekeeping import disk_usage
+
+    stores = [Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")]
+    try:
+        answers = []
+        for n, s in enumerate(stores):
+            ids = _catalog(s, "shop", 60 + 20 * n)
+            vecs = clustered(len(ids), 6, 30 + n)
+            s.upsert_embeddings("shop", "enc", "v1", "image", ids, vecs, ids)
+            index = VectorIndex.for_dataset(s, "shop")
+            assert index.meta["action"] == "built" and len(index) == len(ids)
+            answers.append(index.search({"image": vecs[0]}, {"image": 1.0}, k=5))
+        dirs = [index_dir(s, "shop", "enc", "v1") for s in stores]
+        assert dirs[0] != dirs[1]
+        assert dirs[0].is_relative_to(tmp_path / "artifacts" / "a")
+        # reopened: each database memory-maps its own index, with its own size
+        for s, size in zip(stores, (60, 80)):
+            again = VectorIndex.for_dataset(s, "shop")
+            assert again.meta["action"] == "built" and len(again) == size   # loaded as saved
+        usage = [disk_usage(s) for s in stores]
+        own = [sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) for d in dirs]
+        assert usage[0].indexes == own[0] and usage[1].indexes == own[1]
+    finally:
+        for s in stores:
+            s.close()

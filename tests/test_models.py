@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from recsys.errors import RecsysError
-from recsys.evaluation import UnknownUser
+from recsys.interactions import UnknownUser
 from recsys.models import UnknownModel, create_model, describe_models, get_spec, model_names
 from recsys.models.base import Recommender
 

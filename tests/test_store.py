@@ -143,3 +143,41 @@ def test_delete_dataset_removes_everything(store: Store):
     store.delete_dataset("shop")
     assert store.dataset_names() == []
     assert store.scalar("SELECT count(*) FROM metrics") == 0
+
+
+def test_insert_frame_matches_columns_by_name_in_three_modes(store: Store):
+    with store.transaction() as cur:
+        store.upsert_dataset(cur, "shop", "catalog")
+        rows = pd.DataFrame({"title": ["A", "B"], "item_id": ["a", "b"], "dataset": "shop"})
+        assert store.insert_frame(cur, "items", rows) == 2
+        assert store.insert_frame(cur, "items", rows.head(0)) == 0
+    again = pd.DataFrame({"dataset": "shop", "item_id": ["b", "c"], "title": ["B2", "C"]})
+    with store.transaction() as cur:
+        store.insert_frame(cur, "items", again, mode="ignore")
+    assert dict(zip(*store.items("shop")[["item_id", "title"]].T.values)) == \
+        {"a": "A", "b": "B", "c": "C"}
+    with store.transaction() as cur:
+        store.insert_frame(cur, "items", again, mode="replace")
+    assert store.items("shop", ["b"])["title"].iloc[0] == "B2"
+    with pytest.raises(Exception):                  # a duplicate key in append mode
+        with store.transaction() as cur:
+            store.insert_frame(cur, "items", again)
+    assert len(store.items("shop")) == 3            # rolled back, nothing half-written
+    with pytest.raises(ValueError, match="unknown table"):
+        store.insert_frame(store.cursor(), "items; DROP TABLE items", again)
+    with pytest.raises(ValueError, match="mode"):
+        store.insert_frame(store.cursor(), "items", again, mode="upsert")
+
+
+def test_active_dataset_is_written_in_one_place(store: Store):
+    with store.transaction() as cur:
+        store.upsert_dataset(cur, "one", "catalog")
+        store.upsert_dataset(cur, "two", "catalog")
+    assert store.active_dataset() == "two"          # the last one registered
+    store.set_active_dataset("one")
+    assert store.active_dataset() == "one"
+    with pytest.raises(RuntimeError):
+        with store.transaction() as cur:
+            store.set_active_dataset("two", cur)
+            raise RuntimeError("abort")
+    assert store.active_dataset() == "one"          # inside a rolled-back transaction

@@ -1,1 +1,2 @@
-"""Streamlit UI helpers shared by app.py and app_pages/ (layout, cached resources, charts)."""
+"""Streamlit UI helpers shared by app.py and app_pages/: state.py (the pages and what they share),
+components.py (cards, grids, progress), resources.py (caching), charts.py (Plotly figures)."""

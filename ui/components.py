@@ -9,12 +9,13 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import streamlit as st
 
-from recsys.bootstrap import readiness
-from recsys.catalog import item_category, item_label  # noqa: F401 (re-exported for pages)
-from recsys.embedding import ensure_item_vectors
+from recsys import usecases
+from recsys.catalog import item_label
+from recsys.encoders.captions import item_category
+from recsys.errors import RecsysError
 from recsys.progress import Progress
 
-from . import resources
+from . import resources, state
 
 MODALITY_COLOURS = {"cf": "#6366F1", "image": "#F59E0B", "text": "#10B981"}
 MODALITY_LABELS = {"cf": "behaviour", "image": "photo", "text": "text"}
@@ -197,61 +198,46 @@ class ProgressPanel:
         self.bar.progress(1.0, text=text)
 
 
-def current_dataset() -> str | None:
-    """The dataset this browser session looks at (chosen in the sidebar)."""
-    return st.session_state.get("dataset")
-
-
-def _picked() -> None:
-    st.session_state["dataset"] = st.session_state["dataset_box"]
-
-
 def dataset_picker() -> str | None:
-    """Sidebar selector of the session's dataset; defaults to the store's active dataset.
-
-    The choice lives in a plain session key ("dataset"), which survives page switches; the
-    widget only mirrors it.
-    """
+    """Sidebar selector of the session's dataset (`state.current_dataset`); a new session
+    starts on the store's active dataset. The widget only mirrors the session's choice."""
     store = resources.get_store()
-    names = store.dataset_names()
-    if not names:
-        st.session_state.pop("dataset", None)
-        return None
-    if st.session_state.get("dataset") not in names:
-        st.session_state["dataset"] = store.active_dataset() or names[0]
-    st.session_state["dataset_box"] = st.session_state["dataset"]
     info = store.datasets().set_index("name")
+    names = list(info.index)
+    if not names:
+        state.set_dataset(None)
+        return None
+    if state.current_dataset() not in names:
+        state.set_dataset(store.active_dataset() or names[0])
+    st.session_state["dataset_box"] = state.current_dataset()
     st.sidebar.selectbox(
-        "Dataset", names, key="dataset_box", on_change=_picked,
+        "Dataset", names, key="dataset_box",
+        on_change=lambda: state.set_dataset(st.session_state["dataset_box"]),
         format_func=lambda n: f"{n} · {int(info.loc[n, 'n_items']):,} items",
         help="Which catalog the pages show. Import more on the Data page.")
-    return st.session_state["dataset"]
-
-
-def _set_dataset(name: str) -> None:
-    st.session_state["dataset"] = name
+    return state.current_dataset()
 
 
 def open_dataset_button(name: str) -> None:
     """A button that makes `name` this session's dataset (the sidebar follows)."""
-    st.button(f"Open '{name}'", on_click=_set_dataset, args=(name,), type="primary",
+    st.button(f"Open '{name}'", on_click=state.set_dataset, args=(name,), type="primary",
               key=f"open_{name}")
 
 
 def require_dataset() -> str:
     """The session's dataset, or stop the page with a pointer to the Data page."""
-    dataset = current_dataset()
+    dataset = state.current_dataset()
     if dataset is None:
         st.info("The database is empty. Build the demo catalog or import one on the Data page.")
-        st.page_link("app_pages/data.py", label="Go to Data", icon=":material/database:")
+        state.link(state.DATA, "Go to Data")
         st.stop()
     return dataset
 
 
 def no_vectors_notice(dataset: str) -> None:
-    """Explain that search needs item vectors and offer to compute them here."""
-    ready = readiness(resources.get_store(), dataset)
-    if not ready.has_content:
+    """Explain that search needs item vectors and offer to compute them here (stops the page)."""
+    store = resources.get_store()
+    if not usecases.readiness(store, dataset).has_content:
         st.info(f"'{dataset}' has no product photos or texts (interactions only), so there is "
                 "nothing to search by photo or text. Pick a catalog dataset in the sidebar.")
         st.stop()
@@ -260,7 +246,7 @@ def no_vectors_notice(dataset: str) -> None:
                "Myntra).")
     if st.button("Align the encoder and embed the catalog", type="primary"):
         panel = ProgressPanel("Preparing item vectors")
-        ensure_item_vectors(resources.get_store(), dataset, progress=panel)
+        usecases.embed(store, dataset, align=True, progress=panel)
         panel.done("Item vectors ready")
         st.rerun()
     st.stop()
@@ -269,6 +255,16 @@ def no_vectors_notice(dataset: str) -> None:
 def error_box(exc: BaseException, what: str) -> None:
     """A readable error in the page (never a traceback for input problems)."""
     st.error(f"{what}: {exc}", icon=":material/error:")
+
+
+def call_or_stop(what: str, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`use_case(*args, **kwargs)`; a `RecsysError` is shown as "`what`: message" and stops
+    the page."""
+    try:
+        return use_case(*args, **kwargs)
+    except RecsysError as exc:
+        error_box(exc, what)
+        st.stop()
 
 
 def pills(values: Iterable[str]) -> str:

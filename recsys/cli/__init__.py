@@ -1,6 +1,7 @@
-"""`python -m recsys ...`: the command line over the recsys package.
+"""`python -m recsys ...`: the command line over the use cases (`recsys.usecases`).
 
-Each command module registers its subcommands; a handler returns a `Result` whose `data` is
+Each command module registers its subcommands; a handler parses its arguments, calls one use
+case (the function the app's page calls too) and returns a `Result` whose `data` is
 printed as JSON with `--json` and whose `text` is printed otherwise. Errors meant for people
 (`RecsysError`) become one line on stderr and exit code 2.
 """

@@ -1,4 +1,5 @@
-"""Data commands: init-demo, import-catalog, import-interactions, simulate, status, use."""
+"""Data commands: init-demo, import-catalog, import-interactions, simulate, status, use,
+delete-dataset."""
 
 from __future__ import annotations
 
@@ -33,8 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", help=".inter file, folder with train/val/test.json, or CSV file")
     p.add_argument("--format", choices=["mmrec", "json", "csv"], default="csv")
     p.add_argument("--on-error", choices=["skip", "refuse"], default="skip")
-    p.add_argument("--append", action="store_true",
-                   help="add to the dataset's interactions instead of replacing them")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--append", action="store_true",
+                      help="add to the dataset's interactions instead of replacing them")
+    mode.add_argument("--replace", action="store_true",
+                      help="replace the dataset's interactions even when the file has fewer "
+                           "(without it, an import that would remove more than it adds is "
+                           "refused)")
     p.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
                    help="map user_id/item_id/event/ts/weight/split to a column (repeatable)")
 
@@ -69,11 +75,11 @@ def _import_result(report) -> Result:
 
 
 def init_demo(ctx: Context) -> Result:
-    from ..demo import build_demo
-    store = ctx.store()
+    from ..usecases import init_demo as run
+
     with ctx.progress("demo catalog") as bar:
-        info = build_demo(store, n_items=ctx.args.items, n_users=ctx.args.users,
-                          seed=ctx.args.seed, force=ctx.args.force, progress=bar)
+        info = run(ctx.store(), ctx.args.items, ctx.args.users, ctx.args.seed, ctx.args.force,
+                   progress=bar)
     text = (f"Demo dataset '{info['dataset']}': {info['items']:,} products drawn, "
             f"{info['users']:,} users, {info['interactions']:,} interactions"
             + (" (already there; use --force to rebuild)." if info.get("existing") else "."))
@@ -81,7 +87,8 @@ def init_demo(ctx: Context) -> Result:
 
 
 def import_catalog(ctx: Context) -> Result:
-    from ..datasets import import_catalog as run
+    from ..usecases import import_catalog as run
+
     a = ctx.args
     with ctx.progress("import catalog") as bar:
         report = run(ctx.store(), a.csv, a.images, fmt=a.format, dataset=a.dataset,
@@ -90,67 +97,55 @@ def import_catalog(ctx: Context) -> Result:
 
 
 def import_interactions(ctx: Context) -> Result:
-    from ..datasets import import_interactions as run
+    from ..usecases import import_interactions as run
+
     a = ctx.args
     with ctx.progress("import interactions") as bar:
         report = run(ctx.store(), a.path, fmt=a.format, dataset=a.dataset, on_error=a.on_error,
-                     columns=_column_map(a.column), append=a.append, progress=bar)
+                     columns=_column_map(a.column), append=a.append, replace=a.replace,
+                     progress=bar)
     return _import_result(report)
 
 
 def simulate(ctx: Context) -> Result:
-    from ..simulate import SimulationConfig, simulate_into
-    if ctx.args.users < 1:
-        raise RecsysError("--users must be at least 1")
-    dataset = ctx.dataset()
+    from ..usecases import simulate as run
+
     with ctx.progress("simulate users") as bar:
-        info = simulate_into(ctx.store(), dataset,
-                             SimulationConfig(users=ctx.args.users, seed=ctx.args.seed), bar)
-    text = (f"Simulated {info['users']:,} users for '{dataset}' ({info['users_with_history']:,} "
-            f"with a history): {info['views']:,} views, {info['carts']:,} carts, "
-            f"{info['purchases']:,} purchases over {info['items_touched']:,} items.")
+        info = run(ctx.store(), ctx.args.dataset, ctx.args.users, ctx.args.seed, bar)
+    text = (f"Simulated {info['users']:,} users for '{info['dataset']}' "
+            f"({info['users_with_history']:,} with a history): {info['views']:,} views, "
+            f"{info['carts']:,} carts, {info['purchases']:,} purchases over "
+            f"{info['items_touched']:,} items.")
     return Result(info, text)
 
 
 def status(ctx: Context) -> Result:
-    store = ctx.store()
-    frame = store.datasets()
-    active = store.active_dataset()
-    data = {"database": str(store.path), "active_dataset": active, "datasets": []}
-    lines = [f"Database: {store.path}"]
-    if frame.empty:
+    from ..usecases import status as run
+
+    data = run(ctx.store())
+    lines = [f"Database: {data['database']}"]
+    if not data["datasets"]:
         lines.append("No datasets yet: run `python -m recsys init-demo` or import a catalog.")
-    for row in frame.itertuples():
-        emb = store.embedding_sets(row.name)
-        runs = store.runs(row.name)
-        entry = {"name": row.name, "kind": row.kind, "items": int(row.n_items),
-                 "items_with_images": int(row.n_images), "users": int(row.n_users),
-                 "interactions": int(row.n_interactions),
-                 "embeddings": emb.to_dict("records"), "runs": int(len(runs))}
-        data["datasets"].append(entry)
-        mark = "*" if row.name == active else " "
-        lines.append(f"{mark} {row.name:<12} {row.kind:<13} items {row.n_items:>7,}  "
-                     f"(photos {row.n_images:,})  users {row.n_users:>7,}  "
-                     f"interactions {row.n_interactions:>9,}  runs {len(runs):>3}")
-        for e in emb.itertuples():
-            lines.append(f"      vectors {e.encoder}@{e.version} {e.modality}: {e.n_items:,}")
+    for d in data["datasets"]:
+        mark = "*" if d["name"] == data["active_dataset"] else " "
+        lines.append(f"{mark} {d['name']:<12} {d['kind']:<13} items {d['items']:>7,}  "
+                     f"(photos {d['items_with_images']:,})  users {d['users']:>7,}  "
+                     f"interactions {d['interactions']:>9,}  runs {d['runs']:>3}")
+        for e in d["embeddings"]:
+            lines.append(f"      vectors {e['encoder']}@{e['version']} {e['modality']}: "
+                         f"{e['n_items']:,}")
     return Result(data, "\n".join(lines))
 
 
 def use(ctx: Context) -> Result:
-    store = ctx.store()
-    name = store.resolve_dataset(ctx.args.name)
-    store.set_setting("active_dataset", name)
+    from ..usecases import use_dataset
+
+    name = use_dataset(ctx.store(), ctx.args.name)
     return Result({"active_dataset": name}, f"Active dataset: {name}")
 
 
 def delete_dataset(ctx: Context) -> Result:
-    store = ctx.store()
-    name = store.resolve_dataset(ctx.args.name)
-    counts = store.counts(name)
-    if not ctx.args.yes:
-        raise RecsysError(f"This deletes '{name}' ({counts['items']:,} items, "
-                          f"{counts['interactions']:,} interactions, {counts['runs']} runs). "
-                          "Re-run with --yes to confirm.")
-    store.delete_dataset(name)
-    return Result({"deleted": name, **counts}, f"Deleted dataset '{name}'.")
+    from ..usecases import delete_dataset as run
+
+    info = run(ctx.store(), ctx.args.name, confirm=ctx.args.yes)
+    return Result(info, f"Deleted dataset '{info['deleted']}'.")

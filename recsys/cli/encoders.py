@@ -36,14 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="photos per batch (default 64)")
 
     p = add_command(sub, "search", search,
-                    "Find the products nearest to a photo and/or a text query.")
+                    "Find the products nearest to a photo, a catalog product and/or words.")
     p.add_argument("--image", metavar="FILE", help="query photo")
-    p.add_argument("--text", metavar="QUERY", help="query text")
+    p.add_argument("--item", metavar="ITEM_ID", help="query catalog product (its photo and text)")
+    p.add_argument("--text", metavar="QUERY", help="query words (alone, or refining the photo "
+                                                   "or product)")
     p.add_argument("--k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--image-weight", type=float, default=None,
                    help="weight of the products' photo vectors vs their text vectors, 0..1 "
-                        "(default 1 for a photo alone, so an identical photo comes first; "
-                        "else 0.5)")
+                        "(default 1 for a photo, so an identical photo comes first; else 0.7)")
+    p.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="only products with this value, e.g. --filter gender=Women "
+                        "(repeatable; several values of one column: any of them)")
     p.add_argument("--encoder", help="encoder whose vectors to search (default: the newest "
                                      "vectors of the dataset)")
 
@@ -73,19 +77,17 @@ def _set_values(pairs: list[str]) -> dict[str, Any]:
 
 
 def train_encoder(ctx: Context) -> Result:
-    from ..encoders.catalog_clip import CatalogClipConfig, train_catalog_clip
+    from ..usecases import train_encoder as run
 
     a = ctx.args
-    cfg = CatalogClipConfig().to_dict()
-    for key, value in (("epochs", a.epochs), ("image_trainable", a.image_trainable),
-                       ("text_trainable", a.text_trainable), ("batch_size", a.batch_size),
-                       ("max_items", a.max_items), ("seed", a.seed)):
-        if value is not None:
-            cfg[key] = value
-    cfg.update(_set_values(a.set))
+    settings = {key: value for key, value in (
+        ("epochs", a.epochs), ("image_trainable", a.image_trainable),
+        ("text_trainable", a.text_trainable), ("batch_size", a.batch_size),
+        ("max_items", a.max_items), ("seed", a.seed)) if value is not None}
+    settings.update(_set_values(a.set))
     dataset = ctx.dataset()
     with ctx.progress(f"align catalog-clip on {dataset}") as bar:
-        info = train_catalog_clip(ctx.store(), dataset, CatalogClipConfig.from_dict(cfg), bar)
+        info = run(ctx.store(), dataset, settings, bar)
     m = info.metrics
     cfgd = info.config
     lines = [f"Trained {info.spec} on '{dataset}' in {info.seconds:.0f} s "
@@ -103,83 +105,39 @@ def train_encoder(ctx: Context) -> Result:
     return Result(info.to_dict(), "\n".join(lines))
 
 
-def _check_openclip_first(spec: str | None) -> None:
-    """Missing OpenCLIP weights: fail before the heavy imports (well under 2 s in all)."""
-    from ..encoders.base import parse_spec
-
-    parsed = parse_spec(spec)
-    if parsed.kind == "openclip" and not parsed.version:
-        from ..encoders.openclip_pretrained import resolve
-        resolve(parsed)
-
-
 def embed(ctx: Context) -> Result:
-    _check_openclip_first(ctx.args.encoder)
-    from ..embedding import embed_items
+    from ..usecases import embed as run
 
     dataset = ctx.dataset()
     with ctx.progress(f"embed {dataset}") as bar:
-        rep = embed_items(ctx.store(), dataset, ctx.args.encoder, progress=bar,
-                          batch_size=ctx.args.batch_size, force=ctx.args.force)
+        rep = run(ctx.store(), dataset, ctx.args.encoder, progress=bar,
+                  batch_size=ctx.args.batch_size, force=ctx.args.force)
     return Result(rep.to_dict(), rep.summary())
 
 
-def _search_encoder(store, dataset: str, spec: str | None):
-    """The encoder whose stored vectors a search uses (and which encodes the query)."""
-    from ..encoders import get_encoder
-    from ..index import latest_encoder
-
-    if spec is None:
-        found = latest_encoder(store, dataset)
-        if found is None:
-            raise RecsysError(f"Dataset '{dataset}' has no item vectors yet: run "
-                              f"`python -m recsys embed --dataset {dataset}` first.")
-        spec = f"{found[0]}@{found[1]}"
-    enc = get_encoder(spec, store, dataset)
-    sets = store.embedding_sets(dataset)
-    if not ((sets["encoder"] == enc.name) & (sets["version"] == enc.version)).any():
-        raise RecsysError(f"Dataset '{dataset}' has no vectors from {enc.spec}: run "
-                          f"`python -m recsys embed --dataset {dataset} --encoder {enc.spec}`.")
-    return enc
+def _filters(pairs: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for pair in pairs:
+        column, sep, value = pair.partition("=")
+        if not sep or not column.strip():
+            raise RecsysError(f"--filter expects COLUMN=VALUE, got {pair!r}")
+        out.setdefault(column.strip(), []).append(value.strip())
+    return out
 
 
 def search(ctx: Context) -> Result:
-    from ..catalog import item_category, with_items
-    from ..index import ItemIndex
+    from ..usecases import search_similar
 
     a = ctx.args
-    if not a.image and not a.text:
-        raise RecsysError("Give a query: --image FILE, --text \"QUERY\", or both.")
-    if a.k < 1:
-        raise RecsysError("--k must be at least 1")
-    if a.image_weight is None:
-        a.image_weight = 1.0 if a.image and not a.text else 0.5
-    if not 0.0 <= a.image_weight <= 1.0:
-        raise RecsysError("--image-weight must be between 0 and 1")
-    if a.encoder:
-        _check_openclip_first(a.encoder)
-    store = ctx.store()
-    dataset = ctx.dataset()
-    enc = _search_encoder(store, dataset, a.encoder)
-    qi = enc.encode_image(a.image) if a.image else None
-    qt = enc.encode_text(a.text) if a.text and a.text.strip() else None
-    if qi is None and qt is None:
-        raise RecsysError("The text query is empty.")
-    index = ItemIndex.from_store(store, dataset, enc.name, enc.version)
-    res = index.search(image=qi, text=qt, k=a.k, image_weight=a.image_weight)
-    hits = with_items(store.items(dataset, res.item_ids), res)
-    def num(v):
-        return None if v is None or v != v else float(v)
-
-    rows = [{"rank": int(h["rank"]), "item_id": h["item_id"], "score": num(h["score"]),
-             "image_score": num(h["image_score"]), "text_score": num(h["text_score"]),
-             "title": h.get("title"), "category": item_category(h),
-             "image_path": h.get("image_path")} for h in hits.to_dict("records")]
-    query = {"image": a.image, "text": a.text, "image_weight": a.image_weight}
-    lines = [f"Top {len(rows)} of {len(index):,} products in '{dataset}' for "
-             + " + ".join(x for x in (f"photo {a.image}" if a.image else "",
-                                      f"text {a.text!r}" if a.text else "") if x)
-             + f" ({enc.spec}):"]
+    hits = search_similar(ctx.store(), a.dataset, photo=a.image, text=a.text, item_id=a.item,
+                          image_weight=a.image_weight, k=a.k, filters=_filters(a.filter),
+                          encoder=a.encoder)
+    rows = hits.rows()
+    query = " + ".join(x for x in (f"photo {a.image}" if a.image else "",
+                                   f"product {a.item}" if a.item else "",
+                                   f"text {a.text!r}" if a.text else "") if x)
+    lines = [f"Top {len(rows)} of {hits.items:,} products in '{hits.dataset}' for {query} "
+             f"({hits.encoder}, image weight {hits.image_weight:g}):"]
     for r in rows:
         parts = []
         if r["image_score"] is not None:
@@ -189,8 +147,7 @@ def search(ctx: Context) -> Result:
         cat = f" [{r['category']}]" if r["category"] else ""
         lines.append(f"{r['rank']:>3}. {r['score']:.3f}  {r['item_id']:<10} {r['title']}{cat}"
                      f"  ({', '.join(parts)})")
-    return Result({"dataset": dataset, "encoder": enc.spec, "query": query, "results": rows},
-                  "\n".join(lines))
+    return Result(hits.to_dict(), "\n".join(lines))
 
 
 METRIC_ROWS = (("t2i_recall@1", "name -> photo Recall@1"),
@@ -208,14 +165,12 @@ METRIC_ROWS = (("t2i_recall@1", "name -> photo Recall@1"),
 
 
 def eval_encoder(ctx: Context) -> Result:
-    _check_openclip_first(ctx.args.encoder)
-    from ..encoders.evaluate import evaluate_encoder
+    from ..usecases import eval_encoder as run
 
-    baseline = None if (ctx.args.baseline or "").lower() in ("none", "") else ctx.args.baseline
     dataset = ctx.dataset()
     with ctx.progress(f"evaluate on {dataset}") as bar:
-        ev = evaluate_encoder(ctx.store(), dataset, ctx.args.encoder, baseline=baseline,
-                              progress=bar)
+        ev = run(ctx.store(), dataset, ctx.args.encoder, baseline=ctx.args.baseline,
+                 progress=bar)
     base = ev.baseline_metrics
     head = f"{'metric':<36}{'aligned' if base else 'value':>10}"
     if base:
@@ -235,19 +190,16 @@ def eval_encoder(ctx: Context) -> Result:
 
 
 def list_encoders(ctx: Context) -> Result:
-    store = ctx.store()
-    frame = store.encoders()
-    data: dict[str, Any] = {"encoders": frame.drop(columns=["config"]).to_dict("records"),
-                            "vectors": {}}
-    lines = ["Registered encoders (newest first):" if len(frame) else
+    from ..usecases import list_encoders as run
+
+    data = run(ctx.store())
+    lines = ["Registered encoders (newest first):" if data["encoders"] else
              "No encoder registered yet: run `python -m recsys train-encoder`."]
-    for r in frame.itertuples():
-        lines.append(f"  {r.name}@{r.version:<28} {r.kind:<13} dataset {r.dataset or '-':<10} "
-                     f"{r.created_at:%Y-%m-%d %H:%M}")
-    for name in store.dataset_names():
-        sets = store.embedding_sets(name)
-        data["vectors"][name] = sets.to_dict("records")
-        for s in sets.itertuples():
-            lines.append(f"  vectors in '{name}': {s.encoder}@{s.version} {s.modality}: "
-                         f"{s.n_items:,}")
+    for r in data["encoders"]:
+        lines.append(f"  {r['name']}@{r['version']:<28} {r['kind']:<13} dataset "
+                     f"{r['dataset'] or '-':<10} {r['created_at']:%Y-%m-%d %H:%M}")
+    for name, sets in data["vectors"].items():
+        for s in sets:
+            lines.append(f"  vectors in '{name}': {s['encoder']}@{s['version']} "
+                         f"{s['modality']}: {s['n_items']:,}")
     return Result(data, "\n".join(lines))

@@ -1,14 +1,13 @@
-"""Recommender commands: models, train, evaluate, recommend, bench."""
+"""Recommender commands: models, train, evaluate, recommend, runs, bench."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from . import Context, Result, add_command
 from ..errors import RecsysError
-
-DEFAULT_KS = [5, 10, 20]
+from ..interactions import PROTOCOL_HELP, PROTOCOLS
+from ..usecases.recommenders import DEFAULT_KS, DEFAULT_MODEL, FALLBACK_MODEL
 TABLE_METRICS = (("recall", 10), ("recall", 20), ("ndcg", 10), ("ndcg", 20), ("hit_rate", 20),
                  ("map", 20), ("mrr", 20), ("auc", None), ("coverage", 20))
 
@@ -28,15 +27,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "evaluate", evaluate,
                     "Evaluate models on the test split (training those without a model).")
     p.add_argument("--models", nargs="+", help="model names (default: all that apply)")
-    p.add_argument("--k", nargs="+", type=int, default=DEFAULT_KS, help="cut-offs (default 5 10 20)")
+    p.add_argument("--k", nargs="+", type=int, default=list(DEFAULT_KS),
+                   help=f"cut-offs (default {' '.join(map(str, DEFAULT_KS))})")
     _split_options(p)
     p.add_argument("--retrain", action="store_true", help="train again even if a model exists")
 
     p = add_command(sub, "recommend", recommend, "Recommend items to a user, with reasons.")
     p.add_argument("--user", required=True, help="user id")
-    p.add_argument("--model", help="model name or run id (default: attention-fusion when the "
-                                   "dataset has item vectors, else ease)")
+    p.add_argument("--model", help=f"model name or run id (default: {DEFAULT_MODEL} when the "
+                                   f"dataset has item vectors, else {FALLBACK_MODEL}; trained "
+                                   "first when it has no finished run)")
     p.add_argument("--k", type=int, default=10)
+
+    p = add_command(sub, "runs", runs,
+                    "List the runs a model can be loaded from (* = used when no model is named).")
+    p.add_argument("--all", action="store_true", help="every run, also failed or interrupted")
 
     p = add_command(sub, "bench", bench,
                     "Benchmark training time, recommendation latency and evaluation time.")
@@ -47,8 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _split_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--protocol", default="auto", choices=["auto", "stored", "random", "temporal"],
-                   help="split: stored with the data, random 8:1:1, temporal leave-last-out")
+    p.add_argument("--protocol", default="auto", choices=PROTOCOLS, help=PROTOCOL_HELP)
     p.add_argument("--split-seed", type=int, default=0, help="seed of the random split")
 
 
@@ -66,9 +70,9 @@ def _params(ctx: Context) -> dict[str, str]:
 
 
 def list_models(ctx: Context) -> Result:
-    from ..models import describe_models
+    from ..usecases import list_models as run
 
-    models = describe_models()
+    models = run()
     lines = [f"{'model':<18}{'family':<14}{'signals':<17}summary"]
     for m in models:
         lines.append(f"{m['name']:<18}{m['family']:<14}{'+'.join(m['requires']):<17}"
@@ -79,25 +83,28 @@ def list_models(ctx: Context) -> Result:
 
 
 def train(ctx: Context) -> Result:
-    from ..training import train_model
+    from ..usecases import train as run
 
     dataset = ctx.dataset()
     with ctx.progress(f"train {ctx.args.model}") as bar:
-        run = train_model(ctx.store(), dataset, ctx.args.model, _params(ctx), progress=bar,
-                          protocol=ctx.args.protocol, split_seed=ctx.args.split_seed)
-    best = next((h for h in run.history if h.epoch == run.model.best_epoch), None) \
-        or (run.history[-1] if run.history else None)
-    lines = [f"Trained {run.name} on '{dataset}' ({run.config['protocol']} split) in "
-             f"{run.seconds:.1f} s: run {run.run_id}, saved to {run.artifact_path}"]
-    if run.model.iterative:
-        lines.append(f"{len(run.history)} epochs, best epoch {run.model.best_epoch}")
+        result = run(ctx.store(), dataset, ctx.args.model, _params(ctx),
+                     protocol=ctx.args.protocol, split_seed=ctx.args.split_seed, progress=bar)
+    run_ = result.run
+    best = next((h for h in run_.history if h.epoch == run_.model.best_epoch), None) \
+        or (run_.history[-1] if run_.history else None)
+    lines = [result.vectors.summary()] if result.vectors and not result.vectors.nothing_to_do \
+        else []
+    lines.append(f"Trained {run_.name} on '{dataset}' ({run_.config['protocol']} split) in "
+                 f"{run_.seconds:.1f} s: run {run_.run_id}, saved to {run_.artifact_path}")
+    if run_.model.iterative:
+        lines.append(f"{len(run_.history)} epochs, best epoch {run_.model.best_epoch}")
         lines.append(f"{'epoch':>6}{'train loss':>12}{'val loss':>10}{'val NDCG@20':>13}")
-        for h in run.history:
+        for h in run_.history:
             lines.append(f"{h.epoch:>6}{_num(h.train_loss, 12)}{_num(h.val_loss, 10)}"
                          f"{_num(h.val_ndcg, 13)}")
     elif best is not None and best.val_ndcg is not None:
         lines.append(f"validation NDCG@20 {best.val_ndcg:.4f}")
-    return Result(run.summary(), "\n".join(lines))
+    return Result(result.to_dict(), "\n".join(lines))
 
 
 def _num(value: float | None, width: int) -> str:
@@ -105,12 +112,12 @@ def _num(value: float | None, width: int) -> str:
 
 
 def evaluate(ctx: Context) -> Result:
-    from ..evaluation import evaluate_models
+    from ..usecases import evaluate as run
 
     dataset = ctx.dataset()
     with ctx.progress("evaluate") as bar:
-        frame = evaluate_models(ctx.store(), dataset, ctx.args.models, ctx.args.k,
-                                ctx.args.protocol, ctx.args.split_seed, ctx.args.retrain, bar)
+        frame = run(ctx.store(), dataset, ctx.args.models, ctx.args.k, ctx.args.protocol,
+                    ctx.args.split_seed, ctx.args.retrain, bar)
     return Result(frame.to_dict("records"), format_results(frame, dataset))
 
 
@@ -148,53 +155,41 @@ def format_results(frame, dataset: str) -> str:
 
 
 def recommend(ctx: Context) -> Result:
-    from ..evaluation import load_data
-    from ..explain import explain_recommendations
-    from ..models import get_spec
-    from ..training import ModelNotTrained, load_model, train_model
+    from ..usecases import recommend_for
 
-    store = ctx.store()
     dataset = ctx.dataset()
-    name = ctx.args.model
-    if name is None:
-        embedded = not store.embedding_sets(dataset).empty
-        name = "attention-fusion" if embedded else "ease"
-    elif not str(name).isdigit():
-        get_spec(name)
-    if not store.has_user(dataset, ctx.args.user):
-        raise RecsysError(f"Unknown user {ctx.args.user!r} in dataset '{dataset}'. "
-                          f"`python -m recsys status` shows the datasets; users are listed "
-                          "on the app's Users page (ids look like "
-                          f"{', '.join(store.users(dataset)['user_id'].head(3))}).")
-    try:
-        run = load_model(store, dataset, name)
-    except ModelNotTrained:
-        if str(name).isdigit():
-            raise
-        with ctx.progress(f"train {name}") as bar:
-            run = train_model(store, dataset, name, progress=bar)
-    data = load_data(store, dataset, run.config.get("protocol", "auto"),
-                     run.config.get("split_seed", 0))
-    explanations = explain_recommendations(run.model, data, ctx.args.user, ctx.args.k)
-    ids = [e.item_id for e in explanations] + \
-        [s.item_id for e in explanations for s in e.similar]
-    titles = dict(zip(*store.items(dataset, list(dict.fromkeys(ids)))[["item_id", "title"]]
-                      .T.values)) if ids else {}
-    payload = {"user": ctx.args.user, "dataset": dataset, "model": run.name,
-               "run_id": run.run_id,
-               "items": [{**e.to_dict(), "title": titles.get(e.item_id)} for e in explanations]}
-    lines = [f"Top {len(explanations)} for user {ctx.args.user} on '{dataset}' by {run.name} "
-             f"(run {run.run_id})"]
-    for e in explanations:
+    with ctx.progress("recommend") as bar:
+        recs = recommend_for(ctx.store(), dataset, ctx.args.user, ctx.args.model, ctx.args.k,
+                             progress=bar)
+    lines = [f"Top {len(recs.items)} for user {recs.user_id} on '{dataset}' by {recs.model} "
+             f"(run {recs.run_id})"]
+    for e in recs.items:
         weights = " ".join(f"{m} {w:.2f}" for m, w in e.weights.items())
         cold = " [new: no interactions yet]" if e.cold else ""
-        lines.append(f"{e.rank:>3}. {e.item_id:<10} {_short(titles.get(e.item_id), 44):<44} "
+        lines.append(f"{e.rank:>3}. {e.item_id:<10} {_short(recs.title(e.item_id), 44):<44} "
                      f"score {e.score:8.4f}  weights: {weights}{cold}")
         if e.similar:
-            like = "; ".join(f"{_short(titles.get(s.item_id) or s.item_id, 30)} ({s.similarity:.2f})"
-                             for s in e.similar)
+            like = "; ".join(f"{_short(recs.title(s.item_id) or s.item_id, 30)} "
+                             f"({s.similarity:.2f})" for s in e.similar)
             lines.append(f"       like: {like}")
-    return Result(payload, "\n".join(lines))
+    return Result(recs.to_dict(), "\n".join(lines))
+
+
+def runs(ctx: Context) -> Result:
+    from ..usecases import list_runs
+
+    dataset = ctx.dataset()
+    frame = list_runs(ctx.store(), dataset, all_runs=ctx.args.all)
+    lines = [f"{'run':>5}  {'model':<18}{'status':<12}{'seconds':>9}  started" if len(frame) else
+             f"No {'' if ctx.args.all else 'usable '}run for '{dataset}' yet: train one with "
+             "`python -m recsys train --model NAME`."]
+    for r in frame.to_dict("records"):
+        mark = "*" if r.get("default") else " "
+        seconds = "-" if r["seconds"] is None or r["seconds"] != r["seconds"] else \
+            f"{r['seconds']:.1f}"
+        lines.append(f"{r['run_id']:>4}{mark}  {r['model']:<18}{r['status']:<12}{seconds:>9}  "
+                     f"{r['started_at']:%Y-%m-%d %H:%M}")
+    return Result(frame.to_dict("records"), "\n".join(lines))
 
 
 def _short(text: str | None, width: int) -> str:
@@ -203,20 +198,10 @@ def _short(text: str | None, width: int) -> str:
 
 
 def bench(ctx: Context) -> Result:
-    import json
+    from ..benchmark import format_table
+    from ..usecases import bench as run
 
-    from .. import config
-    from ..artifacts import atomic_path
-    from ..models.bench import benchmark, format_table
-
-    store = ctx.store()
-    dataset = ctx.dataset()
     with ctx.progress("benchmark") as bar:
-        result = benchmark(store, dataset, ctx.args.models, ctx.args.users, ctx.args.k,
-                           progress=bar)
-    out = Path(ctx.args.out) if ctx.args.out else \
-        config.artifacts_dir(store.path, "bench") / f"recommenders-{dataset}.json"
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(result, indent=2))
-    result["saved_to"] = str(out)
-    return Result(result, format_table(result) + f"\nSaved to {out}")
+        result = run(ctx.store(), ctx.dataset(), ctx.args.models, ctx.args.users, ctx.args.k,
+                     out=ctx.args.out, progress=bar)
+    return Result(result, format_table(result) + f"\nSaved to {result['saved_to']}")

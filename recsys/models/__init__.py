@@ -12,8 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import RecsysError
-from .base import ModelConfig, Recommender, coerce_params, describe_config
-
+from .base import ModelConfig, Recommender, coerce_params, describe_config, use_registry
 
 
 class UnknownModel(RecsysError):
@@ -29,6 +28,8 @@ class ModelSpec:
     family: str
     summary: str
     preset: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    """What a stakeholder reads ("Behaviour: EASE", "Fusion: attention"); the name otherwise."""
 
     def create(self, **params: Any) -> Recommender:
         merged = {**self.preset, **coerce_params(self.cls.config_class, params)}
@@ -37,6 +38,10 @@ class ModelSpec:
     @property
     def requires(self) -> frozenset[str]:
         return self.create().requires
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
 
     def applies_to(self, signals: frozenset[str]) -> bool:
         return self.requires <= signals
@@ -52,7 +57,8 @@ class ModelSpec:
                 f"{', '.join(applicable_models(signals))}.")
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "family": self.family, "summary": self.summary,
+        return {"name": self.name, "label": self.display, "family": self.family,
+                "summary": self.summary,
                 "requires": sorted(self.requires), "iterative": self.cls.iterative,
                 "params": describe_config(self.cls.config_class, self.preset)}
 
@@ -64,31 +70,41 @@ def _registry() -> dict[str, ModelSpec]:
     from .neural import BPRMF, ContentLR, LightGCN
 
     specs = [
-        ModelSpec("popularity", Popularity, "baseline", "most interacted items for everyone"),
+        ModelSpec("popularity", Popularity, "baseline", "most interacted items for everyone",
+                  label="Bestsellers"),
         ModelSpec("itemknn", ItemKNN, "collaborative",
-                  "item-based CF, cosine on co-occurrence"),
-        ModelSpec("userknn", UserKNN, "collaborative", "user-based CF, Pearson similarity"),
-        ModelSpec("bpr", BPRMF, "collaborative", "matrix factorisation trained with BPR"),
-        ModelSpec("ease", EASE, "collaborative", "EASE closed-form item-item autoencoder"),
+                  "item-based CF, cosine on co-occurrence", label="Behaviour: similar items"),
+        ModelSpec("userknn", UserKNN, "collaborative", "user-based CF, Pearson similarity",
+                  label="Behaviour: similar shoppers"),
+        ModelSpec("bpr", BPRMF, "collaborative", "matrix factorisation trained with BPR",
+                  label="Behaviour: BPR"),
+        ModelSpec("ease", EASE, "collaborative", "EASE closed-form item-item autoencoder",
+                  label="Behaviour: EASE"),
         ModelSpec("lightgcn", LightGCN, "collaborative",
-                  "LightGCN graph propagation trained with BPR"),
+                  "LightGCN graph propagation trained with BPR", label="Behaviour: LightGCN"),
         ModelSpec("content-image", ContentModel, "content",
-                  "cosine to the user's image profile", {"modalities": ("image",)}),
+                  "cosine to the user's image profile", {"modalities": ("image",)},
+                  label="Content: photo"),
         ModelSpec("content-text", ContentModel, "content",
-                  "cosine to the user's text profile", {"modalities": ("text",)}),
+                  "cosine to the user's text profile", {"modalities": ("text",)},
+                  label="Content: text"),
         ModelSpec("content", ContentModel, "content",
-                  "cosine to the user's image and text profiles", {"modalities": ("image", "text")}),
+                  "cosine to the user's image and text profiles", {"modalities": ("image", "text")},
+                  label="Content: photo + text"),
         ModelSpec("content-knn", ContentKNN, "content",
-                  "items whose image/text vectors are nearest to any history item"),
+                  "items whose image/text vectors are nearest to any history item",
+                  label="Content: nearest items"),
         ModelSpec("content-lr", ContentLR, "content",
-                  "per-user logistic regression on item image/text features"),
+                  "per-user logistic regression on item image/text features",
+                  label="Content: per-shopper classifier"),
         ModelSpec("early-fusion", EarlyFusion, "fusion",
-                  "feature-level fusion: image+text+ID item tower, BPR"),
+                  "feature-level fusion: image+text+ID item tower, BPR", label="Fusion: early"),
         ModelSpec("late-fusion", LateFusion, "fusion",
                   "decision-level fusion: CF, image and text scorers, weights learned on "
-                  "validation"),
+                  "validation", label="Fusion: late"),
         ModelSpec("attention-fusion", AttentionFusion, "fusion",
-                  "model-level fusion: per user-item attention over ID, image and text"),
+                  "model-level fusion: per user-item attention over ID, image and text",
+                  label="Fusion: attention"),
     ]
     return {s.name: s for s in specs}
 
@@ -120,6 +136,12 @@ def applicable_models(signals: frozenset[str]) -> list[str]:
     return [s.name for s in _registry().values() if s.applies_to(signals)]
 
 
+def display_name(name: str) -> str:
+    """A model's friendly name for charts and cards ("Fusion: attention"); unknown names as is."""
+    spec = _registry().get(str(name))
+    return spec.display if spec else str(name)
+
+
 def model_class(class_name: str) -> type[Recommender]:
     """The class saved in a model file, by class name."""
     for spec in _registry().values():
@@ -128,5 +150,8 @@ def model_class(class_name: str) -> type[Recommender]:
     raise UnknownModel(f"Unknown model class {class_name!r} in a model file.")
 
 
+use_registry(model_class, create_model)
+
 __all__ = ["ModelConfig", "ModelSpec", "Recommender", "UnknownModel", "applicable_models",
-           "create_model", "describe_models", "get_spec", "model_class", "model_names"]
+           "create_model", "describe_models", "display_name", "get_spec", "model_class",
+           "model_names"]

@@ -14,6 +14,7 @@ state is restored) and per-epoch callbacks that feed the progress bar and the li
 from __future__ import annotations
 
 import json
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -24,8 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import RecsysError
-from ..evaluation import InteractionData, UnknownUser, top_k, unknown_user_message, \
-    validation_ndcg
+from ..interactions import InteractionData, UnknownUser, unknown_user_message
+from ..metrics import mask_seen, ranking_metrics, top_k
 from ..progress import ProgressCallback, report
 from ..threads import thread_count
 from ..threads import torch_threads as _torch_threads
@@ -38,6 +39,31 @@ VALIDATION_K = 20
 
 class ModelError(RecsysError):
     """A model cannot be built, fitted or loaded as asked."""
+
+
+class _Registry:
+    """How the base finds models by name without importing the registry (`recsys.models`),
+    which imports the concrete models, which import this module: the registry plugs its two
+    look-ups in here when it is imported (`use_registry`), and `recsys.models` is always
+    imported before this module (it is its package)."""
+
+    model_class: Callable[[str], type["Recommender"]] | None = None
+    create_model: Callable[..., "Recommender"] | None = None
+
+
+def use_registry(model_class: Callable[[str], type["Recommender"]],
+                 create_model: Callable[..., "Recommender"]) -> None:
+    """Install the registry's look-ups: a class by its saved name (`Recommender.load`) and a
+    new model by its registered name (`build_model`, for composite models' sub-models)."""
+    _Registry.model_class = staticmethod(model_class)
+    _Registry.create_model = staticmethod(create_model)
+
+
+def build_model(name: str, **params: Any) -> "Recommender":
+    """A new model by its registered name (e.g. a fusion model's CF scorer)."""
+    if _Registry.create_model is None:
+        raise ModelError("The model registry (recsys.models) is not loaded.")
+    return _Registry.create_model(name, **params)
 
 
 @contextmanager
@@ -108,9 +134,12 @@ def coerce_params(config_class: type, params: dict[str, Any]) -> dict[str, Any]:
                 value = tuple(v for v in value.split(",") if v)
             else:
                 value = kind(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ModelError(f"Hyperparameter {name} expects {kind.__name__}, got {value!r}.") \
                 from None
+        if isinstance(value, float) and not math.isfinite(value):
+            # NaN slips through every range check (all comparisons with it are false)
+            raise ModelError(f"Hyperparameter {name} must be a finite number, got {value}.")
         low, high = f.metadata.get("low"), f.metadata.get("high")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and (
                 (low is not None and value < low) or (high is not None and value > high)):
@@ -243,15 +272,15 @@ class Recommender:
     @classmethod
     def load(cls, path: str | Path) -> "Recommender":
         """Rebuild a model written by `save` (of this class or, from the base, any class)."""
-        from . import model_class
-
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         except (OSError, ValueError) as exc:
             raise ModelError(f"Cannot read the model file {path}: {exc}") from exc
         meta = json.loads(arrays.pop("__meta__").tobytes().decode())
-        klass = model_class(meta["class"])
+        if _Registry.model_class is None:
+            raise ModelError("The model registry (recsys.models) is not loaded.")
+        klass = _Registry.model_class(meta["class"])
         if not issubclass(klass, cls):
             raise ModelError(f"{path} holds a {meta['class']}, not a {cls.__name__}.")
         config = klass.config_class(**coerce_params(klass.config_class, meta["config"]))
@@ -364,6 +393,14 @@ class Recommender:
                     break
         if best_state is not None:
             self._load_state(best_state)
+
+
+def validation_ndcg(model: Recommender, data: InteractionData, users: np.ndarray,
+                    k: int = VALIDATION_K) -> tuple[float, np.ndarray]:
+    """NDCG@k on the validation split for `users`, and their masked score rows (for losses)."""
+    scores = mask_seen(model.score(users).astype(np.float32, copy=True), data.train[users])
+    metrics = ranking_metrics(top_k(scores, k), data.valid[users], [k])
+    return float(metrics[("ndcg", k)].mean()), scores
 
 
 def _copy_state(state: dict[str, Any]) -> dict[str, Any]:

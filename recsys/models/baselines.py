@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..evaluation import InteractionData
+from ..interactions import InteractionData
 from .base import ModelConfig, ModelError, Recommender, hp
 
 BLOCK = 1024   # rows processed at once when building neighbour lists

@@ -25,8 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..evaluation import InteractionData, mask_seen, ranking_metrics, top_k
-from .base import VALIDATION_K, ModelConfig, Recommender, hp
+from ..interactions import InteractionData
+from ..metrics import mask_seen, ranking_metrics, top_k
+from .base import VALIDATION_K, ModelConfig, Recommender, build_model, hp
 from .baselines import ContentKNN, ContentModel, share_of_scores
 from .neural import PairSampler, TorchConfig, TorchModel, bpr_loss, item_features, \
     sparse_tensor
@@ -105,9 +106,7 @@ class HybridModel(SubScorers, TorchModel):
     requires = frozenset(MODALITIES)
 
     def _scorers(self) -> dict[str, Any]:
-        from . import create_model
-
-        return {"cf": create_model(self.config.cf_model),
+        return {"cf": build_model(self.config.cf_model),
                 **{m: ContentKNN(modalities=(m,)) for m in ("image", "text")}}
 
     def _build(self, data: InteractionData) -> nn.Module:
@@ -369,10 +368,8 @@ class LateFusion(SubScorers, Recommender):
     iterative = True
 
     def _scorers(self) -> dict[str, Any]:
-        from . import create_model
-
         content = ContentKNN if self.config.content_scorer == "knn" else ContentModel
-        return {"cf": create_model(self.config.cf_model, seed=self.config.seed),
+        return {"cf": build_model(self.config.cf_model, seed=self.config.seed),
                 "image": content(modalities=("image",)), "text": content(modalities=("text",))}
 
     def _validation_users(self, data: InteractionData, rng: np.random.Generator) -> np.ndarray:

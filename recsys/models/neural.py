@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..evaluation import InteractionData
+from ..interactions import InteractionData
 from .base import Recommender, TrainConfig, hp
 
 

@@ -12,12 +12,12 @@ import time
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
-from ..evaluation import evaluate_model, load_data
-from ..progress import ProgressCallback, report, scaled
-from ..store import Store
-from . import applicable_models, create_model, get_spec
+from .evaluation import evaluate_model
+from .interactions import load_data
+from .models import applicable_models, create_model, get_spec
+from .progress import ProgressCallback, report, scaled
+from .store import Store
 
 
 def benchmark(store: Store, dataset: str, models: Sequence[str] | None = None,
@@ -61,6 +61,8 @@ def benchmark(store: Store, dataset: str, models: Sequence[str] | None = None,
 
 
 def machine_info() -> dict[str, Any]:
+    import torch
+
     return {"platform": platform.platform(), "python": platform.python_version(),
             "cpus": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(),

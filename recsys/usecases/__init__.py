@@ -1,0 +1,62 @@
+"""Use cases: one plain function per thing a user does, shared by the app and the CLI.
+
+Each takes the store and plain arguments (names, numbers, paths, bytes) and returns plain data
+(dataclasses, dicts, data frames); errors meant for people are `RecsysError`s. The Streamlit
+pages and the `python -m recsys` commands only parse input, call one of these and show the
+result, so a rule (the default model, the default search weights, which vectors explain a run,
+which runs are usable) is written once. See docs/architecture.md for the list with signatures.
+
+    from recsys.store import Store
+    from recsys import usecases
+
+    store = Store("data/recsys.duckdb")
+    hits = usecases.search_similar(store, photo="shoe.jpg", k=10)
+    picks = usecases.recommend_for(store, None, "u0042", k=10)
+
+Importing this package is cheap: the submodules (and torch behind them) load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # setup: first start and what a dataset has
+    "Readiness": "setup", "readiness": "setup", "set_up": "setup",
+    # data: datasets, imports, shoppers
+    "Upload": "data", "import_catalog": "data", "import_interactions": "data",
+    "simulate": "data", "init_demo": "data", "status": "data", "use_dataset": "data",
+    "delete_dataset": "data", "ConfirmationNeeded": "data", "Shopper": "data",
+    "shopper": "data",
+    # encoding: encoders and item vectors
+    "embed": "encoding", "train_encoder": "encoding", "eval_encoder": "encoding",
+    "list_encoders": "encoding", "check_encoder_available": "encoding",
+    # search
+    "search_similar": "search", "search_catalog": "search", "prepare_search": "search",
+    "default_image_weight": "search", "SearchHits": "search", "CatalogPage": "search",
+    "SearchInfo": "search", "SearchError": "search", "NoVectors": "search",
+    "PHOTO_WEIGHT": "search", "MIXED_WEIGHT": "search",
+    # recommenders
+    "DEFAULT_MODEL": "recommenders", "FALLBACK_MODEL": "recommenders",
+    "default_model": "recommenders", "list_models": "recommenders", "train": "recommenders",
+    "TrainResult": "recommenders", "evaluate": "recommenders",
+    "evaluation_results": "recommenders", "recommend_for": "recommenders",
+    "Recommendations": "recommenders", "run_data": "recommenders",
+    "list_runs": "recommenders", "training_curve": "recommenders", "bench": "recommenders",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

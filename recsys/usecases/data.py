@@ -1,0 +1,189 @@
+"""Use cases of the data: import catalogs and interactions (files on disk or uploaded bytes),
+simulate shoppers, build the demo, list, choose and delete datasets, look at one shopper.
+
+The importers themselves (validation, reports, what is skipped or refused) live in
+`recsys.datasets`; these functions add what both the app and the CLI need around them and pass
+every importer option through unchanged (`**options`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..errors import RecsysError
+from ..progress import ProgressCallback
+from ..store import Store
+
+if TYPE_CHECKING:
+    from ..datasets import ImportReport
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file sent through the app: its name (only the base name is kept) and its bytes."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
+def _upload_dataset(store: Store, dataset: str | None, what: str) -> str:
+    """The dataset an upload belongs to (named, valid as a folder name)."""
+    from ..datasets import upload_dir
+
+    if not dataset:
+        raise RecsysError(f"Name the dataset the uploaded {what} belongs to.")
+    upload_dir(store, dataset)                # checks the name before any work
+    return dataset
+
+
+def import_catalog(store: Store, table: str | Path | Upload,
+                   images: str | Path | Upload | None = None, **options: Any) -> ImportReport:
+    """Validate a catalog table and its photos, then add the items in one transaction (or
+    nothing: a refused import changes nothing).
+
+    `table`: a CSV / TSV / Parquet file, or an `Upload` of one. `images`: the photo folder, or
+    (with an uploaded table) an `Upload` of a zip of photos, unpacked into a fresh folder under
+    the dataset's uploads (the report's `details["photos unpacked"]` says how many; the folder
+    is removed when the import is refused, and only photos that items use are kept).
+    `options` go to `recsys.datasets.import_catalog` as they are (fmt, dataset, on_error,
+    columns, progress...).
+    """
+    from ..datasets import import_catalog as run, import_catalog_upload, upload_dir
+
+    dataset = options.pop("dataset", None)
+    if isinstance(table, Upload) or isinstance(images, Upload):
+        if not isinstance(table, Upload) or (images is not None
+                                             and not isinstance(images, Upload)):
+            raise RecsysError("Upload both the table and the zip of photos, or give both as "
+                              "paths on this machine.")
+        dataset = _upload_dataset(store, dataset, "catalog")
+        return import_catalog_upload(store, dataset, table.data, table.name,
+                                     images_zip=None if images is None else images.data,
+                                     **options)
+    if dataset:
+        upload_dir(store, dataset)            # checks the name before any work
+    return run(store, table, images, dataset=dataset, **options)
+
+
+def import_interactions(store: Store, source: str | Path | Upload,
+                        **options: Any) -> ImportReport:
+    """Import an interaction log (MMRec `.inter`, a folder or file of split JSON, or a CSV with
+    user, item, event, timestamp columns), or an `Upload` of one (its copy is deleted after the
+    import). `options` go to `recsys.datasets.import_interactions` as they are (fmt, dataset,
+    on_error, columns, append, replace, progress...). An import that would leave the dataset
+    with fewer interactions than before is refused (`report.reason`) unless `replace=True`."""
+    from ..datasets import import_interactions as run, import_interactions_upload
+
+    if isinstance(source, Upload):
+        dataset = _upload_dataset(store, options.pop("dataset", None), "log")
+        return import_interactions_upload(store, dataset, source.data, source.name, **options)
+    return run(store, source, **options)
+
+
+def simulate(store: Store, dataset: str | None = None, users: int = 2000, seed: int = 0,
+             progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Simulate `users` shoppers and their view / cart / purchase sessions for the dataset's
+    catalog, replacing its users and interactions; returns the counts (users,
+    users_with_history, interactions, views, carts, purchases, items_touched)."""
+    from ..simulate import SimulationConfig, simulate_into
+
+    if users < 1:
+        raise RecsysError("Simulate at least 1 user.")
+    dataset = store.resolve_dataset(dataset)
+    return simulate_into(store, dataset, SimulationConfig(users=int(users), seed=int(seed)),
+                         progress)
+
+
+def init_demo(store: Store, items: int = 320, users: int = 600, seed: int = 0,
+              force: bool = False, progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Draw the built-in demo catalog and simulate its shoppers (kept as it is when it exists,
+    unless `force`); makes it the active dataset. Returns its sizes and `existing`."""
+    from ..demo import build_demo
+
+    return build_demo(store, n_items=int(items), n_users=int(users), seed=int(seed),
+                      force=force, progress=progress)
+
+
+def status(store: Store) -> dict[str, Any]:
+    """The database at a glance: its path, the active dataset and, per dataset (newest first),
+    its kind, source, attribution, sizes, stored item vectors and number of runs."""
+    frame = store.datasets()
+    out: dict[str, Any] = {"database": str(store.path), "active_dataset": store.active_dataset(),
+                           "datasets": []}
+    for row in frame.to_dict("records"):
+        name = row["name"]
+        out["datasets"].append({
+            "name": name, "kind": row["kind"], "source": row["source"],
+            "attribution": row["attribution"], "created_at": row["created_at"],
+            "items": int(row["n_items"]), "items_with_images": int(row["n_images"]),
+            "users": int(row["n_users"]), "interactions": int(row["n_interactions"]),
+            "embeddings": store.embedding_sets(name).to_dict("records"),
+            "runs": int(len(store.runs(name)))})
+    return out
+
+
+def use_dataset(store: Store, name: str) -> str:
+    """Make an existing dataset the active one (what commands and new app sessions use)."""
+    name = store.resolve_dataset(name)
+    store.set_active_dataset(name)
+    return name
+
+
+class ConfirmationNeeded(RecsysError):
+    """A destructive action asked without its confirmation."""
+
+
+def delete_dataset(store: Store, name: str, confirm: bool = False) -> dict[str, Any]:
+    """Delete a dataset with its items, users, interactions, vectors and runs, in one
+    transaction; without `confirm`, only say what would go (`ConfirmationNeeded`)."""
+    name = store.resolve_dataset(name)
+    counts = store.counts(name)
+    if not confirm:
+        raise ConfirmationNeeded(
+            f"This deletes '{name}' ({counts['items']:,} items, "
+            f"{counts['interactions']:,} interactions, {counts['runs']} runs). Re-run with "
+            "--yes to confirm (in the app: type the dataset's name).")
+    store.delete_dataset(name)
+    return {"deleted": name, **counts}
+
+
+@dataclass
+class Shopper:
+    """One user: name, segment, the simulator's hidden tastes (empty for real data), event
+    counts and the history (item rows with event, ts, weight, split), newest first."""
+
+    user_id: str
+    name: str | None
+    segment: str | None
+    tastes: list[str]
+    events: dict[str, int]
+    history: pd.DataFrame = field(repr=False)
+
+
+TASTE_KEYS = ("favourite_types", "favourite_colours", "visual_style", "favourite_brands")
+
+
+def shopper(store: Store, dataset: str | None, user_id: str) -> Shopper:
+    """A user of the dataset with their history (for the User picks page)."""
+    from ..interactions import UnknownUser, unknown_user_message
+
+    dataset = store.resolve_dataset(dataset)
+    user = store.user(dataset, user_id)
+    if user is None:
+        raise UnknownUser(unknown_user_message(user_id, store.users(dataset)["user_id"],
+                                               dataset))
+    profile = json.loads(user["profile"]) if isinstance(user.get("profile"), str) else {}
+    tastes = [str(v) for key in TASTE_KEYS for v in profile.get(key, [])]
+    history = store.user_history(dataset, str(user_id))
+    counts = history["event"].value_counts()
+    return Shopper(str(user_id), _text(user.get("name")), _text(user.get("segment")), tastes,
+                   {e: int(counts.get(e, 0)) for e in ("view", "cart", "purchase")}, history)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

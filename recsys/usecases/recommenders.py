@@ -1,0 +1,312 @@
+"""Use cases of the recommenders: list them, train one, evaluate several, recommend with reasons,
+list the runs and their curves, benchmark.
+
+Rules written once here, for the app and the command line alike:
+* the default model (`default_model`): late fusion when the dataset has item vectors, else EASE;
+* training a model that reads photos or texts first makes the item vectors (`train`);
+* a run is explained with the split and the item vectors of the encoder it was trained with
+  (`run_data`), not with whatever vectors are newest;
+* the runs a model can be loaded from are the finished ones whose file exists (`list_runs`,
+  from `training.finished_runs`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import pandas as pd
+
+from ..errors import RecsysError
+from ..progress import Progress, ProgressCallback, report, scaled
+from ..store import Store
+from ._cache import cached, db_key, vectors_version
+
+if TYPE_CHECKING:
+    from ..embedding import EmbedReport
+    from ..explain import Explanation
+    from ..interactions import InteractionData
+    from ..training import TrainedRun
+
+DEFAULT_MODEL = "late-fusion"
+"""The default when the dataset has item vectors: fast (seconds on the demo) and among the best
+(on Myntra within noise of attention fusion, see docs/recommenders.md)."""
+
+FALLBACK_MODEL = "ease"
+"""The default for data without item vectors (interaction-only datasets such as the Amazon sets):
+the best collaborative model measured."""
+
+DEFAULT_KS = (5, 10, 20)
+VECTORS_SHARE = 0.3          # of the progress bar, when `train` makes item vectors first
+
+
+def default_model(store: Store, dataset: str | None = None) -> str:
+    """The model used when none is named: trained on first start, preselected on the Train and
+    User picks pages, used by `recommend` without `--model`."""
+    vectors = store.embedding_sets(store.resolve_dataset(dataset))
+    return DEFAULT_MODEL if not vectors.empty else FALLBACK_MODEL
+
+
+def list_models(store: Store | None = None, dataset: str | None = None) -> list[dict[str, Any]]:
+    """Every registered model: name, family, summary, the signals it requires and its
+    hyperparameters (name, type, default, range, choices, help). With a dataset, each also
+    says whether it `applies`: collaborative models always, the others when the dataset has
+    item vectors or photos to make them from (`train` makes them first)."""
+    from ..models import describe_models
+
+    models = describe_models()
+    if store is not None and dataset is not None:
+        content = not store.embedding_sets(dataset).empty or store.photo_count(dataset) > 0
+        for m in models:
+            m["applies"] = set(m["requires"]) <= {"cf"} or content
+    return models
+
+
+@dataclass
+class TrainResult:
+    """A training run (`run`: the fitted model, its config, curves) and, when the model reads
+    photos or texts, what making the item vectors first did (`vectors`)."""
+
+    run: TrainedRun
+    vectors: EmbedReport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.run.summary(),
+                "vectors": None if self.vectors is None else self.vectors.to_dict()}
+
+
+def _phase(progress: ProgressCallback | None, start: float, end: float, stage: str
+           ) -> ProgressCallback | None:
+    """A sub-task's events on `start..end` of the bar, under one stage name and without its
+    metrics (so a listener drawing the model's epoch curves never sees the encoder's)."""
+    if progress is None:
+        return None
+
+    def inner(p: Progress) -> None:
+        progress(Progress(start + (end - start) * p.fraction, 1.0, p.message, stage))
+
+    return inner
+
+
+def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] | None = None,
+          *, protocol: str = "auto", split_seed: int = 0,
+          progress: ProgressCallback | None = None) -> TrainResult:
+    """Train `model` on the dataset's training split, record the run and save the model.
+
+    A model that reads photos or texts first gets up-to-date item vectors when the dataset has
+    photos (the encoder is aligned if there is none, new or changed items are embedded: stage
+    "vectors" of the progress). `params` are hyperparameters (strings are converted),
+    `protocol` one of `recsys.interactions.PROTOCOLS`. The epoch events carry `metrics`
+    (epoch, train_loss, val_loss, val_ndcg@20) for live curves.
+    """
+    from ..embedding import ensure_item_vectors
+    from ..models import get_spec
+    from ..training import train_model
+
+    dataset = store.resolve_dataset(dataset)
+    spec = get_spec(model)
+    vectors = None
+    if spec.requires - {"cf"} and store.photo_count(dataset) > 0:
+        vectors = ensure_item_vectors(store, dataset,
+                                      progress=_phase(progress, 0.0, VECTORS_SHARE, "vectors"))
+        progress = scaled(progress, VECTORS_SHARE, 1.0)
+    run = train_model(store, dataset, model, params, progress=progress, protocol=protocol,
+                      split_seed=split_seed)
+    return TrainResult(run, vectors)
+
+
+def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = None,
+             ks: Sequence[int] = DEFAULT_KS, protocol: str = "auto", split_seed: int = 0,
+             retrain: bool = False, progress: ProgressCallback | None = None) -> pd.DataFrame:
+    """Evaluate models on the test split, training those without a finished run first.
+
+    Without `models`, every registered model whose signals the dataset offers. A model with a
+    finished run trained on exactly this data (same interactions, items, split and item
+    vectors: `training.data_fingerprint`) is reused unless `retrain`; any other run is never
+    used, so a re-imported dataset is never scored by a model that saw its test items. Each model's
+    metrics are stored under its run (`Store.add_metrics`) and returned as a frame: model,
+    run_id, protocol, slice, metric, k, value, users.
+    """
+    from ..evaluation import evaluate_model
+    from ..interactions import load_data
+    from ..models import applicable_models, get_spec
+    from ..training import ModelNotTrained, data_fingerprint, load_model, train_model
+
+    dataset = store.resolve_dataset(dataset)
+    data = load_data(store, dataset, protocol, split_seed)
+    fingerprint = data_fingerprint(data)
+    names = list(models) if models else applicable_models(data.signals)
+    for name in names:
+        get_spec(name).check_signals(data.signals, dataset)
+    frames = []
+    for n, name in enumerate(names):
+        sub = scaled(progress, n / len(names), (n + 1) / len(names))
+        trained = None
+        if not retrain:
+            try:
+                trained = load_model(store, dataset, name, protocol=data.protocol,
+                                     split_seed=split_seed, fingerprint=fingerprint)
+            except ModelNotTrained:
+                trained = None
+        if trained is None:
+            trained = train_model(store, dataset, name, {}, progress=scaled(sub, 0.0, 0.8),
+                                  protocol=data.protocol, split_seed=split_seed, data=data)
+        frame = evaluate_model(trained.model, data, ks, seed=split_seed,
+                               progress=scaled(sub, 0.8, 1.0))
+        store.add_metrics(trained.run_id, [(data.protocol, r.slice, r.metric,
+                                            None if pd.isna(r.k) else int(r.k), r.value)
+                                           for r in frame.itertuples()])
+        frame.insert(0, "protocol", data.protocol)
+        frame.insert(0, "run_id", trained.run_id)
+        frame.insert(0, "model", name)
+        frames.append(frame)
+        report(progress, n + 1, len(names), f"evaluated {name}", stage="evaluate")
+    return pd.concat(frames, ignore_index=True)
+
+
+def evaluation_results(store: Store, dataset: str | None = None) -> pd.DataFrame:
+    """The stored metrics of the newest evaluated run per (model, protocol): model, run_id,
+    protocol, slice, metric, k, value."""
+    return store.latest_metrics(store.resolve_dataset(dataset))
+
+
+def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> InteractionData:
+    """The split a run was trained on (its protocol and split seed) with the item vectors of the
+    encoder it was trained with ("name@version" in its config; the newest vectors when it
+    recorded none). Cached per process until the interactions, items or vectors change."""
+    from ..interactions import load_data
+
+    protocol = run_config.get("protocol", "auto")
+    seed = int(run_config.get("split_seed", 0))
+    encoder = run_config.get("encoder")
+    key = (db_key(store), dataset, protocol, seed, encoder, store.items_version(dataset),
+           store.interactions_version(dataset), vectors_version(store, dataset))
+    return cached("data", key, lambda: load_data(store, dataset, protocol, seed, encoder))
+
+
+@dataclass
+class Recommendations:
+    """A user's top-k picks from one run, each explained (`recsys.explain.Explanation`: modality
+    weights, the most similar history items, cold flag); `catalog` holds the item rows of the
+    picks and of those history items, by item_id."""
+
+    dataset: str
+    user_id: str
+    model: str
+    run_id: int
+    encoder: str | None
+    items: list[Explanation]
+    catalog: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def title(self, item_id: str) -> str | None:
+        title = self.catalog.get(item_id, {}).get("title")
+        return title if isinstance(title, str) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user": self.user_id, "dataset": self.dataset, "model": self.model,
+                "run_id": self.run_id, "encoder": self.encoder,
+                "items": [{**e.to_dict(), "title": self.title(e.item_id)} for e in self.items]}
+
+
+def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | int | None = None,
+                  k: int = 10, *, train_if_missing: bool = True,
+                  progress: ProgressCallback | None = None) -> Recommendations:
+    """A user's top-k items with why each was picked, from a model name (its newest finished
+    run), a run id, or by default `default_model`.
+
+    A named model without a finished run, or whose newest run was trained on other data than
+    the dataset holds now (`training.data_fingerprint`), is trained first (`train`) unless
+    `train_if_missing` is False; a run id trained on other data raises `StaleModel`.
+    Explanations use `run_data` (the run's own split and encoder).
+    Raises `UnknownUser` for a user the dataset does not have, `UnknownModel` for an unknown
+    name, `ModelNotTrained` for a run id that cannot be loaded.
+    """
+    from ..explain import explain_recommendations
+    from ..interactions import UnknownUser, unknown_user_message
+    from ..models import get_spec
+    from ..training import ModelNotTrained, StaleModel, check_fingerprint, load_model
+
+    dataset = store.resolve_dataset(dataset)
+    if k < 1:
+        raise RecsysError("The number of picks must be at least 1.")
+    name = default_model(store, dataset) if model is None else str(model)
+    by_run = name.isdigit()
+    if not by_run:
+        get_spec(name)
+    if not store.has_user(dataset, str(user_id)):
+        raise UnknownUser(unknown_user_message(user_id, store.users(dataset)["user_id"],
+                                               dataset))
+    try:
+        run = load_model(store, dataset, name)
+    except ModelNotTrained:
+        if by_run or not train_if_missing:
+            raise
+        run = train(store, dataset, name, progress=progress).run
+    data = run_data(store, dataset, run.config)
+    try:
+        check_fingerprint(run, data)
+    except StaleModel:
+        if by_run or not train_if_missing:
+            raise
+        run = train(store, dataset, name, protocol=run.config.get("protocol", "auto"),
+                    split_seed=int(run.config.get("split_seed", 0)), progress=progress).run
+        data = run_data(store, dataset, run.config)
+    explanations = explain_recommendations(run.model, data, str(user_id), k)
+    ids = list(dict.fromkeys([e.item_id for e in explanations]
+                             + [s.item_id for e in explanations for s in e.similar]))
+    rows = store.items(dataset, ids) if ids else pd.DataFrame(columns=["item_id"])
+    catalog = {r["item_id"]: r for r in rows.to_dict("records")}
+    return Recommendations(dataset, str(user_id), run.name, run.run_id, run.config.get("encoder"),
+                           explanations, catalog)
+
+
+def list_runs(store: Store, dataset: str | None = None, *, all_runs: bool = False
+              ) -> pd.DataFrame:
+    """Model runs of a dataset, newest first: those a model can be loaded from (finished, file
+    present), or with `all_runs` every run (running, failed, interrupted too).
+
+    The usable runs carry a `default` column: True on the run `recommend_for` uses when no
+    model is named (the newest run of `default_model`).
+    """
+    from ..training import finished_runs
+
+    dataset = store.resolve_dataset(dataset)
+    if all_runs:
+        return store.runs(dataset, kind="model")
+    runs = finished_runs(store, dataset)
+    first = runs.index[runs["model"] == default_model(store, dataset)][:1] if len(runs) else []
+    return runs.assign(default=runs.index.isin(first))
+
+
+def training_curve(store: Store, run_id: int) -> pd.DataFrame:
+    """A run's epochs (epoch, train_loss, val_loss, seconds) with their JSON metrics spread into
+    columns (val_ndcg@20...); empty for models fitted in one step."""
+    epochs = store.run_epochs(int(run_id))
+    if epochs.empty:
+        return epochs
+    metrics = pd.json_normalize([json.loads(m) if isinstance(m, str) else (m or {})
+                                 for m in epochs["metrics"]])
+    metrics = metrics.drop(columns=[c for c in metrics.columns if c in epochs.columns])
+    return pd.concat([epochs.drop(columns=["metrics"]).reset_index(drop=True), metrics], axis=1)
+
+
+def bench(store: Store, dataset: str | None = None, models: Sequence[str] | None = None,
+          users: int = 200, k: int = 20, *, out: str | Path | None = None,
+          progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Fit each model once, time top-k for `users` random users and one evaluation; the result
+    (machine info included) is written as JSON to `out` (default
+    `<data dir>/artifacts/bench/recommenders-<dataset>.json`) and returned with `saved_to`."""
+    from .. import config
+    from ..artifacts import atomic_path
+    from ..benchmark import benchmark
+
+    dataset = store.resolve_dataset(dataset)
+    result = benchmark(store, dataset, models, users, k, progress=progress)
+    out = Path(out) if out else \
+        config.artifacts_dir(store.path, "bench") / f"recommenders-{dataset}.json"
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    result["saved_to"] = str(out)
+    return result

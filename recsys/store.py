@@ -243,8 +243,8 @@ class Store:
         """
         if str(self.path) == ":memory:" or not self.path.is_file():
             return
-        row = self._conn.execute("SELECT block_size, total_blocks FROM pragma_database_size() "
-                                 "WHERE database_name = current_database()").fetchone()
+        row = _first_row(self._conn, "SELECT block_size, total_blocks FROM "
+                         "pragma_database_size() WHERE database_name = current_database()")
         if row is None:
             return
         expected = HEADER_BYTES + int(row[0]) * int(row[1])
@@ -315,7 +315,9 @@ class Store:
         return self.cursor().execute(sql, params or []).df()
 
     def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
-        row = self.cursor().execute(sql, params or []).fetchone()
+        """The first column of the first row (None without rows); the result is read to its
+        end, so the cursor is free for the next statement (see `_first_row`)."""
+        row = _first_row(self.cursor(), sql, params)
         return None if row is None else row[0]
 
     @staticmethod
@@ -392,7 +394,7 @@ class Store:
                        source: str | None = None, attribution: str | None = None,
                        description: str | None = None) -> None:
         """Register a dataset inside the caller's transaction (keeps created_at if it exists)."""
-        exists = cur.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone()
+        exists = _first_row(cur, "SELECT 1 FROM datasets WHERE name = ?", [name])
         if exists:
             cur.execute("""UPDATE datasets SET kind = ?, source = coalesce(?, source),
                            attribution = coalesce(?, attribution),
@@ -456,15 +458,16 @@ class Store:
     def items_version(self, dataset: str) -> str:
         """A cheap token that changes whenever the dataset's items change (import, delete):
         a cache key for anything computed from them."""
-        row = self.cursor().execute(
+        row = _first_row(
+            self.cursor(),
             "SELECT count(*), coalesce(sum(hash(content_hash)) % 1000000007, 0) FROM items "
-            "WHERE dataset = ?", [dataset]).fetchone()
+            "WHERE dataset = ?", [dataset])
         return f"{row[0]}:{row[1]}"
 
     def interactions_version(self, dataset: str) -> str:
         """A cheap token that changes whenever the dataset's interactions change."""
-        row = self.cursor().execute(
-            "SELECT count(*), max(ts) FROM interactions WHERE dataset = ?", [dataset]).fetchone()
+        row = _first_row(self.cursor(), "SELECT count(*), max(ts) FROM interactions "
+                                        "WHERE dataset = ?", [dataset])
         return f"{row[0]}:{row[1]}"
 
     # -- items, users, interactions -----------------------------------------------------------
@@ -629,9 +632,9 @@ class Store:
     # -- training runs and metrics ------------------------------------------------------------
     def start_run(self, dataset: str | None, kind: str, model: str, config_: dict) -> int:
         with self.transaction() as cur:
-            row = cur.execute("INSERT INTO runs (dataset, kind, model, config, status) "
-                              "VALUES (?, ?, ?, ?, 'running') RETURNING run_id",
-                              [dataset, kind, model, _json(config_)]).fetchone()
+            row = _first_row(cur, "INSERT INTO runs (dataset, kind, model, config, status) "
+                                  "VALUES (?, ?, ?, ?, 'running') RETURNING run_id",
+                             [dataset, kind, model, _json(config_)])
         _LIVE_RUNS.add((self._run_key(), int(row[0])))
         return int(row[0])
 
@@ -767,13 +770,12 @@ class Store:
         """A cheap digest of which catalog items have vectors of one encoder version, with their
         content hashes and write times: it changes whenever a vector is added, removed or
         rewritten, so a persisted index can tell in one query that it is still current."""
-        row = self.cursor().execute(
+        row = _first_row(
+            self.cursor(),
             f"""SELECT count(*), coalesce(bit_xor(hash(e.item_id, e.modality,
                        coalesce(e.content_hash, ''), epoch_us(e.created_at))), 0)
                 {self._CATALOG_VECTORS}""",
-            {"d": dataset, "e": encoder, "v": version}).fetchall()[0]
-        # fetchall, not fetchone: DuckDB 2 keeps a half-read result open on the cursor, and
-        # the next `register` on it (e.g. `items(dataset, ids)`) then fails
+            {"d": dataset, "e": encoder, "v": version})
         return f"{int(row[0])}:{int(row[1]):x}"
 
     def embedding_signatures(self, dataset: str, encoder: str, version: str) -> pd.DataFrame:
@@ -795,11 +797,13 @@ class Store:
         """
         params = {"d": dataset, "e": encoder, "v": version, "m": modality}
         cur = self.cursor()
-        wanted = ""
+        wanted, name = "", None
         if item_ids is not None:
-            cur.register("_wanted_vec_ids", pa.table({"item_id": pa.array(list(item_ids),
-                                                                          type=pa.string())}))
-            wanted = "AND e.item_id IN (SELECT item_id FROM _wanted_vec_ids)"
+            name = f"_frame_{next(_frame_ids)}"
+            cur.register(name, pa.table({"item_id": pa.array([str(i) for i in item_ids],
+                                                             type=pa.string())}))
+            wanted = f"AND e.item_id IN (SELECT item_id FROM {name})"
+        reader = None
         try:
             reader = cur.sql(f"""SELECT e.item_id, e.vector {self._CATALOG_VECTORS}
                                  AND e.modality = $m {wanted} ORDER BY e.item_id""",
@@ -811,8 +815,12 @@ class Store:
                 values = batch.column(1).flatten().to_numpy(zero_copy_only=False)
                 yield ids, values.astype(np.float32, copy=False).reshape(len(ids), -1)
         finally:
-            if item_ids is not None:
-                cur.unregister("_wanted_vec_ids")
+            # a consumer that stops early (an error, a stopped progress) must not leave the
+            # reader's open result on this thread's cursor: the next statement would fail
+            if reader is not None:
+                reader.close()
+            if name is not None:
+                cur.unregister(name)
 
     def model_runs_with_files(self, dataset: str | None = None) -> pd.DataFrame:
         """Model runs whose artifact file is recorded (run_id, dataset, model, status,
@@ -871,6 +879,22 @@ def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
         cur.rollback()
     except duckdb.Error:
         pass
+
+
+def _first_row(cur: duckdb.DuckDBPyConnection, sql: str,
+               params: Sequence[Any] | dict | None = None) -> tuple | None:
+    """The first row of a statement's result (None without rows), with the result finished.
+
+    DuckDB 2 keeps a result that was not read to its end open on the cursor, even a one-row
+    result after `fetchone()`, and the cursor's next statement or `register` then fails
+    ("connection has an unfinished result"). So every single-row read goes through here:
+    read one row, then run the rest of the result to its end (`complete`).
+    """
+    rows = cur.execute(sql, params or []).fetchmany(1)
+    finish = getattr(cur, "complete", None)        # DuckDB >= 2; older versions need nothing
+    if finish is not None:
+        finish()
+    return rows[0] if rows else None
 
 
 def _first_line(text: str) -> str:

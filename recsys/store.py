@@ -236,14 +236,18 @@ class Store:
         return StoreError(f"Cannot open the database {self.path}: {_first_line(text)}")
 
     def _check_length(self) -> None:
-        """Refuse a file shorter than the blocks its header lists (a truncated copy).
+        """Refuse a file shorter than the blocks in use need (a truncated copy).
 
         DuckDB reads blocks only when a query needs them, so such a file opens and then fails
-        (or, in read-only mode, answers from what is left) somewhere later.
+        (or, in read-only mode, answers from what is left) somewhere later. The bound is the
+        blocks in use, not `total_blocks`: a checkpoint cuts free blocks off the end of the
+        file while `total_blocks` still counts them, so a healthy file may be shorter than
+        `total_blocks` says (it was, after a few training runs), never shorter than its used
+        blocks.
         """
         if str(self.path) == ":memory:" or not self.path.is_file():
             return
-        row = _first_row(self._conn, "SELECT block_size, total_blocks FROM "
+        row = _first_row(self._conn, "SELECT block_size, used_blocks FROM "
                          "pragma_database_size() WHERE database_name = current_database()")
         if row is None:
             return
@@ -821,6 +825,17 @@ class Store:
                 reader.close()
             if name is not None:
                 cur.unregister(name)
+
+    def item_columns(self, dataset: str, columns: Sequence[str]) -> pd.DataFrame:
+        """item_id and the named columns of a dataset's items, ordered by item_id; names that
+        are not columns of the items table are left out. A narrow read for the search's facet
+        masks (a million rows of a few columns instead of the whole catalog)."""
+        known = {str(c) for c in self.query("DESCRIBE items")["column_name"]} - {"dataset"}
+        wanted = [c for c in dict.fromkeys(str(c) for c in columns)
+                  if c in known and c != "item_id"]
+        select = ", ".join(f'"{c}"' for c in ["item_id", *wanted])
+        return self.query(f"SELECT {select} FROM items WHERE dataset = ? ORDER BY item_id",
+                          [dataset])
 
     def model_runs_with_files(self, dataset: str | None = None) -> pd.DataFrame:
         """Model runs whose artifact file is recorded (run_id, dataset, model, status,

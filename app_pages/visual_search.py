@@ -21,7 +21,6 @@ except usecases.NoVectors:
 except RecsysError as exc:                    # e.g. the encoder's checkpoint file is gone
     components.error_box(exc, "Search is not available")
     st.stop()
-items = resources.items(dataset)
 
 requested = state.take_similar_request()           # "Similar items" on the Catalog page
 if requested is not None:
@@ -48,6 +47,7 @@ with query_col:
         if shot is not None:
             photo = shot.getvalue()
     else:
+        items = resources.items(dataset)      # only here: a big catalog's rows cost a rerun
         ids = list(items["item_id"])
         labels = dict(zip(ids, [item_label(r) for r in items.to_dict("records")]))
         default = st.session_state.get("vs_item")

@@ -29,6 +29,9 @@ FACETS: dict[str, str] = {
 
 KEYWORD_COLUMNS = ("title", "description", "brand", "article_type", "base_colour", "item_id")
 
+DEFAULT_MASK_COLUMNS = (*FACETS, "brand")
+"""Columns `FacetMasks` encodes unless told otherwise: the facets and the brand."""
+
 
 def facet_values(items: pd.DataFrame, column: str, limit: int | None = None) -> list[str]:
     """Distinct non-empty values of a facet, most frequent first."""
@@ -101,10 +104,12 @@ class FacetMasks:
     `mask(filters, price)` takes the same arguments as `filter_items` (facet column -> chosen
     values, a (low, high) price range; items without a price pass a price filter) and returns
     a boolean array over the items. Items of `item_ids` missing from `items` match no facet
-    value (and pass when no filter is set).
+    value (and pass when no filter is set). `columns`: the columns to encode (default
+    `DEFAULT_MASK_COLUMNS`; those missing from `items` are skipped, see `columns`).
     """
 
-    def __init__(self, items: pd.DataFrame, item_ids: Sequence[str] | None = None):
+    def __init__(self, items: pd.DataFrame, item_ids: Sequence[str] | None = None,
+                 columns: Sequence[str] | None = None):
         if item_ids is None:
             frame = items.reset_index(drop=True)
             self.item_ids = [str(i) for i in frame["item_id"]]
@@ -116,8 +121,8 @@ class FacetMasks:
         self._missing = rows < 0
         take = np.where(self._missing, 0, rows)
         self._codes: dict[str, tuple[np.ndarray, dict[str, int]]] = {}
-        for column in list(FACETS) + ["brand", "season", "usage"]:
-            if column in frame and column not in self._codes:
+        for column in DEFAULT_MASK_COLUMNS if columns is None else columns:
+            if column in frame and column not in self._codes and column != "price":
                 cat = pd.Categorical(frame[column].astype("string"))
                 kind = np.int16 if len(cat.categories) < 2**15 else np.int32
                 codes = cat.codes.astype(kind)[take] if len(frame) else \

@@ -58,9 +58,14 @@ class PruneReport:
     def summary(self) -> str:
         verb = "Would delete" if self.dry_run else "Deleted"
         if not self.deleted:
-            return f"Nothing to delete: at most {self.keep} model files per model."
-        return (f"{verb} {len(self.deleted)} model files ({format_bytes(self.freed_bytes)}); "
-                f"kept {len(self.kept)} (the newest {self.keep} per model).")
+            return f"Nothing to delete: at most {_files(self.keep)} per model."
+        return (f"{verb} {_files(len(self.deleted))} ({format_bytes(self.freed_bytes)}); "
+                f"kept {len(self.kept)} (the newest {self.keep} per model, and the newest "
+                "of each split).")
+
+
+def _files(n: int) -> str:
+    return f"{n:,} model file{'' if n == 1 else 's'}"
 
 
 def prune_models(store: Store, dataset: str | None = None, model: str | None = None,
@@ -163,7 +168,7 @@ class DiskUsage:
     def summary(self) -> str:
         parts = []
         for label, size, files in self.rows():
-            count = f" in {files:,} files" if files else ""
+            count = f" in {files:,} file{'' if files == 1 else 's'}" if files else ""
             parts.append(f"{label} {format_bytes(size)}{count}")
         return "Disk use: " + ", ".join(parts)
 

@@ -168,5 +168,5 @@ def test_disk_usage_counts_each_kind_of_file(tiny_store):
     assert usage.encoders == 3000 and usage.encoder_files == 1
     assert usage.total == usage.database + usage.models + usage.encoders + usage.indexes + \
         usage.other
-    assert "search indexes 4.9 KB in 1 files" in usage.summary()
+    assert "search indexes 4.9 KB in 1 file" in usage.summary()
     assert format_bytes(3 * GB) == "3.0 GB" and format_bytes(12) == "12 B"

@@ -44,6 +44,8 @@ _EXPORTS = {
     "evaluation_results": "recommenders", "recommend_for": "recommenders",
     "Recommendations": "recommenders", "run_data": "recommenders",
     "list_runs": "recommenders", "training_curve": "recommenders", "bench": "recommenders",
+    # housekeeping: disk use, old model files
+    "disk_usage": "housekeeping", "prune_models": "housekeeping",
 }
 
 __all__ = sorted(_EXPORTS)

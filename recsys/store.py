@@ -575,8 +575,12 @@ class Store:
                                                                   dtype=np.int32)),
                                                pa.array(vectors.ravel())),
         })
-        with self.transaction() as cur:
-            self.insert_frame(cur, "embeddings", table, mode="replace")
+        with self.transaction() as cur, self._registered(cur, table) as name:
+            # created_at is written on replace too (INSERT OR REPLACE keeps the columns it is
+            # not given): a rewritten vector must change `embedding_sets().updated_at` and
+            # `embeddings_token`, the cache keys of the search index and of a run's data
+            cur.execute(f"INSERT OR REPLACE INTO embeddings BY NAME SELECT *, "
+                        f"current_timestamp::TIMESTAMP AS created_at FROM {name}")
 
     def embeddings(self, dataset: str, encoder: str, version: str,
                    modality: str) -> tuple[list[str], np.ndarray]:
@@ -825,6 +829,14 @@ class Store:
                 reader.close()
             if name is not None:
                 cur.unregister(name)
+
+    def embeddings_token(self, dataset: str) -> str:
+        """A cheap token that changes whenever a dataset's item vectors change: their number
+        and newest write time (~1 ms at 2M vectors, answered from DuckDB's statistics, where
+        `embedding_sets` groups every row: ~50 ms). A cache key for `embedding_sets`."""
+        row = _first_row(self.cursor(), "SELECT count(*), max(created_at) FROM embeddings "
+                                        "WHERE dataset = ?", [dataset])
+        return f"{row[0]}:{row[1]}"
 
     def item_columns(self, dataset: str, columns: Sequence[str]) -> pd.DataFrame:
         """item_id and the named columns of a dataset's items, ordered by item_id; names that

@@ -190,3 +190,26 @@ def test_train_page_offers_the_ease_memory_settings(app_db: Path):
     assert at.number_input(key="tr_ease_support").value == 128
     assert at.number_input(key="tr_ease_memory_fraction").value == pytest.approx(0.25)
     assert at.number_input(key="tr_ease_dense_max_items").value == 20_000
+
+
+def test_a_re_embedded_item_reaches_the_cached_index(demo: Store):
+    """Regression: replacing an item's vectors (same encoder version, new content) kept their
+    old write time, so the vectors' version token (count and newest write time) did not change
+    and a running app kept searching its cached, stale index."""
+    sets = demo.embedding_sets("demo")
+    encoder, version = str(sets.iloc[0]["encoder"]), str(sets.iloc[0]["version"])
+    ids = list(demo.items("demo")["item_id"])
+    a, b = ids[2], ids[9]
+    before = usecases.search_similar(demo, "demo", item_id=b, k=1, image_weight=1.0)
+    assert before.results["item_id"].iloc[0] != a
+    written = set(demo.embedding_sets("demo")["updated_at"])
+    for modality in ("image", "text"):            # item a now looks and reads exactly like b
+        _, vec = demo.embeddings("demo", encoder, version, modality)
+        row = ids.index(b) if len(vec) == len(ids) else None
+        assert row is not None
+        demo.upsert_embeddings("demo", encoder, version, modality, [a], vec[[row]],
+                               ["changed"])
+    after = usecases.search_similar(demo, "demo", item_id=b, k=1, image_weight=1.0)
+    assert after.results["item_id"].iloc[0] == a           # was b's old nearest neighbour
+    assert after.results["score"].iloc[0] == pytest.approx(1.0, abs=1e-4)
+    assert set(demo.embedding_sets("demo")["updated_at"]).isdisjoint(written)

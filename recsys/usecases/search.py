@@ -180,7 +180,8 @@ def _searcher(store: Store, dataset: str, encoder: str | None, storage: str | No
     from ..index import ItemIndex
 
     storage = _storage(storage)
-    sets = store.embedding_sets(dataset)       # newest first
+    sets = cached("sets", (db_key(store), dataset, store.embeddings_token(dataset)),
+                  lambda: store.embedding_sets(dataset))      # newest first
     if encoder is None:
         if sets.empty:
             raise NoVectors(f"Dataset '{dataset}' has no item vectors yet: run "

@@ -7,7 +7,7 @@ import streamlit as st
 from recsys import usecases
 from recsys.catalog import available_facets, facet_values, item_label
 from recsys.errors import RecsysError
-from ui import components, resources, state
+from ui import components, personal, resources, state
 
 components.page_setup("Catalog", "Browse the products, filter them, or describe what you want "
                                  "in words: the CLIP text encoder ranks the photos by meaning.")
@@ -43,6 +43,11 @@ if query.strip():
     weight = st.slider("Match on photos ↔ texts", 0.0, 1.0,
                        usecases.default_image_weight(photo=False), 0.05, key="cat_w",
                        help="1 = rank by the product photos only; 0 = by the product texts only.")
+    as_shopper = personal.controls("cat", dataset)          # "search as a shopper" (optional)
+    if as_shopper is not None:
+        personal.results(dataset, as_shopper, k=24, text=query, filters=chosen,
+                         image_weight=weight)
+        st.stop()
 found = components.call_or_stop("Search failed", usecases.search_catalog, store, dataset,
                                 query=query, filters=chosen, keywords=keywords,
                                 image_weight=weight, items=items)

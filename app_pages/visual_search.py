@@ -5,7 +5,7 @@ import streamlit as st
 from recsys import usecases
 from recsys.catalog import item_label
 from recsys.errors import RecsysError
-from ui import components, resources, state
+from ui import components, personal, resources, state
 
 MODES = ["Upload a photo", "Pick a catalog item", "Take a photo"]
 ITEM_MODE = MODES[1]
@@ -63,6 +63,7 @@ with query_col:
                        help="How much the products' photos count against their texts. 1 = look "
                             "alike only; 0 = described alike only.")
     k = st.slider("Results", 4, 48, 16, 4, key="vs_k")
+    as_shopper = personal.controls("vs", dataset)          # "search as a shopper" (optional)
 
     preview = None
     if photo is not None:
@@ -81,6 +82,10 @@ with result_col:
     if photo is None and item_id is None:
         st.info("Upload a product photo, take one, or pick a catalog product to see the most "
                 "similar items.", icon=":material/image_search:")
+        st.stop()
+    if as_shopper is not None:
+        personal.results(dataset, as_shopper, k=k, min_width=165, photo=photo,
+                         item_id=item_id, text=refine, image_weight=weight)
         st.stop()
     found = components.call_or_stop("Search failed", usecases.search_similar, store, dataset,
                                     photo=photo, item_id=item_id, text=refine,

@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--db", help="DuckDB file (default: $RECSYS_DB)")
     parser.add_argument("--dataset", help="dataset (default: the active one)")
     parser.add_argument("--encoder", default="catalog-clip", help="encoder spec to time")
-    parser.add_argument("--baseline", default="frozen", help="eval-encoder baseline ('none')")
+    parser.add_argument("--baseline", default="conse", help="eval-encoder baseline ('none')")
     parser.add_argument("--images", type=int, default=1024, help="photos for throughput")
     parser.add_argument("--texts", type=int, default=4096, help="captions for throughput")
     parser.add_argument("--latency-photos", type=int, default=50)
@@ -182,9 +182,9 @@ def main() -> None:
             ev = evaluate_encoder(store, dataset, enc, baseline=baseline, progress=bar)
         result["eval"] = {"encoder": ev.encoder, "baseline": ev.baseline, "n_items": ev.n_items,
                           "n_classes": ev.n_classes, "category_field": ev.category_field,
-                          "aligned": ev.metrics, "frozen": ev.baseline_metrics}
+                          "aligned": ev.metrics, "baseline_metrics": ev.baseline_metrics}
         print(f"\nheld-out {ev.n_items:,} items, {ev.n_classes} classes ({ev.category_field}):")
-        print(f"{'metric':<24}{'aligned':>9}{'frozen':>9}")
+        print(f"{'metric':<24}{'aligned':>9}{'baseline':>9}")
         for k in METRICS:
             if k in ev.metrics:
                 b = ev.baseline_metrics.get(k)

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .encoders.base import Encoder, get_encoder
+from .encoders.base import Encoder
+from .encoders.registry import get_encoder
 from .encoders.captions import item_caption
 from .progress import ProgressCallback, report, scaled
 from .store import Store
@@ -91,7 +92,8 @@ def _peek_spec(store: Store, dataset: str, encoder: Encoder | str | None
                ) -> tuple[str, str] | None:
     """(name, version) an encoder spec resolves to, without loading any weights, when that can
     be known from the registry alone (catalog-clip, frozen); None otherwise."""
-    from .encoders.base import EncoderError, parse_spec
+    from .encoders.base import EncoderError
+    from .encoders.registry import parse_spec
 
     if isinstance(encoder, Encoder):
         return encoder.name, encoder.version

@@ -1,22 +1,25 @@
 """Evaluating a fitted model: full-ranking metrics at K on a split, per slice of users/items.
 
-`evaluate_model(model, data, ks)` scores every test user against all items (training items
-excluded), then applies the pure metrics of `recsys.metrics`; slices are all users, cold-start
-items (no training interaction: only content reaches them) and users with short histories.
+`evaluate_users(model, data, ks)` scores every test user against all items (training items
+excluded), then applies the pure metrics of `recsys.metrics` and keeps each user's value (for
+confidence intervals and paired tests, `recsys.stats`), optionally also for lists re-ranked
+for diversity (`recsys.rerank`); `evaluate_model` gives the means. Slices are all users,
+cold-start items (no training interaction: only content reaches them) and users with short
+histories.
 Training what is missing and storing the numbers is the `evaluate` use case
 (`recsys.usecases`), not this module's job.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .interactions import EvaluationError, InteractionData
-from .metrics import intra_list_diversity, mask_seen, pairwise_auc, ranking_metrics, top_k
+from .metrics import intra_list_diversity, mask_seen, ranking_metrics, top_k, user_auc
 from .progress import ProgressCallback, report
 
 if TYPE_CHECKING:
@@ -54,16 +57,75 @@ def slices(data: InteractionData, short_history: int = SHORT_HISTORY) -> list[Sl
             SliceSpec("short_history", n_train <= short_history, None)]
 
 
-def evaluate_model(model: "Recommender", data: InteractionData, ks: Sequence[int] = DEFAULT_KS,
-                   split: str = "test", seed: int = 0, max_users: int | None = None,
-                   progress: ProgressCallback | None = None) -> pd.DataFrame:
-    """Full-ranking metrics of a fitted model on a split, per slice.
+Key = tuple[str, str, "int | None"]
+"""(slice, metric, k): k is None for metrics without a cut-off (auc)."""
 
-    Returns rows (slice, metric, k, value, users). Beyond the ranking metrics at K: `auc`
-    (share of held-out positives ranked above a sampled negative), `coverage` (share of the
-    catalog in anyone's top-K), `diversity` (intra-list cosine distance in the image/text space)
-    and `novelty` (mean self-information -log2 of the training popularity of recommended items).
+
+@dataclass
+class UserMetrics:
+    """One model's evaluation on a split, per user: for each (slice, metric, k) the users
+    measured (indices into `data.user_ids`) and their values, in the order they were computed;
+    `coverage` (the share of the catalog in anyone's top-K) is a catalog-level number with no
+    per-user value. `diversity` is the MMR level the lists were re-ranked with (0: the model's
+    own order)."""
+
+    per_user: dict[Key, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    catalog: dict[Key, tuple[float, int]] = field(default_factory=dict)
+    diversity: float = 0.0
+    order: list[Key] = field(default_factory=list)
+
+    def add(self, key: Key, users: np.ndarray, values: np.ndarray) -> None:
+        if key not in self.per_user:
+            self.order.append(key)
+            self.per_user[key] = (users, values)
+        else:
+            old_users, old_values = self.per_user[key]
+            self.per_user[key] = (np.concatenate([old_users, users]),
+                                  np.concatenate([old_values, values]))
+
+    def add_catalog(self, key: Key, value: float, users: int) -> None:
+        self.order.append(key)
+        self.catalog[key] = (value, users)
+
+    def values(self, key: Key) -> tuple[np.ndarray, np.ndarray]:
+        """The measured users and their finite values of a per-user metric."""
+        users, vals = self.per_user[key]
+        ok = np.isfinite(vals)
+        return users[ok], vals[ok]
+
+    def summary(self) -> pd.DataFrame:
+        """Rows (slice, metric, k, value, users): the mean over users of each metric."""
+        rows = []
+        for key in self.order:
+            slice_, metric, k = key
+            if key in self.catalog:
+                value, n = self.catalog[key]
+            else:
+                users, vals = self.values(key)
+                value = float(vals.mean()) if len(vals) else np.nan
+                n = len(np.unique(users))
+            rows.append((slice_, metric, k, value, n))
+        return pd.DataFrame(rows, columns=["slice", "metric", "k", "value", "users"])
+
+
+def evaluate_users(model: "Recommender", data: InteractionData, ks: Sequence[int] = DEFAULT_KS,
+                   split: str = "test", seed: int = 0, max_users: int | None = None,
+                   progress: ProgressCallback | None = None,
+                   diversity: Sequence[float] = (0.0,)) -> list[UserMetrics]:
+    """Full-ranking metrics of a fitted model on a split, per user and slice, once per MMR
+    `diversity` level (`recsys.rerank`; 0 = the model's own top-K).
+
+    Each user's scores are computed once; the lists of every level go through the same metric
+    code. Beyond the ranking metrics at K (`recsys.metrics.ranking_metrics`): `auc` (per-user
+    AUC over every candidate item, `user_auc`), `coverage`, `diversity` (intra-list cosine
+    distance in the image/text space), `novelty` (mean self-information -log2 of the training
+    popularity of the listed items) and, on the cold-items slice, `cold_share` (share of the
+    listed items without training interactions). Re-ranked levels report the "all" slice only
+    (AUC does not depend on the list and is left out); without item vectors there is nothing
+    to re-rank with and only level 0 is returned.
     """
+    from .rerank import mmr_rerank_rows
+
     truth_all = getattr(data, split).tocsr()
     rng = np.random.default_rng(seed)
     users = np.flatnonzero(truth_all.getnnz(axis=1) > 0)
@@ -75,53 +137,73 @@ def evaluate_model(model: "Recommender", data: InteractionData, ks: Sequence[int
     specs = slices(data)
     cold = data.cold_items()
     vectors = content_matrix(data)
+    levels = [float(d) for d in dict.fromkeys(diversity) if d == 0 or vectors is not None]
+    if 0.0 not in levels:
+        levels.insert(0, 0.0)
     popularity = data.item_popularity()
     self_info = -np.log2((popularity + 1.0) / (data.n_users + 1.0))
-    acc: dict[str, dict] = {s.name: {"metrics": {}, "auc": [], "users": 0} for s in specs}
-    tops: list[np.ndarray] = []
+    results = {level: UserMetrics(diversity=level) for level in levels}
+    listed: dict[float, list[np.ndarray]] = {level: [] for level in levels}
     for start in range(0, len(users), SCORE_BATCH):
         batch = users[start:start + SCORE_BATCH]
         scores = mask_seen(model.score(batch).astype(np.float32, copy=True), data.train[batch])
-        top = top_k(scores, kmax)
-        tops.append(top)
-        for spec in specs:
-            truth = truth_all[batch]
-            if spec.items is not None:
-                truth = truth.multiply(spec.items[None, :]).tocsr()
-                truth.eliminate_zeros()
-            keep = spec.users[batch] & (truth.getnnz(axis=1) > 0)
-            if not keep.any():
-                continue
-            entry = acc[spec.name]
-            entry["users"] += int(keep.sum())
-            for key, vals in ranking_metrics(top[keep], truth[keep], ks).items():
-                entry["metrics"].setdefault(key, []).append(vals)
-            entry["auc"].append(pairwise_auc(scores[keep], truth[keep], rng))
+        for level in levels:
+            top = top_k(scores, kmax) if level == 0 else \
+                mmr_rerank_rows(scores, vectors, kmax, level)
+            listed[level].append(top)
+            out = results[level]
+            for spec in specs if level == 0 else specs[:1]:
+                truth = truth_all[batch]
+                if spec.items is not None:
+                    truth = truth.multiply(spec.items[None, :]).tocsr()
+                    truth.eliminate_zeros()
+                keep = spec.users[batch] & (truth.getnnz(axis=1) > 0)
+                if not keep.any():
+                    continue
+                for (metric, k), vals in ranking_metrics(top[keep], truth[keep], ks).items():
+                    out.add((spec.name, metric, k), batch[keep], vals)
+                if level == 0:
+                    out.add((spec.name, "auc", None), batch[keep],
+                            user_auc(scores[keep], truth[keep]))
         report(progress, start + len(batch), len(users), f"scored {start + len(batch):,} users",
                stage="evaluate")
-    top = np.vstack(tops)
-    rows = []
-    for spec in specs:
-        entry = acc[spec.name]
-        if not entry["users"]:
-            continue
-        for (metric, k), parts in entry["metrics"].items():
-            rows.append((spec.name, metric, k, float(np.concatenate(parts).mean()),
-                         entry["users"]))
-        aucs = np.concatenate(entry["auc"])
-        rows.append((spec.name, "auc", None, float(aucs.mean()) if len(aucs) else np.nan,
-                     entry["users"]))
-        sel = spec.users[users]
-        for k in ks:
-            lists = top[sel, :k]
-            if spec.name == "cold_items":
-                rows.append((spec.name, "cold_share", k, float(cold[lists].mean()),
-                             int(sel.sum())))
+    for level in levels:
+        top = np.vstack(listed[level])
+        out = results[level]
+        valid = top >= 0
+        shown = np.where(valid, top, 0)
+        novelty = {k: _row_mean(self_info[shown[:, :k]], valid[:, :k]) for k in ks}
+        cold_share = {k: _row_mean(cold[shown[:, :k]], valid[:, :k]) for k in ks}
+        div = intra_list_diversity(top, vectors, ks)
+        for spec in specs if level == 0 else specs[:1]:
+            if not any(key[0] == spec.name for key in out.per_user):
                 continue
-            rows.append((spec.name, "coverage", k,
-                         float(len(np.unique(lists)) / data.n_items), int(sel.sum())))
-            rows.append((spec.name, "novelty", k, float(self_info[lists].mean()), int(sel.sum())))
-            div = intra_list_diversity(lists, vectors)
-            if div is not None:
-                rows.append((spec.name, "diversity", k, float(div.mean()), int(sel.sum())))
-    return pd.DataFrame(rows, columns=["slice", "metric", "k", "value", "users"])
+            sel = spec.users[users]
+            for k in ks:
+                if spec.name == "cold_items":
+                    out.add((spec.name, "cold_share", k), users[sel], cold_share[k][sel])
+                    continue
+                lists = top[sel, :k]
+                out.add_catalog((spec.name, "coverage", k),
+                                float(len(np.unique(lists[lists >= 0])) / data.n_items),
+                                int(sel.sum()))
+                out.add((spec.name, "novelty", k), users[sel], novelty[k][sel])
+                listed_k = min(k, top.shape[1])
+                if div is not None and listed_k in div:
+                    out.add((spec.name, "diversity", k), users[sel], div[listed_k][sel])
+    return [results[level] for level in levels]
+
+
+def _row_mean(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Mean of each row over its valid positions (NaN for an empty row)."""
+    n = valid.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (values * valid).sum(axis=1) / n, np.nan)
+
+
+def evaluate_model(model: "Recommender", data: InteractionData, ks: Sequence[int] = DEFAULT_KS,
+                   split: str = "test", seed: int = 0, max_users: int | None = None,
+                   progress: ProgressCallback | None = None) -> pd.DataFrame:
+    """Full-ranking metrics of a fitted model on a split, per slice: rows (slice, metric, k,
+    value, users), the means of `evaluate_users` (see there for the metrics)."""
+    return evaluate_users(model, data, ks, split, seed, max_users, progress)[0].summary()

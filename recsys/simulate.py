@@ -23,6 +23,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,9 @@ from .store import Store
 
 VISUAL_FEATURES = ("hue_x", "hue_y", "saturation", "brightness", "colourfulness", "texture",
                    "fill", "aspect")
+
+CART_SLOPE = 0.8
+"""How steeply P(cart | view) rises with the viewed item's standardised affinity."""
 
 FIRST_NAMES = ("Aarav", "Priya", "Rohan", "Ananya", "Vikram", "Isha", "Kabir", "Meera", "Arjun",
                "Diya", "Sameer", "Neha", "Aditya", "Kavya", "Rahul", "Sara", "Dev", "Tara",
@@ -134,8 +138,14 @@ def brand_of(title: str | None, brand: str | None) -> str:
 
 
 def simulate(items: pd.DataFrame, config: SimulationConfig,
-             progress: ProgressCallback | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Draw users and their interaction histories for a catalog; returns (users, interactions)."""
+             progress: ProgressCallback | None = None,
+             on_user: Callable[[str, dict, np.ndarray], None] | None = None
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draw users and their interaction histories for a catalog; returns (users, interactions).
+
+    `on_user(user_id, taste, affinity)` (optional) sees each shopper's hidden taste and their
+    utility of every item (items sorted by item_id) as they are drawn: `replay` uses it to
+    recover what the simulator knew without storing it."""
     if items.empty:
         raise RecsysError("The catalog has no items to simulate users for; import a catalog first.")
     rng = np.random.default_rng(config.seed)
@@ -165,6 +175,8 @@ def simulate(items: pd.DataFrame, config: SimulationConfig,
                             colours, brands, brand_idx, usages, style)
         affinity = _affinity(config, taste, type_idx, gender_idx, colour_idx, brand_idx,
                              usage_idx, group_of, popularity, style)
+        if on_user is not None:
+            on_user(uid, taste, affinity)
         events += _sessions(rng, config, uid, taste, affinity, type_idx, release, start)
         user_rows.append(_user_row(rng, uid, taste, types, genders, colours, brands, usages))
         if u % 50 == 0 or u == config.users - 1:
@@ -268,7 +280,7 @@ def _sessions(rng, config, uid, taste, affinity, type_idx, release, start) -> li
             ts = t + timedelta(minutes=float(2 * j + rng.exponential(1.5)))
             rows.append((uid, int(item), "view", ts, 1.0))
             views += 1
-            odds = config.cart_rate / (1 - config.cart_rate) * np.exp(0.8 * z[j])
+            odds = config.cart_rate / (1 - config.cart_rate) * np.exp(CART_SLOPE * z[j])
             if rng.random() < odds / (1 + odds):
                 rows.append((uid, int(item), "cart", ts + timedelta(minutes=1), 3.0))
                 if rng.random() < config.purchase_rate:
@@ -313,3 +325,88 @@ def simulate_into(store: Store, dataset: str, config: SimulationConfig,
             "users_with_history": int(interactions["user_id"].nunique()),
             "items_touched": int(interactions["item_id"].nunique()),
             **{f"{e}s": int(counts.get(e, 0)) for e in ("view", "cart", "purchase")}}
+
+
+# -- what the simulator knows, for simulated experiments (issue-novel) --------------------------
+SHOWN_ATTENTION = 4.0
+"""How much more likely a product is chosen when it is shown on the first slot of a list than
+when it is merely in the catalog: its choice weight is multiplied by 1 + this / log2(rank + 1)
+(rank 1: x5, rank 10: x2.2), a position-biased exposure boost."""
+
+
+@dataclass
+class HiddenTastes:
+    """What the simulator knew about its shoppers: each one's utility of every item (`affinity`,
+    users x items, rows `user_ids`, columns `item_ids` sorted) and article-type preferences
+    (`type_pref`, users x types; `type_idx` gives each item's type), plus the interactions the
+    replay drew (to check it reproduced the stored ones)."""
+
+    user_ids: list[str]
+    item_ids: list[str]
+    affinity: np.ndarray
+    type_pref: np.ndarray
+    type_idx: np.ndarray
+    interactions: pd.DataFrame
+
+
+def replay(items: pd.DataFrame, config: SimulationConfig,
+           progress: ProgressCallback | None = None) -> HiddenTastes:
+    """Run the simulator again with the same seed and keep every shopper's hidden taste.
+
+    The simulation is deterministic, so the replay draws exactly the stored histories when the
+    catalog, the settings and the simulator's code are the same (the caller compares
+    `interactions` with the stored ones)."""
+    user_ids: list[str] = []
+    affinity: list[np.ndarray] = []
+    type_pref: list[np.ndarray] = []
+
+    def keep(uid: str, taste: dict, values: np.ndarray) -> None:
+        user_ids.append(uid)
+        affinity.append(values.astype(np.float32))
+        type_pref.append(np.asarray(taste["type_pref"], dtype=np.float32))
+
+    _, interactions = simulate(items, config, progress, on_user=keep)
+    ordered = items.sort_values("item_id")
+    _, type_idx = _codes(ordered["article_type"])
+    return HiddenTastes(user_ids, [str(i) for i in ordered["item_id"]], np.vstack(affinity),
+                        np.vstack(type_pref), type_idx, interactions)
+
+
+def shown_list_choice(affinity: np.ndarray, type_idx: np.ndarray, type_pref: np.ndarray,
+                      shown: np.ndarray, config: SimulationConfig,
+                      attention: float = SHOWN_ATTENTION) -> dict[str, np.ndarray]:
+    """A shopper's probabilities of clicking, carting and buying each product of a shown list.
+
+    The simulator's own choice model of a session (`_sessions`), with the list added: the
+    session picks an article type t from the shopper's `type_pref`; the first product viewed
+    is drawn by a softmax over `w_type * affinity / temperature` among the products of type t,
+    a shown product of that type weighted by its exposure 1 + attention / log2(rank + 1)
+    (shown products of other types are not what this session is about, as in `_sessions`,
+    whose views stay within the session's type). So a shown product is clicked with
+    probability type_pref[t] * boosted weight / (type t's weights, shown ones boosted).
+    A view of a shown product is a click; it turns into a cart
+    with the simulator's P(cart | view) (odds `cart_rate` times exp(CART_SLOPE * z), z the
+    product's affinity standardised within its type) and a cart into a purchase with
+    `purchase_rate`. `shown`: item positions, best first. Returns arrays over the list:
+    "click", "cart", "purchase" (unconditional probabilities of one visit)."""
+    shown = np.asarray(shown, dtype=np.int64)
+    logits = config.w_type * np.asarray(affinity, dtype=np.float64) / config.temperature
+    weight = np.exp(logits - logits.max())
+    n_types = len(type_pref)
+    totals = np.bincount(type_idx, weights=weight, minlength=n_types)
+    exposure = 1.0 + attention / np.log2(np.arange(len(shown)) + 2.0)
+    boosted = weight[shown] * exposure
+    kinds = type_idx[shown]
+    denominator = totals + np.bincount(kinds, weights=boosted - weight[shown],
+                                       minlength=n_types)
+    pref = np.asarray(type_pref, dtype=np.float64)
+    click = pref[kinds] * boosted / np.maximum(denominator[kinds], 1e-300)
+    counts = np.maximum(np.bincount(type_idx, minlength=n_types), 1)
+    mean = np.bincount(type_idx, weights=affinity, minlength=n_types) / counts
+    var = np.bincount(type_idx, weights=np.asarray(affinity, dtype=np.float64) ** 2,
+                      minlength=n_types) / counts - mean ** 2
+    z = (affinity[shown] - mean[type_idx[shown]]) / (np.sqrt(np.maximum(
+        var[type_idx[shown]], 0.0)) + 1e-6)
+    odds = config.cart_rate / (1 - config.cart_rate) * np.exp(CART_SLOPE * z)
+    cart = click * odds / (1 + odds)
+    return {"click": click, "cart": cart, "purchase": cart * config.purchase_rate}

@@ -141,10 +141,39 @@ CREATE TABLE IF NOT EXISTS metrics (
     k INTEGER,                          -- NULL for metrics without a cut-off (auc, coverage)
     value DOUBLE
 );
+
+-- evaluation (issue-eval): uncertainty of each metric, and metrics of diversity re-ranked lists
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS users INTEGER;     -- users measured
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS ci_low DOUBLE;     -- 95% bootstrap interval
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS ci_high DOUBLE;
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS std DOUBLE;        -- over cross-validation folds
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS baseline VARCHAR;  -- the model compared with
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS gain DOUBLE;       -- value / baseline's - 1
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS gain_low DOUBLE;
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS gain_high DOUBLE;
+ALTER TABLE metrics ADD COLUMN IF NOT EXISTS p_value DOUBLE;    -- paired test vs baseline
+
+CREATE TABLE IF NOT EXISTS rerank_metrics (
+    run_id INTEGER NOT NULL,
+    protocol VARCHAR NOT NULL,
+    diversity DOUBLE NOT NULL,          -- MMR level (recsys.rerank); 0 = the model's order
+    slice VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    k INTEGER,
+    value DOUBLE,
+    users INTEGER,
+    ci_low DOUBLE,
+    ci_high DOUBLE,
+    baseline VARCHAR,                   -- e.g. "diversity 0": the same model unre-ranked
+    gain DOUBLE,
+    gain_low DOUBLE,
+    gain_high DOUBLE,
+    p_value DOUBLE
+);
 """
 
 TABLES = ("settings", "datasets", "items", "users", "interactions", "embeddings", "encoders",
-          "runs", "run_epochs", "metrics")
+          "runs", "run_epochs", "metrics", "rerank_metrics")
 ACTIVE_DATASET = "active_dataset"
 """The settings key naming the active dataset (written only by `Store.set_active_dataset`)."""
 
@@ -443,6 +472,7 @@ class Store:
         run_ids = "SELECT run_id FROM runs WHERE dataset = ?"
         cur.execute(f"DELETE FROM run_epochs WHERE run_id IN ({run_ids})", [name])
         cur.execute(f"DELETE FROM metrics WHERE run_id IN ({run_ids})", [name])
+        cur.execute(f"DELETE FROM rerank_metrics WHERE run_id IN ({run_ids})", [name])
         for table in ("runs", "embeddings", "interactions", "users", "items"):
             cur.execute(f"DELETE FROM {table} WHERE dataset = ?", [name])
 
@@ -885,6 +915,51 @@ class Store:
             if p.is_file():
                 total += p.stat().st_size
         return total
+
+    # -- evaluation (issue-eval) ---------------------------------------------------------------
+    def save_evaluation(self, run_id: int, metrics: pd.DataFrame,
+                        rerank: pd.DataFrame | None = None) -> None:
+        """Store a run's metrics with their uncertainty, in one transaction.
+
+        `metrics`: columns protocol, slice, metric, k, value and any of users, ci_low, ci_high,
+        std, baseline, gain, gain_low, gain_high, p_value; rows of the same (protocol, slice)
+        stored before for the run are replaced. `rerank`: the same plus `diversity`, replacing
+        the run's re-ranked rows of that protocol.
+        """
+        with self.transaction() as cur:
+            for table, frame, keys in (("metrics", metrics, "protocol, slice"),
+                                       ("rerank_metrics", rerank, "protocol")):
+                if frame is None or frame.empty:
+                    continue
+                frame = frame.assign(run_id=int(run_id), k=frame["k"].astype("Int64"))
+                with self._registered(cur, frame) as new:
+                    cur.execute(f"""DELETE FROM {table} WHERE run_id = ? AND ({keys}) IN
+                                    (SELECT DISTINCT {keys} FROM {new})""", [int(run_id)])
+                self.insert_frame(cur, table, frame)
+
+    def latest_evaluation(self, dataset: str) -> pd.DataFrame:
+        """Metrics with their uncertainty columns, of the newest evaluated run per (model,
+        protocol) of a dataset."""
+        return self.query("""
+            WITH latest AS (
+                SELECT r.model, m.protocol, max(m.run_id) AS run_id
+                FROM metrics m JOIN runs r USING (run_id)
+                WHERE r.dataset = ? GROUP BY ALL)
+            SELECT l.model, m.* EXCLUDE (run_id, protocol), m.run_id, m.protocol
+            FROM metrics m JOIN latest l ON m.run_id = l.run_id AND m.protocol = l.protocol
+            ORDER BY l.model, m.slice, m.metric, m.k""", [dataset])
+
+    def latest_rerank_evaluation(self, dataset: str) -> pd.DataFrame:
+        """Metrics of diversity re-ranked lists, of the newest run per (model, protocol) that
+        has them."""
+        return self.query("""
+            WITH latest AS (
+                SELECT r.model, m.protocol, max(m.run_id) AS run_id
+                FROM rerank_metrics m JOIN runs r USING (run_id)
+                WHERE r.dataset = ? GROUP BY ALL)
+            SELECT l.model, m.* EXCLUDE (run_id, protocol), m.run_id, m.protocol
+            FROM rerank_metrics m JOIN latest l ON m.run_id = l.run_id AND m.protocol = l.protocol
+            ORDER BY l.model, m.diversity, m.slice, m.metric, m.k""", [dataset])
 
 
 def _disk_full(exc: BaseException) -> bool:

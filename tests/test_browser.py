@@ -20,7 +20,8 @@ from .app_helpers import ROOT, build_app_db
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "tests" / "screenshots"
 PAGES = {"home": "", "catalog": "catalog", "visual_search": "visual_search",
-         "user_picks": "user_picks", "train": "train", "evaluate": "evaluate", "data": "data"}
+         "user_picks": "user_picks", "train": "train", "evaluate": "evaluate", "data": "data",
+         "catalog_map": "catalog_map", "new_shopper": "new_shopper", "ab_test": "ab_test"}
 
 pytestmark = pytest.mark.browser
 
@@ -100,5 +101,36 @@ def test_browser_visual_search_and_screenshots(server):
         assert cards >= 4
         assert page.get_by_text("most similar products").count() >= 1
         page.screenshot(path=str(SHOTS / "visual_search_results.png"))
+        browser.close()
+    assert not errors, errors
+
+
+EVALUATE_TABS = ("Overview", "Metric at K", "Slices", "Diversity", "Training curves", "Table")
+
+
+def test_browser_evaluate_page_tabs(server):
+    """The Evaluate page is ready after the first start, led by its sentence, and every tab
+    draws without an error (screenshots: tests/screenshots/evaluate_<tab>.png)."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 1600})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{url}/evaluate")
+        _wait_idle(page)
+        assert page.get_by_text("No evaluation").count() == 0
+        assert page.get_by_text("the best single-signal model").count() >= 1
+        for tab in EVALUATE_TABS:
+            t0 = time.perf_counter()
+            page.get_by_role("tab", name=tab).click()
+            _wait_idle(page)
+            print(f"evaluate / {tab}: {time.perf_counter() - t0:.2f} s")
+            assert page.locator('[data-testid="stException"]').count() == 0, tab
+            page.screenshot(path=str(SHOTS / f"evaluate_{tab.lower().replace(' ', '_')}.png"),
+                            full_page=True)
         browser.close()
     assert not errors, errors

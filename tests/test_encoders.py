@@ -10,7 +10,8 @@ import torch
 
 from recsys.encoders import (EncoderError, HoldoutRule, NoCheckpointError, caption_variants,
                              get_encoder, item_caption, parse_spec)
-from recsys.encoders.base import Encoder, EncoderSpec, encoder_kinds, register_encoder_kind
+from recsys.encoders.base import Encoder, EncoderSpec
+from recsys.encoders.registry import encoder_kinds, register_encoder_kind
 from recsys.encoders.catalog_clip import (CatalogClipConfig, contrastive_loss, image_bottom,
                                           image_top, text_bottom, text_top)
 
@@ -157,12 +158,15 @@ def test_cached_path_equals_the_full_model(frozen):
 
 # -- alignment, embedding, search --------------------------------------------------------------
 def test_default_config_is_the_measured_best():
-    """docs/encoders.md: frozen towers + MLP projections, 30 epochs (see the comparison)."""
+    """docs/encoders.md: frozen towers, 30 epochs; locked MiniLM text, ConSE + MLP photo head,
+    distilled toward the ImageNet classifier, PCA instance block (see "Generalisation")."""
     cfg = CatalogClipConfig()
     assert (cfg.image_trainable, cfg.text_trainable, cfg.epochs) == (0, 0, 30)
-    assert cfg.tower.image_proj == cfg.tower.text_proj == "mlp"
+    assert cfg.tower.image_proj == "mlp" and cfg.tower.text_proj == "none"
+    assert cfg.tower.conse_residual and cfg.tower.instance_dim == 256
+    assert cfg.distill_weight > 0
     # a partial tower setting keeps the other defaults
-    assert CatalogClipConfig.from_dict({"tower": {"embed_dim": 128}}).tower.image_proj == "mlp"
+    assert CatalogClipConfig.from_dict({"tower": {"instance_dim": 0}}).tower.image_proj == "mlp"
 
 
 def test_train_embed_search_and_incremental_reembedding(shapes_store, recwarn):
@@ -189,7 +193,8 @@ def test_train_embed_search_and_incremental_reembedding(shapes_store, recwarn):
     assert json.loads(registered.iloc[0]["metrics"])["steps"] == 2
 
     enc = get_encoder("catalog-clip", shapes_store, "shapes")
-    assert enc.spec == rep.trained and enc.dim == 256
+    assert enc.spec == rep.trained and enc.dim == 384 + 256
+    assert enc.encode_texts(["x"]).shape == (1, 640)
     again = ensure_item_vectors(shapes_store, "shapes")     # nothing to do: no model loaded
     assert again.nothing_to_do and again.unchanged == {"image": 24, "text": 24}
     assert again.trained is None and again.seconds < 2

@@ -106,6 +106,81 @@ class TestModelContract:
             assert next(h for h in model.history if h.epoch == model.best_epoch).val_ndcg == best
 
 
+EXACT_FOLD_IN = ["popularity", "itemknn", "ease", "content-image", "content-text", "content",
+                 "content-knn", "early-fusion", "late-fusion", "attention-fusion"]
+"""Models whose fold-in of a trained user's own history reproduces that user's scores."""
+
+
+class TestFoldIn:
+    """`score_history`: a history that is not in the training data, scored without retraining."""
+
+    @pytest.mark.parametrize("name", EXACT_FOLD_IN)
+    def test_a_trained_users_own_history_gives_their_scores(self, fitted, data, name):
+        model = fitted[name]
+        for user in (2, 13):
+            row = data.train[user]
+            np.testing.assert_allclose(model.score_history(row.indices, row.data),
+                                       model.score([user])[0], rtol=1e-4, atol=1e-4)
+
+    @pytest.mark.parametrize("name", [n for n in ALL if n != "popularity"])
+    def test_a_new_shopper_who_likes_group_a_gets_group_a(self, fitted, name):
+        model = fitted[name]
+        history = np.array([1, 2, 3])
+        scores = model.score_history(history)
+        assert scores.shape == (N_ITEMS,) and np.isfinite(scores).all()
+        scores[history] = -np.inf
+        top = np.argsort(-scores)[:5]
+        assert sum(i < GROUP or i == COLD_A for i in top) >= 4, (name, top)
+
+    def test_popularity_gives_a_new_shopper_the_bestsellers(self, fitted):
+        scores = fitted["popularity"].score_history([15, 16])
+        assert int(np.argmax(scores)) == 0
+
+    @pytest.mark.parametrize("name", CONTENT_USING)
+    def test_a_history_of_one_cold_item_is_placed_by_its_look(self, fitted, name):
+        scores = fitted[name].score_history([COLD_A])
+        assert scores[1:GROUP].mean() > scores[GROUP:2 * GROUP].mean()
+
+    def test_weights_count_like_training_confidence(self, fitted):
+        model = fitted["content"]
+        light = model.score_history([1, 15], [1.0, 5.0])
+        heavy = model.score_history([1, 15], [5.0, 1.0])
+        assert heavy[2] - heavy[12] > light[2] - light[12]
+
+    def test_repeated_items_merge_and_bad_histories_are_clear_errors(self, fitted):
+        from recsys.models.base import ModelError
+
+        model = fitted["ease"]
+        np.testing.assert_allclose(model.score_history([1, 1, 2]), model.score_history([2, 1]))
+        with pytest.raises(ModelError, match="at least one product"):
+            model.score_history([])
+        with pytest.raises(ModelError, match="between 0 and 21"):
+            model.score_history([99])
+        with pytest.raises(ModelError, match="positive"):
+            model.score_history([1, 2], [1.0, -1.0])
+
+    def test_the_base_fold_in_borrows_the_most_similar_training_users(self, fitted):
+        model = fitted["ease"]
+        scores = Recommender._score_history(model, np.array([1, 2, 3]), np.ones(3, np.float32))
+        # only group-A users share these items: their mean scores rank group A first
+        scores[[1, 2, 3]] = -np.inf
+        assert all(i < GROUP for i in np.argsort(-scores)[:5])
+        # a history nobody shares falls back on the mean row of spread users
+        lonely = Recommender._score_history(model, np.array([COLD_B]), np.ones(1, np.float32))
+        np.testing.assert_allclose(lonely, model.score(np.arange(N_USERS)).mean(0), rtol=1e-5)
+
+    def test_attention_fold_in_works_for_files_saved_without_the_attention_weight(
+            self, fitted, data, tmp_path):
+        model = fitted["attention-fusion"]
+        path = tmp_path / "old.npz"
+        model.save(path)
+        old = Recommender.load(path)
+        old.exported.pop("attention_weight")
+        row = data.train[4]
+        np.testing.assert_allclose(old.score_history(row.indices, row.data),
+                                   model.score([4])[0], rtol=1e-4, atol=1e-4)
+
+
 def test_content_models_refuse_data_without_vectors():
     bare = tiny_data(with_vectors=False)
     for name in CONTENT_USING:

@@ -265,3 +265,38 @@ def test_search_pages_explain_an_encoder_that_cannot_load(app_db: Path, tmp_path
             at.text_input(key="cat_query").input("red handbag").run()
         assert not problems(at), page
         assert at.error and "not available" in at.error[0].value, page
+
+
+def test_photo_queries_are_cropped_to_the_product_by_default(app_db: Path):
+    """A catalog product shot small on a busy grey background (a phone photo): the search use
+    case crops it to the product first (issue 15), so the product itself comes back first;
+    a studio photo is left as it is."""
+    from PIL import Image
+
+    store = Store(app_db)
+    try:
+        items = store.items("demo").dropna(subset=["image_path"])
+        rng = np.random.default_rng(0)
+        found_crop, found_raw = [], []
+        for row in items.head(12).to_dict("records"):
+            product = Image.open(row["image_path"]).convert("RGB").resize((120, 120))
+            noise = rng.normal(128, 6, (480, 480, 3)).clip(0, 255).astype(np.uint8)
+            shot = Image.fromarray(noise)
+            shot.paste(product, (200, 170))
+            buf = io.BytesIO()
+            shot.save(buf, "JPEG", quality=85)
+            ranks = []
+            for crop in (True, False):
+                hits = usecases.search_similar(store, "demo", photo=buf.getvalue(), k=10,
+                                               crop=crop).rows()
+                ids = [h["item_id"] for h in hits]
+                ranks.append(ids.index(row["item_id"]) if row["item_id"] in ids else 10)
+            found_crop.append(ranks[0])
+            found_raw.append(ranks[1])
+        studio = items["image_path"].iloc[0]
+        assert usecases.search_similar(store, "demo", photo=studio, k=1).rows()[0]["item_id"] \
+            == items["item_id"].iloc[0]
+    finally:
+        store.close()
+    assert np.mean(np.array(found_crop) == 0) >= 0.75          # the product itself comes first
+    assert np.mean(found_crop) < np.mean(found_raw)            # and cropping is what does it

@@ -45,11 +45,17 @@ VISUAL_SEARCH = PageInfo("app_pages/visual_search.py", "Visual search",
                          ":material/image_search:", "Discover")
 USER_PICKS = PageInfo("app_pages/user_picks.py", "User picks", ":material/person_search:",
                       "Personalise")
+NEW_SHOPPER = PageInfo("app_pages/new_shopper.py", "New shopper", ":material/person_add:",
+                       "Personalise")
+CATALOG_MAP = PageInfo("app_pages/catalog_map.py", "Catalog map", ":material/scatter_plot:",
+                       "Discover")
+AB_TEST = PageInfo("app_pages/ab_test.py", "A/B test", ":material/science:", "Model lab")
 TRAIN = PageInfo("app_pages/train.py", "Train", ":material/model_training:", "Model lab")
 EVALUATE = PageInfo("app_pages/evaluate.py", "Evaluate", ":material/leaderboard:", "Model lab")
 DATA = PageInfo("app_pages/data.py", "Data", ":material/database:", "Admin")
 
-PAGES = (HOME, CATALOG, VISUAL_SEARCH, USER_PICKS, TRAIN, EVALUATE, DATA)
+PAGES = (HOME, CATALOG, VISUAL_SEARCH, CATALOG_MAP, USER_PICKS, NEW_SHOPPER, TRAIN, EVALUATE,
+         AB_TEST, DATA)
 """Every page, in navigation order."""
 
 DATASET_KEY = "dataset"

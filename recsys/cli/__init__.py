@@ -21,7 +21,8 @@ import numpy as np
 
 from ..errors import RecsysError
 
-COMMAND_MODULES = ("recsys.cli.data", "recsys.cli.encoders", "recsys.cli.models")
+COMMAND_MODULES = ("recsys.cli.data", "recsys.cli.encoders", "recsys.cli.models",
+                   "recsys.cli.beyond")
 
 
 @dataclass

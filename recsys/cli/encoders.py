@@ -64,13 +64,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", choices=STORAGES,
                    help="index vectors as float32 or float16 (half the memory and time of an "
                         "exact search; default $RECSYS_INDEX_STORAGE or float32)")
+    p.add_argument("--no-crop", action="store_true",
+                   help="search with the photo as it is (default: cropped to the product first, "
+                        "which helps phone photos and leaves studio photos alone)")
 
     p = add_command(sub, "eval-encoder", eval_encoder,
                     "Score an encoder on the held-out 20%% of the catalog (retrieval, "
-                    "zero-shot category, image-to-image), next to the unaligned baseline.")
+                    "category by prompt: in-distribution, the type words occur in training "
+                    "captions; image-to-image), next to the untrained ConSE baseline; or on "
+                    "held-out types (--unseen-types) or phone-style photos (--phone-shots).")
     p.add_argument("--encoder", help=ENCODER_HELP)
-    p.add_argument("--baseline", default="frozen",
-                   help="encoder to compare with (default frozen; 'none' to skip)")
+    p.add_argument("--baseline", default="conse",
+                   help="encoder to compare with (default conse: untrained top-10 ImageNet "
+                        "class names in MiniLM space; frozen; 'none' to skip)")
+    p.add_argument("--unseen-types", type=int, metavar="K",
+                   help="instead: hold out K whole article types (>= 20 photos each), align "
+                        "on the rest and score them (a few minutes)")
+    p.add_argument("--phone-shots", type=int, metavar="N",
+                   help="instead: N held-out products as phone-style photos -> exact item "
+                        "among the whole catalog, with and without the product crop")
+    p.add_argument("--seed", type=int, default=0,
+                   help="which types are held out / which phone shots (default 0)")
+    p.add_argument("--max-items", type=int,
+                   help="--unseen-types: align on at most N items (quick trials)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="--unseen-types: CatalogClipConfig field for the alignment")
 
     add_command(sub, "encoders", list_encoders,
                 "List registered encoders and the item vectors stored per dataset.",
@@ -146,7 +164,7 @@ def search(ctx: Context) -> Result:
     hits = search_similar(ctx.store(), a.dataset, photo=a.image, text=a.text, item_id=a.item,
                           image_weight=a.image_weight, k=a.k, filters=_filters(a.filter),
                           price=tuple(a.price) if a.price else None, encoder=a.encoder,
-                          method=a.method or "auto", storage=a.storage)
+                          method=a.method or "auto", storage=a.storage, crop=not a.no_crop)
     rows = hits.rows()
     query = " + ".join(x for x in (f"photo {a.image}" if a.image else "",
                                    f"product {a.item}" if a.item else "",
@@ -175,13 +193,18 @@ METRIC_ROWS = (("t2i_recall@1", "name -> photo Recall@1"),
                ("i2t_recall@5", "photo -> name Recall@5"),
                ("i2t_recall@10", "photo -> name Recall@10"),
                ("i2t_mrr", "photo -> name MRR"),
-               ("zeroshot_accuracy", "zero-shot category accuracy"),
-               ("zeroshot_weighted_f1", "zero-shot category weighted F1"),
-               ("zeroshot_macro_f1", "zero-shot category macro F1"),
+               ("zeroshot_accuracy", "category by prompt, accuracy (in-dist.)"),
+               ("zeroshot_weighted_f1", "category by prompt, weighted F1 (in-dist.)"),
+               ("zeroshot_macro_f1", "category by prompt, macro F1 (in-dist.)"),
                ("i2i_precision@10", "photo -> photo same-category P@10"))
 
 
 def eval_encoder(ctx: Context) -> Result:
+    a = ctx.args
+    if a.unseen_types is not None:
+        return _eval_unseen(ctx)
+    if a.phone_shots is not None:
+        return _eval_phone(ctx)
     from ..usecases import eval_encoder as run
 
     dataset = ctx.dataset()
@@ -202,6 +225,58 @@ def eval_encoder(ctx: Context) -> Result:
         if base and key in base:
             line += f"{base[key]:>10.3f}{ev.metrics[key] - base[key]:>+9.3f}"
         lines.append(line)
+    lines.append(f"({ev.seconds:.0f} s; run #{ev.run_id})")
+    return Result(ev.to_dict(), "\n".join(lines))
+
+
+UNSEEN_ROWS = (("unseen_wf1", "unseen types, among the unseen names: wF1"),
+               ("unseen_vs_all_wf1", "unseen types, against all types: wF1"),
+               ("seen_wf1", "seen types (held-out items): wF1"),
+               ("t2i_recall@10_seen", "name -> photo R@10, seen types"),
+               ("t2i_recall@10_unseen", "name -> photo R@10, unseen types"))
+
+
+def _eval_unseen(ctx: Context) -> Result:
+    from ..usecases import eval_encoder_unseen_types as run
+
+    a = ctx.args
+    config = _set_values(a.set)
+    if a.max_items is not None:
+        config["max_items"] = a.max_items
+    dataset = ctx.dataset()
+    with ctx.progress(f"held-out types on {dataset}") as bar:
+        ev = run(ctx.store(), dataset, a.unseen_types, a.seed, config, baseline=a.baseline,
+                 progress=bar)
+    base = ev.baseline_metrics
+    lines = [f"{ev.k} article types held out (seed {ev.seed}): {', '.join(ev.unseen_types)}",
+             f"aligned on {ev.n_train:,} items without them; scored on "
+             f"{int(ev.metrics.get('n_unseen_items', 0)):,} unseen-type items and "
+             f"{int(ev.metrics.get('n_seen_items', 0)):,} held-out seen-type items",
+             f"{'metric':<44}{'aligned':>9}" + (f"{'baseline':>10}" if base else "")]
+    for key, label in UNSEEN_ROWS:
+        if key in ev.metrics:
+            lines.append(f"{label:<44}{ev.metrics[key]:>9.3f}"
+                         + (f"{base[key]:>10.3f}" if key in base else ""))
+    lines.append(f"(baseline {ev.baseline or 'none'}; {ev.seconds:.0f} s; run #{ev.run_id})")
+    return Result(ev.to_dict(), "\n".join(lines))
+
+
+def _eval_phone(ctx: Context) -> Result:
+    from ..usecases import eval_encoder_phone_shots as run
+
+    a = ctx.args
+    dataset = ctx.dataset()
+    with ctx.progress(f"phone shots on {dataset}") as bar:
+        ev = run(ctx.store(), dataset, a.encoder, a.phone_shots, a.seed, progress=bar)
+    m = ev.metrics
+    lines = [f"{ev.encoder}: {ev.n_queries} held-out products as phone-style photos (seed "
+             f"{ev.seed}) searched among {ev.n_gallery:,} catalog photos",
+             f"{'query':<26}{'exact R@1':>10}{'exact R@10':>11}{'same-type P@10':>16}"]
+    for name, label in (("studio", "studio photo (ceiling)"), ("phone", "phone shot"),
+                        ("phone_crop", "phone shot, cropped")):
+        lines.append(f"{label:<26}{m[name + '_exact_recall@1']:>10.3f}"
+                     f"{m[name + '_exact_recall@10']:>11.3f}"
+                     f"{m[name + '_same_type_precision@10']:>16.3f}")
     lines.append(f"({ev.seconds:.0f} s; run #{ev.run_id})")
     return Result(ev.to_dict(), "\n".join(lines))
 

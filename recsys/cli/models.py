@@ -7,7 +7,9 @@ import argparse
 from . import Context, Result, add_command
 from ..errors import RecsysError
 from ..interactions import PROTOCOL_HELP, PROTOCOLS
+from ..usecases.evaluation import DIVERSITY_LEVELS
 from ..usecases.recommenders import DEFAULT_KS, DEFAULT_MODEL, FALLBACK_MODEL
+
 TABLE_METRICS = (("recall", 10), ("recall", 20), ("ndcg", 10), ("ndcg", 20), ("hit_rate", 20),
                  ("map", 20), ("mrr", 20), ("auc", None), ("coverage", 20))
 
@@ -44,6 +46,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"cut-offs (default {' '.join(map(str, DEFAULT_KS))})")
     _split_options(p)
     p.add_argument("--retrain", action="store_true", help="train again even if a model exists")
+    p.add_argument("--folds", type=int, metavar="K",
+                   help="K-fold cross-validation over each user's interactions (2-20): mean ± "
+                        "std over folds; models are fitted in memory on every fold")
+    p.add_argument("--diversity", nargs="*", type=float, metavar="LEVEL",
+                   default=list(DIVERSITY_LEVELS),
+                   help="MMR diversity levels (0-1) whose re-ranked lists are measured too "
+                        f"(default {' '.join(f'{d:g}' for d in DIVERSITY_LEVELS)}; "
+                        "give none to skip)")
+    p.add_argument("--baseline", metavar="MODEL",
+                   help="the single-signal model every other is tested against (default: the "
+                        "best one evaluated by NDCG@20)")
 
     p = add_command(sub, "recommend", recommend, "Recommend items to a user, with reasons.")
     p.add_argument("--user", required=True, help="user id")
@@ -147,13 +160,33 @@ def _num(value: float | None, width: int) -> str:
 
 
 def evaluate(ctx: Context) -> Result:
+    from ..usecases import diversity_effect
     from ..usecases import evaluate as run
+    from ..usecases.evaluation import summarize
 
     dataset = ctx.dataset()
+    store = ctx.store()
     with ctx.progress("evaluate") as bar:
-        frame = run(ctx.store(), dataset, ctx.args.models, ctx.args.k, ctx.args.protocol,
-                    ctx.args.split_seed, ctx.args.retrain, bar)
-    return Result(frame.to_dict("records"), format_results(frame, dataset))
+        frame = run(store, dataset, ctx.args.models, ctx.args.k, ctx.args.protocol,
+                    ctx.args.split_seed, ctx.args.retrain, bar, folds=ctx.args.folds,
+                    diversity=ctx.args.diversity, baseline=ctx.args.baseline)
+    rerank = diversity_effect(store, dataset)
+    if not rerank.empty:
+        rerank = rerank[rerank["run_id"].isin(set(frame["run_id"]))
+                        & (rerank["protocol"] == frame["protocol"].iloc[0])
+                        & (rerank["diversity"] > 0)]
+    summary = summarize(frame, dataset)
+    text = format_results(frame, dataset)
+    text += "\n\n" + format_significance(frame)
+    if not rerank.empty:
+        text += "\n\n" + format_diversity(frame, rerank)
+    if summary is not None:
+        text += "\n\n" + summary.sentence
+    rows = frame.assign(diversity=0.0).to_dict("records")
+    rows += rerank.drop(columns=["run_id"]).merge(
+        frame[["model", "run_id"]].drop_duplicates(), on="model").to_dict("records") \
+        if not rerank.empty else []
+    return Result(rows, text)
 
 
 def format_results(frame, dataset: str) -> str:
@@ -186,6 +219,87 @@ def format_results(frame, dataset: str) -> str:
                      f"{value(model, 'short_history', 'ndcg', k):>12}"
                      f"{value(model, 'all', 'diversity', k):>11}"
                      f"{value(model, 'all', 'novelty', k):>9}")
+    return "\n".join(lines)
+
+
+def _reference_k(frame) -> int:
+    from ..usecases.evaluation import reference_k
+
+    return reference_k(int(k) for k in frame["k"].dropna().unique())
+
+
+def _value(row) -> str:
+    """0.1234 ± 0.0050 (folds) or 0.1234 [0.1100, 0.1350] (95% interval)."""
+    if row is None:
+        return "-"
+    if row.get("std") == row.get("std") and row.get("std") is not None:
+        return f"{row['value']:.4f} ± {row['std']:.4f}"
+    if row.get("ci_low") == row.get("ci_low") and row.get("ci_low") is not None:
+        return f"{row['value']:.4f} [{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+    return f"{row['value']:.4f}"
+
+
+def _gain(row) -> str:
+    if row is None or row.get("gain") != row.get("gain") or row.get("gain") is None:
+        return ""
+    mark = "" if row["p_value"] < 0.05 else " n.s."
+    return (f"{row['gain']:+.1%} [{row['gain_low']:+.1%}, {row['gain_high']:+.1%}] "
+            f"p={row['p_value']:.2g}{mark}")
+
+
+def format_significance(frame) -> str:
+    """NDCG and recall at the reference K with their uncertainty, and each model's gain over
+    the single-signal baseline (n.s. = not significant at 5%)."""
+    k = _reference_k(frame)
+    sel = frame[(frame["slice"] == "all") & (frame["k"] == k)]
+    folds = sel["std"].notna().any()
+    base = sel["baseline"].dropna()
+    lines = [f"Uncertainty at K={k} (all test users; "
+             + ("mean ± std over folds, " if folds else "")
+             + "95% bootstrap interval over users; gain = paired bootstrap interval and "
+               "paired t-test against "
+             + (base.iloc[0] if len(base) else "no single-signal model") + ")",
+             f"{'model':<18}{'NDCG@' + str(k):<28}{'recall@' + str(k):<28}NDCG gain vs baseline"]
+    for model in frame["model"].unique():
+        rows = {m: sel[(sel["model"] == model) & (sel["metric"] == m)]
+                for m in ("ndcg", "recall")}
+        rows = {m: r.iloc[0].to_dict() if len(r) else None for m, r in rows.items()}
+        lines.append(f"{model:<18}{_value(rows['ndcg']):<28}"
+                     f"{_value(rows['recall']):<28}{_gain(rows['ndcg']) or '(baseline)'}")
+    return "\n".join(lines)
+
+
+def format_diversity(frame, rerank) -> str:
+    """NDCG, intra-list diversity and coverage at the reference K per MMR level."""
+    k = _reference_k(frame)
+    plain = frame[(frame["slice"] == "all") & (frame["k"] == k)]
+    lines = [f"Diversity re-ranking (MMR) at K={k}: change against the model's own list",
+             f"{'model':<18}{'level':>6}{'NDCG':>9}{'change':>10}{'diversity':>11}{'change':>10}"
+             f"{'coverage':>10}"]
+
+    def pick(frame_, model, metric):
+        r = frame_[(frame_["model"] == model) & (frame_["metric"] == metric) & (frame_["k"] == k)]
+        return r.iloc[0] if len(r) else None
+
+    def change(row) -> str:
+        if row is None or row["gain"] != row["gain"]:
+            return ""
+        return f"{row['gain']:+.1%}" + ("" if row["p_value"] < 0.05 else "*")
+
+    for model in frame["model"].unique():
+        levels = sorted(rerank[rerank["model"] == model]["diversity"].unique())
+        if not levels:
+            continue
+        for level in [0.0, *levels]:
+            src = plain if level == 0 else rerank[rerank["diversity"] == level]
+            ndcg, div, cov = (pick(src, model, m) for m in ("ndcg", "diversity", "coverage"))
+            lines.append(f"{model if level == 0 else '':<18}{level:>6g}"
+                         f"{'-' if ndcg is None else f'{ndcg.value:.4f}':>9}"
+                         f"{change(ndcg) if level else '':>10}"
+                         f"{'-' if div is None else f'{div.value:.4f}':>11}"
+                         f"{change(div) if level else '':>10}"
+                         f"{'-' if cov is None else f'{cov.value:.3f}':>10}")
+    lines.append("* not significant at 5% (paired t-test over users)")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..images import ImageError, _to_rgb, load_image
-from ..threads import thread_count
+from ..threads import thread_count, threads_for
 from ..threads import torch_threads as _torch_threads
 from ..progress import ProgressCallback, report
 from .base import Encoder, EncoderError, ImageInput
@@ -41,6 +41,12 @@ def torch_threads(n: int | None = None) -> Iterator[None]:
     """Run a block with `n` intra-op torch threads (default `encoder_threads()`)."""
     with _torch_threads(n or encoder_threads()):
         yield
+
+
+def request_threads(n_items: int) -> int:
+    """Threads for encoding `n_items` now: 1 for a query (one photo, a few texts), else
+    $RECSYS_ENCODER_THREADS or the cores idle at this moment (`recsys.threads.threads_for`)."""
+    return threads_for(n_items, "RECSYS_ENCODER_THREADS")
 
 
 def resolve_precision(precision: str | None = None) -> str:
@@ -78,6 +84,17 @@ def prepare_image(source: ImageInput, size: int, pad_to_square: bool = True) -> 
         img = img.resize((size, size), Image.BICUBIC, reducing_gap=3.0 if min(w, h) > 2 * size
                          else None)
     return np.asarray(img, dtype=np.uint8)
+
+
+def normalise_pixels(arrays: Sequence[np.ndarray], mean: Sequence[float],
+                     std: Sequence[float]):
+    """uint8 HxWx3 arrays -> the normalised float NCHW (channels-last) batch a tower takes."""
+    import torch
+
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float()
+    return ((x - m) / s).contiguous(memory_format=torch.channels_last)
 
 
 class ClipEncoder(Encoder):
@@ -128,7 +145,7 @@ class ClipEncoder(Encoder):
     def encode_images(self, images: Sequence[ImageInput], batch_size: int = 64,
                       progress: ProgressCallback | None = None,
                       failures: dict[int, str] | None = None) -> np.ndarray:
-        with torch_threads():
+        with torch_threads(request_threads(len(images))):
             return self._encode_images(images, batch_size, progress, failures)
 
     def _encode_images(self, images: Sequence[ImageInput], batch_size: int,
@@ -185,7 +202,7 @@ class ClipEncoder(Encoder):
 
     def encode_texts(self, texts: Sequence[str], batch_size: int = 256,
                      progress: ProgressCallback | None = None) -> np.ndarray:
-        with torch_threads():
+        with torch_threads(request_threads(len(texts))):
             return self._encode_texts(texts, batch_size, progress)
 
     def _encode_texts(self, texts: Sequence[str], batch_size: int,

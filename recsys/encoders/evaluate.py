@@ -5,12 +5,14 @@ On the deterministic held-out 20% of a catalog (items the aligned encoder never 
 
 - text -> image: each product's name retrieves its own photo among all held-out photos
   (Recall@1/5/10, MRR); image -> text: the photo retrieves its own name;
-- zero-shot category: every photo is labelled with the category whose prompt ensemble
+- category by prompt ("zeroshot_*" metrics; in-distribution: the category words occur in other
+  items' training captions, see `evaluate_unseen` for whole unseen types): every photo is
+  labelled with the category whose prompt ensemble
   ("a photo of {article type}", ...) is nearest; accuracy, weighted F1 and macro F1 over all
   categories of the catalog;
 - image -> image: share of a photo's 10 nearest held-out photos in the same category.
 
-The same numbers for the unaligned `frozen` towers come alongside, so the gain is visible.
+The same numbers for a baseline (default: the untrained `conse` encoder) come alongside.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import pandas as pd
 
 from ..errors import RecsysError
 from ..progress import ProgressCallback, report, scaled
-from .base import Encoder, get_encoder
+from .base import Encoder
+from .registry import get_encoder
 from .captions import CATEGORY_FIELDS, ZERO_SHOT_TEMPLATES, class_prompts
 from .splits import HoldoutRule
 
@@ -56,6 +59,14 @@ def retrieval_metrics(query: np.ndarray, gallery: np.ndarray,
     out = {f"recall@{k}": float((ranks < k).mean()) for k in ks}
     out["mrr"] = float((1.0 / (ranks + 1)).mean())
     return out
+
+
+def weighted_f1(truth: Sequence[str], pred: Sequence[str]) -> float:
+    """Support-weighted F1 over the classes present in `truth`."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(np.asarray(truth, dtype=object), np.asarray(pred, dtype=object),
+                          average="weighted", zero_division=0))
 
 
 def zero_shot_metrics(image_vectors: np.ndarray, labels: Sequence[str],
@@ -147,9 +158,9 @@ def category_field(items: pd.DataFrame) -> str | None:
 def heldout_rule_for(store, dataset: str, encoder: Encoder | None) -> HoldoutRule:
     """The held-out rule stored with a catalog-clip encoder, else the dataset's newest one's,
     else the default (so frozen/OpenCLIP encoders are scored on the same items)."""
-    from .catalog_clip import NAME, catalog_clip_checkpoints
-
     import json
+
+    from .checkpoints import NAME, catalog_clip_checkpoints
     frame = catalog_clip_checkpoints(store, dataset)
     if encoder is not None and encoder.name == NAME:
         frame = catalog_clip_checkpoints(store)
@@ -205,7 +216,7 @@ def evaluate_on_items(encoder: Encoder, items: pd.DataFrame, class_names: Sequen
 
 
 def evaluate_encoder(store, dataset: str | None = None, encoder: Encoder | str | None = None,
-                     baseline: Encoder | str | None = "frozen",
+                     baseline: Encoder | str | None = "conse",
                      templates: Sequence[str] = ZERO_SHOT_TEMPLATES,
                      progress: ProgressCallback | None = None,
                      record: bool = True) -> EncoderEvaluation:

@@ -35,10 +35,14 @@ class TowerConfig:
     image_size: int = 224
     image_trunk: str = IMAGE_TRUNK
     image_proj: str = "linear"          # linear | mlp (open_clip timm_proj)
-    text_proj: str = "linear"           # linear | mlp (open_clip hf_proj_type)
+    text_proj: str = "linear"           # linear | mlp | none (open_clip hf_proj_type; none =
+    #                                     MiniLM's own 384-d vectors, locked: needs embed_dim 384)
     text_pooler: str = "mean_pooler"
     context_length: int = 64
     init_temperature: float = 0.07
+    conse_residual: bool = False        # image head = ConSE vector + trained MLP (hybrid.py)
+    instance_dim: int = 0               # > 0: PCA block of the photo features (hybrid.py)
+    instance_weight: float = 0.0        # its share of the image vector (0..1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,7 +148,8 @@ def build_clip_model(cfg: TowerConfig, pretrained: bool = True):
     vision_cfg = {"timm_model_name": cfg.image_trunk, "timm_model_pretrained": False,
                   "timm_pool": "avg", "timm_proj": cfg.image_proj, "image_size": cfg.image_size}
     text_cfg = {"hf_model_name": text_path, "hf_tokenizer_name": text_path,
-                "hf_pooler_type": cfg.text_pooler, "hf_proj_type": cfg.text_proj,
+                "hf_pooler_type": cfg.text_pooler,
+                "hf_proj_type": None if cfg.text_proj == "none" else cfg.text_proj,
                 "hf_model_pretrained": pretrained, "context_length": cfg.context_length}
     with _quiet_transformers():
         model = CustomTextCLIP(embed_dim=cfg.embed_dim, vision_cfg=vision_cfg,

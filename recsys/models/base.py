@@ -251,6 +251,70 @@ class Recommender:
         signals = sorted(self.requires)
         return {s: np.full(len(items), 1.0 / len(signals)) for s in signals}
 
+    # -- fold-in: a shopper the model was not trained on ---------------------------------------
+    def score_history(self, item_indices: np.ndarray | list[int],
+                      weights: np.ndarray | list[float] | None = None) -> np.ndarray:
+        """Scores of every item for a history that is not in the training data (a new
+        shopper's first likes), with no retraining: one row over `item_ids`.
+
+        `item_indices` are positions in `item_ids` (repeats are merged, keeping the largest
+        weight), `weights` their confidence weights as in training (view 1, cart 3, purchase
+        5; default 1 each). Models whose structure allows it score the history exactly as they
+        would score a trained user with that history (EASE: history row @ B; item k-NN: row @
+        S; content: the profile of the history's vectors; the fusion models: their user
+        representation built from the history); the others say how they approximate it (see
+        each `_score_history`). The base borrows the training users most like the history.
+        """
+        if not len(self.item_ids):
+            raise ModelError(f"Model {self.name} is not fitted yet.")
+        items, w = self._history(item_indices, weights)
+        return np.asarray(self._score_history(items, w), dtype=np.float32).reshape(-1)
+
+    def _history(self, item_indices: np.ndarray | list[int],
+                 weights: np.ndarray | list[float] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Checked, de-duplicated item positions of a history and their weights."""
+        items = np.asarray(item_indices, dtype=np.int64).reshape(-1)
+        if not len(items):
+            raise ModelError("A new shopper's history needs at least one product.")
+        if items.min() < 0 or items.max() >= len(self.item_ids):
+            raise ModelError(f"History item positions must be between 0 and "
+                             f"{len(self.item_ids) - 1}.")
+        w = np.ones(len(items), np.float32) if weights is None else \
+            np.asarray(weights, dtype=np.float32).reshape(-1)
+        if len(w) != len(items) or not np.all(np.isfinite(w)) or np.any(w <= 0):
+            raise ModelError("History weights must be positive numbers, one per item.")
+        unique = np.unique(items)
+        best = np.zeros(len(self.item_ids), np.float32)
+        np.maximum.at(best, items, w)
+        return unique, best[unique]
+
+    def history_row(self, items: np.ndarray, weights: np.ndarray | None = None,
+                    binary: bool = False) -> sp.csr_matrix:
+        """A 1 x n_items sparse row of a history (its weights, or ones when `binary`)."""
+        values = np.ones(len(items), np.float32) if binary or weights is None else \
+            np.asarray(weights, np.float32)
+        return sp.csr_matrix((values, (np.zeros(len(items), np.int64), items)),
+                             shape=(1, len(self.item_ids)), dtype=np.float32)
+
+    FOLD_IN_NEIGHBOURS: ClassVar[int] = 50
+
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Base fold-in for models with no history-to-score structure of their own: the mean
+        score row of the training users whose histories overlap most with this one (cosine
+        of the binary rows, the top `FOLD_IN_NEIGHBOURS` weighted by it); a history no
+        training user shares gets the mean row of up to 256 evenly spread users."""
+        row = self.history_row(items, binary=True)
+        overlap = np.asarray((self.seen @ row.T).todense()).ravel()
+        sizes = np.asarray(self.seen.getnnz(axis=1), dtype=np.float64)
+        sims = overlap / np.sqrt(np.maximum(sizes, 1.0) * len(items))
+        users = np.flatnonzero(sims > 0)
+        if not len(users):
+            users = np.unique(np.linspace(0, len(self.user_ids) - 1,
+                                          min(256, len(self.user_ids))).astype(np.int64))
+            return self.score(users).mean(axis=0)
+        users = users[np.argsort(-sims[users], kind="stable")[:self.FOLD_IN_NEIGHBOURS]]
+        return sims[users] @ self.score(users) / sims[users].sum()
+
     def describe(self) -> dict[str, Any]:
         """Name, signals and config as plain data."""
         return {"name": self.name, "class": type(self).__name__,

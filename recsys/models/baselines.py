@@ -62,6 +62,10 @@ class Popularity(Recommender):
     def _load_state(self, state: dict[str, Any]) -> None:
         self.pop = state["pop"]
 
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in: everyone gets the same list, a new shopper too."""
+        return self.pop.copy()
+
 
 class SparseScorer(Recommender):
     """Models that score with `left[users] @ right` for two sparse matrices kept in the state."""
@@ -104,6 +108,10 @@ class ItemKNN(SparseScorer):
         # scores = history @ S^T with S's rows holding each item's neighbours
         self.left, self.right = x, sp.vstack(blocks).T.tocsr()
 
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, exact: the binary history row @ S^T (what a trained user's row gives)."""
+        return (self.history_row(items, binary=True) @ self.right).toarray()[0]
+
 
 @dataclass
 class UserKNNConfig(ModelConfig):
@@ -130,6 +138,23 @@ class UserKNN(SparseScorer):
             pearson[var[start:stop] <= 0] = 0.0
             blocks.append(top_neighbours(pearson, self.config.neighbors, start))
         self.left, self.right = sp.vstack(blocks).tocsr(), x.astype(np.float32).tocsr()
+
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in: the history's Pearson correlation with every training user (as in `_fit`),
+        its top `neighbors` positive ones vote with their weighted rows. A trained user's own
+        history finds that user among the neighbours, so this is close to, not equal to, its
+        trained score."""
+        x = self.right.astype(np.float64)
+        n = x.shape[1]
+        h = self.history_row(items, weights).toarray()[0].astype(np.float64)
+        mean = np.asarray(x.sum(axis=1)).ravel() / n
+        var = np.asarray(x.multiply(x).sum(axis=1)).ravel() / n - mean ** 2
+        h_mean, h_var = h.sum() / n, (h ** 2).sum() / n - (h.sum() / n) ** 2
+        cov = (x @ h) / n - mean * h_mean
+        pearson = cov / (np.sqrt(np.maximum(var, 1e-12)) * np.sqrt(max(h_var, 1e-12)))
+        pearson[var <= 0] = 0.0
+        keep = top_neighbours(pearson[None, :], self.config.neighbors, -1)
+        return (keep @ self.right).toarray()[0]
 
 
 EASE_MODES = ("auto", "dense", "sparse")
@@ -272,6 +297,11 @@ class EASE(Recommender):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "variant": getattr(self, "variant", None)}
+
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, exact: the binary history row @ B (EASE is a linear autoencoder)."""
+        out = self.history_row(items, binary=True) @ self.weights
+        return (out.toarray() if sp.issparse(out) else np.asarray(out)).reshape(-1)
 
     def _state(self) -> dict[str, Any]:
         return {"weights": self.weights, "variant": np.array(getattr(self, "variant", "dense"))}
@@ -462,6 +492,13 @@ class ContentModel(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return sum(self.modality_scores(users).values()) / len(self.config.modalities)
 
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, exact: the profile is the normalised weighted mean of the history's
+        vectors, items are ranked by their cosine to it."""
+        scores = [normalise_rows(weights[None, :] @ self.vectors[m][items])[0]
+                  @ self.vectors[m].T for m in self.config.modalities]
+        return sum(scores) / len(scores)
+
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Share of each modality's (positive) cosine in the item's score."""
         return share_of_scores(self.modality_scores(np.array([user])), items)
@@ -513,6 +550,11 @@ class ContentKNN(Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return sum(self.modality_scores(users).values()) / len(self.parts)
+
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, exact: the binary history row @ each modality's neighbour matrix."""
+        row = self.history_row(items, binary=True)
+        return sum((row @ part).toarray()[0] for part in self.parts.values()) / len(self.parts)
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         return share_of_scores(self.modality_scores(np.array([user])), items)

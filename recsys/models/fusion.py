@@ -59,6 +59,15 @@ class SubScorers:
             out.append((s - s.mean(1, keepdims=True)) / (s.std(1, keepdims=True) + 1e-6))
         return np.stack(out, -1)
 
+    def _history_signals(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in: the sub-scorers' standardised scores of a new history (items x scorers),
+        each from the sub-scorer's own `score_history`."""
+        out = []
+        for scorer in self.scorers.values():
+            s = scorer.score_history(items, weights)
+            out.append((s - s.mean()) / (s.std() + 1e-6))
+        return np.stack(out, -1)
+
     def _scorer_state(self) -> dict[str, Any]:
         return {f"{m}.{k}": v for m, scorer in self.scorers.items()
                 for k, v in scorer._state().items()}
@@ -164,6 +173,20 @@ class HybridModel(SubScorers, TorchModel):
     def _state(self) -> dict[str, Any]:
         return {**self.exported, **self._scorer_state()}
 
+    def _history_prior(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in: the weighted priors of a new history against every item (items x 3), with
+        the prior weights of its history length (as `_prior_rows` for a trained user)."""
+        w = self.exported["prior_weight"]
+        centred = np.log1p(len(items)) - self.lengths.mean()
+        return np.logaddexp(0.0, w[0] + w[1] * centred)[None, :] * \
+            self._history_signals(items, weights)
+
+    def _history_query(self, item_vectors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in: a new shopper's query vector, the weighted mean of their history's item
+        vectors. A trained user's query is exactly this plus their ID embedding, which is
+        zero unless `user_embeddings` is on (then a new shopper simply has none)."""
+        return weights @ item_vectors / weights.sum()
+
     def _load_state(self, state: dict[str, Any]) -> None:
         self._load_scorers(state)
         self.exported = {k: v for k, v in state.items() if "." not in k}
@@ -235,6 +258,13 @@ class EarlyFusion(HybridModel):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return super()._score(users) + self._prior_rows(users).sum(-1)
+
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, exact: the query is the weighted mean of the history's fused item vectors
+        (as for a trained user without a free user embedding), plus the priors."""
+        factors = self.exported["item_factors"]
+        query = self._history_query(factors[items], weights)
+        return factors @ query + self._history_prior(items, weights).sum(-1)
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Share of |q . h_m + prior_m| of each modality in the item's score."""
@@ -308,6 +338,7 @@ class AttentionFusion(HybridModel):
         mods = self._modalities(id_mask)
         q = self._queries(torch.stack([mods[m] for m in MODALITIES], 1).mean(1))
         return {"queries": q.numpy(), "keys": self.net.attention(q).numpy(),
+                "attention_weight": self.net.attention.weight.numpy(),
                 "bias": self.net.modality_bias.numpy(),
                 "prior_weight": self.net.prior_weight.numpy(),
                 "available": self._available(id_mask).float().numpy(),
@@ -332,6 +363,32 @@ class AttentionFusion(HybridModel):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.attention(users)[0]
+
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, exact: the model's own user representation from the history (the
+        weighted mean of the history's modality-averaged item vectors), its attention keys,
+        and the priors of the history; the same sums as `attention` for a trained user."""
+        ex = self.exported
+        parts = [ex[f"part_{m}"] for m in MODALITIES]
+        q = self._history_query(sum(p[items] for p in parts) / len(parts), weights)
+        keys = q @ self._attention_matrix().T
+        sims = np.stack([p @ q for p in parts], -1) + self._history_prior(items, weights)
+        logits = np.stack([p @ keys for p in parts], -1) / np.sqrt(len(q)) + ex["bias"]
+        logits = np.where(ex["available"] > 0, logits, -1e9)
+        logits -= logits.max(-1, keepdims=True)
+        alpha = np.exp(logits)
+        alpha /= alpha.sum(-1, keepdims=True)
+        return (alpha * sims).sum(-1)
+
+    def _attention_matrix(self) -> np.ndarray:
+        """The attention layer's weight (keys = queries @ W^T). Model files saved before it was
+        exported hold every training user's query and key, from which least squares recovers
+        it exactly (as many users as dimensions suffice)."""
+        ex = self.exported
+        if "attention_weight" not in ex:
+            solution = np.linalg.lstsq(ex["queries"], ex["keys"], rcond=None)[0]
+            ex["attention_weight"] = np.ascontiguousarray(solution.T, dtype=np.float32)
+        return ex["attention_weight"]
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """The model's own attention weights for this user and these items."""
@@ -423,6 +480,13 @@ class LateFusion(SubScorers, Recommender):
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         return (self._signals(users) * self._weights(users)[:, None, :]).sum(-1)
+
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, exact when the sub-scorers fold in exactly (EASE / item k-NN with k-NN or
+        profile content scorers, the defaults): each sub-scorer scores the history, the
+        standardised scores are combined with the weights of this history's length."""
+        w = self.exported["base"] + np.log1p(len(items)) * self.exported["slope"]
+        return (self._history_signals(items, weights) * w[None, :]).sum(-1)
 
     def modality_weights(self, user: int, items: np.ndarray) -> dict[str, np.ndarray]:
         """Share of each signal's positive contribution w_m z_m to the fused score."""

@@ -142,6 +142,16 @@ class TorchModel(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.exported["user_factors"][users] @ self.exported["item_factors"].T
 
+    def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Fold-in, an approximation: a new shopper has no trained user vector (BPR, LightGCN
+        and the per-shopper classifier learn one per training user), so their vector is the
+        weighted mean of their history items' factors, a shopper who "is" what they liked.
+        Training users' vectors are fitted, not such means, so scores are on a similar but not
+        the same scale; rankings favour items close to the history in the factor space."""
+        factors = self.exported["item_factors"]
+        query = weights @ factors[items] / weights.sum()
+        return factors @ query
+
     def _state(self) -> dict[str, Any]:
         return self.exported
 

@@ -31,6 +31,7 @@ _EXPORTS = {
     "shopper": "data",
     # encoding: encoders and item vectors
     "embed": "encoding", "train_encoder": "encoding", "eval_encoder": "encoding",
+    "eval_encoder_unseen_types": "encoding", "eval_encoder_phone_shots": "encoding",
     "list_encoders": "encoding", "check_encoder_available": "encoding",
     # search
     "search_similar": "search", "search_catalog": "search", "prepare_search": "search",
@@ -40,10 +41,26 @@ _EXPORTS = {
     # recommenders
     "DEFAULT_MODEL": "recommenders", "FALLBACK_MODEL": "recommenders",
     "default_model": "recommenders", "list_models": "recommenders", "train": "recommenders",
-    "TrainResult": "recommenders", "evaluate": "recommenders",
-    "evaluation_results": "recommenders", "recommend_for": "recommenders",
+    "TrainResult": "recommenders", "recommend_for": "recommenders",
     "Recommendations": "recommenders", "run_data": "recommenders",
     "list_runs": "recommenders", "training_curve": "recommenders", "bench": "recommenders",
+    # evaluate: comparisons with intervals and tests, cross-validation, diversity re-ranking
+    "evaluate": "evaluation", "evaluation_results": "evaluation",
+    "diversity_effect": "evaluation",
+    "evaluation_summary": "evaluation", "EvaluationSummary": "evaluation",
+    "first_evaluation": "evaluation", "first_evaluation_models": "evaluation",
+    "DIVERSITY_LEVELS": "evaluation",
+    # personal: search for a shopper, a new shopper's picks (fold-in), their measurements
+    "search_for_shopper": "personal", "PersonalHits": "personal",
+    "new_shopper_picks": "personal", "NewShopperPicks": "personal",
+    "starter_products": "personal", "resolve_run": "personal",
+    "evaluate_cold_start": "personal", "evaluate_personal_search": "personal",
+    "QUERY_SOURCES": "personal",
+    # catalog_map: the catalog on a 2-D map, clusters and their purity
+    "catalog_map": "catalog_map", "CatalogMap": "catalog_map",
+    "cluster_purity": "catalog_map",
+    # experiments: a simulated A/B test with the simulator's hidden tastes
+    "ab_test": "experiments", "hidden_tastes": "experiments",
     # housekeeping: disk use, old model files
     "disk_usage": "housekeeping", "prune_models": "housekeeping",
 }

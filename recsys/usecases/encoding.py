@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..errors import RecsysError
 from ..progress import ProgressCallback
 from ..store import Store
 
 if TYPE_CHECKING:
     from ..embedding import EmbedReport
-    from ..encoders import EncoderEvaluation, EncoderInfo
+    from ..encoders import (EncoderEvaluation, EncoderInfo, PhoneShotEvaluation,
+                            UnseenTypesEvaluation)
 
 
 def check_encoder_available(spec: str | None) -> None:
@@ -62,18 +64,57 @@ def train_encoder(store: Store, dataset: str | None = None,
     return train_catalog_clip(store, dataset, config, progress)
 
 
+def _baseline(baseline: str | None) -> str | None:
+    """"none" or "" mean no baseline."""
+    return None if baseline is None or baseline.strip().lower() in ("", "none") else baseline
+
+
 def eval_encoder(store: Store, dataset: str | None = None, encoder: str | None = None,
-                 baseline: str | None = "frozen",
+                 baseline: str | None = "conse",
                  progress: ProgressCallback | None = None) -> EncoderEvaluation:
-    """Score an encoder on the held-out 20% of the catalog (retrieval, zero-shot category,
-    photo-to-photo), next to `baseline` (None or "none": no baseline)."""
+    """Score an encoder on the held-out 20% of the catalog (retrieval, category from the names
+    of types seen in alignment: in-distribution, photo-to-photo), next to `baseline` (default
+    the untrained ConSE encoder; None or "none": no baseline)."""
     check_encoder_available(encoder)
     from ..encoders import evaluate_encoder
 
     dataset = store.resolve_dataset(dataset)
-    if baseline is not None and baseline.strip().lower() in ("", "none"):
-        baseline = None
-    return evaluate_encoder(store, dataset, encoder, baseline=baseline, progress=progress)
+    return evaluate_encoder(store, dataset, encoder, baseline=_baseline(baseline),
+                            progress=progress)
+
+
+def eval_encoder_unseen_types(store: Store, dataset: str | None = None, k: int = 10,
+                              seed: int = 0, settings: dict[str, Any] | None = None,
+                              baseline: str | None = "conse",
+                              progress: ProgressCallback | None = None
+                              ) -> UnseenTypesEvaluation:
+    """Generalisation to article types never seen in alignment: hold out `k` whole types
+    (drawn with `seed` among those with enough photos), align catalog-clip on the rest
+    (`settings`: CatalogClipConfig fields), then report weighted F1 among the unseen names and
+    against all types, and name -> photo recall for seen vs unseen types, next to `baseline`."""
+    from ..encoders import evaluate_unseen_types
+
+    if k < 1:
+        raise RecsysError("Hold out at least 1 article type.")
+    dataset = store.resolve_dataset(dataset)
+    return evaluate_unseen_types(store, dataset, int(k), int(seed), settings or {},
+                                 baseline=_baseline(baseline), progress=progress)
+
+
+def eval_encoder_phone_shots(store: Store, dataset: str | None = None,
+                             encoder: str | None = None, n: int = 500, seed: int = 0,
+                             progress: ProgressCallback | None = None) -> PhoneShotEvaluation:
+    """`n` held-out catalog photos turned into phone-style queries (pasted on backgrounds,
+    scaled, rotated, perspective, lighting, JPEG) searched among the catalog photos: exact-item
+    recall@1/@10 and same-type precision@10, for the studio photo, the phone shot and the
+    phone shot cropped to the product."""
+    check_encoder_available(encoder)
+    from ..encoders import evaluate_phone_shots
+
+    if n < 1:
+        raise RecsysError("Use at least 1 phone-style query.")
+    dataset = store.resolve_dataset(dataset)
+    return evaluate_phone_shots(store, dataset, encoder, int(n), int(seed), progress=progress)
 
 
 def list_encoders(store: Store) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Use cases of the recommenders: list them, train one, evaluate several, recommend with reasons,
-list the runs and their curves, benchmark.
+"""Use cases of the recommenders: list them, train one, recommend with reasons, list the runs and
+their curves, benchmark (evaluating several: `usecases/evaluation.py`).
 
 Rules written once here, for the app and the command line alike:
 * the default model (`default_model`): late fusion when the dataset has item vectors, else EASE;
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from ..errors import RecsysError
-from ..progress import Progress, ProgressCallback, report, scaled
+from ..progress import Progress, ProgressCallback, scaled
 from ..store import Store
 from ._cache import cached, db_key, vectors_version
 
@@ -119,61 +119,6 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
     run = train_model(store, dataset, model, params, progress=progress, protocol=protocol,
                       split_seed=split_seed, keep_models=keep_models)
     return TrainResult(run, vectors)
-
-
-def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = None,
-             ks: Sequence[int] = DEFAULT_KS, protocol: str = "auto", split_seed: int = 0,
-             retrain: bool = False, progress: ProgressCallback | None = None) -> pd.DataFrame:
-    """Evaluate models on the test split, training those without a finished run first.
-
-    Without `models`, every registered model whose signals the dataset offers. A model with a
-    finished run trained on exactly this data (same interactions, items, split and item
-    vectors: `training.data_fingerprint`) is reused unless `retrain`; any other run is never
-    used, so a re-imported dataset is never scored by a model that saw its test items. Each model's
-    metrics are stored under its run (`Store.add_metrics`) and returned as a frame: model,
-    run_id, protocol, slice, metric, k, value, users.
-    """
-    from ..evaluation import evaluate_model
-    from ..interactions import load_data
-    from ..models import applicable_models, get_spec
-    from ..training import ModelNotTrained, data_fingerprint, load_model, train_model
-
-    dataset = store.resolve_dataset(dataset)
-    data = load_data(store, dataset, protocol, split_seed)
-    fingerprint = data_fingerprint(data)
-    names = list(models) if models else applicable_models(data.signals)
-    for name in names:
-        get_spec(name).check_signals(data.signals, dataset)
-    frames = []
-    for n, name in enumerate(names):
-        sub = scaled(progress, n / len(names), (n + 1) / len(names))
-        trained = None
-        if not retrain:
-            try:
-                trained = load_model(store, dataset, name, protocol=data.protocol,
-                                     split_seed=split_seed, fingerprint=fingerprint)
-            except ModelNotTrained:
-                trained = None
-        if trained is None:
-            trained = train_model(store, dataset, name, {}, progress=scaled(sub, 0.0, 0.8),
-                                  protocol=data.protocol, split_seed=split_seed, data=data)
-        frame = evaluate_model(trained.model, data, ks, seed=split_seed,
-                               progress=scaled(sub, 0.8, 1.0))
-        store.add_metrics(trained.run_id, [(data.protocol, r.slice, r.metric,
-                                            None if pd.isna(r.k) else int(r.k), r.value)
-                                           for r in frame.itertuples()])
-        frame.insert(0, "protocol", data.protocol)
-        frame.insert(0, "run_id", trained.run_id)
-        frame.insert(0, "model", name)
-        frames.append(frame)
-        report(progress, n + 1, len(names), f"evaluated {name}", stage="evaluate")
-    return pd.concat(frames, ignore_index=True)
-
-
-def evaluation_results(store: Store, dataset: str | None = None) -> pd.DataFrame:
-    """The stored metrics of the newest evaluated run per (model, protocol): model, run_id,
-    protocol, slice, metric, k, value."""
-    return store.latest_metrics(store.resolve_dataset(dataset))
 
 
 def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> InteractionData:

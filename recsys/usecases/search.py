@@ -168,7 +168,15 @@ def _storage(storage: str | None) -> str:
 
 
 def _searcher(store: Store, dataset: str, encoder: str | None, storage: str | None = None
-              ) -> tuple[ItemIndex, Encoder, tuple]:
+              ) -> tuple[ItemIndex, Encoder]:
+    """The index over the vectors a search uses and the encoder that made them (see
+    `_searcher_keyed`)."""
+    index, enc, _ = _searcher_keyed(store, dataset, encoder, storage)
+    return index, enc
+
+
+def _searcher_keyed(store: Store, dataset: str, encoder: str | None,
+                    storage: str | None = None) -> tuple[ItemIndex, Encoder, tuple]:
     """The index over the vectors a search uses, the encoder that made them, and the index's
     cache key (which also keys what is derived from the index, e.g. its facet masks).
 
@@ -207,7 +215,7 @@ def prepare_search(store: Store, dataset: str | None = None, encoder: str | None
     first query is fast; raises `NoVectors` when the dataset has no item vectors. `storage`:
     float32 or float16 (default $RECSYS_INDEX_STORAGE, else float32)."""
     dataset = store.resolve_dataset(dataset)
-    index, enc, _ = _searcher(store, dataset, encoder, storage)
+    index, enc = _searcher(store, dataset, encoder, storage)
     vectors = index.vectors
     return SearchInfo(dataset, enc.spec, len(index), vectors.storage, vectors.ann is not None,
                       vectors.ann_min_items)
@@ -248,6 +256,16 @@ def _allowed_mask(store: Store, dataset: str, index: ItemIndex, index_key: tuple
     return facets.mask(chosen, price)
 
 
+def _query_photo(photo: ImageSource, crop: bool) -> ImageSource:
+    """The query photo as the encoder should see it: decoded safely, cropped to the product."""
+    if not crop:
+        return photo
+    from ..encoders import crop_to_product
+    from ..images import load_image
+
+    return crop_to_product(load_image(photo))
+
+
 def _query_label(photo: Any) -> str | None:
     if photo is None:
         return None
@@ -274,7 +292,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
                    item_id: str | None = None, image_weight: float | None = None, k: int = 10,
                    filters: Mapping[str, Sequence[str]] | None = None,
                    price: tuple[float, float] | None = None, encoder: str | None = None,
-                   method: str = "auto", storage: str | None = None) -> SearchHits:
+                   method: str = "auto", storage: str | None = None,
+                   crop: bool = True) -> SearchHits:
     """The `k` products most similar to a query; the one search of the app and the CLI.
 
     The query is a photo (a path, bytes or a PIL image), a catalog product (`item_id`: its own
@@ -284,7 +303,10 @@ def search_similar(store: Store, dataset: str | None = None, *,
     and `price` ((low, high); products without a price pass) restrict the candidates, as a
     mask applied inside the search; `encoder` picks the vectors (default: the newest ones);
     `method` auto / exact / ann and `storage` float32 / float16 choose how the index answers.
-    Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo) with a clear
+    `crop` (default on) crops a query photo to the product first (`encoders.crop_to_product`:
+    a border-colour crop that leaves studio photos untouched; it raised phone-shot exact-item
+    R@10 from 0.62 to 0.80 on Myntra, see docs/encoders.md). Raises `SearchError` (or
+    `recsys.images.ImageError` for an unreadable photo) with a clear
     message; `NoVectors` when the dataset has no vectors to search.
     """
     dataset = store.resolve_dataset(dataset)
@@ -301,7 +323,7 @@ def search_similar(store: Store, dataset: str | None = None, *,
     if not 0.0 <= weight <= 1.0:
         raise SearchError("The image weight must be between 0 and 1.")
     method = _method(method)
-    index, enc, key = _searcher(store, dataset, encoder, storage)
+    index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
     _check_ann(index, method)
     t0 = time.perf_counter()
     allowed = _allowed_mask(store, dataset, index, key, filters, price)
@@ -309,7 +331,7 @@ def search_similar(store: Store, dataset: str | None = None, *,
     try:
         t0 = time.perf_counter()
         words = enc.encode_text(text) if text else None
-        look = enc.encode_image(photo) if photo is not None else None
+        look = enc.encode_image(_query_photo(photo, crop)) if photo is not None else None
         if item_id is not None and index.position(str(item_id)) is None:
             raise KeyError(f"item {item_id!r} is not in the index")
         t_encode = time.perf_counter() - t0
@@ -381,7 +403,7 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
     if not 0.0 <= weight <= 1.0:
         raise SearchError("The image weight must be between 0 and 1.")
     method = _method(method)
-    index, enc, key = _searcher(store, dataset, encoder, storage)
+    index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
     _check_ann(index, method)
     t0 = time.perf_counter()
     allowed = _allowed_mask(store, dataset, index, key, filters)

@@ -1,9 +1,10 @@
 """First start: from an empty database to a working dashboard (demo data, aligned encoder, item
-vectors, a trained default model), one idempotent call with one progress bar.
+vectors, a trained default model, a first evaluation), one idempotent call with one progress bar.
 
 The app calls `set_up` when `readiness` says something is missing; the CLI equivalent is
 `python -m recsys init-demo && python -m recsys train-encoder && python -m recsys embed &&
-python -m recsys train --model <default model>`.
+python -m recsys train --model <default model> && python -m recsys evaluate --models
+popularity ease content <default model>`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..progress import ProgressCallback, report, scaled
 from ..store import Store
 from .data import init_demo
 from .encoding import embed
+from .evaluation import first_evaluation
 from .recommenders import default_model, train
 
 _lock = threading.Lock()
@@ -83,15 +85,19 @@ def set_up(store: Store, dataset: str | None = None, model: str | None = None,
            progress: ProgressCallback | None = None, demo_items: int = 320,
            demo_users: int = 600) -> Readiness:
     """Run whatever `readiness` says is missing: build the demo (empty database), align the
-    encoder and embed the items, train `model` (default: `default_model`). Safe to call from
-    several sessions at once (the second caller waits, then finds everything done)."""
+    encoder and embed the items, train `model` (default: `default_model`) and then evaluate it
+    next to bestsellers, EASE and a content model (`first_evaluation`), so the Evaluate page
+    has numbers at once. Safe to call from several sessions at once (the second caller waits,
+    then finds everything done)."""
     with _lock:
         state = readiness(store, dataset)
         steps = state.missing
         if not steps:
             report(progress, 1, 1, "ready", stage="done")
             return state
-        shares = {"demo": 0.25, "encoder": 0.45, "model": 0.30}
+        if "model" in steps:
+            steps = [*steps, "evaluation"]     # a first comparison, so Evaluate is not empty
+        shares = {"demo": 0.25, "encoder": 0.45, "model": 0.22, "evaluation": 0.08}
         total = sum(shares[s] for s in steps)
         start = 0.0
 
@@ -119,5 +125,10 @@ def set_up(store: Store, dataset: str | None = None, model: str | None = None,
             name = model or default_model(store, dataset)
             report(sub, 0, 1, f"training {name}", stage="model")
             train(store, dataset, name, progress=sub)
+        if "evaluation" in steps:
+            sub = part("evaluation")
+            report(sub, 0, 1, "comparing it with bestsellers and single-signal models",
+                   stage="evaluation")
+            first_evaluation(store, dataset, name, progress=sub)
         report(progress, 1, 1, "ready", stage="done")
         return readiness(store, dataset)

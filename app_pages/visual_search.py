@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from recsys import usecases
-from recsys.catalog import available_facets, facet_values, item_label
+from recsys.catalog import item_label
 from recsys.csvsafe import to_csv_bytes
 from recsys.errors import RecsysError
 from recsys.video import looks_like_video
@@ -31,7 +31,6 @@ except usecases.NoVectors:
 except RecsysError as exc:                    # e.g. the encoder's checkpoint file is gone
     components.error_box(exc, "Search is not available")
     st.stop()
-items = resources.items(dataset)
 
 requested = state.take_similar_request()           # "Similar items" on the Catalog page
 if requested is not None:
@@ -77,18 +76,17 @@ def example_strip() -> None:
 
 
 def filter_widgets() -> tuple[dict, tuple | None]:
-    """Gender, category, type, colour and price filters (those this catalog has)."""
-    facets = available_facets(items)
+    """Gender, category, type, colour and price filters (those this catalog has), from a
+    narrow cached read of the facet columns (not the whole catalog)."""
+    offered = usecases.search_facets(store, dataset, FILTERS)
     chosen = {}
-    shown = [c for c in FILTERS if c in facets]
     cols = st.columns(2)
-    for n, column in enumerate(shown):
-        chosen[column] = cols[n % 2].multiselect(facets[column], facet_values(items, column),
-                                                 key=f"vs_f_{column}", placeholder="any")
+    for n, (column, (label, values)) in enumerate(offered.facets.items()):
+        chosen[column] = cols[n % 2].multiselect(label, values, key=f"vs_f_{column}",
+                                                 placeholder="any")
     price = None
-    prices = items["price"].dropna() if "price" in items else []
-    if len(prices) and prices.max() > prices.min():
-        low, high = float(math.floor(prices.min())), float(math.ceil(prices.max()))
+    if offered.price is not None:
+        low, high = float(math.floor(offered.price[0])), float(math.ceil(offered.price[1]))
         picked = st.slider("Price (₹)", low, high, (low, high), key="vs_price")
         if picked != (low, high):
             price = picked
@@ -118,6 +116,7 @@ with query_col:
         if shot is not None:
             photo = shot.getvalue()
     else:
+        items = resources.items(dataset)      # only here: a big catalog's rows cost a rerun
         ids = list(items["item_id"])
         labels = dict(zip(ids, [item_label(r) for r in items.to_dict("records")]))
         default = st.session_state.get("vs_item")

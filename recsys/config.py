@@ -26,14 +26,16 @@ def data_dir(db: str | os.PathLike) -> Path:
     return Path(db).resolve().parent
 
 
-def artifacts_dir(db: str | os.PathLike, *parts: str) -> Path:
-    """`<data dir>/artifacts/<database file stem>/<parts...>`, created on demand.
+def artifacts_dir(db: str | os.PathLike, *parts: str, create: bool = True) -> Path:
+    """`<data dir>/artifacts/<database file stem>/<parts...>`, created on demand (unless
+    `create=False`, for readers such as the disk-use report).
 
     Keyed by the database: two database files in one folder (`a.duckdb`, `b.duckdb`) never share
     (or overwrite) each other's model, encoder or index files.
     """
     path = data_dir(db).joinpath("artifacts", Path(db).stem or "memory", *parts)
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

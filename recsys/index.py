@@ -1,12 +1,20 @@
-"""Item vectors: loading the stored image/text embeddings of a dataset for search and models."""
+"""Item vectors for models and search: loading a dataset's stored embeddings (`load_item_vectors`)
+and the photo/text search index the app and the CLI query (`ItemIndex`, a façade over
+`vector_index.VectorIndex`: exact and approximate faiss search, filters, persistence).
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
+import pandas as pd
 
+from .progress import ProgressCallback
 from .store import Store
+from .vector_index import STORAGES, Hits, VectorIndex, VectorIndexError, normalise_rows
 
 
 @dataclass
@@ -41,7 +49,9 @@ def load_item_vectors(store: Store, dataset: str, encoder: str | None = None,
     """Vectors of every item (or `item_ids`, in that order) from one encoder version.
 
     Without `encoder`, the most recently written vectors are used; without `version`, the
-    newest version of that encoder.
+    newest version of that encoder. The vectors are streamed from DuckDB in batches straight
+    into one preallocated matrix per modality and normalised in place: one copy in memory,
+    never the several temporaries of a gather-then-divide.
     """
     if item_ids is None:
         item_ids = store.item_ids(dataset)
@@ -53,24 +63,23 @@ def load_item_vectors(store: Store, dataset: str, encoder: str | None = None,
         sets = store.embedding_sets(dataset)
         sets = sets[sets["encoder"] == encoder]
         version = None if sets.empty else str(sets.iloc[0]["version"])
-    position = {item: i for i, item in enumerate(item_ids)}
+    position = pd.Index([str(i) for i in item_ids])
+    dims = {} if encoder is None or version is None else \
+        store.embedding_dims(dataset, encoder, version)
     mats: dict[str, np.ndarray | None] = {}
     present: dict[str, np.ndarray] = {}
     for modality in ("image", "text"):
-        ids, vectors = ([], None) if encoder is None or version is None else \
-            store.embeddings(dataset, encoder, version, modality)
         flags = np.zeros(len(item_ids), dtype=bool)
-        if not ids:
-            mats[modality] = None
-        else:
-            full = np.zeros((len(item_ids), vectors.shape[1]), dtype=np.float32)
-            rows = [(position[i], k) for k, i in enumerate(ids) if i in position]
-            if rows:
-                dst, src = map(np.array, zip(*rows))
-                full[dst] = vectors[src]
-                flags[dst] = True
-            norms = np.linalg.norm(full, axis=1, keepdims=True)
-            mats[modality] = full / np.where(norms > 0, norms, 1.0)
+        mats[modality] = None
+        if modality in dims:
+            full = np.zeros((len(item_ids), dims[modality]), dtype=np.float32)
+            for ids, vectors in store.embedding_batches(dataset, encoder, version, modality):
+                at = position.get_indexer(ids)
+                keep = at >= 0
+                full[at[keep]] = vectors[keep]
+                flags[at[keep]] = True
+            if flags.any():
+                mats[modality] = normalise_rows(full)
         present[modality] = flags
     return ItemVectors(list(item_ids), mats["image"], mats["text"], encoder, version,
                        present["image"], present["text"])
@@ -80,12 +89,14 @@ def load_item_vectors(store: Store, dataset: str, encoder: str | None = None,
 @dataclass
 class SearchResult:
     """Top-k items of a search, best first; `score` is the weighted combination of
-    `image_score` (query vs the item's photo vector) and `text_score` (vs its text vector)."""
+    `image_score` (query vs the item's photo vector) and `text_score` (vs its text vector);
+    `method` says whether the exact or the approximate index answered."""
 
     item_ids: list[str]
     scores: np.ndarray
     image_scores: np.ndarray
     text_scores: np.ndarray
+    method: str = "exact"
 
     def __len__(self) -> int:
         return len(self.item_ids)
@@ -100,27 +111,46 @@ def _opt(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
-class ItemIndex:
-    """Exact cosine search over a dataset's item vectors (normalised matrices in memory).
+def default_storage() -> str:
+    """Vector storage of the search index: $RECSYS_INDEX_STORAGE (float32 or float16)."""
+    value = os.environ.get("RECSYS_INDEX_STORAGE", "float32").strip() or "float32"
+    return value if value in STORAGES else "float32"
 
-    Cheap to query (one matrix-vector product per modality: ~1 ms for 10k items) and cheap to
-    keep: the app builds it once per (dataset, encoder version) and caches it.
+
+class ItemIndex:
+    """Photo/text search over a dataset's items: the app's and the CLI's entry point.
+
+    A thin façade over `vector_index.VectorIndex` (exact faiss search, fp32 or fp16, with an
+    approximate IVF index above `ANN_MIN_ITEMS` items, filters as masks, persisted beside the
+    database and updated incrementally). Build it with `ItemIndex.from_store(store, dataset)`;
+    the app builds it once per (dataset, encoder version) and caches it.
     """
 
-    def __init__(self, vectors: ItemVectors):
-        self.vectors = vectors
-        self.item_ids = list(vectors.item_ids)
-        self._pos = {item: i for i, item in enumerate(self.item_ids)}
-        self.image = vectors.image
-        self.text = vectors.text
-        self.has_image = vectors.has_image
-        self.has_text = vectors.has_text
-        self.encoder, self.version = vectors.encoder, vectors.version
+    def __init__(self, vectors: "ItemVectors | VectorIndex", encoder: str | None = None,
+                 version: str | None = None):
+        if isinstance(vectors, ItemVectors):
+            index = _index_from_vectors(vectors)
+            encoder, version = vectors.encoder, vectors.version
+        else:
+            index = vectors
+            encoder = encoder or index.meta.get("encoder")
+            version = version or index.meta.get("version")
+        self.vectors = index
+        self.encoder, self.version = encoder, version
+        self.last_method = "exact"
 
     @classmethod
     def from_store(cls, store: Store, dataset: str, encoder: str | None = None,
-                   version: str | None = None) -> "ItemIndex":
-        return cls(load_item_vectors(store, dataset, encoder, version))
+                   version: str | None = None, storage: str | None = None, ann: str = "auto",
+                   progress: ProgressCallback | None = None) -> "ItemIndex":
+        """The dataset's index for one encoder version (default: the newest vectors).
+
+        Loaded from its files beside the database when the stored vectors are unchanged,
+        otherwise updated incrementally (or built) and saved; see `VectorIndex.for_dataset`.
+        """
+        index = VectorIndex.for_dataset(store, dataset, encoder, version,
+                                        storage or default_storage(), ann, progress=progress)
+        return cls(index, index.meta.get("encoder"), index.meta.get("version"))
 
     @property
     def spec(self) -> str | None:
@@ -128,90 +158,147 @@ class ItemIndex:
 
     @property
     def dim(self) -> int:
-        for m in (self.image, self.text):
-            if m is not None:
-                return int(m.shape[1])
-        return 0
+        for m in ("image", "text"):
+            if m in self.vectors.dims:
+                return self.vectors.dims[m]
+        return next(iter(self.vectors.dims.values()), 0)
 
     def __len__(self) -> int:
-        return len(self.item_ids)
+        return len(self.vectors)
+
+    @property
+    def item_ids(self) -> list[str]:
+        """Indexed items (those with at least one vector); masks follow this order."""
+        return self.vectors.item_ids
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """All photo vectors (rows follow `item_ids`); a copy made on first use: prefer
+        `vector(item_id, "image")` for one item."""
+        return self._matrix("image")
+
+    @property
+    def text(self) -> np.ndarray | None:
+        return self._matrix("text")
+
+    @property
+    def has_image(self) -> np.ndarray:
+        return self._present("image")
+
+    @property
+    def has_text(self) -> np.ndarray:
+        return self._present("text")
+
+    def _matrix(self, modality: str) -> np.ndarray | None:
+        if modality not in self.vectors.dims:
+            return None
+        cache = self.__dict__.setdefault("_matrices", {})
+        if modality not in cache:
+            cache[modality] = self.vectors.matrix(modality)
+        return cache[modality]
+
+    def _present(self, modality: str) -> np.ndarray:
+        if modality not in self.vectors.dims:
+            return np.zeros(len(self), dtype=bool)
+        return self.vectors.present_mask(modality)
+
+    def vector(self, item_id: str, modality: str = "image") -> np.ndarray | None:
+        """One item's stored vector (None when it has none)."""
+        return self.vectors.vector(item_id, modality)
+
+    def position(self, item_id: str) -> int | None:
+        """Row of an item in `item_ids` (None when not indexed)."""
+        return self.vectors.position(item_id)
+
+    def mask_for(self, item_ids: Iterable[str]) -> np.ndarray:
+        """Boolean mask over `item_ids` of the given ids: a filter for `search`."""
+        return self.vectors.mask_for(item_ids)
 
     def search(self, image: np.ndarray | None = None, text: np.ndarray | None = None,
                k: int = 10, image_weight: float = 0.5,
-               exclude: "set[str] | list[str] | None" = None) -> SearchResult:
+               exclude: "set[str] | list[str] | None" = None,
+               allowed_mask: np.ndarray | None = None, method: str = "auto") -> SearchResult:
         """Nearest items to a query photo vector and/or query text vector.
 
         Each query vector is compared (cosine) with every item's photo vector (image score)
         and text vector (text score), averaged over the query vectors given; the result ranks
         by `image_weight * image score + (1 - image_weight) * text score`. An item missing one
-        modality is ranked by the other alone.
+        modality is ranked by the other alone. `allowed_mask` (boolean over `item_ids`, e.g.
+        from `catalog.FacetMasks`) restricts the search to the filtered items; `method` is
+        auto (approximate above `vector_index.ANN_MIN_ITEMS` candidates), exact or ann.
         """
         queries = [q for q in (image, text) if q is not None]
         if not queries:
             raise ValueError("search needs an image vector, a text vector or both")
         if not 0.0 <= image_weight <= 1.0:
             raise ValueError("image_weight must be between 0 and 1")
-        img_s = self._scores(self.image, self.has_image, queries)
-        txt_s = self._scores(self.text, self.has_text, queries)
-        return self._rank(img_s, txt_s, k, image_weight, {str(x) for x in (exclude or ())})
-
-    def item_vectors(self, item_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """(photo vector, text vector) of an item; None where it has none. KeyError when the
-        item is not in the index."""
-        pos = self._pos.get(str(item_id))
-        if pos is None:
-            raise KeyError(f"item {item_id!r} is not in the index")
-        image = self.image[pos] if self.image is not None and self.has_image[pos] else None
-        text = self.text[pos] if self.text is not None and self.has_text[pos] else None
-        return image, text
-
-    def similar(self, item_id: str, k: int = 10, image_weight: float = 0.5,
-                exclude: "set[str] | list[str] | None" = None) -> SearchResult:
-        """Items most like `item_id` (its own photo and text vectors as the queries); the item
-        itself and `exclude` are left out."""
-        image, text = self.item_vectors(item_id)
-        if image is None and text is None:
-            raise KeyError(f"item {item_id!r} has no vectors")
-        # compare photo with photos and text with texts: same-modality similarity
-        img_s = self._scores(self.image, self.has_image, [image]) if image is not None else None
-        txt_s = self._scores(self.text, self.has_text, [text]) if text is not None else None
-        n = len(self.item_ids)
-        img_s = img_s if img_s is not None else np.full(n, -np.inf)
-        txt_s = txt_s if txt_s is not None else np.full(n, -np.inf)
-        return self._rank(img_s, txt_s, k, image_weight,
-                          {str(item_id)} | {str(x) for x in (exclude or ())})
-
-    def _rank(self, img_s: np.ndarray, txt_s: np.ndarray, k: int, image_weight: float,
-              exclude: set[str]) -> SearchResult:
-        fin_i, fin_t = np.isfinite(img_s), np.isfinite(txt_s)
-        w_i = np.where(fin_i, image_weight, 0.0)
-        w_t = np.where(fin_t, 1.0 - image_weight, 0.0)
-        w_i = np.where((w_i + w_t == 0) & fin_i, 1.0, w_i)
-        w_t = np.where((w_i + w_t == 0) & fin_t, 1.0, w_t)
-        total = w_i + w_t
-        comb = (np.where(fin_i, img_s, 0) * w_i + np.where(fin_t, txt_s, 0) * w_t)
-        comb = np.where(total > 0, comb / np.where(total > 0, total, 1), -np.inf)
-        for item in exclude:
-            if item in self._pos:
-                comb[self._pos[item]] = -np.inf
-        k = max(0, min(int(k), int(np.isfinite(comb).sum())))
-        order = np.argsort(-comb, kind="stable")[:k]
-        return SearchResult([self.item_ids[i] for i in order], comb[order].astype(np.float32),
-                            img_s[order].astype(np.float32), txt_s[order].astype(np.float32))
-
-    @staticmethod
-    def _scores(matrix: np.ndarray | None, present: np.ndarray,
-                queries: list[np.ndarray]) -> np.ndarray:
-        """Mean cosine of the queries with each row; -inf where the item has no vector."""
-        if matrix is None:
-            return np.full(len(present), -np.inf, dtype=np.float64)
-        total = np.zeros(matrix.shape[0], dtype=np.float64)
+        unit = []
         for q in queries:
             q = np.asarray(q, dtype=np.float32).ravel()
-            if q.shape[0] != matrix.shape[1]:
+            if q.shape[0] != self.dim:
                 raise ValueError(f"query vector has {q.shape[0]} dimensions, the index "
-                                 f"{matrix.shape[1]}: was it made by another encoder?")
+                                 f"{self.dim}: was it made by another encoder?")
             norm = np.linalg.norm(q)
-            total += matrix @ (q / norm if norm > 0 else q)
-        total /= len(queries)
-        return np.where(present, total, -np.inf)
+            unit.append(q / norm if norm > 0 else q)
+        mean = np.mean(unit, axis=0)
+        scale = float(np.linalg.norm(mean))
+        mods = [m for m in ("image", "text") if m in self.vectors.dims]
+        weights = {"image": image_weight, "text": 1.0 - image_weight}
+        hits = self.vectors.search({m: mean for m in mods}, weights, k, allowed=allowed_mask,
+                                   exclude=exclude or (), method=method)
+        return self._result(hits, scale)
+
+    def item_vectors(self, item_id: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(photo vector, text vector) of an item, None where it has none (each read with
+        `vector`, no matrix copy). KeyError when the item is not in the index."""
+        if self.position(item_id) is None:
+            raise KeyError(f"item {item_id!r} is not in the index")
+        return self.vector(item_id, "image"), self.vector(item_id, "text")
+
+    def similar(self, item_id: str, k: int = 10, image_weight: float = 0.5,
+                exclude: "set[str] | list[str] | None" = None,
+                allowed_mask: np.ndarray | None = None, method: str = "auto") -> SearchResult:
+        """Items most like `item_id` (its own photo and text vectors as the queries); the item
+        itself and `exclude` are left out."""
+        if self.position(item_id) is None:
+            raise KeyError(f"item {item_id!r} is not in the index")
+        queries = {m: self.vectors.vector(item_id, m) for m in ("image", "text")
+                   if m in self.vectors.dims}
+        queries = {m: q for m, q in queries.items() if q is not None}
+        if not queries:
+            raise KeyError(f"item {item_id!r} has no vectors")
+        # compare photo with photos and text with texts: same-modality similarity
+        hits = self.vectors.search(queries, {"image": image_weight, "text": 1 - image_weight},
+                                   k, allowed=allowed_mask,
+                                   exclude=[str(item_id), *(str(x) for x in exclude or ())],
+                                   method=method)
+        return self._result(hits, 1.0)
+
+    def _result(self, hits: Hits, scale: float) -> SearchResult:
+        self.last_method = hits.method
+        ids = [str(i) for i in self.vectors.slot_ids[hits.slots]]
+        n = len(ids)
+        parts = {m: hits.parts.get(m, np.full(n, -np.inf, np.float32)) * np.float32(scale)
+                 for m in ("image", "text")}
+        return SearchResult(ids, (hits.scores * np.float32(scale)).astype(np.float32),
+                            parts["image"].astype(np.float32), parts["text"].astype(np.float32),
+                            hits.method)
+
+
+def _index_from_vectors(vectors: ItemVectors) -> VectorIndex:
+    """An in-memory index over already loaded matrices (small catalogs, tests)."""
+    mats = {m: mat for m, mat in (("image", vectors.image), ("text", vectors.text))
+            if mat is not None}
+    if not mats:
+        raise VectorIndexError("There are no item vectors to index.")
+    index = VectorIndex({m: mat.shape[1] for m, mat in mats.items()})
+    flags = {"image": vectors.has_image, "text": vectors.has_text}
+    keep = np.zeros(len(vectors.item_ids), dtype=bool)
+    for m in mats:
+        keep |= np.asarray(flags[m], dtype=bool)
+    ids = [i for i, k in zip(vectors.item_ids, keep) if k]
+    index.add(ids, {m: mat[keep] for m, mat in mats.items()},
+              {m: np.asarray(flags[m], dtype=bool)[keep] for m in mats})
+    if len(index) >= index.ann_min_items:
+        index.build_ann()
+    return index

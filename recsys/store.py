@@ -173,6 +173,7 @@ CREATE TABLE IF NOT EXISTS rerank_metrics (
 
 -- issue-modal: an explicit rating (e.g. 1-5 stars) kept beside the event weight
 ALTER TABLE interactions ADD COLUMN IF NOT EXISTS rating DOUBLE;
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS items_rev BIGINT DEFAULT 0;  -- item writes so far
 """
 
 TABLES = ("settings", "datasets", "items", "users", "interactions", "embeddings", "encoders",
@@ -268,17 +269,21 @@ class Store:
         return StoreError(f"Cannot open the database {self.path}: {_first_line(text)}")
 
     def _check_length(self) -> None:
-        """Refuse a file shorter than the blocks its header lists (a truncated copy).
+        """Refuse a file shorter than the blocks in use need (a truncated copy).
 
         DuckDB reads blocks only when a query needs them, so such a file opens and then fails
-        (or, in read-only mode, answers from what is left) somewhere later.
+        (or, in read-only mode, answers from what is left) somewhere later. The bound is the
+        blocks in use, not `total_blocks`: a checkpoint cuts free blocks off the end of the
+        file while `total_blocks` still counts them, so a healthy file may be shorter than
+        `total_blocks` says (it was, after a few training runs), never shorter than its used
+        blocks.
         """
         if str(self.path) == ":memory:" or not self.path.is_file():
             return
         # used, not total, blocks: a checkpoint cuts free blocks off the end of the file while
         # the header still counts them (the file is then shorter than total_blocks says)
-        row = self._conn.execute("SELECT block_size, used_blocks FROM pragma_database_size() "
-                                 "WHERE database_name = current_database()").fetchone()
+        row = _first_row(self._conn, "SELECT block_size, used_blocks FROM "
+                         "pragma_database_size() WHERE database_name = current_database()")
         if row is None:
             return
         expected = HEADER_BYTES + int(row[0]) * int(row[1])
@@ -349,7 +354,9 @@ class Store:
         return self.cursor().execute(sql, params or []).df()
 
     def scalar(self, sql: str, params: Sequence[Any] | dict | None = None) -> Any:
-        row = self.cursor().execute(sql, params or []).fetchone()
+        """The first column of the first row (None without rows); the result is read to its
+        end, so the cursor is free for the next statement (see `_first_row`)."""
+        row = _first_row(self.cursor(), sql, params)
         return None if row is None else row[0]
 
     @staticmethod
@@ -426,7 +433,7 @@ class Store:
                        source: str | None = None, attribution: str | None = None,
                        description: str | None = None) -> None:
         """Register a dataset inside the caller's transaction (keeps created_at if it exists)."""
-        exists = cur.execute("SELECT 1 FROM datasets WHERE name = ?", [name]).fetchone()
+        exists = _first_row(cur, "SELECT 1 FROM datasets WHERE name = ?", [name])
         if exists:
             cur.execute("""UPDATE datasets SET kind = ?, source = coalesce(?, source),
                            attribution = coalesce(?, attribution),
@@ -490,16 +497,21 @@ class Store:
 
     def items_version(self, dataset: str) -> str:
         """A cheap token that changes whenever the dataset's items change (import, delete):
-        a cache key for anything computed from them."""
-        row = self.cursor().execute(
-            "SELECT count(*), coalesce(sum(hash(content_hash)) % 1000000007, 0) FROM items "
-            "WHERE dataset = ?", [dataset]).fetchone()
-        return f"{row[0]}:{row[1]}"
+        a cache key for anything computed from them. The content hashes cover what encoders
+        read; the dataset's item-write counter (`items_rev`, bumped by every item write) covers
+        the rest (a new price, gender or colour: the search filters), and its creation time a
+        dataset deleted and imported again."""
+        row = _first_row(
+            self.cursor(),
+            "SELECT count(*), coalesce(sum(hash(content_hash)) % 1000000007, 0), "
+            "(SELECT any_value(items_rev) || '@' || any_value(created_at) FROM datasets "
+            "WHERE name = ?) FROM items WHERE dataset = ?", [dataset, dataset])
+        return f"{row[0]}:{row[1]}:{row[2]}"
 
     def interactions_version(self, dataset: str) -> str:
         """A cheap token that changes whenever the dataset's interactions change."""
-        row = self.cursor().execute(
-            "SELECT count(*), max(ts) FROM interactions WHERE dataset = ?", [dataset]).fetchone()
+        row = _first_row(self.cursor(), "SELECT count(*), max(ts) FROM interactions "
+                                        "WHERE dataset = ?", [dataset])
         return f"{row[0]}:{row[1]}"
 
     # -- items, users, interactions -----------------------------------------------------------
@@ -603,8 +615,12 @@ class Store:
                                                                   dtype=np.int32)),
                                                pa.array(vectors.ravel())),
         })
-        with self.transaction() as cur:
-            self.insert_frame(cur, "embeddings", table, mode="replace")
+        with self.transaction() as cur, self._registered(cur, table) as name:
+            # created_at is written on replace too (INSERT OR REPLACE keeps the columns it is
+            # not given): a rewritten vector must change `embedding_sets().updated_at` and
+            # `embeddings_token`, the cache keys of the search index and of a run's data
+            cur.execute(f"INSERT OR REPLACE INTO embeddings BY NAME SELECT *, "
+                        f"current_timestamp::TIMESTAMP AS created_at FROM {name}")
 
     def embeddings(self, dataset: str, encoder: str, version: str,
                    modality: str) -> tuple[list[str], np.ndarray]:
@@ -664,9 +680,9 @@ class Store:
     # -- training runs and metrics ------------------------------------------------------------
     def start_run(self, dataset: str | None, kind: str, model: str, config_: dict) -> int:
         with self.transaction() as cur:
-            row = cur.execute("INSERT INTO runs (dataset, kind, model, config, status) "
-                              "VALUES (?, ?, ?, ?, 'running') RETURNING run_id",
-                              [dataset, kind, model, _json(config_)]).fetchone()
+            row = _first_row(cur, "INSERT INTO runs (dataset, kind, model, config, status) "
+                                  "VALUES (?, ?, ?, ?, 'running') RETURNING run_id",
+                             [dataset, kind, model, _json(config_)])
         _LIVE_RUNS.add((self._run_key(), int(row[0])))
         return int(row[0])
 
@@ -768,6 +784,13 @@ class Store:
         frame = rows.drop(columns=["dataset"], errors="ignore")
         frame.insert(0, "dataset", dataset)
         cls.insert_frame(cur, "items", frame, mode="replace")
+        cls._items_written(cur, dataset)
+
+    @staticmethod
+    def _items_written(cur: duckdb.DuckDBPyConnection, dataset: str) -> None:
+        """Count an item write in the dataset's `items_rev` (part of `items_version`)."""
+        cur.execute("UPDATE datasets SET items_rev = coalesce(items_rev, 0) + 1 WHERE name = ?",
+                    [dataset])
 
     @classmethod
     def write_interactions(cls, cur: duckdb.DuckDBPyConnection, dataset: str,
@@ -780,7 +803,136 @@ class Store:
         cls.insert_frame(cur, "users", users[["dataset", "user_id", "name"]], mode="ignore")
         if items is not None:
             cls.insert_frame(cur, "items", items[["dataset", "item_id", "title"]], mode="ignore")
+            cls._items_written(cur, dataset)
         cls.insert_frame(cur, "interactions", interactions)
+
+    # -- housekeeping and disk use (issue-scale) -----------------------------------------------
+    # Named queries for the persisted vector indexes (recsys/vector_index.py), model-file
+    # housekeeping (recsys/training.py) and the disk-use report. Vectors of items that are no
+    # longer in the catalog are never returned.
+
+    _CATALOG_VECTORS = """FROM embeddings e JOIN items i
+                          ON i.dataset = e.dataset AND i.item_id = e.item_id
+                          WHERE e.dataset = $d AND e.encoder = $e AND e.version = $v"""
+
+    def embedding_dims(self, dataset: str, encoder: str, version: str) -> dict[str, int]:
+        """Vector length per modality of one encoder version's vectors of catalog items."""
+        rows = self.cursor().execute(
+            f"SELECT e.modality, max(len(e.vector)) {self._CATALOG_VECTORS} GROUP BY e.modality",
+            {"d": dataset, "e": encoder, "v": version}).fetchall()
+        return {str(m): int(n) for m, n in rows}
+
+    def embedding_fingerprint(self, dataset: str, encoder: str, version: str) -> str:
+        """A cheap digest of which catalog items have vectors of one encoder version, with their
+        content hashes and write times: it changes whenever a vector is added, removed or
+        rewritten, so a persisted index can tell in one query that it is still current."""
+        row = _first_row(
+            self.cursor(),
+            f"""SELECT count(*), coalesce(bit_xor(hash(e.item_id, e.modality,
+                       coalesce(e.content_hash, ''), epoch_us(e.created_at))), 0)
+                {self._CATALOG_VECTORS}""",
+            {"d": dataset, "e": encoder, "v": version})
+        return f"{int(row[0])}:{int(row[1]):x}"
+
+    def embedding_signatures(self, dataset: str, encoder: str, version: str) -> pd.DataFrame:
+        """(item_id, modality, signature) of every catalog item's vectors: the content hash and
+        write time joined into one string, compared by the incremental index update."""
+        return self.cursor().execute(
+            f"""SELECT e.item_id, e.modality,
+                       coalesce(e.content_hash, '') || '@' || epoch_us(e.created_at) AS signature
+                {self._CATALOG_VECTORS} ORDER BY e.item_id, e.modality""",
+            {"d": dataset, "e": encoder, "v": version}).df()
+
+    def embedding_batches(self, dataset: str, encoder: str, version: str, modality: str,
+                          item_ids: Sequence[str] | None = None, batch_rows: int = 65536
+                          ) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Stream (item_ids, float32 rows) of catalog items' vectors in batches of `batch_rows`.
+
+        Only one batch is in memory at a time (a 1M-item catalog's 1 GB of vectors is never
+        materialised twice); `item_ids` restricts the stream to those items.
+        """
+        params = {"d": dataset, "e": encoder, "v": version, "m": modality}
+        cur = self.cursor()
+        wanted, name = "", None
+        if item_ids is not None:
+            name = f"_frame_{next(_frame_ids)}"
+            cur.register(name, pa.table({"item_id": pa.array([str(i) for i in item_ids],
+                                                             type=pa.string())}))
+            wanted = f"AND e.item_id IN (SELECT item_id FROM {name})"
+        reader = None
+        try:
+            reader = cur.sql(f"""SELECT e.item_id, e.vector {self._CATALOG_VECTORS}
+                                 AND e.modality = $m {wanted} ORDER BY e.item_id""",
+                             params=params).to_arrow_reader(batch_rows)
+            for batch in reader:
+                ids = batch.column(0).to_pylist()
+                if not ids:
+                    continue
+                values = batch.column(1).flatten().to_numpy(zero_copy_only=False)
+                yield ids, values.astype(np.float32, copy=False).reshape(len(ids), -1)
+        finally:
+            # a consumer that stops early (an error, a stopped progress) must not leave the
+            # reader's open result on this thread's cursor: the next statement would fail
+            if reader is not None:
+                reader.close()
+            if name is not None:
+                cur.unregister(name)
+
+    def embeddings_token(self, dataset: str) -> str:
+        """A cheap token that changes whenever a dataset's item vectors change: their number
+        and newest write time (~1 ms at 2M vectors, answered from DuckDB's statistics, where
+        `embedding_sets` groups every row: ~50 ms). A cache key for `embedding_sets`."""
+        row = _first_row(self.cursor(), "SELECT count(*), max(created_at) FROM embeddings "
+                                        "WHERE dataset = ?", [dataset])
+        return f"{row[0]}:{row[1]}"
+
+    def item_columns(self, dataset: str, columns: Sequence[str]) -> pd.DataFrame:
+        """item_id and the named columns of a dataset's items, ordered by item_id; names that
+        are not columns of the items table are left out. A narrow read for the search's facet
+        masks (a million rows of a few columns instead of the whole catalog)."""
+        known = {str(c) for c in self.query("DESCRIBE items")["column_name"]} - {"dataset"}
+        wanted = [c for c in dict.fromkeys(str(c) for c in columns)
+                  if c in known and c != "item_id"]
+        select = ", ".join(f'"{c}"' for c in ["item_id", *wanted])
+        return self.query(f"SELECT {select} FROM items WHERE dataset = ? ORDER BY item_id",
+                          [dataset])
+
+    def model_runs_with_files(self, dataset: str | None = None) -> pd.DataFrame:
+        """Model runs whose artifact file is recorded (run_id, dataset, model, status,
+        finished_at, artifact_path), newest first."""
+        where, params = "", []
+        if dataset is not None:
+            where, params = "AND dataset = ?", [dataset]
+        return self.query(f"""SELECT run_id, dataset, model, status, finished_at, artifact_path
+                              FROM runs WHERE kind = 'model' AND artifact_path IS NOT NULL
+                              {where} ORDER BY run_id DESC""", params)
+
+    def forget_run_artifacts(self, run_ids: Iterable[int], note: str) -> None:
+        """Mark runs whose files were deleted: artifact_path becomes NULL, `note` is appended
+        to the message; the run rows, their epochs and their metrics are kept."""
+        ids = [int(r) for r in run_ids]
+        if not ids:
+            return
+        with self.transaction() as cur:
+            cur.execute(f"""UPDATE runs SET artifact_path = NULL,
+                            message = CASE WHEN message IS NULL OR message = '' THEN ?
+                                           ELSE message || '; ' || ? END
+                            WHERE run_id IN ({', '.join('?' * len(ids))})""", [note, note, *ids])
+
+    def encoder_files(self) -> pd.DataFrame:
+        """Registered encoder checkpoints with their file path (name, version, dataset, path)."""
+        return self.query("SELECT name, version, dataset, path FROM encoders "
+                          "WHERE path IS NOT NULL ORDER BY created_at DESC")
+
+    def database_bytes(self) -> int:
+        """Size on disk of the database file and its write-ahead log (0 for :memory:)."""
+        if str(self.path) == ":memory:":
+            return 0
+        total = 0
+        for p in (Path(self.path), Path(f"{self.path}.wal")):
+            if p.is_file():
+                total += p.stat().st_size
+        return total
 
     # -- evaluation (issue-eval) ---------------------------------------------------------------
     def save_evaluation(self, run_id: int, metrics: pd.DataFrame,
@@ -907,6 +1059,22 @@ def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
         cur.rollback()
     except duckdb.Error:
         pass
+
+
+def _first_row(cur: duckdb.DuckDBPyConnection, sql: str,
+               params: Sequence[Any] | dict | None = None) -> tuple | None:
+    """The first row of a statement's result (None without rows), with the result finished.
+
+    DuckDB 2 keeps a result that was not read to its end open on the cursor, even a one-row
+    result after `fetchone()`, and the cursor's next statement or `register` then fails
+    ("connection has an unfinished result"). So every single-row read goes through here:
+    read one row, then run the rest of the result to its end (`complete`).
+    """
+    rows = cur.execute(sql, params or []).fetchmany(1)
+    finish = getattr(cur, "complete", None)        # DuckDB >= 2; older versions need nothing
+    if finish is not None:
+        finish()
+    return rows[0] if rows else None
 
 
 def _first_line(text: str) -> str:

@@ -4,7 +4,8 @@
 (see `models.base`), records the run, its config (plain JSON: enough to reproduce it from the
 database alone) and its curves in DuckDB, and writes the model with `atomic_path`. A run that
 fails or is interrupted is marked so and writes nothing, so `load_model` keeps returning the
-last good model.
+last good model. After a finished run, older files of the same model beyond the newest
+`keep_models` are deleted (`housekeeping.prune_models`; their runs and metrics stay).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pandas as pd
 from . import config
 from .artifacts import atomic_path
 from .errors import RecsysError
+from .housekeeping import prune_models
 from .interactions import InteractionData, load_data
 from .models import get_spec
 from .models.base import EpochStats, Recommender
@@ -94,13 +96,15 @@ class TrainedRun:
     seconds: float | None = None
     artifact_path: str | None = None
     history: list[EpochStats] = field(default_factory=list)
+    pruned: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Plain data for --json and the app (no model object)."""
         return {"run_id": self.run_id, "model": self.name, "dataset": self.dataset,
                 "status": self.status, "seconds": self.seconds,
                 "artifact_path": self.artifact_path, "best_epoch": self.model.best_epoch,
-                "config": self.config, "epochs": [asdict(h) for h in self.history]}
+                "config": self.config, "epochs": [asdict(h) for h in self.history],
+                "pruned": self.pruned}
 
 
 def model_path(store: Store, dataset: str, name: str, run_id: int) -> Path:
@@ -109,12 +113,14 @@ def model_path(store: Store, dataset: str, name: str, run_id: int) -> Path:
 
 def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | None = None,
                 progress: ProgressCallback | None = None, protocol: str = "auto",
-                split_seed: int = 0, data: InteractionData | None = None) -> TrainedRun:
+                split_seed: int = 0, data: InteractionData | None = None,
+                keep_models: int | None = None) -> TrainedRun:
     """Train `name` on `dataset`'s training split, record the run and save the model.
 
     `params` are the model's hyperparameters (strings are converted); `protocol` the split
-    (auto, stored, random, temporal). The progress callback gets one event per epoch with
-    `metrics` = epoch, train_loss, val_loss, val_ndcg@20. Raises after recording the run as
+    (auto, stored, random, temporal); `keep_models` how many files of this model to keep
+    (default $RECSYS_KEEP_MODELS or 3, 0 = all). The progress callback gets one event per
+    epoch with `metrics` = epoch, train_loss, val_loss, val_ndcg@20. Raises after recording the run as
     failed or interrupted; the previously saved model then stays the one `load_model` returns.
     """
     spec = get_spec(name)
@@ -156,8 +162,29 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
         run_config["cf_fallback"] = True
     store.finish_run(run_id, "finished", seconds, artifact_path=str(path), config_=run_config)
     report(progress, 1, 1, f"saved {name} (run {run_id})", stage="save")
+    pruned = _prune_after_training(store, dataset, name, keep_models)
     return TrainedRun(run_id, name, dataset, model, run_config, "finished", seconds, str(path),
-                      list(model.history))
+                      list(model.history), pruned)
+
+
+def _prune_after_training(store: Store, dataset: str, name: str,
+                          keep: int | None) -> list[dict[str, Any]]:
+    """Delete this model's files beyond the newest `keep`; a failure to delete never fails
+    the training that just succeeded."""
+    try:
+        deleted = prune_models(store, dataset, name, keep=keep).deleted
+    except OSError:
+        return []
+    forget_cached_models(d["path"] for d in deleted)
+    return deleted
+
+
+def forget_cached_models(paths) -> None:
+    """Drop in-process copies of models whose files were deleted."""
+    gone = {str(p) for p in paths}
+    with _cache_lock:
+        for key in [k for k in _cache if k[0] in gone]:
+            del _cache[key]
 
 
 _cache: OrderedDict[tuple[str, float], Recommender] = OrderedDict()

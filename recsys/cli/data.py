@@ -157,7 +157,24 @@ def status(ctx: Context) -> Result:
         for e in d["embeddings"]:
             lines.append(f"      vectors {e['encoder']}@{e['version']} {e['modality']}: "
                          f"{e['n_items']:,}")
+    lines.append(_disk_text(data["disk"]))
     return Result(data, "\n".join(lines))
+
+
+def _disk_text(disk: dict) -> str:
+    """Disk use on two lines: the total, then each kind with its files."""
+    from ..housekeeping import format_bytes
+
+    parts = [f"{label} {format_bytes(disk[key])}"
+             + (f" ({disk[count]:,} file{'' if disk[count] == 1 else 's'})"
+                if count and disk[count] else "")
+             for label, key, count in (("database", "database", None),
+                                       ("models", "models", "model_files"),
+                                       ("encoders", "encoders", "encoder_files"),
+                                       ("search indexes", "indexes", "index_files"),
+                                       ("other", "other", None))]
+    return (f"Disk use: {format_bytes(disk['total'])} (files in {disk['artifacts_dir']})\n"
+            f"  {', '.join(parts)}; old model files: `python -m recsys prune-models`")
 
 
 def use(ctx: Context) -> Result:

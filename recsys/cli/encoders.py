@@ -8,6 +8,8 @@ from typing import Any
 
 from . import Context, Result, add_command
 from ..errors import RecsysError
+from ..usecases.search import STORAGES
+from ..vector_index import ANN_MIN_ITEMS
 
 ENCODER_HELP = ("catalog-clip (default: the dataset's newest aligned checkpoint), "
                 "catalog-clip@VERSION, frozen (unaligned towers), or "
@@ -53,8 +55,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--filter", action="append", default=[], metavar="COLUMN=VALUE",
                    help="only products with this value, e.g. --filter gender=Women "
                         "(repeatable; several values of one column: any of them)")
+    p.add_argument("--price", nargs=2, type=float, metavar=("LOW", "HIGH"),
+                   help="only products priced LOW..HIGH (products without a price pass)")
     p.add_argument("--encoder", help="encoder whose vectors to search (default: the newest "
                                      "vectors of the dataset)")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--exact", dest="method", action="store_const", const="exact",
+                     help="score every product (default: the approximate index above "
+                          f"{ANN_MIN_ITEMS:,} products, else exact)")
+    how.add_argument("--ann", dest="method", action="store_const", const="ann",
+                     help="use the approximate index (catalogs above "
+                          f"{ANN_MIN_ITEMS:,} products)")
+    p.add_argument("--storage", choices=STORAGES,
+                   help="index vectors as float32 or float16 (half the memory and time of an "
+                        "exact search; default $RECSYS_INDEX_STORAGE or float32)")
     p.add_argument("--no-crop", action="store_true",
                    help="search with the photo as it is (default: cropped to the product first, "
                         "which helps phone photos and leaves studio photos alone)")
@@ -154,14 +168,18 @@ def search(ctx: Context) -> Result:
     a = ctx.args
     hits = search_similar(ctx.store(), a.dataset, photo=a.image, text=a.text, item_id=a.item,
                           image_weight=a.image_weight, k=a.k, filters=_filters(a.filter),
-                          encoder=a.encoder, crop=not a.no_crop, video=a.video)
+                          price=tuple(a.price) if a.price else None, encoder=a.encoder,
+                          method=a.method or "auto", storage=a.storage, crop=not a.no_crop,
+                          video=a.video)
     rows = hits.rows()
     query = " + ".join(x for x in (f"photo {a.image}" if a.image else "",
                                    f"video {a.video}" if a.video else "",
                                    f"product {a.item}" if a.item else "",
                                    f"text {a.text!r}" if a.text else "") if x)
+    took = ", ".join(f"{name} {1000 * sec:.0f} ms" for name, sec in hits.timings.items())
     lines = [f"Top {len(rows)} of {hits.items:,} products in '{hits.dataset}' for {query} "
-             f"({hits.encoder}, image weight {hits.image_weight:g}):"]
+             f"({hits.encoder}, image weight {hits.image_weight:g}; {hits.method} search: "
+             f"{took}):"]
     for r in rows:
         parts = []
         if r["image_score"] is not None:

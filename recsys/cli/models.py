@@ -1,4 +1,4 @@
-"""Recommender commands: models, train, evaluate, recommend, runs, bench."""
+"""Recommender commands: models, train, prune-models, evaluate, recommend, runs, bench."""
 
 from __future__ import annotations
 
@@ -26,6 +26,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="model seed (default 0)")
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
                    help="any hyperparameter, e.g. -p dim=128 -p lr=0.001 (repeatable)")
+    p.add_argument("--keep-models", type=int, metavar="N",
+                   help="keep the newest N files of this model, delete older ones (default "
+                        "$RECSYS_KEEP_MODELS or 3; 0 keeps all)")
+
+    p = add_command(sub, "prune-models", prune_models,
+                    "Delete old model files: keep the newest N per model (runs and their "
+                    "metrics stay; the newest run of each model and split is always kept).")
+    p.add_argument("--keep", type=int, metavar="N",
+                   help="model files kept per model (default $RECSYS_KEEP_MODELS or 3)")
+    p.add_argument("--model", help="only this model (default: every model)")
+    p.add_argument("--all-datasets", action="store_true",
+                   help="every dataset of the database (default: --dataset or the active one)")
+    p.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
 
     p = add_command(sub, "evaluate", evaluate,
                     "Evaluate models on the test split (training those without a model).")
@@ -109,7 +122,8 @@ def train(ctx: Context) -> Result:
     dataset = ctx.dataset()
     with ctx.progress(f"train {ctx.args.model}") as bar:
         result = run(ctx.store(), dataset, ctx.args.model, _params(ctx),
-                     protocol=ctx.args.protocol, split_seed=ctx.args.split_seed, progress=bar)
+                     protocol=ctx.args.protocol, split_seed=ctx.args.split_seed,
+                     keep_models=ctx.args.keep_models, progress=bar)
     run_ = result.run
     best = next((h for h in run_.history if h.epoch == run_.model.best_epoch), None) \
         or (run_.history[-1] if run_.history else None)
@@ -125,7 +139,28 @@ def train(ctx: Context) -> Result:
                          f"{_num(h.val_ndcg, 13)}")
     elif best is not None and best.val_ndcg is not None:
         lines.append(f"validation NDCG@20 {best.val_ndcg:.4f}")
+    if run_.pruned:
+        from ..housekeeping import format_bytes
+
+        lines.append(f"Deleted {len(run_.pruned)} older {run_.name} model files "
+                     f"({format_bytes(sum(d['bytes'] for d in run_.pruned))}; runs "
+                     f"{', '.join(str(d['run_id']) for d in run_.pruned)})")
     return Result(result.to_dict(), "\n".join(lines))
+
+
+def prune_models(ctx: Context) -> Result:
+    from ..housekeeping import format_bytes
+    from ..usecases import prune_models as run
+
+    a = ctx.args
+    dataset = None if a.all_datasets else ctx.dataset()
+    report = run(ctx.store(), dataset, model=a.model, keep=a.keep, dry_run=a.dry_run,
+                 all_datasets=a.all_datasets)
+    lines = [report.summary()]
+    for d in report.deleted:
+        lines.append(f"  {'would delete' if a.dry_run else 'deleted'} run {d['run_id']:>5} "
+                     f"{d['dataset']}/{d['model']}  {format_bytes(d['bytes']):>9}  {d['path']}")
+    return Result(report.to_dict(), "\n".join(lines))
 
 
 def _num(value: float | None, width: int) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..interactions import InteractionData
-from .base import ModelConfig, Recommender, hp, modalities_hp, modality_signals
+from .base import ModelConfig, ModelError, Recommender, hp, modalities_hp, modality_signals
 
 BLOCK = 1024   # rows processed at once when building neighbour lists
 
@@ -157,30 +157,146 @@ class UserKNN(SparseScorer):
         return (keep @ self.right).toarray()[0]
 
 
+EASE_MODES = ("auto", "dense", "sparse")
+DENSE_BYTES_PER_CELL = 4.6
+"""Peak bytes per item-item cell of dense EASE as implemented below (one float32 n x n buffer,
+factorised and inverted in place, plus the sparse Gram product and block temporaries);
+measured with ru_maxrss on 2k-10k items (see docs/scale.md). Before issue 14 it was ~16."""
+DENSE_MAX_ITEMS = 20_000
+"""Above this many items `auto` switches to sparse EASE whatever the memory: the dense inverse
+is O(n^3) (23,033 Clothing items: 985 s on 2 busy cores)."""
+SCORE_BUDGET_BYTES = 256 * 2**20
+"""Validation scores (users x items float32) are kept under this many bytes per batch."""
+
+
+class EASEMemoryError(ModelError):
+    """Dense EASE would not fit in the memory budget."""
+
+
+def available_memory() -> int:
+    """Bytes of memory the system can give now (psutil, else MemAvailable of /proc/meminfo)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 2**30                                 # unknown platform: assume 4 GB
+
+
+def dense_ease_bytes(n_items: int) -> int:
+    """Estimated peak memory of dense EASE on `n_items` items."""
+    return int(DENSE_BYTES_PER_CELL * n_items ** 2) + 64 * 2**20
+
+
+def gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB"
+
+
+@dataclass(frozen=True)
+class EASEPlan:
+    """Which EASE variant a fit uses, and why (shown in logs and the run's config)."""
+
+    mode: str
+    n_items: int
+    needed_bytes: int
+    budget_bytes: int
+    reason: str
+
+
+def plan_ease(n_items: int, mode: str = "auto", memory_fraction: float = 0.25,
+              dense_max_items: int = DENSE_MAX_ITEMS, available: int | None = None) -> EASEPlan:
+    """Dense or sparse EASE for `n_items` items under a budget of `memory_fraction` of the
+    available memory. `dense` over budget raises `EASEMemoryError` (a clear refusal, never an
+    out-of-memory traceback); `auto` switches to `sparse` above the budget or above
+    `dense_max_items`."""
+    if mode not in EASE_MODES:
+        raise ModelError(f"EASE mode must be one of {', '.join(EASE_MODES)}, not {mode!r}.")
+    free = available_memory() if available is None else int(available)
+    budget = int(memory_fraction * free)
+    need = dense_ease_bytes(n_items)
+    fits = need <= budget
+    if mode == "sparse":
+        return EASEPlan("sparse", n_items, need, budget, "sparse EASE was asked for")
+    if mode == "dense":
+        if not fits:
+            raise EASEMemoryError(
+                f"Dense EASE on {n_items:,} items needs about {gb(need)} (an n x n float32 "
+                f"inverse); the budget is {gb(budget)} ({memory_fraction:.0%} of {gb(free)} "
+                "available). Use mode=sparse or mode=auto (EASE restricted to each item's "
+                "nearest co-occurring items, which scales to 100k+ items), raise "
+                "memory_fraction, or choose itemknn.")
+        return EASEPlan("dense", n_items, need, budget, "dense EASE was asked for")
+    if not fits:
+        return EASEPlan("sparse", n_items, need, budget,
+                        f"dense would need {gb(need)}, over the {gb(budget)} budget")
+    if n_items > dense_max_items:
+        return EASEPlan("sparse", n_items, need, budget,
+                        f"{n_items:,} items is above dense_max_items={dense_max_items:,} "
+                        "(the dense inverse grows as n^3)")
+    return EASEPlan("dense", n_items, need, budget, f"dense fits: {gb(need)} of {gb(budget)}")
+
+
 @dataclass
 class EASEConfig(ModelConfig):
     l2: float = hp(250.0, "L2 regularisation of the item-item weights", 1.0, 1e5, log=True)
     neighbors: int = hp(0, "keep only the largest weights per item (0 = dense matrix)", 0, 10000)
+    mode: str = hp("auto", "dense: exact item x item inverse (refused above the memory budget); "
+                   "sparse: each item's weights fitted on its `support` most co-occurring "
+                   "items (scales past 100k items); auto: dense when it fits",
+                   choices=EASE_MODES)
+    support: int = hp(128, "sparse mode: co-occurring items each item's weights are fitted on",
+                      8, 4096, log=True)
+    memory_fraction: float = hp(0.25, "share of the available memory dense EASE may use", 0.01,
+                                0.95)
+    dense_max_items: int = hp(DENSE_MAX_ITEMS, "auto mode: sparse above this many items (the "
+                              "dense inverse grows as n^3)", 0, 1_000_000)
 
 
 class EASE(Recommender):
-    """EASE (Steck 2019): a closed-form linear item-item autoencoder, strong on sparse data."""
+    """EASE (Steck 2019): a closed-form linear item-item autoencoder, strong on sparse data.
+
+    Dense mode solves the exact n x n system in place (float32 Cholesky). Past the memory
+    budget (or `dense_max_items`) `auto` switches to sparse EASE: column j of the weight matrix
+    is EASE's own ridge regression of item j on the other items (the zero-diagonal constraint
+    is exactly "leave item j out"), restricted to the `support` items that co-occur most with
+    j (cosine of co-occurrence). Memory and time then grow linearly with the catalog.
+    """
 
     config_class = EASEConfig
 
     def _fit(self, data: InteractionData) -> None:
+        cfg = self.config
+        self.plan = plan_ease(data.n_items, cfg.mode, cfg.memory_fraction, cfg.dense_max_items)
         x = binary(data.train)
-        gram = (x.T @ x).toarray().astype(np.float32)
-        gram[np.diag_indices_from(gram)] += self.config.l2
-        inv = spd_inverse(gram)
-        weights = inv / -np.diag(inv)[None, :]
-        weights[np.diag_indices_from(weights)] = 0.0
-        self.weights = prune_columns(weights, self.config.neighbors) if self.config.neighbors \
-            else weights
+        if self.plan.mode == "dense":
+            weights = dense_ease(x, cfg.l2)
+            self.weights = prune_columns(weights, cfg.neighbors) if cfg.neighbors else weights
+        else:
+            self.weights = sparse_ease(x, cfg.l2, cfg.support)
+        self.variant = self.plan.mode
+
+    def _validation_users(self, data: InteractionData, rng: np.random.Generator) -> np.ndarray:
+        """At most as many users as keep their score rows under SCORE_BUDGET_BYTES."""
+        users = super()._validation_users(data, rng)
+        cap = max(100, SCORE_BUDGET_BYTES // max(1, 4 * data.n_items))
+        if len(users) > cap:
+            users = np.sort(rng.choice(users, cap, replace=False))
+        return users
 
     def _score(self, users: np.ndarray) -> np.ndarray:
         out = self.seen[users] @ self.weights
         return out.toarray() if sp.issparse(out) else np.asarray(out)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "variant": getattr(self, "variant", None)}
 
     def _score_history(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Fold-in, exact: the binary history row @ B (EASE is a linear autoencoder)."""
@@ -188,10 +304,45 @@ class EASE(Recommender):
         return (out.toarray() if sp.issparse(out) else np.asarray(out)).reshape(-1)
 
     def _state(self) -> dict[str, Any]:
-        return {"weights": self.weights}
+        return {"weights": self.weights, "variant": np.array(getattr(self, "variant", "dense"))}
 
     def _load_state(self, state: dict[str, Any]) -> None:
         self.weights = state["weights"]
+        self.variant = str(state["variant"]) if "variant" in state else (
+            "sparse" if sp.issparse(self.weights) and not self.config.neighbors else "dense")
+
+
+def dense_ease(x: sp.csr_matrix, l2: float) -> np.ndarray:
+    """Exact EASE weights in one n x n float32 buffer: Gram matrix, ridge, Cholesky and inverse
+    in place (LAPACK spotrf/spotri), symmetrised by blocks, scaled in place. Peak memory ~4.6
+    bytes per cell instead of ~16 for a Gram + copies + inverse + weights approach."""
+    from scipy.linalg import lapack
+
+    n = x.shape[1]
+    # the Gram matrix is symmetric: it or its transpose is the Fortran-ordered buffer LAPACK
+    # works on in place (a C-ordered one would be copied)
+    gram = np.asarray((x.T @ x).toarray(), dtype=np.float32)
+    gram = gram if gram.flags.f_contiguous else gram.T
+    gram[np.diag_indices(n)] += l2
+    chol, info = lapack.spotrf(gram, lower=True, overwrite_a=True, clean=False)
+    if info == 0:
+        inv, info = lapack.spotri(chol, lower=True, overwrite_c=True)
+    if info != 0:                                   # not positive definite: general inverse
+        full = (x.T @ x).toarray().astype(np.float64)
+        full[np.diag_indices(n)] += l2
+        inv = np.linalg.inv(full).astype(np.float32)
+    else:
+        for start in range(0, n, BLOCK):             # lower triangle -> full, by blocks
+            stop = min(start + BLOCK, n)
+            inv[start:stop, stop:] = inv[stop:, start:stop].T
+            block = inv[start:stop, start:stop]
+            block[np.triu_indices(stop - start, 1)] = block.T[np.triu_indices(stop - start, 1)]
+    if not inv.flags.c_contiguous:               # symmetric: the transpose is the C view
+        inv = inv.T
+    diag = np.diag(inv).copy()
+    inv /= -diag[None, :]
+    inv[np.diag_indices(n)] = 0.0
+    return inv
 
 
 def spd_inverse(mat: np.ndarray) -> np.ndarray:
@@ -211,6 +362,84 @@ def spd_inverse(mat: np.ndarray) -> np.ndarray:
     lower = np.tril(inv)
     lower += np.tril(inv, -1).T
     return lower
+
+
+def cooccurrence_neighbours(gram: sp.csr_matrix, support: int) -> list[np.ndarray]:
+    """Per item, the (at most `support`) other items with the largest co-occurrence cosine."""
+    counts = gram.diagonal().astype(np.float64)
+    norm = np.sqrt(np.maximum(counts, 1e-12))
+    out = []
+    indptr, indices, data = gram.indptr, gram.indices, gram.data
+    for j in range(gram.shape[0]):
+        cols = indices[indptr[j]:indptr[j + 1]]
+        vals = data[indptr[j]:indptr[j + 1]]
+        keep = cols != j
+        cols, vals = cols[keep], vals[keep]
+        if len(cols) > support:
+            cos = vals / (norm[cols] * norm[j])
+            cols = cols[np.argpartition(-cos, support - 1)[:support]]
+        out.append(np.sort(cols))
+    return out
+
+
+def sparse_ease(x: sp.csr_matrix, l2: float, support: int, batch_cells: int = 2**25
+                ) -> sp.csr_matrix:
+    """Sparse EASE weights (sources x targets): for each target item j, the ridge regression
+    b = (G_NN + l2 I)^-1 G_Nj on its neighbours N (see `EASE`). Items are solved in batches of
+    equal padded size (batched LAPACK solves, at most `batch_cells` floats of systems at once);
+    padding rows have l2 on the diagonal and a zero right-hand side, so their weights are 0."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        # many small solves: one BLAS thread each (2 threads on 2 busy cores: 50x slower)
+        return _sparse_ease(x, l2, support, batch_cells)
+
+
+def _sparse_ease(x: sp.csr_matrix, l2: float, support: int, batch_cells: int) -> sp.csr_matrix:
+    n = x.shape[1]
+    gram = (x.T @ x).tocsr().astype(np.float32)
+    gram.sort_indices()
+    neigh = cooccurrence_neighbours(gram, support)
+    sizes = np.array([len(c) for c in neigh])
+    rows_out, cols_out, vals_out = [], [], []
+    pos = np.full(n, -1, dtype=np.int64)
+    indptr, indices, data = gram.indptr, gram.indices, gram.data
+    # bucket items by their padded system size (multiples of 16 up to 64, then of 64)
+    padded = np.where(sizes <= 64, -(-sizes // 16) * 16, -(-sizes // 64) * 64)
+    for size in np.unique(padded[sizes > 0]):
+        items = np.flatnonzero((padded == size) & (sizes > 0))
+        per_batch = max(1, batch_cells // int(size * size))
+        for start in range(0, len(items), per_batch):
+            batch = items[start:start + per_batch]
+            a = np.zeros((len(batch), size, size), dtype=np.float32)
+            b = np.zeros((len(batch), size), dtype=np.float32)
+            idx = np.arange(size)
+            a[:, idx, idx] = l2
+            for r, j in enumerate(batch):
+                nb = neigh[j]
+                s = len(nb)
+                pos[nb] = np.arange(s)
+                sub = gram[nb]                               # the neighbours' rows
+                c = pos[sub.indices]
+                ok = c >= 0
+                r_idx = np.repeat(np.arange(s), np.diff(sub.indptr))
+                a[r, r_idx[ok], c[ok]] += sub.data[ok]
+                lo, hi = indptr[j], indptr[j + 1]
+                c = pos[indices[lo:hi]]
+                ok = c >= 0
+                b[r, c[ok]] = data[lo:hi][ok]
+                pos[nb] = -1
+            w = np.linalg.solve(a, b[..., None])[..., 0]
+            for r, j in enumerate(batch):
+                s = len(neigh[j])
+                rows_out.append(neigh[j])
+                cols_out.append(np.full(s, j, dtype=np.int64))
+                vals_out.append(w[r, :s])
+    if not rows_out:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    return sp.csr_matrix((np.concatenate(vals_out), (np.concatenate(rows_out),
+                                                     np.concatenate(cols_out))),
+                         shape=(n, n), dtype=np.float32)
 
 
 def prune_columns(weights: np.ndarray, k: int) -> sp.csr_matrix:

@@ -40,7 +40,7 @@ _EXPORTS = {
     "default_image_weight": "search", "SearchHits": "search", "CatalogPage": "search",
     "SearchInfo": "search", "SearchError": "search", "NoVectors": "search",
     "PHOTO_WEIGHT": "search", "MIXED_WEIGHT": "search", "example_queries": "search",
-    "EXACT_COSINE": "search",
+    "EXACT_COSINE": "search", "search_facets": "search", "SearchFacets": "search",
     # recommenders
     "DEFAULT_MODEL": "recommenders", "FALLBACK_MODEL": "recommenders",
     "default_model": "recommenders", "list_models": "recommenders", "train": "recommenders",
@@ -64,6 +64,8 @@ _EXPORTS = {
     "cluster_purity": "catalog_map",
     # experiments: a simulated A/B test with the simulator's hidden tastes
     "ab_test": "experiments", "hidden_tastes": "experiments",
+    # housekeeping: disk use, old model files
+    "disk_usage": "housekeeping", "prune_models": "housekeeping",
 }
 
 __all__ = sorted(_EXPORTS)

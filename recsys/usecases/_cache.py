@@ -18,7 +18,8 @@ from typing import Any, Callable, Hashable, TypeVar
 
 T = TypeVar("T")
 
-LIMITS = {"index": 4, "encoder": 2, "data": 6, "tastes": 2, "map": 6}
+LIMITS = {"index": 4, "facets": 4, "sets": 8, "encoder": 2, "data": 6, "tastes": 2,
+          "map": 6}
 """How many entries of each kind are kept (least recently used ones are dropped)."""
 
 _lock = threading.Lock()

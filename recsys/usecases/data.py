@@ -110,11 +110,14 @@ def init_demo(store: Store, items: int = 320, users: int = 600, seed: int = 0,
 
 
 def status(store: Store) -> dict[str, Any]:
-    """The database at a glance: its path, the active dataset and, per dataset (newest first),
-    its kind, source, attribution, sizes, stored item vectors and number of runs."""
+    """The database at a glance: its path, the active dataset, per dataset (newest first) its
+    kind, source, attribution, sizes, stored item vectors and number of runs, and `disk`: the
+    bytes its files take (`housekeeping.disk_usage(...).to_dict()`)."""
+    from .housekeeping import disk_usage
+
     frame = store.datasets()
     out: dict[str, Any] = {"database": str(store.path), "active_dataset": store.active_dataset(),
-                           "datasets": []}
+                           "datasets": [], "disk": disk_usage(store).to_dict()}
     for row in frame.to_dict("records"):
         name = row["name"]
         out["datasets"].append({

@@ -112,7 +112,7 @@ def _phase(progress: ProgressCallback | None, start: float, end: float, stage: s
 
 
 def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] | None = None,
-          *, protocol: str = "auto", split_seed: int = 0,
+          *, protocol: str = "auto", split_seed: int = 0, keep_models: int | None = None,
           progress: ProgressCallback | None = None) -> TrainResult:
     """Train `model` on the dataset's training split, record the run and save the model.
 
@@ -121,7 +121,9 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
     "vectors" of the progress), or text vectors for a catalog without photos. `params` are
     hyperparameters (strings are converted),
     `protocol` one of `recsys.interactions.PROTOCOLS`. The epoch events carry `metrics`
-    (epoch, train_loss, val_loss, val_ndcg@20) for live curves.
+    (epoch, train_loss, val_loss, val_ndcg@20) for live curves. After the run, older files of
+    this model beyond the newest `keep_models` are deleted (None: $RECSYS_KEEP_MODELS or 3;
+    0 keeps all; see `prune_models`); `result.run.pruned` lists them.
     """
     from ..embedding import can_embed, ensure_item_vectors
     from ..models import get_spec
@@ -129,6 +131,8 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
 
     dataset = store.resolve_dataset(dataset)
     spec = get_spec(model)
+    if keep_models is not None and int(keep_models) < 0:
+        raise RecsysError("keep_models must be 0 (keep every model file) or more.")
     vectors = None
     makes = spec.create(**(params or {})).requires & {"image", "text", "vectors"}
     if makes and can_embed(store, dataset):
@@ -136,7 +140,7 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
                                       progress=_phase(progress, 0.0, VECTORS_SHARE, "vectors"))
         progress = scaled(progress, VECTORS_SHARE, 1.0)
     run = train_model(store, dataset, model, params, progress=progress, protocol=protocol,
-                      split_seed=split_seed)
+                      split_seed=split_seed, keep_models=keep_models)
     return TrainResult(run, vectors)
 
 

@@ -1,10 +1,14 @@
 """Use cases of search: products similar to a photo, to words or to a catalog product (Visual
 search, `python -m recsys search`), and the Catalog page's search by meaning with filters.
 
-Both rank with exact cosine search (`recsys.index.ItemIndex`) over the dataset's stored item
-vectors, the query being encoded by the encoder that made them. The default weight of the
-products' photo vectors against their text vectors is one rule, `default_image_weight`, for the
-app and the command line.
+Both rank with the dataset's search index (`recsys.index.ItemIndex`, a façade over
+`recsys.vector_index.VectorIndex`: exact faiss search in float32 or float16, an approximate IVF
+index used automatically above `vector_index.ANN_MIN_ITEMS` items, files kept beside the
+database and updated incrementally), the query being encoded by the encoder that made the
+vectors. Filters become one boolean mask over the index (`recsys.catalog.FacetMasks`, cached
+per index and catalog version) applied inside the search: no loop over item ids, ~10-30 ms at a
+million items. The default weight of the products' photo vectors against their text vectors is
+one rule, `default_image_weight`, for the app and the command line.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pandas as pd
 
+import numpy as np
+
 from ..errors import RecsysError
 from ..store import Store
 from ._cache import cached, db_key, vectors_version
 from .encoding import check_encoder_available
 
 if TYPE_CHECKING:
+    from ..catalog import FacetMasks
     from ..encoders import Encoder
     from ..images import ImageSource
     from ..index import ItemIndex
@@ -46,6 +53,15 @@ one style up to 0.96 on Myntra, so below this the badge would also go to look-al
 EXAMPLE_QUERY = {"wood": "on a wooden table", "concrete": "on concrete",
                  "fabric": "on a blue cloth"}
 
+METHODS = ("auto", "exact", "ann")
+"""How a search ranks: `auto` (the approximate index above `vector_index.ANN_MIN_ITEMS`
+candidates, else exact), `exact` (every candidate scored) or `ann` (the approximate index; only
+catalogs that have one)."""
+
+STORAGES = ("float32", "float16")
+"""How the index stores the vectors: float32, or float16 (half the memory and exact-search
+time, recall@10 against float32 0.99-1.0). Default: $RECSYS_INDEX_STORAGE, else float32."""
+
 
 class SearchError(RecsysError):
     """A search asked in a way that cannot be answered (no query, bad weight, unknown item)."""
@@ -63,11 +79,16 @@ def default_image_weight(photo: bool) -> float:
 
 @dataclass
 class SearchInfo:
-    """What a search of a dataset uses: the encoder's spec and how many products it ranks."""
+    """What a search of a dataset uses: the encoder's spec, how many products it ranks, how the
+    index stores them and whether it has an approximate part (`ann`, used by `auto` above
+    `ann_min_items` products)."""
 
     dataset: str
     encoder: str
     items: int
+    storage: str = "float32"
+    ann: bool = False
+    ann_min_items: int = 0
 
 
 @dataclass
@@ -80,6 +101,9 @@ class SearchHits:
     the query and rank (models already loaded). `exact_match`: for a photo query that is a
     catalog photo, {"item_id", "how": "same file" | "same look", "similarity"}, else None.
     `query_photo`: the JPEG that was encoded when the photo was cropped to the product.
+    `timings` splits a search into encode, filter
+    (the facet mask), rank and join (reading the hits' catalog rows), in seconds; `method`
+    says whether the exact or the approximate index answered.
     """
 
     dataset: str
@@ -91,6 +115,8 @@ class SearchHits:
     results: pd.DataFrame = field(repr=False)
     exact_match: dict[str, Any] | None = None
     query_photo: bytes | None = field(default=None, repr=False)
+    method: str = "exact"
+    timings: dict[str, float] = field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         """The results as plain records (`RESULT_COLUMNS`; None for a missing score)."""
@@ -107,6 +133,7 @@ class SearchHits:
         return {"dataset": self.dataset, "encoder": self.encoder, "query": self.query,
                 "image_weight": self.image_weight, "items": self.items,
                 "seconds": self.seconds, "exact_match": self.exact_match,
+                "method": self.method, "timings": self.timings,
                 "results": self.rows()}
 
 
@@ -144,16 +171,40 @@ def _query_encoder(store: Store, dataset: str, spec: str) -> Encoder:
     return cached("encoder", (db_key(store), dataset, spec), load)
 
 
-def _searcher(store: Store, dataset: str, encoder: str | None) -> tuple[ItemIndex, Encoder]:
-    """The index over the vectors a search uses and the encoder that made them.
+def _storage(storage: str | None) -> str:
+    from ..index import default_storage
+
+    storage = default_storage() if storage is None else str(storage)
+    if storage not in STORAGES:
+        raise SearchError(f"Unknown index storage {storage!r}; use one of "
+                          f"{', '.join(STORAGES)}.")
+    return storage
+
+
+def _searcher(store: Store, dataset: str, encoder: str | None, storage: str | None = None
+              ) -> tuple[ItemIndex, Encoder]:
+    """The index over the vectors a search uses and the encoder that made them (see
+    `_searcher_keyed`)."""
+    index, enc, _ = _searcher_keyed(store, dataset, encoder, storage)
+    return index, enc
+
+
+def _searcher_keyed(store: Store, dataset: str, encoder: str | None,
+                    storage: str | None = None) -> tuple[ItemIndex, Encoder, tuple]:
+    """The index over the vectors a search uses, the encoder that made them, and the index's
+    cache key (which also keys what is derived from the index, e.g. its facet masks).
 
     `encoder` None: the dataset's newest vectors and their encoder; else that encoder (its
-    newest version without "@version"), whose vectors must exist.
+    newest version without "@version"), whose vectors must exist. The index is cached per
+    process by database, dataset, encoder version, vectors version and storage; the first
+    call loads its files (memory-mapped), or updates / builds and saves them.
     """
     from ..index import ItemIndex
     from ..vectors import searchable_encoder
 
-    sets = store.embedding_sets(dataset)       # newest first
+    storage = _storage(storage)
+    sets = cached("sets", (db_key(store), dataset, store.embeddings_token(dataset)),
+                  lambda: store.embedding_sets(dataset))      # newest first
     if encoder is None:
         encoder = searchable_encoder(store, dataset)     # never imported features
         if encoder is None:
@@ -167,31 +218,91 @@ def _searcher(store: Store, dataset: str, encoder: str | None) -> tuple[ItemInde
         raise NoVectors(f"Dataset '{dataset}' has no vectors from {enc.spec}: run "
                         f"`python -m recsys embed --dataset {dataset} --encoder {enc.spec}`.")
     key = (db_key(store), dataset, enc.name, enc.version,
-           vectors_version(store, dataset, sets))
-    index = cached("index", key,
-                   lambda: ItemIndex.from_store(store, dataset, enc.name, enc.version))
-    return index, enc
+           vectors_version(store, dataset, sets), storage)
+    index = cached("index", key, lambda: ItemIndex.from_store(store, dataset, enc.name,
+                                                              enc.version, storage=storage))
+    return index, enc, key
 
 
-def prepare_search(store: Store, dataset: str | None = None,
-                   encoder: str | None = None) -> SearchInfo:
+def prepare_search(store: Store, dataset: str | None = None, encoder: str | None = None,
+                   storage: str | None = None) -> SearchInfo:
     """Load what searching `dataset` needs (index and query encoder, cached per process) so the
-    first query is fast; raises `NoVectors` when the dataset has no item vectors."""
+    first query is fast; raises `NoVectors` when the dataset has no item vectors. `storage`:
+    float32 or float16 (default $RECSYS_INDEX_STORAGE, else float32)."""
     dataset = store.resolve_dataset(dataset)
-    index, enc = _searcher(store, dataset, encoder)
+    index, enc = _searcher(store, dataset, encoder, storage)
     _photo_sizes(store, dataset)            # for the exact-match check of the first upload
-    return SearchInfo(dataset, enc.spec, len(index))
+    vectors = index.vectors
+    return SearchInfo(dataset, enc.spec, len(index), vectors.storage, vectors.ann is not None,
+                      vectors.ann_min_items)
 
 
-def _allowed_ids(store: Store, dataset: str, filters: Mapping[str, Sequence[str]] | None,
-                 price: tuple[float | None, float | None] | None = None) -> set[str] | None:
-    """Item ids matching the facet filters and the price range (None: no filter given)."""
-    from ..catalog import filter_items
+@dataclass(frozen=True)
+class SearchFacets:
+    """What a search can be filtered by in one catalog: `facets` {column: (label, values most
+    frequent first)} for the facets with two values or more, and `price` (low, high) or None
+    when the catalog has fewer than two distinct prices."""
 
+    facets: dict[str, tuple[str, list[str]]]
+    price: tuple[float, float] | None
+
+
+def search_facets(store: Store, dataset: str | None = None,
+                  columns: Sequence[str] | None = None) -> SearchFacets:
+    """The filters a search page offers for `dataset` (`columns`: which facets, default every
+    facet of `catalog.FACETS`), read narrowly (the facet and price columns only, not the whole
+    catalog: a million-product catalog costs a fraction of a second, once per catalog
+    version)."""
+    from ..catalog import FACETS, available_facets, facet_values
+
+    dataset = store.resolve_dataset(dataset)
+    wanted = tuple(FACETS if columns is None else (c for c in columns if c in FACETS))
+
+    def build() -> SearchFacets:
+        frame = store.item_columns(dataset, [*wanted, "price"])
+        labels = available_facets(frame)
+        facets = {c: (labels[c], facet_values(frame, c)) for c in wanted if c in labels}
+        price = None
+        if "price" in frame:
+            prices = pd.to_numeric(frame["price"], errors="coerce").dropna()
+            prices = prices[np.isfinite(prices)]
+            if len(prices) and prices.max() > prices.min():
+                price = (float(prices.min()), float(prices.max()))
+        return SearchFacets(facets, price)
+
+    return cached("search_facets", (db_key(store), dataset, store.items_version(dataset),
+                                    wanted), build)
+
+
+def _facets(store: Store, dataset: str, index: ItemIndex, index_key: tuple,
+            columns: Sequence[str]) -> FacetMasks:
+    """The catalog's facet columns as codes aligned with the index (`catalog.FacetMasks`),
+    cached beside it: built once per (index, catalog version, columns) from a narrow read of
+    the items table, so a filter afterwards costs one lookup per facet."""
+    from ..catalog import DEFAULT_MASK_COLUMNS, FacetMasks
+
+    wanted = tuple(sorted(set(DEFAULT_MASK_COLUMNS) | set(columns)))
+    key = (*index_key, store.items_version(dataset), wanted)
+    return cached("facets", key, lambda: FacetMasks(
+        store.item_columns(dataset, [*wanted, "price"]), index.item_ids, columns=wanted))
+
+
+def _allowed_mask(store: Store, dataset: str, index: ItemIndex, index_key: tuple,
+                  filters: Mapping[str, Sequence[str]] | None,
+                  price: tuple[float | None, float | None] | None = None
+                  ) -> np.ndarray | None:
+    """Boolean mask over `index.item_ids` of the products matching the facet `filters`
+    ({column: [values]}) and the `price` range (either end None: open; None: no filter given)."""
+    chosen = {str(c): [str(v) for v in vals] for c, vals in (filters or {}).items() if vals}
     price = _price_range(price)
-    if (not filters or not any(filters.values())) and price is None:
+    if not chosen and price is None:
         return None
-    return set(filter_items(store.items(dataset), filters, price=price)["item_id"])
+    facets = _facets(store, dataset, index, index_key, list(chosen))
+    unknown = sorted(set(chosen) - set(facets.columns))
+    if unknown:
+        raise SearchError(f"Products cannot be filtered by {', '.join(map(repr, unknown))}; "
+                          f"filter by one of: {', '.join(facets.columns)}.")
+    return facets.mask(chosen, price)
 
 
 def _price_range(price: tuple[float | None, float | None] | None
@@ -355,13 +466,28 @@ def _is_video(photo: Any) -> bool:
     return False
 
 
+def _method(method: str | None) -> str:
+    method = "auto" if method is None else str(method)
+    if method not in METHODS:
+        raise SearchError(f"Unknown search method {method!r}; use one of {', '.join(METHODS)}.")
+    return method
+
+
+def _check_ann(index: ItemIndex, method: str) -> None:
+    if method == "ann" and index.vectors.ann is None:
+        raise SearchError(
+            f"This catalog has no approximate index: it is built above "
+            f"{index.vectors.ann_min_items:,} products and this one has {len(index):,}, where "
+            "exact search is already fast. Search without --ann (or with --exact).")
+
+
 def search_similar(store: Store, dataset: str | None = None, *,
                    photo: ImageSource | None = None, text: str | None = None,
                    item_id: str | None = None, image_weight: float | None = None, k: int = 10,
                    filters: Mapping[str, Sequence[str]] | None = None,
                    price: tuple[float | None, float | None] | None = None,
-                   crop: bool = True, encoder: str | None = None, video: Any = None
-                   ) -> SearchHits:
+                   crop: bool = True, encoder: str | None = None, video: Any = None,
+                   method: str = "auto", storage: str | None = None) -> SearchHits:
     """The `k` products most similar to a query; the one search of the app and the CLI.
 
     The query is a photo (a path, bytes or a PIL image), a catalog product (`item_id`: its own
@@ -378,7 +504,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
     video (`video`: a path, bytes or a file object; or video bytes / a video file given as
     `photo`, told apart by their content) is a photo query made of a few of its frames: their
     image vectors pooled (`recsys.video`; no crop, no exact match).
-    Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
+    `method` auto / exact / ann and `storage` float32 / float16 choose how the index answers
+    (see docs/scale.md). Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
     `recsys.video.VideoError` for an unreadable video) with a clear message; `NoVectors` when
     the dataset has no vectors to search.
     """
@@ -401,50 +528,65 @@ def search_similar(store: Store, dataset: str | None = None, *,
         else float(image_weight)
     if not 0.0 <= weight <= 1.0:
         raise SearchError("The image weight must be between 0 and 1.")
-    index, enc = _searcher(store, dataset, encoder)
-    allowed = _allowed_ids(store, dataset, filters, price)
-    exclude = set() if allowed is None else set(index.item_ids) - allowed
+    method = _method(method)
+    index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
+    _check_ann(index, method)
     still = photo is not None and not isinstance(photo, _VideoQuery)
     encoded = _cropped(photo) if crop and still else None
     t0 = time.perf_counter()
+    allowed = _allowed_mask(store, dataset, index, key, filters, price)
+    t_filter = time.perf_counter() - t0
     try:
+        t0 = time.perf_counter()
         words = enc.encode_text(text) if text else None
+        look = query_look = None
         if isinstance(photo, _VideoQuery):
             from ..video import encode_video
             look = encode_video(enc, photo.source)
-            result = index.search(image=look, text=words, k=k, image_weight=weight,
-                                  exclude=exclude)
+            query_look = look
         elif photo is not None:
             look = enc.encode_image(photo)
             query_look = look if encoded is None else enc.encode_image(encoded)
-            result = index.search(image=query_look, text=words, k=k, image_weight=weight,
-                                  exclude=exclude)
-        elif item_id is not None and words is None:
-            result = index.similar(str(item_id), k=k, image_weight=weight, exclude=exclude)
-        elif item_id is not None:
-            look, _ = index.item_vectors(str(item_id))
-            result = index.search(image=look, text=words, k=k, image_weight=weight,
-                                  exclude=exclude | {str(item_id)})
-        else:
-            result = index.search(text=words, k=k, image_weight=weight, exclude=exclude)
+        if item_id is not None and index.position(str(item_id)) is None:
+            raise KeyError(f"item {item_id!r} is not in the index")
+        t_encode = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        if photo is not None or item_id is None:
+            result = index.search(image=query_look, text=words, k=k,
+                                  image_weight=weight, allowed_mask=allowed, method=method)
+        elif words is None:
+            result = index.similar(str(item_id), k=k, image_weight=weight,
+                                   allowed_mask=allowed, method=method)
+        else:           # the product's own photo vector, refined with words
+            result = index.search(image=index.vector(str(item_id), "image"), text=words, k=k,
+                                  image_weight=weight, exclude={str(item_id)},
+                                  allowed_mask=allowed, method=method)
+        t_rank = time.perf_counter() - t0
     except KeyError as exc:
         raise SearchError(f"Product {item_id!r} is not in '{dataset}' or has no vectors "
                           f"({exc.args[0] if exc.args else exc}).") from None
     except ValueError as exc:
         raise SearchError(str(exc)) from None
-    seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
     exact = None
     if still:                    # compared with the whole catalog, uncropped, photos only
         plain = encoded is None and allowed is None and words is None and weight == 1.0
         exact = _exact_match(store, dataset, photo, result if plain else
-                             index.search(image=look, k=1, image_weight=1.0))
+                             index.search(image=look, k=1, image_weight=1.0, method=method))
+    t_exact = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    results = _with_category(_joined(store, dataset, result))
+    t_join = time.perf_counter() - t0
     query = {"image": _query_label(photo), "text": text, "item_id": item_id,
              "image_weight": weight, "filters": {c: list(v) for c, v in (filters or {}).items()
                                                  if v},
              "price": None if _price_range(price) is None else list(price),
              "crop": bool(crop) and not isinstance(photo, _VideoQuery)}
-    return SearchHits(dataset, enc.spec, query, weight, len(index), seconds,
-                      _with_category(_joined(store, dataset, result)), exact, encoded)
+    timings = {"encode": t_encode, "filter": t_filter, "rank": t_rank, "join": t_join}
+    if still:
+        timings["exact_match"] = t_exact
+    return SearchHits(dataset, enc.spec, query, weight, len(index), t_encode + t_rank,
+                      results, exact, encoded, result.method, timings)
 
 
 def _joined(store: Store, dataset: str, result, items: pd.DataFrame | None = None
@@ -465,29 +607,38 @@ def _with_category(frame: pd.DataFrame) -> pd.DataFrame:
 def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
                    filters: Mapping[str, Sequence[str]] | None = None, keywords: str = "",
                    image_weight: float | None = None, k: int = 240,
-                   items: pd.DataFrame | None = None, encoder: str | None = None
-                   ) -> CatalogPage:
+                   items: pd.DataFrame | None = None, encoder: str | None = None,
+                   method: str = "auto", storage: str | None = None) -> CatalogPage:
     """The Catalog page: products matching facet `filters` and `keywords`; with a `query`,
     the best `k` of them ranked by meaning (the query's text vector against the products'
     photo and text vectors, weighted by `image_weight`, default `default_image_weight`).
 
     `items` are the catalog rows to browse (default: all items of the dataset; the app passes
-    its cached copy). Raises `NoVectors` when there is a query and the dataset has no vectors.
+    its cached copy). With a query the facet filters are the index's cached mask and the
+    keywords a mask over the matching ids, both applied inside the search. Raises `NoVectors`
+    when there is a query and the dataset has no vectors.
     """
-    from ..catalog import filter_items, rank_subset
+    from ..catalog import filter_items, keyword_mask
 
     dataset = store.resolve_dataset(dataset)
     items = store.items(dataset) if items is None else items
-    filtered = filter_items(items, filters, keywords)
     query = (query or "").strip()
     if not query:
+        filtered = filter_items(items, filters, keywords)
         return CatalogPage(dataset, filtered.sort_values("item_id"), len(items))
     weight = default_image_weight(False) if image_weight is None else float(image_weight)
     if not 0.0 <= weight <= 1.0:
         raise SearchError("The image weight must be between 0 and 1.")
-    index, enc = _searcher(store, dataset, encoder)
+    method = _method(method)
+    index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
+    _check_ann(index, method)
     t0 = time.perf_counter()
-    result = rank_subset(index, filtered["item_id"], text=enc.encode_text(query),
-                         image_weight=weight, k=min(len(filtered), k))
-    shown = _joined(store, dataset, result, filtered)
+    allowed = _allowed_mask(store, dataset, index, key, filters)
+    if (keywords or "").strip():
+        matching = index.mask_for(items["item_id"][keyword_mask(items, keywords)])
+        allowed = matching if allowed is None else allowed & matching
+    candidates = len(index) if allowed is None else int(np.count_nonzero(allowed))
+    result = index.search(text=enc.encode_text(query), k=min(candidates, k),
+                          image_weight=weight, allowed_mask=allowed, method=method)
+    shown = _joined(store, dataset, result, items)
     return CatalogPage(dataset, shown, len(items), True, time.perf_counter() - t0, enc.spec)

@@ -1,0 +1,332 @@
+"""The vector index: exact search against brute force, the approximate (IVF) part's recall,
+filters, persistence and the incremental update from the store, and the ItemIndex façade."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.catalog import FacetMasks, filter_items, rank_subset
+from recsys.index import ItemIndex, ItemVectors
+from recsys.vector_index import VectorIndex, VectorIndexError, index_dir
+from recsys.store import Store
+
+
+def clustered(n: int, d: int, seed: int = 0, centres: int = 40) -> np.ndarray:
+    """Unit vectors around a few centres: neighbours are meaningful, as in real embeddings."""
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, d))
+    x = c[rng.integers(0, centres, n)] + 0.6 * rng.standard_normal((n, d))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def brute_force(vectors: dict[str, np.ndarray], present: dict[str, np.ndarray],
+                queries: dict[str, np.ndarray], weights: dict[str, float], k: int,
+                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The documented fusion rule, item by item: weighted mean of the cosines over the queried
+    modalities the item has (equal weights if those all have weight 0)."""
+    n = len(next(iter(vectors.values())))
+    scores = np.full(n, -np.inf)
+    for i in range(n):
+        mods = [m for m in queries if present[m][i]]
+        if not mods:
+            continue
+        cos = {m: float(vectors[m][i] @ (queries[m] / np.linalg.norm(queries[m])))
+               for m in mods}
+        total = sum(weights[m] for m in mods)
+        scores[i] = (sum(weights[m] * cos[m] for m in mods) / total if total > 0
+                     else np.mean(list(cos.values())))
+    if allowed is not None:
+        scores[~allowed] = -np.inf
+    order = np.argsort(-scores, kind="stable")[:k]
+    order = order[np.isfinite(scores[order])]
+    return order, scores[order]
+
+
+@pytest.fixture
+def three_modalities():
+    """Items with image (16-d), text (16-d) and a user-brought 'feat' modality (5-d); some
+    items lack text, one lacks everything but its features."""
+    n = 300
+    vectors = {"image": clustered(n, 16, 1), "text": clustered(n, 16, 2),
+               "feat": clustered(n, 5, 3, centres=4)}
+    present = {m: np.ones(n, dtype=bool) for m in vectors}
+    present["text"][::7] = False
+    present["image"][5] = present["text"][5] = False
+    ids = [f"it{i:04d}" for i in range(n)]
+    index = VectorIndex({m: v.shape[1] for m, v in vectors.items()})
+    index.add(ids, vectors, present)
+    return index, ids, vectors, present
+
+
+def test_exact_search_matches_brute_force_with_any_modalities(three_modalities):
+    index, ids, vectors, present = three_modalities
+    assert index.modalities == ["image", "text", "feat"] and len(index) == 300
+    rng = np.random.default_rng(0)
+    for weights in ({"image": 0.5, "text": 0.5}, {"image": 1.0, "text": 0.0},
+                    {"image": 0.2, "text": 0.3, "feat": 0.5}, {"feat": 1.0}):
+        q = rng.standard_normal(16).astype(np.float32)
+        queries = {m: (q if vectors[m].shape[1] == 16 else rng.standard_normal(5))
+                   for m in weights}
+        hits = index.search(queries, weights, k=12)
+        order, scores = brute_force(vectors, present, queries, weights, 12)
+        assert [ids[i] for i in order] == list(index.slot_ids[hits.slots])
+        np.testing.assert_allclose(hits.scores, scores, atol=1e-5)
+        for m in weights:      # per-modality cosines, -inf where the item lacks the modality
+            expect = [float(vectors[m][i] @ queries[m] / np.linalg.norm(queries[m]))
+                      if present[m][i] else -np.inf for i in order]
+            np.testing.assert_allclose(hits.parts[m], expect, atol=1e-5)
+    # the item with only features is reached by a features query alone
+    assert "it0005" in set(index.slot_ids[index.search({"feat": vectors["feat"][5]},
+                                                       {"feat": 1.0}, k=1).slots])
+
+
+def test_filters_and_exclusions_are_applied_inside_the_search(three_modalities):
+    index, ids, vectors, present = three_modalities
+    allowed = np.zeros(len(index), dtype=bool)
+    allowed[::10] = True
+    q = {"image": vectors["image"][3], "text": vectors["image"][3]}
+    w = {"image": 0.6, "text": 0.4}
+    hits = index.search(q, w, k=8, allowed=allowed, exclude=["it0010"])
+    order, _ = brute_force(vectors, present, q, w, 9, allowed)
+    expect = [ids[i] for i in order if ids[i] != "it0010"][:8]
+    assert list(index.slot_ids[hits.slots]) == expect
+    assert index.search(q, w, k=5, allowed=np.zeros(len(index), bool)).slots.size == 0
+    with pytest.raises(VectorIndexError, match="mask"):
+        index.search(q, w, allowed=np.ones(3, dtype=bool))
+    with pytest.raises(VectorIndexError, match="dimensions"):
+        index.search({"image": np.ones(7)}, w)
+
+
+def test_ann_recall_filters_and_incremental_update():
+    n, d = 6000, 32
+    img, txt = clustered(n, d, 4, centres=60), clustered(n, d, 5, centres=60)
+    ids = [f"p{i}" for i in range(n)]
+    index = VectorIndex({"image": d, "text": d}, ann_min_items=1000)
+    index.add(ids, {"image": img, "text": txt})
+    index.build_ann(target_recall=0.97)
+    assert index.ann is not None and index.nprobe >= 1
+    rng = np.random.default_rng(1)
+    recalls = []
+    for _ in range(30):
+        q = img[rng.integers(n)] + 0.1 * rng.standard_normal(d).astype(np.float32)
+        queries = {"image": q, "text": q}
+        exact = index.search(queries, {"image": .5, "text": .5}, k=10, method="exact")
+        approx = index.search(queries, {"image": .5, "text": .5}, k=10)
+        assert approx.method == "ann" and exact.method == "exact"
+        recalls.append(len(set(exact.slots) & set(approx.slots)) / 10)
+    assert np.mean(recalls) >= 0.9
+    # a filter keeping 30% of the items: every hit is allowed, recall stays high
+    allowed = rng.random(n) < 0.3
+    q = {"image": img[0], "text": img[0]}
+    exact = index.search(q, {"image": .5, "text": .5}, k=10, allowed=allowed, method="exact")
+    approx = index.search(q, {"image": .5, "text": .5}, k=10, allowed=allowed, method="ann")
+    assert allowed[approx.slots].all() and len(set(exact.slots) & set(approx.slots)) >= 8
+    # incremental: remove, re-add changed, add new; the IVF part follows
+    index.remove(["p0", "p1"])
+    index.add(["p1", "new"], {"image": img[[0, 0]], "text": txt[[0, 0]]})
+    assert len(index) == n and index.ann.ntotal == n and index.flat.ntotal == n
+    q = {"image": img[0], "text": txt[0]}
+    got = index.slot_ids[index.search(q, {"image": .5, "text": .5}, k=3, method="ann").slots]
+    assert {"p1", "new"} <= set(got) and "p0" not in set(got)
+
+
+def test_fp16_storage_ranks_like_fp32():
+    x = clustered(2000, 24, 6)
+    ids = [str(i) for i in range(2000)]
+    a, b = VectorIndex({"image": 24}), VectorIndex({"image": 24}, storage="float16")
+    a.add(ids, {"image": x})
+    b.add(ids, {"image": x})
+    for i in range(10):
+        ha = a.search({"image": x[i]}, k=10)
+        hb = b.search({"image": x[i]}, k=10)
+        assert len(set(ha.slots) & set(hb.slots)) >= 9
+        np.testing.assert_allclose(ha.scores[:3], hb.scores[:3], atol=2e-3)
+    with pytest.raises(VectorIndexError, match="storage"):
+        VectorIndex({"image": 4}, storage="int3")
+
+
+def _catalog(store, dataset: str, n: int, seed: int = 0) -> list[str]:
+    ids = [f"sku{i:05d}" for i in range(n)]
+    rng = np.random.default_rng(seed)
+    items = pd.DataFrame({"dataset": dataset, "item_id": ids,
+                          "gender": rng.choice(["Men", "Women"], n),
+                          "base_colour": rng.choice(["Black", "Red", "Blue"], n),
+                          "price": rng.uniform(5, 100, n).round(2),
+                          "content_hash": [f"h{i}" for i in range(n)]})
+    with store.transaction() as cur:
+        store.upsert_dataset(cur, dataset, "catalog")
+        cur.register("_items", items)
+        cur.execute("INSERT INTO items BY NAME SELECT * FROM _items")
+        cur.unregister("_items")
+    return ids
+
+
+def test_for_dataset_persists_and_updates_incrementally(store):
+    ids = _catalog(store, "shop", 400)
+    img, txt = clustered(400, 8, 7), clustered(400, 8, 8)
+    hashes = [f"h{i}" for i in range(400)]
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, img, hashes)
+    store.upsert_embeddings("shop", "enc", "v1", "text", ids[:300], txt[:300], hashes[:300])
+    built = VectorIndex.for_dataset(store, "shop")
+    assert built.meta["action"] == "built" and len(built) == 400 and built.readonly
+    folder = index_dir(store, "shop", "enc", "v1")
+    assert (folder / "manifest.json").is_file() and folder.parent.parent.name == "shop"
+    q = {"image": img[10], "text": img[10]}
+    before = built.search(q, {"image": .5, "text": .5}, k=10)
+
+    # round trip: unchanged vectors -> the same files are memory-mapped, same answers
+    again = VectorIndex.for_dataset(store, "shop")
+    assert again.meta["files"] == built.meta["files"] and again.readonly
+    same = again.search(q, {"image": .5, "text": .5}, k=10)
+    assert list(same.slots) == list(before.slots)
+    with pytest.raises(VectorIndexError, match="read-only"):
+        again.add(["x"], {"image": img[:1]})
+
+    # one item re-embedded (new content), one removed from the catalog, one added
+    store.upsert_embeddings("shop", "enc", "v1", "image", [ids[10]], img[[20]], ["changed"])
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM items WHERE dataset = 'shop' AND item_id = ?", [ids[11]])
+        cur.execute("INSERT INTO items (dataset, item_id) VALUES ('shop', 'fresh')")
+    store.upsert_embeddings("shop", "enc", "v1", "image", ["fresh"], img[[10]], ["hf"])
+    updated = VectorIndex.for_dataset(store, "shop")
+    assert updated.meta["action"] == "updated" and len(updated) == 400
+    assert ids[11] not in updated.item_ids and "fresh" in updated.item_ids
+    np.testing.assert_allclose(updated.vector(ids[10], "image"), img[20], atol=1e-6)
+    # the incrementally updated index answers exactly like a fresh build
+    fresh = VectorIndex.for_dataset(store, "shop", persist=False)
+    for probe in (img[10], img[20], txt[3]):
+        qq = {"image": probe, "text": probe}
+        a = updated.search(qq, {"image": .7, "text": .3}, k=15)
+        b = fresh.search(qq, {"image": .7, "text": .3}, k=15)
+        assert list(updated.slot_ids[a.slots]) == list(fresh.slot_ids[b.slots])
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+    assert len(list(folder.glob("flat.*.faiss"))) == 1       # old generations deleted
+
+    # a new encoder version is another index; a dataset without vectors is a clear error
+    store.upsert_embeddings("shop", "enc", "v2", "image", ids[:50], img[:50], hashes[:50])
+    assert len(VectorIndex.for_dataset(store, "shop", "enc", "v2")) == 49   # ids[11] is gone
+    with pytest.raises(VectorIndexError, match="embed"):
+        VectorIndex.for_dataset(store, "shop", "other")
+
+
+def test_for_dataset_builds_ann_above_threshold(store):
+    ids = _catalog(store, "big", 1200)
+    x = clustered(1200, 16, 9)
+    store.upsert_embeddings("big", "enc", "v1", "image", ids, x, [None] * 1200)
+    index = VectorIndex.for_dataset(store, "big", ann_min_items=500)
+    assert index.ann is not None and index.ann.ntotal == 1200
+    assert index.search({"image": x[0]}, k=5).method == "ann"
+    assert VectorIndex.for_dataset(store, "big", ann_min_items=500).meta["files"] == \
+        index.meta["files"]                                  # unchanged: reused as is
+    small = VectorIndex.for_dataset(store, "big", ann="never", ann_min_items=500)
+    assert small.ann is None and small.search({"image": x[0]}, k=5).method == "exact"
+
+
+def test_item_index_facade_and_facet_masks(store):
+    ids = _catalog(store, "shop", 120)
+    img, txt = clustered(120, 8, 10), clustered(120, 8, 11)
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, img, ids)
+    store.upsert_embeddings("shop", "enc", "v1", "text", ids[:100], txt[:100], ids[:100])
+    index = ItemIndex.from_store(store, "shop")
+    assert index.spec == "enc@v1" and index.dim == 8 and len(index) == 120
+    assert index.has_text.sum() == 100 and index.image.shape == (120, 8)
+    # the façade keeps the old scores: mean of the query cosines, weighted per modality
+    q1, q2 = img[0], txt[5]
+    res = index.search(image=q1, text=q2, k=5, image_weight=0.3)
+    pos = index.position(res.item_ids[0])
+    mean = (q1 / np.linalg.norm(q1) + q2 / np.linalg.norm(q2)) / 2
+    s_img = float(index.image[pos] @ mean)
+    assert res.image_scores[0] == pytest.approx(s_img, abs=1e-5)
+    sim = index.similar(ids[110], k=4, image_weight=0.5)   # no text: photo similarity only
+    assert ids[110] not in sim.item_ids and np.isneginf(sim.text_scores).all()
+    with pytest.raises(KeyError):
+        index.similar("nope")
+    # facet masks equal the pandas filter, and the filtered search keeps to them
+    items = store.items("shop")
+    facets = FacetMasks(items, index.item_ids)
+    chosen = {"gender": ["Women"], "base_colour": ["Red", "Blue"]}
+    mask = facets.mask(chosen, price=(10, 60))
+    expect = filter_items(items, chosen, price=(10, 60))
+    assert set(np.array(index.item_ids)[mask]) == set(expect["item_id"])
+    by_mask = rank_subset(index, mask, image=q1, k=10)
+    by_ids = rank_subset(index, expect["item_id"], image=q1, k=10)
+    assert by_mask.item_ids == by_ids.item_ids and set(by_mask.item_ids) <= set(expect.item_id)
+    # the old constructor from loaded matrices still works
+    vecs = ItemVectors(ids, img, None, "enc", "v1", np.ones(120, bool), np.zeros(120, bool))
+    assert ItemIndex(vecs).search(image=q1, k=1).item_ids == [ids[0]]
+
+
+def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatch):
+    import recsys.vector_index as vi
+
+    ids = _catalog(store, "shop", 50)
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(50, 8, 12), ids)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(vi, "index_dir", refuse)
+    index = VectorIndex.for_dataset(store, "shop")
+    assert len(index) == 50 and index.meta["persisted"] is False and not index.readonly
+
+
+def test_load_item_vectors_streams_into_the_requested_order(store):
+    from recsys.index import load_item_vectors
+
+    ids = _catalog(store, "shop", 30)
+    img = clustered(30, 6, 13) * 3.0                      # stored unnormalised
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids[5:], img[5:], ids[5:])
+    wanted = ["ghost"] + ids[::-1]                        # an unknown id, reversed order
+    vec = load_item_vectors(store, "shop", item_ids=wanted)
+    assert vec.encoder == "enc" and vec.text is None and vec.image.shape == (31, 6)
+    assert not vec.has_image[0] and not vec.image[0].any()
+    for row, item in enumerate(wanted[1:], start=1):
+        k = ids.index(item)
+        assert vec.has_image[row] == (k >= 5)
+        if k >= 5:
+            np.testing.assert_allclose(vec.image[row], img[k] / np.linalg.norm(img[k]),
+                                       atol=1e-6)
+
+
+def test_an_unchanged_index_leaves_the_store_usable(store):
+    """Regression: the fingerprint query left a half-read DuckDB result on the cursor, so the
+    CLI's second search (index unchanged) failed in `store.items(dataset, ids)`."""
+    ids = _catalog(store, "shop", 20)
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(20, 4, 14), ids)
+    ItemIndex.from_store(store, "shop")
+    index = ItemIndex.from_store(store, "shop")                  # loaded as is
+    res = index.search(image=clustered(1, 4, 15)[0], k=3)
+    assert list(store.items("shop", res.item_ids)["item_id"]) == res.item_ids
+
+
+def test_two_databases_in_one_folder_keep_their_own_index_files(tmp_path):
+    """Index files are keyed by the database file (artifacts/<db stem>/indexes/...): a second
+    database beside the first never loads (or overwrites) the first one's index, and each
+    one's disk use counts only its own files."""
+    from recsys.housekeeping import disk_usage
+
+    stores = [Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")]
+    try:
+        answers = []
+        for n, s in enumerate(stores):
+            ids = _catalog(s, "shop", 60 + 20 * n)
+            vecs = clustered(len(ids), 6, 30 + n)
+            s.upsert_embeddings("shop", "enc", "v1", "image", ids, vecs, ids)
+            index = VectorIndex.for_dataset(s, "shop")
+            assert index.meta["action"] == "built" and len(index) == len(ids)
+            answers.append(index.search({"image": vecs[0]}, {"image": 1.0}, k=5))
+        dirs = [index_dir(s, "shop", "enc", "v1") for s in stores]
+        assert dirs[0] != dirs[1]
+        assert dirs[0].is_relative_to(tmp_path / "artifacts" / "a")
+        # reopened: each database memory-maps its own index, with its own size
+        for s, size in zip(stores, (60, 80)):
+            again = VectorIndex.for_dataset(s, "shop")
+            assert again.meta["action"] == "built" and len(again) == size   # loaded as saved
+        usage = [disk_usage(s) for s in stores]
+        own = [sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) for d in dirs]
+        assert usage[0].indexes == own[0] and usage[1].indexes == own[1]
+    finally:
+        for s in stores:
+            s.close()

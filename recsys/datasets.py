@@ -389,6 +389,20 @@ def _require(mapping: dict[str, str], fields: Iterable[str], frame: pd.DataFrame
             f"{', '.join(frame.columns)}. Name them with options such as --column item_id=SKU.")
 
 
+def _row_dropper(rep: "ImportReport", labels: np.ndarray, keep: np.ndarray
+                 ) -> Callable[[str, np.ndarray, Callable[[int], str]], None]:
+    """`drop(reason, mask, example)`: report the rows of `mask` still in `keep` under `reason`
+    (`example(i)` describes row i) and clear them from `keep`, in place: every dropped row is
+    reported once, with its line."""
+    def drop(reason: str, mask: np.ndarray, example: Callable[[int], str]) -> None:
+        mask = mask & keep
+        positions = np.flatnonzero(mask)
+        rep.add_rows(reason, labels[positions], lambda k: example(int(positions[k])))
+        keep[mask] = False
+
+    return drop
+
+
 def content_hash(row: dict, image_digest: str) -> str:
     """Hash of everything an encoder reads for an item: its texts and its photo's bytes."""
     text = "\x1f".join(str(row.get(f) or "") for f in TEXT_FIELDS)
@@ -484,14 +498,7 @@ def _validate_items(items: pd.DataFrame, images_dir: str | Path | None, fmt: str
     labels = items.index.to_numpy()
     unit = rep.unit
     keep = np.ones(len(items), dtype=bool)
-
-    def drop(reason: str, mask: np.ndarray, example: Callable[[int], str]) -> None:
-        """Report and drop the rows of `mask` still kept; `example(i)` describes row i."""
-        nonlocal keep
-        mask = mask & keep
-        positions = np.flatnonzero(mask)
-        rep.add_rows(reason, labels[positions], lambda k: example(int(positions[k])))
-        keep &= ~mask
+    drop = _row_dropper(rep, labels, keep)
 
     ids, titles = items["item_id"], items["title"]
     drop("missing item id", _mask(ids.isna() | (ids == "")), lambda i: f"{unit} {labels[i]}")
@@ -858,13 +865,7 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
     labels = out.index.to_numpy()
     unit = rep.unit
     keep = np.ones(len(out), dtype=bool)
-
-    def drop(reason: str, mask: np.ndarray, example: Callable[[int], str]) -> None:
-        nonlocal keep
-        mask = mask & keep
-        positions = np.flatnonzero(mask)
-        rep.add_rows(reason, labels[positions], lambda k: example(int(positions[k])))
-        keep &= ~mask
+    drop = _row_dropper(rep, labels, keep)
 
     drop("missing user or item", _mask(out["user_id"].isna() | out["item_id"].isna() |
                                        (out["user_id"] == "") | (out["item_id"] == "")),

@@ -958,26 +958,26 @@ class Store:
     def latest_evaluation(self, dataset: str) -> pd.DataFrame:
         """Metrics with their uncertainty columns, of the newest evaluated run per (model,
         protocol) of a dataset."""
-        return self.query("""
-            WITH latest AS (
-                SELECT r.model, m.protocol, max(m.run_id) AS run_id
-                FROM metrics m JOIN runs r USING (run_id)
-                WHERE r.dataset = ? GROUP BY ALL)
-            SELECT l.model, m.* EXCLUDE (run_id, protocol), m.run_id, m.protocol
-            FROM metrics m JOIN latest l ON m.run_id = l.run_id AND m.protocol = l.protocol
-            ORDER BY l.model, m.slice, m.metric, m.k""", [dataset])
+        return self._latest_metrics("metrics", dataset, "m.slice, m.metric, m.k")
 
     def latest_rerank_evaluation(self, dataset: str) -> pd.DataFrame:
         """Metrics of diversity re-ranked lists, of the newest run per (model, protocol) that
         has them."""
-        return self.query("""
+        return self._latest_metrics("rerank_metrics", dataset,
+                                    "m.diversity, m.slice, m.metric, m.k")
+
+    def _latest_metrics(self, table: str, dataset: str, order: str) -> pd.DataFrame:
+        """Rows of a metrics `table` of the newest run per (model, protocol) of a dataset."""
+        if table not in ("metrics", "rerank_metrics"):
+            raise ValueError(f"not a metrics table: {table!r}")
+        return self.query(f"""
             WITH latest AS (
                 SELECT r.model, m.protocol, max(m.run_id) AS run_id
-                FROM rerank_metrics m JOIN runs r USING (run_id)
+                FROM {table} m JOIN runs r USING (run_id)
                 WHERE r.dataset = ? GROUP BY ALL)
             SELECT l.model, m.* EXCLUDE (run_id, protocol), m.run_id, m.protocol
-            FROM rerank_metrics m JOIN latest l ON m.run_id = l.run_id AND m.protocol = l.protocol
-            ORDER BY l.model, m.diversity, m.slice, m.metric, m.k""", [dataset])
+            FROM {table} m JOIN latest l ON m.run_id = l.run_id AND m.protocol = l.protocol
+            ORDER BY l.model, {order}""", [dataset])
 
     # -- picks (issue-demo) -------------------------------------------------------------------
     def user_item_events(self, dataset: str, user_id: str) -> pd.DataFrame:

@@ -58,6 +58,15 @@ def ready_demo_db(demo_db: Path, tmp_path_factory) -> Path:
     return build_app_db(demo_db, tmp_path_factory.mktemp("app"))
 
 
+@pytest.fixture
+def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
+    """A private copy of the set-up demo (encoder, vectors, the default model) that a test
+    may change."""
+    path = tmp_path / "recsys.duckdb"
+    shutil.copy(ready_demo_db, path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """`../shared/datasets`, or skip: a user's clone does not have the real datasets."""

@@ -4,7 +4,6 @@ shopper on Catalog and Visual search, New shopper, Catalog map and A/B test."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,6 @@ import pytest
 from .app_helpers import app_test, html_of, problems
 
 NEW_PAGES = ["app_pages/new_shopper.py", "app_pages/catalog_map.py", "app_pages/ab_test.py"]
-
-
-@pytest.fixture
-def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "recsys.duckdb"
-    shutil.copy(ready_demo_db, path)
-    return path
 
 
 def test_the_new_pages_are_in_the_navigation():

@@ -4,22 +4,13 @@ modalities of a model on the Train page, a video as a Visual search query."""
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from recsys.store import Store
 
 from .app_helpers import app_test, html_of, problems
-
-
-@pytest.fixture
-def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "recsys.duckdb"
-    shutil.copy(ready_demo_db, path)
-    return path
 
 
 def demo_ids(db: Path) -> list[str]:

@@ -4,7 +4,6 @@ an app that asks nothing from the internet."""
 from __future__ import annotations
 
 import csv
-import shutil
 from pathlib import Path
 
 import pytest
@@ -64,13 +63,6 @@ def test_myntra_sample_is_found_and_loaded(tmp_path: Path):
 
 def test_shared_myntra_sample_is_found(myntra_dir: Path):
     assert usecases.find_myntra_sample() == myntra_dir
-
-
-@pytest.fixture
-def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "recsys.duckdb"
-    shutil.copy(ready_demo_db, path)
-    return path
 
 
 def test_data_page_loads_the_sample_in_one_click(app_db: Path, tmp_path: Path, monkeypatch):

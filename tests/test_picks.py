@@ -3,7 +3,6 @@ attribution, the attributes that drove each pick, in the use case, the CLI and t
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +20,6 @@ from recsys.store import Store
 from .app_helpers import app_test, html_of, problems
 from .test_models_helpers import tiny_data
 from .test_usecases import cli
-
-
-@pytest.fixture
-def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "recsys.duckdb"
-    shutil.copy(ready_demo_db, path)
-    return path
 
 
 # -- catalog attributes ----------------------------------------------------------------------

@@ -4,7 +4,6 @@ from the use case, the command line and the app."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from recsys.usecases import _cache
 from .app_helpers import app_test, problems
 from .test_models_helpers import DATASET, fill_store
 from .test_usecases import cli
-
-
-@pytest.fixture
-def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
-    """A private copy of the set-up demo (encoder, vectors, the default model)."""
-    path = tmp_path / "recsys.duckdb"
-    shutil.copy(ready_demo_db, path)
-    return path
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import html
 import io
 import json
 import re
-import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -25,14 +24,6 @@ from recsys.store import Store
 
 from .app_helpers import app_test, problems
 from .test_models_helpers import DATASET, fill_store
-
-
-@pytest.fixture
-def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
-    """A private copy of the set-up demo (encoder, vectors, the default model)."""
-    path = tmp_path / "recsys.duckdb"
-    shutil.copy(ready_demo_db, path)
-    return path
 
 
 def cli(*argv: str) -> tuple[int, dict | str, str]:

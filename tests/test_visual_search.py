@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,6 @@ from recsys.query_photos import phone_shot
 from recsys.store import Store
 
 from .app_helpers import app_test, html_of, png_bytes, problems
-
-
-@pytest.fixture
-def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "recsys.duckdb"
-    shutil.copy(ready_demo_db, path)
-    return path
 
 
 @pytest.fixture
@@ -90,7 +82,7 @@ def test_crop_to_product_finds_the_product_on_a_textured_table():
 
 def test_search_with_crop_encodes_the_cropped_photo(store: Store):
     _, path = _photo(store, 2)
-    shot = phone_shot(path, seed=1, surface="wood")
+    shot = phone_shot(path, seed=1, surface="tiles")
     assert Image.open(io.BytesIO(shot)).format == "JPEG"
     hits = usecases.search_similar(store, "demo", photo=shot, k=5, crop=True)
     cropped = Image.open(io.BytesIO(hits.query_photo))

@@ -50,9 +50,6 @@ EXACT_COSINE = 0.985
 resized or re-compressed copy of a catalog photo scores 0.93-0.99, two different products of
 one style up to 0.96 on Myntra, so below this the badge would also go to look-alikes."""
 
-EXAMPLE_QUERY = {"wood": "on a wooden table", "concrete": "on concrete",
-                 "fabric": "on a blue cloth"}
-
 METHODS = ("auto", "exact", "ann")
 """How a search ranks: `auto` (the approximate index above `vector_index.ANN_MIN_ITEMS`
 candidates, else exact), `exact` (every candidate scored) or `ann` (the approximate index; only
@@ -389,8 +386,8 @@ def _cropped(photo: Any) -> bytes:
 def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3,
                     n_phone: int = 3) -> list[dict[str, Any]]:
     """Photos a visitor can try with one click: `n_catalog` catalog photos (of different
-    categories) and `n_phone` phone-style shots of other catalog products on a table, a floor,
-    a cloth (`recsys.query_photos.phone_shot`, generated once and cached under the data folder).
+    categories) and `n_phone` phone-style shots of other catalog products against a plain wall,
+    on a cloth or on a tiled floor (`recsys.query_photos.phone_shot`, generated once and cached under the data folder).
     Each: label, path, kind ("catalog" | "phone"), item_id (the product it shows). Empty when
     the catalog has no photos."""
     from .. import config
@@ -435,7 +432,7 @@ def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3
         else:
             shot = cached_phone_shot(folder, str(row["item_id"]), row["image_path"], n)
             surface = list(SURFACES)[n % len(SURFACES)]
-            out.append({"label": f"{label}, phone photo {EXAMPLE_QUERY[surface]}",
+            out.append({"label": f"{label}, phone photo {SURFACES[surface]}",
                         "path": str(shot), "kind": "phone", "item_id": str(row["item_id"])})
     return out
 

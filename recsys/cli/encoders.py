@@ -34,6 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--encoder", help=ENCODER_HELP)
     p.add_argument("--force", action="store_true", help="re-embed every item")
     p.add_argument("--batch-size", type=int, default=64, help="photos per batch (default 64)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: in this process (default); ray: a Ray Data pipeline on local "
+                        "Ray or a cluster, resumable, with throughput per worker")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="--engine ray: join the Ray cluster at ADDR (HOST:PORT or auto) "
+                        "instead of starting local Ray")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="--engine ray: encoder workers, one CPU each (default: every CPU)")
 
     p = add_command(sub, "search", search,
                     "Find the products nearest to a photo, a catalog product and/or words.")
@@ -129,7 +137,9 @@ def embed(ctx: Context) -> Result:
     dataset = ctx.dataset()
     with ctx.progress(f"embed {dataset}") as bar:
         rep = run(ctx.store(), dataset, ctx.args.encoder, progress=bar,
-                  batch_size=ctx.args.batch_size, force=ctx.args.force)
+                  batch_size=ctx.args.batch_size, force=ctx.args.force,
+                  engine=ctx.args.engine, ray_address=ctx.args.ray_address,
+                  workers=ctx.args.workers)
     return Result(rep.to_dict(), rep.summary())
 
 

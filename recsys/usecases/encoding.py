@@ -31,17 +31,32 @@ def check_encoder_available(spec: str | None) -> None:
 
 def embed(store: Store, dataset: str | None = None, encoder: str | None = None, *,
           align: bool = False, force: bool = False, batch_size: int = 64,
-          progress: ProgressCallback | None = None) -> EmbedReport:
+          progress: ProgressCallback | None = None, engine: str = "local",
+          ray_address: str | None = None, workers: int | None = None) -> EmbedReport:
     """Embed the photos and captions of the dataset's new or changed items.
 
     `encoder`: a spec (default: the dataset's newest catalog-clip checkpoint). With `align`
     (and no `encoder`), first align catalog-clip on the catalog when the dataset has no
     checkpoint yet: the one call that makes a catalog searchable (the app's "align and embed"
     button, the Train page, first start). `force` re-embeds every item.
+    `engine="ray"`: the same work as a Ray Data pipeline (`recsys.embedding_ray`) on local Ray
+    or the cluster at `ray_address`, with `workers` encoder actors (default: every CPU);
+    resumable, returns a `RayEmbedReport` (throughput per worker).
     """
     from ..embedding import embed_items, ensure_item_vectors
 
     dataset = store.resolve_dataset(dataset)
+    if engine not in ("local", "ray"):
+        raise RecsysError(f"Unknown embedding engine {engine!r}: use local or ray.")
+    if engine == "ray":
+        check_encoder_available(encoder)
+        from ..embedding_ray import embed_items_ray
+        return embed_items_ray(store, dataset, encoder, address=ray_address, workers=workers,
+                               batch_size=batch_size, force=force, align=align,
+                               progress=progress)
+    if ray_address is not None or workers is not None:
+        raise RecsysError("--ray-address and --workers apply to the Ray engine: add "
+                          "--engine ray.")
     if align and encoder is None and not force:
         return ensure_item_vectors(store, dataset, progress=progress)
     check_encoder_available(encoder)

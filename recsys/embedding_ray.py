@@ -17,7 +17,10 @@ workers with `runtime_env={"py_modules": ...}`) or a running cluster (`address="
 `"auto"`); when the process already runs Ray (`ray.is_initialized()`, e.g. a test fixture) that
 session is used as it is. On a cluster the photos and the checkpoint are read by the workers at
 the paths the driver sees, so they must be on a shared file system (or the same paths on every
-node); the shards are written by the driver only.
+node); the shards are written by the driver only. A cluster address is probed first
+(`probe_address`: resolves, accepts a connection, speaks gRPC, within seconds), because
+`ray.init` alone retries a wrong address for many minutes; Ray missing or the cluster
+unreachable is a `RayUnavailable`.
 
 Resumable: shards stay in `artifacts/<db>/embed-shards/<dataset>/<encoder>@<version>/` until
 imported. A run stopped midway (Ctrl-C, the progress callback raising, a lost worker) keeps
@@ -59,8 +62,8 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("local", "ray")
 PHOTO_COST = 10          # a photo costs ~10 texts: how the progress bar weighs them
-BLOCKS_PER_WORKER = 4    # input blocks per worker at least, so every actor gets work early
 SHARD_GLOB = "part-*.parquet"
+PROBE_SECONDS = 5.0      # how long probe_address waits for a cluster address to answer
 
 
 class RayUnavailable(RecsysError):
@@ -338,6 +341,8 @@ def ray_session(address: str | None, workers: int | None) -> Iterator[int]:
                             "env_vars": {k: v for k, v in os.environ.items()
                                          if k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
                                                   "RECSYS_ENCODER_THREADS")}}}
+        if address:
+            probe_address(address)
         try:
             if address:
                 ray.init(address=address, **options)
@@ -355,6 +360,51 @@ def ray_session(address: str | None, workers: int | None) -> Iterator[int]:
     finally:
         if started:
             ray.shutdown()
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def probe_address(address: str, timeout: float = PROBE_SECONDS) -> None:
+    """Fail fast, with a RayUnavailable saying why, when nothing Ray-like answers at `address`.
+
+    `ray.init(address=...)` retries an unreachable or wrong address for many minutes (20
+    attempts of ~35 s in Ray 2.60), so before it this checks, within `timeout` seconds each:
+    the host name resolves, the port accepts a TCP connection, and the server there speaks
+    gRPC (answers the HTTP/2 connection preface with a SETTINGS frame, as Ray's GCS and its
+    client server do). "auto" / "local" and other URL schemes are left to Ray.
+    """
+    text = address.strip()
+    if text in ("auto", "local") or ("://" in text and not text.startswith("ray://")):
+        return
+    target = text.removeprefix("ray://")
+    host, sep, port_text = target.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit():
+        raise RayUnavailable(f"{address!r} is not a Ray address: give HOST:PORT (the head "
+                             "node's GCS address, port 6379 by default, as `ray status` "
+                             "prints it), ray://HOST:PORT or auto.")
+    port = int(port_text)
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise RayUnavailable(f"Cannot reach the Ray cluster at {address}: the host name "
+                             f"{host!r} does not resolve ({exc}).") from exc
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            sock.sendall(HTTP2_PREFACE)
+            head = sock.recv(9)
+    except OSError as exc:
+        raise RayUnavailable(f"Cannot reach the Ray cluster at {address}: nothing answers "
+                             f"there within {timeout:g} s ({_first_line(exc)}). Is the head "
+                             "node running (`ray start --head`), and is the port open from "
+                             "here?") from exc
+    if len(head) < 9 or head[3] != 0x04:
+        raise RayUnavailable(f"Cannot reach the Ray cluster at {address}: a server answers "
+                             "there, but it is not Ray (no gRPC). Give the head node's GCS "
+                             "address (port 6379 by default; `ray status` on the head node "
+                             "prints it).")
 
 
 def _quiet_ray_data() -> None:
@@ -435,7 +485,8 @@ def embed_items_ray(store: Store, dataset: str | None = None, encoder: str | Non
                     address: str | None = None, workers: int | None = None,
                     batch_size: int = 64, force: bool = False, align: bool = False,
                     progress: ProgressCallback | None = None,
-                    shard_dir: str | Path | None = None) -> RayEmbedReport:
+                    shard_dir: str | Path | None = None,
+                    item_ids: list[str] | None = None) -> RayEmbedReport:
     """Embed new or changed items of `dataset` with a Ray Data pipeline (module docstring).
 
     `encoder`: a spec (default the dataset's newest catalog-clip checkpoint; with `align`, one
@@ -444,6 +495,7 @@ def embed_items_ray(store: Store, dataset: str | None = None, encoder: str | Non
     `batch_size`: items per actor call and per shard. `force`: re-embed everything (and drop
     the shards of an interrupted run). `progress` gets Progress events (stage "ray", metrics
     photos_per_s); an exception raised by it stops the run, keeping the finished shards.
+    `item_ids` limits the work to those items (as in `embed_items`).
     """
     t0 = time.perf_counter()
     if workers is not None and int(workers) < 1:
@@ -463,10 +515,10 @@ def embed_items_ray(store: Store, dataset: str | None = None, encoder: str | Non
             progress = scaled(progress, 0.7, 1.0)
     name, version = _identity(store, dataset, encoder)
     spec = portable_spec(encoder, store, dataset)
-    items = store.items(dataset)
+    items = store.items(dataset) if item_ids is None else store.items(dataset, item_ids)
     rep = RayEmbedReport(dataset, name, version, items=len(items), address=address or "local",
                          trained=trained)
-    for modality in MODALITIES:
+    for modality in MODALITIES if item_ids is None else ():
         rep.removed[modality] = _remove_stale(store, dataset, name, version, modality,
                                               set(items["item_id"]))
     todo = _work(store, dataset, name, version, items, force, rep)
@@ -526,9 +578,10 @@ def _run_pipeline(tasks: pd.DataFrame, spec: str, name: str, version: str,
             raise RecsysError(f"Asked for {size} workers but the Ray cluster offers {cpus} "
                               f"CPUs (one per worker); use --workers {cpus} or fewer.")
         rep.workers = size
-        block = max(1, min(4 * batch_size, -(-len(tasks) // (BLOCKS_PER_WORKER * size))))
-        ds = ray.data.from_pandas([tasks.iloc[i:i + block].reset_index(drop=True)
-                                   for i in range(0, len(tasks), block)])
+        # one input block per batch: one actor call, one output block, one shard each, so a
+        # stop loses at most the batches in flight
+        ds = ray.data.from_pandas([tasks.iloc[i:i + batch_size].reset_index(drop=True)
+                                   for i in range(0, len(tasks), batch_size)])
         ds = ds.map_batches(EncodeBatch, batch_size=batch_size, batch_format="pandas",
                             fn_constructor_kwargs={"spec": spec, "name": name,
                                                    "version": version, "threads": 1,

@@ -831,8 +831,10 @@ class Store:
         A shard has the columns item_id, modality, content_hash, vector (list of float32),
         error (null when the vector is good) and shard (its sequence number). Rows with an
         error are left out; so are rows of items no longer in the catalog or whose
-        `content_hash` changed since they were embedded. When several shards hold the same
-        item and modality, the highest shard number wins.
+        `content_hash` changed since they were embedded. When several shards hold a good row of
+        the same item and modality with its current hash, the highest shard number wins. `created_at` is written on replace
+        too (INSERT OR REPLACE keeps the columns it is not given), so re-embedded vectors
+        change `embedding_sets().updated_at`, which caches of the vectors are keyed on.
         """
         paths = [str(f) for f in files]
         if not paths:
@@ -840,14 +842,16 @@ class Store:
         with self.transaction() as cur:
             rows = cur.execute("""
                 INSERT OR REPLACE INTO embeddings
-                    (dataset, item_id, encoder, version, modality, content_hash, vector)
-                SELECT $d, s.item_id, $e, $v, s.modality, s.content_hash, s.vector
-                FROM (SELECT item_id, modality, content_hash, vector FROM read_parquet($files)
-                      WHERE error IS NULL
-                      QUALIFY row_number() OVER (PARTITION BY item_id, modality
-                                                 ORDER BY shard DESC) = 1) AS s
+                    (dataset, item_id, encoder, version, modality, content_hash, vector,
+                     created_at)
+                SELECT $d, s.item_id, $e, $v, s.modality, s.content_hash, s.vector,
+                       current_timestamp::TIMESTAMP
+                FROM read_parquet($files) AS s
                 JOIN items AS i ON i.dataset = $d AND i.item_id = s.item_id
                                AND i.content_hash IS NOT DISTINCT FROM s.content_hash
+                WHERE s.error IS NULL
+                QUALIFY row_number() OVER (PARTITION BY s.item_id, s.modality
+                                           ORDER BY s.shard DESC) = 1
                 RETURNING modality""",
                 {"d": dataset, "e": encoder, "v": version, "files": paths}).fetchall()
         counts: dict[str, int] = {}

@@ -105,6 +105,15 @@ def test_ray_embedding_resumes_after_a_stop_and_matches_in_process(local_ray, sh
     with pytest.raises(RecsysError, match="offers 2 CPUs"):
         embed_items_ray(shapes_store, "shapes", "frozen", workers=3)
 
+    # item_ids: only those items are looked at (the changed one is embedded, nothing else is
+    # encoded or removed)
+    some = embed_items_ray(shapes_store, "shapes", "frozen", workers=1,
+                           item_ids=["red-ell-0", "red-ell-1"])
+    assert some.items == 2 and some.encoded == {"image": 1, "text": 1}
+    assert some.embedded == {"image": 1, "text": 1} and some.removed == {"image": 0, "text": 0}
+    assert shapes_store.embedding_hashes("shapes", *FROZEN, "image")["red-ell-0"] == "new"
+    assert len(shapes_store.embedding_hashes("shapes", *FROZEN, "image")) == 24
+
 
 def test_cli_joins_a_running_ray_by_address_and_reports_workers(local_ray, tmp_path):
     """`embed --engine ray --ray-address ADDR` from another process: the package is shipped
@@ -139,6 +148,72 @@ def test_cli_joins_a_running_ray_by_address_and_reports_workers(local_ray, tmp_p
     store.close()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_an_unreachable_cluster_is_a_fast_clear_error(local_ray, tmp_path):
+    """`ray.init(address=...)` alone retries a wrong address for minutes: the probe answers in
+    seconds, saying what is wrong (regression: the CLI hung on a closed port)."""
+    import socket
+    import threading
+    import time
+
+    from recsys.embedding_ray import RayUnavailable, probe_address
+
+    probe_address(local_ray)                   # the running Ray instance answers
+    closed = _free_port()
+    start = time.monotonic()
+    with pytest.raises(RayUnavailable, match="nothing answers"):
+        probe_address(f"127.0.0.1:{closed}", timeout=2)
+    with pytest.raises(RayUnavailable, match="does not resolve"):
+        probe_address("no-such-head.invalid:6379", timeout=2)
+    with pytest.raises(RayUnavailable, match="not a Ray address"):
+        probe_address("head-node", timeout=2)
+
+    server = socket.socket()                   # a server that is not Ray: HTTP/1
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(64)
+            conn.sendall(b"HTTP/1.0 400 Bad request\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    with pytest.raises(RayUnavailable, match="not Ray"):
+        probe_address(f"127.0.0.1:{server.getsockname()[1]}", timeout=2)
+    server.close()
+    assert time.monotonic() - start < 15
+
+    # the CLI in a fresh process (no Ray session yet): one line, exit code 2, in seconds
+    db = tmp_path / "c.duckdb"
+    store = Store(db)
+    import_shapes(store, tmp_path)
+    store.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1"}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "recsys", "embed", "--db", str(db),
+                           "--encoder", "frozen", "--engine", "ray", "--ray-address",
+                           f"127.0.0.1:{closed}"], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]     # after the progress bar
+    assert last.startswith("error: Cannot reach the Ray cluster at 127.0.0.1:"), last
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - start < 60
+    store = Store(db, read_only=True)
+    assert store.embedding_sets("shapes").empty
+    store.close()
+
+
 # -- without Ray work --------------------------------------------------------------------------
 def test_engine_options_are_checked(shapes_store):
     from recsys import usecases
@@ -149,6 +224,45 @@ def test_engine_options_are_checked(shapes_store):
         usecases.embed(shapes_store, "shapes", "frozen", workers=2)
     with pytest.raises(RecsysError, match="at least 1"):
         usecases.embed(shapes_store, "shapes", "frozen", engine="ray", workers=0)
+
+
+def test_shard_import_rules_and_fresh_timestamps(shapes_store, tmp_path):
+    """`Store.import_embedding_shards`, without Ray: bad rows, gone items and changed hashes
+    are left out, the newest shard wins, and a replaced vector gets a new `created_at`
+    (regression: INSERT OR REPLACE kept the old one, so caches keyed on `updated_at` missed
+    re-embedded vectors)."""
+    import time
+
+    import pyarrow as pa
+
+    from recsys.embedding_ray import ShardDir
+
+    items = shapes_store.items("shapes").set_index("item_id")
+    a, b, c = "red-ell-0", "red-ell-1", "blue-ell-0"
+    shapes_store.upsert_embeddings("shapes", "toy", "1", "image", [a],
+                                   np.zeros((1, 2), np.float32), [items.loc[a, "content_hash"]])
+    before = shapes_store.embedding_sets("shapes")["updated_at"].max()
+    time.sleep(0.01)
+
+    def shard(rows):
+        ids, vecs, hashes, errors = zip(*rows)
+        return pa.table({"item_id": list(ids), "modality": ["image"] * len(ids),
+                         "content_hash": list(hashes),
+                         "vector": pa.array([list(v) for v in vecs], pa.list_(pa.float32())),
+                         "error": pa.array(list(errors), pa.string())})
+
+    shards = ShardDir(tmp_path / "shards")
+    h = items["content_hash"]
+    shards.write(shard([(a, (1, 0), h[a], None), (b, (1, 0), h[b], None),
+                        (c, (1, 0), h[c], None), ("gone", (1, 0), "x", None)]))
+    shards.write(shard([(a, (0, 1), h[a], None), (b, (0, 1), h[b], "unreadable photo"),
+                        (c, (0, 1), "an older hash", None)]))
+    counts = shapes_store.import_embedding_shards("shapes", "toy", "1", shards.files())
+    assert counts == {"image": 3}
+    ids, vectors = shapes_store.embeddings("shapes", "toy", "1", "image")
+    got = dict(zip(ids, vectors.tolist()))
+    assert got == {a: [0, 1], b: [1, 0], c: [1, 0]}
+    assert shapes_store.embedding_sets("shapes")["updated_at"].max() > before
 
 
 def test_missing_ray_is_a_clear_error(shapes_store, monkeypatch):

@@ -1039,6 +1039,43 @@ class Store:
         return int(self.scalar("SELECT count(*) FROM interactions WHERE dataset = ? AND rating "
                                "IS NOT NULL", [dataset]) or 0)
 
+    # -- distributed embedding (issue-ray) -----------------------------------------------------
+    def import_embedding_shards(self, dataset: str, encoder: str, version: str,
+                                files: Sequence[str | Path]) -> dict[str, int]:
+        """Import item vectors written as Parquet shards by the Ray embedding pipeline, in one
+        transaction (all or nothing); returns the rows imported per modality.
+
+        A shard has the columns item_id, modality, content_hash, vector (list of float32),
+        error (null when the vector is good) and shard (its sequence number). Rows with an
+        error are left out; so are rows of items no longer in the catalog or whose
+        `content_hash` changed since they were embedded. When several shards hold a good row of
+        the same item and modality with its current hash, the highest shard number wins. `created_at` is written on replace
+        too (INSERT OR REPLACE keeps the columns it is not given), so re-embedded vectors
+        change `embedding_sets().updated_at`, which caches of the vectors are keyed on.
+        """
+        paths = [str(f) for f in files]
+        if not paths:
+            return {}
+        with self.transaction() as cur:
+            rows = cur.execute("""
+                INSERT OR REPLACE INTO embeddings
+                    (dataset, item_id, encoder, version, modality, content_hash, vector,
+                     created_at)
+                SELECT $d, s.item_id, $e, $v, s.modality, s.content_hash, s.vector,
+                       current_timestamp::TIMESTAMP
+                FROM read_parquet($files) AS s
+                JOIN items AS i ON i.dataset = $d AND i.item_id = s.item_id
+                               AND i.content_hash IS NOT DISTINCT FROM s.content_hash
+                WHERE s.error IS NULL
+                QUALIFY row_number() OVER (PARTITION BY s.item_id, s.modality
+                                           ORDER BY s.shard DESC) = 1
+                RETURNING modality""",
+                {"d": dataset, "e": encoder, "v": version, "files": paths}).fetchall()
+        counts: dict[str, int] = {}
+        for (modality,) in rows:
+            counts[modality] = counts.get(modality, 0) + 1
+        return counts
+
 
 def _disk_full(exc: BaseException) -> bool:
     """Whether an error (or the error it wraps) says the disk or the file size limit is full."""

@@ -39,6 +39,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--videos", metavar="FOLDER",
                    help="folder of product videos named by item id (<item_id>.mp4, .webm...): "
                         "their sampled frames become the video modality")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: in this process (default); ray: a Ray Data pipeline on local "
+                        "Ray or a cluster, resumable, with throughput per worker")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="--engine ray: join the Ray cluster at ADDR (HOST:PORT or auto) "
+                        "instead of starting local Ray")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="--engine ray: encoder workers, one CPU each (default: every CPU)")
 
     p = add_command(sub, "search", search,
                     "Find the products nearest to a photo, a catalog product and/or words.")
@@ -148,7 +156,9 @@ def embed(ctx: Context) -> Result:
     dataset = ctx.dataset()
     with ctx.progress(f"embed {dataset}") as bar:
         rep = run(ctx.store(), dataset, ctx.args.encoder, progress=bar,
-                  batch_size=ctx.args.batch_size, force=ctx.args.force, videos=ctx.args.videos)
+                  batch_size=ctx.args.batch_size, force=ctx.args.force, videos=ctx.args.videos,
+                  engine=ctx.args.engine, ray_address=ctx.args.ray_address,
+                  workers=ctx.args.workers)
     return Result(rep.to_dict(), rep.summary())
 
 

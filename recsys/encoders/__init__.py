@@ -3,7 +3,10 @@
 Public API (nothing heavy is imported until used):
 
 - `get_encoder(spec=None, store=None, dataset=None) -> Encoder` (spec: "catalog-clip",
-  "catalog-clip@VERSION", "frozen", "openclip:ARCH/PRETRAINED_OR_PATH")
+  "catalog-clip@VERSION", "catalog-clip:CHECKPOINT_PATH", "frozen",
+  "openclip:ARCH/PRETRAINED_OR_PATH")
+- `portable_spec(spec, store, dataset) -> str`: the same encoder's spec loadable without the
+  database (for processes that must not open it, e.g. Ray workers)
 - `Encoder.encode_images(...)`, `.encode_texts(...)`, `.encode_image(one)`, `.dim`, `.name`,
   `.version`, `.spec`
 - `train_catalog_clip(store, dataset=None, config=None, progress=None) -> EncoderInfo`
@@ -20,7 +23,7 @@ from typing import Any
 
 from .base import Encoder, EncoderError, EncoderSpec, MissingWeightsError, NoCheckpointError
 from .registry import (DEFAULT_ENCODER, encoder_kinds, get_encoder, parse_spec,
-                       register_encoder_kind)
+                       portable_spec, register_encoder_kind)
 from .captions import (ZERO_SHOT_TEMPLATES, attribute_phrase, caption_variants, class_prompts,
                        item_caption, item_category)
 from .splits import HoldoutRule
@@ -37,7 +40,7 @@ _LAZY = {
 }
 
 __all__ = ["DEFAULT_ENCODER", "Encoder", "EncoderError", "EncoderSpec", "MissingWeightsError",
-           "NoCheckpointError", "encoder_kinds", "get_encoder", "parse_spec",
+           "NoCheckpointError", "encoder_kinds", "get_encoder", "parse_spec", "portable_spec",
            "register_encoder_kind", "ZERO_SHOT_TEMPLATES", "attribute_phrase",
            "caption_variants", "class_prompts", "item_caption", "item_category", "HoldoutRule",
            *_LAZY]

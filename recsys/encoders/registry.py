@@ -4,6 +4,8 @@
 
 - ``catalog-clip`` / ``catalog-clip@VERSION``: the CLIP aligned on a catalog (the default;
   needs the store to find the checkpoint, and the dataset for "latest"),
+- ``catalog-clip:PATH``: the catalog-clip checkpoint file at PATH, without the store (what a
+  Ray worker loads: `portable_spec` turns the other forms into this one),
 - ``frozen``: the same pretrained towers without alignment, random projections,
 - ``conse``: the same towers, untrained: a photo is the MiniLM vector of its top-10 ImageNet
   class names (the baseline `eval-encoder` reports),
@@ -81,10 +83,35 @@ def get_encoder(spec: str | EncoderSpec | None = None, store: "Store | None" = N
     return _KINDS[parsed.kind](parsed, store, dataset)
 
 
+def portable_spec(spec: str | EncoderSpec | None, store: "Store | None" = None,
+                  dataset: str | None = None) -> str:
+    """The spec of the same encoder that loads without the database, from files only: what a
+    process that must not open the DuckDB file (a Ray worker) passes to `get_encoder`.
+
+    ``catalog-clip[@VERSION]`` becomes ``catalog-clip:<checkpoint path>``,
+    ``openclip:ARCH@VERSION`` becomes ``openclip:ARCH/<checkpoint path>``; the other specs
+    already need no store and come back unchanged. No weights are loaded.
+    """
+    parsed = spec if isinstance(spec, EncoderSpec) else parse_spec(spec)
+    if parsed.kind == "catalog-clip" and not parsed.argument:
+        from .catalog_clip import resolve_checkpoint
+        return f"catalog-clip:{resolve_checkpoint(store, dataset, parsed.version)['path']}"
+    if parsed.kind == "openclip":
+        from .openclip_pretrained import resolve
+        source = resolve(parsed, store)
+        if source.path is not None:
+            return f"openclip:{source.arch}/{source.path}"
+        return f"openclip:{source.arch}/{source.tag}"
+    return str(parsed)
+
+
 def _catalog_clip_factory(spec: EncoderSpec, store, dataset) -> Encoder:
-    from .checkpoints import load_catalog_clip
+    from .checkpoints import load_catalog_clip, load_checkpoint
     if spec.argument:
-        raise EncoderError(f"catalog-clip takes a version (catalog-clip@VERSION), not {spec}.")
+        if spec.version:
+            raise EncoderError(f"Give catalog-clip a checkpoint path or a version, not both: "
+                               f"{spec}.")
+        return load_checkpoint(spec.argument)
     return load_catalog_clip(store, dataset, spec.version)
 
 

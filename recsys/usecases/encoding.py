@@ -33,7 +33,8 @@ def check_encoder_available(spec: str | None) -> None:
 def embed(store: Store, dataset: str | None = None, encoder: str | None = None, *,
           align: bool = False, force: bool = False, batch_size: int = 64,
           progress: ProgressCallback | None = None,
-          videos: str | Path | None = None) -> EmbedReport:
+          videos: str | Path | None = None, engine: str = "local",
+          ray_address: str | None = None, workers: int | None = None) -> EmbedReport:
     """Embed the photos, captions and videos of the dataset's new or changed items.
 
     `encoder`: a spec (default: the dataset's newest catalog-clip checkpoint; for a catalog
@@ -42,10 +43,31 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
     makes a catalog searchable (the app's "align and embed" button, the Train page, first
     start). `force` re-embeds every item. `videos`: a folder of product videos named by item
     id (`<item_id>.mp4`, `.webm`...), besides those the catalog's `video` column names.
+    `engine="ray"`: the same photo and caption work as a Ray Data pipeline
+    (`recsys.embedding_ray`) on local Ray or the cluster at `ray_address`, with `workers`
+    encoder actors (default: every CPU); resumable, returns a `RayEmbedReport` (throughput per
+    worker). Videos are embedded by the local engine only.
     """
     from ..embedding import embed_items, ensure_item_vectors
 
     dataset = store.resolve_dataset(dataset)
+    if engine not in ("local", "ray"):
+        raise RecsysError(f"Unknown embedding engine {engine!r}: use local or ray.")
+    if engine == "ray":
+        if videos is not None:
+            raise RecsysError("Videos are embedded by the local engine only: embed them without "
+                              "--engine ray (photos and texts already embedded are kept).")
+        from ..embedding import TEXT_ONLY_ENCODER, default_encoder
+        if encoder is None and default_encoder(store, dataset) == TEXT_ONLY_ENCODER:
+            encoder = TEXT_ONLY_ENCODER          # no photos: the pretrained text tower
+        check_encoder_available(encoder)
+        from ..embedding_ray import embed_items_ray
+        return embed_items_ray(store, dataset, encoder, address=ray_address, workers=workers,
+                               batch_size=batch_size, force=force, align=align,
+                               progress=progress)
+    if ray_address is not None or workers is not None:
+        raise RecsysError("--ray-address and --workers apply to the Ray engine: add "
+                          "--engine ray.")
     if align and encoder is None and not force:
         rep = ensure_item_vectors(store, dataset, progress=progress)
         if videos is not None:

@@ -267,6 +267,8 @@ def test_pseudo_unseen_types_come_from_the_training_types_only():
     assert draws == draw_pseudo_unseen(labels, 2, draws=3, seed=0, min_photos=5)
     assert len(draw_pseudo_unseen(labels, 10, 1, 0, 5)[0]) == 2      # at most half held out
     assert draw_pseudo_unseen(["a"] * 5, 1, 1, 0, 5) == []             # nothing to hold out
+    kept = draw_pseudo_unseen(labels, 2, draws=5, seed=1, min_photos=5, exclude=["A", "b"])
+    assert all(len(d) == 1 and set(d) <= {"c", "d"} for d in kept)   # excluded: never drawn
 
 
 def test_held_out_types_calibration_is_chosen_without_the_test_types(shapes_store):

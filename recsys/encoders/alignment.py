@@ -159,7 +159,8 @@ def calibrate_types(initial, pairs, train_idx: np.ndarray, val_idx: np.ndarray, 
         calib.note = "calibration off (calibration_types=0)"
         return calib
     draws = draw_pseudo_unseen(list(categories[train_idx]), cfg.calibration_types,
-                               cfg.calibration_draws, cfg.seed, cfg.calibration_min_photos)
+                               cfg.calibration_draws, cfg.seed, cfg.calibration_min_photos,
+                               cfg.calibration_exclude)
     if not draws:
         calib.note = (f"not calibrated: fewer than 2 types with at least "
                       f"{cfg.calibration_min_photos} training items")

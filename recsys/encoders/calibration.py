@@ -146,16 +146,18 @@ def choose_fusion(draws: Sequence[ValidationScores],
     return best
 
 
-def draw_pseudo_unseen(labels: Sequence[str], k: int, draws: int, seed: int, min_photos: int
-                       ) -> list[list[str]]:
+def draw_pseudo_unseen(labels: Sequence[str], k: int, draws: int, seed: int, min_photos: int,
+                       exclude: Sequence[str] = ()) -> list[list[str]]:
     """`draws` sets of `k` types with at least `min_photos` items among `labels` (types the
     encoder is aligned on), drawn reproducibly; at most half the eligible types are held out
-    (fewer than `k` when the catalog has fewer than 2k); [] when fewer than 2 are eligible."""
+    (fewer than `k` when the catalog has fewer than 2k); [] when fewer than 2 are eligible.
+    Types in `exclude` are never drawn (they stay seen)."""
     counts: dict[str, int] = {}
     for x in labels:
         if x:
             counts[x] = counts.get(x, 0) + 1
-    eligible = sorted(t for t, n in counts.items() if n >= min_photos)
+    skip = {_norm(t) for t in exclude}
+    eligible = sorted(t for t, n in counts.items() if n >= min_photos and _norm(t) not in skip)
     k = min(k, len(eligible) // 2)
     if k < 1:
         return []

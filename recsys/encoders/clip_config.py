@@ -59,6 +59,9 @@ class CatalogClipConfig:
     calibration_types: int = 10
     calibration_draws: int = 2
     calibration_min_photos: int = 20
+    # types never drawn as pseudo-unseen (e.g. the types a held-out-types report is about, so
+    # that no reported draw's types help choose gamma for another draw)
+    calibration_exclude: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -209,7 +209,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="myntra")
     parser.add_argument("--cache", default="/tmp/gzsl/cache.pt",
                         help="file for the frozen towers' outputs (made once)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--set", help="CatalogClipConfig fields as JSON")
     parser.add_argument("--in-distribution", action="store_true",

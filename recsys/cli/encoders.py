@@ -273,12 +273,18 @@ def _eval_unseen(ctx: Context) -> Result:
                          + ((f"{cal:>9.3f}" if cal is not None else f"{'':>9}")
                             if calibrated else "")
                          + (f"{base[key]:>10.3f}" if key in base else ""))
+    calib = ev.calibration or {}
+    draws = (calib.get("validation") or {}).get("pseudo_unseen_types") or []
+    chosen_on = "; ".join(", ".join(d) for d in draws)
     if calibrated:
-        lines.append(f"calibrated: gamma {m['calibration_gamma']:.4f} subtracted from the scores "
-                     "of the types the encoder was aligned on (chosen on pseudo-unseen "
-                     "validation types drawn among its training types)")
+        lines.append(f"calibr. = calibrated stacking: {m['calibration_gamma']:.4f} subtracted from "
+                     f"the scores of the {len(calib.get('seen_types', []))} types aligned on; "
+                     f"chosen on pseudo-unseen validation types ({chosen_on})")
+    elif calib.get("note"):
+        lines.append(f"no calibrated numbers: {calib['note']}")
     else:
-        lines.append("calibrated: none (the alignment chose gamma 0 or could not calibrate)")
+        lines.append("no calibrated numbers: gamma 0 was best on the pseudo-unseen validation "
+                     f"types ({chosen_on})")
     lines.append(f"(baseline {ev.baseline or 'none'}; {ev.seconds:.0f} s; run #{ev.run_id})")
     return Result(ev.to_dict(), "\n".join(lines))
 

@@ -1,7 +1,9 @@
 """One alignment run, without the store: training items in, an aligned open_clip model out.
 
 `align` loads the pretrained towers, caches their frozen bottoms over the items' photos and
-caption variants, and trains the tops for `cfg.epochs` (see `trainer.Trainer`). It records
+caption variants, and trains the tops for `cfg.epochs` (see `trainer.Trainer`); then, over
+the same cache, `calibrate_types` aligns copies with some training types held out to choose
+calibrated stacking's gamma (`calibration`), returned with the types aligned on. It records
 nothing: `catalog_clip.train_catalog_clip` wraps it with the run registry and the checkpoint,
 and the held-out-types evaluation calls it directly on a catalog with whole types removed.
 """
@@ -112,7 +114,7 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
 
 def _train(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache,
            cfg: CatalogClipConfig, distill_head, progress: ProgressCallback | None,
-           on_epoch: EpochCallback | None = None):
+           on_epoch: EpochCallback | None = None, label: str = ""):
     """`cfg.epochs` epochs of the trained tops over the caches; the trainer and the history."""
     import time as _time
 
@@ -132,7 +134,7 @@ def _train(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache,
             on_epoch(epoch, train_loss, val_loss, {**metrics, "seconds": seconds})
         history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                         **metrics, "seconds": seconds})
-        report(bar, 1, 1, f"epoch {epoch}/{cfg.epochs}", stage="epoch", loss=train_loss,
+        report(bar, 1, 1, f"{label}epoch {epoch}/{cfg.epochs}", stage="epoch", loss=train_loss,
                val_loss=val_loss, **{k: round(v, 4) for k, v in val_metrics.items()})
         if trainer.step >= trainer.total_steps:
             break
@@ -178,7 +180,8 @@ def calibrate_types(initial, pairs, train_idx: np.ndarray, val_idx: np.ndarray, 
         sub_train = train_idx[~is_unseen[train_idx]]
         sub_val = val_idx[~is_unseen[val_idx]]
         _train(model, pairs, sub_train, sub_val, img_cache, img_flip, txt_cache, cfg, distill,
-               scaled(progress, d / len(draws), (d + 1) / len(draws)))
+               scaled(progress, d / len(draws), (d + 1) / len(draws)),
+               label=f"calibration {d + 1}/{len(draws)} (without {len(unseen)} types), ")
         rows = np.concatenate([np.flatnonzero(is_unseen), sub_val])
         rows = rows[np.isin(categories[rows], classes)]
         if len(rows) == 0:

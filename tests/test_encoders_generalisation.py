@@ -7,6 +7,7 @@ import ast
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image, ImageDraw
 
@@ -221,3 +222,97 @@ def test_eval_encoder_cli_runs_the_phone_shot_and_held_out_type_tests(tmp_path, 
     assert main(["eval-encoder", "--db", str(db), "--unseen-types", "2", "--baseline", "none"]) == 2
     err = capsys.readouterr().err
     assert "--unseen-types must be between 1 and" in err and "Traceback" not in err
+
+
+# -- calibrated stacking ---------------------------------------------------------------------------
+def test_calibrated_stacking_names_an_unseen_type_the_seen_bias_took():
+    """Seen types A, B were aligned on, C was not: a photo of C scores A a little higher
+    (the seen bias). The gamma chosen on the validation scores flips it to C and keeps the
+    seen photos right; without the calibration it stays A."""
+    from recsys.encoders.calibration import (TypeCalibration, ValidationScores, choose_gamma,
+                                             name_types)
+
+    classes = ["A", "B", "C"]
+    seen = np.array([True, True, False])
+    # validation photos: two seen (A, B: own score 0.9, C 0.3), two pseudo-unseen C photos
+    # that the seen bias pushes toward A (0.6 vs 0.5)
+    val = ValidationScores(np.array([[0.9, 0.2, 0.3], [0.2, 0.9, 0.3],
+                                     [0.6, 0.1, 0.5], [0.55, 0.1, 0.5]]),
+                           np.array([0, 1, 2, 2]), seen, np.array([False, False, True, True]))
+    gamma, table = choose_gamma([val])
+    assert table[0]["gamma"] == 0.0 and table[0]["unseen_accuracy"] == 0.0
+    assert 0.1 < gamma < 0.6          # the smallest gamma that flips both C photos, no more
+    assert next(r for r in table if r["gamma"] == gamma)["harmonic_mean"] == 1.0
+
+    calib = TypeCalibration(seen_types=["A", "B"], gamma=gamma)
+    vecs = np.eye(3, dtype=np.float32)
+    photo = np.array([[0.6, 0.1, 0.5], [0.9, 0.2, 0.3]], np.float32)    # a C photo, an A photo
+    assert list(name_types(photo, classes, vecs)) == ["A", "A"]
+    assert list(name_types(photo, classes, vecs, calib)) == ["C", "A"]
+    # every type seen (the in-distribution case): the same constant everywhere, no change
+    everything = TypeCalibration(seen_types=classes, gamma=gamma)
+    assert list(name_types(photo, classes, vecs, everything)) == ["A", "A"]
+    # names match case- and space-insensitively; unknown types count as unseen
+    assert list(calib.seen_mask(["a", " B ", "Z"])) == [True, True, False]
+
+
+def test_pseudo_unseen_types_come_from_the_training_types_only():
+    from recsys.encoders.calibration import draw_pseudo_unseen
+
+    labels = ["a"] * 5 + ["b"] * 5 + ["c"] * 5 + ["d"] * 5 + ["tiny"] * 2
+    draws = draw_pseudo_unseen(labels, 2, draws=3, seed=0, min_photos=5)
+    assert len(draws) == 3
+    for d in draws:
+        assert len(d) == 2 and set(d) <= {"a", "b", "c", "d"}
+    assert draws == draw_pseudo_unseen(labels, 2, draws=3, seed=0, min_photos=5)
+    assert len(draw_pseudo_unseen(labels, 10, 1, 0, 5)[0]) == 2      # at most half held out
+    assert draw_pseudo_unseen(["a"] * 5, 1, 1, 0, 5) == []             # nothing to hold out
+    kept = draw_pseudo_unseen(labels, 2, draws=5, seed=1, min_photos=5, exclude=["A", "b"])
+    assert all(len(d) == 1 and set(d) <= {"c", "d"} for d in kept)   # excluded: never drawn
+
+
+def test_held_out_types_calibration_is_chosen_without_the_test_types(shapes_store):
+    """The alignment inside `--unseen-types` picks its gamma on pseudo-unseen types drawn
+    among its own training types: never the held-out test type; the test type is not among
+    the seen types either, so calibration can only raise it."""
+    from recsys.encoders.evaluate_unseen import evaluate_unseen_types
+
+    ev = evaluate_unseen_types(shapes_store, "shapes", k=1, seed=0, min_photos=5,
+                               config={"epochs": 1, "max_steps": 1, "batch_size": 8,
+                                       "calibration_types": 1, "calibration_draws": 2,
+                                       "calibration_min_photos": 3},
+                               baseline=None, record=False)
+    calib = ev.calibration
+    test_type = ev.unseen_types[0]
+    assert test_type not in calib["seen_types"] and len(calib["seen_types"]) == 2
+    draws = calib["validation"]["pseudo_unseen_types"]
+    assert len(draws) == 2
+    for d in draws:
+        assert d and set(d) <= set(calib["seen_types"])
+    assert calib["gamma"] == pytest.approx(calib["gamma_cosine"] * calib["score_scale"])
+    for key in ("seen_accuracy", "unseen_vs_all_accuracy", "harmonic_accuracy"):
+        assert 0.0 <= ev.metrics[key] <= 1.0
+
+
+def test_checkpoint_records_its_aligned_types_and_old_ones_name_types_uncalibrated(
+        shapes_store, tmp_path):
+    from recsys.encoders.calibration import type_calibration
+    from recsys.encoders.catalog_clip import load_checkpoint, train_catalog_clip
+
+    info = train_catalog_clip(shapes_store, "shapes",
+                              {"epochs": 1, "max_steps": 1, "batch_size": 8,
+                               "calibration_types": 1, "calibration_draws": 1,
+                               "calibration_min_photos": 3})
+    calib = info.config["calibration"]
+    assert calib["seen_types"] == ["Circle Badges", "Square Tiles", "Triangle Flags"]
+    assert calib["validation"]["pseudo_unseen_types"][0][0] in calib["seen_types"]
+    loaded = type_calibration(load_checkpoint(info.path))
+    assert loaded is not None and loaded.seen_types == calib["seen_types"]
+    assert loaded.gamma == calib["gamma"]
+
+    # a checkpoint from before calibrated stacking: no list of types, no calibration
+    ckpt = torch.load(info.path, weights_only=False)
+    del ckpt["calibration"]
+    old = tmp_path / "old.pt"
+    torch.save(ckpt, old)
+    assert type_calibration(load_checkpoint(old)) is None

@@ -213,6 +213,7 @@ METRIC_ROWS = (("t2i_recall@1", "name -> photo Recall@1"),
                ("zeroshot_accuracy", "category by prompt, accuracy (in-dist.)"),
                ("zeroshot_weighted_f1", "category by prompt, weighted F1 (in-dist.)"),
                ("zeroshot_macro_f1", "category by prompt, macro F1 (in-dist.)"),
+               ("zeroshot_calibrated_weighted_f1", "  same, calibrated stacking: wF1"),
                ("i2i_precision@10", "photo -> photo same-category P@10"))
 
 
@@ -248,7 +249,10 @@ def eval_encoder(ctx: Context) -> Result:
 
 UNSEEN_ROWS = (("unseen_wf1", "unseen types, among the unseen names: wF1"),
                ("unseen_vs_all_wf1", "unseen types, against all types: wF1"),
+               ("unseen_vs_all_accuracy", "unseen types, against all types: accuracy"),
                ("seen_wf1", "seen types (held-out items): wF1"),
+               ("seen_accuracy", "seen types (held-out items): accuracy"),
+               ("harmonic_accuracy", "harmonic mean of the two accuracies"),
                ("t2i_recall@10_seen", "name -> photo R@10, seen types"),
                ("t2i_recall@10_unseen", "name -> photo R@10, unseen types"))
 
@@ -264,16 +268,33 @@ def _eval_unseen(ctx: Context) -> Result:
     with ctx.progress(f"held-out types on {dataset}") as bar:
         ev = run(ctx.store(), dataset, a.unseen_types, a.seed, config, baseline=a.baseline,
                  progress=bar)
-    base = ev.baseline_metrics
+    base, m = ev.baseline_metrics, ev.metrics
+    calibrated = "calibration_gamma" in m
     lines = [f"{ev.k} article types held out (seed {ev.seed}): {', '.join(ev.unseen_types)}",
              f"aligned on {ev.n_train:,} items without them; scored on "
-             f"{int(ev.metrics.get('n_unseen_items', 0)):,} unseen-type items and "
-             f"{int(ev.metrics.get('n_seen_items', 0)):,} held-out seen-type items",
-             f"{'metric':<44}{'aligned':>9}" + (f"{'baseline':>10}" if base else "")]
+             f"{int(m.get('n_unseen_items', 0)):,} unseen-type items and "
+             f"{int(m.get('n_seen_items', 0)):,} held-out seen-type items",
+             f"{'metric':<44}{'aligned':>9}" + (f"{'calibr.':>9}" if calibrated else "")
+             + (f"{'baseline':>10}" if base else "")]
     for key, label in UNSEEN_ROWS:
-        if key in ev.metrics:
-            lines.append(f"{label:<44}{ev.metrics[key]:>9.3f}"
+        if key in m:
+            cal = m.get(f"{key}_calibrated")
+            lines.append(f"{label:<44}{m[key]:>9.3f}"
+                         + ((f"{cal:>9.3f}" if cal is not None else f"{'':>9}")
+                            if calibrated else "")
                          + (f"{base[key]:>10.3f}" if key in base else ""))
+    calib = ev.calibration or {}
+    draws = (calib.get("validation") or {}).get("pseudo_unseen_types") or []
+    chosen_on = "; ".join(", ".join(d) for d in draws)
+    if calibrated:
+        lines.append(f"calibr. = calibrated stacking: {m['calibration_gamma']:.4f} subtracted from "
+                     f"the scores of the {len(calib.get('seen_types', []))} types aligned on; "
+                     f"chosen on pseudo-unseen validation types ({chosen_on})")
+    elif calib.get("note"):
+        lines.append(f"no calibrated numbers: {calib['note']}")
+    else:
+        lines.append("no calibrated numbers: gamma 0 was best on the pseudo-unseen validation "
+                     f"types ({chosen_on})")
     lines.append(f"(baseline {ev.baseline or 'none'}; {ev.seconds:.0f} s; run #{ev.run_id})")
     return Result(ev.to_dict(), "\n".join(lines))
 

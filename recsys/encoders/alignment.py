@@ -1,13 +1,16 @@
 """One alignment run, without the store: training items in, an aligned open_clip model out.
 
 `align` loads the pretrained towers, caches their frozen bottoms over the items' photos and
-caption variants, and trains the tops for `cfg.epochs` (see `trainer.Trainer`). It records
+caption variants, and trains the tops for `cfg.epochs` (see `trainer.Trainer`); then, over
+the same cache, `calibrate_types` aligns copies with some training types held out to choose
+calibrated stacking's gamma (`calibration`), returned with the types aligned on. It records
 nothing: `catalog_clip.train_catalog_clip` wraps it with the run registry and the checkpoint,
 and the held-out-types evaluation calls it directly on a catalog with whole types removed.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -16,13 +19,17 @@ import numpy as np
 import pandas as pd
 
 from ..progress import ProgressCallback, report, scaled
+from .calibration import (TypeCalibration, ValidationScores, choose_fusion, choose_gamma,
+                          draw_pseudo_unseen)
+from .captions import ZERO_SHOT_TEMPLATES, class_prompts
 from .clip_config import CatalogClipConfig
 from .clip_encoder import normalise_pixels
 from .conse import build_conse_head
 from .hybrid import add_instance_block, build_catalog_model
 from .towers import IMAGE_MEAN, IMAGE_STD, text_tokenizer
+from .tower_parts import image_top
 from .trainer import Trainer
-from .training_data import build_pairs, cache_images, cache_texts
+from .training_data import autocast, build_pairs, cache_images, cache_texts
 
 EpochCallback = Callable[[int, float, float, dict], None]
 
@@ -34,6 +41,7 @@ class AlignmentResult:
     model: Any
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
+    calibration: TypeCalibration | None = None
 
 
 def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallback | None = None,
@@ -76,27 +84,17 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
                             scaled(progress, img_share, img_share + txt_share))
     t_txt = time.perf_counter() - t_cache - t_img
 
-    trainer = Trainer(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache, cfg,
-                      distill_head)
-    history: list[dict[str, Any]] = []
-    start = img_share + txt_share
-    per_epoch = (1.0 - start) / cfg.epochs
-    for epoch in range(1, cfg.epochs + 1):
-        te = time.perf_counter()
-        bar = scaled(progress, start + (epoch - 1) * per_epoch, start + epoch * per_epoch)
-        train_loss = trainer.train_epoch(epoch, bar)
-        val_loss, val_metrics = trainer.validate()
-        seconds = time.perf_counter() - te
-        metrics = {**val_metrics,
-                   "temperature": float(1 / trainer.model.logit_scale.detach().exp())}
-        if on_epoch is not None:
-            on_epoch(epoch, train_loss, val_loss, {**metrics, "seconds": seconds})
-        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                        **metrics, "seconds": seconds})
-        report(bar, 1, 1, f"epoch {epoch}/{cfg.epochs}", stage="epoch", loss=train_loss,
-               val_loss=val_loss, **{k: round(v, 4) for k, v in val_metrics.items()})
-        if trainer.step >= trainer.total_steps:
-            break
+    # the untrained model, kept for the calibration alignments (same start as the main one)
+    initial = copy.deepcopy(model) if cfg.calibration_types > 0 else None
+    calib_share = 0.0
+    if initial is not None:
+        calib_share = (1.0 - img_share - txt_share) * cfg.calibration_draws / (
+            cfg.calibration_draws + 1)
+    trainer, history = _train(model, pairs, train_idx, val_idx, img_cache, img_flip,
+                              txt_cache, cfg, distill_head, scaled(progress, img_share + txt_share,
+                                                   1.0 - calib_share), on_epoch)
+    calibration = calibrate_types(initial, pairs, train_idx, val_idx, img_cache, img_flip,
+                                  txt_cache, cfg, tokenize, scaled(progress, 1.0 - calib_share, 1.0))
 
     if cfg.tower.instance_dim > 0:     # PCA of the training photos' pooled features
         add_instance_block(model, cfg.tower, img_cache[torch.from_numpy(train_idx)].float())
@@ -109,5 +107,112 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
                     "epochs": len(history), "steps": trainer.step,
                     "seconds": time.perf_counter() - t0,
                     "seconds_cache_images": t_img, "seconds_cache_texts": t_txt,
-                    "trainable_parameters": trainer.n_trainable})
-    return AlignmentResult(model, history, metrics)
+                    "trainable_parameters": trainer.n_trainable,
+                    "calibration_gamma": calibration.gamma})
+    return AlignmentResult(model, history, metrics, calibration)
+
+
+def _train(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache,
+           cfg: CatalogClipConfig, distill_head, progress: ProgressCallback | None,
+           on_epoch: EpochCallback | None = None, label: str = ""):
+    """`cfg.epochs` epochs of the trained tops over the caches; the trainer and the history."""
+    import time as _time
+
+    trainer = Trainer(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache, cfg,
+                      distill_head)
+    history: list[dict[str, Any]] = []
+    per_epoch = 1.0 / cfg.epochs
+    for epoch in range(1, cfg.epochs + 1):
+        te = _time.perf_counter()
+        bar = scaled(progress, (epoch - 1) * per_epoch, epoch * per_epoch)
+        train_loss = trainer.train_epoch(epoch, bar)
+        val_loss, val_metrics = trainer.validate()
+        seconds = _time.perf_counter() - te
+        metrics = {**val_metrics,
+                   "temperature": float(1 / trainer.model.logit_scale.detach().exp())}
+        if on_epoch is not None:
+            on_epoch(epoch, train_loss, val_loss, {**metrics, "seconds": seconds})
+        history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                        **metrics, "seconds": seconds})
+        report(bar, 1, 1, f"{label}epoch {epoch}/{cfg.epochs}", stage="epoch", loss=train_loss,
+               val_loss=val_loss, **{k: round(v, 4) for k, v in val_metrics.items()})
+        if trainer.step >= trainer.total_steps:
+            break
+    return trainer, history
+
+
+def calibrate_types(initial, pairs, train_idx: np.ndarray, val_idx: np.ndarray, img_cache,
+                    img_flip, txt_cache, cfg: CatalogClipConfig, tokenize,
+                    progress: ProgressCallback | None = None) -> TypeCalibration:
+    """Calibrated stacking's gamma, chosen on validation only (see `calibration`): for each of
+    `cfg.calibration_draws` draws of `cfg.calibration_types` pseudo-unseen types among the
+    training types, align a copy of `initial` (the untrained model) without them and score
+    the photos never trained on (the pseudo-unseen types' items and the other types' 'val'
+    items) against all the training types' prompts."""
+    import torch
+    import torch.nn.functional as F
+
+    categories = np.asarray(pairs.categories, dtype=object)
+    seen_types = sorted({c for c in categories[train_idx] if c})
+    scale = (float(np.sqrt(1.0 - cfg.tower.instance_weight))
+             if cfg.tower.instance_dim > 0 else 1.0)
+    calib = TypeCalibration(seen_types=seen_types, score_scale=scale)
+    if initial is None or cfg.calibration_types <= 0:
+        calib.note = "calibration off (calibration_types=0)"
+        return calib
+    draws = draw_pseudo_unseen(list(categories[train_idx]), cfg.calibration_types,
+                               cfg.calibration_draws, cfg.seed, cfg.calibration_min_photos,
+                               cfg.calibration_exclude)
+    if not draws:
+        calib.note = (f"not calibrated: fewer than 2 types with at least "
+                      f"{cfg.calibration_min_photos} training items")
+        return calib
+    classes = seen_types
+    prompts = [p for c in classes for p in class_prompts(c, ZERO_SHOT_TEMPLATES)]
+    scores: list[ValidationScores] = []
+    for d, unseen in enumerate(draws):
+        model = copy.deepcopy(initial)
+        head = model.visual.head
+        distill = None
+        if cfg.distill_weight > 0:
+            distill = head.conse if hasattr(head, "conse") else build_conse_head(model, tokenize)
+        is_unseen = np.isin(categories, unseen)
+        sub_train = train_idx[~is_unseen[train_idx]]
+        sub_val = val_idx[~is_unseen[val_idx]]
+        _train(model, pairs, sub_train, sub_val, img_cache, img_flip, txt_cache, cfg, distill,
+               scaled(progress, d / len(draws), (d + 1) / len(draws)),
+               label=f"calibration {d + 1}/{len(draws)} (without {len(unseen)} types), ")
+        rows = np.concatenate([np.flatnonzero(is_unseen), sub_val])
+        rows = rows[np.isin(categories[rows], classes)]
+        if len(rows) == 0:
+            continue
+        model.eval()
+        with torch.inference_mode(), autocast(cfg):
+            tv = model.encode_text(tokenize(prompts)).float()
+            tv = F.normalize(tv, dim=-1).reshape(len(classes), len(ZERO_SHOT_TEMPLATES), -1)
+            tv = F.normalize(tv.mean(1), dim=-1)
+            feats = img_cache[torch.from_numpy(rows)].float()
+            iv = F.normalize(image_top(model.visual, feats, cfg.image_trainable).float(), dim=-1)
+            conse = None
+            if hasattr(head, "conse") and cfg.image_trainable == 0:
+                conse = (F.normalize(head.conse(feats).float(), dim=-1) @ tv.T).float().numpy()
+        index = {c: i for i, c in enumerate(classes)}
+        scores.append(ValidationScores(
+            (iv @ tv.T).float().numpy(), np.array([index[c] for c in categories[rows]]),
+            np.array([c not in unseen for c in classes]), is_unseen[rows], conse))
+    if not scores:
+        calib.note = "not calibrated: no validation photos"
+        return calib
+    gamma, table = choose_gamma(scores)
+    best = next(row for row in table if row["gamma"] == gamma)
+    raw = table[0]
+    calib.gamma_cosine = gamma
+    calib.gamma = gamma * scale
+    calib.validation = {"pseudo_unseen_types": draws, "criterion": "harmonic mean of seen and "
+                        "pseudo-unseen accuracy (all types competing), mean over draws",
+                        "chosen": best, "uncalibrated": raw,
+                        "n_photos": [int(len(s.truth)) for s in scores]}
+    if all(s.conse_scores is not None for s in scores):
+        # measured, not applied: fusing with the ConSE block needs its vector at inference
+        calib.validation["conse_fusion"] = choose_fusion(scores)
+    return calib

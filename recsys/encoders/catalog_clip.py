@@ -133,11 +133,13 @@ def train_catalog_clip(store, dataset: str | None = None,
 def _save_and_register(store, dataset: str, cfg: CatalogClipConfig, result: AlignmentResult,
                        version: str, run_id: int, run_config: dict, t0: float) -> EncoderInfo:
     folder = recsys_config.artifacts_dir(store.path, "encoders", NAME)
+    calib = result.calibration.to_dict() if result.calibration is not None else None
     path = save_checkpoint(result.model, folder / f"{version}.pt", version=version,
-                           dataset=dataset, tower=cfg.tower, config=cfg.to_dict())
+                           dataset=dataset, tower=cfg.tower, config=cfg.to_dict(),
+                           calibration=calib)
     seconds = time.perf_counter() - t0
     metrics = {**result.metrics, "seconds": seconds}
-    enc_config = {**run_config, "run_id": run_id}
+    enc_config = {**run_config, "run_id": run_id, "calibration": calib}
     store.register_encoder(NAME, version, NAME, dataset, str(path), enc_config, metrics)
     store.finish_run(run_id, "finished", seconds, artifact_path=str(path),
                      message=f"{NAME}@{version}")

@@ -109,8 +109,12 @@ def load_checkpoint(path: str | Path, precision: str | None = None) -> ClipEncod
     cfg = TowerConfig.from_dict(ckpt["tower"])
     model = build_catalog_model(cfg, pretrained=False)
     model.load_state_dict(ckpt["state_dict"])
-    return wrap_model(model, cfg, ckpt["name"], ckpt["version"], NAME, precision,
-                 {"dataset": ckpt.get("dataset"), "path": str(path)})
+    meta = {"dataset": ckpt.get("dataset"), "path": str(path)}
+    if ckpt.get("calibration"):
+        # the types it was aligned on and calibrated stacking's gamma (`calibration`); older
+        # checkpoints have none: their photos are named without calibration
+        meta["calibration"] = ckpt["calibration"]
+    return wrap_model(model, cfg, ckpt["name"], ckpt["version"], NAME, precision, meta)
 
 
 def new_version(dataset: str) -> str:
@@ -120,13 +124,15 @@ def new_version(dataset: str) -> str:
 
 
 def save_checkpoint(model, path: Path, *, version: str, dataset: str, tower: TowerConfig,
-                    config: dict[str, Any]) -> Path:
-    """Write a catalog-clip checkpoint atomically (a crash leaves the previous file)."""
+                    config: dict[str, Any], calibration: dict[str, Any] | None = None) -> Path:
+    """Write a catalog-clip checkpoint atomically (a crash leaves the previous file), with the
+    types it was aligned on and its calibration (`calibration.TypeCalibration.to_dict()`)."""
     import torch
 
     ckpt = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION,
             "name": NAME, "version": version, "dataset": dataset, "tower": tower.to_dict(),
-            "config": config, "state_dict": model.state_dict()}
+            "config": config, "state_dict": model.state_dict(),
+            "calibration": calibration or {}}
     with atomic_path(path) as tmp:
         torch.save(ckpt, tmp)
     return path

@@ -52,6 +52,16 @@ class CatalogClipConfig:
     # classifier's probabilities (KL, this weight). 0 = off.
     distill_weight: float = 1.0
     distill_temperature: float = 0.05
+    # Calibrated stacking (`calibration`): after aligning, align again `calibration_draws`
+    # times with `calibration_types` of the training types held out (pseudo-unseen; drawn
+    # among types with >= `calibration_min_photos` items) and keep the gamma that best names
+    # both seen and pseudo-unseen types. 0 types = no calibration (gamma 0).
+    calibration_types: int = 10
+    calibration_draws: int = 2
+    calibration_min_photos: int = 20
+    # types never drawn as pseudo-unseen (e.g. the types a held-out-types report is about, so
+    # that no reported draw's types help choose gamma for another draw)
+    calibration_exclude: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -92,5 +102,8 @@ def check_config(cfg: CatalogClipConfig) -> None:
                            "intermediate activations; the distillation and the instance block "
                            "need the frozen pooled features. Add --set distill_weight=0 --set "
                            "'tower={\"instance_dim\": 0}' to train image layers.")
+    if cfg.calibration_types < 0 or cfg.calibration_draws < 1:
+        raise EncoderError("calibration_types must be >= 0 (0 = off) and calibration_draws "
+                           ">= 1")
     if cfg.distill_weight < 0 or cfg.distill_temperature <= 0:
         raise EncoderError("distill_weight must be >= 0 and distill_temperature > 0")

@@ -9,7 +9,9 @@ On the deterministic held-out 20% of a catalog (items the aligned encoder never 
   items' training captions, see `evaluate_unseen` for whole unseen types): every photo is
   labelled with the category whose prompt ensemble
   ("a photo of {article type}", ...) is nearest; accuracy, weighted F1 and macro F1 over all
-  categories of the catalog;
+  categories of the catalog; "zeroshot_calibrated_*" the same with calibrated stacking
+  (`calibration`) for encoders that carry it (equal to the raw numbers when every category
+  was in the alignment);
 - image -> image: share of a photo's 10 nearest held-out photos in the same category.
 
 The same numbers for a baseline (default: the untrained `conse` encoder) come alongside.
@@ -28,6 +30,7 @@ from ..errors import RecsysError
 from ..progress import ProgressCallback, report, scaled
 from .base import Encoder
 from .registry import get_encoder
+from .calibration import TypeCalibration, name_types, type_calibration
 from .captions import CATEGORY_FIELDS, ZERO_SHOT_TEMPLATES, class_prompts
 from .splits import HoldoutRule
 
@@ -70,11 +73,14 @@ def weighted_f1(truth: Sequence[str], pred: Sequence[str]) -> float:
 
 
 def zero_shot_metrics(image_vectors: np.ndarray, labels: Sequence[str],
-                      class_names: Sequence[str], class_vectors: np.ndarray) -> dict[str, float]:
-    """Nearest-prompt classification: accuracy, weighted F1 and macro F1."""
+                      class_names: Sequence[str], class_vectors: np.ndarray,
+                      calibration: TypeCalibration | None = None) -> dict[str, float]:
+    """Nearest-prompt classification: accuracy, weighted F1 and macro F1. With `calibration`
+    (the seen types and gamma of the encoder, `calibration.TypeCalibration`) the seen types'
+    scores are lowered by gamma first (calibrated stacking)."""
     from sklearn.metrics import accuracy_score, f1_score
 
-    pred = np.asarray(class_names, dtype=object)[(image_vectors @ class_vectors.T).argmax(1)]
+    pred = name_types(image_vectors, class_names, class_vectors, calibration)
     truth = np.asarray(labels, dtype=object)
     return {"accuracy": float(accuracy_score(truth, pred)),
             "weighted_f1": float(f1_score(truth, pred, average="weighted", zero_division=0)),
@@ -109,8 +115,11 @@ def same_category_precision(image_vectors: np.ndarray, labels: Sequence[str],
 
 
 def vector_metrics(image_vectors: np.ndarray, title_vectors: np.ndarray, labels: Sequence[str],
-                   class_names: Sequence[str], class_vecs: np.ndarray | None) -> dict[str, float]:
-    """All eval-encoder numbers from vectors (rows of images, titles and labels aligned)."""
+                   class_names: Sequence[str], class_vecs: np.ndarray | None,
+                   calibration: TypeCalibration | None = None) -> dict[str, float]:
+    """All eval-encoder numbers from vectors (rows of images, titles and labels aligned); with
+    a `calibration` (gamma > 0) also the calibrated category numbers ("zeroshot_calibrated_*":
+    they differ from the raw ones only for categories the encoder was not aligned on)."""
     out: dict[str, float] = {}
     for key, value in retrieval_metrics(title_vectors, image_vectors).items():
         out[f"t2i_{key}"] = value
@@ -121,6 +130,11 @@ def vector_metrics(image_vectors: np.ndarray, title_vectors: np.ndarray, labels:
         zs = zero_shot_metrics(image_vectors[labelled], np.asarray(labels)[labelled],
                                class_names, class_vecs)
         out.update({f"zeroshot_{k}": v for k, v in zs.items()})
+        if calibration is not None and calibration.gamma:
+            zs = zero_shot_metrics(image_vectors[labelled], np.asarray(labels)[labelled],
+                                   class_names, class_vecs, calibration)
+            out.update({f"zeroshot_calibrated_{k}": v for k, v in zs.items()})
+            out["calibration_gamma"] = float(calibration.gamma)
         out["i2i_precision@10"] = same_category_precision(image_vectors[labelled],
                                                           np.asarray(labels)[labelled], 10)
     return out
@@ -212,7 +226,7 @@ def evaluate_on_items(encoder: Encoder, items: pd.DataFrame, class_names: Sequen
     labels = [str(x).strip() if cat_field and pd.notna(x) else ""
               for x in (items[cat_field] if cat_field else [None] * len(items))]
     cvecs = class_vectors(encoder, class_names, templates) if class_names else None
-    return vector_metrics(images, titles, labels, class_names, cvecs)
+    return vector_metrics(images, titles, labels, class_names, cvecs, type_calibration(encoder))
 
 
 def evaluate_encoder(store, dataset: str | None = None, encoder: Encoder | str | None = None,

@@ -13,6 +13,11 @@ items' training captions. This protocol removes whole types instead:
      included (the hard, realistic case: is a belt still a belt when "Shoe Accessories" is on
      offer?);
    - `seen_wf1`: the held-out seen items classified among all types (in-distribution);
+   - `*_accuracy` and `harmonic_accuracy` (of seen and unseen accuracy against all types), and
+     every against-all number again with calibrated stacking (`*_calibrated`, see
+     `calibration`): gamma off the scores of the types the encoder was aligned on, gamma
+     chosen by the alignment itself on pseudo-unseen types drawn among its training types
+     (never the `k` held-out types, which it does not see);
    - `t2i_recall@10_seen` / `t2i_recall@10_unseen`: product name -> own photo among the pool.
 
 The same numbers for a baseline encoder (default `conse`, untrained) come alongside. The
@@ -30,6 +35,7 @@ import pandas as pd
 
 from ..progress import ProgressCallback, report, scaled
 from .base import Encoder
+from .calibration import TypeCalibration, harmonic_mean, name_types, type_calibration
 from .captions import ZERO_SHOT_TEMPLATES
 from .clip_config import CatalogClipConfig, check_config
 from .evaluate import (EvaluationError, category_field, class_vectors, ranks_of_own,
@@ -59,25 +65,37 @@ def draw_unseen_types(labels: Sequence[str], k: int, seed: int = 0,
 
 def unseen_type_metrics(image_vectors: np.ndarray, title_vectors: np.ndarray,
                         labels: Sequence[str], unseen: Sequence[str], all_types: Sequence[str],
-                        unseen_class_vecs: np.ndarray, all_class_vecs: np.ndarray
-                        ) -> dict[str, float]:
-    """The protocol's numbers from vectors of the evaluation pool (rows aligned)."""
+                        unseen_class_vecs: np.ndarray, all_class_vecs: np.ndarray,
+                        calibration: TypeCalibration | None = None) -> dict[str, float]:
+    """The protocol's numbers from vectors of the evaluation pool (rows aligned). Against all
+    types, also the accuracies and their harmonic mean; with a `calibration` (the encoder's
+    seen types and gamma, chosen on its own validation types) the same numbers calibrated
+    ("*_calibrated")."""
     labels = np.asarray(labels, dtype=object)
     is_unseen = np.isin(labels, list(unseen))
     unseen_names = np.asarray(unseen, dtype=object)
-    all_names = np.asarray(all_types, dtype=object)
     out: dict[str, float] = {"n_unseen_items": float(is_unseen.sum()),
                              "n_seen_items": float((~is_unseen).sum())}
     if is_unseen.any():
         iv = image_vectors[is_unseen]
         out["unseen_wf1"] = weighted_f1(labels[is_unseen],
                                         unseen_names[(iv @ unseen_class_vecs.T).argmax(1)])
-        out["unseen_vs_all_wf1"] = weighted_f1(labels[is_unseen],
-                                               all_names[(iv @ all_class_vecs.T).argmax(1)])
-    if (~is_unseen).any():
-        iv = image_vectors[~is_unseen]
-        out["seen_wf1"] = weighted_f1(labels[~is_unseen],
-                                      all_names[(iv @ all_class_vecs.T).argmax(1)])
+    variants = [("", None)]
+    if calibration is not None and calibration.gamma:
+        variants.append(("_calibrated", calibration))
+        out["calibration_gamma"] = float(calibration.gamma)
+    for suffix, calib in variants:
+        pred = name_types(image_vectors, all_types, all_class_vecs, calib)
+        hit = pred == labels
+        if is_unseen.any():
+            out[f"unseen_vs_all_wf1{suffix}"] = weighted_f1(labels[is_unseen], pred[is_unseen])
+            out[f"unseen_vs_all_accuracy{suffix}"] = float(hit[is_unseen].mean())
+        if (~is_unseen).any():
+            out[f"seen_wf1{suffix}"] = weighted_f1(labels[~is_unseen], pred[~is_unseen])
+            out[f"seen_accuracy{suffix}"] = float(hit[~is_unseen].mean())
+        if is_unseen.any() and (~is_unseen).any():
+            out[f"harmonic_accuracy{suffix}"] = harmonic_mean(
+                out[f"seen_accuracy{suffix}"], out[f"unseen_vs_all_accuracy{suffix}"])
     ranks = ranks_of_own(title_vectors, image_vectors)
     for name, mask in (("seen", ~is_unseen), ("unseen", is_unseen)):
         if mask.any():
@@ -99,6 +117,9 @@ class UnseenTypesEvaluation:
     config: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     run_id: int | None = None
+    # the alignment's calibrated stacking (`calibration.TypeCalibration.to_dict()`): its seen
+    # types, gamma and the pseudo-unseen validation types it was chosen on
+    calibration: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,7 +133,8 @@ def _pool_metrics(encoder: Encoder, pool: pd.DataFrame, labels: list[str], unsee
     report(progress, 1, 1, "scoring", stage="score")
     return unseen_type_metrics(images, titles, labels, unseen, all_types,
                                class_vectors(encoder, unseen, templates),
-                               class_vectors(encoder, all_types, templates))
+                               class_vectors(encoder, all_types, templates),
+                               type_calibration(encoder))
 
 
 def evaluate_unseen_types(store, dataset: str | None = None, k: int = 10, seed: int = 0,
@@ -155,8 +177,9 @@ def evaluate_unseen_types(store, dataset: str | None = None, k: int = 10, seed: 
     share = 0.7 if baseline is not None else 0.85
     with torch_threads():
         result = align(train, cfg, scaled(progress, 0.0, share - 0.15))
+    calibration = result.calibration.to_dict() if result.calibration is not None else {}
     enc = wrap_model(result.model, cfg.tower, "catalog-clip", f"unseen-{k}-{seed}",
-                     "catalog-clip", None, {"unseen_types": unseen})
+                     "catalog-clip", None, {"unseen_types": unseen, "calibration": calibration})
     pool_labels = list(pool["label"])
     metrics = _pool_metrics(enc, pool, pool_labels, unseen, all_types, templates,
                             scaled(progress, share - 0.15, share))
@@ -168,7 +191,8 @@ def evaluate_unseen_types(store, dataset: str | None = None, k: int = 10, seed: 
         base_metrics = _pool_metrics(base, pool, pool_labels, unseen, all_types, templates,
                                      scaled(progress, share, 1.0))
     ev = UnseenTypesEvaluation(dataset, k, seed, unseen, field_name, len(train), metrics,
-                               base_name, base_metrics, cfg.to_dict(), time.perf_counter() - t0)
+                               base_name, base_metrics, cfg.to_dict(), time.perf_counter() - t0,
+                               calibration=calibration)
     if record:
         ev.run_id = _record(store, ev)
     report(progress, 1, 1, "done", stage="done")
@@ -179,7 +203,9 @@ def _record(store, ev: UnseenTypesEvaluation) -> int:
     run_id = store.start_run(ev.dataset, "evaluation", "catalog-clip",
                              {"protocol": PROTOCOL, "k": ev.k, "seed": ev.seed,
                               "unseen_types": ev.unseen_types, "baseline": ev.baseline,
-                              "config": ev.config})
+                              "config": ev.config,
+                              "calibration": {k: v for k, v in ev.calibration.items()
+                                              if k != "seen_types"}})
     rows = [(PROTOCOL, "all", key, None, value) for key, value in ev.metrics.items()]
     rows += [(PROTOCOL, f"baseline:{ev.baseline}", key, None, value)
              for key, value in ev.baseline_metrics.items()]

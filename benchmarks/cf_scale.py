@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import peak_rss_mb  # noqa: E402
 from recsys.interactions import InteractionData, assign_split  # noqa: E402
 
 DENSE_LIMIT = 12_000        # dense EASE is timed up to here (O(n^3): ~1 min at 12k, 2 cores)
@@ -86,19 +86,6 @@ def interaction_data(pairs: pd.DataFrame, n_items: int) -> InteractionData:
     return InteractionData("synthetic", "random", users, items, mat(0), mat(1), mat(2))
 
 
-def peak_mb() -> float:
-    """Peak resident memory of this process (VmHWM: unlike ru_maxrss, not inherited from the
-    parent across fork + exec)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 # -- one measured run in its own process ---------------------------------------------------------
 def phase_synthetic(n: int, variant: str) -> dict:
     from recsys.evaluation import evaluate_model
@@ -107,7 +94,7 @@ def phase_synthetic(n: int, variant: str) -> dict:
     import torch  # noqa: F401  (imported by every fit: counted in the baseline, not the model)
 
     data = interaction_data(synthetic_pairs(n, n), n)
-    base = peak_mb()
+    base = peak_rss_mb()
     params = {"mode": variant} if variant in ("dense", "sparse") else {}
     if variant.startswith("sparse-"):
         params = {"mode": "sparse", "support": int(variant.split("-")[1])}
@@ -116,7 +103,7 @@ def phase_synthetic(n: int, variant: str) -> dict:
     t0 = time.perf_counter()
     model.fit(data)
     fit_s = time.perf_counter() - t0
-    fit_peak = peak_mb()
+    fit_peak = peak_rss_mb()
     t0 = time.perf_counter()
     frame = evaluate_model(model, data, ks=(20,))
     eval_s = time.perf_counter() - t0
@@ -134,7 +121,7 @@ def phase_synthetic(n: int, variant: str) -> dict:
             "recommend_ms": round(rec_ms, 2), "recall@20": round(float(all_[("recall", 20)]), 4),
             "ndcg@20": round(float(all_[("ndcg", 20)]), 4),
             "rss_data_mb": round(base), "peak_fit_mb": round(fit_peak),
-            "peak_mb": round(peak_mb())}
+            "peak_mb": round(peak_rss_mb())}
 
 
 def phase_store(db: str, dataset: str) -> dict:
@@ -146,11 +133,11 @@ def phase_store(db: str, dataset: str) -> dict:
     import torch  # noqa: F401
 
     store = Store(db)
-    base = peak_mb()
+    base = peak_rss_mb()
     t0 = time.perf_counter()
     run = usecases.train(store, dataset, "ease", keep_models=1).run
     train_s = time.perf_counter() - t0
-    train_peak = peak_mb()
+    train_peak = peak_rss_mb()
     t0 = time.perf_counter()
     frame = usecases.evaluate(store, dataset, ["ease"], ks=(10, 20))
     eval_s = time.perf_counter() - t0
@@ -169,7 +156,7 @@ def phase_store(db: str, dataset: str) -> dict:
            "ndcg@20": round(float(all_[("ndcg", 20)]), 4),
            "model_file_mb": round(Path(run.artifact_path).stat().st_size / 2**20, 1),
            "rss_after_imports_mb": round(base), "peak_train_mb": round(train_peak),
-           "peak_mb": round(peak_mb())}
+           "peak_mb": round(peak_rss_mb())}
     store.close()
     return out
 
@@ -329,7 +316,7 @@ def main() -> None:
         print(json.dumps(out))
         return
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from search_scale import machine_state
+    from machine import machine_state
 
     state = machine_state()
     print("machine:", json.dumps(state), flush=True)

@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from machine import machine_state, peak_rss_mb  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
 BENCH_ENCODER = ("bench-enc", "v1")
@@ -111,25 +112,6 @@ def label_items(db: str, dataset: str, real_db: str, real_dataset: str) -> dict:
 
 
 # -- measurements ---------------------------------------------------------------------------------
-def peak_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def machine() -> dict:
-    load = os.getloadavg()
-    mem = {}
-    with open("/proc/meminfo") as fh:
-        for line in fh:
-            key, value = line.split(":")
-            mem[key] = int(value.split()[0]) / 2**20
-    return {"load_1min": round(load[0], 2), "load_5min": round(load[1], 2),
-            "cpus": os.cpu_count(), "mem_available_gb": round(mem["MemAvailable"], 1)}
-
-
 def photos(real_db: str, real_dataset: str, count: int, seed: int = 3) -> list[str]:
     real = Store(real_db, read_only=True)
     paths = real.items(real_dataset)["image_path"].dropna().tolist()
@@ -147,13 +129,13 @@ def phase_usecase(args) -> dict:
 
     register_bench_encoder(args.real_db, args.real_dataset)
     store = Store(args.db, read_only=True)
-    out: dict = {"machine_before": machine()}
+    out: dict = {"machine_before": machine_state(sample_cpu=False)}
     t0 = time.perf_counter()
     info = usecases.prepare_search(store, args.dataset)
     out["prepare_search_cold_s"] = round(time.perf_counter() - t0, 2)
     out["index"] = {"items": info.items, "storage": info.storage, "ann": info.ann,
                     "encoder": info.encoder}
-    out["rss_after_prepare_mb"] = round(peak_mb())
+    out["rss_after_prepare_mb"] = round(peak_rss_mb())
     queries = [Path(p).read_bytes() for p in photos(args.real_db, args.real_dataset,
                                                      args.queries)]
 
@@ -189,8 +171,8 @@ def phase_usecase(args) -> dict:
                             "blue denim jeans", "a watch with a white dial")])
     run("photo_exact", [lambda q=q: usecases.search_similar(
         store, args.dataset, photo=q, k=16, method="exact") for q in queries[:3]])
-    out["peak_mb"] = round(peak_mb())
-    out["machine_after"] = machine()
+    out["peak_mb"] = round(peak_rss_mb())
+    out["machine_after"] = machine_state(sample_cpu=False)
     store.close()
     return out
 
@@ -201,7 +183,7 @@ def phase_apptest(args) -> dict:
     register_bench_encoder(args.real_db, args.real_dataset)
     queries = photos(args.real_db, args.real_dataset, args.queries, seed=11)
     os.environ["RECSYS_DB"] = str(Path(args.db).resolve())
-    out: dict = {"machine_before": machine(), "db": args.db}
+    out: dict = {"machine_before": machine_state(sample_cpu=False), "db": args.db}
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=900)
     t0 = time.perf_counter()
     at.run()
@@ -223,8 +205,8 @@ def phase_apptest(args) -> dict:
     out["upload_to_results_script_ms"] = [round(1000 * r) for r in runs]
     out["upload_to_results_script_median_ms"] = med(runs[1:] or runs)
     out["cards_shown"] = cards
-    out["peak_mb"] = round(peak_mb())
-    out["machine_after"] = machine()
+    out["peak_mb"] = round(peak_rss_mb())
+    out["machine_after"] = machine_state(sample_cpu=False)
     return out
 
 
@@ -245,7 +227,7 @@ def phase_browser(args) -> dict:
         f"{args.real_dataset!r})\n")
     os.environ["PYTHONPATH"] = os.pathsep.join([hook.name, os.environ.get("PYTHONPATH", "")])
     queries = photos(args.real_db, args.real_dataset, args.queries, seed=11)
-    out: dict = {"machine_before": machine()}
+    out: dict = {"machine_before": machine_state(sample_cpu=False)}
     proc, url = start_app(Path(args.db).resolve())
     try:
         with sync_playwright() as p:
@@ -277,7 +259,7 @@ def phase_browser(args) -> dict:
     finally:
         proc.terminate()
         proc.wait(30)
-    out["machine_after"] = machine()
+    out["machine_after"] = machine_state(sample_cpu=False)
     return out
 
 

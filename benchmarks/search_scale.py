@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
 import subprocess
 import sys
 import time
@@ -39,6 +36,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from machine import machine_state, peak_rss_mb  # noqa: E402
 from recsys import config  # noqa: E402
 from recsys.catalog import FacetMasks  # noqa: E402
 from recsys.store import Store  # noqa: E402
@@ -166,21 +164,6 @@ def read_bandwidth() -> float:
         np.add.reduce(x)
         best = min(best, time.perf_counter() - t0)
     return x.nbytes / best
-
-
-def machine_state() -> dict:
-    import psutil
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
-            "cpu_busy_percent": psutil.cpu_percent(interval=1.0),
-            "memory_available_gb": round(psutil.virtual_memory().available / 2**30, 1),
-            "time": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def recall(approx: list[np.ndarray], exact: list[np.ndarray]) -> float:
@@ -349,19 +332,6 @@ def compare_ann(n: int, img, txt, items, qs) -> list[dict]:
 
 
 # -- loading from DuckDB, each phase in its own process for its peak memory ---------------------
-def peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM). Not ru_maxrss: Linux carries that over
-    from the parent across fork + exec, so a child would report the benchmark's own peak."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def phase(args) -> None:
     """One measured step in a fresh process: prints a JSON line (seconds, peak RSS)."""
     base = peak_rss_mb()

@@ -45,7 +45,7 @@ def first_start() -> None:
     st.markdown('<div class="rs-hero"><h1>Setting up the demo</h1><p>First start: drawing a '
                 'demo catalog of a few hundred products, simulating its shoppers, aligning the '
                 'CLIP encoder on its photos and texts, and training a first recommender. This '
-                'happens once: about half a minute on an idle 2-core CPU, two minutes or more '
+                'happens once: under a minute on an idle 2-core CPU, two minutes or more '
                 'when other programs keep the CPU busy.</p></div>', unsafe_allow_html=True)
     panel = components.ProgressPanel("Setting up")
     try:
@@ -62,4 +62,7 @@ def first_start() -> None:
 first_start()
 open_store()
 components.dataset_picker()
-st.navigation(state.navigation()).run()
+try:
+    st.navigation(state.navigation()).run()
+finally:                   # also after a page's st.stop(): once per process, after the page
+    resources.settle_heap()  # is drawn, freeze the long-lived heap (see its doc)

@@ -352,3 +352,17 @@ def test_data_page_never_wipes_interactions_without_a_confirmation(app_db: Path)
     store = Store(app_db)
     assert store.interaction_count("demo") == 1                  # replaced, as confirmed
     store.close()
+
+
+def test_the_server_freezes_its_long_lived_heap_after_a_page(app_db: Path):
+    """app.py ends every run with `resources.settle_heap()`: the heavy libraries are imported
+    and the heap alive after the first page is frozen, so full collections stop walking the
+    ~600,000 objects of torch, plotly, pandas... (they cost 330-390 ms each, one in almost
+    every photo upload)."""
+    import gc
+    import sys
+
+    at = app_test(app_db, "app_pages/visual_search.py")   # a page that ends with st.stop()
+    assert not problems(at)
+    assert gc.get_freeze_count() > 50_000
+    assert {"torch", "plotly.graph_objects", "recsys.usecases.search"} <= set(sys.modules)

@@ -67,6 +67,21 @@ def idle(page, timeout: float = 600_000) -> None:
 HEADINGS = {"Home": "Multimodal recommendations"}
 
 
+def open_app(playwright, url: str, wait_for: str | None = None,
+             timeout: float = 900_000) -> tuple:
+    """Chromium on the app's Home page, waited until its script run ended (and `wait_for`, a
+    selector, is there): (browser, page, seconds it took)."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector(f"text={HEADINGS['Home']}", timeout=timeout)
+    if wait_for:
+        page.wait_for_selector(wait_for, timeout=timeout)
+    idle(page, timeout)
+    return browser, page, time.perf_counter() - t0
+
+
 def open_page(page, name: str, timeout: float = 120_000) -> None:
     """Click a sidebar link and wait for that page's heading and the end of its run."""
     page.get_by_role("link", name=name, exact=True).first.click()
@@ -91,14 +106,7 @@ def main() -> None:
     proc, url = start_app(db)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            t0 = time.perf_counter()
-            page.goto(url)
-            page.wait_for_selector("text=Multimodal recommendations", timeout=900_000)
-            page.wait_for_selector(".rs-card", timeout=900_000)
-            idle(page)
-            out["first_page_s"] = time.perf_counter() - t0
+            browser, page, out["first_page_s"] = open_app(p, url, wait_for=".rs-card")
             print(f"{'first start' if args.fresh else 'first page'}: "
                   f"{out['first_page_s']:.1f} s")
             # warm every page once, then time switches

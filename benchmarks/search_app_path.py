@@ -214,7 +214,7 @@ def phase_browser(args) -> dict:
     """`streamlit run app.py` on the big catalog (the bench encoder registered at interpreter
     start through a sitecustomize module), Chromium uploading photos on Visual search."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from app import CHROMIUM, idle, open_page, start_app
+    from app import idle, open_app, open_page, start_app
     from playwright.sync_api import sync_playwright
 
     hook = tempfile.TemporaryDirectory()
@@ -231,13 +231,8 @@ def phase_browser(args) -> dict:
     proc, url = start_app(Path(args.db).resolve())
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            t0 = time.perf_counter()
-            page.goto(url)
-            page.wait_for_selector("text=Multimodal recommendations", timeout=900_000)
-            idle(page, 900_000)
-            out["first_page_s"] = round(time.perf_counter() - t0, 1)
+            browser, page, seconds = open_app(p, url)
+            out["first_page_s"] = round(seconds, 1)
             t0 = time.perf_counter()
             open_page(page, "Visual search", 900_000)
             out["open_visual_search_s"] = round(time.perf_counter() - t0, 1)

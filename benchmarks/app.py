@@ -148,8 +148,10 @@ def main() -> None:
             proc.wait(10)
     out["load_average_1_5_15_min"] = list(os.getloadavg())
     out["cpus"] = os.cpu_count()
+    busy = out["load_average_1_5_15_min"][0] >= 0.75 * out["cpus"]
     print(f"machine: {out['cpus']} CPUs, load average {out['load_average_1_5_15_min']} "
-          "(about the number of CPUs or more: busy)")
+          f"({'busy: other work shared the CPUs' if busy else 'quiet'}; the app and the "
+          "browser themselves load it by about 1)")
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     name = "app-fresh.json" if args.fresh else f"app-{args.dataset or 'active'}.json"

@@ -228,7 +228,6 @@ def prepare_search(store: Store, dataset: str | None = None, encoder: str | None
     float32 or float16 (default $RECSYS_INDEX_STORAGE, else float32)."""
     dataset = store.resolve_dataset(dataset)
     index, enc = _searcher(store, dataset, encoder, storage)
-    _photo_sizes(store, dataset)            # for the exact-match check of the first upload
     vectors = index.vectors
     return SearchInfo(dataset, enc.spec, len(index), vectors.storage, vectors.ann is not None,
                       vectors.ann_min_items)
@@ -315,52 +314,49 @@ def _price_range(price: tuple[float | None, float | None] | None
     return low, high
 
 
-def _photo_sizes(store: Store, dataset: str) -> dict[int, list[tuple[str, str]]]:
-    """Catalog photo files by size in bytes -> [(path, item_id)] (one `stat` per file, once per
-    catalog version): an upload is compared byte for byte only with files of its size."""
-    import os
-
-    def build() -> dict[int, list[tuple[str, str]]]:
-        out: dict[int, list[tuple[str, str]]] = {}
-        for item_id, path in zip(*store.items(dataset)[["item_id", "image_path"]].T.values):
-            if isinstance(path, str) and path:
-                try:
-                    out.setdefault(os.stat(path).st_size, []).append((path, str(item_id)))
-                except OSError:
-                    continue
-        return out
-
-    return cached("photo_sizes", (db_key(store), dataset, store.items_version(dataset)),
-                  build)
+EXACT_CANDIDATES = 5
+"""How many of the photo's nearest catalog photos are compared byte for byte with it: a copy
+of a catalog photo is its own nearest neighbour (cosine ~1), so its file is among these."""
 
 
-def _same_file(store: Store, dataset: str, data: bytes) -> str | None:
-    """The catalog product whose photo file has exactly these bytes."""
+def _same_file(store: Store, dataset: str, data: bytes, item_ids: Sequence[str]) -> str | None:
+    """The product among `item_ids` whose photo file has exactly these bytes (a size check
+    first, then a digest: a handful of files read, whatever the catalog's size)."""
     from ..query_photos import photo_digest
 
-    digest = photo_digest(data)
-    for path, item_id in _photo_sizes(store, dataset).get(len(data), []):
+    digest = None
+    rows = store.items(dataset, list(item_ids))
+    paths = dict(zip(rows["item_id"].astype(str), rows["image_path"]))
+    for item_id in item_ids:
+        path = paths.get(str(item_id))
+        if not isinstance(path, str) or not path:
+            continue
         try:
+            if Path(path).stat().st_size != len(data):
+                continue
+            digest = digest or photo_digest(data)
             if photo_digest(Path(path).read_bytes()) == digest:
-                return item_id
+                return str(item_id)
         except OSError:
             continue
     return None
 
 
 def _exact_match(store: Store, dataset: str, photo: Any, result) -> dict[str, Any] | None:
-    """The catalog product a photo query is a copy of: same bytes, or a vector within
+    """The catalog product a photo query is a copy of: same bytes as one of its nearest
+    catalog photos (`result`: a photo-only search of the uncropped photo), or a vector within
     `EXACT_COSINE` of its photo's."""
+    records = result.to_records()
     data = None
     if isinstance(photo, (bytes, bytearray)):
         data = bytes(photo)
     elif isinstance(photo, (str, Path)) and Path(photo).is_file():
         data = Path(photo).read_bytes()
-    if data is not None:
-        item = _same_file(store, dataset, data)
+    if data is not None and records:
+        item = _same_file(store, dataset, data,
+                          [str(r["item_id"]) for r in records[:EXACT_CANDIDATES]])
         if item is not None:
             return {"item_id": item, "how": "same file", "similarity": 1.0}
-    records = result.to_records()
     if records:
         top = records[0]
         sim = top.get("image_score")
@@ -575,7 +571,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
     if still:                    # compared with the whole catalog, uncropped, photos only
         plain = encoded is None and allowed is None and words is None and weight == 1.0
         exact = _exact_match(store, dataset, photo, result if plain else
-                             index.search(image=look, k=1, image_weight=1.0, method=method))
+                             index.search(image=look, k=EXACT_CANDIDATES, image_weight=1.0,
+                                          method=method))
     t_exact = time.perf_counter() - t0
     t0 = time.perf_counter()
     results = _with_category(_joined(store, dataset, result))

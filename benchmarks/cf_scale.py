@@ -201,13 +201,8 @@ def write_synthetic_store(db: Path, n: int) -> None:
     inter = pairs.assign(dataset="synthetic", event="purchase", weight=1.0)
     with store.transaction() as cur:
         store.upsert_dataset(cur, "synthetic", "interactions")
-        for name, frame in (("_i", items), ("_u", users), ("_x", inter)):
-            cur.register(name, frame)
-        cur.execute("INSERT INTO items BY NAME SELECT * FROM _i")
-        cur.execute("INSERT INTO users BY NAME SELECT * FROM _u")
-        cur.execute("INSERT INTO interactions BY NAME SELECT * FROM _x")
-        for name in ("_i", "_u", "_x"):
-            cur.unregister(name)
+        for table, frame in (("items", items), ("users", users), ("interactions", inter)):
+            store.insert_frame(cur, table, frame)
     store.close()
 
 

@@ -64,6 +64,14 @@ def default_encoder(store: Store, dataset: str) -> str | None:
     return None if bool(checkpoints["exists"].any()) else TEXT_ONLY_ENCODER
 
 
+def _skipped(failed: dict[str, str], what: str) -> list[str]:
+    """The report line for files that could not be read (a few examples), or none."""
+    if not failed:
+        return []
+    examples = "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
+    return [f"  {len(failed):,} {what} could not be read and were skipped (e.g. {examples})."]
+
+
 @dataclass
 class EmbedReport:
     dataset: str
@@ -99,17 +107,11 @@ class EmbedReport:
         if any(self.removed.values()):
             lines.append(f"  Removed vectors of {max(self.removed.values()):,} items no longer "
                          "in the catalog.")
-        if self.failed:
-            examples = "; ".join(f"{k}: {v}" for k, v in list(self.failed.items())[:3])
-            lines.append(f"  {len(self.failed):,} photos could not be read and were skipped "
-                         f"(e.g. {examples}).")
+        lines += _skipped(self.failed, "photos")
         if "video" in e:
             lines.append(f"  Videos: {e['video']:,} new or changed, {u.get('video', 0):,} "
                          "unchanged.")
-        if self.failed_videos:
-            examples = "; ".join(f"{k}: {v}" for k, v in list(self.failed_videos.items())[:3])
-            lines.append(f"  {len(self.failed_videos):,} videos could not be read and were "
-                         f"skipped (e.g. {examples}).")
+        lines += _skipped(self.failed_videos, "videos")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

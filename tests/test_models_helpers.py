@@ -98,13 +98,8 @@ def fill_store(store: Store, with_split: bool = False, with_vectors: bool = True
                                         "split"])
     with store.transaction() as cur:
         store.upsert_dataset(cur, DATASET, "catalog")
-        for name, frame in (("_i", items), ("_u", users), ("_x", inter)):
-            cur.register(name, frame)
-        cur.execute("INSERT INTO items BY NAME SELECT * FROM _i")
-        cur.execute("INSERT INTO users BY NAME SELECT * FROM _u")
-        cur.execute("INSERT INTO interactions BY NAME SELECT * FROM _x")
-        for name in ("_i", "_u", "_x"):
-            cur.unregister(name)
+        for table, frame in (("items", items), ("users", users), ("interactions", inter)):
+            store.insert_frame(cur, table, frame)
     if with_vectors:
         ids = list(items["item_id"])
         store.upsert_embeddings(DATASET, "test", "1", "image", ids, image, [None] * N_ITEMS)

@@ -395,7 +395,7 @@ def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3
     # only for the few candidates looked at, not one `stat` per product
     items = store.item_columns(dataset, ["image_path", "title", "base_colour", "article_type",
                                          "master_category"])
-    items = items[items["image_path"].map(lambda p: isinstance(p, str) and bool(p))]
+    items = items[items["image_path"].notna() & items["image_path"].astype(str).ne("")]
     if items.empty:
         return []
     group = next((c for c in ("article_type", "master_category") if c in items

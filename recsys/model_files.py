@@ -4,8 +4,8 @@ JSON config; old `.pt` files only through torch's weights-only unpickler) and th
 (catalog map, simulator tastes).
 
 The rules, for every file read here:
-* no code runs: no pickle, no `torch.load(weights_only=False)`, no `np.load(allow_pickle=True)`
-  (arrays of Python objects are refused before they are read);
+* no code runs: nothing is unpickled (old `.pt` checkpoints go through torch's weights-only
+  unpickler only; arrays of Python objects are refused before they are read);
 * memory is bounded by the file: an archive member may not claim more than its bytes hold
   (a stored `.npy` member is exactly header + data), compressed members at most
   `MAX_EXPANSION` times their size, the whole archive at most `max_bytes`;

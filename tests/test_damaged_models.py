@@ -269,3 +269,49 @@ def test_user_picks_page_uses_the_next_run_of_the_same_model(app_db: Path):
     assert any(f"Run {newer.run_id}" in i.value and "skipped" in i.value for i in at.info)
     assert not at.error
     assert 'class="rs-card"' in "\n".join(m.value for m in at.markdown)
+
+
+# -- the caches beside the models ------------------------------------------------------------------
+@pytest.mark.parametrize("content", ["truncated", "wrong shape", "NaN", "objects", "fine"])
+def test_a_damaged_catalog_map_cache_is_made_again(tmp_path: Path, content: str):
+    from recsys.projection import cached_projection
+
+    path = tmp_path / "map.npz"
+    good = np.arange(10, dtype=np.float32).reshape(5, 2)
+    write(path, {"coords": good})
+    if content == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    elif content == "wrong shape":
+        write(path, {"coords": np.zeros((5, 3), np.float32)})
+    elif content == "NaN":
+        write(path, {"coords": np.full((5, 2), np.nan, np.float32)})
+    elif content == "objects":
+        import zipfile
+        buf = io.BytesIO()
+        np.save(buf, np.array([None] * 10, dtype=object).reshape(5, 2), allow_pickle=True)
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("coords.npy", buf.getvalue())
+    made = np.ones((5, 2), np.float32)
+    coords, cached = cached_projection(path, lambda: made, rows=5)
+    if content == "fine":
+        assert cached and np.array_equal(coords, good)
+    else:
+        assert not cached and np.array_equal(coords, made)
+        assert cached_projection(path, lambda: made * 2, rows=5)[1]       # rewritten whole
+
+
+def test_a_damaged_tastes_cache_is_replayed(tmp_path: Path):
+    from recsys.usecases.experiments import _read_tastes
+
+    path = tmp_path / "t.npz"
+    arrays = {"user_ids": np.array(["u1", "u2"]), "item_ids": np.array(["a", "b", "c"]),
+              "affinity": np.zeros((2, 3)), "type_pref": np.zeros((2, 2)),
+              "type_idx": np.array([0, 1, 1])}
+    write(path, arrays)
+    assert _read_tastes(path) is not None
+    for change in ({"affinity": np.zeros((3, 2))}, {"type_idx": np.array([0, 5, 1])},
+                   {"type_pref": np.full((2, 2), np.inf)}):
+        write(path, {**arrays, **change})
+        assert _read_tastes(path) is None
+    path.write_bytes(b"PK\x03\x04 not really")
+    assert _read_tastes(path) is None

@@ -163,10 +163,14 @@ def _read_legacy(path: Path) -> tuple[Any, dict[str, Any]]:
     """(header, state dict) of a checkpoint written by `torch.save` before safetensors: read
     with `weights_only=True` only (torch's own unpickler, which builds tensors and plain
     containers and nothing else). A file that needs more is refused, never unpickled."""
+    import warnings
+
     import torch
 
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+        with warnings.catch_warnings():      # torch warns about odd pickle protocols: refused
+            warnings.simplefilter("ignore")  # below, or read; the warning would only confuse
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except Exception as exc:  # noqa: BLE001 - every failure of the unpickler is a refusal
         if "weights only load failed" in str(exc).lower() or \
                 "unsupported global" in str(exc).lower():

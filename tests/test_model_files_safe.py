@@ -228,6 +228,8 @@ CKPT_DAMAGE = {
                       "tower settings are outside"),
     "NaN dimension": (dict(header=_tower(init_temperature=float("nan"))),
                       "tower settings are outside|not valid JSON"),
+    "calibration of another kind": (dict(header=lambda h: {**h, "calibration": {
+        "seen_types": "Shirts", "gamma": "high"}}), "calibration is not a calibration"),
     "NaN weights": (dict(tensors=_nan), "not numbers"),
     "wrong-shape weights": (dict(tensors=_reshape), "wrong shape"),
     "a tensor missing": (dict(tensors=_drop), "not the ones of its architecture"),

@@ -202,6 +202,16 @@ def _checked_header(header: Any) -> tuple[TowerConfig, dict[str, Any]]:
     if not isinstance(header.get("dataset"), (str, type(None))) or \
             not isinstance(header.get("calibration") or {}, dict):
         raise ModelFileError("its config is not a checkpoint config")
+    calibration = header.get("calibration") or {}
+    if calibration:            # used when photos are named: seen types, and numbers
+        seen = calibration.get("seen_types", [])
+        numbers = [calibration.get(k, 0.0) for k in ("gamma", "gamma_cosine", "score_scale")]
+        if not isinstance(seen, list) or not all(isinstance(t, str) for t in seen) or \
+                not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in numbers) or \
+                not isinstance(calibration.get("validation", {}), dict) or \
+                not isinstance(calibration.get("note", ""), str):
+            raise ModelFileError("its calibration is not a calibration")
     tower = header.get("tower")
     if not isinstance(tower, dict):
         raise ModelFileError("its tower settings are missing")

@@ -9,7 +9,6 @@ do): in `load_model`, `recommend_for`, `evaluate`, the CLI and the User picks pa
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np

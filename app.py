@@ -11,6 +11,7 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.demo import DEMO_DATASET
+from recsys.errors import RecsysError
 from recsys.store import StoreError
 from ui import components, resources, state
 
@@ -50,6 +51,8 @@ def first_start() -> None:
     panel = components.ProgressPanel("Setting up")
     try:
         usecases.set_up(store, progress=panel)
+    except StoreError:
+        raise                 # a damaged or full database: said once, by `main`
     except Exception as exc:  # noqa: BLE001 - shown to the user; the app stays usable
         components.error_box(exc, "The set-up stopped")
         st.info("Fix the cause and reload the page, or import data on the Data page.")
@@ -59,10 +62,22 @@ def first_start() -> None:
     st.rerun()
 
 
-first_start()
-open_store()
-components.dataset_picker()
-try:
-    st.navigation(state.navigation()).run()
-finally:                   # also after a page's st.stop(): once per process, after the page
-    resources.settle_heap()  # is drawn, freeze the long-lived heap (see its doc)
+def main() -> None:
+    """The set-up check, the sidebar and the chosen page, behind the one handler of errors
+    meant for a person: a `RecsysError` that a page did not show itself (above all a
+    `StoreError`: a database file found damaged by any query of any page, a full disk) is a
+    message in the page, never a traceback."""
+    try:
+        first_start()
+        open_store()
+        components.dataset_picker()
+        st.navigation(state.navigation()).run()
+    except StoreError as exc:
+        st.error(str(exc), icon=":material/database:")
+    except RecsysError as exc:
+        st.error(str(exc), icon=":material/error:")
+    finally:                   # also after a page's st.stop(): once per process, after the
+        resources.settle_heap()  # page is drawn, freeze the long-lived heap (see its doc)
+
+
+main()

@@ -54,9 +54,11 @@ with st.expander("Run an evaluation", expanded=st.session_state.get("ev_open", F
                  disabled=not choose or not ks or folds == 1):
         panel = components.ProgressPanel("Evaluating")
         try:
-            usecases.evaluate(store, dataset, choose, sorted(ks), protocol, progress=panel,
-                              folds=int(folds) if folds else None)
+            done = usecases.evaluate(store, dataset, choose, sorted(ks), protocol,
+                                     progress=panel, folds=int(folds) if folds else None)
             panel.done("Evaluation stored")
+            for note in done.attrs.get("notes", []):   # runs with a damaged model file
+                st.info(note, icon=":material/info:")
             metrics = usecases.evaluation_results(store, dataset)
         except RecsysError as exc:
             components.error_box(exc, "Evaluation failed")

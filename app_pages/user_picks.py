@@ -10,6 +10,7 @@ from recsys.errors import RecsysError
 from recsys.explain_words import EVENT_WORDS, plain
 from recsys.models import display_name
 from recsys.rerank import DEFAULT_DIVERSITY
+from recsys.training import DamagedModel
 from ui import charts, components, resources, state
 
 MAX_OPTIONS = 2000
@@ -135,12 +136,37 @@ def show_shopper(cited: set[str]) -> None:
 
 
 def get_picks(run: int) -> usecases.Recommendations | None:
+    """The picks of `run`. A run whose model file is damaged is said so and passed over for
+    the newest usable run of the same model; when there is none, retraining is offered."""
+    model = str(runs.loc[runs["run_id"] == run, "model"].iloc[0]) if (runs["run_id"] == run).any() \
+        else None
     try:
-        return usecases.recommend_for(store, dataset, user_id, run, k, train_if_missing=False,
-                                      include_seen=include_seen, diversity=diversity)
+        try:
+            recs = usecases.recommend_for(store, dataset, user_id, run, k, train_if_missing=False,
+                                          include_seen=include_seen, diversity=diversity)
+        except DamagedModel as exc:
+            if model is None:
+                raise
+            st.warning(str(exc), icon=":material/broken_image:")
+            recs = usecases.recommend_for(store, dataset, user_id, model, k,
+                                          train_if_missing=False, include_seen=include_seen,
+                                          diversity=diversity)
+    except DamagedModel as exc:
+        components.error_box(exc, "No picks")
+        if model is not None and st.button(f"Train {display_name(model)} again",
+                                           key=f"up_retrain_{run}", type="primary"):
+            panel = components.ProgressPanel(f"Training {display_name(model)}")
+            components.call_or_stop("Training failed", usecases.train, store, dataset, model,
+                                    progress=panel)
+            panel.done("Trained")
+            st.rerun()
+        return None
     except RecsysError as exc:
         components.error_box(exc, "No picks")
         return None
+    for note in recs.notes:
+        st.info(note, icon=":material/info:")
+    return recs
 
 
 def show_picks(recs: usecases.Recommendations, min_width: int) -> None:

@@ -25,7 +25,9 @@ components.page_setup("Visual search", "Show a product photo and get the closest
 dataset = components.require_dataset()
 store = resources.get_store()
 try:
-    usecases.prepare_search(store, dataset)   # loads index and encoder before the first upload
+    info = usecases.prepare_search(store, dataset)   # loads index and encoder before the first
+    for note in info.notes:                          # upload; e.g. the disk is full: the index
+        st.warning(note, icon=":material/storage:")  # answers from memory
 except usecases.NoVectors:
     components.no_vectors_notice(dataset)
 except RecsysError as exc:                    # e.g. the encoder's checkpoint file is gone

@@ -157,6 +157,13 @@ class ItemIndex:
         return None if self.encoder is None else f"{self.encoder}@{self.version}"
 
     @property
+    def notes(self) -> list[str]:
+        """What a user should know about this index: that its files could not be saved (a
+        full disk...) and it answers from memory."""
+        warning = self.vectors.meta.get("warning")
+        return [str(warning)] if warning else []
+
+    @property
     def dim(self) -> int:
         for m in ("image", "text"):
             if m in self.vectors.dims:

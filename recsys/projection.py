@@ -120,14 +120,20 @@ def project(x: np.ndarray, method: str = DEFAULT_METHOD, seed: int = 0,
     return np.asarray(coords, dtype=np.float32)
 
 
-def cached_projection(path: Path, make: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
+def cached_projection(path: Path, make: Callable[[], np.ndarray], rows: int | None = None
+                      ) -> tuple[np.ndarray, bool]:
     """(coordinates, whether they came from the cache file `path`); made and written
-    atomically on a miss."""
+    atomically on a miss. A cache file that is damaged, or whose coordinates are not `rows` x 2
+    finite numbers, is made again (read through `model_files.read_npz`: nothing unpickled)."""
+    from .model_files import ModelFileError, all_finite, read_npz
+
     if path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                return npz["coords"], True
-        except (OSError, ValueError, KeyError):
+            coords = read_npz(path)["coords"]
+            if coords.ndim == 2 and coords.shape[1] == 2 and coords.dtype.kind == "f" and \
+                    (rows is None or len(coords) == rows) and all_finite(coords):
+                return coords, True
+        except (ModelFileError, KeyError):
             pass                                  # unreadable: make it again
     coords = make()
     with atomic_path(path) as tmp:

@@ -12,7 +12,6 @@ dataset setting.
 
 from __future__ import annotations
 
-import errno
 import itertools
 import json
 import threading
@@ -27,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import config
-from .errors import RecsysError
+from .errors import RecsysError, disk_full_message, is_disk_full
 
 SCHEMA_VERSION = "1"
 
@@ -194,9 +193,12 @@ HEADER_BYTES = 3 * 4096     # a DuckDB file: main header, two database headers, 
 DAMAGED_SIGNS = ("not a valid duckdb database", "could not read enough bytes", "corrupt",
                  "checksum", "version number", "serialization", "invalid database",
                  "failed to read", "unexpected end", "truncated")
-DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-DISK_FULL_SIGNS = ("no space left on device", "disk quota exceeded", "file too large",
-                   "disk is full", "not enough space")
+# Words in DuckDB's errors for a block that turns out damaged while a query reads it (the open
+# check cannot see those: DuckDB reads a block only when a query needs it). Narrower than
+# DAMAGED_SIGNS: a query's own errors (a conversion, a constraint) must stay what they are.
+BLOCK_DAMAGE_SIGNS = ("corrupt database file", "data corruption error", "checksum",
+                      "could not read enough bytes")
+INVALIDATED_SIGN = "database has been invalidated"
 # (resolved database path, run_id) of the runs this process started and has not finished.
 _LIVE_RUNS: set[tuple[str, int]] = set()
 
@@ -252,8 +254,8 @@ class Store:
                 "running Streamlit app). Stop that process, or point this command at another "
                 "database with --db PATH or RECSYS_DB=PATH.")
         if _disk_full(exc):
-            return StoreError(f"The disk holding the database {self.path} is full, so it cannot "
-                              "be opened for writing. Free some space and try again.")
+            return StoreError(disk_full_message("the database", self.path,
+                                                "it cannot be opened for writing"))
         if "read-only mode" in low and "does not exist" in low:
             return StoreError(f"The database {self.path} does not exist yet. Import data first "
                               "(python -m recsys init-demo or import-catalog).")
@@ -261,12 +263,33 @@ class Store:
             return StoreError(f"{self.path} is a folder, not a database file; give the path of "
                               "a .duckdb file with --db PATH or RECSYS_DB=PATH.")
         if any(sign in low for sign in DAMAGED_SIGNS):
-            return StoreError(
-                f"The database file {self.path} is damaged or incomplete (for example truncated "
-                f"by a copy or a full disk) and cannot be read ({_first_line(text)}). Nothing "
-                "was changed. Restore it from a backup, or move it aside and start a new one "
-                "(python -m recsys init-demo, or --db NEW.duckdb).")
+            return self._damaged_error(text)
         return StoreError(f"Cannot open the database {self.path}: {_first_line(text)}")
+
+    def _damaged_error(self, text: str) -> StoreError:
+        """The one message for a damaged database file, at open and on any later query."""
+        return StoreError(
+            f"The database file {self.path} is damaged or incomplete (for example truncated "
+            f"by a copy or a full disk) and cannot be read ({_first_line(text)}). Nothing "
+            "was changed. Restore it from a backup, or move it aside and start a new one "
+            "(python -m recsys init-demo, or --db NEW.duckdb).")
+
+    def _query_error(self, exc: BaseException) -> StoreError | None:
+        """The StoreError for a DuckDB error raised by a query on a damaged file (a block
+        whose checksum fails, a block cut off the file) or on a connection DuckDB gave up after
+        a fatal error; None for any other error (it stays as it is)."""
+        if not isinstance(exc, (duckdb.Error, OSError)) or isinstance(exc, RecsysError):
+            return None
+        low = str(exc).lower()
+        if any(sign in low for sign in BLOCK_DAMAGE_SIGNS):
+            return self._damaged_error(str(exc))
+        if INVALIDATED_SIGN in low:
+            return StoreError(
+                f"The database {self.path} stopped answering after an earlier internal error "
+                f"({_first_line(str(exc))}). Restart the app or the command; if it happens "
+                "again the file may be damaged: restore it from a backup, or move it aside and "
+                "start a new one (python -m recsys init-demo, or --db NEW.duckdb).")
+        return None
 
     def _check_length(self) -> None:
         """Refuse a file shorter than the blocks in use need (a truncated copy).
@@ -310,7 +333,17 @@ class Store:
 
     # -- connections --------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's own cursor on the shared connection."""
+        """This thread's own cursor on the shared connection, guarded: every statement run on
+        it (and every relation, result and batch reader it hands out) turns an error saying the
+        database file is damaged into the same StoreError as at open (`_query_error`). The one
+        place that happens: every query of the store goes through here."""
+        guarded = getattr(self._local, "guarded", None)
+        if guarded is None:
+            guarded = _Guarded(self._raw_cursor(), self._query_error)
+            self._local.guarded = guarded
+        return guarded  # type: ignore[return-value]
+
+    def _raw_cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             with self._lock:
@@ -323,29 +356,34 @@ class Store:
         """BEGIN ... COMMIT on this thread's cursor; ROLLBACK on any exception.
 
         A full disk (while writing or at COMMIT) becomes a StoreError saying so, never the
-        follow-up "transaction aborted" error of the rollback.
+        follow-up "transaction aborted" error of the rollback; so does a damaged block.
+        BEGIN, COMMIT and ROLLBACK run on the raw cursor, so a failing ROLLBACK never masks
+        the error that caused it.
         """
-        cur = self.cursor()
+        raw, cur = self._raw_cursor(), self.cursor()
         cur.begin()
         try:
             yield cur
         except BaseException as exc:
-            _rollback_quietly(cur)
+            _rollback_quietly(raw)
             if _disk_full(exc):
                 raise self._disk_full_error() from exc
             raise
         try:
-            cur.commit()
+            raw.commit()
         except (duckdb.Error, OSError) as exc:
-            _rollback_quietly(cur)
+            _rollback_quietly(raw)
             if _disk_full(exc):
                 raise self._disk_full_error() from exc
+            damaged = self._query_error(exc)
+            if damaged is not None:
+                raise damaged from exc
             raise
 
     def _disk_full_error(self) -> StoreError:
-        return StoreError(f"The disk holding the database {self.path} is full (or the file "
-                          "reached its size limit), so the change was not saved; the database "
-                          "is as it was before. Free some space and try again.")
+        return StoreError(disk_full_message(
+            "the database", self.path,
+            "the change was not saved; the database is as it was before"))
 
     def close(self) -> None:
         self._conn.close()
@@ -1079,15 +1117,60 @@ class Store:
 
 def _disk_full(exc: BaseException) -> bool:
     """Whether an error (or the error it wraps) says the disk or the file size limit is full."""
-    seen = 0
-    while exc is not None and seen < 5:
-        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
-            return True
-        if isinstance(exc, (duckdb.Error, OSError)) and \
-                any(sign in str(exc).lower() for sign in DISK_FULL_SIGNS):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False
+    return is_disk_full(exc, (duckdb.Error, OSError))
+
+
+class _Guarded:
+    """A DuckDB cursor, relation or Arrow batch reader whose every call (and iteration) passes
+    its DuckDB errors through `on_error`: an error it maps to a StoreError is raised as that
+    (from the original), any other error unchanged. What a call returns is guarded the same
+    way when it is a cursor, a relation or a batch reader (`cur.execute(...)` returns the
+    cursor itself: the guard is returned)."""
+
+    __slots__ = ("_target", "_on_error")
+
+    def __init__(self, target: Any, on_error) -> None:
+        self._target = target
+        self._on_error = on_error
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = attr(*args, **kwargs)
+            except (duckdb.Error, OSError) as exc:
+                mapped = self._on_error(exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            return self._wrap(result)
+
+        return call
+
+    def _wrap(self, result: Any) -> Any:
+        if result is self._target:
+            return self
+        if isinstance(result, (duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation,
+                               pa.RecordBatchReader)):
+            return _Guarded(result, self._on_error)
+        return result
+
+    def __iter__(self) -> Iterator[Any]:
+        items = iter(self._target)
+        while True:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            except (duckdb.Error, OSError) as exc:
+                mapped = self._on_error(exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
+            yield item
 
 
 def _rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:

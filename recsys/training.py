@@ -28,7 +28,7 @@ from .errors import RecsysError
 from .housekeeping import prune_models
 from .interactions import InteractionData, load_data
 from .models import get_spec
-from .models.base import EpochStats, Recommender
+from .models.base import DamagedModelFile, EpochStats, Recommender
 from .progress import ProgressCallback, report, scaled
 from .store import Store
 
@@ -41,6 +41,15 @@ class ModelNotTrained(RecsysError):
 
 class StaleModel(ModelNotTrained):
     """A run trained on other data than the dataset holds now (so its numbers would be wrong)."""
+
+
+class DamagedModel(ModelNotTrained):
+    """Every run that matched has a damaged model file (`skipped`: one note per run); like
+    any `ModelNotTrained`, callers that may train do so."""
+
+    def __init__(self, message: str, skipped: list[str]):
+        super().__init__(message)
+        self.skipped = skipped
 
 
 def data_fingerprint(data: InteractionData) -> str:
@@ -97,6 +106,8 @@ class TrainedRun:
     artifact_path: str | None = None
     history: list[EpochStats] = field(default_factory=list)
     pruned: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Newer runs passed over because their model file is damaged (one sentence each)."""
 
     def summary(self) -> dict[str, Any]:
         """Plain data for --json and the app (no model object)."""
@@ -104,7 +115,7 @@ class TrainedRun:
                 "status": self.status, "seconds": self.seconds,
                 "artifact_path": self.artifact_path, "best_epoch": self.model.best_epoch,
                 "config": self.config, "epochs": [asdict(h) for h in self.history],
-                "pruned": self.pruned}
+                "pruned": self.pruned, "skipped": self.skipped}
 
 
 def model_path(store: Store, dataset: str, name: str, run_id: int) -> Path:
@@ -189,18 +200,32 @@ def forget_cached_models(paths) -> None:
 
 _cache: OrderedDict[tuple[str, float], Recommender] = OrderedDict()
 _cache_lock = threading.Lock()
+_damaged: dict[tuple[str, int, int], str] = {}
+"""Model files found damaged in this process, by (path, mtime_ns, size): not read again while
+unchanged (a run skipped once stays skipped quickly)."""
 
 
 def _read_model(path: str) -> Recommender:
     """Load a model file, reusing the in-process copy while the file is unchanged (several app
-    sessions, i.e. threads, may ask at once)."""
-    key = (path, Path(path).stat().st_mtime)
+    sessions, i.e. threads, may ask at once). A damaged file raises `DamagedModelFile`, and
+    again at once on the next call while it is unchanged."""
+    stat = Path(path).stat()
+    key = (path, stat.st_mtime)
+    mark = (path, stat.st_mtime_ns, stat.st_size)
     with _cache_lock:
         model = _cache.get(key)
         if model is not None:
             _cache.move_to_end(key)
             return model
-    model = Recommender.load(path)
+        reason = _damaged.get(mark)
+    if reason is not None:
+        raise DamagedModelFile(path, reason)
+    try:
+        model = Recommender.load(path)
+    except DamagedModelFile as exc:
+        with _cache_lock:
+            _damaged[mark] = exc.reason
+        raise
     with _cache_lock:
         _cache[key] = model
         while len(_cache) > CACHE_SIZE:
@@ -232,11 +257,10 @@ def finished_runs(store: Store, dataset: str, protocol: str | None = None,
     return runs[usable].reset_index(drop=True)
 
 
-def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None,
-             protocol: str | None = None, split_seed: int | None = None,
-             fingerprint: str | None = None) -> dict[str, Any]:
-    """The newest finished model run matching a name (or a run id) whose file still exists
-    (and, with `fingerprint`, that was trained on exactly that data)."""
+def _matching_runs(store: Store, dataset: str, name_or_run_id: str | int | None,
+                   protocol: str | None, split_seed: int | None, fingerprint: str | None
+                   ) -> tuple[list[dict[str, Any]], str]:
+    """The usable runs matching a name or a run id, newest first, and how to name them."""
     runs = finished_runs(store, dataset, protocol, split_seed, fingerprint)
     if name_or_run_id is not None and str(name_or_run_id).isdigit():
         runs = runs[runs["run_id"] == int(name_or_run_id)]
@@ -247,14 +271,36 @@ def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None
         what = f"{name_or_run_id} model"
     else:
         what = "model"
-    for row in runs.to_dict("records"):
-        return {**row, "config": json.loads(row["config"]) if row["config"] else {}}
+    rows = [{**row, "config": json.loads(row["config"]) if row["config"] else {}}
+            for row in runs.to_dict("records")]
+    return rows, what
+
+
+def _train_hint(dataset: str, name_or_run_id: str | int | None) -> str:
     hint = f" --model {name_or_run_id}" if name_or_run_id and not str(name_or_run_id).isdigit() \
         else ""
+    return f"`python -m recsys train{hint} --dataset {dataset}`"
+
+
+def find_run(store: Store, dataset: str, name_or_run_id: str | int | None = None,
+             protocol: str | None = None, split_seed: int | None = None,
+             fingerprint: str | None = None) -> dict[str, Any]:
+    """The newest finished model run matching a name (or a run id) whose file still exists
+    (and, with `fingerprint`, that was trained on exactly that data)."""
+    rows, what = _matching_runs(store, dataset, name_or_run_id, protocol, split_seed,
+                                fingerprint)
+    if rows:
+        return rows[0]
     raise ModelNotTrained(f"No finished {what} for dataset '{dataset}'"
                           f"{f' with the {protocol} split' if protocol else ''}"
                           f"{' trained on its current data' if fingerprint else ''}. Train one with "
-                          f"`python -m recsys train{hint} --dataset {dataset}`.")
+                          f"{_train_hint(dataset, name_or_run_id)}.")
+
+
+def damaged_note(row: dict[str, Any], exc: DamagedModelFile) -> str:
+    """One sentence about a run passed over because its model file is damaged."""
+    return (f"Run {int(row['run_id'])} ({row['model']}) was skipped: its model file "
+            f"{exc.path} is damaged ({exc.reason}).")
 
 
 def load_model(store: Store, dataset: str, name_or_run_id: str | int | None = None,
@@ -264,9 +310,38 @@ def load_model(store: Store, dataset: str, name_or_run_id: str | int | None = No
     (with `fingerprint`: only a run trained on exactly that data, see `data_fingerprint`).
 
     Interrupted and failed runs are skipped, so an interrupted training leaves the previous
-    model in use. Loaded models are cached in-process while their file is unchanged.
+    model in use; so are runs whose model file is damaged (`TrainedRun.skipped` says which and
+    why): the next usable run answers. When every matching run is damaged, `DamagedModel` (a
+    `ModelNotTrained`: callers that may train, do). Loaded models are cached in-process while
+    their file is unchanged.
     """
-    row = find_run(store, dataset, name_or_run_id, protocol, split_seed, fingerprint)
-    model = _read_model(row["artifact_path"])
-    return TrainedRun(int(row["run_id"]), row["model"], dataset, model, row["config"],
-                      row["status"], row["seconds"], row["artifact_path"], list(model.history))
+    rows, what = _matching_runs(store, dataset, name_or_run_id, protocol, split_seed,
+                                fingerprint)
+    skipped: list[str] = []
+    damaged_models: list[str] = []
+    for row in rows:
+        try:
+            model = _read_model(row["artifact_path"])
+        except DamagedModelFile as exc:
+            skipped.append(damaged_note(row, exc))
+            damaged_models.append(str(row["model"]))
+            continue
+        except FileNotFoundError:       # deleted since it was listed (pruned by another run)
+            continue
+        return TrainedRun(int(row["run_id"]), row["model"], dataset, model, row["config"],
+                          row["status"], row["seconds"], row["artifact_path"],
+                          list(model.history), skipped=skipped)
+    hint = _train_hint(dataset, name_or_run_id)
+    if skipped and str(name_or_run_id).isdigit():
+        raise DamagedModel(f"{skipped[0].replace(' was skipped: its', ': its')} Use another "
+                           f"run, or train {damaged_models[0]} again with "
+                           f"{_train_hint(dataset, damaged_models[0])} (or the Train page).",
+                           skipped)
+    if skipped:
+        raise DamagedModel(f"{' '.join(skipped)} No other finished {what} of dataset "
+                           f"'{dataset}' can be used. Train it again with {hint} (or the "
+                           "Train page).", skipped)
+    raise ModelNotTrained(f"No finished {what} for dataset '{dataset}'"
+                          f"{f' with the {protocol} split' if protocol else ''}"
+                          f"{' trained on its current data' if fingerprint else ''}. Train one with "
+                          f"{hint}.")

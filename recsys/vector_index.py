@@ -46,7 +46,7 @@ import pandas as pd
 
 from . import config
 from .artifacts import atomic_path
-from .errors import RecsysError
+from .errors import RecsysError, disk_full_message, is_disk_full
 from .progress import ProgressCallback, report
 from .store import Store
 
@@ -73,6 +73,88 @@ MODALITY_ORDER = ("image", "text")
 
 class VectorIndexError(RecsysError):
     """A vector index cannot be built, loaded or queried as asked."""
+
+
+class IndexNotSaved(VectorIndexError):
+    """The index files could not be written (`directory`, the OS or faiss error as cause); the
+    previous files are as they were. A full disk is said in the store's words."""
+
+    def __init__(self, directory: Path, exc: BaseException):
+        self.directory = directory
+        if is_disk_full(exc, (OSError, RuntimeError)):
+            text = disk_full_message("the search index", directory,
+                                     "the index was not saved; search answers from memory "
+                                     "this time")
+        else:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+                type(exc).__name__
+            text = (f"The search index could not be saved in {directory} ({why}), so search "
+                    "answers from memory this time.")
+        super().__init__(text)
+
+
+GENERATION_FILE = re.compile(r"(flat|ann)\.[0-9a-f]{1,16}-[0-9a-f]{6}\.faiss|"
+                             r"slots\.[0-9a-f]{1,16}-[0-9a-f]{6}\.npz")
+
+
+def _checked_manifest(manifest: object, directory: Path) -> dict:
+    """An index manifest whose every field the loader uses is of a known kind: the format,
+    1 to 64 modalities of dimension 1..65,536, a known storage, file names of a generation in
+    this folder only (no path can lead elsewhere) with the sizes they were written with."""
+    from .model_files import ModelFileError
+
+    def bad(what: str):
+        return ModelFileError(f"its manifest has {what}")
+
+    if not isinstance(manifest, dict):
+        raise bad("no fields")
+    if manifest.get("format") != FORMAT:
+        raise bad(f"another format (this version reads {FORMAT})")
+    dims = manifest.get("dims")
+    if not isinstance(dims, dict) or not 1 <= len(dims) <= 64 or not all(
+            isinstance(m, str) and len(m) <= 64 and isinstance(d, int)
+            and not isinstance(d, bool) and 1 <= d <= 65536 for m, d in dims.items()):
+        raise bad("no valid modalities")
+    if manifest.get("storage") not in STORAGES:
+        raise bad("an unknown storage")
+    if not isinstance(manifest.get("ann_min_items"), int) or manifest["ann_min_items"] < 0:
+        raise bad("no valid approximate-index size")
+    if not isinstance(manifest.get("nprobe", 0), int):
+        raise bad("no valid nprobe")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or set(files) - {"flat", "ann", "slots"} or \
+            not {"flat", "slots"} <= set(files) or \
+            not all(isinstance(n, str) and GENERATION_FILE.fullmatch(n) for n in files.values()):
+        raise bad("file names that are not its own")
+    sizes = manifest.get("sizes")
+    if sizes is not None:          # indexes saved before sizes were recorded have none
+        for name in files.values():
+            try:
+                actual = (directory / name).stat().st_size
+            except OSError:
+                raise bad("a file that is missing") from None
+            if not isinstance(sizes, dict) or sizes.get(name) != actual:
+                raise bad("a file whose size changed since it was written (truncated or "
+                          "replaced)")
+    return manifest
+
+
+def _checked_slots(slots: dict[str, np.ndarray], n_modalities: int, directory: Path
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ids, signatures, presence flags, alive flags) of the slot table, agreeing in length."""
+    try:
+        ids, sigs = slots["ids"], slots["signatures"]
+        present, alive = slots["present"], slots["alive"]
+    except KeyError:
+        raise VectorIndexError(f"The vector index in {directory} is damaged (its slot table "
+                               "is incomplete).") from None
+    n = len(alive) if alive.ndim == 1 else -1
+    if ids.ndim != 1 or ids.dtype.kind not in "US" or sigs.ndim != 1 or \
+            sigs.dtype.kind not in "US" or alive.dtype != bool or present.dtype != bool or \
+            present.shape != (n, n_modalities) or len(ids) != n or len(sigs) != n:
+        raise VectorIndexError(f"The vector index in {directory} is damaged (its slot table "
+                               "does not fit together).")
+    return ids, sigs, present, alive
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -601,18 +683,35 @@ class VectorIndex:
     # -- persistence ---------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike, meta: Mapping | None = None) -> Path:
         """Write a new generation of files, then the manifest naming them (atomic), then
-        delete older generations. Returns the manifest path."""
-        faiss = _faiss()
+        delete older generations. Returns the manifest path.
+
+        Every file goes to a temporary name first and is renamed when complete, and the
+        manifest is written last: a write that fails (a full disk, a read-only folder) leaves
+        the previous generation and its manifest as they were, and the files of the failed
+        generation are deleted. The failure is raised as an `IndexNotSaved` whose message
+        says so (the disk-full wording of the store when the disk or the size limit is full).
+        """
         directory = Path(directory)
+        files: dict[str, str] = {}
+        try:
+            return self._save(directory, meta, files)
+        except (OSError, RuntimeError) as exc:      # faiss reports write errors as RuntimeError
+            for name in files.values():
+                (directory / name).unlink(missing_ok=True)
+            raise IndexNotSaved(directory, exc) from exc
+
+    def _save(self, directory: Path, meta: Mapping | None, files: dict[str, str]) -> Path:
+        faiss = _faiss()
         directory.mkdir(parents=True, exist_ok=True)
         gen = f"{int(time.time() * 1000):x}-{uuid.uuid4().hex[:6]}"
-        files = {"flat": f"flat.{gen}.faiss", "slots": f"slots.{gen}.npz"}
+        files["flat"] = f"flat.{gen}.faiss"
         with atomic_path(directory / files["flat"]) as tmp:
             faiss.write_index(self.flat, str(tmp))
         if self.ann is not None:
             files["ann"] = f"ann.{gen}.faiss"
             with atomic_path(directory / files["ann"]) as tmp:
                 faiss.write_index(self.ann, str(tmp))
+        files["slots"] = f"slots.{gen}.npz"
         with atomic_path(directory / files["slots"]) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, ids=np.array([i if i is not None else "" for i in self.slot_ids],
@@ -620,14 +719,15 @@ class VectorIndex:
                          signatures=np.array([s if s is not None else "" for s in
                                               self.signatures], dtype=str),
                          present=self.present, alive=self.alive)
+        sizes = {name: (directory / name).stat().st_size for name in files.values()}
         manifest = {"format": FORMAT, "modalities": self.modalities, "dims": self.dims,
                     "storage": self.storage, "ann_min_items": self.ann_min_items,
                     "nprobe": self.nprobe, "items": len(self), "slots": self.n_slots,
-                    "files": files, **(dict(meta) if meta else {})}
-        self.meta = manifest
+                    "files": dict(files), "sizes": sizes, **(dict(meta) if meta else {})}
         path = directory / "manifest.json"
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1))
+        self.meta = manifest
         keep = set(files.values()) | {"manifest.json"}
         for old in directory.iterdir():
             if old.name not in keep and not old.name.startswith("."):
@@ -636,43 +736,70 @@ class VectorIndex:
 
     @classmethod
     def load(cls, directory: str | os.PathLike, mmap: bool = True) -> "VectorIndex":
-        """Open a saved index; `mmap` maps the vector files read-only (no copy, fast)."""
+        """Open a saved index; `mmap` maps the vector files read-only (no copy, fast).
+
+        Everything is checked before it is used: the manifest (`_checked_manifest`: known
+        values, file names of this folder only, the sizes the files were written with), the
+        slot table (`model_files.read_npz`: no object arrays, shapes that agree), and the faiss
+        indexes against both (row count, width, every id a live slot). A damaged index is a
+        `VectorIndexError` (the persisted index is rebuilt from the database)."""
+        from .model_files import ModelFileError, read_json_file, read_npz
+
         faiss = _faiss()
         directory = Path(directory)
         try:
-            manifest = json.loads((directory / "manifest.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise VectorIndexError(f"No readable vector index in {directory}: {exc}") from exc
-        if manifest.get("format") != FORMAT:
-            raise VectorIndexError(f"The vector index in {directory} has format "
-                              f"{manifest.get('format')}, this version reads {FORMAT}.")
-        index = cls(manifest["dims"], manifest["storage"], manifest["ann_min_items"])
-        files = manifest["files"]
+            manifest = _checked_manifest(read_json_file(directory / "manifest.json",
+                                                        "the manifest"), directory)
+            index = cls(manifest["dims"], manifest["storage"], manifest["ann_min_items"])
+            files = manifest["files"]
+            slots = read_npz(directory / files["slots"])
+        except ModelFileError as exc:
+            raise VectorIndexError(f"The vector index in {directory} is damaged "
+                                   f"({exc.reason}).") from None
         try:
             index.flat = faiss.read_index(str(directory / files["flat"]),
                                           faiss.IO_FLAG_MMAP_IFC if mmap else 0)
             if "ann" in files:
                 index.ann = faiss.read_index(str(directory / files["ann"]),
                                              faiss.IO_FLAG_MMAP if mmap else 0)
-            with np.load(directory / files["slots"], allow_pickle=False) as npz:
-                ids = npz["ids"].tolist()
-                # signatures only matter to an update, which needs a writable (not mapped) index
-                sigs = npz["signatures"].tolist() if not mmap else [""] * len(ids)
-                index.present, index.alive = npz["present"], npz["alive"]
-        except (OSError, RuntimeError, KeyError, ValueError) as exc:
-            raise VectorIndexError(f"The vector index in {directory} is damaged: {exc}") from exc
-        index.slot_ids = np.array(ids, dtype=object)
+        except (OSError, RuntimeError, MemoryError):
+            raise VectorIndexError(f"The vector index in {directory} is damaged (a faiss file "
+                                   "cannot be read).") from None
+        ids, sigs, present, alive = _checked_slots(slots, len(index.modalities), directory)
+        index.present, index.alive = present, alive
+        index.slot_ids = np.array(ids.tolist(), dtype=object)
         index.slot_ids[~index.alive] = None
-        index.signatures = np.array(sigs, dtype=object)
+        # signatures only matter to an update, which needs a writable (not mapped) index
+        index.signatures = np.array(sigs.tolist() if not mmap else [""] * len(ids),
+                                    dtype=object)
         index._slot_map = None                 # item id -> slot, built on first use
         index.nprobe = int(manifest.get("nprobe") or 0)
         index.readonly = mmap
         index.meta = manifest
-        if index.flat.ntotal != len(index) or (index.ann is not None and
-                                                index.ann.ntotal != len(index)):
-            raise VectorIndexError(f"The vector index in {directory} is inconsistent "
-                              f"({index.flat.ntotal} rows for {len(index)} items).")
+        index._check_faiss(directory)
         return index
+
+    def _check_faiss(self, directory: Path) -> None:
+        """The faiss indexes agree with the slot table: as many rows as live items, the
+        index's width, and (flat) ids that are exactly the live slots."""
+        faiss = _faiss()
+        for part in (self.flat, self.ann):
+            if part is None:
+                continue
+            if part.ntotal != len(self) or part.d != self.width:
+                raise VectorIndexError(f"The vector index in {directory} is inconsistent "
+                                       f"({part.ntotal} rows of width {part.d} for {len(self)} "
+                                       f"items of width {self.width}).")
+        try:
+            ids = faiss.vector_to_array(faiss.downcast_index(self.flat).id_map)
+        except (AttributeError, RuntimeError):
+            raise VectorIndexError(f"The vector index in {directory} is damaged (its exact "
+                                   "index has no id map).") from None
+        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():    # appended in slot order
+            ids = np.sort(ids)
+        if len(ids) != len(self) or not np.array_equal(ids, self.alive_slots):
+            raise VectorIndexError(f"The vector index in {directory} is damaged (its ids are "
+                                   "not the live slots).")
 
     # -- the store-backed, persisted index -----------------------------------------------------
     @classmethod
@@ -745,13 +872,16 @@ class VectorIndex:
             index.build_ann(progress=progress)
         meta = {**key, "fingerprint": fingerprint, "ann": ann, "action": action,
                 "seconds": round(time.perf_counter() - t0, 3)}
+        warning = None
         if directory is not None:
             try:
                 index.save(directory, meta)
                 return cls.load(directory, mmap=True)
-            except (OSError, VectorIndexError):
-                pass       # read-only folder, disk full...: search from memory this time
-        index.meta = {**meta, "persisted": False}
+            except IndexNotSaved as exc:   # a full disk, a read-only folder...: kept in
+                warning = str(exc)         # memory, searched from there this time
+            except VectorIndexError:
+                pass
+        index.meta = {**meta, "persisted": False, **({"warning": warning} if warning else {})}
         return index
 
     def _wants_ann(self) -> bool:

@@ -4,6 +4,7 @@ product crop, and the held-out-types and phone-shot evaluations (on drawn produc
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import numpy as np
@@ -310,8 +311,13 @@ def test_checkpoint_records_its_aligned_types_and_old_ones_name_types_uncalibrat
     assert loaded is not None and loaded.seen_types == calib["seen_types"]
     assert loaded.gamma == calib["gamma"]
 
-    # a checkpoint from before calibrated stacking: no list of types, no calibration
-    ckpt = torch.load(info.path, weights_only=False)
+    # a checkpoint from before calibrated stacking (and before safetensors: torch.save's .pt,
+    # read with weights_only=True): no list of types, no calibration
+    from recsys.encoders.checkpoints import METADATA_KEY
+    from recsys.model_files import read_safetensors
+
+    tensors, metadata = read_safetensors(info.path)
+    ckpt = {**json.loads(metadata[METADATA_KEY]), "format_version": 1, "state_dict": tensors}
     del ckpt["calibration"]
     old = tmp_path / "old.pt"
     torch.save(ckpt, old)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from . import Context, Result, add_command
@@ -181,6 +182,8 @@ def search(ctx: Context) -> Result:
                           price=tuple(a.price) if a.price else None, encoder=a.encoder,
                           method=a.method or "auto", storage=a.storage, crop=not a.no_crop,
                           video=a.video)
+    for note in hits.notes:                 # e.g. the index could not be saved: disk full
+        print(f"note: {note}", file=sys.stderr)
     rows = hits.rows()
     query = " + ".join(x for x in (f"photo {a.image}" if a.image else "",
                                    f"video {a.video}" if a.video else "",

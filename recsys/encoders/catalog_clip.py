@@ -134,7 +134,7 @@ def _save_and_register(store, dataset: str, cfg: CatalogClipConfig, result: Alig
                        version: str, run_id: int, run_config: dict, t0: float) -> EncoderInfo:
     folder = recsys_config.artifacts_dir(store.path, "encoders", NAME)
     calib = result.calibration.to_dict() if result.calibration is not None else None
-    path = save_checkpoint(result.model, folder / f"{version}.pt", version=version,
+    path = save_checkpoint(result.model, folder / f"{version}.safetensors", version=version,
                            dataset=dataset, tower=cfg.tower, config=cfg.to_dict(),
                            calibration=calib)
     seconds = time.perf_counter() - t0

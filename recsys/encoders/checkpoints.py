@@ -1,8 +1,21 @@
 """Catalog-clip checkpoints: naming, saving (atomically), finding and loading them, and the
-unaligned `frozen` baseline built from the same towers."""
+unaligned `frozen` baseline built from the same towers.
+
+A checkpoint is one safetensors file (`<version>.safetensors`): the weights, and in its
+metadata the JSON config (format, name, version, dataset, tower architecture, alignment
+settings, calibration). Safetensors is data only: reading it runs no code, and its header is
+checked against the file before any tensor is mapped. Checkpoints written before this format
+(`.pt`, torch.save's pickle) are read only through torch's weights-only unpickler; one that
+needs more than that is refused with a message asking to align again, never unpickled. Every
+checkpoint is validated before it is used (`DamagedCheckpoint`): its config (known tower
+values in their ranges), exactly the tensors the architecture has with their shapes, finite
+weights.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import datetime
 from pathlib import Path
@@ -11,16 +24,29 @@ from typing import Any
 import pandas as pd
 
 from ..artifacts import atomic_path
+from ..model_files import (ModelFileError, read_json, read_safetensors, sniff_weights,
+                           tensors_finite, write_safetensors)
 from .base import EncoderError, NoCheckpointError
 from .clip_encoder import ClipEncoder
 from .hybrid import build_catalog_model, output_dim
-from .towers import IMAGE_MEAN, IMAGE_STD, TowerConfig, build_clip_model, text_tokenizer
+from .towers import (IMAGE_MEAN, IMAGE_STD, IMAGE_TRUNK, TowerConfig, build_clip_model,
+                     text_tokenizer)
 
 NAME = "catalog-clip"
 FROZEN_NAME = "frozen"
 FROZEN_VERSION = "lite0-minilm-v1"
 CHECKPOINT_FORMAT = "recsys-catalog-clip"
-CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINT_FORMAT_VERSION = 2
+"""1: torch.save pickle (.pt, read with weights_only=True only); 2: safetensors + JSON config."""
+CHECKPOINT_SUFFIX = ".safetensors"
+METADATA_KEY = "recsys"
+REALIGN = ("Align the encoder again: `python -m recsys train-encoder` (or the align button of "
+           "the Visual search page), then embed the catalog.")
+
+
+class DamagedCheckpoint(EncoderError):
+    """An encoder checkpoint that cannot be used as it is: damaged, not a checkpoint, or an
+    old `.pt` file that cannot be read without running code."""
 
 
 def frozen_encoder(version: str | None = None, precision: str | None = None) -> ClipEncoder:
@@ -91,30 +117,139 @@ def load_catalog_clip(store, dataset: str | None = None, version: str | None = N
                       precision: str | None = None) -> ClipEncoder:
     """The aligned encoder `catalog-clip@version` (default: the dataset's newest)."""
     row = resolve_checkpoint(store, dataset, version)
-    return load_checkpoint(row["path"], precision=precision)
+    encoder = load_checkpoint(row["path"], precision=precision)
+    if encoder.version != row["version"]:
+        raise DamagedCheckpoint(f"The encoder checkpoint {row['path']} is not the one registered "
+                                f"as catalog-clip@{row['version']} (the file was replaced); it "
+                                f"was not used. {REALIGN}")
+    return encoder
 
 
 def load_checkpoint(path: str | Path, precision: str | None = None) -> ClipEncoder:
-    """Rebuild a ClipEncoder from a catalog-clip checkpoint file."""
-    import torch
-
+    """Rebuild a ClipEncoder from a catalog-clip checkpoint file (safetensors, or an old `.pt`
+    through torch's weights-only unpickler), validated first (`DamagedCheckpoint`)."""
     path = Path(path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise EncoderError(f"Cannot read the encoder checkpoint {path}: {exc}. Retrain with "
-                           "`python -m recsys train-encoder`.") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise EncoderError(f"{path} is not a catalog-clip checkpoint.")
-    cfg = TowerConfig.from_dict(ckpt["tower"])
-    model = build_catalog_model(cfg, pretrained=False)
-    model.load_state_dict(ckpt["state_dict"])
-    meta = {"dataset": ckpt.get("dataset"), "path": str(path)}
-    if ckpt.get("calibration"):
+        kind = sniff_weights(path)
+        if kind == "safetensors":
+            tensors, metadata = read_safetensors(path)
+            header = read_json(metadata.get(METADATA_KEY, ""), "its config")
+        elif kind == "torch":
+            header, tensors = _read_legacy(path)
+        else:
+            raise ModelFileError("it is not a catalog-clip checkpoint")
+        cfg, header = _checked_header(header)
+        model = build_catalog_model(cfg, pretrained=False)
+        _check_tensors(model, tensors)
+        model.load_state_dict(tensors, strict=True)
+    except DamagedCheckpoint:
+        raise
+    except ModelFileError as exc:
+        raise DamagedCheckpoint(f"The encoder checkpoint {path} is damaged ({exc.reason}); it "
+                                f"was not loaded. {REALIGN}") from None
+    except (RuntimeError, ValueError, TypeError, KeyError) as exc:
+        raise DamagedCheckpoint(f"The encoder checkpoint {path} is damaged (its weights do not "
+                                f"fit its architecture: {type(exc).__name__}); it was not "
+                                f"loaded. {REALIGN}") from None
+    meta = {"dataset": header.get("dataset"), "path": str(path)}
+    if header.get("calibration"):
         # the types it was aligned on and calibrated stacking's gamma (`calibration`); older
         # checkpoints have none: their photos are named without calibration
-        meta["calibration"] = ckpt["calibration"]
-    return wrap_model(model, cfg, ckpt["name"], ckpt["version"], NAME, precision, meta)
+        meta["calibration"] = header["calibration"]
+    return wrap_model(model, cfg, NAME, header["version"], NAME, precision, meta)
+
+
+def _read_legacy(path: Path) -> tuple[Any, dict[str, Any]]:
+    """(header, state dict) of a checkpoint written by `torch.save` before safetensors: read
+    with `weights_only=True` only (torch's own unpickler, which builds tensors and plain
+    containers and nothing else). A file that needs more is refused, never unpickled."""
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():      # torch warns about odd pickle protocols: refused
+            warnings.simplefilter("ignore")  # below, or read; the warning would only confuse
+            ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+    except Exception as exc:  # noqa: BLE001 - every failure of the unpickler is a refusal
+        if "weights only load failed" in str(exc).lower() or \
+                "unsupported global" in str(exc).lower():
+            raise DamagedCheckpoint(
+                f"The encoder checkpoint {path} is an old .pt file that cannot be read safely "
+                "(it holds more than weights and settings, and reading it could run code); it "
+                f"was not loaded. {REALIGN}") from None
+        raise ModelFileError("it is not a complete checkpoint (truncated or damaged)") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise ModelFileError("it is not a catalog-clip checkpoint")
+    tensors = ckpt.pop("state_dict")
+    return ckpt, tensors
+
+
+TEXT_POOLERS = ("mean_pooler", "cls_pooler", "max_pooler", "cls_last_hidden_state_pooler")
+VERSION_CHARS = re.compile(r"[A-Za-z0-9_.@:-]{1,120}")
+
+
+def _checked_header(header: Any) -> tuple[TowerConfig, dict[str, Any]]:
+    """The checkpoint's config, checked: its format and name, a plain version, and a tower
+    whose every value is one the app builds (an image size of a million pixels, an unknown
+    trunk that would be downloaded, a huge dimension: refused before anything is built)."""
+    if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT or \
+            header.get("name") != NAME:
+        raise ModelFileError("it is not a catalog-clip checkpoint")
+    version = header.get("version")
+    if not isinstance(version, str) or not VERSION_CHARS.fullmatch(version):
+        raise ModelFileError("its version is not a plain name")
+    if not isinstance(header.get("dataset"), (str, type(None))) or \
+            not isinstance(header.get("calibration") or {}, dict):
+        raise ModelFileError("its config is not a checkpoint config")
+    calibration = header.get("calibration") or {}
+    if calibration:            # used when photos are named: seen types, and numbers
+        seen = calibration.get("seen_types", [])
+        numbers = [calibration.get(k, 0.0) for k in ("gamma", "gamma_cosine", "score_scale")]
+        if not isinstance(seen, list) or not all(isinstance(t, str) for t in seen) or \
+                not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in numbers) or \
+                not isinstance(calibration.get("validation", {}), dict) or \
+                not isinstance(calibration.get("note", ""), str):
+            raise ModelFileError("its calibration is not a calibration")
+    tower = header.get("tower")
+    if not isinstance(tower, dict):
+        raise ModelFileError("its tower settings are missing")
+    cfg = TowerConfig.from_dict(tower)
+
+    def whole(value, low, high):
+        return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+    def number(value, low, high):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            math.isfinite(value) and low <= value <= high
+
+    ok = (whole(cfg.embed_dim, 1, 4096) and whole(cfg.image_size, 32, 1024)
+          and cfg.image_trunk == IMAGE_TRUNK and cfg.image_proj in ("linear", "mlp")
+          and cfg.text_proj in ("linear", "mlp", "none") and cfg.text_pooler in TEXT_POOLERS
+          and whole(cfg.context_length, 1, 512) and number(cfg.init_temperature, 1e-4, 10.0)
+          and isinstance(cfg.conse_residual, bool) and whole(cfg.instance_dim, 0, 4096)
+          and number(cfg.instance_weight, 0.0, 0.999999)
+          and (cfg.text_proj != "none" or cfg.embed_dim == 384))
+    if not ok:
+        raise ModelFileError("its tower settings are outside what the app builds")
+    return cfg, header
+
+
+def _check_tensors(model, tensors: dict[str, Any]) -> None:
+    """Exactly the tensors the architecture has, each with its shape, floats finite."""
+    import torch
+
+    expected = model.state_dict()
+    if not isinstance(tensors, dict) or set(tensors) != set(expected):
+        raise ModelFileError("its tensors are not the ones of its architecture")
+    for key, want in expected.items():
+        got = tensors[key]
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape) or \
+                got.is_floating_point() != want.is_floating_point():
+            raise ModelFileError("a tensor has the wrong shape or type")
+    if not tensors_finite(tensors.values()):
+        raise ModelFileError("its weights hold values that are not numbers (NaN or infinite)")
 
 
 def new_version(dataset: str) -> str:
@@ -122,17 +257,30 @@ def new_version(dataset: str) -> str:
     return f"{slug}-{datetime.now():%Y%m%d%H%M%S}"
 
 
-
 def save_checkpoint(model, path: Path, *, version: str, dataset: str, tower: TowerConfig,
                     config: dict[str, Any], calibration: dict[str, Any] | None = None) -> Path:
-    """Write a catalog-clip checkpoint atomically (a crash leaves the previous file), with the
-    types it was aligned on and its calibration (`calibration.TypeCalibration.to_dict()`)."""
-    import torch
-
-    ckpt = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION,
-            "name": NAME, "version": version, "dataset": dataset, "tower": tower.to_dict(),
-            "config": config, "state_dict": model.state_dict(),
-            "calibration": calibration or {}}
+    """Write a catalog-clip checkpoint atomically (a crash leaves the previous file): the
+    weights as safetensors, the config as JSON in its metadata, with the types it was aligned
+    on and its calibration (`calibration.TypeCalibration.to_dict()`). The file is named
+    `path` with the suffix `.safetensors`; returns that path."""
+    path = Path(path)
+    path = path.with_suffix(CHECKPOINT_SUFFIX) if path.suffix != CHECKPOINT_SUFFIX else path
+    header = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_FORMAT_VERSION,
+              "name": NAME, "version": version, "dataset": dataset, "tower": tower.to_dict(),
+              "config": config, "calibration": calibration or {}}
     with atomic_path(path) as tmp:
-        torch.save(ckpt, tmp)
+        write_safetensors(tmp, model.state_dict(),
+                          {"format": CHECKPOINT_FORMAT,
+                           METADATA_KEY: json.dumps(header, default=_plain)})
     return path
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the few non-JSON values a config may hold (tuples are lists already)."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -44,6 +44,17 @@ class ModelError(RecsysError):
     """A model cannot be built, fitted or loaded as asked."""
 
 
+class DamagedModelFile(ModelError):
+    """A model file that cannot be used as it is (truncated, changed, wrong shapes, weights that
+    are not numbers...): `path` and `reason` (in our words, never the file's contents)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"The model file {path} is damaged ({reason}); it cannot be used. "
+                         "Train the model again (the Train page, or `python -m recsys "
+                         "train`).")
+
+
 class _Registry:
     """How the base finds models by name without importing the registry (`recsys.models`),
     which imports the concrete models, which import this module: the registry plugs its two
@@ -358,29 +369,93 @@ class Recommender:
 
     @classmethod
     def load(cls, path: str | Path) -> "Recommender":
-        """Rebuild a model written by `save` (of this class or, from the base, any class)."""
+        """Rebuild a model written by `save` (of this class or, from the base, any class).
+
+        The file is checked as it is read (`recsys.model_files`: no pickle, memory bounded by
+        the file) and the model after it is rebuilt: its header, its ids, every matrix's
+        pointers, weights that are numbers, the shapes its arrays must have together, and a
+        probe score of two users over every item. Anything wrong is a `DamagedModelFile`,
+        never a traceback of another kind and never a model that ranks nothing."""
+        from ..model_files import READ_ERRORS, ModelFileError, read_npz
+
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"Cannot read the model file {path}: {exc}") from exc
-        meta = json.loads(arrays.pop("__meta__").tobytes().decode())
+            arrays = read_npz(path)
+            model = cls._from_arrays(path, arrays)
+            model._probe()
+        except ModelFileError as exc:
+            raise DamagedModelFile(path, exc.reason) from None
+        except DamagedModelFile:
+            raise
+        except READ_ERRORS as exc:       # shapes that do not fit together, found by the model
+            raise DamagedModelFile(path, f"its arrays do not fit together "
+                                         f"({type(exc).__name__})") from None
+        return model
+
+    @classmethod
+    def _from_arrays(cls, path: str | Path, arrays: dict[str, np.ndarray]) -> "Recommender":
+        from ..model_files import ModelFileError, all_finite, plain_ids, read_json, shown_name
+
+        raw = arrays.pop("__meta__", None)
+        if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ModelFileError("its header is missing")
+        meta = read_json(raw.tobytes(), "its header")
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or \
+                not isinstance(meta.get("class"), str) or \
+                not isinstance(meta.get("name"), str) or \
+                not isinstance(meta.get("config"), dict) or \
+                not isinstance(meta.get("history", []), list) or \
+                not isinstance(meta.get("dataset"), (str, type(None))) or \
+                not isinstance(meta.get("best_epoch"), (int, type(None))):
+            raise ModelFileError("its header is not a model header of this version")
         if _Registry.model_class is None:
             raise ModelError("The model registry (recsys.models) is not loaded.")
-        klass = _Registry.model_class(meta["class"])
+        try:
+            klass = _Registry.model_class(meta["class"])
+        except RecsysError:
+            raise ModelFileError("it names a model class this version does not have") from None
         if not issubclass(klass, cls):
-            raise ModelError(f"{path} holds a {meta['class']}, not a {cls.__name__}.")
+            raise ModelError(f"{path} holds a {klass.__name__}, not a {cls.__name__}.")
         saved = {**getattr(klass, "legacy_config", {}), **meta["config"]}
-        config = klass.config_class(**coerce_params(klass.config_class, saved))
+        try:
+            config = klass.config_class(**coerce_params(klass.config_class, saved))
+        except ModelError:
+            raise ModelFileError("its saved settings are not valid") from None
         model = klass(config, name=meta["name"])
         model.dataset = meta["dataset"]
         model.best_epoch = meta.get("best_epoch")
         model.history = [EpochStats(**h) for h in meta.get("history", [])]
-        model._set_ids(arrays.pop("__users__").astype(object), arrays.pop("__items__").astype(object))
+        users = plain_ids(arrays.pop("__users__", np.array(0)), "user ids")
+        items = plain_ids(arrays.pop("__items__", np.array(0)), "item ids")
+        if not len(items):
+            raise ModelFileError("it has no items")
+        model._set_ids(users.astype(object), items.astype(object))
         state = _unpack(arrays)
-        model.seen = state.pop("__seen__")
+        seen = state.pop("__seen__", None)
+        if not sp.issparse(seen) or seen.shape != (len(users), len(items)):
+            raise ModelFileError("its table of seen items does not match its users and items")
+        model.seen = seen
+        for key, value in state.items():
+            if not all_finite(value.data if sp.issparse(value) else value):
+                raise ModelFileError(f"its weights {shown_name(key)} hold values that are "
+                                     "not numbers (NaN or infinite)")
         model._load_state(state)
         return model
+
+    PROBE_USERS: ClassVar[int] = 2
+
+    def _probe(self) -> None:
+        """Score the first and the last user over every item: a loaded model must give one
+        finite (or -inf: ruled out) score per item, else it would rank nothing."""
+        from ..model_files import ModelFileError
+
+        if not len(self.user_ids):
+            return
+        users = np.unique([0, len(self.user_ids) - 1])
+        scores = self.score(users)
+        if scores.shape != (len(users), len(self.item_ids)):
+            raise ModelFileError("its weights do not match its items")
+        if np.isnan(scores).any() or np.isposinf(scores).any():
+            raise ModelFileError("it scores items with values that are not numbers")
 
     def _resolve_modalities(self, data: InteractionData) -> None:
         """A model with a `modalities` setting left empty uses every modality of the data: the
@@ -534,13 +609,24 @@ def _pack(state: dict[str, Any]) -> dict[str, np.ndarray]:
 
 
 def _unpack(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The state saved by `_pack`: plain arrays, and CSR matrices rebuilt from their four parts
+    with every pointer checked (`model_files.csr_parts`)."""
+    from ..model_files import ModelFileError, csr_parts, shown_name
+
     out: dict[str, Any] = {}
     for key, value in arrays.items():
         base, sep, part = key.partition("::")
         if not sep:
             out[key] = value
         elif part == "data":
-            out[base] = sp.csr_matrix((value, arrays[f"{base}::indices"],
-                                       arrays[f"{base}::indptr"]),
-                                      shape=tuple(arrays[f"{base}::shape"]))
+            try:
+                parts = [arrays[f"{base}::{p}"] for p in ("indices", "indptr", "shape")]
+            except KeyError:
+                raise ModelFileError(f"the matrix {shown_name(base)} is incomplete") from None
+            out[base] = csr_parts(value, *parts, what=shown_name(base))
+        elif part not in ("indices", "indptr", "shape"):
+            raise ModelFileError(f"it holds an array {shown_name(key)} this version does not "
+                                 "know")
+        elif f"{base}::data" not in arrays:
+            raise ModelFileError(f"the matrix {shown_name(base)} is incomplete")
     return out

@@ -127,7 +127,7 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
     path = config.artifacts_dir(store.path, "maps") / f"{dataset}-{token}.npz"
     t0 = time.perf_counter()
     coords, from_cache = cached_projection(
-        path, lambda: project(x, method, seed, scaled(progress, 0.0, 0.8)))
+        path, lambda: project(x, method, seed, scaled(progress, 0.0, 0.8)), rows=len(rows))
     seconds = 0.0 if from_cache else time.perf_counter() - t0
     report(progress, 0.85, 1.0, f"clustering into {n_clusters}", stage="cluster")
     labels = cached("map", (db_key(store), token, n_clusters),

@@ -207,7 +207,8 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     `baseline` names the single-signal model to compare with (default: the best one
     evaluated). The metrics are stored under each model's run and returned: model, run_id,
     protocol, slice, metric, k, value, users, ci_low, ci_high, std (folds), baseline, gain,
-    gain_low, gain_high, p_value.
+    gain_low, gain_high, p_value. Runs whose model file is damaged are passed over (the next
+    usable run, else the model is trained again); `frame.attrs["notes"]` says which.
     """
     from ..evaluation import evaluate_users
     from ..interactions import EvaluationError, load_data
@@ -226,17 +227,21 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     reranked: dict[str, list[UserMetrics]] = {}
     run_ids: dict[str, int] = {}
     rated: dict[str, pd.DataFrame] = {}
+    notes: list[str] = []
     for n, name in enumerate(names):
         sub = scaled(progress, n / len(names), (n + 1) / len(names))
-        trained = _trained(store, dataset, name, data, split_seed, retrain, scaled(sub, 0, .8))
+        trained = _trained(store, dataset, name, data, split_seed, retrain, scaled(sub, 0, .8),
+                           notes)
         measured = evaluate_users(trained.model, data, ks, seed=split_seed, diversity=levels,
                                   progress=scaled(sub, 0.8, 1.0))
         results[name], reranked[name] = measured[0], measured[1:]
         run_ids[name] = trained.run_id
         rated[name] = _rating_rows(trained.model, data, n_boot, split_seed)
         report(progress, n + 1, len(names), f"evaluated {name}", stage="evaluate")
-    return _store_results(store, data.protocol, results, reranked, run_ids, ks, baseline,
-                          n_boot, split_seed, extra=rated)
+    frame = _store_results(store, data.protocol, results, reranked, run_ids, ks, baseline,
+                           n_boot, split_seed, extra=rated)
+    frame.attrs["notes"] = notes
+    return frame
 
 
 def _rating_rows(model: Any, data: InteractionData, n_boot: int, seed: int) -> pd.DataFrame:
@@ -272,15 +277,21 @@ def _levels(diversity: Sequence[float] | None) -> list[float]:
 
 
 def _trained(store: Store, dataset: str, name: str, data: InteractionData, split_seed: int,
-             retrain: bool, progress: ProgressCallback | None):
-    from ..training import ModelNotTrained, data_fingerprint, load_model, train_model
+             retrain: bool, progress: ProgressCallback | None, notes: list[str] | None = None):
+    """A run of `name` trained on exactly `data`: the newest usable one (runs with a damaged
+    model file are passed over and added to `notes`), else trained now."""
+    from ..training import DamagedModel, ModelNotTrained, data_fingerprint, load_model, train_model
 
+    notes = [] if notes is None else notes
     if not retrain:
         try:    # only a run trained on exactly this data (never one that saw its test items)
-            return load_model(store, dataset, name, protocol=data.protocol,
-                              split_seed=split_seed, fingerprint=data_fingerprint(data))
-        except ModelNotTrained:
-            pass
+            run = load_model(store, dataset, name, protocol=data.protocol,
+                             split_seed=split_seed, fingerprint=data_fingerprint(data))
+            notes += run.skipped
+            return run
+        except ModelNotTrained as exc:
+            if isinstance(exc, DamagedModel):
+                notes += exc.skipped + [f"{name} was trained again."]
     return train_model(store, dataset, name, {}, progress=progress, protocol=data.protocol,
                        split_seed=split_seed, data=data)
 

@@ -72,13 +72,9 @@ def hidden_tastes(store: Store, dataset: str | None = None,
 
     def load() -> HiddenTastes:
         if path.is_file():
-            try:
-                with np.load(path, allow_pickle=False) as npz:
-                    return HiddenTastes(list(npz["user_ids"]), list(npz["item_ids"]),
-                                        npz["affinity"], npz["type_pref"], npz["type_idx"],
-                                        pd.DataFrame())
-            except (OSError, ValueError, KeyError):
-                pass
+            cached_tastes = _read_tastes(path)      # None: damaged or not this shape
+            if cached_tastes is not None:
+                return cached_tastes
         report(progress, 0, 1, "replaying the simulation to recover the shoppers' tastes",
                stage="replay")
         hidden = replay(store.items(dataset), settings, scaled(progress, 0.0, 1.0))
@@ -98,6 +94,31 @@ def hidden_tastes(store: Store, dataset: str | None = None,
         return hidden
 
     return cached("tastes", (db_key(store), dataset, token), load)
+
+
+def _read_tastes(path) -> "HiddenTastes | None":
+    """The simulator's cached tastes (`model_files.read_npz`: nothing unpickled), or None when
+    the file is damaged or its arrays do not fit together (then they are replayed again)."""
+    from ..model_files import ModelFileError, all_finite, read_npz
+    from ..simulate import HiddenTastes
+
+    try:
+        a = read_npz(path)
+        users, items = a["user_ids"], a["item_ids"]
+        affinity, type_pref, type_idx = a["affinity"], a["type_pref"], a["type_idx"]
+    except (ModelFileError, KeyError):
+        return None
+    ok = (users.ndim == 1 and items.ndim == 1 and users.dtype.kind in "US"
+          and items.dtype.kind in "US" and affinity.shape == (len(users), len(items))
+          and type_pref.ndim == 2 and len(type_pref) == len(users)
+          and type_idx.shape == (len(items),) and type_idx.dtype.kind in "iu"
+          and (not len(type_idx) or (type_idx.min() >= 0
+                                     and type_idx.max() < type_pref.shape[1]))
+          and affinity.dtype.kind == "f" and type_pref.dtype.kind == "f"
+          and all_finite(affinity) and all_finite(type_pref))
+    if not ok:
+        return None
+    return HiddenTastes(list(users), list(items), affinity, type_pref, type_idx, pd.DataFrame())
 
 
 def ab_test(store: Store, dataset: str | None = None, model_a: str | int | None = None,

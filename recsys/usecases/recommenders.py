@@ -188,6 +188,9 @@ class Recommendations:
     sentences: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, AttributeExplanation] = field(default_factory=dict)
     similarity: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about how the run was found: newer runs skipped because
+    their model file is damaged, or a model trained again because every run of it was."""
 
     @property
     def label(self) -> str:
@@ -224,7 +227,7 @@ class Recommendations:
         return {"user": self.user_id, "dataset": self.dataset, "model": self.model,
                 "label": self.label, "run_id": self.run_id, "encoder": self.encoder,
                 "include_seen": self.include_seen, "diversity": self.diversity,
-                "similarity": self.similarity, "items": items}
+                "similarity": self.similarity, "notes": self.notes, "items": items}
 
 
 def _attribute_codes(store: Store, dataset: str, item_ids) -> AttributeCodes | None:
@@ -261,6 +264,9 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     A named model without a finished run, or whose newest run was trained on other data than
     the dataset holds now (`training.data_fingerprint`), is trained first (`train`) unless
     `train_if_missing` is False; a run id trained on other data raises `StaleModel`.
+    Runs whose model file is damaged are passed over for the next usable run of the model
+    (said in `notes`); when none is usable the model is trained again like a missing one (or,
+    for a run id or without `train_if_missing`, `training.DamagedModel` says what happened).
     Explanations use `run_data` (the run's own split and encoder).
     Raises `UnknownUser` for a user the dataset does not have, `UnknownModel` for an unknown
     name, `ModelNotTrained` for a run id that cannot be loaded, `RecsysError` for a diversity
@@ -275,7 +281,8 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     from ..models import get_spec
     from ..picks import rank_picks
     from ..rerank import DEFAULT_DIVERSITY
-    from ..training import ModelNotTrained, StaleModel, check_fingerprint, load_model
+    from ..training import (DamagedModel, ModelNotTrained, StaleModel, check_fingerprint,
+                            load_model)
 
     dataset = store.resolve_dataset(dataset)
     if k < 1:
@@ -291,12 +298,16 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     if not store.has_user(dataset, str(user_id)):
         raise UnknownUser(unknown_user_message(user_id, store.users(dataset)["user_id"],
                                                dataset))
+    notes: list[str] = []
     try:
         run = load_model(store, dataset, name)
-    except ModelNotTrained:
+    except ModelNotTrained as exc:
         if by_run or not train_if_missing:
             raise
+        if isinstance(exc, DamagedModel):
+            notes += exc.skipped + [f"{name} was trained again."]
         run = train(store, dataset, name, progress=progress).run
+    notes = run.skipped + notes
     data = run_data(store, dataset, run.config)
     try:
         check_fingerprint(run, data)
@@ -334,7 +345,8 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
                                              seen=history.get(e.item_id))
     return Recommendations(dataset, str(user_id), run.name, run.run_id, run.config.get("encoder"),
                            explanations, catalog, include_seen, diversity, history, sentences,
-                           attributes, {"picks": picked_sim, "most_relevant": plain_sim})
+                           attributes, {"picks": picked_sim, "most_relevant": plain_sim},
+                           notes)
 
 
 def list_runs(store: Store, dataset: str | None = None, *, all_runs: bool = False

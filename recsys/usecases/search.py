@@ -86,6 +86,8 @@ class SearchInfo:
     storage: str = "float32"
     ann: bool = False
     ann_min_items: int = 0
+    notes: list[str] = field(default_factory=list)
+    """E.g. the index could not be saved (a full disk): searched from memory."""
 
 
 @dataclass
@@ -114,6 +116,9 @@ class SearchHits:
     query_photo: bytes | None = field(default=None, repr=False)
     method: str = "exact"
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    """What the user should know besides the results (the index's files could not be saved:
+    the search answered from memory)."""
 
     def rows(self) -> list[dict[str, Any]]:
         """The results as plain records (`RESULT_COLUMNS`; None for a missing score)."""
@@ -130,7 +135,7 @@ class SearchHits:
         return {"dataset": self.dataset, "encoder": self.encoder, "query": self.query,
                 "image_weight": self.image_weight, "items": self.items,
                 "seconds": self.seconds, "exact_match": self.exact_match,
-                "method": self.method, "timings": self.timings,
+                "method": self.method, "timings": self.timings, "notes": self.notes,
                 "results": self.rows()}
 
 
@@ -230,7 +235,7 @@ def prepare_search(store: Store, dataset: str | None = None, encoder: str | None
     index, enc = _searcher(store, dataset, encoder, storage)
     vectors = index.vectors
     return SearchInfo(dataset, enc.spec, len(index), vectors.storage, vectors.ann is not None,
-                      vectors.ann_min_items)
+                      vectors.ann_min_items, index.notes)
 
 
 @dataclass(frozen=True)
@@ -586,7 +591,7 @@ def search_similar(store: Store, dataset: str | None = None, *,
     if still:
         timings["exact_match"] = t_exact
     return SearchHits(dataset, enc.spec, query, weight, len(index), t_encode + t_rank,
-                      results, exact, encoded, result.method, timings)
+                      results, exact, encoded, result.method, timings, index.notes)
 
 
 def _joined(store: Store, dataset: str, result, items: pd.DataFrame | None = None

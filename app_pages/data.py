@@ -28,6 +28,8 @@ def show_report(rep) -> None:
                    f"({rep.rows_read:,} rows read, {rep.skipped:,} skipped).")
     for reason, count in rep.problems.items():
         st.warning(f"{reason}: {count:,} rows, e.g. {'; '.join(rep.examples.get(reason, []))}")
+    for note in rep.notes:
+        st.warning(note, icon=":material/info:")
 
 
 def with_progress(label: str, step, *args, **kwargs):

@@ -122,6 +122,7 @@ class ImportReport:
     rows_skipped: int = 0
     reason: str | None = None       # why the import was refused when no single row is at fault
     unit: str = "line"              # what `lines` counts: "line" of a CSV file, "row", "entry"
+    notes: list[str] = field(default_factory=list)  # imported, but worth a look (sentences)
 
     def add_problem(self, reason: str, example: str, lines: Iterable[int] = (),
                     rows: int = 1) -> None:
@@ -164,6 +165,7 @@ class ImportReport:
         lines = [f"{head} ({self.rows_read:,} rows read)."]
         lines += [f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}"
                   for k, v in self.details.items()]
+        lines += [f"Note: {note}" for note in self.notes]
         if self.problems:
             verb = "found" if self.refused else "skipped"
             lines.append(f"{self.rows_skipped:,} problem rows {verb}:")
@@ -181,7 +183,7 @@ class ImportReport:
                 "rows_skipped": self.rows_skipped, "refused": self.refused,
                 "reason": self.reason, "problems": self.problems, "examples": self.examples,
                 "lines": {k: v[:MAX_LINES_LISTED] for k, v in self.lines.items()},
-                "line_unit": self.unit, "details": self.details}
+                "line_unit": self.unit, "details": self.details, "notes": self.notes}
 
 
 # -- messages that quote no file content (issue 19) ------------------------------------------
@@ -256,7 +258,8 @@ def max_field_chars(limit_mb: float | None = None) -> int:
 
 
 def _mb(n: int) -> str:
-    return f"{n / 2**20:,.3g} MB"
+    """A size for a message: "40 MB", "4 KB" (three significant digits)."""
+    return f"{n / 2**20:,.3g} MB" if n >= 2**20 else f"{n / 2**10:,.3g} KB"
 
 
 def _skip_rest_of_line(fh: IO[bytes]) -> None:
@@ -371,7 +374,9 @@ def _parse_records(lines: list[str | None], sep: str, cap: int | None = None
         except _LongLine as exc:
             start = pos + done                    # index of the record's first line
             if exc.index == start:
-                bad.append((start + 1, f"the line is longer than {_mb(cap)} (not read)"))
+                bad.append((start + 1, f"the line is longer than {_mb(cap)}, the limit "
+                                       f"({ROW_FIELDS} fields of RECSYS_MAX_CSV_FIELD_MB); "
+                                       "not read"))
             else:
                 bad.append((start + 1, f"its row runs into line {exc.index + 1:,}, longer "
                                        f"than {_mb(cap)} (or a quote opened here is not "
@@ -380,8 +385,8 @@ def _parse_records(lines: list[str | None], sep: str, cap: int | None = None
             continue
         except _LongRow:
             start = pos + done
-            bad.append((start + 1, f"its row is longer than {_mb(cap)} (or a quote opened "
-                                   "on this line is not closed)"))
+            bad.append((start + 1, f"its row is longer than {_mb(cap)}, the limit (or a "
+                                   "quote opened on this line is not closed)"))
             pos = start + 1
             continue
         except csv.Error as exc:
@@ -518,7 +523,17 @@ def _frame_of_strings(rows: list[list[str]], header: list[str], index: list[int]
 
 PARQUET_BATCH_ROWS = 8192
 MAX_PARQUET_RATIO = 100          # uncompressed / compressed size of one column chunk
-MAX_TABLE_TEXT_MB = 2048         # text a Parquet table decodes to, in all
+MAX_TABLE_TEXT_MB = 2048         # text a Parquet table decodes to, in all...
+PARQUET_TEXT_RATIO = 100         # ...and at most this many times the file's size,
+MIN_TABLE_TEXT_MB = 256          # (but always this much)
+
+
+def parquet_text_budget(file_bytes: int) -> int:
+    """The text (bytes) a Parquet file of `file_bytes` may decode to: 100 times its size, at
+    least 256 MB and at most 2 GB. Repeated values stored once (dictionary, run-length) cannot
+    make a small file stand for gigabytes."""
+    return int(min(MAX_TABLE_TEXT_MB * 2**20,
+                   max(MIN_TABLE_TEXT_MB * 2**20, PARQUET_TEXT_RATIO * file_bytes)))
 
 
 def _read_parquet(path: Path, field_limit: int = sys.maxsize
@@ -528,7 +543,7 @@ def _read_parquet(path: Path, field_limit: int = sys.maxsize
     MAX_PARQUET_RATIO times (and past 64 MB) is refused from the file's metadata; text columns
     are read in batches as dictionaries, so their decoded size is known before any string is
     built (a few repeated values cannot stand for gigabytes), and a table whose text adds up
-    to more than MAX_TABLE_TEXT_MB is refused. Nested columns (lists, structs) are not read:
+    to more than `parquet_text_budget(file size)` is refused. Nested columns (lists, structs) are not read:
     no catalog or interaction field is one."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -541,10 +556,14 @@ def _read_parquet(path: Path, field_limit: int = sys.maxsize
     try:
         schema = pq.ParquetFile(path).schema_arrow
         meta = pq.ParquetFile(path).metadata
-        flat = [f.name for f in schema if not pa.types.is_nested(f.type)]
+        def value_type(t: pa.DataType) -> pa.DataType:
+            return t.value_type if pa.types.is_dictionary(t) else t
+
+        flat = [f.name for f in schema if not pa.types.is_nested(value_type(f.type))]
         text = [f.name for f in schema if f.name in flat and
-                (pa.types.is_string(f.type) or pa.types.is_large_string(f.type) or
-                 pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type))]
+                any(test(value_type(f.type)) for test in (
+                    pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                    pa.types.is_large_binary))]
         for g in range(meta.num_row_groups):
             group = meta.row_group(g)
             for c in range(group.num_columns):
@@ -558,7 +577,7 @@ def _read_parquet(path: Path, field_limit: int = sys.maxsize
                         f"decompressed (to {_mb(size)}); more than {MAX_PARQUET_RATIO} times "
                         "is refused as a likely decompression bomb.")
         reader = pq.ParquetFile(path, read_dictionary=text)
-        budget = MAX_TABLE_TEXT_MB * 2**20
+        budget = parquet_text_budget(path.stat().st_size)
         total = 0
         parts: list[pd.DataFrame] = []
         bad: list[tuple[int, str]] = []
@@ -578,8 +597,10 @@ def _read_parquet(path: Path, field_limit: int = sys.maxsize
                 total += int(lengths[lengths <= field_limit].sum())
             if total > budget:
                 raise DataImportError(
-                    f"{path.name} holds more than {MAX_TABLE_TEXT_MB:,} MB of text; split it "
-                    "into smaller files.")
+                    f"{path.name} decodes to more than {_mb(budget)} of text (the limit for "
+                    f"a file of {_mb(path.stat().st_size)}: {PARQUET_TEXT_RATIO} times its "
+                    f"size, at least {MIN_TABLE_TEXT_MB} MB, at most {MAX_TABLE_TEXT_MB:,} "
+                    "MB); nothing was imported. Split it into smaller files.")
             rows = np.arange(start + 1, start + n + 1)
             for r in rows[too_long]:
                 bad.append((int(r), f"a field longer than {_mb(field_limit)} (the limit, "
@@ -1150,6 +1171,7 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
          lambda i: f"{unit} {labels[i]} (over {MAX_ID_CHARS} characters or control characters)")
     out["event"] = out["event"].str.lower().fillna(default_event) if "event" in out \
         else default_event
+    weight_given = np.zeros(len(out), dtype=bool)
     if "ts" in out:
         raw = out["ts"]
         ts = _parse_timestamps(raw)
@@ -1162,6 +1184,7 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
         raw = out["weight"]
         weight = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         given = raw.notna().to_numpy()
+        weight_given = given
         drop("weight is not a number", given & np.isnan(weight),
              lambda i: f"{unit} {labels[i]}: {str(raw.iloc[i])[:40]}")
         with np.errstate(invalid="ignore"):
@@ -1190,7 +1213,29 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
         out["rating"] = rating
     else:
         out["rating"] = np.nan
+    _note_unknown_events(out["event"], keep, weight_given, rep)
     return out.loc[keep, ["user_id", "item_id", "event", "ts", "weight", "split", "rating"]]
+
+
+def _note_unknown_events(events: pd.Series, keep: np.ndarray, weight_given: np.ndarray,
+                         rep: ImportReport) -> None:
+    """Rows whose event is not one of EVENT_WEIGHTS are imported as they are (weight 1 unless
+    the file gives one), and said so: a count in the details and a note naming a few."""
+    known = events.isin(list(EVENT_WEIGHTS)).to_numpy(dtype=bool, na_value=False)
+    odd = keep & ~known
+    if not odd.any():
+        return
+    counts = events[odd].value_counts()
+    shown = ", ".join(f"{_short(''.join(c if c.isprintable() else '?' for c in str(name)), 30)!r}"
+                      f" x{int(n):,}" for name, n in counts.head(3).items())
+    more = f" and {len(counts) - 3:,} other names" if len(counts) > 3 else ""
+    weighted_one = int((odd & ~weight_given).sum())
+    rep.details["rows with an unknown event (imported)"] = int(odd.sum())
+    rep.notes.append(
+        f"{int(odd.sum()):,} rows have an event the importer does not know ({shown}{more}); "
+        f"they were imported as they are, {weighted_one:,} of them with weight 1 (no weight "
+        f"given). Known events: {', '.join(EVENT_WEIGHTS)}; rename yours to these, or give a "
+        "weight column.")
 
 
 def _parse_timestamps(raw: pd.Series) -> pd.Series:
@@ -1306,25 +1351,33 @@ def save_upload(data: bytes, folder: Path, filename: str) -> Path:
 
 
 def extract_images(archive: str | Path | IO[bytes], dest: Path,
-                   max_unpacked_mb: float | None = None) -> int:
-    """Unpack the photos of a zip archive flat into `dest`; returns how many were written.
+                   max_unpacked_mb: float | None = None,
+                   in_folders: list[str] | None = None) -> int:
+    """Unpack the photos of a zip archive into `dest`; returns how many were written.
 
-    Only image files are taken, by base name (no paths, so no "zip slip"). The archive is
-    refused, leaving nothing behind, when it is not a readable zip, has an encrypted or corrupt
-    photo, holds more than MAX_ARCHIVE_FILES files or unpacks to more than `max_unpacked_mb`
-    (default `max_unpacked_bytes()`: 500 MB). Sizes are counted while unpacking, not taken
-    from the zip's headers, which can lie.
+    Only image files are taken. A photo whose file name is unique in the archive is unpacked
+    flat, by its base name (no paths, so no "zip slip"). Photos that share a file name
+    (`a/x.png`, `b/x.png`) are all kept, each under its folders in the archive (cleaned: no
+    `..`, no absolute or hidden parts), so a catalog names them `a/x.png` and `b/x.png`; their
+    archive names are appended to `in_folders` when given (a catalog naming just `x.png` finds
+    no photo, and the importer reports that row). The archive is refused, leaving nothing
+    behind, when it is not a readable zip, has an encrypted or corrupt photo, holds more than
+    MAX_ARCHIVE_FILES files or unpacks to more than `max_unpacked_mb` (default
+    `max_unpacked_bytes()`: 500 MB). Sizes are counted while unpacking, not taken from the
+    zip's headers, which can lie.
     """
     limit = max_unpacked_bytes(max_unpacked_mb)
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise DataImportError(f"The images archive is not a readable zip file ({exc}).") from None
+        raise DataImportError(f"The images archive is not a readable zip file "
+                              f"({safe_reason(exc)}).") from None
     with zf:
         try:
             entries = zf.infolist()
         except (zipfile.BadZipFile, ValueError) as exc:
-            raise DataImportError(f"The images archive is damaged ({exc}).") from None
+            raise DataImportError(f"The images archive is damaged ({safe_reason(exc)}).") \
+                from None
         members = [m for m in entries if not m.is_dir() and _archive_name(m.filename)]
         if len(entries) > MAX_ARCHIVE_FILES:
             raise DataImportError(f"The images archive holds {len(entries):,} files; at most "
@@ -1337,12 +1390,14 @@ def extract_images(archive: str | Path | IO[bytes], dest: Path,
         if encrypted:
             raise DataImportError(f"The images archive is password-protected ({len(encrypted):,} "
                                   "encrypted photos); zip the photos again without a password.")
+        targets = _archive_targets(members)
         created = not dest.exists()
         dest.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=dest))
         try:
-            written = _unpack(zf, members, staging, limit)
+            written = _unpack(zf, targets, staging, limit)
             for name in written:
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / name, dest / name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -1350,6 +1405,8 @@ def extract_images(archive: str | Path | IO[bytes], dest: Path,
                 shutil.rmtree(dest, ignore_errors=True)
             raise
         shutil.rmtree(staging, ignore_errors=True)
+    if in_folders is not None:
+        in_folders.extend(m.filename for m, target in targets if "/" in target)
     return len(written)
 
 
@@ -1362,20 +1419,52 @@ def _archive_name(filename: str) -> str | None:
     return name
 
 
+def _archive_folders(filename: str) -> list[str]:
+    """The folders of a zip entry, cleaned: no empty, `.`, `..` or hidden parts, nothing
+    absolute, each at most 100 characters."""
+    parts = filename.replace("\\", "/").split("/")[:-1]
+    return [p[:100] for p in parts if p and not p.startswith(".") and "\x00" not in p
+            and ":" not in p][:16]
+
+
+def _archive_targets(members: list[zipfile.ZipInfo]) -> list[tuple[zipfile.ZipInfo, str]]:
+    """Where each photo goes, relative to the images folder: its base name when no other
+    photo of the archive has it; otherwise its cleaned folders and name (`a/x.png`), numbered
+    (`a/x-2.png`) if even that is taken (the same entry twice, folders that cleaned alike)."""
+    names = [_archive_name(m.filename) for m in members]
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name.lower()] = counts.get(name.lower(), 0) + 1     # case-insensitive disks
+    used: set[str] = set()
+    out = []
+    for m, name in zip(members, names):
+        target = name if counts[name.lower()] == 1 else \
+            "/".join([*_archive_folders(m.filename), name])
+        if target.lower() in used:
+            stem, suffix = os.path.splitext(target)
+            k = 2
+            while f"{stem}-{k}{suffix}".lower() in used:
+                k += 1
+            target = f"{stem}-{k}{suffix}"
+        used.add(target.lower())
+        out.append((m, target))
+    return out
+
+
 def _too_big(limit: int) -> str:
     return (f"The images archive unpacks to more than {limit / 2**20:,.0f} MB, the limit (set "
             "RECSYS_MAX_UNPACKED_MB to change it, or import from a folder path instead).")
 
 
-def _unpack(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Path,
+def _unpack(zf: zipfile.ZipFile, targets: list[tuple[zipfile.ZipInfo, str]], staging: Path,
             limit: int) -> list[str]:
-    """Copy members into `staging`, counting real bytes; DataImportError on any failure."""
+    """Copy members into `staging` at their targets, counting real bytes; DataImportError on
+    any failure."""
     total = 0
     written: dict[str, None] = {}
-    for m in members:
-        name = _archive_name(m.filename)
-        assert name is not None
+    for m, name in targets:
         try:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             with zf.open(m) as src, open(staging / name, "wb") as out:
                 while True:
                     chunk = src.read(1 << 20)
@@ -1391,12 +1480,14 @@ def _unpack(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Path,
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise DataImportError("The disk is full: the photos could not be unpacked "
                                       "(nothing was kept).") from None
-            raise DataImportError(f"The photo {name} in the archive is damaged ({exc}); "
-                                  "nothing was unpacked.") from None
+            raise DataImportError(f"The photo {name} in the archive could not be unpacked "
+                                  f"({exc.strerror or type(exc).__name__}); nothing was "
+                                  "unpacked.") from None
         except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, ValueError,
                 zlib.error, lzma.LZMAError, struct.error) as exc:
             raise DataImportError(f"The photo {name} in the archive is damaged or uses an "
-                                  f"unsupported format ({exc}); nothing was unpacked.") from None
+                                  f"unsupported format ({safe_reason(exc)}); nothing was "
+                                  "unpacked.") from None
         written[name] = None
     return list(written)
 
@@ -1418,7 +1509,9 @@ def import_catalog_upload(store: Store, dataset: str, table: bytes, table_name: 
             data = io.BytesIO(images_zip) if isinstance(images_zip, (bytes, bytearray)) \
                 else images_zip
             images = folder / "images"
-            unpacked = extract_images(data, images, max_unpacked_mb=max_unpacked_mb)
+            in_folders: list[str] = []
+            unpacked = extract_images(data, images, max_unpacked_mb=max_unpacked_mb,
+                                      in_folders=in_folders)
         rep = import_catalog(store, table_path, images, dataset=dataset, **options)
     except BaseException:
         discard_upload(store, folder)
@@ -1428,6 +1521,14 @@ def import_catalog_upload(store: Store, dataset: str, table: bytes, table_name: 
         return rep
     if images_zip is not None:
         rep.details["photos unpacked"] = unpacked
+        if in_folders:
+            rep.details["photos sharing a file name (kept under their zip folders)"] = \
+                len(in_folders)
+            rep.notes.append(
+                f"{len(in_folders):,} photos in the zip share a file name with another (e.g. "
+                f"{', '.join(_short(n, 60) for n in in_folders[:3])}): each was kept under its "
+                "folder, so the image column must name it with the folder, as in the zip; rows "
+                "naming just the file are reported as 'image file not found'.")
     keep = {os.path.realpath(p) for p in store.items(dataset)["image_path"].dropna()}
     for file in sorted(folder.rglob("*"), reverse=True):
         if file.is_file() and os.path.realpath(file) not in keep:

@@ -14,7 +14,8 @@ anything. The pages pass `PathPolicy.for_app()`.
 
 `check_allowed_path` resolves `..` and symlinks first (a symlink inside a root that points out
 of it is outside), compares whole path components (`/work/data-evil` is not under
-`/work/data`), and refuses NUL bytes and paths over `MAX_PATH_CHARS`. Its message quotes only
+`/work/data`), and refuses NUL bytes, paths over `MAX_PATH_CHARS` and names over
+`MAX_NAME_CHARS` (`check_path_text`, also for the CLI: such a path names no file). Its message quotes only
 what was typed and is the same whether or not the path exists, so it never tells a visitor
 what is on the server outside the roots.
 """
@@ -29,6 +30,7 @@ from typing import Iterable
 from .errors import RecsysError
 
 MAX_PATH_CHARS = 4096          # PATH_MAX on Linux: no longer path names a file
+MAX_NAME_CHARS = 255           # NAME_MAX: nor does a longer file or folder name
 SHOWN_CHARS = 120              # how much of a refused path the message repeats
 
 PathLike = str | os.PathLike
@@ -49,15 +51,11 @@ def _roots_text(roots: Iterable[Path]) -> str:
     return ", ".join(names) if names else "none are configured"
 
 
-def check_allowed_path(path: PathLike, roots: Iterable[PathLike],
-                       what: str = "The path") -> Path:
-    """`path` resolved (symlinks and `..` followed, relative to the working folder) when it
-    lies inside one of `roots` (themselves resolved), else `PathNotAllowed`.
-
-    The same message whether or not the path exists; it repeats what was typed (made
-    printable and cut to SHOWN_CHARS characters), never where a symlink leads.
-    """
-    roots = [Path(os.path.realpath(os.fspath(r))) for r in roots]
+def check_path_text(path: PathLike, what: str = "The path") -> str:
+    """The text of `path` when it could name a file at all: a string (or bytes, or PathLike),
+    not blank, without NUL characters, at most MAX_PATH_CHARS long with no part over
+    MAX_NAME_CHARS. Otherwise `PathNotAllowed` (instead of an OSError or ValueError later,
+    from the first `is_file()`). Nothing on disk is looked at."""
     try:
         text = os.fspath(path)
     except TypeError:
@@ -69,17 +67,35 @@ def check_allowed_path(path: PathLike, roots: Iterable[PathLike],
     if len(text) > MAX_PATH_CHARS:
         raise PathNotAllowed(f"{what} is {len(text):,} characters long; a path on this machine "
                              f"has at most {MAX_PATH_CHARS:,}.")
+    if "\x00" in text:
+        raise PathNotAllowed(f"{what} {_shown(text)} holds a NUL character, which no file "
+                             "name has.")
+    if any(len(part.encode("utf-8", errors="replace")) > MAX_NAME_CHARS
+           for part in text.replace("\\", "/").split("/")):
+        raise PathNotAllowed(f"{what} {_shown(text)} has a part longer than {MAX_NAME_CHARS} "
+                             "characters, which no file or folder name has.")
+    return text
+
+
+def check_allowed_path(path: PathLike, roots: Iterable[PathLike],
+                       what: str = "The path") -> Path:
+    """`path` resolved (symlinks and `..` followed, relative to the working folder) when it
+    lies inside one of `roots` (themselves resolved), else `PathNotAllowed`.
+
+    The same message whether or not the path exists; it repeats what was typed (made
+    printable and cut to SHOWN_CHARS characters), never where a symlink leads.
+    """
+    roots = [Path(os.path.realpath(os.fspath(r))) for r in roots]
+    text = check_path_text(path, what)
     outside = PathNotAllowed(
         f"{what} {_shown(text)} is not inside the folders this app reads from "
         f"({_roots_text(roots)}). Put the file in one of them, or upload it; whoever runs the "
         "app can add folders with the RECSYS_DATA_ROOTS setting.")
-    if "\x00" in text:                          # never names a file; refused like the others
-        raise outside
     try:
         real = Path(os.path.realpath(os.path.abspath(os.path.expanduser(text))))
     except (OSError, ValueError, RuntimeError):
         raise outside from None
-    if any(real == root or real.is_relative_to(root) for root in roots):
+    if any(real.is_relative_to(root) for root in roots):
         return real
     raise outside
 
@@ -105,8 +121,10 @@ class PathPolicy:
 
     def check(self, path: PathLike, what: str = "The path") -> Path:
         """`path` as the importer should read it: resolved and checked when restricted
-        (`PathNotAllowed` outside the roots), unchanged otherwise."""
+        (`PathNotAllowed` outside the roots); otherwise unchanged, once `check_path_text`
+        found it could name a file."""
         if self.roots is None:
+            check_path_text(path, what)
             return Path(path)
         return check_allowed_path(path, self.roots, what)
 

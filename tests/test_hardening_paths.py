@@ -26,6 +26,7 @@ from recsys.pathpolicy import (MAX_PATH_CHARS, PathNotAllowed, PathPolicy,
 from recsys.store import Store
 
 from .app_helpers import ROOT, app_test, problems
+from .encoder_helpers import frozen  # noqa: F401
 from .test_datasets import snapshot
 
 SECRET = "TOPSECRET-hunter2"
@@ -71,8 +72,8 @@ def test_check_allowed_path_refuses_every_attack(tree):
         assert SECRET not in message and len(message) < 700
         if str(tree.outside) not in typed:
             assert str(tree.outside) not in message        # never where a link leads
-        if len(typed) <= MAX_PATH_CHARS:
-            assert "RECSYS_DATA_ROOTS" in message
+        assert "RECSYS_DATA_ROOTS" in message or "NUL character" in message or \
+            "longer than 255" in message or f"at most {MAX_PATH_CHARS:,}" in message
 
 
 def test_refusal_does_not_tell_whether_the_path_exists(tree):
@@ -104,11 +105,21 @@ def test_check_allowed_path_accepts_paths_inside(tree, monkeypatch):
     assert check_allowed_path(root / "cat.csv", [tree.tmp / "data-link"])
 
 
-def test_policy_without_roots_is_the_cli_full_access(tree):
+def test_policy_without_roots_is_the_cli_full_access(tree, store):
     assert PathPolicy().check(tree.outside / "secret.csv") == tree.outside / "secret.csv"
     assert not PathPolicy().restricted and tree.policy.restricted
     with pytest.raises(PathNotAllowed):
         PathPolicy(()).check(tree.root / "cat.csv")                # no roots: nothing
+    # what names no file is a clear message on the command line too (not an OSError from
+    # the first is_file(): "File name too long", "embedded null byte")
+    for typed in ("a" * 300 + ".csv", str(tree.root / ("b" * 256)), "x\x00.csv", "y" * 5000,
+                  "   "):
+        for call in (lambda: usecases.import_catalog(store, typed, dataset="x"),
+                     lambda: usecases.import_interactions(store, typed, dataset="x"),
+                     lambda: usecases.import_features(store, typed, "style", "x"),
+                     lambda: usecases.load_myntra_sample(store, typed, users=10)):
+            with pytest.raises(RecsysError):
+                call()
 
 
 def test_data_roots_setting(tree, monkeypatch):
@@ -340,3 +351,57 @@ def test_data_page_reads_only_under_the_data_roots(app_db: Path, tree, monkeypat
     assert not problems(at) and not at.error, [e.value for e in at.error]
     assert any("Imported 2 items into 'inside'" in s.value
                                     for s in at.success)
+
+
+# -- video folders (item 11) ---------------------------------------------------------------------
+def test_video_folder_links_out_are_refused_per_file(tmp_path):
+    from recsys.embedding import item_videos
+
+    folder, outside = tmp_path / "videos", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (folder / "a.mp4").write_bytes(b"video a")
+    (outside / "secret.mp4").write_bytes(b"not yours")
+    os.symlink(outside / "secret.mp4", folder / "b.mp4")          # a link out: refused
+    os.symlink(folder / "a.mp4", folder / "c.webm")               # a link inside: fine
+    os.symlink(outside, folder / "sub")
+    os.symlink(outside / "missing.mp4", folder / "d.mp4")         # dangling, outside
+    items = pd.DataFrame({"item_id": ["a", "b", "c", "d", "e"]})
+    refused: dict[str, str] = {}
+    found = item_videos(items, folder, refused=refused)
+    assert found == {"a": str((folder / "a.mp4").resolve()),
+                     "c": str((folder / "a.mp4").resolve())}
+    assert set(refused) == {"b", "d"} and all("link out of the videos folder" in r
+                                              for r in refused.values())
+    assert str(outside) not in " ".join(refused.values())
+
+
+@pytest.fixture
+def video_folder_shop(tmp_path):
+    pytest.importorskip("av")
+    from .encoder_helpers import import_shapes
+    from .test_video import product_clip
+
+    store = Store(tmp_path / "v.duckdb")
+    import_shapes(store, tmp_path, copies=1)
+    ids = store.item_ids("shapes")
+    folder, outside = tmp_path / "videos", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (folder / f"{ids[0]}.mp4").write_bytes(product_clip("polygon", "Black"))
+    (outside / "private.mp4").write_bytes(product_clip("ellipse", "Red"))
+    os.symlink(outside / "private.mp4", folder / f"{ids[1]}.mp4")
+    yield store, folder, ids
+    store.close()
+
+
+def test_embed_reports_a_video_linking_out_of_its_folder(video_folder_shop, frozen):  # noqa: F811
+    """`embed --videos FOLDER` (and the use case): the file that links out is reported in the
+    embed report, not read; the video inside is embedded."""
+    from recsys.embedding import embed_items
+
+    store, folder, ids = video_folder_shop
+    rep = embed_items(store, "shapes", frozen, videos=folder)
+    assert rep.embedded["video"] == 1
+    assert set(rep.failed_videos) == {ids[1]}
+    assert "link out of the videos folder" in rep.summary()

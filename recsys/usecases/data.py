@@ -79,11 +79,10 @@ def import_catalog(store: Store, table: str | Path | Upload,
     if dataset:
         upload_dir(store, dataset)            # checks the name before any work
     policy = policy_or_any(path_policy)
-    if policy.restricted:
-        table = policy.check(table, "The catalog table path")
-        if images is None and options.get("fmt") == "myntra":
-            images = myntra_images_dir(table)     # the folder the importer would read
-        images = policy.check_optional(images, "The images folder")
+    table = policy.check(table, "The catalog table path")
+    if images is None and options.get("fmt") == "myntra" and policy.restricted:
+        images = myntra_images_dir(table)         # the folder the importer would read
+    images = policy.check_optional(images, "The images folder")
     return run(store, table, images, dataset=dataset, **options)
 
 
@@ -104,8 +103,8 @@ def import_interactions(store: Store, source: str | Path | Upload, *,
         dataset = _upload_dataset(store, options.pop("dataset", None), "log")
         return import_interactions_upload(store, dataset, source.data, source.name, **options)
     policy = policy_or_any(path_policy)
+    source = policy.check(source, "The interaction file path")
     if policy.restricted:
-        source = policy.check(source, "The interaction file path")
         for file in interaction_files(source, options.get("fmt", "csv")):
             policy.check(file, "A file of the interaction log")
     return run(store, source, **options)
@@ -262,10 +261,11 @@ def find_myntra_sample(folder: str | Path | None = None, *,
     from ..config import shared_datasets_dir
 
     policy = policy_or_any(path_policy)
-    if folder and policy.restricted:
+    if folder:
         root = policy.check(folder, "The Myntra folder")
+        root = root if policy.restricted else root.expanduser()
     else:
-        root = Path(folder).expanduser() if folder else shared_datasets_dir()
+        root = shared_datasets_dir()
     for candidate in (root, root / MYNTRA_FOLDER):
         if folder and policy.restricted:
             try:

@@ -54,13 +54,12 @@ def import_features(store: Store, source: str | Path | Upload, modality: str,
                               "paths on this machine.")
     if not isinstance(source, Upload):
         policy = policy_or_any(path_policy)
-        if policy.restricted:
+        source = policy.check(source, "The feature file path")
+        if ids is None and source.suffix.lower() == ".npy" and policy.restricted:
             from ..features import MMREC_MAPPING
 
-            source = policy.check(source, "The feature file path")
-            if ids is None and source.suffix.lower() == ".npy":
-                policy.check(source.parent / MMREC_MAPPING, "The id mapping beside it")
-            ids = policy.check_optional(ids, "The id mapping path")
+            policy.check(source.parent / MMREC_MAPPING, "The id mapping beside it")
+        ids = policy.check_optional(ids, "The id mapping path")
         return run(store, source, modality, dataset, ids=ids, columns=columns,
                    on_error=on_error, progress=progress)
     folder = new_upload_dir(store, dataset)

@@ -543,8 +543,8 @@ def _read_parquet(path: Path, field_limit: int = sys.maxsize
     MAX_PARQUET_RATIO times (and past 64 MB) is refused from the file's metadata; text columns
     are read in batches as dictionaries, so their decoded size is known before any string is
     built (a few repeated values cannot stand for gigabytes), and a table whose text adds up
-    to more than `parquet_text_budget(file size)` is refused. Nested columns (lists, structs) are not read:
-    no catalog or interaction field is one."""
+    to more than `parquet_text_budget(file size)` is refused. Nested columns (lists, structs)
+    are not read: no catalog or interaction field is one."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq

@@ -10,14 +10,18 @@ One mechanism for every path field: the use cases that read server files take a
 `path_policy: PathPolicy | None` argument (None: any path, what the CLI passes) and check each
 path they are given, and each file they would read beside it (an id mapping, a Myntra
 `images/` folder, the split JSON files of a folder), with `PathPolicy.check` before opening
-anything. The pages pass `PathPolicy.for_app()`.
+anything. The pages pass `PathPolicy.for_app()` (`usecases.app_path_policy()`).
 
 `check_allowed_path` resolves `..` and symlinks first (a symlink inside a root that points out
 of it is outside), compares whole path components (`/work/data-evil` is not under
 `/work/data`), and refuses NUL bytes, paths over `MAX_PATH_CHARS` and names over
-`MAX_NAME_CHARS` (`check_path_text`, also for the CLI: such a path names no file). Its message quotes only
-what was typed and is the same whether or not the path exists, so it never tells a visitor
-what is on the server outside the roots.
+`MAX_NAME_CHARS` (`check_path_text`, also for the CLI: such a path names no file). Its
+message quotes only what was typed and is the same whether or not the path exists, so it
+never tells a visitor what is on the server outside the roots.
+
+Known limit: the check and the read are two steps; a symlink swapped in between could still
+lead out. Visitors of the app cannot create symlinks (uploads unpack regular files only), so
+only someone with a shell on the server could, and that person can read the files anyway.
 """
 
 from __future__ import annotations

@@ -304,8 +304,14 @@ class FileWatch:
 
     def __init__(self):
         self.active = False
+        self.installed = False
         self.seen: list[str] = []
-        sys.addaudithook(self._hook)           # hooks stay for the process: cheap when idle
+
+    def install(self) -> None:
+        """Once per process (a hook cannot be removed; it returns at once when idle)."""
+        if not self.installed:
+            sys.addaudithook(self._hook)
+            self.installed = True
 
     def _hook(self, event: str, args: tuple) -> None:
         if self.active and event in ("open", "os.listdir", "os.scandir") and args:
@@ -368,6 +374,7 @@ def test_typed_paths_never_read_outside_the_roots(roots, data, which):
     a table inside was imported."""
     store, base, policy = roots
     typed = data.draw(typed_paths(base))
+    WATCH.install()
     calls = {
         "catalog": lambda: usecases.import_catalog(store, typed, dataset="fz-p",
                                                    path_policy=policy),

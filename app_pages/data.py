@@ -28,6 +28,8 @@ def show_report(rep) -> None:
                    f"({rep.rows_read:,} rows read, {rep.skipped:,} skipped).")
     for reason, count in rep.problems.items():
         st.warning(f"{reason}: {count:,} rows, e.g. {'; '.join(rep.examples.get(reason, []))}")
+    for note in rep.notes:
+        st.warning(note, icon=":material/info:")
 
 
 def with_progress(label: str, step, *args, **kwargs):
@@ -88,6 +90,14 @@ def disk_block() -> None:
             right.success(st.session_state.pop("disk_pruned"))
 
 
+def paths_note() -> None:
+    """Where paths typed on this page may point (the app reads only under its data folders)."""
+    roots = usecases.app_path_policy().roots or ()
+    st.caption("Paths on this machine are read only inside "
+               + (", ".join(f"`{r}`" for r in roots) or "no folder (none is configured)")
+               + " (the `RECSYS_DATA_ROOTS` setting); upload files from elsewhere.")
+
+
 def import_catalog_tab() -> None:
     """A catalog table and its photos, uploaded or from folders on this machine."""
     st.markdown("A CSV or Parquet table with an id column, text columns (title, description, "
@@ -96,6 +106,8 @@ def import_catalog_tab() -> None:
                 "(Small)* layout (`styles.csv` + `images/`) is the `myntra` format.")
     source = st.radio("Files", ["Upload", "Folder path on this machine"], horizontal=True,
                       key="cat_source")
+    if source != "Upload":
+        paths_note()
     with st.form("catalog_form"):
         c1, c2, c3 = st.columns(3)
         name = c1.text_input("Dataset name", value="my-catalog")
@@ -137,7 +149,8 @@ def import_catalog_tab() -> None:
             images = Path(images_path.strip()) if images_path.strip() else None
         rep = with_progress("Importing the catalog", usecases.import_catalog, store, table,
                             images, fmt=fmt, dataset=name, on_error=on_error,
-                            columns={k: v for k, v in mapping.items() if v.strip()} or None)
+                            columns={k: v for k, v in mapping.items() if v.strip()} or None,
+                            path_policy=usecases.app_path_policy())
         if "photos unpacked" in rep.details:
             st.caption(f"Unpacked {rep.details['photos unpacked']:,} photos.")
         show_report(rep)
@@ -154,6 +167,7 @@ def import_interactions_tab() -> None:
     st.markdown("A log of who did what: CSV with user, item, event (view/cart/purchase), "
                 "timestamp; or the MMRec `.inter` files / Baby `train/val/test.json` of "
                 f"`{config.shared_datasets_dir() / 'amazon_mmrec'}` (their split is kept).")
+    paths_note()
     source = st.radio("File", ["Upload", "Path on this machine"], horizontal=True,
                       key="inter_source")
     with st.form("inter_form"):
@@ -189,7 +203,7 @@ def import_interactions_tab() -> None:
             raise RecsysError("Upload an interaction file or give its path.")
         rep = with_progress("Importing interactions", usecases.import_interactions, store,
                             source, fmt=fmt, dataset=name, on_error=on_error, append=append,
-                            replace=replace)
+                            replace=replace, path_policy=usecases.app_path_policy())
         show_report(rep)
     except RecsysError as exc:
         components.error_box(exc, "Import failed, nothing was changed")
@@ -264,7 +278,7 @@ def load_myntra(folder: str | None, users: int) -> None:
     """Run the loader with progress, then offer the next steps."""
     try:
         info = with_progress("Loading the Myntra sample", usecases.load_myntra_sample, store,
-                             folder, users=int(users))
+                             folder, users=int(users), path_policy=usecases.app_path_policy())
     except RecsysError as exc:
         components.error_box(exc, "Nothing was loaded")
         return
@@ -283,13 +297,15 @@ def samples_tab() -> None:
                 "scraped from myntra.com): a folder with `styles.csv` and `images/`. Its products "
                 "with a photo are imported as the dataset `myntra`, and shoppers are simulated "
                 "for them (they replace that dataset's shoppers if it exists).")
+    paths_note()
     default = usecases.find_myntra_sample()
     c1, c2 = st.columns([3, 1])
     folder = c1.text_input("Folder", value=str(default) if default else "",
                            placeholder="/path/to/myntra_fashion", key="myntra_folder")
     users = c2.number_input("Shoppers", 10, 100_000, 2000, 100, key="myntra_users")
     if st.button("Load the Myntra sample", key="myntra_load", disabled=not folder.strip()):
-        load_myntra(folder.strip(), int(users))
+        typed = folder.strip()         # the server's own default is not a typed path
+        load_myntra(None if default and typed == str(default) else typed, int(users))
 
 
 def delete_tab(names: list[str]) -> None:
@@ -323,6 +339,7 @@ def import_features_section() -> None:
                 "(MMRec's `image_feat.npy` / `text_feat.npy` with `i_id_mapping.csv`; without "
                 "a mapping, row *r* is item *r*), or a Parquet / CSV table with an id column "
                 "and a vector column. Re-importing a modality replaces it.")
+    paths_note()
     with st.form("features_form"):
         c1, c2 = st.columns(2)
         modality = c1.text_input("Modality name", key="feat_modality",
@@ -355,7 +372,8 @@ def import_features_section() -> None:
         else:
             raise RecsysError("Upload a feature file or give its path.")
         rep = with_progress("Importing features", usecases.import_features, store, source,
-                            modality.strip(), dataset, ids=ids, on_error=on_error)
+                            modality.strip(), dataset, ids=ids, on_error=on_error,
+                            path_policy=usecases.app_path_policy())
         show_report(rep)
         if not rep.refused:
             st.caption(f"{rep.details.get('dimensions')} dimensions; items without a vector: "

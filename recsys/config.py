@@ -43,3 +43,22 @@ def shared_datasets_dir() -> Path:
     """The real datasets beside the project (`../shared/datasets`), or `$RECSYS_SHARED_DATASETS`."""
     env = os.environ.get("RECSYS_SHARED_DATASETS")
     return Path(env) if env else PROJECT_ROOT.parent / "shared" / "datasets"
+
+
+def data_roots() -> list[Path]:
+    """The folders under which paths typed into the web app may be read (issue 19).
+
+    `$RECSYS_DATA_ROOTS` (folders separated by `os.pathsep`, ':' on Linux and macOS) when set;
+    otherwise the project's `data/` folder and the shared datasets folder when it exists
+    (`shared_datasets_dir()`). Each is returned resolved (symlinks followed). The CLI is not
+    limited: its user owns the shell.
+    """
+    env = os.environ.get("RECSYS_DATA_ROOTS")
+    if env is not None and env.strip():
+        folders = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    else:
+        folders = [PROJECT_ROOT / "data"]
+        shared = shared_datasets_dir()
+        if shared.is_dir():
+            folders.append(shared)
+    return [Path(os.path.realpath(f)) for f in folders]

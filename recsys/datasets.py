@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import struct
+import sys
 import tempfile
 import time
 import zipfile
@@ -121,6 +122,7 @@ class ImportReport:
     rows_skipped: int = 0
     reason: str | None = None       # why the import was refused when no single row is at fault
     unit: str = "line"              # what `lines` counts: "line" of a CSV file, "row", "entry"
+    notes: list[str] = field(default_factory=list)  # imported, but worth a look (sentences)
 
     def add_problem(self, reason: str, example: str, lines: Iterable[int] = (),
                     rows: int = 1) -> None:
@@ -163,6 +165,7 @@ class ImportReport:
         lines = [f"{head} ({self.rows_read:,} rows read)."]
         lines += [f"  {k}: {v:,}" if isinstance(v, int) else f"  {k}: {v}"
                   for k, v in self.details.items()]
+        lines += [f"Note: {note}" for note in self.notes]
         if self.problems:
             verb = "found" if self.refused else "skipped"
             lines.append(f"{self.rows_skipped:,} problem rows {verb}:")
@@ -180,7 +183,42 @@ class ImportReport:
                 "rows_skipped": self.rows_skipped, "refused": self.refused,
                 "reason": self.reason, "problems": self.problems, "examples": self.examples,
                 "lines": {k: v[:MAX_LINES_LISTED] for k, v in self.lines.items()},
-                "line_unit": self.unit, "details": self.details}
+                "line_unit": self.unit, "details": self.details, "notes": self.notes}
+
+
+# -- messages that quote no file content (issue 19) ------------------------------------------
+_SAFE_COLUMN = re.compile(r"[^\W_][\w .()#%+-]{0,63}|Unnamed: \d+")
+MAX_COLUMNS_SHOWN = 12
+
+
+def describe_columns(names: Iterable[object]) -> str:
+    """"its columns: a, b, c" for a header that reads as column names (at least two, each at
+    most 64 letters, digits, spaces and `_ . ( ) # % + -`); otherwise a sentence that quotes
+    nothing. Error messages name a file's columns only through this: a server file that was
+    not a table (a passwd file, an environment, a `.env` split at commas) never has its first
+    line repeated."""
+    names = [str(n) for n in names]
+    if len(names) >= 2 and all(_SAFE_COLUMN.fullmatch(n) for n in names):
+        more = len(names) - MAX_COLUMNS_SHOWN
+        return "its columns: " + ", ".join(names[:MAX_COLUMNS_SHOWN]) + \
+            (f" and {more:,} more" if more > 0 else "")
+    return "its first line does not read as column names (not shown)"
+
+
+_QUOTED = re.compile(r"""b?'(?:[^'\\]|\\.)*'|b?"(?:[^"\\]|\\.)*"|`[^`]*`""")
+
+
+def safe_reason(exc: BaseException, limit: int = 160) -> str:
+    """Why a file could not be read, for a message, without any of its content: the error's
+    text with quoted parts (where parsers put what they read) cut out, at most `limit`
+    characters. "Expected 3 fields in line 5, saw 4" stays; numpy's "expected b'\\x93NUMPY',
+    got b'root:x'" loses both quotes."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"bytes that are not UTF-8 text at position {exc.start:,}"
+    text = _QUOTED.sub("…", str(exc)).replace("\n", " ").replace("\r", " ")
+    text = "".join(c if c.isprintable() else "?" for c in text).strip()
+    text = text or type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -199,27 +237,158 @@ def _line_list(numbers: list[int], unit: str) -> str:
 
 
 # -- reading tables -----------------------------------------------------------------------------
-def _parse_records(lines: list[str], sep: str
+DEFAULT_MAX_FIELD_MB = 10
+ROW_FIELDS = 4          # a row (all its lines) may be as long as this many fields at the limit
+
+
+def max_field_chars(limit_mb: float | None = None) -> int:
+    """The longest CSV field read: `limit_mb`, else `$RECSYS_MAX_CSV_FIELD_MB`, else 10 MB
+    (characters of a field; bytes of a line). A physical line or a row longer than
+    ROW_FIELDS times it is reported without ever being held whole."""
+    if limit_mb is None:
+        env = os.environ.get("RECSYS_MAX_CSV_FIELD_MB", "").strip()
+        try:
+            limit_mb = float(env) if env else DEFAULT_MAX_FIELD_MB
+        except ValueError:
+            raise DataImportError(f"RECSYS_MAX_CSV_FIELD_MB must be a number of megabytes, got "
+                                  f"{env!r}.") from None
+    if not limit_mb > 0:
+        raise DataImportError(f"The CSV field limit must be positive, got {limit_mb} MB.")
+    return max(1, int(limit_mb * 2**20))
+
+
+def _mb(n: int) -> str:
+    """A size for a message: "40 MB", "4 KB" (three significant digits)."""
+    return f"{n / 2**20:,.3g} MB" if n >= 2**20 else f"{n / 2**10:,.3g} KB"
+
+
+def _skip_rest_of_line(fh: IO[bytes]) -> None:
+    """Read on to just after the end of the current line (\\n, \\r\\n or a lone \\r), 1 MB at a
+    time: an over-long line is dropped, never held."""
+    while True:
+        piece = fh.read(1 << 20)
+        if not piece:
+            return
+        ends = [i for i in (piece.find(b"\n"), piece.find(b"\r")) if i >= 0]
+        if not ends:
+            continue
+        at = min(ends)
+        if piece[at] == 0x0D and at + 1 == len(piece):   # a CR ends the piece: LF next?
+            following = fh.read(1)
+            if following and following != b"\n":
+                fh.seek(-1, 1)
+            return
+        end = at + 2 if piece[at:at + 2] == b"\r\n" else at + 1
+        fh.seek(end - len(piece), 1)
+        return
+
+
+def _read_lines(fh: IO[bytes], cap: int) -> tuple[list[str | None], bool]:
+    """The physical lines of a text file with their endings (\\n, \\r\\n or a lone \\r, as
+    `newline=""` reads them), decoded as UTF-8, and whether all of it was UTF-8 (bytes that
+    are not stay as surrogates). A line longer than `cap` bytes is None: read past in chunks,
+    never held. Memory: the lines kept, plus at most `cap` bytes."""
+    lines: list[str | None] = []
+    append = lines.append
+    clean = True
+    readline = fh.readline
+    while True:
+        raw = readline(cap + 1)
+        if not raw:
+            break
+        if len(raw) > cap and not raw.endswith(b"\n"):
+            # over-long, unless lone CRs end lines inside it (a classic Mac file)
+            parts = raw.splitlines(keepends=True)
+            last = parts.pop()
+            if not parts:                      # one line longer than `cap`
+                append(None)
+                if not last.endswith(b"\r"):
+                    _skip_rest_of_line(fh)
+                elif fh.read(1) not in (b"\n", b""):
+                    fh.seek(-1, 1)
+                continue
+            fh.seek(-len(last), 1)             # read the unfinished line again
+        elif b"\r" in raw and (not raw.endswith(b"\r\n") or raw.count(b"\r") > 1):
+            parts = raw.splitlines(keepends=True)
+        else:
+            parts = [raw]
+        for part in parts:
+            try:
+                append(part.decode("utf-8"))
+            except UnicodeDecodeError:
+                append(part.decode("utf-8", errors="surrogateescape"))
+                clean = False
+    return lines, clean
+
+
+class _LongLine(Exception):
+    """Raised by the line feed at a line longer than the cap (`index`: its 0-based line)."""
+
+    def __init__(self, index: int):
+        super().__init__(index)
+        self.index = index
+
+
+class _LongRow(Exception):
+    """Raised by the line feed when a record's lines add up to more than the cap."""
+
+
+def _parse_records(lines: list[str | None], sep: str, cap: int | None = None
                    ) -> tuple[list[tuple[int, list[str]]], list[tuple[int, str]]]:
-    """Split CSV text into records: ([(first line, fields)], [(line, why it is not valid)]).
+    """Split CSV lines into records: ([(first line, fields)], [(line, why it is not valid)]).
 
     Python's csv module in strict mode, restarted after each error: a quote that is never
     closed is reported on the line that opened it and the lines it swallowed are read again,
-    so one stray quote costs one row, not the rest of the file.
+    so one stray quote costs one row, not the rest of the file. A line that is None (longer
+    than the cap, see `_read_lines`) is reported; so is a record whose lines add up to more
+    than `cap` characters (on its first line), and its lines are read again.
     """
     records: list[tuple[int, list[str]]] = []
     bad: list[tuple[int, str]] = []
     append = records.append
+    n = len(lines)
+    cap = cap if cap is not None else sys.maxsize
+    fed = 0
+
+    def feed(start: int) -> Iterator[str]:
+        nonlocal fed
+        for i in range(start, n):
+            line = lines[i]
+            if line is None:
+                raise _LongLine(i)
+            fed += len(line)
+            if fed > cap:
+                raise _LongRow(i)
+            yield line
+
     pos = 0
-    while pos < len(lines):
-        # map() over indices: a C iterator that starts at `pos` at no cost
-        reader = csv.reader(map(lines.__getitem__, range(pos, len(lines))), delimiter=sep,
-                            strict=True)
+    while pos < n:
+        fed = 0
+        reader = csv.reader(feed(pos), delimiter=sep, strict=True)
         done = 0                                  # lines consumed before the current record
         try:
             for fields in reader:
                 append((pos + done + 1, fields))
                 done = reader.line_num
+                fed = 0
+        except _LongLine as exc:
+            start = pos + done                    # index of the record's first line
+            if exc.index == start:
+                bad.append((start + 1, f"the line is longer than {_mb(cap)}, the limit "
+                                       f"({ROW_FIELDS} fields of RECSYS_MAX_CSV_FIELD_MB); "
+                                       "not read"))
+            else:
+                bad.append((start + 1, f"its row runs into line {exc.index + 1:,}, longer "
+                                       f"than {_mb(cap)} (or a quote opened here is not "
+                                       "closed)"))
+            pos = start + 1
+            continue
+        except _LongRow:
+            start = pos + done
+            bad.append((start + 1, f"its row is longer than {_mb(cap)}, the limit (or a "
+                                   "quote opened on this line is not closed)"))
+            pos = start + 1
+            continue
         except csv.Error as exc:
             start = pos + done                    # index of the record's first line
             if "unexpected end of data" in str(exc) or reader.line_num - done > 1:
@@ -247,45 +416,49 @@ def _column_names(header: list[str]) -> list[str]:
     return names
 
 
-def read_table(path: str | Path, sep: str | None = None
+def read_table(path: str | Path, sep: str | None = None, max_field_mb: float | None = None
                ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """Read a CSV/TSV or Parquet file as strings.
 
     Returns the frame, indexed by the line of the file each record starts on (the row number
     for Parquet), and the records that could not be read as (line, reason): malformed quoting,
-    more or fewer fields than the header, bytes that are not UTF-8. Every record of the file
-    is in one or the other. Messages never quote the file's content, except column names of a
-    file that did parse as a table (so pointing it at a server file reveals nothing).
+    more or fewer fields than the header, bytes that are not UTF-8, a field longer than
+    `max_field_chars(max_field_mb)` (10 MB), a line or row longer than ROW_FIELDS times that.
+    Every record of the file is in one or the other. The file is read line by line, so an
+    over-long line is never held whole. Messages never quote the file's content, except column
+    names of a file that did parse as a table (so pointing it at a server file reveals nothing).
     """
     path = Path(path)
     if not path.is_file():
         raise DataImportError(f"File not found: {path}")
     if path.stat().st_size == 0:
         raise DataImportError(f"{path.name} is empty.")
+    field_limit = max_field_chars(max_field_mb)
     if path.suffix.lower() in (".parquet", ".pq"):
-        return _read_parquet(path), []
-    data = path.read_bytes()
-    head = data[:4096]
-    if b"\x00" in head:
-        raise DataImportError(f"{path.name} is a binary file, not a CSV or Parquet table.")
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if len(head) < 4096 or exc.start < 4090:  # not just a character cut at the boundary
-            raise DataImportError(f"{path.name} is not UTF-8 text, so not a CSV file.") from exc
-    try:
-        text, clean = data.decode("utf-8"), True
-    except UnicodeDecodeError:
-        text, clean = data.decode("utf-8", errors="surrogateescape"), False
-    del data
-    text = text.removeprefix("\ufeff")
+        return _read_parquet(path, field_limit)
+    cap = ROW_FIELDS * field_limit
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+        if b"\x00" in head:
+            raise DataImportError(f"{path.name} is a binary file, not a CSV or Parquet table.")
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if len(head) < 4096 or exc.start < 4090:  # not just a character cut at the boundary
+                raise DataImportError(f"{path.name} is not UTF-8 text, so not a CSV "
+                                      "file.") from None
+        fh.seek(0)
+        with _gc_paused():    # half a million small strings: the collector would double the time
+            lines, clean = _read_lines(fh, cap)
+    if lines and lines[0] is not None:
+        lines[0] = lines[0].removeprefix("\ufeff")
     if sep is None:
-        first = text.split("\n", 1)[0]
+        first = lines[0] if lines and lines[0] is not None else ""
         sep = "\t" if path.suffix.lower() in (".tsv", ".inter") or "\t" in first else ","
-    with _gc_paused():        # half a million small strings: the collector would double the time
-        records, bad = _parse_records(list(io.StringIO(text, newline="")), sep)
-        del text
-        return _records_to_frame(path, records, bad, clean)
+    with _gc_paused():
+        records, bad = _parse_records(lines, sep, cap)
+        del lines
+        return _records_to_frame(path, records, bad, clean, field_limit)
 
 
 @contextmanager
@@ -300,10 +473,11 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _records_to_frame(path: Path, records: list[tuple[int, list[str]]],
-                      bad: list[tuple[int, str]], clean: bool
+                      bad: list[tuple[int, str]], clean: bool, field_limit: int = sys.maxsize
                       ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
     """Check each record against the header (and, when the file had bytes that are not UTF-8,
-    for those bytes); the good ones become the frame."""
+    for those bytes; for fields over `field_limit` characters); the good ones become the
+    frame."""
     records = [(line, fields) for line, fields in records if fields]       # blank lines
     if not records or (bad and bad[0][0] < records[0][0]):
         raise DataImportError(f"{path.name} has no readable header line (the first line must "
@@ -320,6 +494,9 @@ def _records_to_frame(path: Path, records: list[tuple[int, list[str]]],
             bad.append((line, f"{len(fields)} fields where the header has {width}"))
         elif not clean and any(_NOT_UTF8.search(f) for f in fields):
             bad.append((line, "bytes that are not UTF-8 text"))
+        elif max(map(len, fields)) > field_limit:
+            bad.append((line, f"a field longer than {_mb(field_limit)} (the limit, "
+                              "RECSYS_MAX_CSV_FIELD_MB)"))
         else:
             good_lines.append(line)
             rows.append(fields)
@@ -344,20 +521,110 @@ def _frame_of_strings(rows: list[list[str]], header: list[str], index: list[int]
                         index=pd.Index(index, dtype="int64"))
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+PARQUET_BATCH_ROWS = 8192
+MAX_PARQUET_RATIO = 100          # uncompressed / compressed size of one column chunk
+MAX_TABLE_TEXT_MB = 2048         # text a Parquet table decodes to, in all...
+PARQUET_TEXT_RATIO = 100         # ...and at most this many times the file's size,
+MIN_TABLE_TEXT_MB = 256          # (but always this much)
+
+
+def parquet_text_budget(file_bytes: int) -> int:
+    """The text (bytes) a Parquet file of `file_bytes` may decode to: 100 times its size, at
+    least 256 MB and at most 2 GB. Repeated values stored once (dictionary, run-length) cannot
+    make a small file stand for gigabytes."""
+    return int(min(MAX_TABLE_TEXT_MB * 2**20,
+                   max(MIN_TABLE_TEXT_MB * 2**20, PARQUET_TEXT_RATIO * file_bytes)))
+
+
+def _read_parquet(path: Path, field_limit: int = sys.maxsize
+                  ) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """A Parquet table as strings, and its rows with a value over `field_limit` characters
+    (reported, left out). Bounded before decoding: a column chunk that inflates more than
+    MAX_PARQUET_RATIO times (and past 64 MB) is refused from the file's metadata; text columns
+    are read in batches as dictionaries, so their decoded size is known before any string is
+    built (a few repeated values cannot stand for gigabytes), and a table whose text adds up
+    to more than `parquet_text_budget(file size)` is refused. Nested columns (lists, structs)
+    are not read: no catalog or interaction field is one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    def unreadable(exc: BaseException) -> DataImportError:
+        return DataImportError(f"{path.name} is not a readable Parquet file "
+                               f"({type(exc).__name__}).")
+
     try:
-        frame = pd.read_parquet(path)
-        frame = frame.astype("string")
+        schema = pq.ParquetFile(path).schema_arrow
+        meta = pq.ParquetFile(path).metadata
+        def value_type(t: pa.DataType) -> pa.DataType:
+            return t.value_type if pa.types.is_dictionary(t) else t
+
+        flat = [f.name for f in schema if not pa.types.is_nested(value_type(f.type))]
+        text = [f.name for f in schema if f.name in flat and
+                any(test(value_type(f.type)) for test in (
+                    pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                    pa.types.is_large_binary))]
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            for c in range(group.num_columns):
+                chunk = group.column(c)
+                size = chunk.total_uncompressed_size
+                if size > 64 * 2**20 and size > MAX_PARQUET_RATIO * max(
+                        1, chunk.total_compressed_size):
+                    raise DataImportError(
+                        f"{path.name}: column {chunk.path_in_schema!r} inflates "
+                        f"{size / max(1, chunk.total_compressed_size):,.0f} times when "
+                        f"decompressed (to {_mb(size)}); more than {MAX_PARQUET_RATIO} times "
+                        "is refused as a likely decompression bomb.")
+        reader = pq.ParquetFile(path, read_dictionary=text)
+        budget = parquet_text_budget(path.stat().st_size)
+        total = 0
+        parts: list[pd.DataFrame] = []
+        bad: list[tuple[int, str]] = []
+        start = 0
+        for batch in reader.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=flat):
+            n = batch.num_rows
+            too_long = np.zeros(n, dtype=bool)
+            for name in text:
+                col = batch.column(name)
+                if isinstance(col, pa.DictionaryArray):
+                    lengths = pc.binary_length(col.dictionary).take(col.indices)
+                else:
+                    lengths = pc.binary_length(col)
+                lengths = lengths.to_numpy(zero_copy_only=False)
+                lengths = np.nan_to_num(lengths.astype("float64"), nan=0.0)
+                too_long |= lengths > field_limit
+                total += int(lengths[lengths <= field_limit].sum())
+            if total > budget:
+                raise DataImportError(
+                    f"{path.name} decodes to more than {_mb(budget)} of text (the limit for "
+                    f"a file of {_mb(path.stat().st_size)}: {PARQUET_TEXT_RATIO} times its "
+                    f"size, at least {MIN_TABLE_TEXT_MB} MB, at most {MAX_TABLE_TEXT_MB:,} "
+                    "MB); nothing was imported. Split it into smaller files.")
+            rows = np.arange(start + 1, start + n + 1)
+            for r in rows[too_long]:
+                bad.append((int(r), f"a field longer than {_mb(field_limit)} (the limit, "
+                                    "RECSYS_MAX_CSV_FIELD_MB)"))
+            if too_long.any():
+                batch = batch.filter(pa.array(~too_long))
+            frame = batch.to_pandas().astype("string")
+            frame.index = rows[~too_long]
+            parts.append(frame)
+            start += n
+    except DataImportError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pyarrow raises many unrelated types
-        raise DataImportError(f"{path.name} is not a readable Parquet file "
-                              f"({type(exc).__name__}).") from exc
+        raise unreadable(exc) from None
+    if parts:
+        frame = pd.concat(parts) if len(parts) > 1 else parts[0]
+    else:
+        frame = pd.DataFrame({name: pd.array([], dtype="string") for name in flat})
     frame.columns = _column_names([str(c) for c in frame.columns])
-    frame.index = pd.RangeIndex(1, len(frame) + 1)
     frame.attrs["unit"] = "row"
     if frame.shape[1] < 2:
         raise DataImportError(f"{path.name} has {frame.shape[1]} column; a catalog or "
                               "interaction table needs several.")
-    return frame
+    return frame, bad
 
 
 def resolve_columns(frame: pd.DataFrame, aliases: dict[str, tuple[str, ...]],
@@ -368,7 +635,7 @@ def resolve_columns(frame: pd.DataFrame, aliases: dict[str, tuple[str, ...]],
     for canonical, source in (overrides or {}).items():
         if source not in frame.columns:
             raise DataImportError(f"Column {source!r} (given for {canonical}) is not in the file; "
-                                  f"its columns are: {', '.join(frame.columns)}.")
+                                  f"{describe_columns(frame.columns)}.")
         mapping[canonical] = source
     for canonical, names in aliases.items():
         if canonical in mapping:
@@ -385,8 +652,9 @@ def _require(mapping: dict[str, str], fields: Iterable[str], frame: pd.DataFrame
     missing = [f for f in fields if f not in mapping]
     if missing:
         raise DataImportError(
-            f"{label} is missing required column(s): {', '.join(missing)}. Found columns: "
-            f"{', '.join(frame.columns)}. Name them with options such as --column item_id=SKU.")
+            f"{label} is missing required column(s): {', '.join(missing)}; "
+            f"{describe_columns(frame.columns)}. Name them with options such as "
+            "--column item_id=SKU.")
 
 
 def _row_dropper(rep: "ImportReport", labels: np.ndarray, keep: np.ndarray
@@ -436,7 +704,7 @@ def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | 
     csv_path = Path(csv_path)
     if fmt == "myntra":
         frame, bad_lines = read_table(csv_path)
-        images_dir = Path(images_dir) if images_dir else csv_path.parent / "images"
+        images_dir = Path(images_dir) if images_dir else myntra_images_dir(csv_path)
         mapping = resolve_columns(frame, ITEM_ALIASES, {
             "item_id": "id", "title": "productDisplayName", "gender": "gender",
             "master_category": "masterCategory", "sub_category": "subCategory",
@@ -476,6 +744,11 @@ def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | 
     new = len(set(rows["item_id"]) - existing)
     rep.details.update({"new items": new, "updated items": len(rows) - new})
     return rep
+
+
+def myntra_images_dir(csv_path: str | Path) -> Path:
+    """The photo folder of a Myntra `styles.csv` when none is given: `images/` beside it."""
+    return Path(csv_path).parent / "images"
 
 
 def _refuse_rows(rep: ImportReport) -> ImportReport:
@@ -760,13 +1033,37 @@ def import_interactions(store: Store, path: str | Path,
     return rep
 
 
+def interaction_files(path: str | Path, fmt: str) -> list[Path]:
+    """The files an interaction import of `path` in format `fmt` reads (those that exist or
+    not): the file itself, the first `.inter` file of a folder (mmrec), or the split and
+    mapping JSON files of the folder (json). The use cases check each against the app's
+    allowed folders before importing."""
+    path = Path(path)
+    if fmt == "mmrec" and path.is_dir():
+        return [_mmrec_file(path)]
+    if fmt == "json":
+        folder = path if path.is_dir() else path.parent
+        return [*_split_json_files(folder).values(), folder / "item2id.json",
+                folder / "user2id.json"]
+    return [path]
+
+
+def _mmrec_file(folder: Path) -> Path:
+    files = sorted(folder.glob("*.inter"))
+    if not files:
+        raise DataImportError(f"No .inter file in {folder}.")
+    return files[0]
+
+
+def _split_json_files(folder: Path) -> dict[str, Path]:
+    return {"train": folder / "train.json", "valid": folder / "val.json",
+            "test": folder / "test.json"}
+
+
 def _read_mmrec(path: Path, dataset: str | None) -> tuple[pd.DataFrame, ImportReport, dict]:
     """MMRec `.inter` (tab-separated userID, itemID, x_label[, rating, timestamp])."""
     if path.is_dir():
-        files = sorted(path.glob("*.inter"))
-        if not files:
-            raise DataImportError(f"No .inter file in {path}.")
-        path = files[0]
+        path = _mmrec_file(path)
     return _read_interaction_table(path, dataset, None, sep="\t")
 
 
@@ -775,7 +1072,7 @@ def _load_json(file: Path) -> object:
     try:
         return json.loads(file.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataImportError(f"{file.name} is not valid JSON: {exc}") from exc
+        raise DataImportError(f"{file.name} is not valid JSON: {safe_reason(exc)}") from None
     except RecursionError:
         raise DataImportError(f"{file.name} is nested too deeply to be a split file (it should "
                               "map user ids to lists of item ids).") from None
@@ -784,8 +1081,7 @@ def _load_json(file: Path) -> object:
 def _read_split_json(path: Path, dataset: str | None) -> tuple[pd.DataFrame, ImportReport, dict]:
     """A folder with train.json / val.json / test.json mapping user index -> item indices."""
     folder = path if path.is_dir() else path.parent
-    files = {"train": folder / "train.json", "valid": folder / "val.json",
-             "test": folder / "test.json"}
+    files = _split_json_files(folder)
     if not files["train"].is_file():
         raise DataImportError(f"{folder} has no train.json (expected train/val/test.json).")
     rep = ImportReport(dataset=dataset or folder.name, kind="interactions", unit="entry")
@@ -875,6 +1171,7 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
          lambda i: f"{unit} {labels[i]} (over {MAX_ID_CHARS} characters or control characters)")
     out["event"] = out["event"].str.lower().fillna(default_event) if "event" in out \
         else default_event
+    weight_given = np.zeros(len(out), dtype=bool)
     if "ts" in out:
         raw = out["ts"]
         ts = _parse_timestamps(raw)
@@ -887,6 +1184,7 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
         raw = out["weight"]
         weight = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         given = raw.notna().to_numpy()
+        weight_given = given
         drop("weight is not a number", given & np.isnan(weight),
              lambda i: f"{unit} {labels[i]}: {str(raw.iloc[i])[:40]}")
         with np.errstate(invalid="ignore"):
@@ -915,7 +1213,29 @@ def _normalise_interactions(frame: pd.DataFrame, mapping: dict[str, str], rep: I
         out["rating"] = rating
     else:
         out["rating"] = np.nan
+    _note_unknown_events(out["event"], keep, weight_given, rep)
     return out.loc[keep, ["user_id", "item_id", "event", "ts", "weight", "split", "rating"]]
+
+
+def _note_unknown_events(events: pd.Series, keep: np.ndarray, weight_given: np.ndarray,
+                         rep: ImportReport) -> None:
+    """Rows whose event is not one of EVENT_WEIGHTS are imported as they are (weight 1 unless
+    the file gives one), and said so: a count in the details and a note naming a few."""
+    known = events.isin(list(EVENT_WEIGHTS)).to_numpy(dtype=bool, na_value=False)
+    odd = keep & ~known
+    if not odd.any():
+        return
+    counts = events[odd].value_counts()
+    shown = ", ".join(f"{_short(''.join(c if c.isprintable() else '?' for c in str(name)), 30)!r}"
+                      f" x{int(n):,}" for name, n in counts.head(3).items())
+    more = f" and {len(counts) - 3:,} other names" if len(counts) > 3 else ""
+    weighted_one = int((odd & ~weight_given).sum())
+    rep.details["rows with an unknown event (imported)"] = int(odd.sum())
+    rep.notes.append(
+        f"{int(odd.sum()):,} rows have an event the importer does not know ({shown}{more}); "
+        f"they were imported as they are, {weighted_one:,} of them with weight 1 (no weight "
+        f"given). Known events: {', '.join(EVENT_WEIGHTS)}; rename yours to these, or give a "
+        "weight column.")
 
 
 def _parse_timestamps(raw: pd.Series) -> pd.Series:
@@ -1031,25 +1351,33 @@ def save_upload(data: bytes, folder: Path, filename: str) -> Path:
 
 
 def extract_images(archive: str | Path | IO[bytes], dest: Path,
-                   max_unpacked_mb: float | None = None) -> int:
-    """Unpack the photos of a zip archive flat into `dest`; returns how many were written.
+                   max_unpacked_mb: float | None = None,
+                   in_folders: list[str] | None = None) -> int:
+    """Unpack the photos of a zip archive into `dest`; returns how many were written.
 
-    Only image files are taken, by base name (no paths, so no "zip slip"). The archive is
-    refused, leaving nothing behind, when it is not a readable zip, has an encrypted or corrupt
-    photo, holds more than MAX_ARCHIVE_FILES files or unpacks to more than `max_unpacked_mb`
-    (default `max_unpacked_bytes()`: 500 MB). Sizes are counted while unpacking, not taken
-    from the zip's headers, which can lie.
+    Only image files are taken. A photo whose file name is unique in the archive is unpacked
+    flat, by its base name (no paths, so no "zip slip"). Photos that share a file name
+    (`a/x.png`, `b/x.png`) are all kept, each under its folders in the archive (cleaned: no
+    `..`, no absolute or hidden parts), so a catalog names them `a/x.png` and `b/x.png`; their
+    archive names are appended to `in_folders` when given (a catalog naming just `x.png` finds
+    no photo, and the importer reports that row). The archive is refused, leaving nothing
+    behind, when it is not a readable zip, has an encrypted or corrupt photo, holds more than
+    MAX_ARCHIVE_FILES files or unpacks to more than `max_unpacked_mb` (default
+    `max_unpacked_bytes()`: 500 MB). Sizes are counted while unpacking, not taken from the
+    zip's headers, which can lie.
     """
     limit = max_unpacked_bytes(max_unpacked_mb)
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise DataImportError(f"The images archive is not a readable zip file ({exc}).") from None
+        raise DataImportError(f"The images archive is not a readable zip file "
+                              f"({safe_reason(exc)}).") from None
     with zf:
         try:
             entries = zf.infolist()
         except (zipfile.BadZipFile, ValueError) as exc:
-            raise DataImportError(f"The images archive is damaged ({exc}).") from None
+            raise DataImportError(f"The images archive is damaged ({safe_reason(exc)}).") \
+                from None
         members = [m for m in entries if not m.is_dir() and _archive_name(m.filename)]
         if len(entries) > MAX_ARCHIVE_FILES:
             raise DataImportError(f"The images archive holds {len(entries):,} files; at most "
@@ -1062,12 +1390,14 @@ def extract_images(archive: str | Path | IO[bytes], dest: Path,
         if encrypted:
             raise DataImportError(f"The images archive is password-protected ({len(encrypted):,} "
                                   "encrypted photos); zip the photos again without a password.")
+        targets = _archive_targets(members)
         created = not dest.exists()
         dest.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=dest))
         try:
-            written = _unpack(zf, members, staging, limit)
+            written = _unpack(zf, targets, staging, limit)
             for name in written:
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staging / name, dest / name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -1075,6 +1405,8 @@ def extract_images(archive: str | Path | IO[bytes], dest: Path,
                 shutil.rmtree(dest, ignore_errors=True)
             raise
         shutil.rmtree(staging, ignore_errors=True)
+    if in_folders is not None:
+        in_folders.extend(m.filename for m, target in targets if "/" in target)
     return len(written)
 
 
@@ -1087,20 +1419,52 @@ def _archive_name(filename: str) -> str | None:
     return name
 
 
+def _archive_folders(filename: str) -> list[str]:
+    """The folders of a zip entry, cleaned: no empty, `.`, `..` or hidden parts, nothing
+    absolute, each at most 100 characters."""
+    parts = filename.replace("\\", "/").split("/")[:-1]
+    return [p[:100] for p in parts if p and not p.startswith(".") and "\x00" not in p
+            and ":" not in p][:16]
+
+
+def _archive_targets(members: list[zipfile.ZipInfo]) -> list[tuple[zipfile.ZipInfo, str]]:
+    """Where each photo goes, relative to the images folder: its base name when no other
+    photo of the archive has it; otherwise its cleaned folders and name (`a/x.png`), numbered
+    (`a/x-2.png`) if even that is taken (the same entry twice, folders that cleaned alike)."""
+    names = [_archive_name(m.filename) for m in members]
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name.lower()] = counts.get(name.lower(), 0) + 1     # case-insensitive disks
+    used: set[str] = set()
+    out = []
+    for m, name in zip(members, names):
+        target = name if counts[name.lower()] == 1 else \
+            "/".join([*_archive_folders(m.filename), name])
+        if target.lower() in used:
+            stem, suffix = os.path.splitext(target)
+            k = 2
+            while f"{stem}-{k}{suffix}".lower() in used:
+                k += 1
+            target = f"{stem}-{k}{suffix}"
+        used.add(target.lower())
+        out.append((m, target))
+    return out
+
+
 def _too_big(limit: int) -> str:
     return (f"The images archive unpacks to more than {limit / 2**20:,.0f} MB, the limit (set "
             "RECSYS_MAX_UNPACKED_MB to change it, or import from a folder path instead).")
 
 
-def _unpack(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Path,
+def _unpack(zf: zipfile.ZipFile, targets: list[tuple[zipfile.ZipInfo, str]], staging: Path,
             limit: int) -> list[str]:
-    """Copy members into `staging`, counting real bytes; DataImportError on any failure."""
+    """Copy members into `staging` at their targets, counting real bytes; DataImportError on
+    any failure."""
     total = 0
     written: dict[str, None] = {}
-    for m in members:
-        name = _archive_name(m.filename)
-        assert name is not None
+    for m, name in targets:
         try:
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
             with zf.open(m) as src, open(staging / name, "wb") as out:
                 while True:
                     chunk = src.read(1 << 20)
@@ -1116,12 +1480,14 @@ def _unpack(zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], staging: Path,
             if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                 raise DataImportError("The disk is full: the photos could not be unpacked "
                                       "(nothing was kept).") from None
-            raise DataImportError(f"The photo {name} in the archive is damaged ({exc}); "
-                                  "nothing was unpacked.") from None
+            raise DataImportError(f"The photo {name} in the archive could not be unpacked "
+                                  f"({exc.strerror or type(exc).__name__}); nothing was "
+                                  "unpacked.") from None
         except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, ValueError,
                 zlib.error, lzma.LZMAError, struct.error) as exc:
             raise DataImportError(f"The photo {name} in the archive is damaged or uses an "
-                                  f"unsupported format ({exc}); nothing was unpacked.") from None
+                                  f"unsupported format ({safe_reason(exc)}); nothing was "
+                                  "unpacked.") from None
         written[name] = None
     return list(written)
 
@@ -1143,7 +1509,9 @@ def import_catalog_upload(store: Store, dataset: str, table: bytes, table_name: 
             data = io.BytesIO(images_zip) if isinstance(images_zip, (bytes, bytearray)) \
                 else images_zip
             images = folder / "images"
-            unpacked = extract_images(data, images, max_unpacked_mb=max_unpacked_mb)
+            in_folders: list[str] = []
+            unpacked = extract_images(data, images, max_unpacked_mb=max_unpacked_mb,
+                                      in_folders=in_folders)
         rep = import_catalog(store, table_path, images, dataset=dataset, **options)
     except BaseException:
         discard_upload(store, folder)
@@ -1153,6 +1521,14 @@ def import_catalog_upload(store: Store, dataset: str, table: bytes, table_name: 
         return rep
     if images_zip is not None:
         rep.details["photos unpacked"] = unpacked
+        if in_folders:
+            rep.details["photos sharing a file name (kept under their zip folders)"] = \
+                len(in_folders)
+            rep.notes.append(
+                f"{len(in_folders):,} photos in the zip share a file name with another (e.g. "
+                f"{', '.join(_short(n, 60) for n in in_folders[:3])}): each was kept under its "
+                "folder, so the image column must name it with the folder, as in the zip; rows "
+                "naming just the file are reported as 'image file not found'.")
     keep = {os.path.realpath(p) for p in store.items(dataset)["image_path"].dropna()}
     for file in sorted(folder.rglob("*"), reverse=True):
         if file.is_file() and os.path.realpath(file) not in keep:

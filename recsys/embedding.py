@@ -327,10 +327,16 @@ def _remove_stale(store: Store, dataset: str, name: str, version: str, modality:
 VIDEO_CHUNK = 32
 
 
-def item_videos(items: pd.DataFrame, videos: str | Path | None = None) -> dict[str, str]:
+def item_videos(items: pd.DataFrame, videos: str | Path | None = None,
+                refused: dict[str, str] | None = None) -> dict[str, str]:
     """item_id -> video file: the catalog's `video` (kept in the item's `extra` by the
-    importer), else `<item_id>.mp4` / `.webm` / ... in the `videos` folder."""
+    importer), else `<item_id>.mp4` / `.webm` / ... in the `videos` folder.
+
+    A file of the folder that is a symlink leading out of it (the folder resolved) is not
+    taken: its item id gets the reason in `refused` (the file's name only, never where the
+    link leads)."""
     import json
+    import os
 
     from .video import VIDEO_SUFFIXES
 
@@ -349,11 +355,25 @@ def item_videos(items: pd.DataFrame, videos: str | Path | None = None) -> dict[s
         if not folder.is_dir():
             from .video import VideoError
             raise VideoError(f"Video folder not found: {folder}")
-        by_stem = {f.stem: str(f.resolve()) for f in folder.iterdir()
-                   if f.suffix.lower() in VIDEO_SUFFIXES and f.is_file()}
+        base = os.path.realpath(folder)
+        by_stem: dict[str, str | None] = {}
+        for f in folder.iterdir():
+            if f.suffix.lower() not in VIDEO_SUFFIXES:
+                continue
+            real = os.path.realpath(f)
+            if os.path.commonpath([base, real]) != base:
+                by_stem[f.stem] = None              # a link out of the folder
+            elif os.path.isfile(real):
+                by_stem[f.stem] = real
         for item_id in items["item_id"]:
-            if str(item_id) not in found and str(item_id) in by_stem:
-                found[str(item_id)] = by_stem[str(item_id)]
+            key = str(item_id)
+            if key in found or key not in by_stem:
+                continue
+            if by_stem[key] is None:
+                if refused is not None:
+                    refused[key] = "the video file is a link out of the videos folder; not read"
+            else:
+                found[key] = by_stem[key]
     return found
 
 
@@ -370,7 +390,7 @@ def _video_work(store: Store, dataset: str, name: str, version: str, items: pd.D
                 videos: str | Path | None, force: bool, rep: EmbedReport
                 ) -> list[tuple[str, str, str]]:
     """(item_id, path, fingerprint) of the videos to embed (new or changed); counts in `rep`."""
-    found = item_videos(items, videos)
+    found = item_videos(items, videos, refused=rep.failed_videos)
     stored = {} if force else store.embedding_hashes(dataset, name, version, "video")
     if not found and not stored:
         return []

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .datasets import (EXAMPLES_PER_REASON, DataImportError, ImportReport, OnError,
-                       resolve_columns)
+                       describe_columns, resolve_columns, safe_reason)
 from .progress import ProgressCallback, report
 from .store import Store
 from .vectors import FEATURES_ENCODER, ModalityError, check_modality_name
@@ -234,7 +234,8 @@ def _npy_reader(path: Path, ids: str | Path | None, catalog: set[str]
     try:
         mat = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise DataImportError(f"{path.name} is not a readable .npy matrix ({exc}).") from None
+        why = "it is not a .npy file" if "pickled" in str(exc) else safe_reason(exc)
+        raise DataImportError(f"{path.name} is not a readable .npy matrix ({why}).") from None
     if mat.ndim != 2 or mat.shape[1] < 1:
         raise DataImportError(f"{path.name} holds an array of shape {mat.shape}; item features "
                               "are a 2-D matrix with one row per item.")
@@ -276,7 +277,8 @@ def _row_ids(mapping: Path, catalog: set[str]) -> list[str | None]:
             return [line.strip() or None for line in lines]
         table = pd.read_csv(mapping, sep=sep, dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataImportError(f"{mapping.name} is not a readable id mapping ({exc}).") from None
+        raise DataImportError(f"{mapping.name} is not a readable id mapping "
+                              f"({safe_reason(exc)}).") from None
     lower = {c.lower(): c for c in table.columns}
     if "itemid" in lower and len(table.columns) >= 2:
         rows = pd.to_numeric(table[lower["itemid"]], errors="coerce")
@@ -313,8 +315,8 @@ def _pick_columns(names: list[str], columns: dict[str, str] | None, label: str
     frame = pd.DataFrame(columns=names)
     mapping = resolve_columns(frame, ID_ALIASES, columns)
     if "item_id" not in mapping:
-        raise DataImportError(f"{label} has no item id column (item_id, id, asin...); its "
-                              f"columns: {', '.join(names[:12])}. Name it with --column "
+        raise DataImportError(f"{label} has no item id column (item_id, id, asin...); "
+                              f"{describe_columns(names)}. Name it with --column "
                               "item_id=COLUMN.")
     if "vector" in mapping:
         return mapping["item_id"], mapping["vector"], []
@@ -369,11 +371,15 @@ def _parquet_reader(path: Path, columns: dict[str, str] | None
 
 
 def _csv_reader(path: Path, columns: dict[str, str] | None) -> Callable[[], Iterator[Chunk]]:
+    # the separator the rows are read with, also for the header: a sniffed one (':' in a
+    # passwd file, a letter in a .env) would split any text file into "columns"
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        sep = "\t" if "\t" in fh.readline() else ","
     try:
-        head = pd.read_csv(path, sep=None, engine="python", nrows=5, dtype=str)
+        head = pd.read_csv(path, sep=sep, nrows=5, dtype=str)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataImportError(f"{path.name} is not a readable CSV table ({exc}).") from None
-    sep = "\t" if "\t" in path.open(encoding="utf-8", errors="replace").readline() else ","
+        raise DataImportError(f"{path.name} is not a readable CSV table "
+                              f"({safe_reason(exc)}).") from None
     id_col, vec_col, dims = _pick_columns(list(head.columns), columns, path.name)
 
     def reader() -> Iterator[Chunk]:
@@ -391,7 +397,7 @@ def _csv_reader(path: Path, columns: dict[str, str] | None) -> Callable[[], Iter
                 start += n
         except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise DataImportError(f"{path.name} could not be read past line {start + 1:,} "
-                                  f"({exc}).") from None
+                                  f"({safe_reason(exc)}).") from None
 
     return reader
 

@@ -86,6 +86,7 @@ def test_data_page_loads_the_sample_in_one_click(app_db: Path, tmp_path: Path, m
 def test_data_page_offers_no_sample_that_is_not_there(app_db: Path, tmp_path: Path,
                                                       monkeypatch):
     monkeypatch.setenv("RECSYS_SHARED_DATASETS", str(tmp_path / "empty"))
+    monkeypatch.setenv("RECSYS_DATA_ROOTS", str(tmp_path))     # typed paths: only under it
     at = app_test(app_db, "app_pages/data.py")
     assert not any(b.key == "myntra_one_click" for b in at.button)
     folder = at.text_input(key="myntra_folder")

@@ -19,16 +19,21 @@ import csv
 import io
 import json
 import os
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+import numpy as np
+import pandas as pd
 from PIL import Image
 
-from recsys.datasets import extract_images, import_catalog, import_interactions
+from recsys import usecases
+from recsys.datasets import extract_images, import_catalog, import_interactions, read_table
 from recsys.errors import RecsysError
+from recsys.pathpolicy import PathNotAllowed, PathPolicy
 from recsys.images import WORK_SIDE, ImageError, load_image
 from recsys.store import Store
 
@@ -289,3 +294,198 @@ def test_random_and_damaged_zips(world, data: bytes, limit):
     assert all(f.is_file() for f in files) and len(files) == n
     if limit is not None:
         assert sum(f.stat().st_size for f in files) <= limit * 2**20
+
+
+# -- issue 19: paths typed into the app, long fields, Parquet ---------------------------------
+class FileWatch:
+    """Paths the process opens or lists while `active` (a Python audit hook: `open`,
+    `os.listdir`, `os.scandir`; C libraries that open files themselves are not seen, which is
+    why the policy is checked before any of them runs)."""
+
+    def __init__(self):
+        self.active = False
+        self.installed = False
+        self.seen: list[str] = []
+
+    def install(self) -> None:
+        """Once per process (a hook cannot be removed; it returns at once when idle)."""
+        if not self.installed:
+            sys.addaudithook(self._hook)
+            self.installed = True
+
+    def _hook(self, event: str, args: tuple) -> None:
+        if self.active and event in ("open", "os.listdir", "os.scandir") and args:
+            path = args[0]
+            if isinstance(path, (str, bytes, os.PathLike)):
+                self.seen.append(os.fsdecode(path))
+
+
+WATCH = FileWatch()
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory):
+    """A data root with a catalog and a .npy, and outside it: secrets, a sibling named like
+    the root (`data-evil`), links from inside to outside."""
+    base = tmp_path_factory.mktemp("roots")
+    root, outside, evil = base / "data", base / "outside", base / "data-evil"
+    for folder in (root, outside, evil):
+        folder.mkdir()
+    (root / "cat.csv").write_text("id,title\na,A\nb,B\n")
+    np.save(root / "f.npy", np.ones((2, 3), dtype=np.float32))
+    (outside / "secret.csv").write_text("id,title\ns,SECRET\nt,SECRET\n")
+    (evil / "cat.csv").write_text("id,title\ne,SECRET\nf,SECRET\n")
+    os.symlink(outside / "secret.csv", root / "link.csv")
+    os.symlink(outside, root / "linkdir")
+    (base / "db").mkdir()
+    store = Store(base / "db" / "p.duckdb")
+    import_catalog(store, root / "cat.csv", dataset="shop")
+    yield store, base, PathPolicy((root.resolve(),))
+    store.close()
+
+
+PATH_PARTS = st.sampled_from(["..", ".", "", "data", "data-evil", "outside", "link.csv",
+                              "linkdir", "secret.csv", "cat.csv", "f.npy", "\x00", "~", "etc",
+                              "passwd", "proc", "self", "environ", "%2e%2e", "..\\..", " ",
+                              "data/../outside", "a" * 300])
+
+
+@st.composite
+def typed_paths(draw, base: Path) -> str:
+    """Traversal strings, and (a third of the time) paths inside the root with detours
+    (`x/..`, `.`, `//`) that must still resolve to the right file."""
+    if draw(st.integers(0, 2)) == 0:
+        detours = draw(st.lists(st.sampled_from([".", "x/..", "", "linkdir/.."]), max_size=3))
+        name = draw(st.sampled_from(["cat.csv", "f.npy", "", "link.csv", "linkdir/secret.csv"]))
+        return "/".join([str(base / "data"), *detours, name])
+    parts = draw(st.lists(PATH_PARTS, min_size=1, max_size=8))
+    start = draw(st.sampled_from([str(base), str(base / "data"), "/", "", "../.."]))
+    text = "/".join([start, *parts]) if start else "/".join(parts)
+    return text * draw(st.sampled_from([1, 1, 1, 20]))         # sometimes very long
+
+
+@given(data=st.data(), which=st.sampled_from(["catalog", "images", "interactions",
+                                              "features", "ids", "myntra"]))
+@examples(150)
+def test_typed_paths_never_read_outside_the_roots(roots, data, which):
+    """Every path field of the app, fuzzed with traversal strings through the use cases the
+    pages call with the app's policy: refused (`PathNotAllowed`) or resolved inside the root;
+    no file or folder outside the root is opened or listed, the database is unchanged unless
+    a table inside was imported."""
+    store, base, policy = roots
+    typed = data.draw(typed_paths(base))
+    WATCH.install()
+    calls = {
+        "catalog": lambda: usecases.import_catalog(store, typed, dataset="fz-p",
+                                                   path_policy=policy),
+        "images": lambda: usecases.import_catalog(store, base / "data" / "cat.csv", typed,
+                                                  dataset="fz-p", path_policy=policy),
+        "interactions": lambda: usecases.import_interactions(store, typed, dataset="shop",
+                                                             replace=True, path_policy=policy),
+        "features": lambda: usecases.import_features(store, typed, "style", "shop",
+                                                     path_policy=policy),
+        "ids": lambda: usecases.import_features(store, base / "data" / "f.npy", "style",
+                                                "shop", ids=typed, path_policy=policy),
+        "myntra": lambda: usecases.load_myntra_sample(store, typed, users=10,
+                                                      path_policy=policy),
+    }
+    WATCH.seen.clear()
+    WATCH.active = True
+    try:
+        calls[which]()
+        event("accepted")
+    except PathNotAllowed:
+        event("refused: outside the roots")
+    except RecsysError as exc:
+        event("accepted, then a clear error")
+        assert "SECRET" not in str(exc)
+    finally:
+        WATCH.active = False
+    allowed = [str((base / "data").resolve()), str((base / "db").resolve())]
+
+    def read_outside(path: str) -> bool:
+        real = os.path.realpath(path)
+        return real.startswith(str(base.resolve())) and not any(
+            real == a or real.startswith(a + os.sep) for a in allowed)
+
+    outside = [p for p in WATCH.seen if read_outside(p)]
+    assert not outside, (typed, outside)
+
+
+@given(rows=st.lists(st.tuples(st.integers(0, 300_000), st.booleans(), st.booleans()),
+                     min_size=1, max_size=6))
+@examples(15)
+def test_long_fields_are_reported_in_bounded_memory(world, rows):
+    """Rows with fields up to 300 KB (quoted or not, some with line breaks) under a 16 KB
+    field limit (64 KB lines and rows): every row imported or reported with its line, and the
+    reader's peak allocation does not grow with the long fields (only with what it keeps)."""
+    import tracemalloc
+
+    store, root = world
+    path = root / "long.csv"
+    limit_mb = 16 / 1024
+    with open(path, "w", newline="") as fh:
+        fh.write("id,title,description\n")
+        for i, (size, quoted, breaks) in enumerate(rows):
+            text = ("a" * 63 + "\n" if breaks else "a" * 64) * (size // 64)
+            fh.write(f'i{i},T{i},"{text}"\n' if quoted or breaks else f"i{i},T{i},{text}\n")
+    lines = path.read_text().splitlines(keepends=True)
+    kept = sum(len(line) for line in lines if len(line) <= 64 * 1024)
+    tracemalloc.start()
+    try:
+        frame, bad = read_table(path, max_field_mb=limit_mb)
+    except RecsysError as exc:                 # most lines not rows of the table: refused
+        assert "does not look like a table" in str(exc)
+        frame = None
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    if frame is not None:
+        assert all(len(v) <= 16 * 1024 for v in frame["description"].dropna())
+        short_rows = {f"i{i}" for i, (size, quoted, breaks) in enumerate(rows)
+                      if size < 16 * 1024 and not breaks}
+        assert short_rows <= set(frame["id"])          # rows under the limit are all read
+    budget = 4 * 64 * 1024 + 40 * len(lines) * 8 + 6 * kept + 2**20
+    assert peak < budget, (peak, kept, len(lines))
+    os.environ["RECSYS_MAX_CSV_FIELD_MB"] = str(limit_mb)
+    try:
+        check_import(store, lambda: import_catalog(store, path, dataset="fz-long"))
+    finally:
+        del os.environ["RECSYS_MAX_CSV_FIELD_MB"]
+
+
+def _parquet(frame: pd.DataFrame, **options) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, **options)
+    return buf.getvalue()
+
+
+PARQUETS = {
+    "plain": _parquet(pd.DataFrame({"id": ["a", "b", "c"], "title": ["A", "B", "C"],
+                                    "price": [1.5, None, 3.0]})),
+    "dict": _parquet(pd.DataFrame({"user": ["u1"] * 40, "item": ["a", "b"] * 20}),
+                     compression="zstd"),
+}
+
+
+@given(data=st.one_of(st.binary(max_size=300), damaged(PARQUETS)))
+@examples(60)
+def test_random_and_damaged_parquet(world, data):
+    """Random bytes and damaged Parquet files: `DataImportError`, or a frame of strings, and
+    never more than a few MB allocated while reading these small files."""
+    import tracemalloc
+
+    _, root = world
+    path = root / "random.parquet"
+    path.write_bytes(data)
+    tracemalloc.start()
+    try:
+        frame, bad = read_table(path)
+    except RecsysError:
+        frame = None
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    if frame is not None:
+        assert all(str(t) == "string" for t in frame.dtypes)
+    assert peak < 64 * 2**20

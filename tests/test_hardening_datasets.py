@@ -346,7 +346,7 @@ def test_server_files_are_not_echoed(store, tmp_path):
 
 def test_real_tables_still_name_their_columns(store, tmp_path):
     log = write(tmp_path / "t.csv", "who,what\nu1,a\nu2,b\n")
-    with pytest.raises(DataImportError, match="Found columns: who, what"):
+    with pytest.raises(DataImportError, match="its columns: who, what"):
         import_interactions(store, log, dataset="x")
 
 

@@ -313,7 +313,8 @@ def no_vectors_notice(dataset: str) -> None:
                "Myntra).")
     if st.button("Align the encoder and embed the catalog", type="primary"):
         panel = ProgressPanel("Preparing item vectors")
-        usecases.embed(store, dataset, align=True, progress=panel)
+        usecases.embed(store, dataset, align=True, progress=panel,
+                       path_policy=usecases.app_path_policy())
         panel.done("Item vectors ready")
         st.rerun()
     st.stop()

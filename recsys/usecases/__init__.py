@@ -29,6 +29,7 @@ _EXPORTS = {
     "simulate": "data", "init_demo": "data", "status": "data", "use_dataset": "data",
     "delete_dataset": "data", "ConfirmationNeeded": "data", "Shopper": "data",
     "shopper": "data", "find_myntra_sample": "data", "load_myntra_sample": "data",
+    "app_path_policy": "data", "PathPolicy": "data", "PathNotAllowed": "data",
     # encoding: encoders and item vectors
     "embed": "encoding", "train_encoder": "encoding", "eval_encoder": "encoding",
     "eval_encoder_unseen_types": "encoding", "eval_encoder_phone_shots": "encoding",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..errors import RecsysError
+from ..pathpolicy import PathNotAllowed, PathPolicy, policy_or_any
 from ..progress import ProgressCallback
 from ..store import Store
 
@@ -41,8 +42,15 @@ def _upload_dataset(store: Store, dataset: str | None, what: str) -> str:
     return dataset
 
 
+def app_path_policy() -> PathPolicy:
+    """What the pages pass as `path_policy`: paths typed into the app are read only under the
+    data roots (`RECSYS_DATA_ROOTS`; see `recsys.pathpolicy`)."""
+    return PathPolicy.for_app()
+
+
 def import_catalog(store: Store, table: str | Path | Upload,
-                   images: str | Path | Upload | None = None, **options: Any) -> ImportReport:
+                   images: str | Path | Upload | None = None, *,
+                   path_policy: PathPolicy | None = None, **options: Any) -> ImportReport:
     """Validate a catalog table and its photos, then add the items in one transaction (or
     nothing: a refused import changes nothing).
 
@@ -50,10 +58,13 @@ def import_catalog(store: Store, table: str | Path | Upload,
     (with an uploaded table) an `Upload` of a zip of photos, unpacked into a fresh folder under
     the dataset's uploads (the report's `details["photos unpacked"]` says how many; the folder
     is removed when the import is refused, and only photos that items use are kept).
+    `path_policy`: the folders paths may lie in (`PathNotAllowed` otherwise, before anything is
+    read; photos must lie in the images folder anyway); None, any path (the CLI).
     `options` go to `recsys.datasets.import_catalog` as they are (fmt, dataset, on_error,
     columns, progress...).
     """
-    from ..datasets import import_catalog as run, import_catalog_upload, upload_dir
+    from ..datasets import (import_catalog as run, import_catalog_upload, myntra_images_dir,
+                            upload_dir)
 
     dataset = options.pop("dataset", None)
     if isinstance(table, Upload) or isinstance(images, Upload):
@@ -67,21 +78,35 @@ def import_catalog(store: Store, table: str | Path | Upload,
                                      **options)
     if dataset:
         upload_dir(store, dataset)            # checks the name before any work
+    policy = policy_or_any(path_policy)
+    table = policy.check(table, "The catalog table path")
+    if images is None and options.get("fmt") == "myntra" and policy.restricted:
+        images = myntra_images_dir(table)         # the folder the importer would read
+    images = policy.check_optional(images, "The images folder")
     return run(store, table, images, dataset=dataset, **options)
 
 
-def import_interactions(store: Store, source: str | Path | Upload,
+def import_interactions(store: Store, source: str | Path | Upload, *,
+                        path_policy: PathPolicy | None = None,
                         **options: Any) -> ImportReport:
     """Import an interaction log (MMRec `.inter`, a folder or file of split JSON, or a CSV with
     user, item, event, timestamp columns), or an `Upload` of one (its copy is deleted after the
-    import). `options` go to `recsys.datasets.import_interactions` as they are (fmt, dataset,
-    on_error, columns, append, replace, progress...). An import that would leave the dataset
-    with fewer interactions than before is refused (`report.reason`) unless `replace=True`."""
+    import). `path_policy`: the folders `source` and the files read beside it may lie in
+    (`PathNotAllowed` otherwise; None: any path). `options` go to
+    `recsys.datasets.import_interactions` as they are (fmt, dataset, on_error, columns,
+    append, replace, progress...). An import that would leave the dataset with fewer
+    interactions than before is refused (`report.reason`) unless `replace=True`."""
     from ..datasets import import_interactions as run, import_interactions_upload
+    from ..datasets import interaction_files
 
     if isinstance(source, Upload):
         dataset = _upload_dataset(store, options.pop("dataset", None), "log")
         return import_interactions_upload(store, dataset, source.data, source.name, **options)
+    policy = policy_or_any(path_policy)
+    source = policy.check(source, "The interaction file path")
+    if policy.restricted:
+        for file in interaction_files(source, options.get("fmt", "csv")):
+            policy.check(file, "A file of the interaction log")
     return run(store, source, **options)
 
 
@@ -226,14 +251,28 @@ def _text(value: Any) -> str | None:
 MYNTRA_FOLDER = "myntra_fashion"
 
 
-def find_myntra_sample(folder: str | Path | None = None) -> Path | None:
+def find_myntra_sample(folder: str | Path | None = None, *,
+                       path_policy: PathPolicy | None = None) -> Path | None:
     """The folder holding the Kaggle Myntra sample (`styles.csv` + `images/`): `folder` itself,
     or its `myntra_fashion` subfolder; by default looked for in the shared datasets folder
-    (`../shared/datasets`, or `$RECSYS_SHARED_DATASETS`). None when it is not there."""
+    (`../shared/datasets`, or `$RECSYS_SHARED_DATASETS`). None when it is not there.
+    `path_policy` applies to a `folder` given (`PathNotAllowed` outside its folders, before
+    anything is looked at; a candidate whose files lead out of them is not a sample)."""
     from ..config import shared_datasets_dir
 
-    root = Path(folder).expanduser() if folder else shared_datasets_dir()
+    policy = policy_or_any(path_policy)
+    if folder:
+        root = policy.check(folder, "The Myntra folder")
+        root = root if policy.restricted else root.expanduser()
+    else:
+        root = shared_datasets_dir()
     for candidate in (root, root / MYNTRA_FOLDER):
+        if folder and policy.restricted:
+            try:
+                for part in (candidate, candidate / "styles.csv", candidate / "images"):
+                    policy.check(part)
+            except PathNotAllowed:
+                continue
         if (candidate / "styles.csv").is_file() and (candidate / "images").is_dir():
             return candidate
     return None
@@ -241,18 +280,21 @@ def find_myntra_sample(folder: str | Path | None = None) -> Path | None:
 
 def load_myntra_sample(store: Store, folder: str | Path | None = None, *,
                        dataset: str = "myntra", users: int = 2000, seed: int = 0,
-                       progress: ProgressCallback | None = None) -> dict[str, Any]:
+                       progress: ProgressCallback | None = None,
+                       path_policy: PathPolicy | None = None) -> dict[str, Any]:
     """One click from nothing to a real catalog with shoppers: import the Myntra sample's
     products that have a photo (`find_myntra_sample(folder)`) as `dataset`, then simulate
     `users` shoppers for it (replacing the dataset's shoppers when it exists). Progress: the
     import on the first 45% of the bar, the simulation on the rest. Returns the import
-    report's counts and the simulation's; makes the dataset the active one."""
+    report's counts and the simulation's; makes the dataset the active one. `path_policy`
+    applies to a `folder` given (the default folder is the server's own setting)."""
     import time
 
     from ..progress import scaled
     from ..simulate import SimulationConfig, simulate_into
 
-    found = find_myntra_sample(folder)
+    policy = policy_or_any(path_policy) if folder else None
+    found = find_myntra_sample(folder, path_policy=policy)
     if found is None:
         where = Path(folder).expanduser() if folder else "the shared datasets folder"
         raise RecsysError(f"No Myntra sample in {where}: expected styles.csv and an images/ "
@@ -262,7 +304,8 @@ def load_myntra_sample(store: Store, folder: str | Path | None = None, *,
         raise RecsysError("Simulate at least 1 user.")
     t0 = time.perf_counter()
     rep = import_catalog(store, found / "styles.csv", found / "images", fmt="myntra",
-                         dataset=dataset, progress=scaled(progress, 0.0, 0.45))
+                         dataset=dataset, progress=scaled(progress, 0.0, 0.45),
+                         path_policy=policy)
     if rep.refused or rep.imported == 0:
         raise RecsysError(f"The Myntra sample in {found} gave no products: {rep.summary()}")
     sim = simulate_into(store, dataset, SimulationConfig(users=int(users), seed=int(seed)),

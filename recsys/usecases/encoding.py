@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RecsysError
+from ..pathpolicy import PathPolicy, policy_or_any
 from ..progress import ProgressCallback
 from ..store import Store
 
@@ -34,7 +35,8 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
           align: bool = False, force: bool = False, batch_size: int = 64,
           progress: ProgressCallback | None = None,
           videos: str | Path | None = None, engine: str = "local",
-          ray_address: str | None = None, workers: int | None = None) -> EmbedReport:
+          ray_address: str | None = None, workers: int | None = None,
+          path_policy: PathPolicy | None = None) -> EmbedReport:
     """Embed the photos, captions and videos of the dataset's new or changed items.
 
     `encoder`: a spec (default: the dataset's newest catalog-clip checkpoint; for a catalog
@@ -46,10 +48,14 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
     `engine="ray"`: the same photo and caption work as a Ray Data pipeline
     (`recsys.embedding_ray`) on local Ray or the cluster at `ray_address`, with `workers`
     encoder actors (default: every CPU); resumable, returns a `RayEmbedReport` (throughput per
-    worker). Videos are embedded by the local engine only.
+    worker). Videos are embedded by the local engine only; a video file that is a link out of
+    the folder is reported, not read. `path_policy`: the folders `videos` may lie in
+    (`PathNotAllowed` otherwise); None: any path.
     """
     from ..embedding import embed_items, ensure_item_vectors
 
+    if videos is not None:
+        videos = policy_or_any(path_policy).check(videos, "The videos folder")
     dataset = store.resolve_dataset(dataset)
     if engine not in ("local", "ray"):
         raise RecsysError(f"Unknown embedding engine {engine!r}: use local or ray.")

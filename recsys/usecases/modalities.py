@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..pathpolicy import PathPolicy, policy_or_any
 from ..progress import ProgressCallback
 from ..store import Store
 from .data import Upload
@@ -31,7 +32,8 @@ def list_modalities(store: Store, dataset: str | None = None) -> list[dict[str, 
 def import_features(store: Store, source: str | Path | Upload, modality: str,
                     dataset: str | None = None, *, ids: str | Path | Upload | None = None,
                     columns: dict[str, str] | None = None, on_error: str = "skip",
-                    progress: ProgressCallback | None = None) -> ImportReport:
+                    progress: ProgressCallback | None = None,
+                    path_policy: PathPolicy | None = None) -> ImportReport:
     """Import precomputed item vectors of `dataset` as the modality `modality`.
 
     `source`: a `.npy` matrix (rows are items; `ids` is its id mapping, by default MMRec's
@@ -40,6 +42,8 @@ def import_features(store: Store, source: str | Path | Upload, modality: str,
     vector); or an `Upload` of one (with `ids` an `Upload` too), whose copy is deleted after
     the import. Validated first, written in one transaction; the report counts problem rows by
     reason and the dataset's items left without a vector. Re-importing a modality replaces it.
+    `path_policy`: the folders a `source` or `ids` path (and the default mapping beside a
+    `.npy`) may lie in, checked before anything is read (`PathNotAllowed`); None: any path.
     """
     from ..datasets import DataImportError, discard_upload, new_upload_dir, save_upload
     from ..features import import_features as run
@@ -49,6 +53,13 @@ def import_features(store: Store, source: str | Path | Upload, modality: str,
         raise DataImportError("Upload the feature file with its id mapping, or give both as "
                               "paths on this machine.")
     if not isinstance(source, Upload):
+        policy = policy_or_any(path_policy)
+        source = policy.check(source, "The feature file path")
+        if ids is None and source.suffix.lower() == ".npy" and policy.restricted:
+            from ..features import MMREC_MAPPING
+
+            policy.check(source.parent / MMREC_MAPPING, "The id mapping beside it")
+        ids = policy.check_optional(ids, "The id mapping path")
         return run(store, source, modality, dataset, ids=ids, columns=columns,
                    on_error=on_error, progress=progress)
     folder = new_upload_dir(store, dataset)

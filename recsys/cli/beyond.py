@@ -149,7 +149,7 @@ def coldstart_eval(ctx: Context) -> Result:
     with ctx.progress("cold-start evaluation") as bar:
         frame = evaluate_cold_start(ctx.store(), a.dataset, a.models, a.lengths, a.users, a.k,
                                     a.seed, progress=bar)
-    k = a.k
+    k = int(frame["k"].iloc[0]) if len(frame) else a.k
     lengths = sorted(frame["history"].unique())
     head = "".join(f"{f'NDCG@{k} n={n}':>14}" for n in lengths) + \
         "".join(f"{f'R@{k} n={n}':>12}" for n in lengths)
@@ -165,7 +165,8 @@ def coldstart_eval(ctx: Context) -> Result:
 
         lines.append(f"{model:<18}" + "".join(f"{val('ndcg', n):>14.4f}" for n in lengths)
                      + "".join(f"{val('recall', n):>12.4f}" for n in lengths))
-    return Result(frame.to_dict("records"), "\n".join(lines))
+    return Result(frame.to_dict("records"), "\n".join(lines),
+                  notes=frame.attrs.get("notes", []))
 
 
 def search_eval(ctx: Context) -> Result:
@@ -221,7 +222,8 @@ def purity(ctx: Context) -> Result:
              f"{'vectors':<10}{'k':>5}{'purity':>9}{'NMI':>8}"]
     for r in frame.to_dict("records"):
         lines.append(f"{r['vectors']:<10}{r['k']:>5}{r['purity']:>9.3f}{r['nmi']:>8.3f}")
-    return Result(frame.to_dict("records"), "\n".join(lines))
+    return Result(frame.to_dict("records"), "\n".join(lines),
+                  notes=frame.attrs.get("notes", []))
 
 
 def abtest(ctx: Context) -> Result:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from ..errors import RecsysError
+from ..limits import MAX_METRIC_K, MAX_PICKS, as_int, check_seed, clamp
 from ..progress import Progress, ProgressCallback, scaled
 from ..store import Store
 from ._cache import cached, db_key, vectors_version
@@ -131,8 +132,9 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
 
     dataset = store.resolve_dataset(dataset)
     spec = get_spec(model)
-    if keep_models is not None and int(keep_models) < 0:
+    if keep_models is not None and as_int(keep_models, "keep_models") < 0:
         raise RecsysError("keep_models must be 0 (keep every model file) or more.")
+    split_seed = check_seed(split_seed, "split seed")
     vectors = None
     makes = spec.create(**(params or {})).requires & {"image", "text", "vectors"}
     if makes and can_embed(store, dataset):
@@ -188,6 +190,7 @@ class Recommendations:
     sentences: dict[str, str] = field(default_factory=dict)
     attributes: dict[str, AttributeExplanation] = field(default_factory=dict)
     similarity: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -224,7 +227,7 @@ class Recommendations:
         return {"user": self.user_id, "dataset": self.dataset, "model": self.model,
                 "label": self.label, "run_id": self.run_id, "encoder": self.encoder,
                 "include_seen": self.include_seen, "diversity": self.diversity,
-                "similarity": self.similarity, "items": items}
+                "similarity": self.similarity, "notes": self.notes, "items": items}
 
 
 def _attribute_codes(store: Store, dataset: str, item_ids) -> AttributeCodes | None:
@@ -278,8 +281,11 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     from ..training import ModelNotTrained, StaleModel, check_fingerprint, load_model
 
     dataset = store.resolve_dataset(dataset)
+    k = as_int(k, "k")
     if k < 1:
         raise RecsysError("The number of picks must be at least 1.")
+    notes: list[str] = []
+    k = clamp(k, "k", max(1, store.counts(dataset)["items"]), MAX_PICKS, "products", notes)
     diversity = DEFAULT_DIVERSITY if diversity is None else float(diversity)
     if not 0.0 <= diversity <= 1.0:
         raise RecsysError(f"Diversity must be between 0 (most relevant) and 1 (most varied), "
@@ -334,7 +340,8 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
                                              seen=history.get(e.item_id))
     return Recommendations(dataset, str(user_id), run.name, run.run_id, run.config.get("encoder"),
                            explanations, catalog, include_seen, diversity, history, sentences,
-                           attributes, {"picks": picked_sim, "most_relevant": plain_sim})
+                           attributes, {"picks": picked_sim, "most_relevant": plain_sim},
+                           notes)
 
 
 def list_runs(store: Store, dataset: str | None = None, *, all_runs: bool = False
@@ -378,7 +385,12 @@ def bench(store: Store, dataset: str | None = None, models: Sequence[str] | None
     from ..benchmark import benchmark
 
     dataset = store.resolve_dataset(dataset)
+    notes: list[str] = []
+    users = clamp(users, "users", max(1, store.counts(dataset)["users"]), None, "shoppers",
+                  notes)
+    k = clamp(k, "k", MAX_METRIC_K, MAX_METRIC_K, notes=notes)
     result = benchmark(store, dataset, models, users, k, progress=progress)
+    result["notes"] = notes
     out = Path(out) if out else \
         config.artifacts_dir(store.path, "bench") / f"recommenders-{dataset}.json"
     with atomic_path(out) as tmp:

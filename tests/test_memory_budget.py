@@ -97,7 +97,7 @@ def test_this_process_reads_a_real_budget():
     assert budget.source in budget.headrooms
 
 
-# -- the EASE planner -------------------------------------------------------------------------------
+# -- the EASE planner ------------------------------------------------------------------------------
 def test_ease_plans_sparse_under_a_container_limit(monkeypatch):
     """10k items need ~0.5 GB dense: dense on 20 GB of free RAM, sparse when the container
     allows 1 GB (25% of it is the budget), whatever the machine has free."""
@@ -213,5 +213,33 @@ def test_search_index_is_built_as_float16_when_float32_would_not_fit(ready_demo_
 
         with pytest.raises(VectorIndexError, match="Free memory"):
             VectorIndex.for_dataset(store, "demo", storage="float16", persist=False)
+    finally:
+        store.close()
+
+
+def test_matrix_copies_and_the_ab_replay_respect_the_budget(ready_demo_db: Path, tmp_path: Path,
+                                                           monkeypatch):
+    import shutil
+
+    from recsys import usecases
+    from recsys.abtest import ExperimentError
+    from recsys.store import Store
+    from recsys.vector_index import VectorIndex, VectorIndexError
+
+    index = VectorIndex({"image": 4})
+    index.add(["a", "b"], {"image": np.eye(2, 4, dtype=np.float32)})
+    assert index.matrix("image").shape == (2, 4)
+    tiny = MemoryBudget(16, "cgroup", {"cgroup": 16})
+    monkeypatch.setattr(memory, "memory_budget", lambda: tiny)
+    with pytest.raises(VectorIndexError, match="needs 0.0 GB, over half the"):
+        index.matrix("image")
+
+    path = tmp_path / "recsys.duckdb"
+    shutil.copy(ready_demo_db, path)
+    store = Store(path)
+    try:
+        with pytest.raises(ExperimentError, match=r"hidden tastes of 90 simulated shoppers for "
+                                                  r"64 products.*Simulate fewer shoppers"):
+            usecases.hidden_tastes(store, "demo")
     finally:
         store.close()

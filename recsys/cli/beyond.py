@@ -90,9 +90,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="arm A: model name or run id (default popularity)")
     p.add_argument("--b", dest="model_b", default=None,
                    help="arm B: model name or run id (default: the default model)")
-    p.add_argument("--k", type=int, default=10, help="products shown (default 10)")
+    p.add_argument("--k", type=int, default=10,
+                   help="products shown (default 10; at most 100 and the catalog's size)")
     p.add_argument("--shoppers", type=int, help="shoppers in the test (default: all)")
-    p.add_argument("--visits", type=int, default=1, help="visits per shopper (default 1)")
+    p.add_argument("--visits", type=int, default=1,
+                   help="visits per shopper (default 1, at most 1,000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level")
     p.add_argument("--power", type=float, default=0.8, help="power for the sample size")

@@ -53,9 +53,14 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
     from ..embedding import embed_items, ensure_item_vectors
 
     dataset = store.resolve_dataset(dataset)
-    batch_size = check_range(batch_size, "batch size", 1, MAX_BATCH, "photos embedded at once")
-    if workers is not None:
-        workers = check_range(workers, "workers", 1, MAX_WORKERS)
+    # the upper bounds here; workers below 1 is the Ray engine's own message
+    batch_size = as_int(batch_size, "batch size")
+    if batch_size < 1:
+        raise RecsysError("--batch-size must be at least 1.")
+    if batch_size > MAX_BATCH:
+        check_range(batch_size, "batch size", 1, MAX_BATCH, "photos embedded at once")
+    if workers is not None and as_int(workers, "workers") > MAX_WORKERS:
+        check_range(workers, "workers", 1, MAX_WORKERS)
     if engine not in ("local", "ray"):
         raise RecsysError(f"Unknown embedding engine {engine!r}: use local or ray.")
     if engine == "ray":

@@ -92,6 +92,7 @@ def hidden_tastes(store: Store, dataset: str | None = None,
     path = config.artifacts_dir(store.path, "simulator") / f"{dataset}-{token}.npz"
 
     def load() -> HiddenTastes:
+        _check_replay_memory(dataset, settings.users, len(store.item_ids(dataset)))
         if path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as npz:
@@ -100,7 +101,6 @@ def hidden_tastes(store: Store, dataset: str | None = None,
                                         pd.DataFrame())
             except (OSError, ValueError, KeyError):
                 pass
-        _check_replay_memory(dataset, settings.users, len(store.item_ids(dataset)))
         report(progress, 0, 1, "replaying the simulation to recover the shoppers' tastes",
                stage="replay")
         hidden = replay(store.items(dataset), settings, scaled(progress, 0.0, 1.0))

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RecsysError
-from ..limits import (MAX_METRIC_K, MAX_RESULTS, as_int, check_list, check_range, check_seed,
-                      clamp)
+from ..limits import (MAX_METRIC_K, MAX_PICKS, MAX_RESULTS, as_int, check_list, check_range,
+                      check_seed, clamp)
 from ..progress import ProgressCallback, report, scaled
 from ..store import Store
 
@@ -246,8 +246,8 @@ def new_shopper_picks(store: Store, dataset: str | None = None, liked: Sequence[
     if k < 1:
         raise ColdStartError("The number of picks must be at least 1.")
     notes: list[str] = []
-    n_items = len(store.item_ids(dataset))
-    k = clamp(k, "k", n_items, MAX_RESULTS, "products", notes)
+    n_items = store.counts(dataset)["items"]
+    k = clamp(k, "k", n_items, MAX_PICKS, "products", notes)
     photo_matches = clamp(photo_matches, "photo_matches", n_items, MAX_PHOTO_MATCHES,
                           "products", notes)
     liked = check_list(liked, "liked products", MAX_RESULTS)

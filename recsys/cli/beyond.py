@@ -237,9 +237,9 @@ def abtest(ctx: Context) -> Result:
         r = ab_test(ctx.store(), a.dataset, a.model_a, a.model_b, k=a.k, shoppers=a.shoppers,
                     visits=a.visits, seed=a.seed, alpha=a.alpha, power=a.power, progress=bar)
     level = f"{1 - r.alpha:.0%}"
-    lines = [f"A/B test on '{r.dataset}': A = {r.models['A']} (run {r.runs['A']}, "
-             f"{r.shoppers['A']:,} shoppers), B = {r.models['B']} (run {r.runs['B']}, "
-             f"{r.shoppers['B']:,} shoppers); top {r.k}, {r.visits} visit(s) each"]
+    lines = [f"A/B test on '{r.dataset}': A = {r.models['A']} (run {r.runs['A']}), "
+             f"B = {r.models['B']} (run {r.runs['B']}); the same {r.population:,} shoppers "
+             f"see both arms with the same random draws; top {r.k}, {r.visits} visit(s) each"]
     for metric, c in r.comparisons.items():
         lines.append(f"  {METRIC_LABELS[metric]}: A {c.a.rate:.4f} [{c.a.low:.4f}, "
                      f"{c.a.high:.4f}]  B {c.b.rate:.4f} [{c.b.low:.4f}, {c.b.high:.4f}] "

@@ -13,9 +13,9 @@ RESULT = "ab_result"
 
 components.page_setup("A/B test", "Would shoppers click more with model B than with model A? "
                                   "The simulated shoppers, whose tastes only the simulator "
-                                  "knows, are split at random: each half sees one model's "
-                                  "picks, and clicks and buys as the simulator's choice model "
-                                  "says.")
+                                  "knows, each see both models' picks in two parallel worlds "
+                                  "with the same luck, and click and buy as the simulator's "
+                                  "choice model says.")
 dataset = components.require_dataset()
 store = resources.get_store()
 users = resources.users(dataset)
@@ -38,8 +38,7 @@ with st.container(border=True):
                                index=names.index(default_b) if default_b in names else 0)
     k = row[2].slider("Products shown", 3, 30, 10, key="ab_k")
     visits = row[3].slider("Visits per shopper", 1, 20, 1, key="ab_visits",
-                           help="More visits, more clicks to count (each shopper stays in "
-                                "their arm).")
+                           help="More visits, more clicks to count.")
     with st.expander("Test settings"):
         cols = st.columns(4)
         total = max(4, len(users))
@@ -49,7 +48,8 @@ with st.container(border=True):
         power = cols[2].select_slider("Power for the sample size", [0.8, 0.9, 0.95], 0.8,
                                       key="ab_power")
         seed = cols[3].number_input("Seed", 0, 10_000, 0, key="ab_seed",
-                                    help="Another seed: another random split and other draws.")
+                                    help="Another seed: other random draws (and another sample of "
+                                         "shoppers when not all take part).")
     run = st.button("Run the test", type="primary", icon=":material/science:")
 
 if run:
@@ -82,7 +82,7 @@ def headline() -> str:
     more = clicks.lift if clicks.lift > 0 else 1 / (1 + clicks.lift) - 1
     text = (f"**{ahead}** got **{more:.1%} more clicks** per visit than {behind} "
             f"({clicks.b.rate:.1%} vs {clicks.a.rate:.1%} of visits for B vs A, "
-            f"{result.shoppers['A'] + result.shoppers['B']:,} shoppers). ")
+            f"both arms shown to the same {result.population:,} shoppers). ")
     if clicks.significant:
         text += (f"This is **statistically significant** ({format_p(clicks.p_value)}): a "
                  f"difference this large would happen by chance less than "
@@ -98,6 +98,7 @@ def headline() -> str:
 
 
 st.markdown(headline())
+components.notes(result.notes)
 cols = st.columns(3)
 for col, (metric, comp) in zip(cols, result.comparisons.items()):
     delta = None if comp.lift is None else f"{comp.lift:+.1%} (B vs A)"
@@ -151,6 +152,8 @@ with st.expander("All numbers"):
     st.caption(f"Arms: A = {name_a} (run {result.runs['A']}, {result.shoppers['A']:,} "
                f"shoppers), B = {name_b} (run {result.runs['B']}, {result.shoppers['B']:,} "
                f"shoppers); top {result.k}, {result.visits} visit(s) each, seed {result.seed}. "
-               "Welch's t-test on per-shopper rates; \"true\" rates are the choice model's "
+               "Paired t-test over shoppers (each one saw both arms with the same random "
+               "draws); shoppers/arm: what a live, split test would need; \"true\" rates are "
+               "the choice model's "
                "probabilities, which a real test never sees. Conversion = purchases per visit "
                f"({buys.b.rate:.2%} vs {buys.a.rate:.2%}).")

@@ -54,6 +54,7 @@ except RecsysError as exc:
     st.stop()
 panel.done(f"{len(cmap.points):,} products · {METHODS[cmap.method]} "
            + ("(cached)" if cmap.cached else f"computed in {cmap.seconds:.0f} s"))
+components.notes(cmap.notes)
 
 
 def photo_layer(points: pd.DataFrame, per_cluster: int) -> list[dict]:

@@ -103,6 +103,7 @@ def liked_strip(rows) -> None:
 
 
 def show_picks(picks: usecases.NewShopperPicks) -> None:
+    components.notes(picks.notes)
     catalog = {r["item_id"]: r for r in picks.liked.to_dict("records")}
     cards = []
     for row in picks.items.to_dict("records"):

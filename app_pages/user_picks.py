@@ -172,6 +172,7 @@ def get_picks(run: int) -> usecases.Recommendations | None:
 def show_picks(recs: usecases.Recommendations, min_width: int) -> None:
     """One run's picks as cards: the sentence, the attributes that drove it, the modality
     weights and the history items it resembles (with their titles)."""
+    components.notes(recs.notes)
     cards = []
     for e in recs.items:
         row = recs.catalog.get(e.item_id, {"item_id": e.item_id})

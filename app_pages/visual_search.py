@@ -200,6 +200,7 @@ with result_col:
                 f'{html.escape(detail)}</div><div class="rs-meta">of {found.items:,} '
                 f'· answered in {1000 * found.seconds:.0f} ms</div></div></div>',
                 unsafe_allow_html=True)
+    components.notes(found.notes)
     cards = []
     for row in hits.to_dict("records"):
         parts = []

@@ -1,24 +1,40 @@
 """A simulated A/B test between two recommenders, and the statistics to read it.
 
 The simulated shoppers' hidden tastes (`recsys.simulate.replay`) decide what they do: each
-shopper is randomly assigned to arm A or B, sees that arm's top-K (their history left out) on
-each of `visits` visits, and clicks, carts and buys according to the simulator's own choice
-model (`recsys.simulate.shown_list_choice`). Because every shopper gets the same number of
-visits, an arm's click-through rate is the mean of its shoppers' per-visit click rates; the
-shopper is the unit of randomisation and of analysis:
+shopper sees an arm's top-K (their history left out) on each of `visits` visits, and clicks,
+carts and buys according to the simulator's own choice model
+(`recsys.simulate.shown_list_choice`).
 
-* confidence intervals: mean ± t * standard error over the arm's shoppers;
-* significance: Welch's two-sample t-test (`scipy.stats.ttest_ind`, unequal variances);
-* relative lift B vs A with a delta-method interval on the log of the ratio;
-* power: shoppers per arm a test needs to detect a given difference (two-sided alpha, power
-  1 - beta) from the per-shopper variances, n = (z_{1-a/2} + z_{1-b})^2 (var_A + var_B) / d^2;
-* `expected_*`: the noise-free rates from the choice probabilities themselves (what an
-  infinitely large test would find), which a real test never sees.
+**Design: every shopper in both arms, with the same luck** (`simulate_both_arms`). A live test
+must split its shoppers, so two arms differ by who is in them as well as by what they see;
+a simulator can show both lists to the same shopper, in two parallel worlds, and it uses the
+same random numbers in both (common random numbers: one seeded generator per shopper, whose
+draws decide that shopper's visits in either arm). So the arms see the same population and
+the same seed structure: the same model on both arms gives exactly the same clicks (never
+"significant"), and a real difference stands out against far less noise than in a split
+test. (Before issue 19 the shoppers were split at random and their visits drawn from one
+stream: the same model on both arms came out "significant +145%" at seed 0, 6 of 40 seeds
+significant.)
+
+**Analysis: the shopper is the unit** (visits of one shopper are not independent: they share
+her tastes). An arm's rate is the mean of its shoppers' per-visit rates (every shopper has the
+same number of visits):
+
+* confidence intervals of each arm: mean ± t * standard error over the shoppers;
+* significance: paired t-test on the per-shopper differences B - A (`scipy.stats.ttest_rel`;
+  p = 1 when no shopper's outcome differs);
+* relative lift B vs A with a paired bootstrap interval over shoppers (`recsys.stats`);
+* power of this test against the observed difference, from the per-shopper differences;
+* `needed_per_arm`: shoppers per arm a *live* split test would need to detect the difference
+  (two-sided alpha, power 1 - beta) from the per-shopper variances,
+  n = (z_{1-a/2} + z_{1-b})^2 (var_A + var_B) / d^2 - a live test cannot pair its shoppers;
+* `expected_*`: the noise-free rates from the choice probabilities themselves, over the same
+  shoppers (what an infinitely long test would find), which a real test never sees.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -31,6 +47,8 @@ METRIC_LABELS = {"click": "click-through rate", "cart": "add-to-cart rate",
                  "purchase": "conversion (purchase) rate"}
 DEFAULT_ALPHA = 0.05
 DEFAULT_POWER = 0.8
+DESIGN = ("every shopper sees both arms, with the same random draws in each (common random "
+          "numbers); paired test over shoppers")
 
 
 def format_p(p_value: float) -> str:
@@ -40,16 +58,6 @@ def format_p(p_value: float) -> str:
 
 class ExperimentError(RecsysError):
     """A simulated experiment that cannot be run as asked."""
-
-
-def assign_arms(n: int, seed: int = 0) -> np.ndarray:
-    """A random half of `n` shoppers in arm B (True), the rest in A; sizes differ by at most
-    one."""
-    if n < 4:
-        raise ExperimentError("An A/B test needs at least 4 shoppers (2 per arm).")
-    arms = np.zeros(n, dtype=bool)
-    arms[np.random.default_rng(seed).permutation(n)[: n // 2]] = True
-    return arms
 
 
 @dataclass
@@ -63,34 +71,57 @@ class Visits:
     expected: dict[str, np.ndarray]
 
 
-def simulate_arm(lists: Mapping[int, np.ndarray], hidden: HiddenTastes,
-                 config: SimulationConfig, visits: int, rng: np.random.Generator) -> Visits:
-    """Shoppers (rows of `hidden`) each shown their list (item positions of `hidden.item_ids`,
-    best first) on `visits` visits; each visit at most one click, drawn from the choice
-    probabilities, then a cart and a purchase with their conditional probabilities."""
+def _visits_of(shown: np.ndarray, p: dict[str, np.ndarray], draws: np.ndarray,
+               purchase_rate: float) -> tuple[int, int, int]:
+    """Clicks, carts and purchases of one shopper's visits to one list, decided by her own
+    uniform `draws` (visits x 3: which product is clicked, whether it is carted, whether the
+    cart is bought) through the choice probabilities `p`: the same draws and the same list
+    give the same outcome."""
+    p_click = np.clip(p["click"], 0.0, None)
+    edges = np.cumsum(p_click)
+    if edges[-1] > 1.0:                       # rounding: the probabilities sum to 1 at most
+        edges /= edges[-1]
+    chosen = np.searchsorted(edges, draws[:, 0], side="right")
+    clicked = chosen < len(shown)
+    chosen = chosen[clicked]
+    cart_given_click = np.divide(p["cart"][chosen], p_click[chosen],
+                                 out=np.zeros(len(chosen)), where=p_click[chosen] > 0)
+    carted = draws[clicked, 1] < cart_given_click
+    bought = carted & (draws[clicked, 2] < purchase_rate)
+    return int(clicked.sum()), int(carted.sum()), int(bought.sum())
+
+
+def simulate_both_arms(lists: Mapping[str, Mapping[int, np.ndarray]], hidden: HiddenTastes,
+                       config: SimulationConfig, visits: int, seed: int = 0
+                       ) -> dict[str, Visits]:
+    """Every shopper (rows of `hidden`, the keys of each arm's `lists`: the same in every arm)
+    shown each arm's list (item positions of `hidden.item_ids`, best first) on `visits`
+    visits; each visit at most one click, then a cart and a purchase with their conditional
+    probabilities. A shopper's draws come from her own generator (seeded by `seed` and her
+    row), and the same draws decide her visits in every arm (common random numbers)."""
     if visits < 1:
         raise ExperimentError("Each shopper needs at least one visit.")
-    shoppers = np.array(sorted(lists), dtype=np.int64)
-    counts = {m: np.zeros(len(shoppers)) for m in METRICS}
-    expected = {m: np.zeros(len(shoppers)) for m in METRICS}
+    arms = list(lists)
+    shoppers = np.array(sorted(lists[arms[0]]), dtype=np.int64)
+    if any(sorted(lists[arm]) != list(shoppers) for arm in arms):
+        raise ExperimentError("Both arms must show a list to the same shoppers.")
+    out = {arm: Visits(shoppers, visits, {m: np.zeros(len(shoppers)) for m in METRICS},
+                       {m: np.zeros(len(shoppers)) for m in METRICS}) for arm in arms}
     for row, user in enumerate(shoppers):
-        shown = np.asarray(lists[int(user)], dtype=np.int64)
-        if not len(shown):
-            continue
-        p = shown_list_choice(hidden.affinity[user], hidden.type_idx, hidden.type_pref[user],
-                              shown, config)
-        for m in METRICS:
-            expected[m][row] = float(p[m].sum())
-        p_click = np.append(p["click"], max(0.0, 1.0 - float(p["click"].sum())))
-        p_click /= p_click.sum()
-        chosen = rng.choice(len(p_click), size=visits, p=p_click)
-        chosen = chosen[chosen < len(shown)]
-        carted = chosen[rng.random(len(chosen)) < p["cart"][chosen] / p["click"][chosen]]
-        bought = rng.random(len(carted)) < config.purchase_rate
-        counts["click"][row] = len(chosen)
-        counts["cart"][row] = len(carted)
-        counts["purchase"][row] = int(bought.sum())
-    return Visits(shoppers, visits, counts, expected)
+        draws = np.random.default_rng([int(seed), int(user)]).random((visits, 3))
+        for arm in arms:
+            shown = np.asarray(lists[arm][int(user)], dtype=np.int64)
+            if not len(shown):
+                continue
+            p = shown_list_choice(hidden.affinity[user], hidden.type_idx,
+                                  hidden.type_pref[user], shown, config)
+            result = out[arm]
+            for m in METRICS:
+                result.expected[m][row] = float(p[m].sum())
+            got = _visits_of(shown, p, draws, config.purchase_rate)
+            for m, n in zip(METRICS, got):
+                result.counts[m][row] = n
+    return out
 
 
 @dataclass
@@ -124,8 +155,9 @@ def estimate(per_shopper: np.ndarray, expected: np.ndarray, alpha: float = DEFAU
 
 @dataclass
 class Comparison:
-    """B against A on one metric: difference, relative lift with its interval, Welch's t-test
-    and the shoppers per arm a test needs for this difference."""
+    """B against A on one metric, over the same shoppers: difference, relative lift with its
+    interval, the paired t-test on per-shopper differences, this test's power, and the
+    shoppers per arm a live (split) test would need for this difference."""
 
     metric: str
     a: Estimate
@@ -136,10 +168,11 @@ class Comparison:
     lift_high: float | None
     p_value: float
     significant: bool
-    power: float                  # of this test size against the observed difference
-    needed_per_arm: int | None    # shoppers per arm for `target_power` at the observed diff.
+    power: float                  # of this (paired) test against the observed difference
+    needed_per_arm: int | None    # a live split test: shoppers per arm at the observed diff.
     expected_lift: float | None   # noise-free
-    needed_expected: int | None   # shoppers per arm for the noise-free difference
+    needed_expected: int | None   # a live split test: shoppers per arm, noise-free diff.
+    test: str = "paired t-test on per-shopper differences"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -173,25 +206,36 @@ def achieved_power(difference: float, se_diff: float, alpha: float = DEFAULT_ALP
 
 def compare(metric: str, a_rates: np.ndarray, b_rates: np.ndarray, a_expected: np.ndarray,
             b_expected: np.ndarray, alpha: float = DEFAULT_ALPHA,
-            power: float = DEFAULT_POWER) -> Comparison:
-    """Per-shopper rates of arms A and B compared (see the module docstring)."""
-    from scipy import stats
+            power: float = DEFAULT_POWER, seed: int = 0) -> Comparison:
+    """Per-shopper rates of arms A and B, row i the same shopper in both, compared (see the
+    module docstring): the p-value of the paired t-test on the differences (1 when every
+    difference is 0), the lift's interval from a paired bootstrap over shoppers (`seed`)."""
+    from .stats import paired_comparison
 
+    a_rates = np.asarray(a_rates, dtype=np.float64)
+    b_rates = np.asarray(b_rates, dtype=np.float64)
+    if a_rates.shape != b_rates.shape:
+        raise ExperimentError("Both arms must hold the same shoppers, in the same order.")
     a, b = estimate(a_rates, a_expected, alpha), estimate(b_rates, b_expected, alpha)
     diff = b.rate - a.rate
-    if a.variance == 0 and b.variance == 0:
-        p_value = 1.0 if diff == 0 else 0.0
+    n = len(a_rates)
+    differences = b_rates - a_rates
+    if n < 2 or not np.any(differences):
+        p_value = 1.0 if not np.any(differences) else float("nan")
+        lift_low = lift_high = None
     else:
-        p_value = float(stats.ttest_ind(b_rates, a_rates, equal_var=False).pvalue)
-    lift = lift_low = lift_high = None
-    if a.rate > 0 and b.rate > 0:
-        lift = b.rate / a.rate - 1.0
-        se_log = np.sqrt((a.std_error / a.rate) ** 2 + (b.std_error / b.rate) ** 2)
-        z = stats.norm.ppf(1 - alpha / 2)
-        lift_low = float(np.exp(np.log(b.rate / a.rate) - z * se_log) - 1.0)
-        lift_high = float(np.exp(np.log(b.rate / a.rate) + z * se_log) - 1.0)
+        paired = paired_comparison(b_rates, a_rates, level=1.0 - alpha, seed=seed)
+        p_value = float(paired.p_value[0])
+        lift_low, lift_high = float(paired.gain_low[0]), float(paired.gain_high[0])
+    lift = b.rate / a.rate - 1.0 if a.rate > 0 and b.rate > 0 else None
+    if lift is None:
+        lift_low = lift_high = None
+    elif lift_low is None:                          # no shopper's outcome differs
+        lift_low = lift_high = lift
+    if not np.isfinite(p_value):
+        p_value = 1.0
     expected_lift = b.expected / a.expected - 1.0 if a.expected > 0 else None
-    se_diff = float(np.sqrt(a.std_error ** 2 + b.std_error ** 2))
+    se_diff = float(np.std(differences, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
     return Comparison(metric, a, b, diff, lift, lift_low, lift_high, p_value,
                       bool(p_value < alpha), achieved_power(diff, se_diff, alpha),
                       needed_per_arm(diff, a.variance, b.variance, alpha, power),
@@ -293,11 +337,25 @@ class ABResult:
     alpha: float
     power: float
     seed: int
+    design: str = DESIGN
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def population(self) -> int:
+        """Distinct shoppers in the test (each one is in both arms)."""
+        return max(self.shoppers.values()) if self.shoppers else 0
+
+    def significant(self) -> dict[str, bool]:
+        """Each metric's own verdict: {"click": ..., "cart": ..., "purchase": ...}."""
+        return {m: c.significant for m, c in self.comparisons.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "models": self.models, "runs": self.runs,
                 "k": self.k, "visits": self.visits, "shoppers": self.shoppers,
+                "population": self.population, "design": self.design,
                 "alpha": self.alpha, "power": self.power, "seed": self.seed,
                 "metrics": {m: c.to_dict() for m, c in self.comparisons.items()},
+                "significant": self.significant(),
                 "offline_ndcg": self.offline,
-                "verdict": {**asdict(self.verdict), "disagree": self.verdict.disagree}}
+                "verdict": {**asdict(self.verdict), "disagree": self.verdict.disagree},
+                "notes": self.notes}

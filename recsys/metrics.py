@@ -114,6 +114,11 @@ def pairwise_auc(scores: np.ndarray, truth: sp.csr_matrix, rng: np.random.Genera
     return np.where(s_pos > s_neg, 1.0, np.where(s_pos == s_neg, 0.5, 0.0))[keep]
 
 
+DIVERSITY_CHUNK_BYTES = 256 * 2**20
+"""Memory of one chunk of lists in `intra_list_diversity` (their items' vectors and pairwise
+similarities)."""
+
+
 def intra_list_diversity(top: np.ndarray, vectors: np.ndarray | None,
                          ks: Iterable[int] | None = None, chunk: int = 1024
                          ) -> np.ndarray | dict[int, np.ndarray] | None:
@@ -129,6 +134,9 @@ def intra_list_diversity(top: np.ndarray, vectors: np.ndarray | None,
     if vectors is None or not wanted:
         return None
     out = {k: np.empty(top.shape[0]) for k in wanted}
+    # users x k x (d + k) float64 per chunk: at most DIVERSITY_CHUNK_BYTES whatever k is
+    per_user = 8 * width * (vectors.shape[1] + width)
+    chunk = max(1, min(chunk, DIVERSITY_CHUNK_BYTES // max(per_user, 1)))
     for start in range(0, top.shape[0], chunk):
         part = top[start:start + chunk]
         valid = part >= 0

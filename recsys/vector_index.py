@@ -155,6 +155,87 @@ def _checked_slots(slots: dict[str, np.ndarray], n_modalities: int, directory: P
         raise VectorIndexError(f"The vector index in {directory} is damaged (its slot table "
                                "does not fit together).")
     return ids, sigs, present, alive
+# -- memory budget of a build (issue 19) ---------------------------------------------------------
+BUILD_BYTES_PER_CELL = {"float32": 11.0, "float16": 8.0}
+"""Peak bytes per item x dimension cell of building the index in memory (`_build`: the float32
+rows matrix streamed from DuckDB plus faiss's copy while its buffer grows), measured with
+ru_maxrss on 200k items x 512 dimensions: 10.8 (float32), 7.5 (float16)."""
+ANN_BYTES_PER_CELL = 2.5
+"""The IVF part on top (fp16 codes, k-means sample): measured +1.4 to +2.7 bytes per cell."""
+INDEX_MEMORY_FRACTION = 0.5
+"""Share of the memory this process may still use (`recsys.memory.memory_budget`) that
+building one index may take."""
+
+
+def index_build_bytes(n_items: int, width: int, storage: str, ann: bool) -> int:
+    """Estimated peak memory of building (or loading for an update) an index in memory."""
+    per_cell = BUILD_BYTES_PER_CELL[storage] + (ANN_BYTES_PER_CELL if ann else 0.0)
+    return int(per_cell * n_items * width) + 64 * 2**20
+
+
+def _check_copy(nbytes: int, what: str) -> None:
+    """Refuse an in-memory copy larger than the memory this process may still use."""
+    from .memory import format_gb, memory_budget
+
+    budget = memory_budget()
+    if nbytes > INDEX_MEMORY_FRACTION * budget.available:
+        raise VectorIndexError(
+            f"{what[0].upper()}{what[1:]} needs {format_gb(nbytes)}, over half the "
+            f"{budget.describe()}. Free memory or raise the memory limit.")
+
+
+@dataclass(frozen=True)
+class StoragePlan:
+    """How an index is built under the memory budget: its storage, whether it gets an IVF
+    part, the estimated bytes against the budget, and why (kept in the index's meta)."""
+
+    storage: str
+    ann: bool
+    needed_bytes: int
+    budget_bytes: int
+    reason: str
+
+
+def plan_storage(n_items: int, width: int, storage: str = "float32", ann: bool = False,
+                 available: int | None = None,
+                 fraction: float = INDEX_MEMORY_FRACTION) -> StoragePlan:
+    """The index a build can afford: as asked when it fits `fraction` of the memory this
+    process may still use (`available`, default `memory_budget()`: free RAM, cgroup limit,
+    RLIMIT_AS / RLIMIT_DATA); else float16 storage (half the bytes; scores within 1e-3);
+    else float16 without the approximate part (exact search still answers); else a
+    `VectorIndexError` with the numbers (never an out-of-memory traceback halfway)."""
+    from .memory import format_gb, memory_budget
+
+    if available is None:
+        measured = memory_budget()
+        free, where = measured.available, measured.describe()
+    else:
+        free, where = int(available), f"{format_gb(int(available))} available"
+    budget = int(fraction * free)
+    options = [(storage, ann)]
+    if storage != "float16":
+        options.append(("float16", ann))
+    if ann:
+        options.append(("float16", False))
+    for n, (kind, with_ann) in enumerate(options):
+        need = index_build_bytes(n_items, width, kind, with_ann)
+        if need <= budget:
+            if n == 0:
+                reason = f"fits: {format_gb(need)} of {format_gb(budget)}"
+            else:
+                first = index_build_bytes(n_items, width, storage, ann)
+                reason = (f"{storage}{' with IVF' if ann else ''} would need "
+                          f"{format_gb(first)}, over the {format_gb(budget)} budget "
+                          f"({fraction:.0%} of the {where}): built as {kind}"
+                          f"{' with IVF' if with_ann else ', exact search only'}")
+            return StoragePlan(kind, with_ann, need, budget, reason)
+    smallest = index_build_bytes(n_items, width, "float16", False)
+    raise VectorIndexError(
+        f"The search index of {n_items:,} products ({width} numbers each) needs about "
+        f"{format_gb(smallest)} of memory even stored as float16; an index may take "
+        f"{format_gb(budget)} ({fraction:.0%} of the {where}). Free memory (close other "
+        "programs), raise the container's or the process's memory limit, or search a "
+        "smaller catalog.")
 
 
 # -- small helpers -------------------------------------------------------------------------------
@@ -344,6 +425,7 @@ class VectorIndex:
         if modality not in self.dims:
             raise VectorIndexError(f"The index has no {modality} vectors.")
         off, d = self.offsets[modality], self.dims[modality]
+        _check_copy(len(self) * d * 4, f"a copy of the {len(self):,} {modality} vectors")
         out = np.empty((len(self), d), dtype=np.float32)
         slots = self.alive_slots
         for start in range(0, len(slots), CHUNK):
@@ -582,6 +664,7 @@ class VectorIndex:
             if n_candidates == 0:
                 return Hits(np.zeros(0, np.int64), np.zeros(0, np.float32),
                             {m: np.zeros(0, np.float32) for m in self.modalities}, "exact")
+        k = min(k, n_candidates)         # k past the catalog would only allocate (1, k) arrays
         use_ann = self.ann is not None and (method == "ann" or (
             method == "auto" and len(self) >= self.ann_min_items
             and n_candidates >= min(EXACT_CANDIDATES, self.ann_min_items)))
@@ -807,7 +890,7 @@ class VectorIndex:
                     version: str | None = None, storage: str = "float32",
                     ann: str = "auto", persist: bool = True,
                     progress: ProgressCallback | None = None,
-                    ann_min_items: int | None = None) -> "VectorIndex":
+                    ann_min_items: int | None = None, plan: bool = True) -> "VectorIndex":
         """The index of a dataset's item vectors (one encoder version), kept current.
 
         Loads the persisted index if the stored vectors did not change since it was written
@@ -816,6 +899,10 @@ class VectorIndex:
         Without `encoder`, the newest vectors of the dataset are used. `persist=False` (and
         in-memory databases) keeps everything in memory. `ann_min_items` overrides the size
         above which the approximate index is built and used (default `ANN_MIN_ITEMS`).
+        Before anything is built or loaded into memory, `plan_storage` checks the memory
+        budget (`plan=False` skips it): an index that would not fit is built as float16, then
+        without its approximate part, and refused with a clear `VectorIndexError` when even
+        that would not fit; `meta["memory_plan"]` says why.
         """
         ann_min_items = int(ann_min_items or ANN_MIN_ITEMS)
         if ann not in ("auto", "always", "never"):
@@ -849,6 +936,16 @@ class VectorIndex:
             raise VectorIndexError(f"Dataset '{dataset}' has no vectors from {encoder}@{version} "
                               f"for its catalog items: run `python -m recsys embed --dataset "
                               f"{dataset}`.")
+        if plan:
+            n_items = _count_items(store, dataset, encoder, version)
+            wants_ann = ann == "always" or (ann == "auto" and n_items >= ann_min_items)
+            chosen = plan_storage(n_items, int(sum(dims.values())), storage, wants_ann)
+            if chosen.storage != storage or chosen.ann != wants_ann:
+                index = cls.for_dataset(store, dataset, encoder, version, chosen.storage,
+                                        "never" if wants_ann and not chosen.ann else ann,
+                                        persist, progress, ann_min_items, plan=False)
+                index.meta = {**index.meta, "memory_plan": chosen.reason}
+                return index
         if index is not None and (index.dims != {m: dims[m] for m in order_modalities(dims)}
                                   or index.storage != storage):
             index = None
@@ -943,6 +1040,14 @@ class VectorIndex:
                     pres[m][at] = True
             self.add(fresh, vecs, pres, [current[i] for i in fresh])
         return True
+
+
+def _count_items(store: Store, dataset: str, encoder: str, version: str) -> int:
+    """Items with vectors of one encoder version (the most of any modality): the size a
+    build plans for, from one small aggregate query."""
+    sets = store.embedding_sets(dataset)
+    mine = sets[(sets["encoder"] == encoder) & (sets["version"] == version)]
+    return int(mine["n_items"].max()) if len(mine) else 0
 
 
 def _item_signatures(sigs: pd.DataFrame, modalities: Sequence[str]

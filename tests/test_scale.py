@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recsys.memory import MemoryBudget
 from recsys.housekeeping import disk_usage, format_bytes, prune_models
 from recsys.models import create_model
 from recsys.models import baselines
@@ -70,10 +71,11 @@ def test_sparse_ease_is_exact_when_every_item_is_a_neighbour():
 
 def test_ease_switches_to_sparse_under_a_small_memory_budget(monkeypatch, tmp_path):
     data = tiny_data()
-    monkeypatch.setattr(baselines, "available_memory", lambda: 64 * GB)
+    monkeypatch.setattr(baselines, "memory_budget", lambda: MemoryBudget(64 * GB, "system"))
     roomy = create_model("ease").fit(data)
     assert roomy.variant == "dense" and isinstance(roomy.weights, np.ndarray)
-    monkeypatch.setattr(baselines, "available_memory", lambda: 1000)      # 1 kB free
+    monkeypatch.setattr(baselines, "memory_budget",
+                        lambda: MemoryBudget(1000, "system"))      # 1 kB free
     tight = create_model("ease").fit(data)
     assert tight.variant == "sparse" and sp.issparse(tight.weights)
     assert tight.describe()["variant"] == "sparse"
@@ -90,7 +92,7 @@ def test_ease_switches_to_sparse_under_a_small_memory_budget(monkeypatch, tmp_pa
 
 
 def test_fusion_models_take_the_sparse_cf_part_when_memory_is_short(monkeypatch):
-    monkeypatch.setattr(baselines, "available_memory", lambda: 1000)
+    monkeypatch.setattr(baselines, "memory_budget", lambda: MemoryBudget(1000, "system"))
     data = tiny_data()
     late = create_model("late-fusion", epochs=2).fit(data)
     assert late.config.cf_model == "ease" and late.scorers["cf"].variant == "sparse"

@@ -325,6 +325,13 @@ def error_box(exc: BaseException, what: str) -> None:
     st.error(f"{what}: {exc}", icon=":material/error:")
 
 
+def notes(lines: Iterable[str] | None) -> None:
+    """What a use case changed in the request (e.g. a number of results lowered to the
+    catalog's size), one caption each."""
+    for line in lines or ():
+        st.caption(line)
+
+
 def call_or_stop(what: str, use_case: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`use_case(*args, **kwargs)`; a `RecsysError` is shown as "`what`: message" and stops
     the page."""

@@ -27,9 +27,21 @@ COMMAND_MODULES = ("recsys.cli.data", "recsys.cli.encoders", "recsys.cli.models"
 
 @dataclass
 class Result:
+    """What a command prints: `data` as JSON with --json, else `text`; `notes` (default: the
+    data's "notes", e.g. a k lowered to the catalog size) go to stderr as "note: ..." lines
+    (with --json too: a list of records has no place for them)."""
+
     data: Any
     text: str = ""
     exit_code: int = 0
+    notes: list[str] | None = None
+
+    def all_notes(self) -> list[str]:
+        if self.notes is not None:
+            return list(self.notes)
+        if isinstance(self.data, dict) and isinstance(self.data.get("notes"), list):
+            return [str(n) for n in self.data["notes"]]
+        return []
 
 
 @dataclass
@@ -129,4 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(to_jsonable(result.data), indent=2))
     elif result.text:
         print(result.text)
+    for note in result.all_notes():
+        print(f"note: {note}", file=sys.stderr)
     return result.exit_code

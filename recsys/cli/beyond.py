@@ -90,9 +90,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="arm A: model name or run id (default popularity)")
     p.add_argument("--b", dest="model_b", default=None,
                    help="arm B: model name or run id (default: the default model)")
-    p.add_argument("--k", type=int, default=10, help="products shown (default 10)")
+    p.add_argument("--k", type=int, default=10,
+                   help="products shown (default 10; at most 100 and the catalog's size)")
     p.add_argument("--shoppers", type=int, help="shoppers in the test (default: all)")
-    p.add_argument("--visits", type=int, default=1, help="visits per shopper (default 1)")
+    p.add_argument("--visits", type=int, default=1,
+                   help="visits per shopper (default 1, at most 1,000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level")
     p.add_argument("--power", type=float, default=0.8, help="power for the sample size")
@@ -149,7 +151,7 @@ def coldstart_eval(ctx: Context) -> Result:
     with ctx.progress("cold-start evaluation") as bar:
         frame = evaluate_cold_start(ctx.store(), a.dataset, a.models, a.lengths, a.users, a.k,
                                     a.seed, progress=bar)
-    k = a.k
+    k = int(frame["k"].iloc[0]) if len(frame) else a.k
     lengths = sorted(frame["history"].unique())
     head = "".join(f"{f'NDCG@{k} n={n}':>14}" for n in lengths) + \
         "".join(f"{f'R@{k} n={n}':>12}" for n in lengths)
@@ -165,7 +167,8 @@ def coldstart_eval(ctx: Context) -> Result:
 
         lines.append(f"{model:<18}" + "".join(f"{val('ndcg', n):>14.4f}" for n in lengths)
                      + "".join(f"{val('recall', n):>12.4f}" for n in lengths))
-    return Result(frame.to_dict("records"), "\n".join(lines))
+    return Result(frame.to_dict("records"), "\n".join(lines),
+                  notes=frame.attrs.get("notes", []))
 
 
 def search_eval(ctx: Context) -> Result:
@@ -221,7 +224,8 @@ def purity(ctx: Context) -> Result:
              f"{'vectors':<10}{'k':>5}{'purity':>9}{'NMI':>8}"]
     for r in frame.to_dict("records"):
         lines.append(f"{r['vectors']:<10}{r['k']:>5}{r['purity']:>9.3f}{r['nmi']:>8.3f}")
-    return Result(frame.to_dict("records"), "\n".join(lines))
+    return Result(frame.to_dict("records"), "\n".join(lines),
+                  notes=frame.attrs.get("notes", []))
 
 
 def abtest(ctx: Context) -> Result:
@@ -233,9 +237,9 @@ def abtest(ctx: Context) -> Result:
         r = ab_test(ctx.store(), a.dataset, a.model_a, a.model_b, k=a.k, shoppers=a.shoppers,
                     visits=a.visits, seed=a.seed, alpha=a.alpha, power=a.power, progress=bar)
     level = f"{1 - r.alpha:.0%}"
-    lines = [f"A/B test on '{r.dataset}': A = {r.models['A']} (run {r.runs['A']}, "
-             f"{r.shoppers['A']:,} shoppers), B = {r.models['B']} (run {r.runs['B']}, "
-             f"{r.shoppers['B']:,} shoppers); top {r.k}, {r.visits} visit(s) each"]
+    lines = [f"A/B test on '{r.dataset}': A = {r.models['A']} (run {r.runs['A']}), "
+             f"B = {r.models['B']} (run {r.runs['B']}); the same {r.population:,} shoppers "
+             f"see both arms with the same random draws; top {r.k}, {r.visits} visit(s) each"]
     for metric, c in r.comparisons.items():
         lines.append(f"  {METRIC_LABELS[metric]}: A {c.a.rate:.4f} [{c.a.low:.4f}, "
                      f"{c.a.high:.4f}]  B {c.b.rate:.4f} [{c.b.low:.4f}, {c.b.high:.4f}] "

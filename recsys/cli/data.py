@@ -13,8 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "init-demo", init_demo,
                     "Generate the built-in demo catalog (drawn products) and simulate its users.",
                     dataset=False)
-    p.add_argument("--items", type=int, default=320, help="number of products (default 320)")
-    p.add_argument("--users", type=int, default=600, help="simulated users (default 600)")
+    p.add_argument("--items", type=int, default=320,
+                   help="number of products (default 320; 24 to 5,000)")
+    p.add_argument("--users", type=int, default=600,
+                   help="simulated users (default 600; at most 100,000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help="rebuild even if the demo exists")
 
@@ -46,7 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = add_command(sub, "simulate", simulate,
                     "Simulate users and their view/cart/purchase histories for a catalog.")
-    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--users", type=int, default=2000,
+                   help="simulated shoppers (default 2,000; at most 100,000)")
     p.add_argument("--seed", type=int, default=0)
 
     p = add_command(sub, "load-myntra", load_myntra,
@@ -55,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folder", help="folder holding styles.csv and images/ (or its "
                                     "myntra_fashion/ subfolder; default: ../shared/datasets)")
     p.add_argument("--name", default="myntra", help="dataset name (default myntra)")
-    p.add_argument("--users", type=int, default=2000)
+    p.add_argument("--users", type=int, default=2000,
+                   help="simulated shoppers (default 2,000; at most 100,000)")
     p.add_argument("--seed", type=int, default=0)
 
     add_command(sub, "status", status, "Show datasets, table sizes, embeddings and runs.",

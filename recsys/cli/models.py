@@ -197,7 +197,7 @@ def evaluate(ctx: Context) -> Result:
     rows += rerank.drop(columns=["run_id"]).merge(
         frame[["model", "run_id"]].drop_duplicates(), on="model").to_dict("records") \
         if not rerank.empty else []
-    return Result(rows, text)
+    return Result(rows, text, notes=frame.attrs.get("notes", []))
 
 
 def format_results(frame, dataset: str) -> str:

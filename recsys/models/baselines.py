@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..interactions import InteractionData
+from ..memory import memory_budget
 from .base import ModelConfig, ModelError, Recommender, hp, modalities_hp, modality_signals
 
 BLOCK = 1024   # rows processed at once when building neighbour lists
@@ -165,30 +166,20 @@ measured with ru_maxrss on 2k-10k items (see docs/scale.md). Before issue 14 it 
 DENSE_MAX_ITEMS = 20_000
 """Above this many items `auto` switches to sparse EASE whatever the memory: the dense inverse
 is O(n^3) (23,033 Clothing items: 985 s on 2 busy cores)."""
+SPARSE_BATCH_CELLS = 2**25
+"""Most float32 cells of sparse EASE's batched systems at once (128 MB)."""
+SPARSE_BYTES_PER_CELL = 20
+"""Peak bytes per cell of a batch of sparse EASE systems: the float32 systems plus the float64
+copy and factorisation `np.linalg.solve` makes of them."""
+SPARSE_BATCH_SHARE = 0.25
+"""Share of the memory this process may still use that one batch of sparse systems may take
+(fewer, smaller batches under a tight limit: 2**25 cells needed 0.6 GB)."""
 SCORE_BUDGET_BYTES = 256 * 2**20
 """Validation scores (users x items float32) are kept under this many bytes per batch."""
 
 
 class EASEMemoryError(ModelError):
     """Dense EASE would not fit in the memory budget."""
-
-
-def available_memory() -> int:
-    """Bytes of memory the system can give now (psutil, else MemAvailable of /proc/meminfo)."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 4 * 2**30                                 # unknown platform: assume 4 GB
 
 
 def dense_ease_bytes(n_items: int) -> int:
@@ -209,38 +200,47 @@ class EASEPlan:
     needed_bytes: int
     budget_bytes: int
     reason: str
+    batch_cells: int = SPARSE_BATCH_CELLS     # sparse mode: cells of systems solved at once
 
 
 def plan_ease(n_items: int, mode: str = "auto", memory_fraction: float = 0.25,
               dense_max_items: int = DENSE_MAX_ITEMS, available: int | None = None) -> EASEPlan:
     """Dense or sparse EASE for `n_items` items under a budget of `memory_fraction` of the
-    available memory. `dense` over budget raises `EASEMemoryError` (a clear refusal, never an
-    out-of-memory traceback); `auto` switches to `sparse` above the budget or above
-    `dense_max_items`."""
+    memory this process may still use (`available`, default `recsys.memory.memory_budget()`:
+    the smallest of free RAM, the cgroup limit, RLIMIT_AS and RLIMIT_DATA). `dense` over
+    budget raises `EASEMemoryError` (a clear refusal, never an out-of-memory traceback);
+    `auto` switches to `sparse` above the budget or above `dense_max_items`."""
     if mode not in EASE_MODES:
         raise ModelError(f"EASE mode must be one of {', '.join(EASE_MODES)}, not {mode!r}.")
-    free = available_memory() if available is None else int(available)
+    if available is None:
+        measured = memory_budget()
+        free, where = measured.available, measured.describe()
+    else:
+        free, where = int(available), f"{gb(int(available))} available"
     budget = int(memory_fraction * free)
     need = dense_ease_bytes(n_items)
     fits = need <= budget
+    cells = int(min(SPARSE_BATCH_CELLS,
+                    max(2**16, SPARSE_BATCH_SHARE * free // SPARSE_BYTES_PER_CELL)))
     if mode == "sparse":
-        return EASEPlan("sparse", n_items, need, budget, "sparse EASE was asked for")
+        return EASEPlan("sparse", n_items, need, budget, "sparse EASE was asked for", cells)
     if mode == "dense":
         if not fits:
             raise EASEMemoryError(
                 f"Dense EASE on {n_items:,} items needs about {gb(need)} (an n x n float32 "
-                f"inverse); the budget is {gb(budget)} ({memory_fraction:.0%} of {gb(free)} "
-                "available). Use mode=sparse or mode=auto (EASE restricted to each item's "
-                "nearest co-occurring items, which scales to 100k+ items), raise "
-                "memory_fraction, or choose itemknn.")
+                f"inverse); the budget is {gb(budget)} ({memory_fraction:.0%} of the "
+                f"{where}). Use mode=sparse or mode=auto (EASE restricted "
+                "to each item's nearest co-occurring items, which scales to 100k+ items), "
+                "raise memory_fraction, or choose itemknn.")
         return EASEPlan("dense", n_items, need, budget, "dense EASE was asked for")
     if not fits:
         return EASEPlan("sparse", n_items, need, budget,
-                        f"dense would need {gb(need)}, over the {gb(budget)} budget")
+                        f"dense would need {gb(need)}, over the {gb(budget)} budget "
+                        f"({memory_fraction:.0%} of the {where})", cells)
     if n_items > dense_max_items:
         return EASEPlan("sparse", n_items, need, budget,
                         f"{n_items:,} items is above dense_max_items={dense_max_items:,} "
-                        "(the dense inverse grows as n^3)")
+                        "(the dense inverse grows as n^3)", cells)
     return EASEPlan("dense", n_items, need, budget, f"dense fits: {gb(need)} of {gb(budget)}")
 
 
@@ -280,7 +280,7 @@ class EASE(Recommender):
             weights = dense_ease(x, cfg.l2)
             self.weights = prune_columns(weights, cfg.neighbors) if cfg.neighbors else weights
         else:
-            self.weights = sparse_ease(x, cfg.l2, cfg.support)
+            self.weights = sparse_ease(x, cfg.l2, cfg.support, self.plan.batch_cells)
         self.variant = self.plan.mode
 
     def _validation_users(self, data: InteractionData, rng: np.random.Generator) -> np.ndarray:

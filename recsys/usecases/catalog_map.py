@@ -17,6 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..limits import (MAX_CLUSTERS, MAX_RESULTS, as_int, check_list, check_range, check_seed,
+                      clamp)
 from ..progress import ProgressCallback, report, scaled
 from ..store import Store
 from ._cache import cached, db_key, vectors_version
@@ -46,6 +48,7 @@ class CatalogMap:
     cached: bool
     seconds: float
     overlay: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         cols = [c for c in ("item_id", "x", "y", "cluster", "cluster_name", "title",
@@ -54,7 +57,8 @@ class CatalogMap:
                 "encoder": self.encoder, "cached": self.cached, "seconds": self.seconds,
                 "purity": self.purity, "nmi": self.nmi,
                 "clusters": self.clusters.to_dict("records"),
-                "points": self.points[cols].to_dict("records"), "overlay": self.overlay}
+                "points": self.points[cols].to_dict("records"), "overlay": self.overlay,
+                "notes": self.notes}
 
 
 def _fused_weight(image_weight: float | None) -> float:
@@ -109,9 +113,12 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
 
     dataset = store.resolve_dataset(dataset)
     method = DEFAULT_METHOD if method is None else str(method)
-    n_clusters = DEFAULT_CLUSTERS if clusters is None else int(clusters)
+    n_clusters = DEFAULT_CLUSTERS if clusters is None else as_int(clusters, "clusters")
     if n_clusters < 2:
         raise MapError("Ask for at least 2 clusters.")
+    n_clusters = check_range(n_clusters, "clusters", 2, MAX_CLUSTERS)
+    seed = check_seed(seed)
+    k = check_range(k, "k", 1, MAX_RESULTS)
     weight = _fused_weight(image_weight)
     vec = _item_vectors(store, dataset)
     x_all = item_matrix(vec.image, vec.text, vectors, weight)
@@ -120,6 +127,8 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
         raise MapError(f"'{dataset}' has {len(rows)} products with {vectors} vectors; a map "
                        "needs at least 3.")
     x = x_all[rows]
+    notes: list[str] = []
+    n_clusters = clamp(n_clusters, "clusters", len(rows), None, "products to cluster", notes)
     method = resolve_method(method, len(rows))
     token = hashlib.sha1(f"{dataset}|{vectors_version(store, dataset)}|{vectors}|{method}|{seed}|"
                          f"{len(rows)}|{weight if vectors == 'fused' else ''}".encode()
@@ -158,7 +167,7 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
     encoder = None if vec.encoder is None else f"{vec.encoder}@{vec.version}"
     return CatalogMap(dataset, method, vectors, encoder, points, named,
                       None if score is None else score[0], None if score is None else score[1],
-                      from_cache, seconds, overlay)
+                      from_cache, seconds, overlay, notes)
 
 
 def _overlay(store: Store, dataset: str, user_id: str, model: str | int | None, k: int,
@@ -191,7 +200,13 @@ def cluster_purity(store: Store, dataset: str | None = None,
     if TRUTH not in items or items[TRUTH].isna().all():
         raise MapError(f"'{dataset}' has no article types to measure clusters against.")
     n_types = int(items[TRUTH].nunique())
-    ks = sorted({int(c) for c in (clusters or (DEFAULT_CLUSTERS, n_types)) if int(c) >= 2})
+    seed = check_seed(seed)
+    asked = [as_int(c, "clusters") for c in check_list(clusters, "clusters")]
+    for c in asked:
+        check_range(c, "clusters", 2, MAX_CLUSTERS)
+    notes: list[str] = []
+    ks = sorted({clamp(c, "clusters", len(vec.item_ids), None, "products", notes)
+                 for c in (asked or (DEFAULT_CLUSTERS, n_types)) if c >= 2})
     kinds = [kind for kind in KINDS
              if (vec.image if kind == "image" else vec.text if kind == "text" else 1)
              is not None]
@@ -205,4 +220,6 @@ def cluster_purity(store: Store, dataset: str | None = None,
             rows.append({"vectors": kind, "k": c, "items": int(keep.sum()), **scores})
             report(progress, len(rows), steps, f"{kind} vectors, {c} clusters",
                    stage="cluster")
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs["notes"] = notes
+    return frame

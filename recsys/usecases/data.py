@@ -17,6 +17,8 @@ import pandas as pd
 
 from ..errors import RecsysError
 from ..pathpolicy import PathNotAllowed, PathPolicy, policy_or_any
+from ..limits import (MAX_DEMO_ITEMS, MAX_SIMULATED_USERS, MIN_DEMO_ITEMS, as_int, check_range,
+                      check_seed)
 from ..progress import ProgressCallback
 from ..store import Store
 
@@ -117,11 +119,17 @@ def simulate(store: Store, dataset: str | None = None, users: int = 2000, seed: 
     users_with_history, interactions, views, carts, purchases, items_touched)."""
     from ..simulate import SimulationConfig, simulate_into
 
-    if users < 1:
-        raise RecsysError("Simulate at least 1 user.")
+    users, seed = _shoppers(users), check_seed(seed)
     dataset = store.resolve_dataset(dataset)
-    return simulate_into(store, dataset, SimulationConfig(users=int(users), seed=int(seed)),
-                         progress)
+    return simulate_into(store, dataset, SimulationConfig(users=users, seed=seed), progress)
+
+
+def _shoppers(users: object) -> int:
+    """A number of shoppers to simulate: 1 .. `MAX_SIMULATED_USERS`."""
+    if as_int(users, "users") < 1:
+        raise RecsysError("Simulate at least 1 user.")
+    return check_range(users, "users", 1, MAX_SIMULATED_USERS,
+                       "simulated shoppers; more would take hours and the A/B test replays them")
 
 
 def init_demo(store: Store, items: int = 320, users: int = 600, seed: int = 0,
@@ -130,8 +138,10 @@ def init_demo(store: Store, items: int = 320, users: int = 600, seed: int = 0,
     unless `force`); makes it the active dataset. Returns its sizes and `existing`."""
     from ..demo import build_demo
 
-    return build_demo(store, n_items=int(items), n_users=int(users), seed=int(seed),
-                      force=force, progress=progress)
+    items = check_range(items, "items", MIN_DEMO_ITEMS, MAX_DEMO_ITEMS, "demo products")
+    users, seed = _shoppers(users), check_seed(seed)
+    return build_demo(store, n_items=items, n_users=users, seed=seed, force=force,
+                      progress=progress)
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -300,15 +310,14 @@ def load_myntra_sample(store: Store, folder: str | Path | None = None, *,
         raise RecsysError(f"No Myntra sample in {where}: expected styles.csv and an images/ "
                           f"folder there or in its {MYNTRA_FOLDER}/ subfolder (the Kaggle "
                           "'Fashion Product Images (Small)' layout).")
-    if users < 1:
-        raise RecsysError("Simulate at least 1 user.")
+    users, seed = _shoppers(users), check_seed(seed)
     t0 = time.perf_counter()
     rep = import_catalog(store, found / "styles.csv", found / "images", fmt="myntra",
                          dataset=dataset, progress=scaled(progress, 0.0, 0.45),
                          path_policy=policy)
     if rep.refused or rep.imported == 0:
         raise RecsysError(f"The Myntra sample in {found} gave no products: {rep.summary()}")
-    sim = simulate_into(store, dataset, SimulationConfig(users=int(users), seed=int(seed)),
+    sim = simulate_into(store, dataset, SimulationConfig(users=users, seed=seed),
                         scaled(progress, 0.45, 1.0))
     store.set_active_dataset(dataset)
     return {"source": str(found), "items": rep.imported, "skipped": rep.skipped, **sim,

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import RecsysError
 from ..pathpolicy import PathPolicy, policy_or_any
+from ..limits import (MAX_BATCH, MAX_EPOCHS, MAX_QUERIES, MAX_WORKERS, as_int, check_range,
+                      check_seed)
 from ..progress import ProgressCallback
 from ..store import Store
 
@@ -57,6 +59,14 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
     if videos is not None:
         videos = policy_or_any(path_policy).check(videos, "The videos folder")
     dataset = store.resolve_dataset(dataset)
+    # the upper bounds here; workers below 1 is the Ray engine's own message
+    batch_size = as_int(batch_size, "batch size")
+    if batch_size < 1:
+        raise RecsysError("--batch-size must be at least 1.")
+    if batch_size > MAX_BATCH:
+        check_range(batch_size, "batch size", 1, MAX_BATCH, "photos embedded at once")
+    if workers is not None and as_int(workers, "workers") > MAX_WORKERS:
+        check_range(workers, "workers", 1, MAX_WORKERS)
     if engine not in ("local", "ray"):
         raise RecsysError(f"Unknown embedding engine {engine!r}: use local or ray.")
     if engine == "ray":
@@ -99,8 +109,22 @@ def train_encoder(store: Store, dataset: str | None = None,
     from ..encoders import CatalogClipConfig, train_catalog_clip
 
     dataset = store.resolve_dataset(dataset)
-    config = CatalogClipConfig.from_dict({**CatalogClipConfig().to_dict(), **(settings or {})})
+    config = CatalogClipConfig.from_dict({**CatalogClipConfig().to_dict(),
+                                          **_checked_settings(settings)})
     return train_catalog_clip(store, dataset, config, progress)
+
+
+def _checked_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
+    """Alignment settings with their sizes in range (epochs, batch size, items, seed): a
+    billion epochs would run for ever, a billion-pair batch allocate before failing."""
+    out = dict(settings or {})
+    for name, low, high in (("epochs", 1, MAX_EPOCHS), ("batch_size", 2, MAX_BATCH),
+                            ("max_items", 8, 10**9)):
+        if out.get(name) is not None:
+            out[name] = check_range(out[name], name, low, high)
+    if out.get("seed") is not None:
+        out["seed"] = check_seed(out["seed"])
+    return out
 
 
 def _baseline(baseline: str | None) -> str | None:
@@ -133,10 +157,11 @@ def eval_encoder_unseen_types(store: Store, dataset: str | None = None, k: int =
     against all types, and name -> photo recall for seen vs unseen types, next to `baseline`."""
     from ..encoders import evaluate_unseen_types
 
-    if k < 1:
+    if as_int(k, "k") < 1:
         raise RecsysError("Hold out at least 1 article type.")
+    k, seed = as_int(k, "k"), check_seed(seed)
     dataset = store.resolve_dataset(dataset)
-    return evaluate_unseen_types(store, dataset, int(k), int(seed), settings or {},
+    return evaluate_unseen_types(store, dataset, k, seed, _checked_settings(settings),
                                  baseline=_baseline(baseline), progress=progress)
 
 
@@ -150,10 +175,12 @@ def eval_encoder_phone_shots(store: Store, dataset: str | None = None,
     check_encoder_available(encoder)
     from ..encoders import evaluate_phone_shots
 
-    if n < 1:
+    if as_int(n, "n") < 1:
         raise RecsysError("Use at least 1 phone-style query.")
+    n = check_range(n, "phone-style queries", 1, MAX_QUERIES)
+    seed = check_seed(seed)
     dataset = store.resolve_dataset(dataset)
-    return evaluate_phone_shots(store, dataset, encoder, int(n), int(seed), progress=progress)
+    return evaluate_phone_shots(store, dataset, encoder, n, seed, progress=progress)
 
 
 def list_encoders(store: Store) -> dict[str, Any]:

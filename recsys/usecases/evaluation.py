@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..limits import MAX_METRIC_K, as_int, check_list, check_range, check_seed, clamp
 from ..progress import ProgressCallback, report, scaled
 from ..rerank import DEFAULT_DIVERSITY
 from ..stats import ALPHA, N_BOOT
@@ -214,13 +215,19 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     from ..interactions import EvaluationError, load_data
 
     dataset = store.resolve_dataset(dataset)
-    ks = sorted({int(k) for k in ks})
+    ks = sorted({as_int(k, "K") for k in check_list(ks, "cut-offs K")})
     if not ks or ks[0] < 1:
         raise EvaluationError("Give at least one cut-off K of 1 or more.")
-    levels = _levels(diversity)                     # checked before anything is trained
+    notes: list[str] = []             # a K past the catalog size is measured as asked
+    ks = sorted({clamp(k, "K", MAX_METRIC_K, MAX_METRIC_K, notes=notes) for k in ks})
+    split_seed = check_seed(split_seed, "split seed")
+    n_boot = check_range(n_boot, "bootstrap resamples", 100, 100_000)
+    levels = _levels(check_list(diversity, "diversity levels"))   # before anything is trained
     if folds:
-        return _cross_validate(store, dataset, models, ks, int(folds), split_seed, progress,
-                               baseline, n_boot)
+        frame = _cross_validate(store, dataset, models, ks, as_int(folds, "folds"), split_seed,
+                                progress, baseline, n_boot)
+        frame.attrs["notes"] = notes
+        return frame
     data = load_data(store, dataset, protocol, split_seed)
     names = _model_names(data, dataset, models, baseline)
     results: dict[str, UserMetrics] = {}

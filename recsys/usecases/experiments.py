@@ -53,6 +53,27 @@ def _same_events(stored: pd.DataFrame, drawn: pd.DataFrame) -> bool:
     return bool(a.equals(b))
 
 
+REPLAY_BYTES_PER_CELL = 8
+"""Peak bytes per shopper x product of the replay: each shopper's float32 utilities, then
+their stacked copy (`recsys.simulate.replay`)."""
+
+
+def _check_replay_memory(dataset: str, users: int, items: int) -> None:
+    """Refuse a replay whose shoppers x products utilities would not fit in half the memory
+    this process may still use (`recsys.memory.memory_budget`), before it starts."""
+    from ..abtest import ExperimentError
+    from ..memory import format_gb, memory_budget
+
+    need = REPLAY_BYTES_PER_CELL * int(users) * int(items)
+    budget = memory_budget()
+    if need > budget.available // 2:
+        raise ExperimentError(
+            f"The A/B test needs the hidden tastes of {users:,} simulated shoppers for "
+            f"{items:,} products of '{dataset}': about {format_gb(need)}, more than half of "
+            f"the {budget.describe()}. Simulate fewer shoppers "
+            f"(`python -m recsys simulate --dataset {dataset} --users N`) or free memory.")
+
+
 def hidden_tastes(store: Store, dataset: str | None = None,
                   progress: ProgressCallback | None = None) -> HiddenTastes:
     """The simulated shoppers' hidden tastes (utility of every item, type preferences), replayed
@@ -71,6 +92,7 @@ def hidden_tastes(store: Store, dataset: str | None = None,
     path = config.artifacts_dir(store.path, "simulator") / f"{dataset}-{token}.npz"
 
     def load() -> HiddenTastes:
+        _check_replay_memory(dataset, settings.users, len(store.item_ids(dataset)))
         if path.is_file():
             cached_tastes = _read_tastes(path)      # None: damaged or not this shape
             if cached_tastes is not None:
@@ -127,23 +149,32 @@ def ab_test(store: Store, dataset: str | None = None, model_a: str | int | None 
             train_if_missing: bool = True,
             progress: ProgressCallback | None = None) -> ABResult:
     """A simulated A/B test: the simulated shoppers (all with a history, or a seeded sample of
-    `shoppers`) are split at random into two arms; each shopper sees their arm's top-`k` (a
-    model name, its newest run, trained first when missing; or a run id; A defaults to
-    popularity, B to `default_model`) on `visits` visits and clicks, carts and buys by the
-    simulator's own choice model with their hidden tastes. Returns per-metric estimates with
-    confidence intervals (level 1 - `alpha`), relative lift, Welch's t-test, the shoppers per
-    arm needed for `power`, the offline NDCG@k of both runs on their test split and whether
-    offline and online agree. Raises `ExperimentError` for data without simulated shoppers or
-    impossible settings."""
-    from ..abtest import (ABResult, ExperimentError, METRICS, assign_arms, compare,
-                          simulate_arm, verdict)
+    `shoppers`) each see both arms' top-`k` (a model name, its newest run, trained first when
+    missing; or a run id; A defaults to popularity, B to `default_model`) on `visits` visits,
+    in two parallel worlds with the same random draws (`recsys.abtest`: common random
+    numbers), and click, cart and buy by the simulator's own choice model with their hidden
+    tastes. Returns per-metric estimates (clicks, carts, purchases, each with its own
+    significance) with confidence intervals (level 1 - `alpha`), relative lift, the paired
+    t-test over shoppers, the shoppers per arm a live test would need for `power`, the offline
+    NDCG@k of both runs on their test split and whether offline and online agree. `k` above
+    the catalog size (or `MAX_METRIC_K`) is lowered, with a note; `visits` is 1 ..
+    `MAX_VISITS`. Raises `ExperimentError` for data without simulated shoppers or impossible
+    settings."""
+    from ..abtest import ABResult, ExperimentError, METRICS, compare, simulate_both_arms, verdict
     from ..evaluation import evaluate_model
+    from ..limits import MAX_METRIC_K, MAX_VISITS, as_int, check_range, check_seed, clamp
     from .personal import resolve_run
     from .recommenders import default_model, run_data
 
     dataset = store.resolve_dataset(dataset)
+    k, visits = as_int(k, "k"), as_int(visits, "visits")
     if k < 1 or visits < 1:
         raise ExperimentError("K and the visits per shopper must be at least 1.")
+    visits = check_range(visits, "visits", 1, MAX_VISITS, "visits per shopper")
+    seed = check_seed(seed)
+    notes: list[str] = []
+    k = clamp(k, "k", max(1, store.counts(dataset)["items"]), MAX_METRIC_K, "products", notes)
+    alpha, power = float(alpha), float(power)
     if not 0.0 < alpha < 0.5 or not 0.5 <= power < 1.0:
         raise ExperimentError("Use a significance level between 0 and 0.5 and a power between "
                               "0.5 and 1.")
@@ -166,33 +197,36 @@ def ab_test(store: Store, dataset: str | None = None, model_a: str | int | None 
         raise ExperimentError(f"'{dataset}' has {len(candidates)} simulated shoppers with a "
                               "history; an A/B test needs at least 4.")
     if shoppers is not None:
+        shoppers = as_int(shoppers, "shoppers")
         if shoppers < 4:
-            raise ExperimentError("An A/B test needs at least 4 shoppers (2 per arm).")
+            raise ExperimentError("An A/B test needs at least 4 shoppers.")
         if shoppers < len(candidates):
             picked = np.random.default_rng(seed).choice(len(candidates), shoppers,
                                                         replace=False)
             candidates = [candidates[i] for i in np.sort(picked)]
-    in_b = assign_arms(len(candidates), seed)
-    rng = np.random.default_rng(seed + 1)
-    results = {}
-    for arm, flag in (("A", False), ("B", True)):
+    lists: dict[str, dict[int, np.ndarray]] = {}
+    for arm in ("A", "B"):
         model = runs[arm].model
-        lists = {}
-        for u, b in zip(candidates, in_b):
-            if b != flag:
-                continue
+        lists[arm] = {}
+        for u in candidates:
             idx, _ = model.recommend_indices(model.user_index(str(u)), k)
-            lists[hidden_pos[str(u)]] = np.array([item_pos[str(model.item_ids[i])]
-                                                  for i in idx
-                                                  if str(model.item_ids[i]) in item_pos])
-        results[arm] = simulate_arm(lists, hidden, config, visits, rng)
-        report(progress, 0.7 + 0.1 * (arm == "B"), 1.0, f"arm {arm}: {len(lists)} shoppers",
-               stage="abtest")
+            lists[arm][hidden_pos[str(u)]] = np.array([item_pos[str(model.item_ids[i])]
+                                                       for i in idx
+                                                       if str(model.item_ids[i]) in item_pos])
+        report(progress, 0.6 + 0.1 * (arm == "B"), 1.0,
+               f"arm {arm}: lists for {len(candidates)} shoppers", stage="abtest")
+    results = simulate_both_arms(lists, hidden, config, visits, seed)
+    report(progress, 0.8, 1.0, f"{len(candidates)} shoppers, {visits} visit(s) in each arm",
+           stage="abtest")
     comparisons = {m: compare(m, results["A"].counts[m] / visits,
                               results["B"].counts[m] / visits, results["A"].expected[m],
-                              results["B"].expected[m], alpha, power) for m in METRICS}
-    offline = {}
+                              results["B"].expected[m], alpha, power, seed) for m in METRICS}
+    offline: dict[str, float] = {}
     for arm, run in runs.items():
+        same = [a for a in offline if runs[a].run_id == run.run_id]
+        if same:                                      # the same run: measured once
+            offline[arm] = offline[same[0]]
+            continue
         frame = evaluate_model(run.model, run_data(store, dataset, run.config), [k],
                                seed=seed)
         sel = frame[(frame["slice"] == "all") & (frame["metric"] == "ndcg") &
@@ -204,4 +238,4 @@ def ab_test(store: Store, dataset: str | None = None, model_a: str | int | None 
                     {a: r.run_id for a, r in runs.items()}, k, visits,
                     {a: int(len(results[a].shoppers)) for a in results}, comparisons, offline,
                     verdict(labels["A"], labels["B"], offline["A"], offline["B"],
-                            comparisons["click"], k), alpha, power, seed)
+                            comparisons["click"], k), alpha, power, seed, notes=notes)

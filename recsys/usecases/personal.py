@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import RecsysError
+from ..limits import (MAX_METRIC_K, MAX_PICKS, MAX_RESULTS, as_int, check_list, check_range,
+                      check_seed, clamp)
 from ..progress import ProgressCallback, report, scaled
 from ..store import Store
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 PHOTO_MATCHES = 3
 """Catalog products a new shopper's photo stands for (its nearest look-alikes)."""
+MAX_PHOTO_MATCHES = 50
 
 CLOSE_SECOND = 0.9
 """A pick names a second liked product it resembles only when that one is nearly as close
@@ -96,6 +99,7 @@ class PersonalHits:
     encoder: str
     seconds: float
     results: pd.DataFrame = field(repr=False)
+    notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
@@ -112,7 +116,7 @@ class PersonalHits:
         return {"dataset": self.dataset, "shopper": self.shopper, "history": self.history,
                 "model": self.model, "run_id": self.run_id, "taste": self.taste,
                 "pool": self.pool, "query": self.query, "encoder": self.encoder,
-                "seconds": self.seconds, "results": self.rows()}
+                "seconds": self.seconds, "notes": self.notes, "results": self.rows()}
 
 
 def search_for_shopper(store: Store, dataset: str | None = None, *,
@@ -142,9 +146,14 @@ def search_for_shopper(store: Store, dataset: str | None = None, *,
 
     dataset = store.resolve_dataset(dataset)
     taste = check_taste(DEFAULT_TASTE if taste is None else taste)
-    pool = default_pool(len(store.item_ids(dataset)), k) if pool is None else int(pool)
-    if k < 1 or pool < 1:
+    k, pool = as_int(k, "k"), None if pool is None else as_int(pool, "pool")
+    if k < 1 or (pool is not None and pool < 1):
         raise SearchError("The number of results and the pool must be at least 1.")
+    notes: list[str] = []
+    n_items = len(store.item_ids(dataset))
+    k = clamp(k, "k", n_items, MAX_RESULTS, "products", notes)
+    pool = default_pool(n_items, k) if pool is None else \
+        clamp(pool, "pool", n_items, MAX_RESULTS, "products", notes)
     if (user_id is None) == (not history):
         raise SearchError("Search as one shopper: give a shopper's id or a new shopper's "
                           "liked products, not both.")
@@ -184,7 +193,7 @@ def search_for_shopper(store: Store, dataset: str | None = None, *,
     return PersonalHits(dataset, None if user_id is None else str(user_id),
                         [str(i) for i in (history or [])], run.name, run.run_id, taste, pool,
                         {**hits.query}, hits.encoder,
-                        hits.seconds + time.perf_counter() - t0, ordered)
+                        hits.seconds + time.perf_counter() - t0, ordered, notes)
 
 
 # -- a new shopper's first picks ------------------------------------------------------------------
@@ -204,11 +213,12 @@ class NewShopperPicks:
     liked: pd.DataFrame = field(repr=False)
     items: pd.DataFrame = field(repr=False)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         cols = ["rank", "item_id", "score", "resembles", "resemblance", "cold", "title"]
         return {"dataset": self.dataset, "model": self.model, "run_id": self.run_id,
-                "from_photo": self.from_photo, "seconds": self.seconds,
+                "from_photo": self.from_photo, "seconds": self.seconds, "notes": self.notes,
                 "liked": self.liked[[c for c in ("item_id", "title", "similarity")
                                      if c in self.liked]].to_dict("records"),
                 "items": self.items[[c for c in cols if c in self.items]].to_dict("records")}
@@ -232,8 +242,15 @@ def new_shopper_picks(store: Store, dataset: str | None = None, liked: Sequence[
     from .search import search_similar
 
     dataset = store.resolve_dataset(dataset)
+    k = as_int(k, "k")
     if k < 1:
         raise ColdStartError("The number of picks must be at least 1.")
+    notes: list[str] = []
+    n_items = store.counts(dataset)["items"]
+    k = clamp(k, "k", n_items, MAX_PICKS, "products", notes)
+    photo_matches = clamp(photo_matches, "photo_matches", n_items, MAX_PHOTO_MATCHES,
+                          "products", notes)
+    liked = check_list(liked, "liked products", MAX_RESULTS)
     liked = [str(i) for i in liked]
     similarity = None
     if photo is not None:
@@ -272,7 +289,7 @@ def new_shopper_picks(store: Store, dataset: str | None = None, liked: Sequence[
     if similarity is not None:
         liked_rows["similarity"] = liked_rows["item_id"].map(similarity)
     return NewShopperPicks(dataset, run.name, run.run_id, photo is not None, liked_rows, items,
-                           seconds)
+                           seconds, notes)
 
 
 def starter_products(store: Store, dataset: str | None = None, n: int = 24,
@@ -281,6 +298,8 @@ def starter_products(store: Store, dataset: str | None = None, n: int = 24,
     of the `n` most common values of `column` (article type), so the grid spans the catalog;
     topped up with the most popular products when there are fewer values."""
     dataset = store.resolve_dataset(dataset)
+    n = clamp(n, "n", MAX_RESULTS, MAX_RESULTS)
+    seed = check_seed(seed)
     items = store.items(dataset)
     if items.empty:
         raise RecsysError(f"'{dataset}' has no products.")
@@ -337,10 +356,14 @@ def evaluate_cold_start(store: Store, dataset: str | None = None,
     from ..training import ModelNotTrained
 
     dataset = store.resolve_dataset(dataset)
-    lengths = sorted({int(n) for n in lengths})
+    lengths = sorted({as_int(n, "history length") for n in check_list(lengths, "lengths")})
     if not lengths or lengths[0] < 1:
         raise ColdStartError("History lengths must be at least 1.")
+    seed = check_seed(seed)
+    users = check_range(users, "users", 1, 10**9)
     data = load_data(store, dataset)
+    notes: list[str] = []
+    k = clamp(k, "k", MAX_METRIC_K, MAX_METRIC_K, notes=notes)
     names = list(models) if models else [m for m in DEFAULT_COLD_MODELS
                                          if get_spec(m).applies_to(data.signals)]
     for name in names:
@@ -359,6 +382,7 @@ def evaluate_cold_start(store: Store, dataset: str | None = None,
     frame = run_eval(fitted, data, histories, lengths, k,
                      scaled(progress, len(names) / (len(names) + 1), 1.0))
     frame.insert(0, "dataset", dataset)
+    frame.attrs["notes"] = notes
     return frame
 
 
@@ -401,7 +425,15 @@ def evaluate_personal_search(store: Store, dataset: str | None = None, *,
     if query_from not in QUERY_SOURCES:
         raise SearchError(f"Unknown query source {query_from!r}; use one of "
                           f"{', '.join(QUERY_SOURCES)}.")
-    pool = default_pool(len(store.item_ids(dataset)), k) if pool is None else int(pool)
+    seed = check_seed(seed)
+    tastes = check_list(tastes, "tastes")
+    notes: list[str] = []
+    n_items = len(store.item_ids(dataset))
+    k = clamp(k, "k", MAX_METRIC_K, MAX_METRIC_K, notes=notes)
+    pool = default_pool(n_items, k) if pool is None else \
+        clamp(pool, "pool", n_items, MAX_RESULTS, "products", notes)
+    if users is not None:
+        users = check_range(users, "users", 1, 10**9)
     weight = default_image_weight(False) if image_weight is None else float(image_weight)
     run = resolve_run(store, dataset, model, progress=scaled(progress, 0.0, 0.4))
     data = run_data(store, dataset, run.config)
@@ -448,4 +480,4 @@ def evaluate_personal_search(store: Store, dataset: str | None = None, *,
     return {"dataset": dataset, "model": run.name, "run_id": run.run_id,
             "query_from": query_from, "k": k, "pool": pool, "image_weight": weight,
             "cases": len(cases), "users": int(len(test_users)), "queries": len(queries),
-            "ndcg": result}
+            "ndcg": result, "notes": notes}

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import pandas as pd
 
 from ..errors import RecsysError
+from ..limits import MAX_METRIC_K, MAX_PICKS, as_int, check_seed, clamp
 from ..progress import Progress, ProgressCallback, scaled
 from ..store import Store
 from ._cache import cached, db_key, vectors_version
@@ -131,8 +132,9 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
 
     dataset = store.resolve_dataset(dataset)
     spec = get_spec(model)
-    if keep_models is not None and int(keep_models) < 0:
+    if keep_models is not None and as_int(keep_models, "keep_models") < 0:
         raise RecsysError("keep_models must be 0 (keep every model file) or more.")
+    split_seed = check_seed(split_seed, "split seed")
     vectors = None
     makes = spec.create(**(params or {})).requires & {"image", "text", "vectors"}
     if makes and can_embed(store, dataset):
@@ -285,8 +287,11 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
                             load_model)
 
     dataset = store.resolve_dataset(dataset)
+    k = as_int(k, "k")
     if k < 1:
         raise RecsysError("The number of picks must be at least 1.")
+    notes: list[str] = []
+    k = clamp(k, "k", max(1, store.counts(dataset)["items"]), MAX_PICKS, "products", notes)
     diversity = DEFAULT_DIVERSITY if diversity is None else float(diversity)
     if not 0.0 <= diversity <= 1.0:
         raise RecsysError(f"Diversity must be between 0 (most relevant) and 1 (most varied), "
@@ -390,7 +395,12 @@ def bench(store: Store, dataset: str | None = None, models: Sequence[str] | None
     from ..benchmark import benchmark
 
     dataset = store.resolve_dataset(dataset)
+    notes: list[str] = []
+    users = clamp(users, "users", max(1, store.counts(dataset)["users"]), None, "shoppers",
+                  notes)
+    k = clamp(k, "k", MAX_METRIC_K, MAX_METRIC_K, notes=notes)
     result = benchmark(store, dataset, models, users, k, progress=progress)
+    result["notes"] = notes
     out = Path(out) if out else \
         config.artifacts_dir(store.path, "bench") / f"recommenders-{dataset}.json"
     with atomic_path(out) as tmp:

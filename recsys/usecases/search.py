@@ -23,6 +23,7 @@ import pandas as pd
 import numpy as np
 
 from ..errors import RecsysError
+from ..limits import MAX_RESULTS, as_int, clamp
 from ..store import Store
 from ._cache import cached, db_key, vectors_version
 from .encoding import check_encoder_available
@@ -153,6 +154,7 @@ class CatalogPage:
     ranked: bool = False
     seconds: float | None = None
     encoder: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def _query_encoder(store: Store, dataset: str, spec: str) -> Encoder:
@@ -526,6 +528,7 @@ def search_similar(store: Store, dataset: str | None = None, *,
                           "product with words.")
     if photo is not None and item_id is not None:
         raise SearchError("Search by a photo or by a catalog product, not both.")
+    k = as_int(k, "k")
     if k < 1:
         raise SearchError("The number of results must be at least 1.")
     weight = default_image_weight(photo is not None) if image_weight is None \
@@ -535,6 +538,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
     method = _method(method)
     index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
     _check_ann(index, method)
+    notes: list[str] = []
+    k = clamp(k, "k", len(index), MAX_RESULTS, "products with vectors", notes)
     still = photo is not None and not isinstance(photo, _VideoQuery)
     encoded = _cropped(photo) if crop and still else None
     t0 = time.perf_counter()
@@ -591,7 +596,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
     if still:
         timings["exact_match"] = t_exact
     return SearchHits(dataset, enc.spec, query, weight, len(index), t_encode + t_rank,
-                      results, exact, encoded, result.method, timings, index.notes)
+                      results, exact, encoded, result.method, timings,
+                      list(index.notes) + notes)
 
 
 def _joined(store: Store, dataset: str, result, items: pd.DataFrame | None = None
@@ -643,7 +649,11 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
         matching = index.mask_for(items["item_id"][keyword_mask(items, keywords)])
         allowed = matching if allowed is None else allowed & matching
     candidates = len(index) if allowed is None else int(np.count_nonzero(allowed))
-    result = index.search(text=enc.encode_text(query), k=min(candidates, k),
+    notes: list[str] = []
+    # fewer matches than k is the usual case of a filtered page: no note for that
+    k = min(candidates, clamp(k, "k", MAX_RESULTS, MAX_RESULTS, notes=notes))
+    result = index.search(text=enc.encode_text(query), k=k,
                           image_weight=weight, allowed_mask=allowed, method=method)
     shown = _joined(store, dataset, result, items)
-    return CatalogPage(dataset, shown, len(items), True, time.perf_counter() - t0, enc.spec)
+    return CatalogPage(dataset, shown, len(items), True, time.perf_counter() - t0, enc.spec,
+                       notes)

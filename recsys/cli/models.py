@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from . import Context, Result, add_command
 from ..errors import RecsysError
@@ -179,8 +178,6 @@ def evaluate(ctx: Context) -> Result:
         frame = run(store, dataset, ctx.args.models, ctx.args.k, ctx.args.protocol,
                     ctx.args.split_seed, ctx.args.retrain, bar, folds=ctx.args.folds,
                     diversity=ctx.args.diversity, baseline=ctx.args.baseline)
-    for note in frame.attrs.get("notes", []):     # runs passed over for a damaged model file
-        print(f"note: {note}", file=sys.stderr)
     rerank = diversity_effect(store, dataset)
     if not rerank.empty:
         rerank = rerank[rerank["run_id"].isin(set(frame["run_id"]))
@@ -329,8 +326,6 @@ def recommend(ctx: Context) -> Result:
         recs = recommend_for(ctx.store(), dataset, ctx.args.user, ctx.args.model, ctx.args.k,
                              include_seen=ctx.args.include_seen, diversity=ctx.args.diversity,
                              progress=bar)
-    for note in recs.notes:            # runs passed over for a damaged model file
-        print(f"note: {note}", file=sys.stderr)
     seen = "included" if recs.include_seen else "left out"
     lines = [f"Top {len(recs.items)} for user {recs.user_id} on '{dataset}' by {recs.label} "
              f"({recs.model}, run {recs.run_id}); diversity {recs.diversity:g}, items the user "
@@ -358,7 +353,7 @@ def recommend(ctx: Context) -> Result:
     if recs.similarity:
         lines.append(f"Mean similarity between the picks {recs.similarity['picks']:.2f} "
                      f"(model order: {recs.similarity['most_relevant']:.2f}).")
-    return Result(recs.to_dict(), "\n".join(lines))
+    return Result(recs.to_dict(), "\n".join(lines), notes=recs.notes)
 
 
 def runs(ctx: Context) -> Result:

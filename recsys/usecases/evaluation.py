@@ -234,7 +234,6 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     reranked: dict[str, list[UserMetrics]] = {}
     run_ids: dict[str, int] = {}
     rated: dict[str, pd.DataFrame] = {}
-    notes: list[str] = []
     for n, name in enumerate(names):
         sub = scaled(progress, n / len(names), (n + 1) / len(names))
         trained = _trained(store, dataset, name, data, split_seed, retrain, scaled(sub, 0, .8),

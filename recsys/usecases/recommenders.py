@@ -303,7 +303,6 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     if not store.has_user(dataset, str(user_id)):
         raise UnknownUser(unknown_user_message(user_id, store.users(dataset)["user_id"],
                                                dataset))
-    notes: list[str] = []
     try:
         run = load_model(store, dataset, name)
     except ModelNotTrained as exc:
@@ -312,7 +311,7 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
         if isinstance(exc, DamagedModel):
             notes += exc.skipped + [f"{name} was trained again."]
         run = train(store, dataset, name, progress=progress).run
-    notes = run.skipped + notes
+    notes = run.skipped + notes       # the k note (if any) after the runs passed over
     data = run_data(store, dataset, run.config)
     try:
         check_fingerprint(run, data)

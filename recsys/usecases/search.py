@@ -226,7 +226,10 @@ def prepare_search(store: Store, dataset: str | None = None, encoder: str | None
     """Load what searching `dataset` needs (index and query encoder, cached per process) so the
     first query is fast; raises `NoVectors` when the dataset has no item vectors. `storage`:
     float32 or float16 (default $RECSYS_INDEX_STORAGE, else float32)."""
+    from .. import sandbox
+
     dataset = store.resolve_dataset(dataset)
+    sandbox.start()                 # the worker that decodes uploads, ready for the first one
     index, enc = _searcher(store, dataset, encoder, storage)
     vectors = index.vectors
     return SearchInfo(dataset, enc.spec, len(index), vectors.storage, vectors.ann is not None,
@@ -364,6 +367,27 @@ def _exact_match(store: Store, dataset: str, photo: Any, result) -> dict[str, An
             return {"item_id": str(top["item_id"]), "how": "same look",
                     "similarity": float(sim)}
     return None
+
+
+def _decoded(photo: Any, enc: Encoder, crop: bool) -> tuple[Any, Any]:
+    """The query photo decoded once (`images.load_images`): the whole photo to crop (None
+    without `crop`) and the photo at the encoder's input size to embed, exactly as the
+    encoder would decode it. A photo given as bytes, a file or a path is untrusted: it is
+    decoded by a worker process under the photo budget (`recsys.sandbox`)."""
+    if hasattr(photo, "convert"):                      # a PIL image, already decoded
+        return photo, photo
+    from ..images import load_images
+
+    size = getattr(enc, "image_size", None)
+    images = load_images(photo, ([None] if crop else []) + [size], trusted=False)
+    return (images[0] if crop else None), images[-1]
+
+
+def _trusted(jpeg: bytes, enc: Encoder) -> Any:
+    """Our own JPEG of the cropped photo, decoded here as the encoder would decode it."""
+    from ..images import load_image
+
+    return load_image(jpeg, getattr(enc, "image_size", None), trusted=True)
 
 
 def _cropped(photo: Any) -> bytes:
@@ -531,7 +555,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
     index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
     _check_ann(index, method)
     still = photo is not None and not isinstance(photo, _VideoQuery)
-    encoded = _cropped(photo) if crop and still else None
+    whole, sized = _decoded(photo, enc, crop) if still else (None, None)
+    encoded = _cropped(whole) if crop and still else None
     t0 = time.perf_counter()
     allowed = _allowed_mask(store, dataset, index, key, filters, price)
     t_filter = time.perf_counter() - t0
@@ -544,8 +569,9 @@ def search_similar(store: Store, dataset: str | None = None, *,
             look = encode_video(enc, photo.source)
             query_look = look
         elif photo is not None:
-            look = enc.encode_image(photo)
-            query_look = look if encoded is None else enc.encode_image(encoded)
+            look = enc.encode_image(sized)
+            query_look = look if encoded is None else \
+                enc.encode_image(_trusted(encoded, enc))
         if item_id is not None and index.position(str(item_id)) is None:
             raise KeyError(f"item {item_id!r} is not in the index")
         t_encode = time.perf_counter() - t0

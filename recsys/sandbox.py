@@ -22,8 +22,10 @@ The memory budget is what a request may add on top of the idle worker (its inter
 PIL and the decoder libraries, loaded before the limit is set). Up to `RECSYS_DECODE_WORKERS`
 workers (default 2) run at once; they are started on first use (`start()` warms one up ahead)
 and reused, so a photo costs a round trip of a few milliseconds, not a process start. A worker
-is replaced after it ran out of memory, after it was killed, when its resident memory has grown
-past `RECYCLE_RSS_MB`, or after `RECYCLE_REQUESTS` requests.
+is replaced after it ran out of memory, after it was killed, when it kept more than
+`RECYCLE_GROWTH_MB` of resident memory beyond its idle size after a request (freed buffers
+reused by the next request are then never more than that), or after `RECYCLE_REQUESTS`
+requests; the replacement is started at once, in the background.
 
 The worker runs the task registered for the kind (`TASKS`: a function `task(args, payload,
 progress) -> (header, payload)` of the module that owns the format); requests and replies are
@@ -71,7 +73,7 @@ PRELOAD = {
                  "recsys.features"),
 }
 DEFAULT_WORKERS = 2
-RECYCLE_RSS_MB = 400          # a worker that grew past this (resident) is replaced
+RECYCLE_GROWTH_MB = 128       # a worker keeping more than this beyond its idle size is replaced
 RECYCLE_REQUESTS = 500
 STARTUP_SECONDS = 60.0        # a worker must be ready (libraries loaded) within this
 MAX_HEADER = 64 * 2**20
@@ -85,7 +87,7 @@ WORKER_ENV = {
     "MALLOC_ARENA_MAX": "2", "ARROW_DEFAULT_MEMORY_POOL": "system",
     # keep freed buffers below 64 MB in the heap: a decoded photo then reuses pages already
     # mapped instead of faulting 9 MB of fresh pages in per request (-25% CPU for a 12 MP JPEG)
-    "MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+    "MALLOC_MMAP_THRESHOLD_": str(64 << 20), "MALLOC_TRIM_THRESHOLD_": str(64 << 20),
     "PYTHONDONTWRITEBYTECODE": "1",
     "RECSYS_SANDBOX": "0",           # a worker decodes in itself, never starts workers
 }
@@ -168,6 +170,7 @@ class Reply:
     sandboxed: bool = True
     task_seconds: float = 0.0
     task_cpu: float = 0.0
+    pid: int = 0
 
 
 _local = threading.local()
@@ -314,6 +317,11 @@ class _Pool:
             self.busy -= 1
             if keep:
                 self.idle.append(worker)
+            elif not self.idle:
+                try:
+                    self.idle.append(_Worker())      # the replacement starts loading now
+                except OSError:
+                    pass
             self.lock.notify()
 
     def warm(self) -> None:
@@ -406,12 +414,13 @@ def run(kind: str, args: dict[str, Any], payload: bytes = b"", *,
                         f"{spend.memory_mb:,} MB of memory allowed for {DEFAULTS[kind][2]} "
                         f"({spend.memory_variable}).") from None
         worker.requests += 1
-        keep = not header.get("memory") and header.get("rss_mb", 0) < RECYCLE_RSS_MB \
+        keep = not header.get("memory") and header.get("kept_mb", 0) < RECYCLE_GROWTH_MB \
             and worker.requests < RECYCLE_REQUESTS
         reply = Reply(header.get("result") or {}, body, float(header.get("peak_mb", 0)),
                       float(header.get("base_mb", 0)), time.monotonic() - t0,
                       float(header.get("limit_mb", 0)), True,
-                      float(header.get("task_seconds", 0)), float(header.get("task_cpu", 0)))
+                      float(header.get("task_seconds", 0)), float(header.get("task_cpu", 0)),
+                      worker.proc.pid)
         _local.reply = reply
         if not header.get("ok"):
             if header.get("memory"):
@@ -488,6 +497,7 @@ def _serve(fd_in: int, fd_out: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     for name in PRELOAD["photo"]:
         importlib.import_module(name)
+    idle_rss = _status_kb("VmRSS") / 1024
     _write_frame(fd_out, {"type": "ready"})
     while True:
         try:
@@ -498,9 +508,11 @@ def _serve(fd_in: int, fd_out: int) -> None:
         if kind not in TASKS:
             _write_frame(fd_out, {"ok": False, "message": "Unknown decoding task."})
             continue
+        loading = _status_kb("VmRSS") / 1024
         for name in PRELOAD.get(kind, ()):
             importlib.import_module(name)
         task = _task(kind)
+        idle_rss += _status_kb("VmRSS") / 1024 - loading       # libraries are not leftovers
         memory = int(request.get("memory_mb") or DEFAULTS[kind][0]) * 2**20
         base_vm = _status_kb("VmSize") * 1024
         limit = int(base_vm + memory)
@@ -537,7 +549,7 @@ def _serve(fd_in: int, fd_out: int) -> None:
         reply.update(task_seconds=time.perf_counter() - started,
                      task_cpu=time.process_time() - cpu,
                      peak_mb=_status_kb("VmHWM") / 1024, base_mb=base_rss,
-                     rss_mb=_status_kb("VmRSS") / 1024, limit_mb=memory / 2**20)
+                     kept_mb=_status_kb("VmRSS") / 1024 - idle_rss, limit_mb=memory / 2**20)
         try:
             _write_frame(fd_out, reply, body)
         except OSError:

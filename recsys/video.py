@@ -156,9 +156,17 @@ def sample_frames(source: VideoSource, fps: float = FRAMES_PER_SECOND,
 
 def frames_task(args: dict, payload: bytes, progress) -> tuple[dict, bytes]:
     """The worker's video task (`recsys.sandbox`): a path or bytes in, sampled RGB frames out."""
+    import logging
+
     import av.logging
 
-    av.logging.set_level(av.logging.ERROR)     # FFmpeg's reason ends up in the error's text
+    # FFmpeg's reason (e.g. "Picture size 16000x16000 exceeds ... max pixel count") ends up in
+    # the error's text, where `decode_frames` reads the size; not on the server's console
+    av.logging.set_level(av.logging.ERROR)
+    quiet = logging.getLogger("libav")
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
     source = args.get("path") or payload
     frames = decode_frames(source, float(args.get("fps") or FRAMES_PER_SECOND),
                            int(args.get("max_frames") or MAX_FRAMES))
@@ -230,7 +238,8 @@ def _bound_decoder(stream) -> None:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    # FFmpeg's log line may quote bits of the file (tags, names): never shown
+    return text.split("; last error log:")[0][:160]
 
 
 def _duration(container, stream) -> float | None:

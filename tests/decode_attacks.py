@@ -57,9 +57,12 @@ def many_scans_jpeg(width: int = 6000, height: int = 6000, scans: int = 20_000) 
 
 
 def _zeros_zlib(n: int, chunk: int = 1 << 22) -> bytes:
-    """A valid zlib stream of `n` zero bytes (n a multiple of `chunk`), made by repeating the
-    compressed form of one chunk after a full flush (each such block is independent)."""
-    assert n % chunk == 0 and n >= 2 * chunk
+    """A valid zlib stream of `n` zero bytes (n a multiple of `chunk`, or small), made by
+    repeating the compressed form of one chunk after a full flush (each such block is
+    independent)."""
+    if n < 2 * chunk:
+        return zlib.compress(bytes(n), 9)
+    assert n % chunk == 0
     co = zlib.compressobj(9)
     zero = bytes(chunk)
     first = co.compress(zero) + co.flush(zlib.Z_FULL_FLUSH)

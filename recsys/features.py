@@ -38,6 +38,7 @@ import csv
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import tempfile
 from dataclasses import dataclass
@@ -202,8 +203,9 @@ def _parse(path: Path, ids: str | Path | None, fmt: str, columns: dict[str, str]
 
     (work / "catalog.jsonl").write_text("".join(json.dumps(i) + "\n" for i in catalog),
                                         encoding="utf-8")
-    args = {"path": str(path), "ids": None if ids is None else str(ids), "fmt": fmt,
-            "columns": columns, "work": str(work), "dataset": dataset}
+    # absolute paths: the worker has its own working folder
+    args = {"path": os.path.abspath(path), "ids": None if ids is None else os.path.abspath(ids),
+            "fmt": fmt, "columns": columns, "work": os.path.abspath(work), "dataset": dataset}
 
     def forward(event: dict[str, Any]) -> None:
         report(progress, float(event.get("done", 0)), float(event.get("total", 1)),

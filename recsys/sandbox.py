@@ -1,7 +1,10 @@
 """Decode untrusted files under a budget: a small pool of worker processes.
 
-A photo, a video or a feature file handed to the app by a user is decoded by a separate,
-long-lived worker process, never by the app's own process. Each request gets a **budget**: the
+Untrusted input (a photo uploaded or given as a search query, any video, a feature file) is
+decoded by a separate, long-lived worker process, not by the app's own process; catalog photos
+(files the operator imported) are decoded in the app by `images.decode_image`, with the same
+per-format checks (docs/reliability.md says which path goes where). Each request gets a
+**budget**: the
 memory the worker may add to its address space for it (`resource.setrlimit(RLIMIT_AS)`, set
 just before the decoder starts) and the wall-clock seconds it may take. A request that exceeds
 either is stopped (a worker over time is killed; one that ran out of memory is replaced) and
@@ -12,14 +15,14 @@ frames of 448 px, a canonical float32 copy of the imported vectors on disk).
 
 Budgets, per request (`Budget`; each overridable by an environment variable):
 
-| kind       | memory                          | time                                |
-|------------|---------------------------------|-------------------------------------|
-| `photo`    | 512 MB `RECSYS_PHOTO_BUDGET_MB` | 15 s `RECSYS_PHOTO_BUDGET_SECONDS`  |
-| `video`    | 1024 MB `RECSYS_VIDEO_BUDGET_MB`| 60 s `RECSYS_VIDEO_BUDGET_SECONDS`  |
-| `features` | 1024 MB `RECSYS_FEATURES_BUDGET_MB` | 600 s `RECSYS_FEATURES_BUDGET_SECONDS` |
+| kind       | memory                               | time                                   |
+|------------|--------------------------------------|----------------------------------------|
+| `photo`    | 512 MB, `RECSYS_PHOTO_BUDGET_MB`     | 15 s, `RECSYS_PHOTO_BUDGET_SECONDS`    |
+| `video`    | 1024 MB, `RECSYS_VIDEO_BUDGET_MB`    | 60 s, `RECSYS_VIDEO_BUDGET_SECONDS`    |
+| `features` | 1024 MB, `RECSYS_FEATURES_BUDGET_MB` | 600 s, `RECSYS_FEATURES_BUDGET_SECONDS`|
 
-The memory budget is what a request may add on top of the idle worker (its interpreter, numpy,
-PIL and the decoder libraries, loaded before the limit is set). Up to `RECSYS_DECODE_WORKERS`
+The memory budget is what a request may add to the worker's address space (its interpreter,
+numpy, PIL and the decoder libraries are loaded before the limit is set). Up to `RECSYS_DECODE_WORKERS`
 workers (default 2) run at once; they are started on first use (`start()` warms one up ahead)
 and reused, so a photo costs a round trip of a few milliseconds, not a process start. A worker
 is replaced after it ran out of memory, after it was killed, when it kept more than
@@ -100,8 +103,9 @@ class BudgetError(RecsysError):
 
 @dataclass(frozen=True)
 class Budget:
-    """What one request of `kind` may use: `memory_mb` megabytes on top of the idle worker,
-    `seconds` of wall-clock time."""
+    """What one request of `kind` may use: `memory_mb` megabytes of address space on top of
+    the worker's size when the request starts (its libraries already loaded), and `seconds`
+    of wall-clock time (not counting the start of a fresh worker)."""
 
     kind: str
     memory_mb: int
@@ -122,7 +126,7 @@ def budget(kind: str) -> Budget:
         raise BudgetError(f"Unknown decoding kind {kind!r}; use one of {', '.join(DEFAULTS)}.")
     mb, seconds, _ = DEFAULTS[kind]
     base = Budget(kind, mb, seconds)
-    return Budget(kind, int(_env_number(base.memory_variable, mb)),
+    return Budget(kind, max(1, int(_env_number(base.memory_variable, mb))),
                   float(_env_number(base.seconds_variable, seconds)))
 
 
@@ -241,7 +245,7 @@ class _Worker:
                                     if env.get("PYTHONPATH") else "")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "recsys.sandbox"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=None, env=env, cwd=root, close_fds=True,
+            stdout=subprocess.PIPE, stderr=None, env=env, close_fds=True,
             start_new_session=True)
         self.requests = 0
         self.ready = False

@@ -135,7 +135,7 @@ def sample_frames(source: VideoSource, fps: float = FRAMES_PER_SECOND,
     handle = _open_source(source)            # size checks here, before anything is sent
     args = {"fps": float(fps), "max_frames": int(max_frames)}
     if isinstance(handle, str):
-        args["path"] = handle
+        args["path"] = os.path.abspath(handle)      # the worker has its own working folder
         payload, label = b"", f"The video {Path(handle).name}"
     else:
         payload, label = handle.getvalue(), "The uploaded video"

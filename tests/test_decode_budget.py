@@ -275,6 +275,17 @@ def test_a_parquet_row_too_big_for_the_budget_is_stopped(shop: Store, tmp_path: 
     assert worker_growth_mb() <= 150
 
 
+def test_relative_paths_reach_the_worker(shop: Store, tmp_path: Path, monkeypatch):
+    """The CLI takes paths relative to the shell's folder; the worker gets them absolute."""
+    (tmp_path / "sub").mkdir()
+    np.save(tmp_path / "sub" / "f.npy", np.ones((10, 4), np.float32))
+    (tmp_path / "sub" / "clip.mkv").write_bytes(growing_video(big=64))
+    monkeypatch.chdir(tmp_path)
+    rep = usecases.import_features(shop, Path("sub/f.npy"), "style", "shop")
+    assert rep.imported == 10
+    assert len(sample_frames("sub/clip.mkv")) == 4
+
+
 def test_feature_import_time_budget(shop: Store, tmp_path: Path, monkeypatch):
     np.save(tmp_path / "f.npy", np.ones((10, 4), np.float32))
     monkeypatch.setenv("RECSYS_FEATURES_BUDGET_SECONDS", "0.001")

@@ -23,8 +23,8 @@ Budgets, per request (`Budget`; each overridable by an environment variable):
 
 The memory budget is what a request may add to the worker's address space (its interpreter,
 numpy, PIL and the decoder libraries are loaded before the limit is set). Up to `RECSYS_DECODE_WORKERS`
-workers (default 2) run at once; they are started on first use (`start()` warms one up ahead)
-and reused, so a photo costs a round trip of a few milliseconds, not a process start. A worker
+workers (default 2) per kind run at once (a long feature import never holds up a photo upload);
+they are started on first use (`start()` warms one up ahead) and reused, so a photo costs a round trip of a few milliseconds, not a process start. A worker
 is replaced after it ran out of memory, after it was killed, when it kept more than
 `RECYCLE_GROWTH_MB` of resident memory beyond its idle size after a request (freed buffers
 reused by the next request are then never more than that), or after `RECYCLE_REQUESTS`
@@ -283,54 +283,57 @@ class _Worker:
 
 
 class _Pool:
+    """Up to `workers()` busy workers per kind (a long feature import never makes a photo
+    upload wait), and up to `workers()` idle ones kept for the next requests."""
+
     def __init__(self) -> None:
         self.lock = threading.Condition()
         self.idle: list[_Worker] = []
-        self.busy = 0
+        self.busy: dict[str, int] = {}
         self.pid = os.getpid()
 
-    def acquire(self, wait: float) -> _Worker | None:
+    def acquire(self, kind: str, wait: float) -> _Worker | None:
         deadline = time.monotonic() + wait
         with self.lock:
-            while True:
-                while self.idle:
-                    worker = self.idle.pop()
-                    if worker.alive():
-                        self.busy += 1
-                        return worker
-                    worker.kill()
-                if self.busy < workers():
-                    self.busy += 1
-                    break
+            while self.busy.get(kind, 0) >= workers():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 self.lock.wait(left)
+            self.busy[kind] = self.busy.get(kind, 0) + 1
+            while self.idle:
+                worker = self.idle.pop()
+                if worker.alive():
+                    return worker
+                worker.kill()
         try:
             return _Worker()
         except BaseException:
-            with self.lock:
-                self.busy -= 1
-                self.lock.notify()
+            self._done(kind)
             raise
 
-    def release(self, worker: _Worker, keep: bool) -> None:
-        if not keep:
-            worker.kill()
+    def _done(self, kind: str) -> None:
         with self.lock:
-            self.busy -= 1
-            if keep:
+            self.busy[kind] -= 1
+            self.lock.notify_all()
+
+    def release(self, kind: str, worker: _Worker, keep: bool) -> None:
+        with self.lock:
+            if keep and len(self.idle) < workers():
                 self.idle.append(worker)
-            elif not self.idle:
+                worker = None
+            elif not keep and not self.idle:
                 try:
                     self.idle.append(_Worker())      # the replacement starts loading now
                 except OSError:
                     pass
-            self.lock.notify()
+        if worker is not None:
+            worker.kill()
+        self._done(kind)
 
     def warm(self) -> None:
         with self.lock:
-            if self.idle or self.busy:
+            if self.idle or any(self.busy.values()):
                 return
             self.idle.append(_Worker())
 
@@ -385,7 +388,7 @@ def run(kind: str, args: dict[str, Any], payload: bytes = b"", *,
         return _run_here(kind, args, payload, error, progress)
     t0 = time.monotonic()
     pool = _pool()
-    worker = pool.acquire(spend.seconds)       # waiting for a free worker is not decoding
+    worker = pool.acquire(kind, spend.seconds)     # waiting for a worker is not decoding
     if worker is None:
         raise error(f"{label} was not decoded: the {workers()} decoding workers stayed busy "
                     f"for {spend.seconds:g} s. Try again in a moment.")
@@ -434,7 +437,7 @@ def run(kind: str, args: dict[str, Any], payload: bytes = b"", *,
             raise error(str(header.get("message") or f"{label} could not be decoded."))
         return reply
     finally:
-        pool.release(worker, keep)
+        pool.release(kind, worker, keep)
 
 
 def _exit_reason(code: int | None) -> str:

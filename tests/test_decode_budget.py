@@ -130,6 +130,22 @@ def test_uploads_are_decoded_in_a_reused_worker_and_catalog_paths_here(tmp_path:
     assert load_image(path).size == (300, 200) and sandbox.last_reply() is before
 
 
+def test_concurrent_requests_share_the_workers(shop: Store, tmp_path: Path, monkeypatch):
+    """Eight threads decode photos through one worker per kind (they wait for it, in turn)
+    while a feature import runs in a worker of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("RECSYS_DECODE_WORKERS", "1")
+    photos = [png((400 + 10 * k, 300)) for k in range(8)]
+    np.save(tmp_path / "f.npy", np.ones((10, 4), np.float32))
+    with ThreadPoolExecutor(9) as pool:
+        sizes = pool.map(lambda data: load_image(data).size, photos)
+        imported = pool.submit(usecases.import_features, shop, tmp_path / "f.npy", "style",
+                               "shop")
+        assert list(sizes) == [(400 + 10 * k, 300) for k in range(8)]
+        assert imported.result().imported == 10
+
+
 def test_budget_settings_are_checked(monkeypatch):
     monkeypatch.setenv("RECSYS_PHOTO_BUDGET_MB", "-5")
     with pytest.raises(sandbox.BudgetError, match="RECSYS_PHOTO_BUDGET_MB must be a positive"):

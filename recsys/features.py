@@ -563,7 +563,9 @@ def _arrow_vectors(col) -> list[np.ndarray | None]:
     if not (pa.types.is_integer(value_type) or pa.types.is_floating(value_type)
             or pa.types.is_boolean(value_type)):
         return [np.empty(0) if valid[r] else None for r in range(n)]
-    values = np.asarray(col.values.to_numpy(zero_copy_only=False), dtype=np.float64)
+    # as float64 by Arrow itself (a null number becomes NaN, reported as such)
+    values = np.asarray(col.values.cast(pa.float64()).to_numpy(zero_copy_only=False),
+                        dtype=np.float64)
     return [values[offsets[r]:offsets[r + 1]] if valid[r] else None for r in range(n)]
 
 

@@ -94,12 +94,13 @@ class SearchHits:
 
     `results` has one row per product: rank, item_id, score (the weighted combination),
     image_score / text_score (the query against the product's photo / text vector, NaN when it
-    has none), category, and the product's catalog columns. `seconds` is the time to encode
-    the query and rank (models already loaded). `exact_match`: for a photo query that is a
+    has none), category, and the product's catalog columns. `seconds` is the time to decode
+    and encode the query and rank (models already loaded). `exact_match`: for a photo query that is a
     catalog photo, {"item_id", "how": "same file" | "same look", "similarity"}, else None.
     `query_photo`: the JPEG that was encoded when the photo was cropped to the product.
     `timings` splits a search into encode, filter
-    (the facet mask), rank and join (reading the hits' catalog rows), in seconds; `method`
+    (the facet mask), rank and join (reading the hits' catalog rows), and for a photo decode
+    (in the decoding worker) and exact_match, in seconds; `method`
     says whether the exact or the approximate index answered.
     """
 
@@ -555,7 +556,9 @@ def search_similar(store: Store, dataset: str | None = None, *,
     index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
     _check_ann(index, method)
     still = photo is not None and not isinstance(photo, _VideoQuery)
+    t0 = time.perf_counter()
     whole, sized = _decoded(photo, enc, crop) if still else (None, None)
+    t_decode = time.perf_counter() - t0
     encoded = _cropped(whole) if crop and still else None
     t0 = time.perf_counter()
     allowed = _allowed_mask(store, dataset, index, key, filters, price)
@@ -611,7 +614,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
     timings = {"encode": t_encode, "filter": t_filter, "rank": t_rank, "join": t_join}
     if still:
         timings["exact_match"] = t_exact
-    return SearchHits(dataset, enc.spec, query, weight, len(index), t_encode + t_rank,
+        timings["decode"] = t_decode
+    return SearchHits(dataset, enc.spec, query, weight, len(index), t_decode + t_encode + t_rank,
                       results, exact, encoded, result.method, timings)
 
 

@@ -43,7 +43,6 @@ import atexit
 import importlib
 import json
 import os
-import resource
 import select
 import struct
 import subprocess
@@ -55,6 +54,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import RecsysError
+
+try:
+    import resource
+except ImportError:                   # not a POSIX system: no limits, decoded in the caller
+    resource = None  # type: ignore[assignment]
 
 # kind -> (memory MB, seconds, what one request decodes)
 DEFAULTS: dict[str, tuple[int, float, str]] = {
@@ -144,9 +148,10 @@ def _env_number(name: str, default: float) -> float:
 
 
 def enabled() -> bool:
-    """Whether untrusted input is decoded in worker processes (`RECSYS_SANDBOX`, default on)."""
-    return os.environ.get("RECSYS_SANDBOX", "1").strip().lower() not in ("0", "off", "false",
-                                                                        "no")
+    """Whether untrusted input is decoded in worker processes (`RECSYS_SANDBOX`, default on;
+    always off where `resource` limits do not exist)."""
+    return resource is not None and os.environ.get("RECSYS_SANDBOX", "1").strip().lower() \
+        not in ("0", "off", "false", "no")
 
 
 def workers() -> int:

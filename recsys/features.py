@@ -238,13 +238,21 @@ def parse_task(args: dict, payload: bytes, progress) -> tuple[dict, bytes]:
     def emit(done: float, total: float, message: str, stage: str) -> None:
         progress({"done": done, "total": total, "message": message, "stage": stage})
 
-    with open(work / "vectors.f32", "wb") as vectors, \
-            open(work / "ids.jsonl", "w", encoding="utf-8") as kept_ids:
-        def sink(chunk_ids: list[str], matrix: np.ndarray) -> None:
-            vectors.write(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
-            kept_ids.write("".join(json.dumps(i) + "\n" for i in chunk_ids))
+    try:
+        with open(work / "vectors.f32", "wb") as vectors, \
+                open(work / "ids.jsonl", "w", encoding="utf-8") as kept_ids:
+            def sink(chunk_ids: list[str], matrix: np.ndarray) -> None:
+                vectors.write(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
+                kept_ids.write("".join(json.dumps(i) + "\n" for i in chunk_ids))
 
-        rows, dim = _validate(reader, catalog, rep, emit, sink)
+            rows, dim = _validate(reader, catalog, rep, emit, sink)
+    except OSError as exc:
+        if exc.filename is not None and Path(exc.filename).parent != work:
+            raise DataImportError(f"{path.name} could not be read "
+                                  f"({exc.strerror or type(exc).__name__}).") from None
+        raise DataImportError(f"The vectors read from {path.name} could not be staged in "
+                              f"{work.parent} ({exc.strerror or type(exc).__name__}: the "
+                              "disk may be full); nothing was imported.") from None
     return {"report": dataclasses.asdict(rep), "dim": dim, "rows": rows,
             "mapping": None if mapping_file is None else str(mapping_file)}, b""
 

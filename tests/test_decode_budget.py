@@ -302,6 +302,25 @@ def test_relative_paths_reach_the_worker(shop: Store, tmp_path: Path, monkeypatc
     assert len(sample_frames("sub/clip.mkv")) == 4
 
 
+def test_a_full_disk_while_staging_the_vectors_is_a_message(shop: Store, tmp_path: Path,
+                                                           monkeypatch):
+    import errno
+
+    import recsys.features as features
+
+    np.save(tmp_path / "f.npy", np.ones((10, 4), np.float32))
+    monkeypatch.setenv("RECSYS_SANDBOX", "0")            # the patch below is in this process
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(features, "_validate", full)
+    before = snapshot(shop)
+    with pytest.raises(DataImportError, match="could not be staged .*No space left on device"):
+        usecases.import_features(shop, tmp_path / "f.npy", "style", "shop")
+    assert snapshot(shop) == before
+
+
 def test_feature_import_time_budget(shop: Store, tmp_path: Path, monkeypatch):
     np.save(tmp_path / "f.npy", np.ones((10, 4), np.float32))
     monkeypatch.setenv("RECSYS_FEATURES_BUDGET_SECONDS", "0.001")

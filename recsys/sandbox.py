@@ -22,10 +22,11 @@ Budgets, per request (`Budget`; each overridable by an environment variable):
 | `features` | 1024 MB, `RECSYS_FEATURES_BUDGET_MB` | 600 s, `RECSYS_FEATURES_BUDGET_SECONDS`|
 
 The memory budget is what a request may add to the worker's address space (its interpreter,
-numpy, PIL and the decoder libraries are loaded before the limit is set). Up to `RECSYS_DECODE_WORKERS`
-workers (default 2) per kind run at once (a long feature import never holds up a photo upload);
-they are started on first use (`start()` warms one up ahead) and reused, so a photo costs a round trip of a few milliseconds, not a process start. A worker
-is replaced after it ran out of memory, after it was killed, when it kept more than
+numpy, PIL and the decoder libraries are loaded before the limit is set). Up to
+`RECSYS_DECODE_WORKERS` workers (default 2) per kind run at once (a long feature import never
+holds up a photo upload); they are started on first use (`start()` warms one up ahead) and
+reused, so a photo costs a round trip of a few milliseconds, not a process start. A worker is
+replaced after it ran out of memory, after it was killed, when it kept more than
 `RECYCLE_GROWTH_MB` of resident memory beyond its idle size after a request (freed buffers
 reused by the next request are then never more than that), or after `RECYCLE_REQUESTS`
 requests; the replacement is started at once, in the background.
@@ -167,8 +168,9 @@ def workers() -> int:
 class Reply:
     """A task's answer: its JSON `header` and raw `payload`, with what the request cost:
     `peak_mb` (the worker's peak resident memory during the request, interpreter included),
-    `base_mb` (its resident memory before), `seconds` (wall clock, round trip; `task_seconds` of it in the task)
-    and `limit_mb` (the address-space budget it ran under; 0 when decoded in this process)."""
+    `base_mb` (its resident memory before), `seconds` (wall clock, round trip; `task_seconds`
+    of it in the task, `task_cpu` its CPU time), `limit_mb` (the address-space budget it ran
+    under; 0 when decoded in this process) and the worker's `pid`."""
 
     header: dict[str, Any]
     payload: bytes | bytearray = field(repr=False, default=b"")

@@ -95,12 +95,12 @@ class SearchHits:
     `results` has one row per product: rank, item_id, score (the weighted combination),
     image_score / text_score (the query against the product's photo / text vector, NaN when it
     has none), category, and the product's catalog columns. `seconds` is the time to decode
-    and encode the query and rank (models already loaded). `exact_match`: for a photo query that is a
-    catalog photo, {"item_id", "how": "same file" | "same look", "similarity"}, else None.
-    `query_photo`: the JPEG that was encoded when the photo was cropped to the product.
-    `timings` splits a search into encode, filter
-    (the facet mask), rank and join (reading the hits' catalog rows), and for a photo decode
-    (in the decoding worker) and exact_match, in seconds; `method`
+    and encode the query and rank (models already loaded). `exact_match`: for a photo query
+    that is a catalog photo, {"item_id", "how": "same file" | "same look", "similarity"},
+    else None. `query_photo`: the JPEG that was encoded when the photo was cropped to the
+    product. `timings` splits a search into encode, filter (the facet mask), rank and join
+    (reading the hits' catalog rows), and for a photo decode (in the decoding worker) and
+    exact_match, in seconds; `method`
     says whether the exact or the approximate index answered.
     """
 

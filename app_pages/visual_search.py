@@ -178,7 +178,7 @@ with result_col:
     hits = found.results
     exact = found.exact_match
     if found.query_photo is not None:
-        preview = resources.image_uri_from_bytes(found.query_photo)
+        preview = resources.image_uri_from_bytes(found.query_photo, trusted=True)  # ours
     badge = ""
     if exact is not None:
         title = item_label(hits[hits["item_id"] == exact["item_id"]].iloc[0].to_dict()) \

@@ -9,11 +9,19 @@ video vector in the same space as the product photos, so a short video also work
 search query.
 
 A file from outside cannot exhaust memory or time: it is refused above `max_video_bytes()`
-(`$RECSYS_MAX_VIDEO_MB`, default 200 MB) or above `MAX_SIDE` pixels a side; at most
-`MAX_DECODED_FRAMES` frames are decoded and `DECODE_SECONDS` spent per video (what was sampled
-by then is used); frames are shrunk to `FRAME_SIDE` pixels as soon as they are decoded; only
-the first `MAX_SECONDS` of a video are sampled. Anything unreadable (not a video, no video
-track, a damaged stream) raises `VideoError` with a one-line reason, never a traceback.
+(`$RECSYS_MAX_VIDEO_MB`, default 200 MB) or when a frame is above `MAX_SIDE` pixels a side:
+the stream's declared size is checked first, then every decoded frame's size before it is
+converted (a video may change its picture size mid-stream: 64x64 first, 16,000x16,000 later),
+and FFmpeg's decoder itself refuses to allocate a picture above `MAX_SIDE`^2 pixels
+(`max_pixels`) and runs on `DECODER_THREADS` threads. At most `MAX_DECODED_FRAMES` frames are
+decoded and `DECODE_SECONDS` spent per video (what was sampled by then is used); frames are
+shrunk to `FRAME_SIDE` pixels as soon as they are decoded; only the first `MAX_SECONDS` of a
+video are sampled. Anything unreadable (not a video, no video track, a damaged stream) raises
+`VideoError` with a one-line reason, never a traceback.
+
+`sample_frames` decodes in a worker process under the video budget (`recsys.sandbox`: memory
+and seconds per video, `RECSYS_VIDEO_BUDGET_MB` / `RECSYS_VIDEO_BUDGET_SECONDS`), for queries
+and for `embed --videos` alike; only the small sampled frames come back.
 
 Audio stays out: no audio-text (CLAP-style) model can be had offline here (see
 docs/modalities.md).
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Union
@@ -47,6 +56,7 @@ MAX_DECODED_FRAMES = 2000
 DECODE_SECONDS = 20.0
 FRAME_SIDE = 448
 SEEK_STEP = 2.0              # sample by seeking (not decoding everything) beyond this spacing
+DECODER_THREADS = 2          # FFmpeg threads per video (frame threads each hold a picture)
 DEFAULT_MAX_VIDEO_MB = 200
 
 
@@ -114,7 +124,59 @@ def _open_source(source: VideoSource) -> IO[bytes] | str:
 
 def sample_frames(source: VideoSource, fps: float = FRAMES_PER_SECOND,
                   max_frames: int = MAX_FRAMES) -> list["Image.Image"]:
-    """A few RGB frames spread over the video (see the module docstring for the caps)."""
+    """A few RGB frames spread over the video (see the module docstring for the caps),
+    decoded by a worker process under the video budget."""
+    from PIL import Image
+
+    from . import sandbox
+
+    if not sandbox.enabled():
+        return decode_frames(source, fps, max_frames)
+    handle = _open_source(source)            # size checks here, before anything is sent
+    args = {"fps": float(fps), "max_frames": int(max_frames)}
+    if isinstance(handle, str):
+        args["path"] = os.path.abspath(handle)      # the worker has its own working folder
+        payload, label = b"", f"The video {Path(handle).name}"
+    else:
+        payload, label = handle.getvalue(), "The uploaded video"
+    reply = sandbox.run("video", args, payload, error=VideoError, label=label)
+    frames, offset = [], 0
+    view = memoryview(reply.payload)
+    for size in reply.header.get("sizes") or []:
+        width, height = (int(v) for v in size)
+        end = offset + width * height * 3
+        if not (0 < width <= FRAME_SIDE and 0 < height <= FRAME_SIDE) or end > len(view):
+            break
+        frames.append(Image.frombytes("RGB", (width, height), view[offset:end]))
+        offset = end
+    if not frames or offset != len(view):
+        raise VideoError("no frame of the video could be decoded.")
+    return frames
+
+
+def frames_task(args: dict, payload: bytes, progress) -> tuple[dict, bytes]:
+    """The worker's video task (`recsys.sandbox`): a path or bytes in, sampled RGB frames out."""
+    import logging
+
+    import av.logging
+
+    # FFmpeg's reason (e.g. "Picture size 16000x16000 exceeds ... max pixel count") ends up in
+    # the error's text, where `decode_frames` reads the size; not on the server's console
+    av.logging.set_level(av.logging.ERROR)
+    quiet = logging.getLogger("libav")
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
+    source = args.get("path") or payload
+    frames = decode_frames(source, float(args.get("fps") or FRAMES_PER_SECOND),
+                           int(args.get("max_frames") or MAX_FRAMES))
+    return ({"sizes": [list(f.size) for f in frames]},
+            b"".join(f.tobytes() for f in frames))
+
+
+def decode_frames(source: VideoSource, fps: float = FRAMES_PER_SECOND,
+                  max_frames: int = MAX_FRAMES) -> list["Image.Image"]:
+    """`sample_frames` in this process (the worker's task; `RECSYS_SANDBOX=0`)."""
     import av
 
     handle = _open_source(source)
@@ -127,9 +189,8 @@ def sample_frames(source: VideoSource, fps: float = FRAMES_PER_SECOND,
             width, height = stream.codec_context.width, stream.codec_context.height
             if not width or not height:
                 raise VideoError("the video track has no picture size.")
-            if max(width, height) > MAX_SIDE:
-                raise VideoError(f"the video is {width}x{height} pixels; at most {MAX_SIDE} "
-                                 "a side are accepted.")
+            _check_side(width, height)
+            _bound_decoder(stream)
             duration = _duration(container, stream)
             span = min(duration, MAX_SECONDS) if duration else MAX_SECONDS
             step = max(1.0 / fps, span / max_frames) if duration else 1.0 / fps
@@ -142,7 +203,12 @@ def sample_frames(source: VideoSource, fps: float = FRAMES_PER_SECOND,
                 frames = _sequential(container, stream, targets, span, deadline)
     except VideoError:
         raise
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - FFmpeg errors come in many types
+        size = _PICTURE_SIZE.search(str(exc))
+        if size:
+            _check_side(int(size.group(1)), int(size.group(2)), pixels=True)
         raise VideoError(f"not a readable video ({_reason(exc)}).") from None
     if not frames:
         if time.monotonic() > deadline:
@@ -151,9 +217,29 @@ def sample_frames(source: VideoSource, fps: float = FRAMES_PER_SECOND,
     return frames
 
 
+_PICTURE_SIZE = re.compile(r"Picture size (\d+)x(\d+)")
+
+
+def _check_side(width: int, height: int, pixels: bool = False) -> None:
+    """Refuse a picture size above `MAX_SIDE` a side (or, as FFmpeg reports it, above
+    `MAX_SIDE`^2 pixels)."""
+    if max(width, height) > MAX_SIDE or (pixels and width * height > MAX_SIDE * MAX_SIDE):
+        raise VideoError(f"the video has a {width}x{height} picture; at most {MAX_SIDE} pixels "
+                         "a side are accepted.")
+
+
+def _bound_decoder(stream) -> None:
+    """FFmpeg refuses to allocate a picture above `MAX_SIDE`^2 pixels, whatever size a later
+    frame announces, and decodes on `DECODER_THREADS` threads."""
+    ctx = stream.codec_context
+    ctx.options = {**dict(ctx.options or {}), "max_pixels": str(MAX_SIDE * MAX_SIDE)}
+    ctx.thread_count = DECODER_THREADS
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    # FFmpeg's log line may quote bits of the file (tags, names): never shown
+    return text.split("; last error log:")[0][:160]
 
 
 def _duration(container, stream) -> float | None:
@@ -167,6 +253,7 @@ def _duration(container, stream) -> float | None:
 
 
 def _shrink(frame) -> "Image.Image":
+    _check_side(frame.width, frame.height)        # every frame, before it is converted
     image = frame.to_image()
     image.thumbnail((FRAME_SIDE, FRAME_SIDE))
     return image.convert("RGB")

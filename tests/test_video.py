@@ -90,10 +90,13 @@ def test_bad_videos_are_clear_errors_never_tracebacks(tmp_path, monkeypatch):
 
 
 def test_oversized_pictures_and_long_decodes_are_capped(monkeypatch):
+    # the caps are changed in this process: decode here, not in a worker
+    monkeypatch.setenv("RECSYS_SANDBOX", "0")
     monkeypatch.setattr(video_mod, "MAX_SIDE", 32)
     with pytest.raises(VideoError, match="pixels"):
         sample_frames(make_video(seconds=1))
     monkeypatch.undo()
+    monkeypatch.setenv("RECSYS_SANDBOX", "0")
     monkeypatch.setattr(video_mod, "MAX_DECODED_FRAMES", 3)
     frames = sample_frames(make_video(seconds=3))     # stops early, keeps what it has
     assert 1 <= len(frames) < 6

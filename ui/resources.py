@@ -75,10 +75,11 @@ def thumbnail_uri(path: str | None, size: int = 256) -> str | None:
         return None
 
 
-def image_uri_from_bytes(data: bytes, size: int = 384) -> str:
-    """An uploaded photo, decoded safely (ImageError for bad files), as a small JPEG data URI."""
+def image_uri_from_bytes(data: bytes, size: int = 384, trusted: bool = False) -> str:
+    """An uploaded photo, decoded safely (ImageError for bad files; by a worker process under
+    the photo budget unless `trusted`, i.e. made by the app), as a small JPEG data URI."""
     from recsys.images import load_image
-    return _jpeg_uri(load_image(data), size)
+    return _jpeg_uri(load_image(data, target_size=size, trusted=trusted), size)
 
 
 def _jpeg_uri(img, size: int) -> str:

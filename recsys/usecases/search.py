@@ -97,12 +97,13 @@ class SearchHits:
 
     `results` has one row per product: rank, item_id, score (the weighted combination),
     image_score / text_score (the query against the product's photo / text vector, NaN when it
-    has none), category, and the product's catalog columns. `seconds` is the time to encode
-    the query and rank (models already loaded). `exact_match`: for a photo query that is a
-    catalog photo, {"item_id", "how": "same file" | "same look", "similarity"}, else None.
-    `query_photo`: the JPEG that was encoded when the photo was cropped to the product.
-    `timings` splits a search into encode, filter
-    (the facet mask), rank and join (reading the hits' catalog rows), in seconds; `method`
+    has none), category, and the product's catalog columns. `seconds` is the time to decode
+    and encode the query and rank (models already loaded). `exact_match`: for a photo query
+    that is a catalog photo, {"item_id", "how": "same file" | "same look", "similarity"},
+    else None. `query_photo`: the JPEG that was encoded when the photo was cropped to the
+    product. `timings` splits a search into encode, filter (the facet mask), rank and join
+    (reading the hits' catalog rows), and for a photo decode (in the decoding worker) and
+    exact_match, in seconds; `method`
     says whether the exact or the approximate index answered.
     """
 
@@ -233,7 +234,10 @@ def prepare_search(store: Store, dataset: str | None = None, encoder: str | None
     """Load what searching `dataset` needs (index and query encoder, cached per process) so the
     first query is fast; raises `NoVectors` when the dataset has no item vectors. `storage`:
     float32 or float16 (default $RECSYS_INDEX_STORAGE, else float32)."""
+    from .. import sandbox
+
     dataset = store.resolve_dataset(dataset)
+    sandbox.start()                 # the worker that decodes uploads, ready for the first one
     index, enc = _searcher(store, dataset, encoder, storage)
     vectors = index.vectors
     return SearchInfo(dataset, enc.spec, len(index), vectors.storage, vectors.ann is not None,
@@ -371,6 +375,27 @@ def _exact_match(store: Store, dataset: str, photo: Any, result) -> dict[str, An
             return {"item_id": str(top["item_id"]), "how": "same look",
                     "similarity": float(sim)}
     return None
+
+
+def _decoded(photo: Any, enc: Encoder, crop: bool) -> tuple[Any, Any]:
+    """The query photo decoded once (`images.load_images`): the whole photo to crop (None
+    without `crop`) and the photo at the encoder's input size to embed, exactly as the
+    encoder would decode it. A photo given as bytes, a file or a path is untrusted: it is
+    decoded by a worker process under the photo budget (`recsys.sandbox`)."""
+    if hasattr(photo, "convert"):                      # a PIL image, already decoded
+        return photo, photo
+    from ..images import load_images
+
+    size = getattr(enc, "image_size", None)
+    images = load_images(photo, ([None] if crop else []) + [size], trusted=False)
+    return (images[0] if crop else None), images[-1]
+
+
+def _trusted(jpeg: bytes, enc: Encoder) -> Any:
+    """Our own JPEG of the cropped photo, decoded here as the encoder would decode it."""
+    from ..images import load_image
+
+    return load_image(jpeg, getattr(enc, "image_size", None), trusted=True)
 
 
 def _cropped(photo: Any) -> bytes:
@@ -541,7 +566,10 @@ def search_similar(store: Store, dataset: str | None = None, *,
     notes: list[str] = []
     k = clamp(k, "k", len(index), MAX_RESULTS, "products with vectors", notes)
     still = photo is not None and not isinstance(photo, _VideoQuery)
-    encoded = _cropped(photo) if crop and still else None
+    t0 = time.perf_counter()
+    whole, sized = _decoded(photo, enc, crop) if still else (None, None)
+    t_decode = time.perf_counter() - t0
+    encoded = _cropped(whole) if crop and still else None
     t0 = time.perf_counter()
     allowed = _allowed_mask(store, dataset, index, key, filters, price)
     t_filter = time.perf_counter() - t0
@@ -554,8 +582,9 @@ def search_similar(store: Store, dataset: str | None = None, *,
             look = encode_video(enc, photo.source)
             query_look = look
         elif photo is not None:
-            look = enc.encode_image(photo)
-            query_look = look if encoded is None else enc.encode_image(encoded)
+            look = enc.encode_image(sized)
+            query_look = look if encoded is None else \
+                enc.encode_image(_trusted(encoded, enc))
         if item_id is not None and index.position(str(item_id)) is None:
             raise KeyError(f"item {item_id!r} is not in the index")
         t_encode = time.perf_counter() - t0
@@ -595,7 +624,8 @@ def search_similar(store: Store, dataset: str | None = None, *,
     timings = {"encode": t_encode, "filter": t_filter, "rank": t_rank, "join": t_join}
     if still:
         timings["exact_match"] = t_exact
-    return SearchHits(dataset, enc.spec, query, weight, len(index), t_encode + t_rank,
+        timings["decode"] = t_decode
+    return SearchHits(dataset, enc.spec, query, weight, len(index), t_decode + t_encode + t_rank,
                       results, exact, encoded, result.method, timings,
                       list(index.notes) + notes)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 from recsys import usecases
-from recsys.demo import DEMO_DATASET
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
+from recsys.demo.catalog import DEMO_DATASET
 from recsys.store import StoreError
 from ui import components, resources, state
 

@@ -5,8 +5,8 @@ the test size a real experiment would need, and the offline verdict next to it."
 import streamlit as st
 
 from recsys import usecases
-from recsys.abtest import METRIC_LABELS, format_p
 from recsys.models import display_name
+from recsys.simulation.abtest import METRIC_LABELS, format_p
 from ui import charts, components, resources
 
 RESULT = "ab_result"

@@ -5,8 +5,8 @@ import math
 import streamlit as st
 
 from recsys import usecases
-from recsys.catalog import available_facets, facet_values, item_label
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
+from recsys.search.facets import available_facets, facet_values, item_label
 from ui import components, personal, resources, state
 
 components.page_setup("Catalog", "Browse the products, filter them, or describe what you want "

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from recsys import usecases
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
 from ui import charts, components, resources
 
 VECTORS = {"fused": "photo + text (fused)", "image": "photo only", "text": "text only"}

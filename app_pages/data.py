@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from recsys import config, usecases
-from recsys.errors import RecsysError
+from recsys import usecases
+from recsys.core import config
+from recsys.core.errors import RecsysError
 from ui import components, resources, state
-
 
 APPEND_LABEL = "'Add to the dataset's existing interactions'"
 REPLACE_LABEL = "'Replace even if this removes interactions'"
@@ -63,7 +63,11 @@ def overview(info: dict) -> None:
 
 def disk_block() -> None:
     """Disk use of the database and its files (issue 14), and deleting old model files."""
-    from recsys.housekeeping import DEFAULT_KEEP, format_bytes, keep_models_default
+    from recsys.recommend.housekeeping import (
+        DEFAULT_KEEP,
+        format_bytes,
+        keep_models_default,
+    )
 
     def prune() -> None:           # a callback: the numbers below are read after it ran
         report = usecases.prune_models(store, keep=int(st.session_state["disk_keep"]),

@@ -6,9 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from recsys import usecases
-from recsys.csvsafe import to_csv_bytes
-from recsys.errors import RecsysError
-from recsys.interactions import PROTOCOL_HELP, PROTOCOLS
+from recsys.core.errors import RecsysError
+from recsys.data.export import to_csv_bytes
+from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
 from ui import charts, components, resources
 
 HEADLINE = ("ndcg", "recall", "precision", "f1", "hit_rate", "auc")

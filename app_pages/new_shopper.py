@@ -7,8 +7,8 @@ change as soon as a product is ticked.
 import streamlit as st
 
 from recsys import usecases
-from recsys.catalog import item_label
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
+from recsys.search.facets import item_label
 from ui import charts, components, personal, resources, state
 
 MODES = ["Pick products I like", "Upload a photo"]

@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from recsys import usecases
-from recsys.errors import RecsysError
-from recsys.interactions import PROTOCOL_HELP, PROTOCOLS
+from recsys.core.errors import RecsysError
+from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
 from recsys.models import display_name
 from ui import charts, components, resources, state
 

@@ -6,11 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from recsys import usecases
-from recsys.errors import RecsysError
-from recsys.explain_words import EVENT_WORDS, plain
+from recsys.core.errors import RecsysError
+from recsys.explain.sentences import EVENT_WORDS, plain
 from recsys.models import display_name
-from recsys.rerank import DEFAULT_DIVERSITY
-from recsys.training import DamagedModel
+from recsys.recommend.rerank import DEFAULT_DIVERSITY
+from recsys.recommend.training import DamagedModel
 from ui import charts, components, resources, state
 
 MAX_OPTIONS = 2000

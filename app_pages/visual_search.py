@@ -9,10 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from recsys import usecases
-from recsys.catalog import item_label
-from recsys.csvsafe import to_csv_bytes
-from recsys.errors import RecsysError
-from recsys.video import looks_like_video
+from recsys.core.errors import RecsysError
+from recsys.data.export import to_csv_bytes
+from recsys.data.video import looks_like_video
+from recsys.search.facets import item_label
 from ui import components, personal, resources, state
 
 MODES = ["Upload a photo", "Pick a catalog item", "Take a photo"]

@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from machine import peak_rss_mb  # noqa: E402
-from recsys.interactions import InteractionData, assign_split  # noqa: E402
+
+from recsys.data.interactions import InteractionData, assign_split  # noqa: E402
 
 DENSE_LIMIT = 12_000        # dense EASE is timed up to here (O(n^3): ~1 min at 12k, 2 cores)
 
@@ -88,10 +89,10 @@ def interaction_data(pairs: pd.DataFrame, n_items: int) -> InteractionData:
 
 # -- one measured run in its own process ---------------------------------------------------------
 def phase_synthetic(n: int, variant: str) -> dict:
-    from recsys.evaluation import evaluate_model
-    from recsys.models import create_model
-
     import torch  # noqa: F401  (imported by every fit: counted in the baseline, not the model)
+
+    from recsys.evaluation.ranking import evaluate_model
+    from recsys.models import create_model
 
     data = interaction_data(synthetic_pairs(n, n), n)
     base = peak_rss_mb()
@@ -126,11 +127,11 @@ def phase_synthetic(n: int, variant: str) -> dict:
 
 def phase_store(db: str, dataset: str) -> dict:
     """The project's own path: the train and evaluate use cases, load_model().recommend."""
-    from recsys import usecases
-    from recsys.store import Store
-    from recsys.training import load_model
-
     import torch  # noqa: F401
+
+    from recsys import usecases
+    from recsys.recommend.training import load_model
+    from recsys.store import Store
 
     store = Store(db)
     base = peak_rss_mb()
@@ -163,8 +164,8 @@ def phase_store(db: str, dataset: str) -> dict:
 
 def compare_on(db: str, dataset: str, specs: list[str]) -> list[dict]:
     """Recall@20 / NDCG@20 of EASE variants on a real dataset (its stored or random split)."""
-    from recsys.evaluation import evaluate_model
-    from recsys.interactions import load_data
+    from recsys.data.interactions import load_data
+    from recsys.evaluation.ranking import evaluate_model
     from recsys.models import create_model
     from recsys.store import Store
 

@@ -8,7 +8,7 @@ Three measurements, each job in a fresh process:
   public calls an upload uses (`load_image(bytes)`, `sample_frames(bytes)`,
   `import_features`), on one or two checkouts (`--old DIR`: the code before). Reports the
   outcome, seconds and peak memory: the process's VmHWM, plus the worker's peak for the
-  request on a checkout that has `recsys.sandbox`. The old code runs under `ulimit -v`
+  request on a checkout that has `recsys.core.sandbox`. The old code runs under `ulimit -v`
   (`--cap-gb`, default 6) so that it cannot take the machine down.
 * `upload`: the Visual search page's server-side work after a photo upload (the preview,
   `search_similar` with the crop, the preview of the cropped photo) on a database with
@@ -52,10 +52,10 @@ kind, path = {kind!r}, Path({path!r})
 t = time.perf_counter()
 try:
     if kind == "photo":
-        from recsys.images import load_image
+        from recsys.data.images import load_image
         out = "decoded %s" % (load_image(path.read_bytes()).size,)
     elif kind == "video":
-        from recsys.video import sample_frames
+        from recsys.data.video import sample_frames
         out = "%d frames" % len(sample_frames(path.read_bytes()))
     else:
         import pandas as pd
@@ -88,8 +88,13 @@ print(json.dumps({{"outcome": out, "seconds": round(seconds, 2), "peak_mb": roun
 
 def make_attacks(folder: Path) -> dict[str, tuple[str, Path]]:
     sys.path.insert(0, str(ROOT / "tests"))
-    from decode_attacks import (big_tile_tiff, growing_video, many_scans_jpeg, mmrec_id_map,
-                                rle_parquet)
+    from decode_attacks import (
+        big_tile_tiff,
+        growing_video,
+        many_scans_jpeg,
+        mmrec_id_map,
+        rle_parquet,
+    )
 
     files = {"tile.tif": big_tile_tiff(), "scans.jpg": many_scans_jpeg(),
              "grow.mkv": growing_video("matroska"), "grow.mov": growing_video("mov")}
@@ -142,7 +147,7 @@ import io, json, os, statistics, time
 from PIL import Image
 import numpy as np
 from recsys import usecases
-from recsys.images import load_image
+from recsys.data.images import load_image
 from recsys.store import Store
 try:
     from recsys import sandbox

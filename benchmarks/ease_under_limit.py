@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE")
     args = ap.parse_args()
 
-    from recsys.memory import memory_budget
+    from recsys.core.memory import memory_budget
     from recsys.models import create_model
 
     t0 = time.perf_counter()

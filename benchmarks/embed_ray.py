@@ -55,11 +55,11 @@ def main() -> None:
 
     import ray
 
-    from recsys.embedding import embed_items
-    from recsys.embedding_ray import embed_items_ray
     from recsys.encoders import get_encoder
     from recsys.encoders.clip_encoder import request_threads
     from recsys.store import Store
+    from recsys.vectors.embed import embed_items
+    from recsys.vectors.embed_ray import embed_items_ray
 
     tmp = Path(tempfile.mkdtemp(prefix="embed-ray-"))
     db = tmp / Path(args.db).name

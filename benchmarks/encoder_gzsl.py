@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from recsys.progress import console_progress  # noqa: E402
+from recsys.core.progress import console_progress  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
 
@@ -37,9 +37,9 @@ def build_cache(store, dataset: str, path: Path) -> dict:
     variant and class prompt (bf16), with the package's own caching functions."""
     import torch
 
-    from recsys.encoders.clip_encoder import normalise_pixels
     from recsys.encoders.captions import ZERO_SHOT_TEMPLATES, class_prompts
     from recsys.encoders.clip_config import CatalogClipConfig
+    from recsys.encoders.clip_encoder import normalise_pixels
     from recsys.encoders.hybrid import build_catalog_model
     from recsys.encoders.towers import IMAGE_MEAN, IMAGE_STD, text_tokenizer
     from recsys.encoders.training_data import build_pairs, cache_images, cache_texts

@@ -15,7 +15,7 @@ checkpoint's) and times, with the same torch thread count:
 
 A second part times one photo with RECSYS_ENCODER_THREADS=2 on both sides, which is what the
 old code uses for every request of an app started on an idle 2-core machine; the new code
-still runs a single photo on one thread (`recsys.threads.threads_for`). Prints a table with the ratios new/old
+still runs a single photo on one thread (`recsys.core.threads.threads_for`). Prints a table with the ratios new/old
 and the load average, and writes JSON to benchmarks/results/encoders-speed.json.
 """
 

@@ -30,7 +30,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recsys.progress import console_progress  # noqa: E402
+from recsys.core.progress import console_progress  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
 METRICS = ("t2i_recall@1", "t2i_recall@5", "t2i_recall@10", "t2i_mrr", "i2t_recall@1",

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 JOBS = {
     "read styles.csv": """
-from recsys.datasets import read_table
+from recsys.data.datasets import read_table
 import time
 t = time.perf_counter(); frame = read_table({csv!r})[0]
 print(f"{{len(frame)}} rows in {{time.perf_counter() - t:.2f}} s")
@@ -34,7 +34,7 @@ print(f"{{len(frame)}} rows in {{time.perf_counter() - t:.2f}} s")
     "import myntra": """
 import time
 from recsys.store import Store
-from recsys.datasets import import_catalog
+from recsys.data.datasets import import_catalog
 s = Store({db!r})
 t = time.perf_counter()
 rep = import_catalog(s, {csv!r}, fmt="myntra")
@@ -43,7 +43,7 @@ print(f"{{rep.imported}} items in {{time.perf_counter() - t:.2f}} s")
 }
 
 IMAGE_JOB = """
-from recsys.images import load_image, ImageError
+from recsys.data.images import load_image, ImageError
 try:
     img = load_image({path!r}, target_size=224)
     print("loaded", img.size)
@@ -53,7 +53,7 @@ except ImageError as exc:
 
 PREPARE_JOB = """
 from recsys.encoders.clip_encoder import prepare_image
-from recsys.images import ImageError
+from recsys.data.images import ImageError
 try:
     print("prepared", prepare_image({path!r}, 224).shape)
 except ImageError as exc:
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--skip-import", action="store_true")
     args = parser.parse_args()
     roots = [Path(r).resolve() for r in args.root + args.roots]
-    from recsys.config import shared_datasets_dir
+    from recsys.core.config import shared_datasets_dir
 
     csv = shared_datasets_dir() / "myntra_fashion" / "styles.csv"
     with tempfile.TemporaryDirectory() as tmp:

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from recsys import usecases  # noqa: E402
-from recsys.interactions import InteractionData, load_data  # noqa: E402
-from recsys.metrics import mask_seen, ranking_metrics, top_k  # noqa: E402
+from recsys.data.interactions import InteractionData, load_data  # noqa: E402
+from recsys.evaluation.metrics import mask_seen, ranking_metrics, top_k  # noqa: E402
 from recsys.models import create_model  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
@@ -201,7 +201,7 @@ def ratings(args: argparse.Namespace) -> dict:
     means, and its ranking against EASE, for several `missing_weight` settings."""
     import scipy.sparse as sp
 
-    from recsys.interactions import Ratings
+    from recsys.data.interactions import Ratings
     from recsys.models.ratings import rating_metrics
 
     rng = np.random.default_rng(args.seed)

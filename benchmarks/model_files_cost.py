@@ -16,10 +16,10 @@ import numpy as np
 import scipy.sparse as sp
 
 root = Path(tempfile.mkdtemp())
-from recsys.store import Store
 from recsys.models import create_model
 from recsys.models.base import Recommender
-from recsys.vector_index import VectorIndex
+from recsys.search.vector_index import VectorIndex
+from recsys.store import Store
 
 out = {}
 # 1. store: 2,000 scalar queries and 200 data-frame queries

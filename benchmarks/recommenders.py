@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recsys.benchmark import format_table  # noqa: E402
-from recsys.progress import console_progress  # noqa: E402
+from recsys.core.progress import console_progress  # noqa: E402
+from recsys.evaluation.benchmark import format_table  # noqa: E402
 from recsys.store import Store  # noqa: E402
 from recsys.usecases import bench  # noqa: E402
 

@@ -37,10 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from machine import machine_state, peak_rss_mb  # noqa: E402
-from recsys import config  # noqa: E402
-from recsys.catalog import FacetMasks  # noqa: E402
+
+from recsys.core import config  # noqa: E402
+from recsys.search.facets import FacetMasks  # noqa: E402
+from recsys.search.vector_index import ANN_MIN_ITEMS, VectorIndex  # noqa: E402
 from recsys.store import Store  # noqa: E402
-from recsys.vector_index import ANN_MIN_ITEMS, VectorIndex  # noqa: E402
 
 FACET_COLUMNS = ("gender", "master_category", "article_type", "base_colour")
 FILTER = {"gender": ["Women"], "master_category": ["Apparel", "Footwear"]}
@@ -49,7 +50,7 @@ PRICE = (20.0, 80.0)
 
 # -- data ----------------------------------------------------------------------------------------
 def real_vectors(db: str, dataset: str):
-    from recsys.index import load_item_vectors
+    from recsys.search.item_index import load_item_vectors
 
     store = Store(db, read_only=True)
     vec = load_item_vectors(store, dataset)
@@ -103,7 +104,7 @@ def queries(img: np.ndarray, count: int, seed: int = 1) -> np.ndarray:
 
 # -- the previous implementation (before issue 14), kept here for the ratio ---------------------
 class LegacyIndex:
-    """recsys/index.py's ItemIndex search as it was: two float32 matrix-vector products with
+    """recsys/search/item_index.py's ItemIndex search as it was: two float32 matrix-vector products with
     float64 accumulators, ~8 float64 temporaries, a full stable argsort, and a Python loop over
     item ids for filters (catalog.rank_subset)."""
 

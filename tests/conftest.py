@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from recsys.config import shared_datasets_dir  # noqa: E402
+from recsys.core.config import shared_datasets_dir  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
 DEMO_ITEMS = 64
@@ -30,7 +30,7 @@ def store(tmp_path: Path):
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
     """A small demo dataset (drawn products, simulated users), built once per test session."""
-    from recsys.demo import build_demo
+    from recsys.demo.catalog import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     s = Store(path)

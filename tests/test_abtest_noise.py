@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from recsys import usecases
-from recsys.abtest import METRICS, compare, simulate_both_arms
-from recsys.simulate import HiddenTastes, SimulationConfig
+from recsys.simulation.abtest import METRICS, compare, simulate_both_arms
+from recsys.simulation.shoppers import HiddenTastes, SimulationConfig
 from recsys.store import Store
 
 from .conftest import DEMO_USERS

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from recsys.store import Store
 from recsys.usecases import DEFAULT_MODEL, readiness
 from recsys.usecases import set_up as bootstrap
-from recsys.store import Store
 
 from .app_helpers import app_test, html_of, png_bytes, problems
 
@@ -149,7 +149,7 @@ def test_user_picks_explains_and_compares(app_db: Path):
     assert "resembles in your history" in page
     assert at.get("plotly_chart"), "the modality-weight chart is missing"
     store = Store(app_db)
-    from recsys.training import train_model
+    from recsys.recommend.training import train_model
     train_model(store, "demo", "itemknn")
     store.close()
     at = app_test(app_db, "app_pages/user_picks.py")
@@ -161,7 +161,7 @@ def test_user_picks_explains_and_compares(app_db: Path):
 @pytest.fixture
 def log_only_db(app_db: Path, tmp_path: Path) -> Path:
     """The ready demo plus an interaction-only dataset 'log' (like the Amazon sets), active."""
-    from recsys.datasets import import_interactions
+    from recsys.data.datasets import import_interactions
 
     csv = tmp_path / "log.csv"
     rows = ["user_id,item_id,event,timestamp"]
@@ -249,7 +249,7 @@ def test_damaged_database_file_is_a_message_not_a_traceback(app_db: Path):
 
 
 def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):
-    from recsys.datasets import import_interactions
+    from recsys.data.datasets import import_interactions
 
     csv = tmp_path / "big.csv"
     rows = ["user_id,item_id,event,timestamp"]
@@ -257,7 +257,7 @@ def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):
     csv.write_text("\n".join(rows))
     store = Store(app_db)
     import_interactions(store, csv, "csv", dataset="big")
-    from recsys.training import train_model
+    from recsys.recommend.training import train_model
     train_model(store, "big", "itemknn")
     store.close()
     at = app_test(app_db, "app_pages/user_picks.py")

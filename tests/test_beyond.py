@@ -57,7 +57,7 @@ def ready(ready_demo_db: Path, tmp_path: Path):
 # -- personalised search: the blend ------------------------------------------------------------
 class TestBlend:
     def test_taste_zero_is_the_query_order_and_one_the_taste_order(self):
-        from recsys.blend import blend
+        from recsys.search.personal import blend
 
         query = np.array([0.9, 0.8, 0.7, 0.6])
         liking = np.array([1.0, 3.0, 2.0, 4.0])
@@ -72,13 +72,13 @@ class TestBlend:
         assert (blend(query, liking, 0.0).query_share == 1.0).all()
 
     def test_bad_taste_weights_are_clear_errors(self):
-        from recsys.blend import BlendError, blend
+        from recsys.search.personal import BlendError, blend
 
         with pytest.raises(BlendError, match="between 0"):
             blend(np.ones(3), np.ones(3), 1.5)
 
     def test_evaluation_finds_a_target_only_taste_can_lift(self):
-        from recsys.blend import BlendCase, evaluate_blend
+        from recsys.search.personal import BlendCase, evaluate_blend
 
         query = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, -np.inf]])       # item 5: not a match
         liking = {0: np.array([0.0, 0.0, 0.0, 0.0, 9.0, 5.0])}       # loves 4, likes 5
@@ -92,7 +92,7 @@ class TestBlend:
 # -- the simulator's choice model and the A/B statistics -------------------------------------------
 class TestChoiceAndStatistics:
     def test_click_probability_of_a_shown_item_follows_the_two_step_choice(self):
-        from recsys.simulate import SimulationConfig, shown_list_choice
+        from recsys.simulation.shoppers import SimulationConfig, shown_list_choice
 
         config = SimulationConfig()
         affinity = np.log(np.array([1.0, 2.0, 3.0, 4.0]))          # weights 1, 2, 3, 4
@@ -111,7 +111,7 @@ class TestChoiceAndStatistics:
         assert 0 < p["cart"][0] < p["click"][0]
 
     def test_a_list_the_shopper_likes_gets_more_clicks(self):
-        from recsys.simulate import SimulationConfig, shown_list_choice
+        from recsys.simulation.shoppers import SimulationConfig, shown_list_choice
 
         rng = np.random.default_rng(0)
         affinity = rng.normal(size=200)
@@ -124,7 +124,7 @@ class TestChoiceAndStatistics:
         assert best["click"].sum() < 1.0
 
     def test_sample_size_matches_the_textbook_number(self):
-        from recsys.abtest import needed_per_arm
+        from recsys.simulation.abtest import needed_per_arm
 
         # 10% vs 12%, alpha 0.05 two-sided, power 0.8: about 3,840 per arm
         assert needed_per_arm(0.02, 0.1 * 0.9, 0.12 * 0.88) == 3839
@@ -133,7 +133,7 @@ class TestChoiceAndStatistics:
     def test_comparison_is_a_paired_test_over_shoppers_with_a_lift_interval(self):
         from scipy import stats
 
-        from recsys.abtest import compare
+        from recsys.simulation.abtest import compare
 
         # row i is the same shopper in both arms: 100 click in both, 30 more only with B
         a = np.r_[np.ones(100), np.zeros(900)]
@@ -164,7 +164,7 @@ def test_new_shopper_picks_come_from_the_liked_group(tiny: Store):
 
 
 def test_new_shopper_errors_are_clear(tiny: Store):
-    from recsys.errors import RecsysError
+    from recsys.core.errors import RecsysError
 
     with pytest.raises(RecsysError, match="at least one product"):
         usecases.new_shopper_picks(tiny, DATASET, [], model="ease")
@@ -185,8 +185,8 @@ def test_cold_start_evaluation_beats_popularity_on_two_taste_groups(tiny: Store)
 
 
 def test_cold_start_holds_the_shoppers_out_of_training(tiny: Store):
-    from recsys.foldin import holdout_users, without_users
-    from recsys.interactions import load_data
+    from recsys.data.interactions import load_data
+    from recsys.recommend.foldin import holdout_users, without_users
 
     data = load_data(tiny, DATASET)
     held = holdout_users(data, 5, 3)
@@ -234,7 +234,7 @@ def test_personal_search_evaluation_reports_every_taste_weight(ready: Store):
 
 # -- the catalog map -----------------------------------------------------------------------------
 def test_purity_counts_majority_labels():
-    from recsys.projection import name_clusters, purity
+    from recsys.explore.projection import name_clusters, purity
 
     labels = np.array([0, 0, 0, 1, 1, 1])
     truth = ["a", "a", "b", "c", "c", "c"]
@@ -268,7 +268,7 @@ def test_cluster_purity_compares_photo_text_and_fused_vectors(ready: Store):
 
 # -- the simulated A/B test -------------------------------------------------------------------------
 def test_replay_recovers_the_hidden_tastes_and_caches_them(ready: Store):
-    from recsys import config
+    from recsys.core import config
 
     hidden = usecases.hidden_tastes(ready, "demo")
     assert hidden.affinity.shape == (90, 64) and hidden.type_pref.shape[0] == 90
@@ -278,7 +278,7 @@ def test_replay_recovers_the_hidden_tastes_and_caches_them(ready: Store):
 
 
 def test_changed_interactions_refuse_an_ab_test(ready: Store):
-    from recsys.abtest import ExperimentError
+    from recsys.simulation.abtest import ExperimentError
 
     frame = ready.interactions("demo").iloc[:-5]
     with ready.transaction() as cur:
@@ -304,7 +304,7 @@ def test_ab_test_personal_picks_beat_bestsellers(ready: Store):
 
 
 def test_ab_test_needs_simulated_shoppers(tiny: Store):
-    from recsys.abtest import ExperimentError
+    from recsys.simulation.abtest import ExperimentError
 
     with pytest.raises(ExperimentError, match="no simulated shoppers"):
         usecases.ab_test(tiny, DATASET, "popularity", "ease")
@@ -345,7 +345,7 @@ def test_commands_answer_in_json(tiny: Store, ready: Store):
 
 
 def test_verdict_flags_offline_and_online_disagreeing():
-    from recsys.abtest import compare, verdict
+    from recsys.simulation.abtest import compare, verdict
 
     a = np.r_[np.ones(50), np.zeros(950)]
     b = np.r_[np.ones(52), np.zeros(948)]

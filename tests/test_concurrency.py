@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from recsys.catalog import filter_items
+from recsys.recommend.training import train_model
+from recsys.search.facets import filter_items
 from recsys.store import Store
-from recsys.training import train_model
 
 
 def test_training_while_other_threads_read(demo_store: Store):

@@ -17,8 +17,8 @@ import pytest
 from recsys import usecases
 from recsys.cli import main
 from recsys.models.base import DamagedModelFile, Recommender
+from recsys.recommend.training import DamagedModel, load_model, train_model
 from recsys.store import Store
-from recsys.training import DamagedModel, load_model, train_model
 
 from .app_helpers import app_test, problems
 
@@ -273,7 +273,7 @@ def test_user_picks_page_uses_the_next_run_of_the_same_model(app_db: Path):
 # -- the caches beside the models ------------------------------------------------------------------
 @pytest.mark.parametrize("content", ["truncated", "wrong shape", "NaN", "objects", "fine"])
 def test_a_damaged_catalog_map_cache_is_made_again(tmp_path: Path, content: str):
-    from recsys.projection import cached_projection
+    from recsys.explore.projection import cached_projection
 
     path = tmp_path / "map.npz"
     good = np.arange(10, dtype=np.float32).reshape(5, 2)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from recsys import usecases
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
 from recsys.store import Store
 
 from .app_helpers import ROOT, app_test, problems

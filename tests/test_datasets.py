@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from recsys.datasets import DataImportError, import_catalog, import_interactions
+from recsys.data.datasets import DataImportError, import_catalog, import_interactions
 from recsys.store import Store
 
 

@@ -1,6 +1,6 @@
 """Tiny files, huge memory or CPU (issue 19, item 3), and the decoding budget that bounds any
 other such file: photos, videos and feature files a user hands the app are decoded by a worker
-process with a memory limit and a time limit per request (`recsys.sandbox`), on top of the
+process with a memory limit and a time limit per request (`recsys.core.sandbox`), on top of the
 per-format checks made from the files' headers.
 
 Each attack is made by the test itself in a few milliseconds (`decode_attacks`); before the fix
@@ -18,15 +18,22 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from recsys import sandbox, usecases
-from recsys.datasets import DataImportError
-from recsys.images import MAX_JPEG_SCANS, ImageError, decode_image, load_image
+from recsys import usecases
+from recsys.core import sandbox
+from recsys.data.datasets import DataImportError
+from recsys.data.images import MAX_JPEG_SCANS, ImageError, decode_image, load_image
+from recsys.data.video import VideoError, sample_frames
 from recsys.store import Store
-from recsys.video import VideoError, sample_frames
 
 from .app_helpers import app_test, problems
-from .decode_attacks import (big_tile_tiff, flat_jpeg, growing_video, many_scans_jpeg,
-                             mmrec_id_map, rle_parquet)
+from .decode_attacks import (
+    big_tile_tiff,
+    flat_jpeg,
+    growing_video,
+    many_scans_jpeg,
+    mmrec_id_map,
+    rle_parquet,
+)
 from .test_datasets import snapshot
 from .test_hardening_images import peak_rss_mb
 
@@ -56,7 +63,7 @@ def test_a_tiff_tile_far_larger_than_the_photo_is_refused_from_its_header(tmp_pa
     path = tmp_path / "tile.tif"                 # a catalog photo: in this process
     path.write_bytes(data)
     peak, out = peak_rss_mb(f"""
-from recsys.images import ImageError, decode_image
+from recsys.data.images import ImageError, decode_image
 try:
     decode_image({str(path)!r})
 except ImageError as exc:
@@ -171,7 +178,7 @@ def test_a_video_whose_frames_grow_to_16000_px_is_refused(tmp_path: Path, fmt, s
 
 def test_growing_video_through_search_and_embedding(app_db: Path, tmp_path: Path):
     """`search --video` / the page's video query, and `embed --videos`, hit the same check."""
-    from recsys.embedding import embed_items
+    from recsys.vectors.embed import embed_items
 
     data = growing_video("matroska")
     store = Store(app_db)
@@ -252,7 +259,7 @@ def test_feature_sizes_are_checked_from_the_metadata_first(shop: Store, tmp_path
 
 
 def test_csv_lines_are_bounded_and_bad_lines_reported(shop: Store, tmp_path: Path):
-    from recsys.features import CSV_BLOCK_BYTES, MAX_VECTOR_CHARS
+    from recsys.vectors.features import CSV_BLOCK_BYTES, MAX_VECTOR_CHARS
 
     # pyarrow reads blocks of CSV_BLOCK_BYTES; a line may straddle one boundary, not two
     long_line = "id,vector\n0,1 2\n1," + "1 " * (CSV_BLOCK_BYTES * 5 // 4) + "\n2,3 4\n"
@@ -306,7 +313,7 @@ def test_a_full_disk_while_staging_the_vectors_is_a_message(shop: Store, tmp_pat
                                                            monkeypatch):
     import errno
 
-    import recsys.features as features
+    import recsys.vectors.features as features
 
     np.save(tmp_path / "f.npy", np.ones((10, 4), np.float32))
     monkeypatch.setenv("RECSYS_SANDBOX", "0")            # the patch below is in this process

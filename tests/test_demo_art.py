@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recsys.demo_art import (ARTICLE_TYPES, BRANDS, COLOURS, PATTERNS, SEASONS, USAGES,
-                             draw_product, generate_catalog, render_catalog)
+from recsys.demo.art import (
+    ARTICLE_TYPES,
+    BRANDS,
+    COLOURS,
+    PATTERNS,
+    SEASONS,
+    USAGES,
+    draw_product,
+    generate_catalog,
+    render_catalog,
+)
 
 SPEC_KEYS = {"item_id", "title", "description", "gender", "master_category", "sub_category",
              "article_type", "base_colour", "pattern", "secondary_colour", "brand", "season",

@@ -1,4 +1,4 @@
-"""Embedding with Ray Data (recsys/embedding_ray.py): local Ray with 2 CPUs, the 24-product
+"""Embedding with Ray Data (recsys/vectors/embed_ray.py): local Ray with 2 CPUs, the 24-product
 shapes catalog, the frozen towers. Same vectors as the in-process path, resumable after a
 stop, throughput per worker, and the CLI joining a running Ray instance by its address."""
 
@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
 from recsys.store import Store
 
 from .encoder_helpers import draw_product, frozen, import_shapes, shapes_store  # noqa: F401
@@ -57,8 +57,8 @@ class Stop(Exception):
 
 def test_ray_embedding_resumes_after_a_stop_and_matches_in_process(local_ray, shapes_store,
                                                                    frozen):
-    from recsys.embedding_ray import default_shard_dir, embed_items_ray
-    from recsys.progress import Progress
+    from recsys.core.progress import Progress
+    from recsys.vectors.embed_ray import default_shard_dir, embed_items_ray
 
     folder = default_shard_dir(shapes_store, "shapes", *FROZEN)
     seen: list[Progress] = []
@@ -163,7 +163,7 @@ def test_an_unreachable_cluster_is_a_fast_clear_error(local_ray, tmp_path):
     import threading
     import time
 
-    from recsys.embedding_ray import RayUnavailable, probe_address
+    from recsys.vectors.embed_ray import RayUnavailable, probe_address
 
     probe_address(local_ray)                   # the running Ray instance answers
     closed = _free_port()
@@ -237,7 +237,7 @@ def test_shard_import_rules_and_fresh_timestamps(shapes_store, tmp_path):
 
     import pyarrow as pa
 
-    from recsys.embedding_ray import ShardDir
+    from recsys.vectors.embed_ray import ShardDir
 
     items = shapes_store.items("shapes").set_index("item_id")
     a, b, c = "red-ell-0", "red-ell-1", "blue-ell-0"
@@ -268,7 +268,7 @@ def test_shard_import_rules_and_fresh_timestamps(shapes_store, tmp_path):
 
 
 def test_missing_ray_is_a_clear_error(shapes_store, monkeypatch):
-    from recsys.embedding_ray import RayUnavailable, ray_session
+    from recsys.vectors.embed_ray import RayUnavailable, ray_session
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(RayUnavailable, match=r"pip install 'ray\[data\]'"):

@@ -8,12 +8,25 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.encoders import (EncoderError, HoldoutRule, NoCheckpointError, caption_variants,
-                             get_encoder, item_caption, parse_spec)
+from recsys.encoders import (
+    EncoderError,
+    HoldoutRule,
+    NoCheckpointError,
+    caption_variants,
+    get_encoder,
+    item_caption,
+    parse_spec,
+)
 from recsys.encoders.base import Encoder, EncoderSpec
+from recsys.encoders.catalog_clip import (
+    CatalogClipConfig,
+    contrastive_loss,
+    image_bottom,
+    image_top,
+    text_bottom,
+    text_top,
+)
 from recsys.encoders.registry import encoder_kinds, register_encoder_kind
-from recsys.encoders.catalog_clip import (CatalogClipConfig, contrastive_loss, image_bottom,
-                                          image_top, text_bottom, text_top)
 
 from .encoder_helpers import draw_product, frozen, shapes_store  # noqa: F401
 
@@ -172,9 +185,9 @@ def test_default_config_is_the_measured_best():
 def test_train_embed_search_and_incremental_reembedding(shapes_store, recwarn):
     """A tiny alignment run (via ensure_item_vectors, the app's one call), registered and
     reloadable; embedding is incremental; search and similar work on the stored vectors."""
-    from recsys.embedding import embed_items, ensure_item_vectors
-    from recsys.index import ItemIndex
-    from recsys.progress import Progress
+    from recsys.core.progress import Progress
+    from recsys.search.item_index import ItemIndex
+    from recsys.vectors.embed import embed_items, ensure_item_vectors
 
     with pytest.raises(NoCheckpointError):
         embed_items(shapes_store, "shapes")
@@ -222,7 +235,7 @@ def test_train_embed_search_and_incremental_reembedding(shapes_store, recwarn):
 
 
 def test_frozen_embedding_is_incremental_and_skips_bad_photos(shapes_store, frozen, tmp_path):
-    from recsys.embedding import embed_items
+    from recsys.vectors.embed import embed_items
 
     photo = shapes_store.items("shapes", ["green-pol-0"])["image_path"].iloc[0]
     open(photo, "wb").write(b"not a photo")
@@ -262,8 +275,8 @@ def tiny_openclip(tmp_path_factory):
 
 
 def test_openclip_local_checkpoint_loads_through_the_registry(tiny_openclip, shapes_store):
-    from recsys.embedding import embed_items
-    from recsys.index import ItemIndex
+    from recsys.search.item_index import ItemIndex
+    from recsys.vectors.embed import embed_items
 
     enc = get_encoder(f"openclip:tiny-test-clip/{tiny_openclip}")
     assert enc.name == "openclip:tiny-test-clip" and enc.version.startswith("file-")
@@ -307,7 +320,7 @@ def test_myntra_subset_aligns_and_beats_the_frozen_towers(myntra_dir, tmp_path):
     already beats the unaligned towers on the held-out items. Skips without the dataset."""
     import pandas as pd
 
-    from recsys.datasets import import_catalog
+    from recsys.data.datasets import import_catalog
     from recsys.encoders import train_catalog_clip
     from recsys.encoders.evaluate import evaluate_encoder
     from recsys.store import Store

@@ -14,7 +14,12 @@ from PIL import Image, ImageDraw
 
 from recsys.encoders import get_encoder, parse_spec
 from recsys.encoders.crop import crop_to_product, is_studio_photo, product_box
-from recsys.encoders.phone_shots import PhoneShotStyle, phone_shot, product_mask, shot_rng
+from recsys.encoders.phone_shots import (
+    PhoneShotStyle,
+    phone_shot,
+    product_mask,
+    shot_rng,
+)
 
 from .encoder_helpers import draw_product, frozen, shapes_store  # noqa: F401
 
@@ -35,7 +40,7 @@ def test_encoder_modules_do_not_import_the_registry_below_it():
 
 # -- ConSE and the heads -------------------------------------------------------------------------
 def test_conse_head_is_the_weighted_mean_of_its_top_class_names():
-    from recsys.encoders.conse import ConseHead, N_IMAGENET
+    from recsys.encoders.conse import N_IMAGENET, ConseHead
 
     torch.manual_seed(0)
     names = torch.randn(N_IMAGENET, 6)
@@ -52,7 +57,7 @@ def test_conse_head_is_the_weighted_mean_of_its_top_class_names():
 
 
 def test_residual_head_starts_as_conse_and_instance_block_keeps_cross_modal_scores():
-    from recsys.encoders.conse import ConseHead, N_IMAGENET
+    from recsys.encoders.conse import N_IMAGENET, ConseHead
     from recsys.encoders.hybrid import InstanceBlockHead, PadText, ResidualConseHead
 
     torch.manual_seed(0)
@@ -72,7 +77,7 @@ def test_residual_head_starts_as_conse_and_instance_block_keeps_cross_modal_scor
 
 
 def test_distillation_prefers_the_photo_vector_of_its_imagenet_classes():
-    from recsys.encoders.conse import ConseHead, N_IMAGENET
+    from recsys.encoders.conse import N_IMAGENET, ConseHead
     from recsys.encoders.loss import distillation_loss
 
     torch.manual_seed(0)
@@ -230,8 +235,12 @@ def test_calibrated_stacking_names_an_unseen_type_the_seen_bias_took():
     """Seen types A, B were aligned on, C was not: a photo of C scores A a little higher
     (the seen bias). The gamma chosen on the validation scores flips it to C and keeps the
     seen photos right; without the calibration it stays A."""
-    from recsys.encoders.calibration import (TypeCalibration, ValidationScores, choose_gamma,
-                                             name_types)
+    from recsys.encoders.calibration import (
+        TypeCalibration,
+        ValidationScores,
+        choose_gamma,
+        name_types,
+    )
 
     classes = ["A", "B", "C"]
     seen = np.array([True, True, False])
@@ -313,8 +322,8 @@ def test_checkpoint_records_its_aligned_types_and_old_ones_name_types_uncalibrat
 
     # a checkpoint from before calibrated stacking (and before safetensors: torch.save's .pt,
     # read with weights_only=True): no list of types, no calibration
+    from recsys.core.model_files import read_safetensors
     from recsys.encoders.checkpoints import METADATA_KEY
-    from recsys.model_files import read_safetensors
 
     tensors, metadata = read_safetensors(info.path)
     ckpt = {**json.loads(metadata[METADATA_KEY]), "format_version": 1, "state_dict": tensors}

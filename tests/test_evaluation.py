@@ -7,11 +7,16 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys.evaluation import evaluate_model
-from recsys.interactions import EvaluationError, assign_split, implicit_pairs, load_data
-from recsys.metrics import pairwise_auc, ranking_metrics, top_k
-from recsys.usecases import evaluate as evaluate_models
+from recsys.data.interactions import (
+    EvaluationError,
+    assign_split,
+    implicit_pairs,
+    load_data,
+)
+from recsys.evaluation.metrics import pairwise_auc, ranking_metrics, top_k
+from recsys.evaluation.ranking import evaluate_model
 from recsys.models import create_model
+from recsys.usecases import evaluate as evaluate_models
 
 from .test_models_helpers import DATASET, N_ITEMS, N_USERS, fill_store, tiny_data
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.explain import cf_similarity, explain_recommendations
+from recsys.explain.weights import cf_similarity, explain_recommendations
 from recsys.models import create_model
 
 from .test_models_helpers import GROUP, fast_params, tiny_data

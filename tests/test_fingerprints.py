@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 
 from recsys import usecases
-from recsys.interactions import load_data
+from recsys.data.interactions import load_data
+from recsys.recommend.training import (
+    StaleModel,
+    data_fingerprint,
+    load_model,
+    train_model,
+)
 from recsys.store import Store
-from recsys.training import StaleModel, data_fingerprint, load_model, train_model
 
 
 def _log(path, rows):

@@ -30,12 +30,13 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from recsys import sandbox, usecases
-from recsys.datasets import DataImportError
-from recsys.errors import RecsysError
-from recsys.images import WORK_SIDE, ImageError, load_image
+from recsys import usecases
+from recsys.core import sandbox
+from recsys.core.errors import RecsysError
+from recsys.data.datasets import DataImportError
+from recsys.data.images import WORK_SIDE, ImageError, load_image
+from recsys.data.video import FRAME_SIDE, VideoError, sample_frames
 from recsys.store import Store
-from recsys.video import FRAME_SIDE, VideoError, sample_frames
 
 from .decode_attacks import big_tile_tiff, flat_jpeg, growing_video, many_scans_jpeg
 from .test_datasets import snapshot

@@ -23,18 +23,23 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-import numpy as np
-import pandas as pd
 from PIL import Image
 
 from recsys import usecases
-from recsys.datasets import extract_images, import_catalog, import_interactions, read_table
-from recsys.errors import RecsysError
-from recsys.pathpolicy import PathNotAllowed, PathPolicy
-from recsys.images import WORK_SIDE, ImageError, load_image
+from recsys.core.errors import RecsysError
+from recsys.core.paths import PathNotAllowed, PathPolicy
+from recsys.data.datasets import (
+    extract_images,
+    import_catalog,
+    import_interactions,
+    read_table,
+)
+from recsys.data.images import WORK_SIDE, ImageError, load_image
 from recsys.store import Store
 
 from .test_datasets import snapshot

@@ -28,13 +28,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from recsys import usecases
+from recsys.core.model_files import write_safetensors
 from recsys.encoders import checkpoints
-from recsys.encoders.checkpoints import (CHECKPOINT_FORMAT, METADATA_KEY, NAME,
-                                         DamagedCheckpoint, load_checkpoint)
+from recsys.encoders.checkpoints import (
+    CHECKPOINT_FORMAT,
+    METADATA_KEY,
+    NAME,
+    DamagedCheckpoint,
+    load_checkpoint,
+)
 from recsys.models.base import DamagedModelFile, Recommender
-from recsys.model_files import write_safetensors
+from recsys.recommend.training import train_model
 from recsys.store import Store
-from recsys.training import train_model
 
 SCALE = float(os.environ.get("RECSYS_FUZZ_SCALE", "1"))
 FUZZ = settings(deadline=None, derandomize=SCALE == 1, database=None,

@@ -18,10 +18,20 @@ import pytest
 from PIL import Image
 
 from recsys.cli import main
-from recsys.datasets import (DataImportError, ImportReport, discard_upload, extract_images,
-                             import_catalog, import_catalog_upload, import_interactions,
-                             import_interactions_upload, max_unpacked_bytes, read_table,
-                             upload_dir, uploads_root)
+from recsys.data.datasets import (
+    DataImportError,
+    ImportReport,
+    discard_upload,
+    extract_images,
+    import_catalog,
+    import_catalog_upload,
+    import_interactions,
+    import_interactions_upload,
+    max_unpacked_bytes,
+    read_table,
+    upload_dir,
+    uploads_root,
+)
 from recsys.store import Store
 
 from .test_datasets import make_catalog, snapshot

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recsys.images import MAX_ASPECT, WORK_SIDE, ImageError, load_image
+from recsys.data.images import MAX_ASPECT, WORK_SIDE, ImageError, load_image
 
 ROOT = Path(__file__).resolve().parent.parent
 PEAK_LIMIT_MB = 300
@@ -126,7 +126,7 @@ def test_memory_of_the_biggest_accepted_photos_stays_under_300_mb(tmp_path: Path
     code = f"""
 import sys
 from recsys.encoders.clip_encoder import prepare_image
-from recsys.images import ImageError, load_image
+from recsys.data.images import ImageError, load_image
 path = {str(tmp_path)!r} + "/" + sys.argv[1] if len(sys.argv) > 1 else None
 """
     for name in specs:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from recsys.cli import main
-from recsys.csvsafe import escape_cell, escape_frame, to_csv_bytes
+from recsys.data.export import escape_cell, escape_frame, to_csv_bytes
 from recsys.models.base import ModelError, TrainConfig, coerce_params
 
 

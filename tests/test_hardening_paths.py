@@ -18,11 +18,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import config, usecases
-from recsys.datasets import DataImportError, describe_columns, import_catalog, safe_reason
-from recsys.errors import RecsysError
-from recsys.pathpolicy import (MAX_PATH_CHARS, PathNotAllowed, PathPolicy,
-                               check_allowed_path)
+from recsys import usecases
+from recsys.core import config
+from recsys.core.errors import RecsysError
+from recsys.core.paths import (
+    MAX_PATH_CHARS,
+    PathNotAllowed,
+    PathPolicy,
+    check_allowed_path,
+)
+from recsys.data.datasets import (
+    DataImportError,
+    describe_columns,
+    import_catalog,
+    safe_reason,
+)
 from recsys.store import Store
 
 from .app_helpers import ROOT, app_test, problems
@@ -355,7 +365,7 @@ def test_data_page_reads_only_under_the_data_roots(app_db: Path, tree, monkeypat
 
 # -- video folders (item 11) ---------------------------------------------------------------------
 def test_video_folder_links_out_are_refused_per_file(tmp_path):
-    from recsys.embedding import item_videos
+    from recsys.vectors.embed import item_videos
 
     folder, outside = tmp_path / "videos", tmp_path / "outside"
     folder.mkdir()
@@ -398,7 +408,7 @@ def video_folder_shop(tmp_path):
 def test_embed_reports_a_video_linking_out_of_its_folder(video_folder_shop, frozen):  # noqa: F811
     """`embed --videos FOLDER` (and the use case): the file that links out is reported in the
     embed report, not read; the video inside is embedded."""
-    from recsys.embedding import embed_items
+    from recsys.vectors.embed import embed_items
 
     store, folder, ids = video_folder_shop
     rep = embed_items(store, "shapes", frozen, videos=folder)

@@ -18,11 +18,17 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from recsys import datasets
-from recsys.csvsafe import escape_cell, to_csv_bytes
-from recsys.datasets import (DataImportError, extract_images, import_catalog,
-                             import_catalog_upload, import_interactions, max_field_chars,
-                             read_table)
+from recsys.data import datasets
+from recsys.data.datasets import (
+    DataImportError,
+    extract_images,
+    import_catalog,
+    import_catalog_upload,
+    import_interactions,
+    max_field_chars,
+    read_table,
+)
+from recsys.data.export import escape_cell, to_csv_bytes
 from recsys.store import Store
 
 from .app_helpers import ROOT
@@ -115,7 +121,7 @@ def test_a_multi_line_description_under_the_limit_still_imports(tmp_path):
 
 PEAK = """
 import json, sys
-from recsys.datasets import read_table
+from recsys.data.datasets import read_table
 frame, bad = read_table(sys.argv[1])
 peak = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
 print(json.dumps({"rows": len(frame), "bad": bad, "peak_kb": int(peak)}))

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from recsys.cli import main
-from recsys.images import ImageError, load_image
+from recsys.data.images import ImageError, load_image
 
 from .encoder_helpers import draw_product, frozen, shapes_store  # noqa: F401
 
@@ -123,7 +123,7 @@ def test_non_square_photos_are_padded_not_cropped(frozen):
 
 
 def test_search_with_a_bad_upload_is_one_clear_line(tmp_path, shapes_store, capsys):
-    from recsys.embedding import embed_items
+    from recsys.vectors.embed import embed_items
 
     embed_items(shapes_store, "shapes", "frozen")
     db = str(shapes_store.path)

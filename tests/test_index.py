@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.catalog import FacetMasks, filter_items, rank_subset
-from recsys.index import ItemIndex, ItemVectors
-from recsys.vector_index import VectorIndex, VectorIndexError, index_dir
+from recsys.search.facets import FacetMasks, filter_items, rank_subset
+from recsys.search.item_index import ItemIndex, ItemVectors
+from recsys.search.vector_index import VectorIndex, VectorIndexError, index_dir
 from recsys.store import Store
 
 
@@ -259,7 +259,7 @@ def test_item_index_facade_and_facet_masks(store):
 
 
 def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatch):
-    import recsys.vector_index as vi
+    import recsys.search.vector_index as vi
 
     ids = _catalog(store, "shop", 50)
     store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(50, 8, 12), ids)
@@ -273,7 +273,7 @@ def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatc
 
 
 def test_load_item_vectors_streams_into_the_requested_order(store):
-    from recsys.index import load_item_vectors
+    from recsys.search.item_index import load_item_vectors
 
     ids = _catalog(store, "shop", 30)
     img = clustered(30, 6, 13) * 3.0                      # stored unnormalised
@@ -305,7 +305,7 @@ def test_two_databases_in_one_folder_keep_their_own_index_files(tmp_path):
     """Index files are keyed by the database file (artifacts/<db stem>/indexes/...): a second
     database beside the first never loads (or overwrites) the first one's index, and each
     one's disk use counts only its own files."""
-    from recsys.housekeeping import disk_usage
+    from recsys.recommend.housekeeping import disk_usage
 
     stores = [Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")]
     try:

@@ -18,9 +18,14 @@ import numpy as np
 import pytest
 
 from recsys import usecases
-from recsys.index import ItemIndex
+from recsys.search.item_index import ItemIndex
+from recsys.search.vector_index import (
+    IndexNotSaved,
+    VectorIndex,
+    VectorIndexError,
+    index_dir,
+)
 from recsys.store import Store
-from recsys.vector_index import IndexNotSaved, VectorIndex, VectorIndexError, index_dir
 
 from .app_helpers import app_test, problems
 from .test_index import _catalog, clustered
@@ -118,7 +123,7 @@ def test_a_real_file_size_limit_while_the_index_is_written(tmp_path: Path):
     store.close()
     script = textwrap.dedent(f"""
         import resource, signal
-        from recsys.index import ItemIndex
+        from recsys.search.item_index import ItemIndex
         from recsys.store import Store
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)      # writes past the limit get EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from recsys import limits, usecases
+from recsys import usecases
 from recsys.cli import main
-from recsys.limits import LimitError
+from recsys.core import limits
+from recsys.core.limits import LimitError
 from recsys.store import Store
 
 from .conftest import DEMO_ITEMS, DEMO_USERS

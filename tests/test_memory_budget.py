@@ -20,8 +20,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recsys import memory
-from recsys.memory import MemoryBudget, cgroup_headroom, memory_budget, rlimit_headrooms
+from recsys.core import memory
+from recsys.core.memory import (
+    MemoryBudget,
+    cgroup_headroom,
+    memory_budget,
+    rlimit_headrooms,
+)
 from recsys.models import baselines
 from recsys.models.baselines import EASEMemoryError, plan_ease
 
@@ -125,7 +130,7 @@ def test_ease_trains_sparse_under_a_real_address_space_limit(tmp_path: Path):
         import resource, sys
         sys.path.insert(0, {str(ROOT)!r})
         import numpy as np, scipy.sparse as sp
-        from recsys.interactions import InteractionData
+        from recsys.data.interactions import InteractionData
         from recsys.models.baselines import dense_ease_bytes
 
         rng = np.random.default_rng(0)
@@ -158,7 +163,11 @@ def test_ease_trains_sparse_under_a_real_address_space_limit(tmp_path: Path):
 
 # -- the search index ------------------------------------------------------------------------------
 def test_index_storage_follows_the_budget():
-    from recsys.vector_index import VectorIndexError, index_build_bytes, plan_storage
+    from recsys.search.vector_index import (
+        VectorIndexError,
+        index_build_bytes,
+        plan_storage,
+    )
 
     n, width = 200_000, 512
     need32 = index_build_bytes(n, width, "float32", True)
@@ -182,9 +191,9 @@ def test_search_index_is_built_as_float16_when_float32_would_not_fit(ready_demo_
                                                                       monkeypatch):
     import shutil
 
-    from recsys.index import ItemIndex
+    from recsys.search.item_index import ItemIndex
+    from recsys.search.vector_index import index_build_bytes
     from recsys.store import Store
-    from recsys.vector_index import index_build_bytes
 
     path = tmp_path / "recsys.duckdb"
     shutil.copy(ready_demo_db, path)
@@ -209,7 +218,7 @@ def test_search_index_is_built_as_float16_when_float32_would_not_fit(ready_demo_
         # no room at all: a clear refusal, not an allocation error
         monkeypatch.setattr(memory, "memory_budget",
                             lambda: MemoryBudget(1000, "RLIMIT_AS", {"RLIMIT_AS": 1000}))
-        from recsys.vector_index import VectorIndex, VectorIndexError
+        from recsys.search.vector_index import VectorIndex, VectorIndexError
 
         with pytest.raises(VectorIndexError, match="Free memory"):
             VectorIndex.for_dataset(store, "demo", storage="float16", persist=False)
@@ -222,9 +231,9 @@ def test_matrix_copies_and_the_ab_replay_respect_the_budget(ready_demo_db: Path,
     import shutil
 
     from recsys import usecases
-    from recsys.abtest import ExperimentError
+    from recsys.search.vector_index import VectorIndex, VectorIndexError
+    from recsys.simulation.abtest import ExperimentError
     from recsys.store import Store
-    from recsys.vector_index import VectorIndex, VectorIndexError
 
     index = VectorIndex({"image": 4})
     index.add(["a", "b"], {"image": np.eye(2, 4, dtype=np.float32)})

@@ -13,12 +13,16 @@ import pandas as pd
 import pytest
 
 from recsys import usecases
-from recsys.datasets import DataImportError
-from recsys.interactions import load_data
+from recsys.data.datasets import DataImportError
+from recsys.data.interactions import load_data
 from recsys.models import UnknownModel, create_model, get_spec
 from recsys.models.base import Recommender
 from recsys.store import Store
-from recsys.vectors import FEATURES_ENCODER, load_modality_matrices, modality_sources
+from recsys.vectors.modalities import (
+    FEATURES_ENCODER,
+    load_modality_matrices,
+    modality_sources,
+)
 
 from .encoder_helpers import frozen  # noqa: F401
 from .test_models_helpers import COLD_A, COLD_B, GROUP, N_USERS, fast_params, tiny_data
@@ -51,7 +55,7 @@ def write_text_catalog(folder: Path, n_items: int = 48, n_users: int = 60, seed:
 def text_db(tmp_path_factory, frozen) -> Path:  # noqa: F811
     """A text-only catalog imported, with shoppers, embedded with the defaults (built once;
     the encoder `embed` asks for is the session's already loaded `frozen` one)."""
-    import recsys.embedding as embedding
+    import recsys.vectors.embed as embedding
 
     folder = tmp_path_factory.mktemp("textonly")
     catalog, events = write_text_catalog(folder)
@@ -196,7 +200,7 @@ def noise_data(seed: int = 0, n_users: int = 300, n_items: int = 120, dim: int =
     vectors that are pure noise."""
     import scipy.sparse as sp
 
-    from recsys.interactions import InteractionData
+    from recsys.data.interactions import InteractionData
 
     rng = np.random.default_rng(seed)
     clusters = rng.integers(0, 6, n_items)
@@ -219,7 +223,7 @@ def noise_data(seed: int = 0, n_users: int = 300, n_items: int = 120, dim: int =
 
 @pytest.mark.parametrize("name", ["late-fusion", "attention-fusion"])
 def test_fusion_over_noise_content_does_not_lose_to_its_cf_part(name):
-    from recsys.evaluation import evaluate_model
+    from recsys.evaluation.ranking import evaluate_model
 
     data = noise_data()
     params = {"epochs": 12, "patience": 3} if name == "attention-fusion" else {}
@@ -365,7 +369,7 @@ def test_parquet_list_and_wide_columns_and_replacement(store, tmp_path):
 
 
 def test_a_failed_write_keeps_the_previous_features(store, tmp_path, monkeypatch):
-    import recsys.features as features
+    import recsys.vectors.features as features
 
     catalog = pd.DataFrame({"item_id": [f"p{i}" for i in range(9)],
                             "title": [f"Product {i}" for i in range(9)]})
@@ -430,7 +434,7 @@ def test_import_features_command_and_modalities_listing(tmp_path):
 
 def test_search_ignores_imported_features(store, tmp_path):
     """Imported vectors cannot encode a query: search keeps the encoder's own vectors."""
-    from recsys.vectors import searchable_encoder
+    from recsys.vectors.modalities import searchable_encoder
 
     folder = write_mmrec_folder(tmp_path / "baby")
     usecases.import_interactions(store, folder, fmt="json", dataset="baby")
@@ -529,7 +533,7 @@ def test_rating_model_folds_in_a_new_shopper_on_the_star_scale():
 def test_pick_sentences_name_other_modalities():
     """A pick driven by a video or an imported modality is said by that name, not as
     behaviour."""
-    from recsys.explain_words import Cited, pick_sentence, plain
+    from recsys.explain.sentences import Cited, pick_sentence, plain
 
     bag = Cited("Red Leather Bag", "purchase", {"cf": 0.1, "style": 0.9, "video": 0.2})
     assert plain(pick_sentence({"style": 0.8, "cf": 0.2}, [bag])).startswith(

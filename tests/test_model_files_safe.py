@@ -26,9 +26,15 @@ import torch
 
 from recsys import usecases
 from recsys.cli import main
-from recsys.encoders.checkpoints import (CHECKPOINT_FORMAT, METADATA_KEY, NAME,
-                                         DamagedCheckpoint, load_checkpoint, save_checkpoint)
-from recsys.model_files import read_safetensors, write_safetensors
+from recsys.core.model_files import read_safetensors, write_safetensors
+from recsys.encoders.checkpoints import (
+    CHECKPOINT_FORMAT,
+    METADATA_KEY,
+    NAME,
+    DamagedCheckpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,12 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys.errors import RecsysError
-from recsys.interactions import UnknownUser
-from recsys.models import UnknownModel, create_model, describe_models, get_spec, model_names
+from recsys.core.errors import RecsysError
+from recsys.data.interactions import UnknownUser
+from recsys.models import (
+    UnknownModel,
+    create_model,
+    describe_models,
+    get_spec,
+    model_names,
+)
 from recsys.models.base import Recommender
 
-from .test_models_helpers import COLD_A, COLD_B, GROUP, N_ITEMS, N_USERS, fast_params, tiny_data
+from .test_models_helpers import (
+    COLD_A,
+    COLD_B,
+    GROUP,
+    N_ITEMS,
+    N_USERS,
+    fast_params,
+    tiny_data,
+)
 
 ALL = model_names()
 CONTENT_USING = [n for n in ALL if get_spec(n).requires - {"cf", "ratings"}]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.interactions import InteractionData, Ratings
+from recsys.data.interactions import InteractionData, Ratings
 from recsys.store import Store
 
 N_USERS, N_ITEMS, GROUP = 20, 22, 10

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from recsys import usecases
-from recsys.attribution import AttributeCodes, explain_attributes
-from recsys.attributes import attribute_table, infer_brands, price_bands
-from recsys.errors import RecsysError
-from recsys.explain_words import Cited, emphasis_html, pick_sentence, plain
-from recsys.picks import rank_picks
+from recsys.core.errors import RecsysError
+from recsys.data.attributes import attribute_table, infer_brands, price_bands
+from recsys.explain.attribution import AttributeCodes, explain_attributes
+from recsys.explain.sentences import Cited, emphasis_html, pick_sentence, plain
+from recsys.recommend.picks import rank_picks
 from recsys.store import Store
 
 from .app_helpers import app_test, html_of, problems

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recsys.rerank import intra_list_similarity, mmr_order, mmr_rerank_rows
+from recsys.recommend.rerank import intra_list_similarity, mmr_order, mmr_rerank_rows
 
 
 def _vectors():

@@ -10,14 +10,18 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.memory import MemoryBudget
-from recsys.housekeeping import disk_usage, format_bytes, prune_models
-from recsys.models import create_model
-from recsys.models import baselines
-from recsys.models.baselines import (EASEMemoryError, dense_ease, dense_ease_bytes, plan_ease,
-                                     sparse_ease, spd_inverse)
-from recsys.training import find_run, load_model, train_model
-
+from recsys.core.memory import MemoryBudget
+from recsys.models import baselines, create_model
+from recsys.models.baselines import (
+    EASEMemoryError,
+    dense_ease,
+    dense_ease_bytes,
+    plan_ease,
+    sparse_ease,
+    spd_inverse,
+)
+from recsys.recommend.housekeeping import disk_usage, format_bytes, prune_models
+from recsys.recommend.training import find_run, load_model, train_model
 from recsys.store import Store
 
 from .test_models_helpers import fill_store, tiny_data
@@ -158,7 +162,7 @@ def test_the_newest_finished_run_of_each_split_is_never_deleted(tiny_store):
 
 def test_disk_usage_counts_each_kind_of_file(tiny_store):
     train_model(tiny_store, "tiny", "popularity", keep_models=0)
-    from recsys import config
+    from recsys.core import config
 
     index_dir = config.artifacts_dir(tiny_store.path, "indexes", "tiny", "enc@v1", "float32")
     (index_dir / "flat.x.faiss").write_bytes(b"0" * 5000)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from recsys import usecases
-from recsys.catalog import filter_items
+from recsys.search.facets import filter_items
 from recsys.store import Store
 from recsys.usecases import _cache
 
@@ -88,7 +88,7 @@ def test_exact_approximate_and_float16_answer_alike(demo: Store, monkeypatch):
     assert len(set(half.results["item_id"]) & set(exact.results["item_id"])) >= 7
 
     # a catalog above the (lowered) threshold gets the approximate index, used automatically
-    import recsys.vector_index as vi
+    import recsys.search.vector_index as vi
 
     monkeypatch.setattr(vi, "ANN_MIN_ITEMS", 32)
     _cache.clear()
@@ -210,7 +210,7 @@ def test_a_re_embedded_item_reaches_the_cached_index(demo: Store):
 def test_search_facets_match_the_whole_catalog_and_follow_its_changes(app_db: Path):
     """The Visual search filters come from a narrow read, yet offer exactly what the whole
     catalog's facets offer; a changed catalog gives new values (no stale cache)."""
-    from recsys.catalog import available_facets, facet_values
+    from recsys.search.facets import available_facets, facet_values
 
     store = Store(app_db)
     items = store.items("demo")

@@ -11,15 +11,16 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys import stats, usecases
+from recsys import usecases
 from recsys.cli import main
-from recsys.crossval import fold_data, kfold_codes
-from recsys.evaluation import evaluate_users
-from recsys.interactions import EvaluationError, implicit_pairs, load_data
-from recsys.metrics import pairwise_auc, ranking_metrics, top_k, user_auc
+from recsys.data.interactions import EvaluationError, implicit_pairs, load_data
+from recsys.evaluation import stats
+from recsys.evaluation.crossval import fold_data, kfold_codes
+from recsys.evaluation.metrics import pairwise_auc, ranking_metrics, top_k, user_auc
+from recsys.evaluation.ranking import evaluate_users
 from recsys.models import create_model
+from recsys.recommend.training import finished_runs
 from recsys.store import Store
-from recsys.training import finished_runs
 from recsys.usecases.evaluation import summarize
 
 from .test_models_helpers import DATASET, fill_store, tiny_data

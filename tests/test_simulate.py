@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageDraw
 
-from recsys.simulate import SimulationConfig, simulate, simulate_into, visual_style
+from recsys.simulation.shoppers import (
+    SimulationConfig,
+    simulate,
+    simulate_into,
+    visual_style,
+)
 
 COLOURS = {"Red": (200, 30, 30), "Navy Blue": (20, 30, 90), "White": (245, 245, 245),
            "Black": (15, 15, 15), "Green": (30, 150, 60), "Yellow": (240, 210, 40)}
@@ -124,7 +129,7 @@ def test_simulate_into_replaces_users(demo_store):
 
 @pytest.mark.slow
 def test_simulation_on_myntra_gives_every_user_a_history(store, myntra_dir):
-    from recsys.datasets import import_catalog
+    from recsys.data.datasets import import_catalog
 
     import_catalog(store, myntra_dir / "styles.csv", myntra_dir / "images", fmt="myntra")
     info = simulate_into(store, "myntra", SimulationConfig(users=300, seed=0))
@@ -133,7 +138,7 @@ def test_simulation_on_myntra_gives_every_user_a_history(store, myntra_dir):
 
 # -- shoppers that look real (issue 11) --------------------------------------------------------
 def test_names_match_the_shoppers_gender(items):
-    from recsys.simulate import FEMALE_NAMES, MALE_NAMES
+    from recsys.simulation.shoppers import FEMALE_NAMES, MALE_NAMES
 
     users, _ = simulate(items, SimulationConfig(users=120, seed=1))
     for r in users.itertuples():
@@ -152,7 +157,7 @@ def test_segments_have_no_empty_parts(items):
 
 
 def test_brands_are_full_names(tmp_path):
-    from recsys.simulate import simulate as run
+    from recsys.simulation.shoppers import simulate as run
 
     catalog = make_items(tmp_path / "b", n=30)
     catalog["title"] = [("Reid & Taylor" if i % 2 else "United Colors of Benetton")

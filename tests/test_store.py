@@ -260,8 +260,8 @@ def test_a_file_whose_free_tail_was_cut_still_opens(tmp_path):
     (three `python -m recsys train` in a row on the test data)."""
     import duckdb
 
+    from recsys.recommend.training import train_model
     from recsys.store import HEADER_BYTES
-    from recsys.training import train_model
 
     from .test_models_helpers import DATASET, fill_store
 

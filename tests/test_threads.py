@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from recsys import threads
+from recsys.core import threads
 
 
 def test_environment_setting_wins(monkeypatch):

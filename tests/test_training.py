@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.core.progress import Progress
 from recsys.models import UnknownModel
-from recsys.progress import Progress
-from recsys.training import ModelNotTrained, load_model, train_model
+from recsys.recommend.training import ModelNotTrained, load_model, train_model
 
 from .test_models_helpers import DATASET, fast_params, fill_store
 

@@ -71,11 +71,11 @@ def test_app_and_cli_use_the_same_default_model(app_db: Path):
 
 
 def test_explanations_use_the_vectors_of_the_runs_encoder(app_db: Path):
-    from recsys.explain import explain_items
-    from recsys.interactions import load_data
-    from recsys.picks import rank_picks
-    from recsys.rerank import DEFAULT_DIVERSITY
-    from recsys.training import load_model
+    from recsys.data.interactions import load_data
+    from recsys.explain.weights import explain_items
+    from recsys.recommend.picks import rank_picks
+    from recsys.recommend.rerank import DEFAULT_DIVERSITY
+    from recsys.recommend.training import load_model
 
     def explain_recommendations(model, data, user_id, k):
         """The live picks' explanations (as `recommend_for` makes them) from `data`: the

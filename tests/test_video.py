@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import video as video_mod
-from recsys.video import VideoError, looks_like_video, sample_frames
+from recsys.data import video as video_mod
+from recsys.data.video import VideoError, looks_like_video, sample_frames
 
 from .encoder_helpers import COLOURS, draw_product, frozen, import_shapes  # noqa: F401
 
@@ -135,8 +135,8 @@ def video_shop(tmp_path: Path):
 
 
 def test_videos_become_the_video_modality(video_shop, frozen):  # noqa: F811
-    from recsys.embedding import embed_items
-    from recsys.vectors import load_modality_matrices
+    from recsys.vectors.embed import embed_items
+    from recsys.vectors.modalities import load_modality_matrices
 
     store, folder = video_shop
     rep = embed_items(store, "shapes", frozen, videos=folder)
@@ -158,8 +158,8 @@ def test_videos_become_the_video_modality(video_shop, frozen):  # noqa: F811
 
 def test_a_short_video_is_a_visual_search_query(video_shop, frozen, monkeypatch):  # noqa: F811
     from recsys import usecases
-    from recsys.embedding import embed_items
     from recsys.usecases import search as search_mod
+    from recsys.vectors.embed import embed_items
 
     store, _ = video_shop
     embed_items(store, "shapes", frozen)

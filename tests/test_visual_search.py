@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from recsys import usecases
 from recsys.encoders import crop_to_product
-from recsys.query_photos import phone_shot
+from recsys.search.query_photos import phone_shot
 from recsys.store import Store
 
 from .app_helpers import app_test, html_of, png_bytes, problems

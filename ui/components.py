@@ -10,11 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from recsys import usecases
-from recsys.catalog import item_label
+from recsys.core.errors import RecsysError
+from recsys.core.progress import Progress
 from recsys.encoders.captions import item_category
-from recsys.errors import RecsysError
-from recsys.explain_words import EVENT_WORDS, emphasis_html
-from recsys.progress import Progress
+from recsys.explain.sentences import EVENT_WORDS, emphasis_html
+from recsys.search.facets import item_label
 
 from . import resources, state
 
@@ -226,7 +226,7 @@ def sentence(text: str | None) -> str:
 
 
 def attribute_pills(effects: Iterable[Any], limit: int = 3) -> str:
-    """The catalog attributes that drove a pick (`recsys.attribution.AttributeEffect`), as
+    """The catalog attributes that drove a pick (`recsys.explain.attribution.AttributeEffect`), as
     small pills: "type: Socks"."""
     pills_ = [f'<span class="rs-attr" title="raises this shopper\'s score by '
               f'{e.effect:.2f} standard deviations near this item">{_esc(e.label())}</span>'

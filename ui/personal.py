@@ -14,8 +14,8 @@ from typing import Any
 import streamlit as st
 
 from recsys import usecases
-from recsys.blend import DEFAULT_TASTE
-from recsys.errors import RecsysError
+from recsys.core.errors import RecsysError
+from recsys.search.personal import DEFAULT_TASTE
 
 from . import components, resources
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from recsys import config
+from recsys.core import config
 from recsys.store import Store
 
 
@@ -62,7 +62,7 @@ def thumbnail_uri(path: str | None, size: int = 256) -> str | None:
         return None
     from PIL import Image
 
-    from recsys.images import ImageError, load_image
+    from recsys.data.images import ImageError, load_image
     try:
         with Image.open(path) as probe:       # reads the header only
             fmt, dims = probe.format, probe.size
@@ -78,7 +78,7 @@ def thumbnail_uri(path: str | None, size: int = 256) -> str | None:
 def image_uri_from_bytes(data: bytes, size: int = 384, trusted: bool = False) -> str:
     """An uploaded photo, decoded safely (ImageError for bad files; by a worker process under
     the photo budget unless `trusted`, i.e. made by the app), as a small JPEG data URI."""
-    from recsys.images import load_image
+    from recsys.data.images import load_image
     return _jpeg_uri(load_image(data, target_size=size, trusted=trusted), size)
 
 
@@ -91,7 +91,7 @@ def _jpeg_uri(img, size: int) -> str:
 
 HEAVY_MODULES = ("torch", "torchvision", "timm", "open_clip", "transformers", "faiss", "sklearn",
                  "scipy.sparse", "plotly.graph_objects", "recsys.encoders", "recsys.models",
-                 "recsys.index", "recsys.usecases.search", "recsys.usecases.recommenders")
+                 "recsys.search.item_index", "recsys.usecases.search", "recsys.usecases.recommenders")
 """What the server imports once before freezing its heap (see `settle_heap`)."""
 
 

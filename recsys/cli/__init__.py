@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import RecsysError
+from recsys.core.errors import RecsysError
 
 COMMAND_MODULES = ("recsys.cli.data", "recsys.cli.encoders", "recsys.cli.models",
                    "recsys.cli.beyond", "recsys.cli.modalities")
@@ -53,7 +53,7 @@ class Context:
 
     def store(self):
         if self._store is None:
-            from ..store import Store
+            from recsys.store import Store
             self._store = Store(self.args.db)
         return self._store
 
@@ -61,7 +61,7 @@ class Context:
         return self.store().resolve_dataset(getattr(self.args, "dataset", None))
 
     def progress(self, description: str):
-        from ..progress import console_progress
+        from recsys.core.progress import console_progress
         return console_progress(description, enabled=not self.args.json)
 
     def close(self) -> None:

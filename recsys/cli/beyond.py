@@ -205,7 +205,7 @@ def catalog_map(ctx: Context) -> Result:
         lines.append(f"Overlay: {len(m.overlay['history'])} history items and "
                      f"{len(m.overlay['picks'])} picks of {m.overlay['user_id']}")
     if a.out:
-        from ..artifacts import atomic_path
+        from recsys.core.files import atomic_path
 
         with atomic_path(a.out) as tmp:
             m.points.drop(columns=["image_path"], errors="ignore").to_csv(tmp, index=False)
@@ -229,7 +229,8 @@ def purity(ctx: Context) -> Result:
 
 
 def abtest(ctx: Context) -> Result:
-    from ..abtest import METRIC_LABELS
+    from recsys.simulation.abtest import METRIC_LABELS
+
     from ..usecases import ab_test
 
     a = ctx.args

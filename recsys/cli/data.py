@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from recsys.core.errors import RecsysError
+
 from . import Context, Result, add_command
-from ..errors import RecsysError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -167,7 +168,7 @@ def status(ctx: Context) -> Result:
 
 def _disk_text(disk: dict) -> str:
     """Disk use on two lines: the total, then each kind with its files."""
-    from ..housekeeping import format_bytes
+    from recsys.recommend.housekeeping import format_bytes
 
     parts = [f"{label} {format_bytes(disk[key])}"
              + (f" ({disk[count]:,} file{'' if disk[count] == 1 else 's'})"

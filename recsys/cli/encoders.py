@@ -7,10 +7,11 @@ import json
 import sys
 from typing import Any
 
-from . import Context, Result, add_command
-from ..errors import RecsysError
+from recsys.core.errors import RecsysError
+from recsys.search.vector_index import ANN_MIN_ITEMS
+
 from ..usecases.search import STORAGES
-from ..vector_index import ANN_MIN_ITEMS
+from . import Context, Result, add_command
 
 ENCODER_HELP = ("catalog-clip (default: the dataset's newest aligned checkpoint), "
                 "catalog-clip@VERSION, frozen (unaligned towers), or "

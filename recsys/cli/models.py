@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from . import Context, Result, add_command
-from ..errors import RecsysError
-from ..interactions import PROTOCOL_HELP, PROTOCOLS
-from ..rerank import DEFAULT_DIVERSITY
+from recsys.core.errors import RecsysError
+from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
+from recsys.recommend.rerank import DEFAULT_DIVERSITY
+
 from ..usecases.evaluation import DIVERSITY_LEVELS
 from ..usecases.recommenders import DEFAULT_KS, DEFAULT_MODEL, FALLBACK_MODEL
+from . import Context, Result, add_command
 
 TABLE_METRICS = (("recall", 10), ("recall", 20), ("ndcg", 10), ("ndcg", 20), ("hit_rate", 20),
                  ("map", 20), ("mrr", 20), ("auc", None), ("coverage", 20))
@@ -140,7 +141,7 @@ def train(ctx: Context) -> Result:
     elif best is not None and best.val_ndcg is not None:
         lines.append(f"validation NDCG@20 {best.val_ndcg:.4f}")
     if run_.pruned:
-        from ..housekeeping import format_bytes
+        from recsys.recommend.housekeeping import format_bytes
 
         lines.append(f"Deleted {len(run_.pruned)} older {run_.name} model files "
                      f"({format_bytes(sum(d['bytes'] for d in run_.pruned))}; runs "
@@ -149,7 +150,8 @@ def train(ctx: Context) -> Result:
 
 
 def prune_models(ctx: Context) -> Result:
-    from ..housekeeping import format_bytes
+    from recsys.recommend.housekeeping import format_bytes
+
     from ..usecases import prune_models as run
 
     a = ctx.args
@@ -318,7 +320,8 @@ def format_diversity(frame, rerank) -> str:
 
 
 def recommend(ctx: Context) -> Result:
-    from ..explain_words import EVENT_WORDS, plain
+    from recsys.explain.sentences import EVENT_WORDS, plain
+
     from ..usecases import recommend_for
 
     dataset = ctx.dataset()
@@ -379,7 +382,8 @@ def _short(text: str | None, width: int) -> str:
 
 
 def bench(ctx: Context) -> Result:
-    from ..benchmark import format_table
+    from recsys.evaluation.benchmark import format_table
+
     from ..usecases import bench as run
 
     with ctx.progress("benchmark") as bar:

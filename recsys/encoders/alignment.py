@@ -18,16 +18,22 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from ..progress import ProgressCallback, report, scaled
-from .calibration import (TypeCalibration, ValidationScores, choose_fusion, choose_gamma,
-                          draw_pseudo_unseen)
+from recsys.core.progress import ProgressCallback, report, scaled
+
+from .calibration import (
+    TypeCalibration,
+    ValidationScores,
+    choose_fusion,
+    choose_gamma,
+    draw_pseudo_unseen,
+)
 from .captions import ZERO_SHOT_TEMPLATES, class_prompts
 from .clip_config import CatalogClipConfig
 from .clip_encoder import normalise_pixels
 from .conse import build_conse_head
 from .hybrid import add_instance_block, build_catalog_model
-from .towers import IMAGE_MEAN, IMAGE_STD, text_tokenizer
 from .tower_parts import image_top
+from .towers import IMAGE_MEAN, IMAGE_STD, text_tokenizer
 from .trainer import Trainer
 from .training_data import autocast, build_pairs, cache_images, cache_texts
 

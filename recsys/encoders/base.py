@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, Sequence, Union
 
 import numpy as np
 
-from ..errors import RecsysError
-from ..progress import ProgressCallback
+from recsys.core.errors import RecsysError
+from recsys.core.progress import ProgressCallback
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from ..images import ImageSource
+    from recsys.data.images import ImageSource
 
     ImageInput = Union[ImageSource, Image.Image]
 else:

@@ -31,21 +31,40 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .. import config as recsys_config
-from ..errors import RecsysError
-from ..progress import ProgressCallback, report
+from recsys.core import config as recsys_config
+from recsys.core.errors import RecsysError
+from recsys.core.progress import ProgressCallback, report
+
 from .alignment import AlignmentResult, align
-from .checkpoints import (CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, FROZEN_NAME,
-                          FROZEN_VERSION, NAME, catalog_clip_checkpoints, frozen_encoder,
-                          load_catalog_clip, load_checkpoint, new_version, resolve_checkpoint,
-                          save_checkpoint, wrap_model)
+from .checkpoints import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_FORMAT_VERSION,
+    FROZEN_NAME,
+    FROZEN_VERSION,
+    NAME,
+    catalog_clip_checkpoints,
+    frozen_encoder,
+    load_catalog_clip,
+    load_checkpoint,
+    new_version,
+    resolve_checkpoint,
+    save_checkpoint,
+    wrap_model,
+)
 from .clip_config import CatalogClipConfig, check_config, default_tower
 from .clip_encoder import torch_threads
 from .loss import contrastive_loss
+from .tower_parts import (
+    N_IMAGE_STAGES,
+    N_TEXT_LAYERS,
+    image_bottom,
+    image_top,
+    image_top_modules,
+    text_bottom,
+    text_top,
+    text_top_modules,
+)
 from .training_data import training_items
-from .tower_parts import (N_IMAGE_STAGES, N_TEXT_LAYERS, image_bottom, image_top,
-                          image_top_modules, text_bottom, text_top, text_top_modules)
-
 
 __all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_FORMAT_VERSION", "FROZEN_NAME", "FROZEN_VERSION",
            "NAME", "N_IMAGE_STAGES", "N_TEXT_LAYERS", "AlignmentResult", "CatalogClipConfig",

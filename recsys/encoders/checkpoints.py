@@ -23,14 +23,27 @@ from typing import Any
 
 import pandas as pd
 
-from ..artifacts import atomic_path
-from ..model_files import (ModelFileError, read_json, read_safetensors, sniff_weights,
-                           tensors_finite, write_safetensors)
+from recsys.core.files import atomic_path
+from recsys.core.model_files import (
+    ModelFileError,
+    read_json,
+    read_safetensors,
+    sniff_weights,
+    tensors_finite,
+    write_safetensors,
+)
+
 from .base import EncoderError, NoCheckpointError
 from .clip_encoder import ClipEncoder
 from .hybrid import build_catalog_model, output_dim
-from .towers import (IMAGE_MEAN, IMAGE_STD, IMAGE_TRUNK, TowerConfig, build_clip_model,
-                     text_tokenizer)
+from .towers import (
+    IMAGE_MEAN,
+    IMAGE_STD,
+    IMAGE_TRUNK,
+    TowerConfig,
+    build_clip_model,
+    text_tokenizer,
+)
 
 NAME = "catalog-clip"
 FROZEN_NAME = "frozen"

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..images import ImageError, _to_rgb, load_image
-from ..threads import thread_count, threads_for
-from ..threads import torch_threads as _torch_threads
-from ..progress import ProgressCallback, report
+from recsys.core.progress import ProgressCallback, report
+from recsys.core.threads import thread_count, threads_for
+from recsys.core.threads import torch_threads as _torch_threads
+from recsys.data.images import ImageError, _to_rgb, load_image
+
 from .base import Encoder, EncoderError, ImageInput
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -45,7 +46,7 @@ def torch_threads(n: int | None = None) -> Iterator[None]:
 
 def request_threads(n_items: int) -> int:
     """Threads for encoding `n_items` now: 1 for a query (one photo, a few texts), else
-    $RECSYS_ENCODER_THREADS or the cores idle at this moment (`recsys.threads.threads_for`)."""
+    $RECSYS_ENCODER_THREADS or the cores idle at this moment (`recsys.core.threads.threads_for`)."""
     return threads_for(n_items, "RECSYS_ENCODER_THREADS")
 
 

@@ -26,12 +26,13 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import RecsysError
-from ..progress import ProgressCallback, report, scaled
+from recsys.core.errors import RecsysError
+from recsys.core.progress import ProgressCallback, report, scaled
+
 from .base import Encoder
-from .registry import get_encoder
 from .calibration import TypeCalibration, name_types, type_calibration
 from .captions import CATEGORY_FIELDS, ZERO_SHOT_TEMPLATES, class_prompts
+from .registry import get_encoder
 from .splits import HoldoutRule
 
 PROTOCOL = "encoder-heldout"

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..progress import ProgressCallback, report, scaled
+from recsys.core.progress import ProgressCallback, report, scaled
+
 from .base import Encoder
 from .evaluate import EvaluationError, category_field, heldout_items, heldout_rule_for
 from .registry import get_encoder

@@ -33,13 +33,19 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..progress import ProgressCallback, report, scaled
+from recsys.core.progress import ProgressCallback, report, scaled
+
 from .base import Encoder
 from .calibration import TypeCalibration, harmonic_mean, name_types, type_calibration
 from .captions import ZERO_SHOT_TEMPLATES
 from .clip_config import CatalogClipConfig, check_config
-from .evaluate import (EvaluationError, category_field, class_vectors, ranks_of_own,
-                       weighted_f1)
+from .evaluate import (
+    EvaluationError,
+    category_field,
+    class_vectors,
+    ranks_of_own,
+    weighted_f1,
+)
 from .registry import get_encoder
 
 PROTOCOL = "encoder-unseen-types"

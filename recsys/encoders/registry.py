@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable
 from .base import Encoder, EncoderError, EncoderSpec
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from recsys.store import Store
 
 DEFAULT_ENCODER = "catalog-clip"
 

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..progress import ProgressCallback, report
+from recsys.core.progress import ProgressCallback, report
+
 from .clip_config import CatalogClipConfig
 from .loss import contrastive_loss, distillation_loss
 from .tower_parts import image_top, image_top_modules, text_top, text_top_modules

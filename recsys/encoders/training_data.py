@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..progress import ProgressCallback, report
+from recsys.core.progress import ProgressCallback, report
+
 from .captions import caption_variants, item_category
 from .clip_config import CatalogClipConfig
 from .clip_encoder import prepare_image, resolve_precision
@@ -78,8 +79,9 @@ def training_items(store, dataset: str, rule: HoldoutRule) -> pd.DataFrame:
 def cache_images(model, paths: list[str], cfg: CatalogClipConfig, encoder_prep,
                   progress: ProgressCallback | None, flip: bool):
     """Frozen image-bottom activations of every photo (bf16), and of its mirror if `flip`."""
-    import torch
     from concurrent.futures import ThreadPoolExecutor
+
+    import torch
 
     n = len(paths)
     out, out_flip = None, None

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from ..errors import RecsysError
+from recsys.core.errors import RecsysError
+
 from .base import ModelConfig, Recommender, coerce_params, describe_config, use_registry
 
 
@@ -51,7 +52,7 @@ class ModelSpec:
         """A clear error when the dataset lacks a signal this model needs, judged by the
         model's actual settings (`model`, e.g. built with `-p modalities=text`), else by its
         defaults."""
-        from ..vectors import ANY_VECTORS
+        from recsys.vectors.modalities import ANY_VECTORS
 
         requires = (model if model is not None else self.create()).requires
         missing = sorted(requires - signals)

@@ -27,12 +27,12 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import RecsysError
-from ..interactions import InteractionData, UnknownUser, unknown_user_message
-from ..metrics import mask_seen, ranking_metrics, top_k
-from ..progress import ProgressCallback, report
-from ..threads import thread_count
-from ..threads import torch_threads as _torch_threads
+from recsys.core.errors import RecsysError
+from recsys.core.progress import ProgressCallback, report
+from recsys.core.threads import thread_count
+from recsys.core.threads import torch_threads as _torch_threads
+from recsys.data.interactions import InteractionData, UnknownUser, unknown_user_message
+from recsys.evaluation.metrics import mask_seen, ranking_metrics, top_k
 
 FORMAT_VERSION = 1
 THREADS_ENV = "RECSYS_TORCH_THREADS"
@@ -104,7 +104,7 @@ def modality_signals(modalities: tuple, cf: bool = False) -> frozenset[str]:
     """The signals a model with a `modalities` setting needs: those modalities (any one, the
     "vectors" pseudo-signal, while the setting is empty: every modality the data has), plus
     "cf" for models that also read the interactions' co-occurrence."""
-    from ..vectors import ANY_VECTORS
+    from recsys.vectors.modalities import ANY_VECTORS
 
     mods = frozenset(modalities) if modalities else frozenset({ANY_VECTORS})
     return mods | ({"cf"} if cf else frozenset())
@@ -371,12 +371,12 @@ class Recommender:
     def load(cls, path: str | Path) -> "Recommender":
         """Rebuild a model written by `save` (of this class or, from the base, any class).
 
-        The file is checked as it is read (`recsys.model_files`: no pickle, memory bounded by
+        The file is checked as it is read (`recsys.core.model_files`: no pickle, memory bounded by
         the file) and the model after it is rebuilt: its header, its ids, every matrix's
         pointers, weights that are numbers, the shapes its arrays must have together, and a
         probe score of two users over every item. Anything wrong is a `DamagedModelFile`,
         never a traceback of another kind and never a model that ranks nothing."""
-        from ..model_files import READ_ERRORS, ModelFileError, read_npz
+        from recsys.core.model_files import READ_ERRORS, ModelFileError, read_npz
 
         try:
             arrays = read_npz(path)
@@ -393,7 +393,13 @@ class Recommender:
 
     @classmethod
     def _from_arrays(cls, path: str | Path, arrays: dict[str, np.ndarray]) -> "Recommender":
-        from ..model_files import ModelFileError, all_finite, plain_ids, read_json, shown_name
+        from recsys.core.model_files import (
+            ModelFileError,
+            all_finite,
+            plain_ids,
+            read_json,
+            shown_name,
+        )
 
         raw = arrays.pop("__meta__", None)
         if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
@@ -446,7 +452,7 @@ class Recommender:
     def _probe(self) -> None:
         """Score the first and the last user over every item: a loaded model must give one
         finite (or -inf: ruled out) score per item, else it would rank nothing."""
-        from ..model_files import ModelFileError
+        from recsys.core.model_files import ModelFileError
 
         if not len(self.user_ids):
             return
@@ -465,7 +471,7 @@ class Recommender:
         chosen = tuple(self.config.modalities)
         if not chosen:
             if not data.modalities:
-                from ..vectors import ANY_VECTORS
+                from recsys.vectors.modalities import ANY_VECTORS
                 data.content(ANY_VECTORS)            # raises: the dataset has no vectors
             self.config = replace(self.config, modalities=tuple(data.modalities))
 
@@ -611,7 +617,7 @@ def _pack(state: dict[str, Any]) -> dict[str, np.ndarray]:
 def _unpack(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """The state saved by `_pack`: plain arrays, and CSR matrices rebuilt from their four parts
     with every pointer checked (`model_files.csr_parts`)."""
-    from ..model_files import ModelFileError, csr_parts, shown_name
+    from recsys.core.model_files import ModelFileError, csr_parts, shown_name
 
     out: dict[str, Any] = {}
     for key, value in arrays.items():

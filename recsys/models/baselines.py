@@ -12,9 +12,17 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from ..interactions import InteractionData
-from ..memory import memory_budget
-from .base import ModelConfig, ModelError, Recommender, hp, modalities_hp, modality_signals
+from recsys.core.memory import memory_budget
+from recsys.data.interactions import InteractionData
+
+from .base import (
+    ModelConfig,
+    ModelError,
+    Recommender,
+    hp,
+    modalities_hp,
+    modality_signals,
+)
 
 BLOCK = 1024   # rows processed at once when building neighbour lists
 
@@ -206,7 +214,7 @@ class EASEPlan:
 def plan_ease(n_items: int, mode: str = "auto", memory_fraction: float = 0.25,
               dense_max_items: int = DENSE_MAX_ITEMS, available: int | None = None) -> EASEPlan:
     """Dense or sparse EASE for `n_items` items under a budget of `memory_fraction` of the
-    memory this process may still use (`available`, default `recsys.memory.memory_budget()`:
+    memory this process may still use (`available`, default `recsys.core.memory.memory_budget()`:
     the smallest of free RAM, the cgroup limit, RLIMIT_AS and RLIMIT_DATA). `dense` over
     budget raises `EASEMemoryError` (a clear refusal, never an out-of-memory traceback);
     `auto` switches to `sparse` above the budget or above `dense_max_items`."""

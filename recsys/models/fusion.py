@@ -36,14 +36,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..interactions import InteractionData
-from ..metrics import mask_seen, ranking_metrics, top_k
-from ..progress import report
-from .base import VALIDATION_K, ModelConfig, Recommender, build_model, hp, modalities_hp, \
-    modality_signals
+from recsys.core.progress import report
+from recsys.data.interactions import InteractionData
+from recsys.evaluation.metrics import mask_seen, ranking_metrics, top_k
+
+from .base import (
+    VALIDATION_K,
+    ModelConfig,
+    Recommender,
+    build_model,
+    hp,
+    modalities_hp,
+    modality_signals,
+)
 from .baselines import ContentKNN, ContentModel, share_of_scores
-from .neural import PairSampler, TorchConfig, TorchModel, bpr_loss, item_features, \
-    sparse_tensor
+from .neural import (
+    PairSampler,
+    TorchConfig,
+    TorchModel,
+    bpr_loss,
+    item_features,
+    sparse_tensor,
+)
 
 MODALITIES = ("cf", "image", "text")
 """The signals of fusion models saved before modalities became a setting."""

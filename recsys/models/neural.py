@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..interactions import InteractionData
+from recsys.data.interactions import InteractionData
+
 from .base import Recommender, TrainConfig, hp, modalities_hp, modality_signals
 
 

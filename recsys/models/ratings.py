@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..interactions import InteractionData
+from recsys.data.interactions import InteractionData
+
 from .base import EpochStats, hp
 from .neural import EmbeddingNet, TorchConfig, TorchModel
 

@@ -17,10 +17,18 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..limits import (MAX_CLUSTERS, MAX_RESULTS, as_int, check_list, check_range, check_seed,
-                      clamp)
-from ..progress import ProgressCallback, report, scaled
-from ..store import Store
+from recsys.core.limits import (
+    MAX_CLUSTERS,
+    MAX_RESULTS,
+    as_int,
+    check_list,
+    check_range,
+    check_seed,
+    clamp,
+)
+from recsys.core.progress import ProgressCallback, report, scaled
+from recsys.store import Store
+
 from ._cache import cached, db_key, vectors_version
 
 POINT_COLUMNS = ("item_id", "title", "article_type", "base_colour", "gender",
@@ -70,8 +78,9 @@ def _fused_weight(image_weight: float | None) -> float:
 
 
 def _item_vectors(store: Store, dataset: str):
-    """The dataset's newest item vectors (`recsys.index.ItemVectors`), cached per process."""
-    from ..index import load_item_vectors
+    """The dataset's newest item vectors (`recsys.search.item_index.ItemVectors`), cached per process."""
+    from recsys.search.item_index import load_item_vectors
+
     from .search import NoVectors
 
     sets = store.embedding_sets(dataset)
@@ -99,17 +108,26 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
     """The products on a 2-D map of their `vectors` ("fused": photo and text together,
     "image" or "text") by `method` ("auto", the default: UMAP for large catalogs, t-SNE for
     small ones; or "umap", "tsne"), coloured by `clusters`
-    k-means clusters (default `recsys.projection.DEFAULT_CLUSTERS`) named by their most
+    k-means clusters (default `recsys.explore.projection.DEFAULT_CLUSTERS`) named by their most
     common attributes, with the clusters' purity against article type. With `user_id`, the
     overlay holds that shopper's history and their top-`k` picks of `model` (default
     `default_model`; trained first when missing). `image_weight` weighs photo against text in
     the fused vectors (default the search's `MIXED_WEIGHT`, 0.7: also the best clusters on
     Myntra, see docs/beyond.md). Raises `NoVectors` without item vectors, `MapError` for
     impossible settings."""
-    from .. import config
-    from ..projection import (DEFAULT_CLUSTERS, DEFAULT_METHOD, MapError, cached_projection,
-                              cluster, item_matrix, name_clusters, project, purity,
-                              resolve_method)
+    from recsys.core import config
+    from recsys.explore.projection import (
+        DEFAULT_CLUSTERS,
+        DEFAULT_METHOD,
+        MapError,
+        cached_projection,
+        cluster,
+        item_matrix,
+        name_clusters,
+        project,
+        purity,
+        resolve_method,
+    )
 
     dataset = store.resolve_dataset(dataset)
     method = DEFAULT_METHOD if method is None else str(method)
@@ -192,7 +210,13 @@ def cluster_purity(store: Store, dataset: str | None = None,
     one row per (vectors, k) with purity and NMI (normalised mutual information). `clusters`
     defaults to 20 and the number of article types. Products without every vector of a kind
     are left out of that kind; `image_weight` as in `catalog_map`."""
-    from ..projection import DEFAULT_CLUSTERS, KINDS, MapError, cluster_scores, item_matrix
+    from recsys.explore.projection import (
+        DEFAULT_CLUSTERS,
+        KINDS,
+        MapError,
+        cluster_scores,
+        item_matrix,
+    )
 
     dataset = store.resolve_dataset(dataset)
     vec = _item_vectors(store, dataset)

@@ -2,7 +2,7 @@
 simulate shoppers, build the demo, list, choose and delete datasets, look at one shopper.
 
 The importers themselves (validation, reports, what is skipped or refused) live in
-`recsys.datasets`; these functions add what both the app and the CLI need around them and pass
+`recsys.data.datasets`; these functions add what both the app and the CLI need around them and pass
 every importer option through unchanged (`**options`).
 """
 
@@ -15,15 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..errors import RecsysError
-from ..pathpolicy import PathNotAllowed, PathPolicy, policy_or_any
-from ..limits import (MAX_DEMO_ITEMS, MAX_SIMULATED_USERS, MIN_DEMO_ITEMS, as_int, check_range,
-                      check_seed)
-from ..progress import ProgressCallback
-from ..store import Store
+from recsys.core.errors import RecsysError
+from recsys.core.limits import (
+    MAX_DEMO_ITEMS,
+    MAX_SIMULATED_USERS,
+    MIN_DEMO_ITEMS,
+    as_int,
+    check_range,
+    check_seed,
+)
+from recsys.core.paths import PathNotAllowed, PathPolicy, policy_or_any
+from recsys.core.progress import ProgressCallback
+from recsys.store import Store
 
 if TYPE_CHECKING:
-    from ..datasets import ImportReport
+    from recsys.data.datasets import ImportReport
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,7 @@ class Upload:
 
 def _upload_dataset(store: Store, dataset: str | None, what: str) -> str:
     """The dataset an upload belongs to (named, valid as a folder name)."""
-    from ..datasets import upload_dir
+    from recsys.data.datasets import upload_dir
 
     if not dataset:
         raise RecsysError(f"Name the dataset the uploaded {what} belongs to.")
@@ -46,7 +52,7 @@ def _upload_dataset(store: Store, dataset: str | None, what: str) -> str:
 
 def app_path_policy() -> PathPolicy:
     """What the pages pass as `path_policy`: paths typed into the app are read only under the
-    data roots (`RECSYS_DATA_ROOTS`; see `recsys.pathpolicy`)."""
+    data roots (`RECSYS_DATA_ROOTS`; see `recsys.core.paths`)."""
     return PathPolicy.for_app()
 
 
@@ -62,11 +68,15 @@ def import_catalog(store: Store, table: str | Path | Upload,
     is removed when the import is refused, and only photos that items use are kept).
     `path_policy`: the folders paths may lie in (`PathNotAllowed` otherwise, before anything is
     read; photos must lie in the images folder anyway); None, any path (the CLI).
-    `options` go to `recsys.datasets.import_catalog` as they are (fmt, dataset, on_error,
+    `options` go to `recsys.data.datasets.import_catalog` as they are (fmt, dataset, on_error,
     columns, progress...).
     """
-    from ..datasets import (import_catalog as run, import_catalog_upload, myntra_images_dir,
-                            upload_dir)
+    from recsys.data.datasets import import_catalog as run
+    from recsys.data.datasets import (
+        import_catalog_upload,
+        myntra_images_dir,
+        upload_dir,
+    )
 
     dataset = options.pop("dataset", None)
     if isinstance(table, Upload) or isinstance(images, Upload):
@@ -95,11 +105,11 @@ def import_interactions(store: Store, source: str | Path | Upload, *,
     user, item, event, timestamp columns), or an `Upload` of one (its copy is deleted after the
     import). `path_policy`: the folders `source` and the files read beside it may lie in
     (`PathNotAllowed` otherwise; None: any path). `options` go to
-    `recsys.datasets.import_interactions` as they are (fmt, dataset, on_error, columns,
+    `recsys.data.datasets.import_interactions` as they are (fmt, dataset, on_error, columns,
     append, replace, progress...). An import that would leave the dataset with fewer
     interactions than before is refused (`report.reason`) unless `replace=True`."""
-    from ..datasets import import_interactions as run, import_interactions_upload
-    from ..datasets import interaction_files
+    from recsys.data.datasets import import_interactions as run
+    from recsys.data.datasets import import_interactions_upload, interaction_files
 
     if isinstance(source, Upload):
         dataset = _upload_dataset(store, options.pop("dataset", None), "log")
@@ -117,7 +127,7 @@ def simulate(store: Store, dataset: str | None = None, users: int = 2000, seed: 
     """Simulate `users` shoppers and their view / cart / purchase sessions for the dataset's
     catalog, replacing its users and interactions; returns the counts (users,
     users_with_history, interactions, views, carts, purchases, items_touched)."""
-    from ..simulate import SimulationConfig, simulate_into
+    from recsys.simulation.shoppers import SimulationConfig, simulate_into
 
     users, seed = _shoppers(users), check_seed(seed)
     dataset = store.resolve_dataset(dataset)
@@ -136,7 +146,7 @@ def init_demo(store: Store, items: int = 320, users: int = 600, seed: int = 0,
               force: bool = False, progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Draw the built-in demo catalog and simulate its shoppers (kept as it is when it exists,
     unless `force`); makes it the active dataset. Returns its sizes and `existing`."""
-    from ..demo import build_demo
+    from recsys.demo.catalog import build_demo
 
     items = check_range(items, "items", MIN_DEMO_ITEMS, MAX_DEMO_ITEMS, "demo products")
     users, seed = _shoppers(users), check_seed(seed)
@@ -213,7 +223,7 @@ the photos and are shown as they are."""
 
 
 def _shown_tastes(profile: dict[str, Any], history: pd.DataFrame) -> list[str]:
-    from ..attributes import infer_brands
+    from recsys.data.attributes import infer_brands
 
     present: dict[str, set[str]] = {}
     for key, column in TASTE_COLUMNS.items():
@@ -235,7 +245,7 @@ def _shown_tastes(profile: dict[str, Any], history: pd.DataFrame) -> list[str]:
 
 def shopper(store: Store, dataset: str | None, user_id: str) -> Shopper:
     """A user of the dataset with their history (for the User picks page)."""
-    from ..interactions import UnknownUser, unknown_user_message
+    from recsys.data.interactions import UnknownUser, unknown_user_message
 
     dataset = store.resolve_dataset(dataset)
     user = store.user(dataset, user_id)
@@ -268,7 +278,7 @@ def find_myntra_sample(folder: str | Path | None = None, *,
     (`../shared/datasets`, or `$RECSYS_SHARED_DATASETS`). None when it is not there.
     `path_policy` applies to a `folder` given (`PathNotAllowed` outside its folders, before
     anything is looked at; a candidate whose files lead out of them is not a sample)."""
-    from ..config import shared_datasets_dir
+    from recsys.core.config import shared_datasets_dir
 
     policy = policy_or_any(path_policy)
     if folder:
@@ -300,8 +310,8 @@ def load_myntra_sample(store: Store, folder: str | Path | None = None, *,
     applies to a `folder` given (the default folder is the server's own setting)."""
     import time
 
-    from ..progress import scaled
-    from ..simulate import SimulationConfig, simulate_into
+    from recsys.core.progress import scaled
+    from recsys.simulation.shoppers import SimulationConfig, simulate_into
 
     policy = policy_or_any(path_policy) if folder else None
     found = find_myntra_sample(folder, path_policy=policy)

@@ -9,17 +9,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import RecsysError
-from ..pathpolicy import PathPolicy, policy_or_any
-from ..limits import (MAX_BATCH, MAX_EPOCHS, MAX_QUERIES, MAX_WORKERS, as_int, check_range,
-                      check_seed)
-from ..progress import ProgressCallback
-from ..store import Store
+from recsys.core.errors import RecsysError
+from recsys.core.limits import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_QUERIES,
+    MAX_WORKERS,
+    as_int,
+    check_range,
+    check_seed,
+)
+from recsys.core.paths import PathPolicy, policy_or_any
+from recsys.core.progress import ProgressCallback
+from recsys.store import Store
 
 if TYPE_CHECKING:
-    from ..embedding import EmbedReport
-    from ..encoders import (EncoderEvaluation, EncoderInfo, PhoneShotEvaluation,
-                            UnseenTypesEvaluation)
+    from recsys.vectors.embed import EmbedReport
+
+    from ..encoders import (
+        EncoderEvaluation,
+        EncoderInfo,
+        PhoneShotEvaluation,
+        UnseenTypesEvaluation,
+    )
 
 
 def check_encoder_available(spec: str | None) -> None:
@@ -48,13 +60,13 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
     start). `force` re-embeds every item. `videos`: a folder of product videos named by item
     id (`<item_id>.mp4`, `.webm`...), besides those the catalog's `video` column names.
     `engine="ray"`: the same photo and caption work as a Ray Data pipeline
-    (`recsys.embedding_ray`) on local Ray or the cluster at `ray_address`, with `workers`
+    (`recsys.vectors.embed_ray`) on local Ray or the cluster at `ray_address`, with `workers`
     encoder actors (default: every CPU); resumable, returns a `RayEmbedReport` (throughput per
     worker). Videos are embedded by the local engine only; a video file that is a link out of
     the folder is reported, not read. `path_policy`: the folders `videos` may lie in
     (`PathNotAllowed` otherwise); None: any path.
     """
-    from ..embedding import embed_items, ensure_item_vectors
+    from recsys.vectors.embed import embed_items, ensure_item_vectors
 
     if videos is not None:
         videos = policy_or_any(path_policy).check(videos, "The videos folder")
@@ -73,11 +85,11 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
         if videos is not None:
             raise RecsysError("Videos are embedded by the local engine only: embed them without "
                               "--engine ray (photos and texts already embedded are kept).")
-        from ..embedding import TEXT_ONLY_ENCODER, default_encoder
+        from recsys.vectors.embed import TEXT_ONLY_ENCODER, default_encoder
         if encoder is None and default_encoder(store, dataset) == TEXT_ONLY_ENCODER:
             encoder = TEXT_ONLY_ENCODER          # no photos: the pretrained text tower
         check_encoder_available(encoder)
-        from ..embedding_ray import embed_items_ray
+        from recsys.vectors.embed_ray import embed_items_ray
         return embed_items_ray(store, dataset, encoder, address=ray_address, workers=workers,
                                batch_size=batch_size, force=force, align=align,
                                progress=progress)

@@ -4,15 +4,15 @@ measure what diversity re-ranking costs and buys; say the outcome in one plain s
 
 Rules written once here, for the Evaluate page, the first start and the command line alike:
 * every metric that is a mean over users gets a bootstrap interval over those users
-  (`recsys.stats`, seeded: the same numbers on every run);
+  (`recsys.evaluation.stats`, seeded: the same numbers on every run);
 * every model is compared with the **best single-signal model** (one of behaviour, photo or
   text, by NDCG@20 on all test users) on the same users: relative gain with its interval and a
   paired t-test p-value; a difference with p >= 0.05 is "not significant" wherever it is shown.
   When no single-signal model is among those asked for, `FALLBACK_MODEL` (EASE, the best
   collaborative model measured) is evaluated too, so there is always something to compare with;
-* lists re-ranked for diversity (`recsys.rerank`, MMR) go through the same metric code as the
+* lists re-ranked for diversity (`recsys.recommend.rerank`, MMR) go through the same metric code as the
   models' own lists (`evaluation.evaluate_users`), compared with the unre-ranked lists;
-* `folds=K` cross-validates (`recsys.crossval`): mean over folds ± standard deviation, and the
+* `folds=K` cross-validates (`recsys.evaluation.crossval`): mean over folds ± standard deviation, and the
   intervals and tests on each user's values averaged over the folds;
 * the first evaluation of a fresh app (`first_evaluation_models`) compares bestsellers, the
   best collaborative model, a content model and the default fusion model.
@@ -27,16 +27,24 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..limits import MAX_METRIC_K, as_int, check_list, check_range, check_seed, clamp
-from ..progress import ProgressCallback, report, scaled
-from ..rerank import DEFAULT_DIVERSITY
-from ..stats import ALPHA, N_BOOT
-from ..store import Store
+from recsys.core.limits import (
+    MAX_METRIC_K,
+    as_int,
+    check_list,
+    check_range,
+    check_seed,
+    clamp,
+)
+from recsys.core.progress import ProgressCallback, report, scaled
+from recsys.evaluation.stats import ALPHA, N_BOOT
+from recsys.recommend.rerank import DEFAULT_DIVERSITY
+from recsys.store import Store
+
 from .recommenders import DEFAULT_KS, FALLBACK_MODEL, default_model
 
 if TYPE_CHECKING:
-    from ..evaluation import Key, UserMetrics
-    from ..interactions import InteractionData
+    from recsys.data.interactions import InteractionData
+    from recsys.evaluation.ranking import Key, UserMetrics
 
 DIVERSITY_LEVELS = (0.0, DEFAULT_DIVERSITY, 0.5)
 """MMR levels measured by default: the models' own lists, the app's default, a strong one."""
@@ -62,8 +70,9 @@ def is_single_signal(name: str) -> bool:
     """A model that reads one signal only (behaviour, photo or text): the comparison class
     fusion has to beat. A model left to use every vector modality of the dataset ("vectors")
     is not one: it reads photos and texts where there are both."""
+    from recsys.vectors.modalities import ANY_VECTORS
+
     from ..models import get_spec
-    from ..vectors import ANY_VECTORS
 
     requires = get_spec(name).requires
     return len(requires) == 1 and ANY_VECTORS not in requires
@@ -105,7 +114,7 @@ def _aligned(um: UserMetrics, key: Key, users: np.ndarray) -> np.ndarray:
 
 
 def _intervals(um: UserMetrics, n_boot: int, seed: int) -> dict[Key, tuple[float, float]]:
-    from ..stats import bootstrap_ci
+    from recsys.evaluation.stats import bootstrap_ci
 
     out: dict = {}
     for users, keys in _groups(list(um.per_user), lambda key: um.values(key)[0]):
@@ -119,7 +128,7 @@ def _intervals(um: UserMetrics, n_boot: int, seed: int) -> dict[Key, tuple[float
 
 def _compare(a: UserMetrics, b: UserMetrics, n_boot: int, seed: int) -> dict[Key, tuple]:
     """Per key: (gain, gain_low, gain_high, p_value) of `a` against `b` on their common users."""
-    from ..stats import paired_comparison
+    from recsys.evaluation.stats import paired_comparison
 
     keys = [k for k in a.per_user if k in b.per_user]
 
@@ -184,7 +193,7 @@ def _model_names(data: InteractionData, dataset: str, models: Sequence[str] | No
 
 
 def _not_single(name: str) -> Exception:
-    from ..errors import RecsysError
+    from recsys.core.errors import RecsysError
 
     return RecsysError(f"The baseline must read one signal only (behaviour, photo or text); "
                        f"{name} reads more. Try ease, itemknn or content-text.")
@@ -211,8 +220,8 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     gain_low, gain_high, p_value. Runs whose model file is damaged are passed over (the next
     usable run, else the model is trained again); `frame.attrs["notes"]` says which.
     """
-    from ..evaluation import evaluate_users
-    from ..interactions import EvaluationError, load_data
+    from recsys.data.interactions import EvaluationError, load_data
+    from recsys.evaluation.ranking import evaluate_users
 
     dataset = store.resolve_dataset(dataset)
     ks = sorted({as_int(k, "K") for k in check_list(ks, "cut-offs K")})
@@ -254,8 +263,9 @@ def _rating_rows(model: Any, data: InteractionData, n_boot: int, seed: int) -> p
     """A rating model's MAE and RMSE on the test ratings (issue-modal), with bootstrap
     intervals over the ratings: rows of slice "all", no cut-off, `users` = ratings scored.
     Empty for other models or data without ratings."""
+    from recsys.evaluation.stats import bootstrap_means
+
     from ..models.ratings import rating_errors
-    from ..stats import bootstrap_means
 
     errors = rating_errors(model, data)
     if errors is None or not len(errors):
@@ -271,7 +281,7 @@ def _rating_rows(model: Any, data: InteractionData, n_boot: int, seed: int) -> p
 
 
 def _levels(diversity: Sequence[float] | None) -> list[float]:
-    from ..errors import RecsysError
+    from recsys.core.errors import RecsysError
 
     levels = [0.0]
     for d in diversity or ():
@@ -286,7 +296,13 @@ def _trained(store: Store, dataset: str, name: str, data: InteractionData, split
              retrain: bool, progress: ProgressCallback | None, notes: list[str] | None = None):
     """A run of `name` trained on exactly `data`: the newest usable one (runs with a damaged
     model file are passed over and added to `notes`), else trained now."""
-    from ..training import DamagedModel, ModelNotTrained, data_fingerprint, load_model, train_model
+    from recsys.recommend.training import (
+        DamagedModel,
+        ModelNotTrained,
+        data_fingerprint,
+        load_model,
+        train_model,
+    )
 
     notes = [] if notes is None else notes
     if not retrain:
@@ -342,11 +358,17 @@ def _cross_validate(store: Store, dataset: str, models: Sequence[str] | None, ks
     the mean over shoppers of each one's value averaged over the folds that tested them (so
     its bootstrap interval and paired test are over the same numbers), `std` the standard
     deviation of the fold means."""
-    from ..crossval import check_folds, fold_data, kfold_codes, protocol_name
-    from ..evaluation import UserMetrics, evaluate_users
-    from ..interactions import implicit_pairs, load_data
+    from recsys.data.interactions import implicit_pairs, load_data
+    from recsys.evaluation.crossval import (
+        check_folds,
+        fold_data,
+        kfold_codes,
+        protocol_name,
+    )
+    from recsys.evaluation.ranking import UserMetrics, evaluate_users
+    from recsys.evaluation.stats import fold_summary
+
     from ..models import get_spec
-    from ..stats import fold_summary
 
     folds = check_folds(folds)
     base_data = load_data(store, dataset, "random", seed)
@@ -405,7 +427,7 @@ def _cross_validate(store: Store, dataset: str, models: Sequence[str] | None, ks
 
 def _average_users(ums: list[UserMetrics]) -> UserMetrics:
     """Each user's value of each metric averaged over the folds that measured it."""
-    from ..evaluation import UserMetrics
+    from recsys.evaluation.ranking import UserMetrics
 
     out = UserMetrics()
     keys = list(dict.fromkeys(key for u in ums for key in u.per_user))

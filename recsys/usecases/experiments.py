@@ -2,7 +2,7 @@
 the simulated shoppers (`ab_test`), and what the simulator knew about them (`hidden_tastes`).
 
 The shoppers' hidden tastes are not stored: the simulation is replayed with its stored settings
-(`recsys.simulate.replay`, ~20 s on Myntra), checked to reproduce the stored interactions
+(`recsys.simulation.shoppers.replay`, ~20 s on Myntra), checked to reproduce the stored interactions
 exactly, and cached as .npz under `<data dir>/artifacts/simulator/` keyed by the dataset's items
 and interactions versions.
 """
@@ -16,20 +16,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..progress import ProgressCallback, report, scaled
-from ..store import Store
+from recsys.core.progress import ProgressCallback, report, scaled
+from recsys.store import Store
+
 from ._cache import cached, db_key
 
 if TYPE_CHECKING:
-    from ..abtest import ABResult
-    from ..simulate import HiddenTastes, SimulationConfig
+    from recsys.simulation.abtest import ABResult
+    from recsys.simulation.shoppers import HiddenTastes, SimulationConfig
 
 SETTINGS_PREFIX = "simulation:"
 
 
 def _simulation_config(store: Store, dataset: str) -> SimulationConfig:
-    from ..abtest import ExperimentError
-    from ..simulate import SimulationConfig
+    from recsys.simulation.abtest import ExperimentError
+    from recsys.simulation.shoppers import SimulationConfig
 
     raw = store.get_setting(f"{SETTINGS_PREFIX}{dataset}")
     if not raw:
@@ -55,14 +56,14 @@ def _same_events(stored: pd.DataFrame, drawn: pd.DataFrame) -> bool:
 
 REPLAY_BYTES_PER_CELL = 8
 """Peak bytes per shopper x product of the replay: each shopper's float32 utilities, then
-their stacked copy (`recsys.simulate.replay`)."""
+their stacked copy (`recsys.simulation.shoppers.replay`)."""
 
 
 def _check_replay_memory(dataset: str, users: int, items: int) -> None:
     """Refuse a replay whose shoppers x products utilities would not fit in half the memory
-    this process may still use (`recsys.memory.memory_budget`), before it starts."""
-    from ..abtest import ExperimentError
-    from ..memory import format_gb, memory_budget
+    this process may still use (`recsys.core.memory.memory_budget`), before it starts."""
+    from recsys.core.memory import format_gb, memory_budget
+    from recsys.simulation.abtest import ExperimentError
 
     need = REPLAY_BYTES_PER_CELL * int(users) * int(items)
     budget = memory_budget()
@@ -80,9 +81,9 @@ def hidden_tastes(store: Store, dataset: str | None = None,
     from the stored simulation settings and cached on disk. Raises `ExperimentError` for a
     dataset without simulated shoppers, or whose interactions the replay does not reproduce
     (imported or changed since, or simulated by another version of the simulator)."""
-    from .. import config
-    from ..abtest import ExperimentError
-    from ..simulate import HiddenTastes, replay
+    from recsys.core import config
+    from recsys.simulation.abtest import ExperimentError
+    from recsys.simulation.shoppers import HiddenTastes, replay
 
     dataset = store.resolve_dataset(dataset)
     settings = _simulation_config(store, dataset)
@@ -106,7 +107,7 @@ def hidden_tastes(store: Store, dataset: str | None = None,
                 "draw (they were imported or changed since, or simulated by another version "
                 "of the simulator), so the shoppers' hidden tastes are unknown. Simulate the "
                 f"shoppers again: `python -m recsys simulate --dataset {dataset}`.")
-        from ..artifacts import atomic_path
+        from recsys.core.files import atomic_path
 
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
@@ -121,8 +122,8 @@ def hidden_tastes(store: Store, dataset: str | None = None,
 def _read_tastes(path) -> "HiddenTastes | None":
     """The simulator's cached tastes (`model_files.read_npz`: nothing unpickled), or None when
     the file is damaged or its arrays do not fit together (then they are replayed again)."""
-    from ..model_files import ModelFileError, all_finite, read_npz
-    from ..simulate import HiddenTastes
+    from recsys.core.model_files import ModelFileError, all_finite, read_npz
+    from recsys.simulation.shoppers import HiddenTastes
 
     try:
         a = read_npz(path)
@@ -151,7 +152,7 @@ def ab_test(store: Store, dataset: str | None = None, model_a: str | int | None 
     """A simulated A/B test: the simulated shoppers (all with a history, or a seeded sample of
     `shoppers`) each see both arms' top-`k` (a model name, its newest run, trained first when
     missing; or a run id; A defaults to popularity, B to `default_model`) on `visits` visits,
-    in two parallel worlds with the same random draws (`recsys.abtest`: common random
+    in two parallel worlds with the same random draws (`recsys.simulation.abtest`: common random
     numbers), and click, cart and buy by the simulator's own choice model with their hidden
     tastes. Returns per-metric estimates (clicks, carts, purchases, each with its own
     significance) with confidence intervals (level 1 - `alpha`), relative lift, the paired
@@ -160,9 +161,24 @@ def ab_test(store: Store, dataset: str | None = None, model_a: str | int | None 
     the catalog size (or `MAX_METRIC_K`) is lowered, with a note; `visits` is 1 ..
     `MAX_VISITS`. Raises `ExperimentError` for data without simulated shoppers or impossible
     settings."""
-    from ..abtest import ABResult, ExperimentError, METRICS, compare, simulate_both_arms, verdict
-    from ..evaluation import evaluate_model
-    from ..limits import MAX_METRIC_K, MAX_VISITS, as_int, check_range, check_seed, clamp
+    from recsys.core.limits import (
+        MAX_METRIC_K,
+        MAX_VISITS,
+        as_int,
+        check_range,
+        check_seed,
+        clamp,
+    )
+    from recsys.evaluation.ranking import evaluate_model
+    from recsys.simulation.abtest import (
+        METRICS,
+        ABResult,
+        ExperimentError,
+        compare,
+        simulate_both_arms,
+        verdict,
+    )
+
     from .personal import resolve_run
     from .recommenders import default_model, run_data
 

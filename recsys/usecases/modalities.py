@@ -3,7 +3,7 @@
 `import_features` is the Data page's "Import features" section and `python -m recsys
 import-features`; `list_modalities` feeds the Train page's modality picker and `python -m
 recsys modalities`. The importer itself (reading, validation, the report) is
-`recsys.features`; the loader the models read modalities with is `recsys.vectors`.
+`recsys.vectors.features`; the loader the models read modalities with is `recsys.vectors.modalities`.
 """
 
 from __future__ import annotations
@@ -11,19 +11,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..pathpolicy import PathPolicy, policy_or_any
-from ..progress import ProgressCallback
-from ..store import Store
+from recsys.core.paths import PathPolicy, policy_or_any
+from recsys.core.progress import ProgressCallback
+from recsys.store import Store
+
 from .data import Upload
 
 if TYPE_CHECKING:
-    from ..datasets import ImportReport
+    from recsys.data.datasets import ImportReport
 
 
 def list_modalities(store: Store, dataset: str | None = None) -> list[dict[str, Any]]:
     """The vector modalities of a dataset (the set models use by default for each): modality,
     encoder, version, spec, dim, items, imported; image, text, video first."""
-    from ..vectors import dataset_modalities
+    from recsys.vectors.modalities import dataset_modalities
 
     dataset = store.resolve_dataset(dataset)
     return [m.to_dict() for m in dataset_modalities(store, dataset)]
@@ -45,8 +46,13 @@ def import_features(store: Store, source: str | Path | Upload, modality: str,
     `path_policy`: the folders a `source` or `ids` path (and the default mapping beside a
     `.npy`) may lie in, checked before anything is read (`PathNotAllowed`); None: any path.
     """
-    from ..datasets import DataImportError, discard_upload, new_upload_dir, save_upload
-    from ..features import import_features as run
+    from recsys.data.datasets import (
+        DataImportError,
+        discard_upload,
+        new_upload_dir,
+        save_upload,
+    )
+    from recsys.vectors.features import import_features as run
 
     dataset = store.resolve_dataset(dataset)
     if isinstance(ids, Upload) and not isinstance(source, Upload):
@@ -56,7 +62,7 @@ def import_features(store: Store, source: str | Path | Upload, modality: str,
         policy = policy_or_any(path_policy)
         source = policy.check(source, "The feature file path")
         if ids is None and source.suffix.lower() == ".npy" and policy.restricted:
-            from ..features import MMREC_MAPPING
+            from recsys.vectors.features import MMREC_MAPPING
 
             policy.check(source.parent / MMREC_MAPPING, "The id mapping beside it")
         ids = policy.check_optional(ids, "The id mapping path")

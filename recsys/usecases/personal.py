@@ -4,7 +4,7 @@ and their offline measurements (`evaluate_personal_search`, `evaluate_cold_start
 
 Rules written once here, for the app and the command line alike:
 * a personalised search keeps the query's `pool` best products and reorders them by
-  `(1 - taste) * query + taste * taste score`, both rescaled over the pool (`recsys.blend`);
+  `(1 - taste) * query + taste * taste score`, both rescaled over the pool (`recsys.search.personal`);
   each result carries its query and taste shares;
 * a new shopper's history is scored by the model's `score_history` (fold-in); a photo stands
   for the catalog products that look most like it;
@@ -21,15 +21,23 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import RecsysError
-from ..limits import (MAX_METRIC_K, MAX_PICKS, MAX_RESULTS, as_int, check_list, check_range,
-                      check_seed, clamp)
-from ..progress import ProgressCallback, report, scaled
-from ..store import Store
+from recsys.core.errors import RecsysError
+from recsys.core.limits import (
+    MAX_METRIC_K,
+    MAX_PICKS,
+    MAX_RESULTS,
+    as_int,
+    check_list,
+    check_range,
+    check_seed,
+    clamp,
+)
+from recsys.core.progress import ProgressCallback, report, scaled
+from recsys.store import Store
 
 if TYPE_CHECKING:
-    from ..images import ImageSource
-    from ..training import TrainedRun
+    from recsys.data.images import ImageSource
+    from recsys.recommend.training import TrainedRun
 
 PHOTO_MATCHES = 3
 """Catalog products a new shopper's photo stands for (its nearest look-alikes)."""
@@ -48,8 +56,9 @@ def resolve_run(store: Store, dataset: str, model: str | int | None = None, *,
                 ) -> TrainedRun:
     """The run a personalised answer uses: a model name (its newest usable run; trained first
     when it has none, unless `train_if_missing` is False), a run id, or `default_model`."""
+    from recsys.recommend.training import ModelNotTrained, load_model
+
     from ..models import get_spec
-    from ..training import ModelNotTrained, load_model
     from .recommenders import default_model, train
 
     name = default_model(store, dataset) if model is None else str(model)
@@ -130,18 +139,19 @@ def search_for_shopper(store: Store, dataset: str | None = None, *,
                        train_if_missing: bool = True,
                        progress: ProgressCallback | None = None) -> PersonalHits:
     """A search (words, a photo or a catalog product, as `search_similar` takes them) answered
-    for one shopper: the query's `pool` best products (default `recsys.blend.default_pool`:
+    for one shopper: the query's `pool` best products (default `recsys.search.personal.default_pool`:
     300, at most 5% of the catalog, at least `k`),
     reordered by `(1 - taste) * query relevance + taste * the shopper's model score`, both
-    rescaled to 0..1 over the pool. `taste` (default `recsys.blend.DEFAULT_TASTE`, 0.3) 0 is
+    rescaled to 0..1 over the pool. `taste` (default `recsys.search.personal.DEFAULT_TASTE`, 0.3) 0 is
     the plain search, 1 the shopper's favourites
     among the matches. The shopper is a `user_id` of the dataset, or a new shopper given by
     `history` (product ids they like, scored by fold-in). `hide_history` leaves out products
     the shopper already has. Raises `SearchError`, `UnknownUser`, `UnknownModel`,
     `ModelNotTrained` (a run id, or `train_if_missing` False) with clear messages.
     """
-    from ..blend import DEFAULT_TASTE, blend, check_taste, default_pool
-    from ..interactions import UnknownUser, unknown_user_message
+    from recsys.data.interactions import UnknownUser, unknown_user_message
+    from recsys.search.personal import DEFAULT_TASTE, blend, check_taste, default_pool
+
     from .search import SearchError, search_similar
 
     dataset = store.resolve_dataset(dataset)
@@ -236,8 +246,9 @@ def new_shopper_picks(store: Store, dataset: str | None = None, liked: Sequence[
     resembles most (photo, text and co-purchase similarity; a second one when nearly as close).
     Raises `ColdStartError` without
     a liked product or photo, `RecsysError` for unknown products."""
-    from ..explain import modality_similarities
-    from ..foldin import ColdStartError, fold_in_picks
+    from recsys.explain.weights import modality_similarities
+    from recsys.recommend.foldin import ColdStartError, fold_in_picks
+
     from .recommenders import run_data
     from .search import search_similar
 
@@ -321,7 +332,7 @@ def starter_products(store: Store, dataset: str | None = None, n: int = 24,
 def _training_order(store: Store, dataset: str, data) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Each user's training items in time order (first met first) with their weights, as row
     and column positions of `data`."""
-    from ..interactions import assign_split, implicit_pairs
+    from recsys.data.interactions import assign_split, implicit_pairs
 
     pairs = implicit_pairs(store, dataset)
     pairs = pairs.assign(code=assign_split(pairs, data.protocol, 0))
@@ -349,11 +360,12 @@ def evaluate_cold_start(store: Store, dataset: str | None = None,
     held-out user's first n training items (in time, n in `lengths`) by fold-in. Returns model,
     history, metric (recall, ndcg, hit_rate), k, value, users. Nothing is stored (the fits are
     throw-away)."""
-    from ..foldin import ColdStartError, evaluate_cold_start as run_eval, holdout_users
-    from ..foldin import without_users
-    from ..interactions import load_data
+    from recsys.data.interactions import load_data
+    from recsys.recommend.foldin import ColdStartError, holdout_users, without_users
+    from recsys.recommend.foldin import evaluate_cold_start as run_eval
+    from recsys.recommend.training import ModelNotTrained
+
     from ..models import get_spec
-    from ..training import ModelNotTrained
 
     dataset = store.resolve_dataset(dataset)
     lengths = sorted({as_int(n, "history length") for n in check_list(lengths, "lengths")})
@@ -417,7 +429,8 @@ def evaluate_personal_search(store: Store, dataset: str | None = None, *,
     "taste_only" (the model's list ignoring the query), "pool_recall" (share of targets the
     query's pool holds), and the sizes (cases, users, queries). `users` caps the test users (a
     seeded sample)."""
-    from ..blend import BlendCase, default_pool, evaluate_blend
+    from recsys.search.personal import BlendCase, default_pool, evaluate_blend
+
     from .recommenders import run_data
     from .search import SearchError, _searcher, default_image_weight
 

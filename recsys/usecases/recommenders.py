@@ -22,18 +22,19 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import pandas as pd
 
-from ..errors import RecsysError
-from ..limits import MAX_METRIC_K, MAX_PICKS, as_int, check_seed, clamp
-from ..progress import Progress, ProgressCallback, scaled
-from ..store import Store
+from recsys.core.errors import RecsysError
+from recsys.core.limits import MAX_METRIC_K, MAX_PICKS, as_int, check_seed, clamp
+from recsys.core.progress import Progress, ProgressCallback, scaled
+from recsys.store import Store
+
 from ._cache import cached, db_key, vectors_version
 
 if TYPE_CHECKING:
-    from ..attribution import AttributeCodes, AttributeExplanation
-    from ..embedding import EmbedReport
-    from ..explain import Explanation
-    from ..interactions import InteractionData
-    from ..training import TrainedRun
+    from recsys.data.interactions import InteractionData
+    from recsys.explain.attribution import AttributeCodes, AttributeExplanation
+    from recsys.explain.weights import Explanation
+    from recsys.recommend.training import TrainedRun
+    from recsys.vectors.embed import EmbedReport
 
 DEFAULT_MODEL = "late-fusion"
 """The default when the dataset has item vectors: fast (seconds on the demo) and among the best
@@ -73,8 +74,8 @@ def offered_signals(store: Store, dataset: str) -> set[str]:
     """The signals a dataset offers models, or can offer once `train` made its vectors: cf,
     its vector modalities ("vectors" when any), image and text when it has photos, text for
     a catalog without photos, "ratings" when interactions carry ratings."""
-    from ..embedding import can_embed
-    from ..vectors import ANY_VECTORS, modality_sources
+    from recsys.vectors.embed import can_embed
+    from recsys.vectors.modalities import ANY_VECTORS, modality_sources
 
     out = {"cf", *modality_sources(store, dataset)}
     if can_embed(store, dataset):
@@ -121,14 +122,15 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
     photos (the encoder is aligned if there is none, new or changed items are embedded: stage
     "vectors" of the progress), or text vectors for a catalog without photos. `params` are
     hyperparameters (strings are converted),
-    `protocol` one of `recsys.interactions.PROTOCOLS`. The epoch events carry `metrics`
+    `protocol` one of `recsys.data.interactions.PROTOCOLS`. The epoch events carry `metrics`
     (epoch, train_loss, val_loss, val_ndcg@20) for live curves. After the run, older files of
     this model beyond the newest `keep_models` are deleted (None: $RECSYS_KEEP_MODELS or 3;
     0 keeps all; see `prune_models`); `result.run.pruned` lists them.
     """
-    from ..embedding import can_embed, ensure_item_vectors
+    from recsys.recommend.training import train_model
+    from recsys.vectors.embed import can_embed, ensure_item_vectors
+
     from ..models import get_spec
-    from ..training import train_model
 
     dataset = store.resolve_dataset(dataset)
     spec = get_spec(model)
@@ -150,7 +152,7 @@ def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> Interact
     """The split a run was trained on (its protocol and split seed) with the item vectors of the
     encoder it was trained with ("name@version" in its config; the newest vectors when it
     recorded none). Cached per process until the interactions, items or vectors change."""
-    from ..interactions import load_data
+    from recsys.data.interactions import load_data
 
     protocol = run_config.get("protocol", "auto")
     seed = int(run_config.get("split_seed", 0))
@@ -167,10 +169,10 @@ def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> Interact
 class Recommendations:
     """A user's top-k picks from one run, each explained.
 
-    `items`: `recsys.explain.Explanation` per pick (modality weights, the most similar items
+    `items`: `recsys.explain.weights.Explanation` per pick (modality weights, the most similar items
     of the shopper's whole history, cold flag); `sentences`: one sentence per pick built from
-    that attribution (`recsys.explain_words`); `attributes`: the catalog attributes that drove
-    each pick (`recsys.attribution`, empty when the catalog has none); `history`: the shopper's
+    that attribution (`recsys.explain.sentences`); `attributes`: the catalog attributes that drove
+    each pick (`recsys.explain.attribution`, empty when the catalog has none); `history`: the shopper's
     strongest event per item they interacted with (all splits); `seen`: the picks that are in
     that history (only with `include_seen`); `similarity`: mean pairwise similarity of the
     picks ("picks") and of the model's plain top-k ("most_relevant"), what the diversity
@@ -234,8 +236,8 @@ class Recommendations:
 
 def _attribute_codes(store: Store, dataset: str, item_ids) -> AttributeCodes | None:
     """The catalog's attributes as codes in the model's item order (cached per catalog)."""
-    from ..attributes import attribute_table
-    from ..attribution import AttributeCodes
+    from recsys.data.attributes import attribute_table
+    from recsys.explain.attribution import AttributeCodes
 
     def build() -> AttributeCodes | None:
         items = store.items(dataset)
@@ -260,7 +262,7 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     (every split: viewed, carted, bought) is left out unless `include_seen`, and the list is
     re-ranked for variety by maximal marginal relevance over the items' image+text vectors
     (`diversity` 0 = the model's order, 1 = most varied; None = `rerank.DEFAULT_DIVERSITY`).
-    Each pick gets the model's attribution (`recsys.explain`, similar items cited from the whole
+    Each pick gets the model's attribution (`recsys.explain.weights`, similar items cited from the whole
     history), a sentence built from it and the catalog attributes that drove it.
 
     A named model without a finished run, or whose newest run was trained on other data than
@@ -276,15 +278,21 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     """
     import numpy as np
 
-    from ..attribution import explain_attributes
-    from ..explain import explain_items
-    from ..explain_words import Cited, pick_sentence
-    from ..interactions import UnknownUser, unknown_user_message
+    from recsys.data.interactions import UnknownUser, unknown_user_message
+    from recsys.explain.attribution import explain_attributes
+    from recsys.explain.sentences import Cited, pick_sentence
+    from recsys.explain.weights import explain_items
+    from recsys.recommend.picks import rank_picks
+    from recsys.recommend.rerank import DEFAULT_DIVERSITY
+    from recsys.recommend.training import (
+        DamagedModel,
+        ModelNotTrained,
+        StaleModel,
+        check_fingerprint,
+        load_model,
+    )
+
     from ..models import get_spec
-    from ..picks import rank_picks
-    from ..rerank import DEFAULT_DIVERSITY
-    from ..training import (DamagedModel, ModelNotTrained, StaleModel, check_fingerprint,
-                            load_model)
 
     dataset = store.resolve_dataset(dataset)
     k = as_int(k, "k")
@@ -361,7 +369,7 @@ def list_runs(store: Store, dataset: str | None = None, *, all_runs: bool = Fals
     The usable runs carry a `default` column: True on the run `recommend_for` uses when no
     model is named (the newest run of `default_model`).
     """
-    from ..training import finished_runs
+    from recsys.recommend.training import finished_runs
 
     dataset = store.resolve_dataset(dataset)
     if all_runs:
@@ -389,9 +397,9 @@ def bench(store: Store, dataset: str | None = None, models: Sequence[str] | None
     """Fit each model once, time top-k for `users` random users and one evaluation; the result
     (machine info included) is written as JSON to `out` (default
     `<data dir>/artifacts/bench/recommenders-<dataset>.json`) and returned with `saved_to`."""
-    from .. import config
-    from ..artifacts import atomic_path
-    from ..benchmark import benchmark
+    from recsys.core import config
+    from recsys.core.files import atomic_path
+    from recsys.evaluation.benchmark import benchmark
 
     dataset = store.resolve_dataset(dataset)
     notes: list[str] = []

@@ -1,11 +1,11 @@
 """Use cases of search: products similar to a photo, to words or to a catalog product (Visual
 search, `python -m recsys search`), and the Catalog page's search by meaning with filters.
 
-Both rank with the dataset's search index (`recsys.index.ItemIndex`, a façade over
-`recsys.vector_index.VectorIndex`: exact faiss search in float32 or float16, an approximate IVF
+Both rank with the dataset's search index (`recsys.search.item_index.ItemIndex`, a façade over
+`recsys.search.vector_index.VectorIndex`: exact faiss search in float32 or float16, an approximate IVF
 index used automatically above `vector_index.ANN_MIN_ITEMS` items, files kept beside the
 database and updated incrementally), the query being encoded by the encoder that made the
-vectors. Filters become one boolean mask over the index (`recsys.catalog.FacetMasks`, cached
+vectors. Filters become one boolean mask over the index (`recsys.search.facets.FacetMasks`, cached
 per index and catalog version) applied inside the search: no loop over item ids, ~10-30 ms at a
 million items. The default weight of the products' photo vectors against their text vectors is
 one rule, `default_image_weight`, for the app and the command line.
@@ -18,21 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
-import numpy as np
+from recsys.core.errors import RecsysError
+from recsys.core.limits import MAX_RESULTS, as_int, clamp
+from recsys.store import Store
 
-from ..errors import RecsysError
-from ..limits import MAX_RESULTS, as_int, clamp
-from ..store import Store
 from ._cache import cached, db_key, vectors_version
 from .encoding import check_encoder_available
 
 if TYPE_CHECKING:
-    from ..catalog import FacetMasks
+    from recsys.data.images import ImageSource
+    from recsys.search.facets import FacetMasks
+    from recsys.search.item_index import ItemIndex
+
     from ..encoders import Encoder
-    from ..images import ImageSource
-    from ..index import ItemIndex
 
 PHOTO_WEIGHT = 1.0
 """Default image weight for a photo query: rank by look alone, so an identical product photo
@@ -177,7 +178,7 @@ def _query_encoder(store: Store, dataset: str, spec: str) -> Encoder:
 
 
 def _storage(storage: str | None) -> str:
-    from ..index import default_storage
+    from recsys.search.item_index import default_storage
 
     storage = default_storage() if storage is None else str(storage)
     if storage not in STORAGES:
@@ -204,8 +205,8 @@ def _searcher_keyed(store: Store, dataset: str, encoder: str | None,
     process by database, dataset, encoder version, vectors version and storage; the first
     call loads its files (memory-mapped), or updates / builds and saves them.
     """
-    from ..index import ItemIndex
-    from ..vectors import searchable_encoder
+    from recsys.search.item_index import ItemIndex
+    from recsys.vectors.modalities import searchable_encoder
 
     storage = _storage(storage)
     sets = cached("sets", (db_key(store), dataset, store.embeddings_token(dataset)),
@@ -234,7 +235,7 @@ def prepare_search(store: Store, dataset: str | None = None, encoder: str | None
     """Load what searching `dataset` needs (index and query encoder, cached per process) so the
     first query is fast; raises `NoVectors` when the dataset has no item vectors. `storage`:
     float32 or float16 (default $RECSYS_INDEX_STORAGE, else float32)."""
-    from .. import sandbox
+    from recsys.core import sandbox
 
     dataset = store.resolve_dataset(dataset)
     sandbox.start()                 # the worker that decodes uploads, ready for the first one
@@ -260,7 +261,7 @@ def search_facets(store: Store, dataset: str | None = None,
     facet of `catalog.FACETS`), read narrowly (the facet and price columns only, not the whole
     catalog: a million-product catalog costs a fraction of a second, once per catalog
     version)."""
-    from ..catalog import FACETS, available_facets, facet_values
+    from recsys.search.facets import FACETS, available_facets, facet_values
 
     dataset = store.resolve_dataset(dataset)
     wanted = tuple(FACETS if columns is None else (c for c in columns if c in FACETS))
@@ -286,7 +287,7 @@ def _facets(store: Store, dataset: str, index: ItemIndex, index_key: tuple,
     """The catalog's facet columns as codes aligned with the index (`catalog.FacetMasks`),
     cached beside it: built once per (index, catalog version, columns) from a narrow read of
     the items table, so a filter afterwards costs one lookup per facet."""
-    from ..catalog import DEFAULT_MASK_COLUMNS, FacetMasks
+    from recsys.search.facets import DEFAULT_MASK_COLUMNS, FacetMasks
 
     wanted = tuple(sorted(set(DEFAULT_MASK_COLUMNS) | set(columns)))
     key = (*index_key, store.items_version(dataset), wanted)
@@ -333,7 +334,7 @@ of a catalog photo is its own nearest neighbour (cosine ~1), so its file is amon
 def _same_file(store: Store, dataset: str, data: bytes, item_ids: Sequence[str]) -> str | None:
     """The product among `item_ids` whose photo file has exactly these bytes (a size check
     first, then a digest: a handful of files read, whatever the catalog's size)."""
-    from ..query_photos import photo_digest
+    from recsys.search.query_photos import photo_digest
 
     digest = None
     rows = store.items(dataset, list(item_ids))
@@ -381,10 +382,10 @@ def _decoded(photo: Any, enc: Encoder, crop: bool) -> tuple[Any, Any]:
     """The query photo decoded once (`images.load_images`): the whole photo to crop (None
     without `crop`) and the photo at the encoder's input size to embed, exactly as the
     encoder would decode it. A photo given as bytes, a file or a path is untrusted: it is
-    decoded by a worker process under the photo budget (`recsys.sandbox`)."""
+    decoded by a worker process under the photo budget (`recsys.core.sandbox`)."""
     if hasattr(photo, "convert"):                      # a PIL image, already decoded
         return photo, photo
-    from ..images import load_images
+    from recsys.data.images import load_images
 
     size = getattr(enc, "image_size", None)
     images = load_images(photo, ([None] if crop else []) + [size], trusted=False)
@@ -393,7 +394,7 @@ def _decoded(photo: Any, enc: Encoder, crop: bool) -> tuple[Any, Any]:
 
 def _trusted(jpeg: bytes, enc: Encoder) -> Any:
     """Our own JPEG of the cropped photo, decoded here as the encoder would decode it."""
-    from ..images import load_image
+    from recsys.data.images import load_image
 
     return load_image(jpeg, getattr(enc, "image_size", None), trusted=True)
 
@@ -402,8 +403,9 @@ def _cropped(photo: Any) -> bytes:
     """The photo cropped to the product (`recsys.encoders.crop_to_product`), as JPEG."""
     import io
 
+    from recsys.data.images import load_image
+
     from ..encoders import crop_to_product
-    from ..images import load_image
 
     image = photo if hasattr(photo, "convert") else load_image(photo)
     buf = io.BytesIO()
@@ -415,12 +417,12 @@ def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3
                     n_phone: int = 3) -> list[dict[str, Any]]:
     """Photos a visitor can try with one click: `n_catalog` catalog photos (of different
     categories) and `n_phone` phone-style shots of other catalog products against a plain wall,
-    on a cloth or on a tiled floor (`recsys.query_photos.phone_shot`, generated once and cached under the data folder).
+    on a cloth or on a tiled floor (`recsys.search.query_photos.phone_shot`, generated once and cached under the data folder).
     Each: label, path, kind ("catalog" | "phone"), item_id (the product it shows). Empty when
     the catalog has no photos."""
-    from .. import config
-    from ..catalog import item_label
-    from ..query_photos import SURFACES, cached_phone_shot, stands_out
+    from recsys.core import config
+    from recsys.search.facets import item_label
+    from recsys.search.query_photos import SURFACES, cached_phone_shot, stands_out
 
     dataset = store.resolve_dataset(dataset)
     # a narrow read (a million-product catalog: seconds instead of a minute), and a file check
@@ -488,7 +490,7 @@ class _VideoQuery:
 
 def _is_video(photo: Any) -> bool:
     """Video bytes or a video file given where a photo is expected."""
-    from ..video import is_video_file, looks_like_video
+    from recsys.data.video import is_video_file, looks_like_video
 
     if isinstance(photo, (bytes, bytearray, memoryview)):
         return looks_like_video(bytes(photo[:16]))
@@ -534,10 +536,10 @@ def search_similar(store: Store, dataset: str | None = None, *,
     (default: the newest ones an encoder made, never imported features). A short product
     video (`video`: a path, bytes or a file object; or video bytes / a video file given as
     `photo`, told apart by their content) is a photo query made of a few of its frames: their
-    image vectors pooled (`recsys.video`; no crop, no exact match).
+    image vectors pooled (`recsys.data.video`; no crop, no exact match).
     `method` auto / exact / ann and `storage` float32 / float16 choose how the index answers
-    (see docs/scale.md). Raises `SearchError` (or `recsys.images.ImageError` for an unreadable photo,
-    `recsys.video.VideoError` for an unreadable video) with a clear message; `NoVectors` when
+    (see docs/scale.md). Raises `SearchError` (or `recsys.data.images.ImageError` for an unreadable photo,
+    `recsys.data.video.VideoError` for an unreadable video) with a clear message; `NoVectors` when
     the dataset has no vectors to search.
     """
     dataset = store.resolve_dataset(dataset)
@@ -578,7 +580,7 @@ def search_similar(store: Store, dataset: str | None = None, *,
         words = enc.encode_text(text) if text else None
         look = query_look = None
         if isinstance(photo, _VideoQuery):
-            from ..video import encode_video
+            from recsys.data.video import encode_video
             look = encode_video(enc, photo.source)
             query_look = look
         elif photo is not None:
@@ -633,7 +635,7 @@ def search_similar(store: Store, dataset: str | None = None, *,
 def _joined(store: Store, dataset: str, result, items: pd.DataFrame | None = None
             ) -> pd.DataFrame:
     """Search results joined with their catalog rows (from `items`, else from the store)."""
-    from ..catalog import with_items
+    from recsys.search.facets import with_items
 
     rows = store.items(dataset, result.item_ids) if items is None else items
     return with_items(rows, result)
@@ -659,7 +661,7 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
     keywords a mask over the matching ids, both applied inside the search. Raises `NoVectors`
     when there is a query and the dataset has no vectors.
     """
-    from ..catalog import filter_items, keyword_mask
+    from recsys.search.facets import filter_items, keyword_mask
 
     dataset = store.resolve_dataset(dataset)
     items = store.items(dataset) if items is None else items

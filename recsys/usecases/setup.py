@@ -13,8 +13,9 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..progress import ProgressCallback, report, scaled
-from ..store import Store
+from recsys.core.progress import ProgressCallback, report, scaled
+from recsys.store import Store
+
 from .data import init_demo
 from .encoding import embed
 from .evaluation import first_evaluation
@@ -62,7 +63,7 @@ class Readiness:
 
 def readiness(store: Store, dataset: str | None = None) -> Readiness:
     """Sizes of `dataset` (default: the active one) and whether vectors and models exist."""
-    from ..training import finished_runs
+    from recsys.recommend.training import finished_runs
 
     names = store.dataset_names()
     if dataset is None:

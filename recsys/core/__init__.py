@@ -1,0 +1,1 @@
+"""Plumbing every floor may use: configuration, errors, progress, threads, files."""

@@ -1,0 +1,1 @@
+"""The built-in demo catalog: generated product copy, drawn photos, simulated shoppers."""

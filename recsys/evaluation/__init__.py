@@ -1,0 +1,1 @@
+"""Measuring recommenders: pure metrics, statistics, full-ranking evaluation, cross-validation, benchmarks."""

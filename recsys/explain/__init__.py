@@ -1,0 +1,1 @@
+"""Why a pick: modality weights and similar history items, sentences, attribute attribution."""

@@ -1,0 +1,69 @@
+"""A live shopper's picks: what a trained model's scores become on the User picks page and in
+`python -m recsys recommend`.
+
+Two rules separate a live list from an evaluation (`recsys.evaluation.ranking`, which only leaves out
+the training split so that held-out items can be found):
+
+* **nothing the shopper already interacted with** (any split: viewed, carted, bought) is picked,
+  unless asked (`include_seen`), and then the caller badges it;
+* **near-duplicates are spread out** by maximal marginal relevance (`recsys.recommend.rerank.mmr_order`)
+  over the items' image+text vectors, the space the Evaluate page measures diversity in
+  (`recsys.evaluation.ranking.content_matrix`); a dataset without item vectors (interactions only) uses
+  the items' co-occurrence columns instead, so "four grey socks" are spread there too.
+
+Pure numpy over an `InteractionData`; the use case `recommend_for` reads the store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recsys.data.interactions import InteractionData
+from recsys.evaluation.ranking import content_matrix
+from recsys.recommend.rerank import (
+    DEFAULT_DIVERSITY,
+    POOL_FACTOR,
+    intra_list_similarity,
+    mmr_order,
+)
+
+
+def diversity_vectors(data: InteractionData, items: np.ndarray) -> np.ndarray:
+    """L2-normalised vectors of `items` (indices into `data.item_ids`) for MMR: image+text side
+    by side when the data has item vectors, else the binary training columns (who interacted
+    with each item), so cosine = co-occurrence similarity."""
+    content = content_matrix(data)
+    if content is not None:
+        return content[items]
+    cols = (data.train[:, items] > 0).astype(np.float32).T.toarray()
+    norms = np.linalg.norm(cols, axis=1, keepdims=True)
+    return cols / np.where(norms > 0, norms, 1.0)
+
+
+def rank_picks(scores: np.ndarray, data: InteractionData, k: int,
+               diversity: float = DEFAULT_DIVERSITY, exclude: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The top-k items of one shopper's score row: `exclude`d items (indices) left out, then
+    re-ranked by MMR with `diversity` (0 = the model's order) among the best `POOL_FACTOR * k`.
+
+    Returns (item indices in pick order, their model scores, the list's mean pairwise
+    similarity, the same for the plain top-k by score) so a page can show what re-ranking did.
+    """
+    if not 0.0 <= float(diversity) <= 1.0:
+        raise ValueError(f"diversity must be between 0 and 1, got {diversity!r}")
+    row = np.asarray(scores, dtype=np.float64).copy()
+    if exclude is not None and len(exclude):
+        row[np.asarray(exclude, dtype=np.int64)] = -np.inf
+    finite = np.flatnonzero(np.isfinite(row))
+    k = min(int(k), len(finite))
+    if k <= 0:
+        return np.zeros(0, np.int64), np.zeros(0), 0.0, 0.0
+    size = min(len(finite), max(k, POOL_FACTOR * k))
+    pool = finite[np.argpartition(-row[finite], size - 1)[:size]] if size < len(finite) \
+        else finite
+    pool = pool[np.argsort(-row[pool], kind="stable")]
+    vectors = diversity_vectors(data, pool)
+    order = mmr_order(row[pool], vectors, k, float(diversity))
+    plain = np.arange(k)
+    return (pool[order], row[pool[order]], intra_list_similarity(vectors, order),
+            intra_list_similarity(vectors, plain))

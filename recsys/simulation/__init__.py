@@ -1,0 +1,1 @@
+"""Simulated shoppers (hidden tastes, histories) and the simulated A/B test."""

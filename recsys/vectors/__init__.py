@@ -1,0 +1,1 @@
+"""Item vectors: modalities, embedding a catalog (in process and on Ray), imported features, loading."""

@@ -145,6 +145,40 @@ def test_delete_dataset_removes_everything(store: Store):
     assert store.scalar("SELECT count(*) FROM metrics") == 0
 
 
+def test_deleting_a_dataset_empties_every_table_of_it_and_keeps_the_others(store: Store):
+    """Each part of the store deletes its own rows of a dataset: all of them go, in every
+    table, and another dataset keeps all of its rows."""
+    def fill(name: str) -> int:
+        with store.transaction() as cur:
+            store.upsert_dataset(cur, name, "catalog")
+            store.upsert_items(cur, name, pd.DataFrame({"item_id": ["a", "b"]}))
+            store.write_interactions(cur, name, pd.DataFrame({"dataset": name, "user_id": ["u"],
+                                                              "name": ["U"]}), None,
+                                     pd.DataFrame({"dataset": name, "user_id": ["u"],
+                                                   "item_id": ["a"], "event": ["view"]}),
+                                     replace=False)
+        store.upsert_embeddings(name, "enc", "v1", "image", ["a", "b"],
+                                np.ones((2, 4), np.float32), [None, None])
+        run = store.start_run(name, "model", "pop", {})
+        store.add_epoch(run, 1, 0.5, None, None, 1.0)
+        rerank = pd.DataFrame({"protocol": ["random"], "diversity": [0.5], "slice": ["all"],
+                               "metric": ["recall"], "k": [20], "value": [0.2]})
+        store.save_evaluation(run, rerank.drop(columns="diversity"), rerank)
+        store.finish_run(run, "finished", 1.0)
+        return run
+
+    gone, kept = fill("shop"), fill("other")
+    store.delete_dataset("shop")
+    assert store.dataset_names() == ["other"]
+    assert store.counts("shop") == {"items": 0, "users": 0, "interactions": 0, "embeddings": 0,
+                                    "runs": 0}
+    assert store.counts("other") == {"items": 2, "users": 1, "interactions": 1,
+                                     "embeddings": 2, "runs": 1}
+    for table in ("run_epochs", "metrics", "rerank_metrics"):
+        assert store.scalar(f"SELECT count(*) FROM {table} WHERE run_id = ?", [gone]) == 0
+        assert store.scalar(f"SELECT count(*) FROM {table} WHERE run_id = ?", [kept]) == 1
+
+
 def test_insert_frame_matches_columns_by_name_in_three_modes(store: Store):
     with store.transaction() as cur:
         store.upsert_dataset(cur, "shop", "catalog")

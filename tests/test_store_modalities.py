@@ -9,7 +9,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from recsys.store import SCHEMA, Store
+from recsys.store import Store
+from recsys.store.schema import CREATE_TABLES
 
 
 def test_a_database_whose_checkpoint_cut_free_blocks_off_its_end_still_opens(tmp_path: Path):
@@ -40,7 +41,7 @@ def test_a_database_whose_checkpoint_cut_free_blocks_off_its_end_still_opens(tmp
 def test_an_older_database_gets_the_rating_column_and_keeps_its_rows(tmp_path: Path):
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
-    con.execute(SCHEMA.split("-- issue-modal")[0])
+    con.execute(CREATE_TABLES)      # as made before any column of ADD_COLUMNS
     con.execute("ALTER TABLE interactions DROP COLUMN IF EXISTS rating")
     con.execute("INSERT INTO interactions (dataset, user_id, item_id, event, weight) "
                 "VALUES ('d', 'u', 'i', 'view', 1.0)")

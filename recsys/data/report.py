@@ -170,7 +170,7 @@ def _line_list(numbers: list[int], unit: str) -> str:
 
 # -- dropping problem rows ----------------------------------------------------------------------
 def row_dropper(rep: ImportReport, labels: np.ndarray, keep: np.ndarray
-                 ) -> Callable[[str, np.ndarray, Callable[[int], str]], None]:
+                ) -> Callable[[str, np.ndarray, Callable[[int], str]], None]:
     """`drop(reason, mask, example)`: report the rows of `mask` still in `keep` under `reason`
     (`example(i)` describes row i) and clear them from `keep`, in place: every dropped row is
     reported once, with its line."""

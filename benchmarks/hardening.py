@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 JOBS = {
     "read styles.csv": """
-from recsys.data.datasets import read_table
+from recsys.data.readers import read_table
 import time
 t = time.perf_counter(); frame = read_table({csv!r})[0]
 print(f"{{len(frame)}} rows in {{time.perf_counter() - t:.2f}} s")
@@ -34,7 +34,7 @@ print(f"{{len(frame)}} rows in {{time.perf_counter() - t:.2f}} s")
     "import myntra": """
 import time
 from recsys.store import Store
-from recsys.data.datasets import import_catalog
+from recsys.data.catalog_import import import_catalog
 s = Store({db!r})
 t = time.perf_counter()
 rep = import_catalog(s, {csv!r}, fmt="myntra")

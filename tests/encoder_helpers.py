@@ -51,7 +51,7 @@ def make_shapes_catalog(folder: Path, copies: int = 2) -> Path:
 
 
 def import_shapes(store: Store, folder: Path, copies: int = 2, dataset: str = "shapes") -> str:
-    from recsys.data.datasets import import_catalog
+    from recsys.data.catalog_import import import_catalog
 
     csv = make_shapes_catalog(folder, copies)
     rep = import_catalog(store, csv, folder / "images", dataset=dataset)

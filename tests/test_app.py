@@ -161,7 +161,7 @@ def test_user_picks_explains_and_compares(app_db: Path):
 @pytest.fixture
 def log_only_db(app_db: Path, tmp_path: Path) -> Path:
     """The ready demo plus an interaction-only dataset 'log' (like the Amazon sets), active."""
-    from recsys.data.datasets import import_interactions
+    from recsys.data.interactions_import import import_interactions
 
     csv = tmp_path / "log.csv"
     rows = ["user_id,item_id,event,timestamp"]
@@ -249,7 +249,7 @@ def test_damaged_database_file_is_a_message_not_a_traceback(app_db: Path):
 
 
 def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):
-    from recsys.data.datasets import import_interactions
+    from recsys.data.interactions_import import import_interactions
 
     csv = tmp_path / "big.csv"
     rows = ["user_id,item_id,event,timestamp"]

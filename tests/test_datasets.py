@@ -9,7 +9,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from recsys.data.datasets import DataImportError, import_catalog, import_interactions
+from recsys.data.catalog_import import import_catalog
+from recsys.data.interactions_import import import_interactions
+from recsys.data.report import DataImportError
 from recsys.store import Store
 
 

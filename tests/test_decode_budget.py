@@ -20,8 +20,8 @@ from PIL import Image
 
 from recsys import usecases
 from recsys.core import sandbox
-from recsys.data.datasets import DataImportError
 from recsys.data.images import MAX_JPEG_SCANS, ImageError, decode_image, load_image
+from recsys.data.report import DataImportError
 from recsys.data.video import VideoError, sample_frames
 from recsys.store import Store
 
@@ -259,7 +259,7 @@ def test_feature_sizes_are_checked_from_the_metadata_first(shop: Store, tmp_path
 
 
 def test_csv_lines_are_bounded_and_bad_lines_reported(shop: Store, tmp_path: Path):
-    from recsys.vectors.features import CSV_BLOCK_BYTES, MAX_VECTOR_CHARS
+    from recsys.vectors.feature_readers import CSV_BLOCK_BYTES, MAX_VECTOR_CHARS
 
     # pyarrow reads blocks of CSV_BLOCK_BYTES; a line may straddle one boundary, not two
     long_line = "id,vector\n0,1 2\n1," + "1 " * (CSV_BLOCK_BYTES * 5 // 4) + "\n2,3 4\n"

@@ -163,7 +163,7 @@ def test_an_unreachable_cluster_is_a_fast_clear_error(local_ray, tmp_path):
     import threading
     import time
 
-    from recsys.vectors.embed_ray import RayUnavailable, probe_address
+    from recsys.vectors.ray_cluster import RayUnavailable, probe_address
 
     probe_address(local_ray)                   # the running Ray instance answers
     closed = _free_port()
@@ -268,7 +268,7 @@ def test_shard_import_rules_and_fresh_timestamps(shapes_store, tmp_path):
 
 
 def test_missing_ray_is_a_clear_error(shapes_store, monkeypatch):
-    from recsys.vectors.embed_ray import RayUnavailable, ray_session
+    from recsys.vectors.ray_cluster import RayUnavailable, ray_session
 
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(RayUnavailable, match=r"pip install 'ray\[data\]'"):

@@ -320,7 +320,7 @@ def test_myntra_subset_aligns_and_beats_the_frozen_towers(myntra_dir, tmp_path):
     already beats the unaligned towers on the held-out items. Skips without the dataset."""
     import pandas as pd
 
-    from recsys.data.datasets import import_catalog
+    from recsys.data.catalog_import import import_catalog
     from recsys.encoders import train_catalog_clip
     from recsys.encoders.evaluate import evaluate_encoder
     from recsys.store import Store

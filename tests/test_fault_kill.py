@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from recsys.data.datasets import import_interactions
+from recsys.data.interactions_import import import_interactions
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ def write_log(path: Path, rows: int, users: int, prefix: str) -> Path:
 CHILD = """
 import sys
 from recsys.store import Store
-from recsys.data.datasets import import_interactions
+from recsys.data.interactions_import import import_interactions
 store = Store(sys.argv[1])
 store._conn.execute("SET wal_autocheckpoint = '256KB'")   # checkpoints inside the import
 run_id = store.start_run("log", "model", "ease", {{}})

@@ -33,8 +33,8 @@ from PIL import Image
 from recsys import usecases
 from recsys.core import sandbox
 from recsys.core.errors import RecsysError
-from recsys.data.datasets import DataImportError
 from recsys.data.images import WORK_SIDE, ImageError, load_image
+from recsys.data.report import DataImportError
 from recsys.data.video import FRAME_SIDE, VideoError, sample_frames
 from recsys.store import Store
 

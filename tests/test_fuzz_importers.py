@@ -33,13 +33,11 @@ from PIL import Image
 from recsys import usecases
 from recsys.core.errors import RecsysError
 from recsys.core.paths import PathNotAllowed, PathPolicy
-from recsys.data.datasets import (
-    extract_images,
-    import_catalog,
-    import_interactions,
-    read_table,
-)
+from recsys.data.catalog_import import import_catalog
 from recsys.data.images import WORK_SIDE, ImageError, load_image
+from recsys.data.interactions_import import import_interactions
+from recsys.data.readers import read_table
+from recsys.data.uploads import extract_images
 from recsys.store import Store
 
 from .test_datasets import snapshot

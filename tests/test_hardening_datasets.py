@@ -18,17 +18,16 @@ import pytest
 from PIL import Image
 
 from recsys.cli import main
-from recsys.data.datasets import (
-    DataImportError,
-    ImportReport,
+from recsys.data.catalog_import import import_catalog
+from recsys.data.interactions_import import import_interactions
+from recsys.data.readers import read_table
+from recsys.data.report import DataImportError, ImportReport
+from recsys.data.uploads import (
     discard_upload,
     extract_images,
-    import_catalog,
     import_catalog_upload,
-    import_interactions,
     import_interactions_upload,
     max_unpacked_bytes,
-    read_table,
     upload_dir,
     uploads_root,
 )

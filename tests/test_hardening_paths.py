@@ -27,12 +27,8 @@ from recsys.core.paths import (
     PathPolicy,
     check_allowed_path,
 )
-from recsys.data.datasets import (
-    DataImportError,
-    describe_columns,
-    import_catalog,
-    safe_reason,
-)
+from recsys.data.catalog_import import import_catalog
+from recsys.data.report import DataImportError, describe_columns, safe_reason
 from recsys.store import Store
 
 from .app_helpers import ROOT, app_test, problems

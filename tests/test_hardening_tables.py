@@ -18,17 +18,13 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from recsys.data import datasets
-from recsys.data.datasets import (
-    DataImportError,
-    extract_images,
-    import_catalog,
-    import_catalog_upload,
-    import_interactions,
-    max_field_chars,
-    read_table,
-)
+from recsys.data import readers
+from recsys.data.catalog_import import import_catalog
 from recsys.data.export import escape_cell, to_csv_bytes
+from recsys.data.interactions_import import import_interactions
+from recsys.data.readers import max_field_chars, read_table
+from recsys.data.report import DataImportError
+from recsys.data.uploads import extract_images, import_catalog_upload
 from recsys.store import Store
 
 from .app_helpers import ROOT
@@ -121,7 +117,7 @@ def test_a_multi_line_description_under_the_limit_still_imports(tmp_path):
 
 PEAK = """
 import json, sys
-from recsys.data.datasets import read_table
+from recsys.data.readers import read_table
 frame, bad = read_table(sys.argv[1])
 peak = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0]
 print(json.dumps({"rows": len(frame), "bad": bad, "peak_kb": int(peak)}))
@@ -175,7 +171,7 @@ def test_parquet_that_repeats_a_value_into_gigabytes_is_refused(tmp_path, monkey
     dictionary before any string is made. Before: 5.8 GB."""
     path = tmp_path / "bomb.parquet"
     dictionary_parquet(path, 200_000, "x" * 2 * KB)          # 400 MB of text
-    monkeypatch.setattr(datasets, "MIN_TABLE_TEXT_MB", 16)
+    monkeypatch.setattr(readers, "MIN_TABLE_TEXT_MB", 16)
     assert path.stat().st_size < 200 * KB
     with pytest.raises(DataImportError, match="decodes to more than 16 MB of text"):
         read_table(path)

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from recsys import usecases
-from recsys.data.datasets import DataImportError
 from recsys.data.interactions import load_data
+from recsys.data.report import DataImportError
 from recsys.models import UnknownModel, create_model, get_spec
 from recsys.models.base import Recommender
 from recsys.store import Store

@@ -129,7 +129,7 @@ def test_simulate_into_replaces_users(demo_store):
 
 @pytest.mark.slow
 def test_simulation_on_myntra_gives_every_user_a_history(store, myntra_dir):
-    from recsys.data.datasets import import_catalog
+    from recsys.data.catalog_import import import_catalog
 
     import_catalog(store, myntra_dir / "styles.csv", myntra_dir / "images", fmt="myntra")
     info = simulate_into(store, "myntra", SimulationConfig(users=300, seed=0))

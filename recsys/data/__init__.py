@@ -1,1 +1,2 @@
-"""Getting data in and out: readers, catalog and interaction importers, uploads, photos, videos, splits, exports."""
+"""Getting data in and out: table readers, catalog and interaction importers, uploads, photos,
+videos, attributes, splits, exports."""

@@ -33,7 +33,6 @@ PROTOCOLS = ("auto", "stored", "random", "temporal")
 PROTOCOL_HELP = ("split: auto = the split imported with the data, else per-user random 8:1:1; "
                  "stored = the imported split; random = 8:1:1 per user; temporal = "
                  "leave-last-out")
-SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 
 
 class EvaluationError(RecsysError):

@@ -14,7 +14,7 @@ import pandas as pd
 from recsys.core import config
 from recsys.core.files import atomic_path
 from recsys.core.progress import ProgressCallback, report, scaled
-from recsys.data.datasets import import_catalog
+from recsys.data.catalog_import import import_catalog
 from recsys.demo.art import generate_catalog, render_catalog
 from recsys.simulation.shoppers import SimulationConfig, simulate_into
 from recsys.store import Store

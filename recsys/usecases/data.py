@@ -2,8 +2,9 @@
 simulate shoppers, build the demo, list, choose and delete datasets, look at one shopper.
 
 The importers themselves (validation, reports, what is skipped or refused) live in
-`recsys.data.datasets`; these functions add what both the app and the CLI need around them and pass
-every importer option through unchanged (`**options`).
+`recsys.data.catalog_import`, `recsys.data.interactions_import` and `recsys.data.uploads`;
+these functions add what both the app and the CLI need around them and pass every importer
+option through unchanged (`**options`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from recsys.core.progress import ProgressCallback
 from recsys.store import Store
 
 if TYPE_CHECKING:
-    from recsys.data.datasets import ImportReport
+    from recsys.data.report import ImportReport
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Upload:
 
 def _upload_dataset(store: Store, dataset: str | None, what: str) -> str:
     """The dataset an upload belongs to (named, valid as a folder name)."""
-    from recsys.data.datasets import upload_dir
+    from recsys.data.uploads import upload_dir
 
     if not dataset:
         raise RecsysError(f"Name the dataset the uploaded {what} belongs to.")
@@ -68,15 +69,12 @@ def import_catalog(store: Store, table: str | Path | Upload,
     is removed when the import is refused, and only photos that items use are kept).
     `path_policy`: the folders paths may lie in (`PathNotAllowed` otherwise, before anything is
     read; photos must lie in the images folder anyway); None, any path (the CLI).
-    `options` go to `recsys.data.datasets.import_catalog` as they are (fmt, dataset, on_error,
+    `options` go to `recsys.data.catalog_import.import_catalog` as they are (fmt, dataset, on_error,
     columns, progress...).
     """
-    from recsys.data.datasets import import_catalog as run
-    from recsys.data.datasets import (
-        import_catalog_upload,
-        myntra_images_dir,
-        upload_dir,
-    )
+    from recsys.data.catalog_import import import_catalog as run
+    from recsys.data.catalog_import import myntra_images_dir
+    from recsys.data.uploads import import_catalog_upload, upload_dir
 
     dataset = options.pop("dataset", None)
     if isinstance(table, Upload) or isinstance(images, Upload):
@@ -105,11 +103,12 @@ def import_interactions(store: Store, source: str | Path | Upload, *,
     user, item, event, timestamp columns), or an `Upload` of one (its copy is deleted after the
     import). `path_policy`: the folders `source` and the files read beside it may lie in
     (`PathNotAllowed` otherwise; None: any path). `options` go to
-    `recsys.data.datasets.import_interactions` as they are (fmt, dataset, on_error, columns,
+    `recsys.data.interactions_import.import_interactions` as they are (fmt, dataset, on_error, columns,
     append, replace, progress...). An import that would leave the dataset with fewer
     interactions than before is refused (`report.reason`) unless `replace=True`."""
-    from recsys.data.datasets import import_interactions as run
-    from recsys.data.datasets import import_interactions_upload, interaction_files
+    from recsys.data.interactions_import import import_interactions as run
+    from recsys.data.interactions_import import interaction_files
+    from recsys.data.uploads import import_interactions_upload
 
     if isinstance(source, Upload):
         dataset = _upload_dataset(store, options.pop("dataset", None), "log")

@@ -67,6 +67,7 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
     (`PathNotAllowed` otherwise); None: any path.
     """
     from recsys.vectors.embed import embed_items, ensure_item_vectors
+    from recsys.vectors.embed_plan import ENGINES
 
     if videos is not None:
         videos = policy_or_any(path_policy).check(videos, "The videos folder")
@@ -79,8 +80,8 @@ def embed(store: Store, dataset: str | None = None, encoder: str | None = None, 
         check_range(batch_size, "batch size", 1, MAX_BATCH, "photos embedded at once")
     if workers is not None and as_int(workers, "workers") > MAX_WORKERS:
         check_range(workers, "workers", 1, MAX_WORKERS)
-    if engine not in ("local", "ray"):
-        raise RecsysError(f"Unknown embedding engine {engine!r}: use local or ray.")
+    if engine not in ENGINES:
+        raise RecsysError(f"Unknown embedding engine {engine!r}: use {' or '.join(ENGINES)}.")
     if engine == "ray":
         if videos is not None:
             raise RecsysError("Videos are embedded by the local engine only: embed them without "

@@ -18,7 +18,7 @@ from recsys.store import Store
 from .data import Upload
 
 if TYPE_CHECKING:
-    from recsys.data.datasets import ImportReport
+    from recsys.data.report import ImportReport
 
 
 def list_modalities(store: Store, dataset: str | None = None) -> list[dict[str, Any]]:
@@ -46,12 +46,8 @@ def import_features(store: Store, source: str | Path | Upload, modality: str,
     `path_policy`: the folders a `source` or `ids` path (and the default mapping beside a
     `.npy`) may lie in, checked before anything is read (`PathNotAllowed`); None: any path.
     """
-    from recsys.data.datasets import (
-        DataImportError,
-        discard_upload,
-        new_upload_dir,
-        save_upload,
-    )
+    from recsys.data.report import DataImportError
+    from recsys.data.uploads import discard_upload, new_upload_dir, save_upload
     from recsys.vectors.features import import_features as run
 
     dataset = store.resolve_dataset(dataset)
@@ -62,7 +58,7 @@ def import_features(store: Store, source: str | Path | Upload, modality: str,
         policy = policy_or_any(path_policy)
         source = policy.check(source, "The feature file path")
         if ids is None and source.suffix.lower() == ".npy" and policy.restricted:
-            from recsys.vectors.features import MMREC_MAPPING
+            from recsys.vectors.feature_readers import MMREC_MAPPING
 
             policy.check(source.parent / MMREC_MAPPING, "The id mapping beside it")
         ids = policy.check_optional(ids, "The id mapping path")

@@ -1,1 +1,2 @@
-"""Item vectors: modalities, embedding a catalog (in process and on Ray), imported features, loading."""
+"""Item vectors: modalities, embedding a catalog (in process and on Ray), imported features,
+loading."""

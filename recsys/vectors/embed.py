@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,8 +36,15 @@ from recsys.encoders.base import Encoder
 from recsys.encoders.captions import item_caption
 from recsys.encoders.registry import get_encoder
 from recsys.store import Store
+from recsys.vectors.embed_plan import (
+    MODALITIES,
+    EmbedReport,
+    items_to_embed,
+    known_identity,
+    remember_encoder,
+    remove_stale,
+)
 
-MODALITIES = ("image", "text")
 CHUNK = 512
 TEXT_ONLY_ENCODER = "frozen"
 """The encoder of a catalog without photos: the pretrained towers, unaligned (its text vectors
@@ -64,115 +69,11 @@ def default_encoder(store: Store, dataset: str) -> str | None:
     return None if bool(checkpoints["exists"].any()) else TEXT_ONLY_ENCODER
 
 
-def _skipped(failed: dict[str, str], what: str) -> list[str]:
-    """The report line for files that could not be read (a few examples), or none."""
-    if not failed:
-        return []
-    examples = "; ".join(f"{k}: {v}" for k, v in list(failed.items())[:3])
-    return [f"  {len(failed):,} {what} could not be read and were skipped (e.g. {examples})."]
-
-
-@dataclass
-class EmbedReport:
-    dataset: str
-    encoder: str
-    version: str
-    items: int = 0
-    embedded: dict[str, int] = field(default_factory=lambda: {"image": 0, "text": 0})
-    unchanged: dict[str, int] = field(default_factory=lambda: {"image": 0, "text": 0})
-    removed: dict[str, int] = field(default_factory=lambda: {"image": 0, "text": 0})
-    without_photo: int = 0
-    failed: dict[str, str] = field(default_factory=dict)    # item_id -> reason
-    failed_videos: dict[str, str] = field(default_factory=dict)    # item_id -> reason
-    seconds: float = 0.0
-    trained: str | None = None      # encoder spec trained first (ensure_item_vectors only)
-
-    @property
-    def nothing_to_do(self) -> bool:
-        """True if no vector was written or removed (everything was up to date)."""
-        return not (any(self.embedded.values()) or any(self.removed.values()) or self.trained)
-
-    @property
-    def spec(self) -> str:
-        return f"{self.encoder}@{self.version}"
-
-    def summary(self) -> str:
-        e, u = self.embedded, self.unchanged
-        lines = [f"Trained {self.trained} first."] if self.trained else []
-        lines += [f"Embedded '{self.dataset}' with {self.spec} in {self.seconds:.1f} s: "
-                 f"{e['image']:,} photos and {e['text']:,} texts new or changed; "
-                 f"{u['image']:,} photos and {u['text']:,} texts unchanged."]
-        if self.without_photo:
-            lines.append(f"  {self.without_photo:,} items have no photo (text vector only).")
-        if any(self.removed.values()):
-            lines.append(f"  Removed vectors of {max(self.removed.values()):,} items no longer "
-                         "in the catalog.")
-        lines += _skipped(self.failed, "photos")
-        if "video" in e:
-            lines.append(f"  Videos: {e['video']:,} new or changed, {u.get('video', 0):,} "
-                         "unchanged.")
-        lines += _skipped(self.failed_videos, "videos")
-        return "\n".join(lines)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "spec": self.spec, "nothing_to_do": self.nothing_to_do}
-
-
-def register_used_encoder(store: Store, encoder: Encoder, dataset: str) -> None:
+def register_used_encoder(store: Store, encoder: Encoder) -> None:
     """Record a non-catalog encoder in the registry the first time it is used, so that
     `get_encoder("name@version", store)` can rebuild it for search (e.g. an OpenCLIP file)."""
-    if encoder.kind == "catalog-clip":
-        return
-    known = store.encoders()
-    if ((known["name"] == encoder.name) & (known["version"] == encoder.version)).any():
-        return
-    info = encoder.info()
-    store.register_encoder(encoder.name, encoder.version, encoder.kind, None,
-                           info.get("path"), info)
-
-
-def _peek_spec(store: Store, dataset: str, encoder: Encoder | str | None
-               ) -> tuple[str, str] | None:
-    """(name, version) an encoder spec resolves to, without loading any weights, when that can
-    be known from the registry alone (catalog-clip, frozen); None otherwise."""
-    from recsys.encoders.base import EncoderError
-    from recsys.encoders.registry import parse_spec
-
-    if isinstance(encoder, Encoder):
-        return encoder.name, encoder.version
-    try:
-        spec = parse_spec(encoder)
-        if spec.kind == "catalog-clip" and not spec.argument:
-            from recsys.encoders.catalog_clip import NAME, resolve_checkpoint
-            row = resolve_checkpoint(store, dataset, spec.version)
-            return NAME, str(row["version"])
-        if spec.kind == "frozen":
-            from recsys.encoders.catalog_clip import FROZEN_NAME, FROZEN_VERSION
-            return FROZEN_NAME, spec.version or FROZEN_VERSION
-    except EncoderError:
-        return None     # get_encoder will raise the same error with its full message
-    return None
-
-
-def _work(store: Store, dataset: str, name: str, version: str, items: pd.DataFrame,
-          force: bool, rep: EmbedReport) -> dict[str, pd.DataFrame]:
-    """The items whose vectors are missing or stale, per modality (fills the report's counts)."""
-    hashes = items["content_hash"].where(items["content_hash"].notna(), None)
-    current = dict(zip(items["item_id"], hashes))
-    todo: dict[str, pd.DataFrame] = {}
-    for modality in MODALITIES:
-        stored = {} if force else store.embedding_hashes(dataset, name, version, modality)
-        need = [i for i, h in current.items() if i not in stored or stored[i] != h or h is None]
-        frame = items[items["item_id"].isin(set(need))]
-        if modality == "image":
-            has_photo = frame["image_path"].notna()
-            rep.without_photo = int(items["image_path"].isna().sum())
-            frame = frame[has_photo]
-            rep.unchanged[modality] = int(items["image_path"].notna().sum()) - len(frame)
-        else:
-            rep.unchanged[modality] = len(items) - len(frame)
-        todo[modality] = frame.reset_index(drop=True)
-    return todo
+    if encoder.kind != "catalog-clip":
+        remember_encoder(store, encoder.name, encoder.version, encoder.kind, encoder.info())
 
 
 def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str | None = None,
@@ -196,7 +97,7 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
     items = store.items(dataset) if item_ids is None else store.items(dataset, item_ids)
     if encoder is None:
         encoder = default_encoder(store, dataset)
-    peek = _peek_spec(store, dataset, encoder)
+    peek = known_identity(store, dataset, encoder)
     enc: Encoder | None = encoder if isinstance(encoder, Encoder) else None
     if peek is None:
         enc = get_encoder(encoder, store, dataset)
@@ -205,12 +106,12 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
     rep = EmbedReport(dataset, name, version, items=len(items))
     if item_ids is None:
         for modality in MODALITIES:
-            rep.removed[modality] = _remove_stale(store, dataset, name, version, modality,
-                                                  set(items["item_id"]))
-        removed = _remove_stale(store, dataset, name, version, "video", set(items["item_id"]))
+            rep.removed[modality] = remove_stale(store, dataset, name, version, modality,
+                                                 set(items["item_id"]))
+        removed = remove_stale(store, dataset, name, version, "video", set(items["item_id"]))
         if removed:
             rep.removed["video"] = removed
-    todo = _work(store, dataset, name, version, items, force, rep)
+    todo = items_to_embed(store, dataset, name, version, items, force, rep)
     clips = _video_work(store, dataset, name, version, items, videos, force, rep)
     n_img, n_txt = len(todo["image"]), len(todo["text"])
     # a video (a dozen frames to decode and encode) costs ~40 texts, a photo ~10
@@ -220,14 +121,14 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
         report(progress, 0, 1, f"loading {name}@{version}", stage="load")
         enc = get_encoder(encoder, store, dataset)
     if n_img or n_txt:
-        register_used_encoder(store, enc, dataset)
+        register_used_encoder(store, enc)
         # photos cost ~10x more than texts: share the bar accordingly
         img_share = (10 * n_img) / max(1, 10 * n_img + n_txt)
         _embed_texts(store, dataset, enc, todo["text"], rep, scaled(base, img_share, 1.0))
         _embed_images(store, dataset, enc, todo["image"], rep,
                       scaled(base, 0.0, img_share), batch_size)
     if clips:
-        register_used_encoder(store, enc, dataset)
+        register_used_encoder(store, enc)
         _embed_videos(store, dataset, enc, clips, rep, scaled(progress, 1.0 - vid_share, 1.0))
     rep.seconds = time.perf_counter() - t0
     report(progress, 1, 1, "done", stage="done")
@@ -314,13 +215,6 @@ def _embed_texts(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
         rep.embedded["text"] += len(part)
         report(progress, start + len(part), n, f"{start + len(part):,}/{n:,} texts",
                stage="texts")
-
-
-def _remove_stale(store: Store, dataset: str, name: str, version: str, modality: str,
-                  keep: set[str]) -> int:
-    stored = store.embedding_hashes(dataset, name, version, modality)
-    return store.delete_embeddings(dataset, name, version, modality,
-                                   [i for i in stored if i not in keep])
 
 
 # -- videos -------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Embedding a catalog with Ray Data: the same pipeline on a laptop and on a cluster.
 
 `embed_items_ray(store, dataset, encoder, address=None, workers=None, ...)` embeds what
-`embedding.embed_items` would (items new to this encoder version or whose `content_hash`
-changed; the same incremental rule, `embedding._work`) as a Ray Data pipeline:
+`recsys.vectors.embed.embed_items` would (items new to this encoder version or whose
+`content_hash` changed; the same plan, `recsys.vectors.embed_plan.items_to_embed`) as a Ray
+Data pipeline:
 
     the items table, read by the driver through the store
       -> `ray.data.from_pandas` blocks (item id, content hash, photo path, caption)
@@ -17,10 +18,10 @@ workers with `runtime_env={"py_modules": ...}`) or a running cluster (`address="
 `"auto"`); when the process already runs Ray (`ray.is_initialized()`, e.g. a test fixture) that
 session is used as it is. On a cluster the photos and the checkpoint are read by the workers at
 the paths the driver sees, so they must be on a shared file system (or the same paths on every
-node); the shards are written by the driver only. A cluster address is probed first
-(`probe_address`: resolves, accepts a connection, speaks gRPC, within seconds), because
-`ray.init` alone retries a wrong address for many minutes; Ray missing or the cluster
-unreachable is a `RayUnavailable`.
+node); the shards are written by the driver only. Connecting is `recsys.vectors.ray_cluster`
+(`ray_session`): a cluster address is probed first (`probe_address`: resolves, accepts a
+connection, speaks gRPC, within seconds), because `ray.init` alone retries a wrong address
+for many minutes; Ray missing or the cluster unreachable is a `RayUnavailable`.
 
 Resumable: shards stay in `artifacts/<db>/embed-shards/<dataset>/<encoder>@<version>/` until
 imported. A run stopped midway (Ctrl-C, the progress callback raising, a lost worker) keeps
@@ -41,10 +42,9 @@ import secrets
 import shutil
 import socket
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,26 +54,22 @@ from recsys.core.files import path_part
 from recsys.core.progress import ProgressCallback, report, scaled
 from recsys.encoders.base import EncoderError
 from recsys.encoders.captions import item_caption
-from recsys.encoders.registry import get_encoder, parse_spec, portable_spec
+from recsys.encoders.registry import get_encoder, portable_spec
 from recsys.store import Store
-from recsys.vectors.embed import (
+from recsys.vectors.embed_plan import (
     MODALITIES,
     EmbedReport,
-    _peek_spec,
-    _remove_stale,
-    _work,
+    encoder_identity,
+    items_to_embed,
+    remember_encoder,
+    remove_stale,
 )
+from recsys.vectors.ray_cluster import first_line, quiet_ray_data, ray_session
 
 log = logging.getLogger(__name__)
 
-ENGINES = ("local", "ray")
 PHOTO_COST = 10          # a photo costs ~10 texts: how the progress bar weighs them
 SHARD_GLOB = "part-*.parquet"
-PROBE_SECONDS = 5.0      # how long probe_address waits for a cluster address to answer
-
-
-class RayUnavailable(RecsysError):
-    """Ray is not installed, or the cluster cannot be reached."""
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -313,136 +309,7 @@ class ShardDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-# -- Ray session ---------------------------------------------------------------------------------
-def _import_ray():
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as exc:
-        raise RayUnavailable("The Ray engine needs Ray Data: pip install 'ray[data]' "
-                             "(it is in requirements.txt).") from exc
-    return ray
-
-
-@contextmanager
-def ray_session(address: str | None, workers: int | None) -> Iterator[int]:
-    """Connect to Ray for the block and yield the CPUs it offers.
-
-    Uses the process's Ray session when there is one; else starts a local one
-    (`address=None`, `workers` CPUs, default all cores) or joins the cluster at `address`, and
-    shuts it down (disconnects) at the end. Either way the `recsys` package is shipped to the
-    workers (`runtime_env` py_modules), so a cluster needs no copy of the code.
-    """
-    ray = _import_ray()
-    started = False
-    if not ray.is_initialized():
-        import recsys
-
-        options: dict[str, Any] = {
-            "log_to_driver": False, "logging_level": logging.WARNING,
-            "runtime_env": {"py_modules": [str(Path(recsys.__file__).parent)],
-                            "env_vars": {k: v for k, v in os.environ.items()
-                                         if k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                                                  "RECSYS_ENCODER_THREADS")}}}
-        if address:
-            probe_address(address)
-        try:
-            if address:
-                ray.init(address=address, **options)
-            else:
-                ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
-                         **options)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-            raise RayUnavailable(f"Cannot start or reach {where}: {_first_line(exc)}. Check "
-                                 "the address (`ray status` on the head node prints it) or "
-                                 "run without --ray-address for local Ray.") from exc
-        started = True
-    try:
-        yield int(ray.cluster_resources().get("CPU", 0))
-    finally:
-        if started:
-            ray.shutdown()
-
-
-HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-
-
-def probe_address(address: str, timeout: float = PROBE_SECONDS) -> None:
-    """Fail fast, with a RayUnavailable saying why, when nothing Ray-like answers at `address`.
-
-    `ray.init(address=...)` retries an unreachable or wrong address for many minutes (20
-    attempts of ~35 s in Ray 2.60), so before it this checks, within `timeout` seconds each:
-    the host name resolves, the port accepts a TCP connection, and the server there speaks
-    gRPC (answers the HTTP/2 connection preface with a SETTINGS frame, as Ray's GCS and its
-    client server do). "auto" / "local" and other URL schemes are left to Ray.
-    """
-    text = address.strip()
-    if text in ("auto", "local") or ("://" in text and not text.startswith("ray://")):
-        return
-    target = text.removeprefix("ray://")
-    host, sep, port_text = target.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port_text.isdigit():
-        raise RayUnavailable(f"{address!r} is not a Ray address: give HOST:PORT (the head "
-                             "node's GCS address, port 6379 by default, as `ray status` "
-                             "prints it), ray://HOST:PORT or auto.")
-    port = int(port_text)
-    try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise RayUnavailable(f"Cannot reach the Ray cluster at {address}: the host name "
-                             f"{host!r} does not resolve ({exc}).") from exc
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.settimeout(timeout)
-            sock.sendall(HTTP2_PREFACE)
-            head = sock.recv(9)
-    except OSError as exc:
-        raise RayUnavailable(f"Cannot reach the Ray cluster at {address}: nothing answers "
-                             f"there within {timeout:g} s ({_first_line(exc)}). Is the head "
-                             "node running (`ray start --head`), and is the port open from "
-                             "here?") from exc
-    if len(head) < 9 or head[3] != 0x04:
-        raise RayUnavailable(f"Cannot reach the Ray cluster at {address}: a server answers "
-                             "there, but it is not Ray (no gRPC). Give the head node's GCS "
-                             "address (port 6379 by default; `ray status` on the head node "
-                             "prints it).")
-
-
-def _quiet_ray_data() -> None:
-    """No progress bars or per-operator logs on the terminal: progress goes through the
-    ProgressCallback."""
-    import ray.data
-
-    logging.getLogger("ray.data").setLevel(logging.ERROR)   # errors still raise
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False
-    ctx.enable_operator_progress_bars = False
-    ctx.enable_auto_log_stats = False
-
-
-# -- the pipeline --------------------------------------------------------------------------------
-def _identity(store: Store, dataset: str, encoder: str | None) -> tuple[str, str]:
-    """(name, version) the vectors are stored under, without loading any weights."""
-    peek = _peek_spec(store, dataset, encoder)
-    if peek is not None:
-        return peek
-    spec = parse_spec(encoder)
-    if spec.kind == "conse":
-        from recsys.encoders.conse import CONSE_NAME, CONSE_VERSION
-        if spec.version not in (None, CONSE_VERSION):
-            raise EncoderError(f"Unknown conse encoder version {spec.version!r}; the only one "
-                               f"is {CONSE_VERSION}.")
-        return CONSE_NAME, CONSE_VERSION
-    if spec.kind == "openclip":
-        from recsys.encoders.openclip_pretrained import file_version, resolve
-        source = resolve(spec, store)
-        return source.name, file_version(source.path) if source.path else str(source.tag)
-    enc = get_encoder(encoder, store, dataset)   # a kind registered by a plugin: ask it once
-    return enc.name, enc.version
-
-
+# -- the pipeline -------------------------------------------------------------------------------
 def _tasks(todo: dict[str, pd.DataFrame], done: dict[tuple[str, str], str | None],
            rep: RayEmbedReport) -> pd.DataFrame:
     """One row per item with something to encode: image / text flags, photo path, caption.
@@ -516,15 +383,15 @@ def embed_items_ray(store: Store, dataset: str | None = None, encoder: str | Non
             trained = train_catalog_clip(store, dataset, None,
                                          progress=scaled(progress, 0.0, 0.7)).spec
             progress = scaled(progress, 0.7, 1.0)
-    name, version = _identity(store, dataset, encoder)
+    name, version = encoder_identity(store, dataset, encoder)
     spec = portable_spec(encoder, store, dataset)
     items = store.items(dataset) if item_ids is None else store.items(dataset, item_ids)
     rep = RayEmbedReport(dataset, name, version, items=len(items), address=address or "local",
                          trained=trained)
     for modality in MODALITIES if item_ids is None else ():
-        rep.removed[modality] = _remove_stale(store, dataset, name, version, modality,
-                                              set(items["item_id"]))
-    todo = _work(store, dataset, name, version, items, force, rep)
+        rep.removed[modality] = remove_stale(store, dataset, name, version, modality,
+                                             set(items["item_id"]))
+    todo = items_to_embed(store, dataset, name, version, items, force, rep)
     shards = ShardDir(Path(shard_dir) if shard_dir else
                       default_shard_dir(store, dataset, name, version))
     rep.shard_dir = str(shards.path)
@@ -543,25 +410,14 @@ def embed_items_ray(store: Store, dataset: str | None = None, encoder: str | Non
         rep.embedded = {m: int(counts.get(m, 0)) for m in MODALITIES}
         info = shards.load_info()
         if info:
-            _register(store, info)
+            remember_encoder(store, info["name"], info["version"], info.get("kind", "encoder"),
+                             info)
         shards.remove()
     elif not len(tasks):
         shards.remove()
     rep.seconds = time.perf_counter() - t0
     report(progress, 1, 1, "done", stage="done")
     return rep
-
-
-def _register(store: Store, info: dict[str, Any]) -> None:
-    """Record a non-catalog encoder in the registry, as `embedding.register_used_encoder`
-    does, from the description a worker sent (the driver never loaded the encoder)."""
-    if info.get("kind") == "catalog-clip":
-        return
-    known = store.encoders()
-    if ((known["name"] == info["name"]) & (known["version"] == info["version"])).any():
-        return
-    store.register_encoder(info["name"], info["version"], info.get("kind", "encoder"), None,
-                           info.get("path"), info)
 
 
 def _run_pipeline(tasks: pd.DataFrame, spec: str, name: str, version: str,
@@ -575,7 +431,7 @@ def _run_pipeline(tasks: pd.DataFrame, spec: str, name: str, version: str,
     with ray_session(address, workers) as cpus:
         import ray.data
 
-        _quiet_ray_data()
+        quiet_ray_data()
         size = int(workers or cpus or 1)
         if cpus and size > cpus:
             raise RecsysError(f"Asked for {size} workers but the Ray cluster offers {cpus} "
@@ -660,11 +516,6 @@ def _pipeline_error(exc: BaseException, shards: ShardDir) -> RecsysError:
         inner = getattr(cause, "cause", None)
         cause = inner if isinstance(inner, BaseException) else cause.__cause__
     kept = len(shards.files())
-    return RecsysError(f"The Ray embedding pipeline stopped: {_first_line(exc)}. The {kept:,} "
+    return RecsysError(f"The Ray embedding pipeline stopped: {first_line(exc)}. The {kept:,} "
                        f"shards finished so far are kept in {shards.path}; run the same "
                        "command again to embed only the rest.")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -13,6 +13,9 @@ from typing import Iterator
 
 import numpy as np
 
+CHUNK = 65_536
+"""Rows handed to faiss (added, or read back) at a time: a bounded temporary copy."""
+
 _QUERY_THREADS_SET = False
 
 

@@ -30,8 +30,7 @@ from recsys.core.errors import disk_full_message, is_disk_full
 from recsys.core.files import atomic_path, path_part
 from recsys.core.progress import ProgressCallback, report
 from recsys.search import vector_index
-from recsys.search.faiss_runtime import load_faiss
-from recsys.search.ivf import CHUNK
+from recsys.search.faiss_runtime import CHUNK, load_faiss
 from recsys.search.memory_plan import plan_storage
 from recsys.search.vector_index import (
     STORAGES,

@@ -92,15 +92,8 @@ class ItemIndex:
         return self._matrix("image")
 
     @property
-    def text(self) -> np.ndarray | None:
-        return self._matrix("text")
-
-    @property
-    def has_image(self) -> np.ndarray:
-        return self._present("image")
-
-    @property
     def has_text(self) -> np.ndarray:
+        """Which of `item_ids` have a text vector."""
         return self._present("text")
 
     def _matrix(self, modality: str) -> np.ndarray | None:

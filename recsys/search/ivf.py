@@ -13,7 +13,13 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from recsys.core.progress import ProgressCallback, report
-from recsys.search.faiss_runtime import build_threads, faiss_threads, load_faiss, mask_selector
+from recsys.search.faiss_runtime import (
+    CHUNK,
+    build_threads,
+    faiss_threads,
+    load_faiss,
+    mask_selector,
+)
 
 TARGET_RECALL = 0.98
 """Recall@10 against exact search that the IVF `nprobe` calibration aims for (>= 0.95 asked);
@@ -24,7 +30,6 @@ filtered top-k lie further from the query than the unfiltered one (1x: recall@10
 items with 17% kept; 3x: 1.0 at 300k, ~20 ms at 1M on 2 busy cores)."""
 TRAINING_POINTS_PER_LIST = 48
 """k-means sample: this many rows per inverted list (faiss wants at least 39)."""
-CHUNK = 65_536
 
 
 def list_count(n_items: int, nlist: int | None = None) -> int:

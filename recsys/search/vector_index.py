@@ -30,10 +30,9 @@ import numpy as np
 
 from recsys.core.errors import RecsysError
 from recsys.core.progress import ProgressCallback, report
-from recsys.search.faiss_runtime import load_faiss, mask_selector
+from recsys.search.faiss_runtime import CHUNK, load_faiss, mask_selector
 from recsys.search.hits import Hits
 from recsys.search.ivf import (
-    CHUNK,
     TARGET_RECALL,
     build_ivf,
     calibrate_nprobe,

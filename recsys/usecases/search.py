@@ -29,6 +29,7 @@ import pandas as pd
 from recsys.core.limits import MAX_RESULTS, clamp
 from recsys.search.exact_match import EXACT_COSINE, exact_match
 from recsys.search.hits import Hits
+from recsys.search.item_index import ItemIndex
 from recsys.search.query import (
     SearchError,
     SimilarQuery,
@@ -50,7 +51,6 @@ from .encoding import check_encoder_available
 if TYPE_CHECKING:
     from recsys.data.images import ImageSource
     from recsys.search.facets import FacetMasks
-    from recsys.search.item_index import ItemIndex
 
     from ..encoders import Encoder
 
@@ -70,6 +70,7 @@ words alone are matched on both the products' photos and their texts, photos fir
 
 RESULT_COLUMNS = ("rank", "item_id", "score", "image_score", "text_score", "title", "category",
                   "image_path")
+
 
 class NoVectors(SearchError):
     """The dataset has no item vectors (from the asked encoder) to search."""
@@ -99,8 +100,9 @@ class SearchInfo:
 
 @dataclass
 class SearchHits:
-    """Products most similar to a query, best first: the index's `hits` (`recsys.search.hits.
-    Hits`) joined with the products' catalog rows, with the query and what it cost.
+    """Products most similar to a query, best first: the index's `hits`
+    (`recsys.search.hits.Hits`) joined with the products' catalog rows, with the query and
+    what it cost.
 
     `results` has one row per hit: rank, item_id, score (the weighted combination),
     image_score / text_score (the query against the product's photo / text vector, NaN when it
@@ -110,8 +112,8 @@ class SearchHits:
     else None. `query_photo`: the JPEG that was encoded when the photo was cropped to the
     product. `timings` splits a search into encode, filter (the facet mask), rank and join
     (reading the hits' catalog rows), and for a photo decode (in the decoding worker) and
-    exact_match, in seconds; `method`
-    (from `hits`) says whether the exact or the approximate index answered.
+    exact_match, in seconds; `method` (from `hits`) says whether the exact or the approximate
+    index answered.
     """
 
     dataset: str
@@ -206,7 +208,6 @@ def _searcher_keyed(store: Store, dataset: str, encoder: str | None,
     process by database, dataset, encoder version, vectors version and storage; the first
     call loads its files (memory-mapped), or updates / builds and saves them.
     """
-    from recsys.search.item_index import ItemIndex
     from recsys.vectors.modalities import searchable_encoder
 
     storage = check_storage(storage)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from recsys.search.facets import FacetMasks, filter_items, rank_subset
+from recsys.search.hits import Hits
 from recsys.search.index_files import index_dir, index_for_dataset
 from recsys.search.item_index import ItemIndex
 from recsys.search.vector_index import VectorIndex, VectorIndexError
@@ -147,6 +148,34 @@ def test_fp16_storage_ranks_like_fp32():
         np.testing.assert_allclose(ha.scores[:3], hb.scores[:3], atol=2e-3)
     with pytest.raises(VectorIndexError, match="storage"):
         VectorIndex({"image": 4}, storage="int3")
+
+
+def test_every_search_answers_with_one_result_type(three_modalities):
+    """The index, the photo/text façade and a filtered subset search all return `Hits`: slots
+    and item ids that agree, one cosine per modality (-inf where an item has none), the method."""
+    index, ids, vectors, present = three_modalities
+    hits = index.search({"image": vectors["image"][7], "feat": vectors["feat"][7]},
+                        {"image": 0.5, "feat": 0.5}, k=6)
+    assert isinstance(hits, Hits) and len(hits) == 6 and hits.method == "exact"
+    assert hits.item_ids == [str(i) for i in index.slot_ids[hits.slots]]
+    assert set(hits.parts) == {"image", "text", "feat"}
+    assert np.isneginf(hits.text_scores).all()                  # text was not queried
+    facade = ItemIndex(index, "enc", "v1")
+    photo = facade.search(image=vectors["image"][7], k=4, image_weight=1.0)
+    similar = facade.similar(ids[7], k=4)
+    subset = rank_subset(facade, ids[:50], image=vectors["image"][7], k=3)
+    for result in (photo, similar, subset):
+        assert isinstance(result, Hits) and result.item_ids == \
+            [str(i) for i in index.slot_ids[result.slots]]
+        assert result.image_scores.dtype == np.float32 and len(result.text_scores) == len(result)
+    assert photo.item_ids[0] == ids[7] and ids[7] not in similar.item_ids
+    assert set(subset.item_ids) <= set(ids[:50])
+    records = photo.to_records()
+    assert [r["item_id"] for r in records] == photo.item_ids
+    has_text = dict(zip(ids, present["text"]))
+    assert all((r["text_score"] is None) == (not has_text[r["item_id"]]) for r in records)
+    none = index.search({"image": vectors["image"][0]}, k=0)
+    assert isinstance(none, Hits) and len(none) == 0 and none.item_ids == []
 
 
 def _catalog(store, dataset: str, n: int, seed: int = 0) -> list[str]:

@@ -277,6 +277,7 @@ def index_for_dataset(store: Store, dataset: str, encoder: str | None = None,
     why. A save that fails (a full disk...) keeps the index in memory with a
     `meta["warning"]`.
     """
+    # read at call time, so a setting of vector_index.ANN_MIN_ITEMS counts here too
     ann_min_items = int(ann_min_items or vector_index.ANN_MIN_ITEMS)
     if ann not in ANN_SETTINGS:
         raise VectorIndexError(f"Unknown ann setting {ann!r}; use auto, always or never.")

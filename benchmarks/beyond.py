@@ -42,7 +42,7 @@ MAP_SCRIPT = """
 import json, sys, time
 t0 = time.perf_counter()
 from recsys.store import Store
-from recsys.search.item_index import load_item_vectors
+from recsys.vectors.loading import load_item_vectors
 from recsys.explore.projection import item_matrix, project
 store = Store(sys.argv[1], read_only=True)
 vec = load_item_vectors(store, sys.argv[2])

@@ -40,6 +40,7 @@ from machine import machine_state, peak_rss_mb  # noqa: E402
 
 from recsys.core import config  # noqa: E402
 from recsys.search.facets import FacetMasks  # noqa: E402
+from recsys.search.index_files import index_for_dataset  # noqa: E402
 from recsys.search.vector_index import ANN_MIN_ITEMS, VectorIndex  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
@@ -50,7 +51,7 @@ PRICE = (20.0, 80.0)
 
 # -- data ----------------------------------------------------------------------------------------
 def real_vectors(db: str, dataset: str):
-    from recsys.search.item_index import load_item_vectors
+    from recsys.vectors.loading import load_item_vectors
 
     store = Store(db, read_only=True)
     vec = load_item_vectors(store, dataset)
@@ -346,7 +347,7 @@ def phase(args) -> None:
         t1 = time.perf_counter()
         fingerprint = store.embedding_fingerprint("bench", "bench-enc", "v1")
         out["fingerprint_s"] = round(time.perf_counter() - t1, 2)
-        ix = VectorIndex.for_dataset(store, "bench")
+        ix = index_for_dataset(store, "bench")
         out.update(action=ix.meta.get("action"), items=len(ix), same=fingerprint ==
                    ix.meta.get("fingerprint"), ann=ix.ann is not None, nprobe=ix.nprobe,
                    open_s=round(time.perf_counter() - t1 - out["fingerprint_s"], 2))

@@ -8,8 +8,11 @@ import pandas as pd
 import pytest
 
 from recsys.search.facets import FacetMasks, filter_items, rank_subset
-from recsys.search.item_index import ItemIndex, ItemVectors
-from recsys.search.vector_index import VectorIndex, VectorIndexError, index_dir
+from recsys.search.hits import Hits
+from recsys.search.index_files import index_dir, index_for_dataset
+from recsys.search.item_index import ItemIndex
+from recsys.search.vector_index import VectorIndex, VectorIndexError
+from recsys.vectors.loading import ItemVectors
 from recsys.store import Store
 
 
@@ -147,6 +150,34 @@ def test_fp16_storage_ranks_like_fp32():
         VectorIndex({"image": 4}, storage="int3")
 
 
+def test_every_search_answers_with_one_result_type(three_modalities):
+    """The index, the photo/text façade and a filtered subset search all return `Hits`: slots
+    and item ids that agree, one cosine per modality (-inf where an item has none), the method."""
+    index, ids, vectors, present = three_modalities
+    hits = index.search({"image": vectors["image"][7], "feat": vectors["feat"][7]},
+                        {"image": 0.5, "feat": 0.5}, k=6)
+    assert isinstance(hits, Hits) and len(hits) == 6 and hits.method == "exact"
+    assert hits.item_ids == [str(i) for i in index.slot_ids[hits.slots]]
+    assert set(hits.parts) == {"image", "text", "feat"}
+    assert np.isneginf(hits.text_scores).all()                  # text was not queried
+    facade = ItemIndex(index, "enc", "v1")
+    photo = facade.search(image=vectors["image"][7], k=4, image_weight=1.0)
+    similar = facade.similar(ids[7], k=4)
+    subset = rank_subset(facade, ids[:50], image=vectors["image"][7], k=3)
+    for result in (photo, similar, subset):
+        assert isinstance(result, Hits) and result.item_ids == \
+            [str(i) for i in index.slot_ids[result.slots]]
+        assert result.image_scores.dtype == np.float32 and len(result.text_scores) == len(result)
+    assert photo.item_ids[0] == ids[7] and ids[7] not in similar.item_ids
+    assert set(subset.item_ids) <= set(ids[:50])
+    records = photo.to_records()
+    assert [r["item_id"] for r in records] == photo.item_ids
+    has_text = dict(zip(ids, present["text"]))
+    assert all((r["text_score"] is None) == (not has_text[r["item_id"]]) for r in records)
+    none = index.search({"image": vectors["image"][0]}, k=0)
+    assert isinstance(none, Hits) and len(none) == 0 and none.item_ids == []
+
+
 def _catalog(store, dataset: str, n: int, seed: int = 0) -> list[str]:
     ids = [f"sku{i:05d}" for i in range(n)]
     rng = np.random.default_rng(seed)
@@ -169,7 +200,7 @@ def test_for_dataset_persists_and_updates_incrementally(store):
     hashes = [f"h{i}" for i in range(400)]
     store.upsert_embeddings("shop", "enc", "v1", "image", ids, img, hashes)
     store.upsert_embeddings("shop", "enc", "v1", "text", ids[:300], txt[:300], hashes[:300])
-    built = VectorIndex.for_dataset(store, "shop")
+    built = index_for_dataset(store, "shop")
     assert built.meta["action"] == "built" and len(built) == 400 and built.readonly
     folder = index_dir(store, "shop", "enc", "v1")
     assert (folder / "manifest.json").is_file() and folder.parent.parent.name == "shop"
@@ -177,7 +208,7 @@ def test_for_dataset_persists_and_updates_incrementally(store):
     before = built.search(q, {"image": .5, "text": .5}, k=10)
 
     # round trip: unchanged vectors -> the same files are memory-mapped, same answers
-    again = VectorIndex.for_dataset(store, "shop")
+    again = index_for_dataset(store, "shop")
     assert again.meta["files"] == built.meta["files"] and again.readonly
     same = again.search(q, {"image": .5, "text": .5}, k=10)
     assert list(same.slots) == list(before.slots)
@@ -190,12 +221,12 @@ def test_for_dataset_persists_and_updates_incrementally(store):
         cur.execute("DELETE FROM items WHERE dataset = 'shop' AND item_id = ?", [ids[11]])
         cur.execute("INSERT INTO items (dataset, item_id) VALUES ('shop', 'fresh')")
     store.upsert_embeddings("shop", "enc", "v1", "image", ["fresh"], img[[10]], ["hf"])
-    updated = VectorIndex.for_dataset(store, "shop")
+    updated = index_for_dataset(store, "shop")
     assert updated.meta["action"] == "updated" and len(updated) == 400
     assert ids[11] not in updated.item_ids and "fresh" in updated.item_ids
     np.testing.assert_allclose(updated.vector(ids[10], "image"), img[20], atol=1e-6)
     # the incrementally updated index answers exactly like a fresh build
-    fresh = VectorIndex.for_dataset(store, "shop", persist=False)
+    fresh = index_for_dataset(store, "shop", persist=False)
     for probe in (img[10], img[20], txt[3]):
         qq = {"image": probe, "text": probe}
         a = updated.search(qq, {"image": .7, "text": .3}, k=15)
@@ -206,21 +237,21 @@ def test_for_dataset_persists_and_updates_incrementally(store):
 
     # a new encoder version is another index; a dataset without vectors is a clear error
     store.upsert_embeddings("shop", "enc", "v2", "image", ids[:50], img[:50], hashes[:50])
-    assert len(VectorIndex.for_dataset(store, "shop", "enc", "v2")) == 49   # ids[11] is gone
+    assert len(index_for_dataset(store, "shop", "enc", "v2")) == 49   # ids[11] is gone
     with pytest.raises(VectorIndexError, match="embed"):
-        VectorIndex.for_dataset(store, "shop", "other")
+        index_for_dataset(store, "shop", "other")
 
 
 def test_for_dataset_builds_ann_above_threshold(store):
     ids = _catalog(store, "big", 1200)
     x = clustered(1200, 16, 9)
     store.upsert_embeddings("big", "enc", "v1", "image", ids, x, [None] * 1200)
-    index = VectorIndex.for_dataset(store, "big", ann_min_items=500)
+    index = index_for_dataset(store, "big", ann_min_items=500)
     assert index.ann is not None and index.ann.ntotal == 1200
     assert index.search({"image": x[0]}, k=5).method == "ann"
-    assert VectorIndex.for_dataset(store, "big", ann_min_items=500).meta["files"] == \
+    assert index_for_dataset(store, "big", ann_min_items=500).meta["files"] == \
         index.meta["files"]                                  # unchanged: reused as is
-    small = VectorIndex.for_dataset(store, "big", ann="never", ann_min_items=500)
+    small = index_for_dataset(store, "big", ann="never", ann_min_items=500)
     assert small.ann is None and small.search({"image": x[0]}, k=5).method == "exact"
 
 
@@ -259,7 +290,7 @@ def test_item_index_facade_and_facet_masks(store):
 
 
 def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatch):
-    import recsys.search.vector_index as vi
+    import recsys.search.index_files as vi
 
     ids = _catalog(store, "shop", 50)
     store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(50, 8, 12), ids)
@@ -268,12 +299,12 @@ def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatc
         raise PermissionError("read-only file system")
 
     monkeypatch.setattr(vi, "index_dir", refuse)
-    index = VectorIndex.for_dataset(store, "shop")
+    index = index_for_dataset(store, "shop")
     assert len(index) == 50 and index.meta["persisted"] is False and not index.readonly
 
 
 def test_load_item_vectors_streams_into_the_requested_order(store):
-    from recsys.search.item_index import load_item_vectors
+    from recsys.vectors.loading import load_item_vectors
 
     ids = _catalog(store, "shop", 30)
     img = clustered(30, 6, 13) * 3.0                      # stored unnormalised
@@ -314,7 +345,7 @@ def test_two_databases_in_one_folder_keep_their_own_index_files(tmp_path):
             ids = _catalog(s, "shop", 60 + 20 * n)
             vecs = clustered(len(ids), 6, 30 + n)
             s.upsert_embeddings("shop", "enc", "v1", "image", ids, vecs, ids)
-            index = VectorIndex.for_dataset(s, "shop")
+            index = index_for_dataset(s, "shop")
             assert index.meta["action"] == "built" and len(index) == len(ids)
             answers.append(index.search({"image": vecs[0]}, {"image": 1.0}, k=5))
         dirs = [index_dir(s, "shop", "enc", "v1") for s in stores]
@@ -322,7 +353,7 @@ def test_two_databases_in_one_folder_keep_their_own_index_files(tmp_path):
         assert dirs[0].is_relative_to(tmp_path / "artifacts" / "a")
         # reopened: each database memory-maps its own index, with its own size
         for s, size in zip(stores, (60, 80)):
-            again = VectorIndex.for_dataset(s, "shop")
+            again = index_for_dataset(s, "shop")
             assert again.meta["action"] == "built" and len(again) == size   # loaded as saved
         usage = [disk_usage(s) for s in stores]
         own = [sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) for d in dirs]

@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 
 from recsys import usecases
-from recsys.search.item_index import ItemIndex
-from recsys.search.vector_index import (
+from recsys.search.index_files import (
     IndexNotSaved,
-    VectorIndex,
-    VectorIndexError,
     index_dir,
+    index_for_dataset,
+    load_index,
+    save_index,
 )
+from recsys.search.item_index import ItemIndex
+from recsys.search.vector_index import VectorIndexError
 from recsys.store import Store
 
 from .app_helpers import app_test, problems
@@ -56,7 +58,7 @@ def test_a_full_disk_while_writing_keeps_the_index_in_memory(store: Store, monke
 
     ids, img = _shop(store)
     monkeypatch.setattr(faiss, "write_index", _no_space)
-    index = VectorIndex.for_dataset(store, "shop")
+    index = index_for_dataset(store, "shop")
     assert index.meta["persisted"] is False
     warning = index.meta["warning"]
     assert warning.startswith(FULL) and "is full" in warning
@@ -73,7 +75,7 @@ def test_a_failed_update_leaves_the_previous_generation_whole(store: Store, monk
     import faiss
 
     ids, img = _shop(store)
-    first = VectorIndex.for_dataset(store, "shop")
+    first = index_for_dataset(store, "shop")
     folder = index_dir(store, "shop", "enc", "v1")
     before = _generation_files(folder)
     manifest = (folder / "manifest.json").read_bytes()
@@ -90,13 +92,13 @@ def test_a_failed_update_leaves_the_previous_generation_whole(store: Store, monk
     monkeypatch.setattr(faiss, "write_index", second_write_fails)
     monkeypatch.setattr(np, "savez", lambda *a, **k: (_ for _ in ()).throw(
         OSError(errno.ENOSPC, "No space left on device")))
-    updated = VectorIndex.for_dataset(store, "shop")
+    updated = index_for_dataset(store, "shop")
     assert updated.meta["persisted"] is False and "is full" in updated.meta["warning"]
     np.testing.assert_allclose(updated.vector(ids[0], "image"), img[9], atol=1e-6)
     assert _generation_files(folder) == before                      # old generation, no tmp
     assert (folder / "manifest.json").read_bytes() == manifest
     monkeypatch.undo()
-    again = VectorIndex.for_dataset(store, "shop")                  # space again: saved
+    again = index_for_dataset(store, "shop")                  # space again: saved
     assert again.meta.get("persisted", True) and again.meta["files"] != first.meta["files"]
 
 
@@ -106,11 +108,11 @@ def test_other_write_failures_are_said_plainly(store: Store, monkeypatch):
     _shop(store)
     monkeypatch.setattr(faiss, "write_index", lambda *a: (_ for _ in ()).throw(
         PermissionError(errno.EACCES, "Permission denied")))
-    index = VectorIndex.for_dataset(store, "shop")
+    index = index_for_dataset(store, "shop")
     assert index.meta["warning"].startswith("The search index could not be saved in")
     assert "Permission denied" in index.meta["warning"]
     with pytest.raises(IndexNotSaved):
-        index.save(index_dir(store, "shop", "enc", "v1"))
+        save_index(index, index_dir(store, "shop", "enc", "v1"))
 
 
 def test_a_real_file_size_limit_while_the_index_is_written(tmp_path: Path):
@@ -230,13 +232,13 @@ INDEX_DAMAGE = {"manifest not JSON": "not valid JSON",
 @pytest.mark.parametrize("kind", list(INDEX_DAMAGE))
 def test_damaged_index_files_are_found_and_rebuilt(store: Store, kind: str):
     ids, img = _shop(store)
-    VectorIndex.for_dataset(store, "shop")
+    index_for_dataset(store, "shop")
     folder = index_dir(store, "shop", "enc", "v1")
     _damage(folder, kind)
     with pytest.raises(VectorIndexError, match=INDEX_DAMAGE[kind]):
-        VectorIndex.load(folder)
-    rebuilt = VectorIndex.for_dataset(store, "shop")         # from the database
+        load_index(folder)
+    rebuilt = index_for_dataset(store, "shop")         # from the database
     assert rebuilt.meta["action"] == "built" and len(rebuilt) == len(ids)
     hits = rebuilt.search({"image": img[7]}, {"image": 1.0}, k=3)
     assert rebuilt.item_ids[hits.slots[0]] == ids[7]
-    VectorIndex.load(folder)                                 # the new files are whole
+    load_index(folder)                                 # the new files are whole

@@ -163,11 +163,8 @@ def test_ease_trains_sparse_under_a_real_address_space_limit(tmp_path: Path):
 
 # -- the search index ------------------------------------------------------------------------------
 def test_index_storage_follows_the_budget():
-    from recsys.search.vector_index import (
-        VectorIndexError,
-        index_build_bytes,
-        plan_storage,
-    )
+    from recsys.search.memory_plan import index_build_bytes, plan_storage
+    from recsys.search.vector_index import VectorIndexError
 
     n, width = 200_000, 512
     need32 = index_build_bytes(n, width, "float32", True)
@@ -192,7 +189,7 @@ def test_search_index_is_built_as_float16_when_float32_would_not_fit(ready_demo_
     import shutil
 
     from recsys.search.item_index import ItemIndex
-    from recsys.search.vector_index import index_build_bytes
+    from recsys.search.memory_plan import index_build_bytes
     from recsys.store import Store
 
     path = tmp_path / "recsys.duckdb"
@@ -218,10 +215,11 @@ def test_search_index_is_built_as_float16_when_float32_would_not_fit(ready_demo_
         # no room at all: a clear refusal, not an allocation error
         monkeypatch.setattr(memory, "memory_budget",
                             lambda: MemoryBudget(1000, "RLIMIT_AS", {"RLIMIT_AS": 1000}))
-        from recsys.search.vector_index import VectorIndex, VectorIndexError
+        from recsys.search.index_files import index_for_dataset
+        from recsys.search.vector_index import VectorIndexError
 
         with pytest.raises(VectorIndexError, match="Free memory"):
-            VectorIndex.for_dataset(store, "demo", storage="float16", persist=False)
+            index_for_dataset(store, "demo", storage="float16", persist=False)
     finally:
         store.close()
 

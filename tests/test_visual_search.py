@@ -67,6 +67,44 @@ def test_exact_match_for_a_catalog_photo(store: Store):
     assert same_file.to_dict()["exact_match"]["item_id"] == item_id
 
 
+def test_the_use_case_result_wraps_the_index_hits(store: Store):
+    """`SearchHits` is the index's `Hits` joined with the catalog: the same items in the same
+    order, the same scores, the method the index answered with."""
+    from recsys.search.hits import Hits
+
+    _, path = _photo(store, 4)
+    found = usecases.search_similar(store, "demo", photo=path, text="shirt", k=6)
+    assert isinstance(found.hits, Hits) and len(found.hits) == len(found.results) == 6
+    assert list(found.results["item_id"]) == found.hits.item_ids
+    np.testing.assert_allclose(found.results["score"], found.hits.scores, atol=1e-6)
+    assert found.method == found.hits.method == found.to_dict()["method"]
+    assert [r["item_id"] for r in found.rows()] == found.hits.item_ids
+
+
+def test_a_query_is_checked_before_anything_is_loaded():
+    """`SimilarQuery.parse` (no store, no encoder): what is missing or contradictory is a
+    `SearchError`; video bytes given as a photo are the video; the summary names the query."""
+    from recsys.search.query import SearchError, SimilarQuery
+
+    with pytest.raises(SearchError, match="Give a query"):
+        SimilarQuery.parse(text="   ")
+    with pytest.raises(SearchError, match="photo or by a catalog product"):
+        SimilarQuery.parse(photo=b"\xff\xd8\xff", item_id="p1")
+    with pytest.raises(SearchError, match="at least 1"):
+        SimilarQuery.parse(text="red dress", k=0)
+    mp4 = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 32
+    video = SimilarQuery.parse(photo=mp4)
+    assert video.photo is None and video.video == mp4 and video.by_look
+    assert not video.crops_photo and video.describe(1.0)["crop"] is False
+    assert video.describe(1.0)["image"] == "uploaded video"
+    words = SimilarQuery.parse(text=" red dress ", filters={"gender": ["Women"], "usage": []},
+                               price=(10, None))
+    assert words.text == "red dress" and not words.by_look
+    assert words.describe(0.7) == {"image": None, "text": "red dress", "item_id": None,
+                                   "image_weight": 0.7, "filters": {"gender": ["Women"]},
+                                   "price": [10, None], "crop": True}
+
+
 def test_crop_to_product_finds_the_product_on_a_textured_table():
     rng = np.random.default_rng(0)
     table = (120 + 25 * rng.random((300, 400, 3))).astype(np.uint8)

@@ -8,9 +8,8 @@ import sys
 from typing import Any
 
 from recsys.core.errors import RecsysError
-from recsys.search.vector_index import ANN_MIN_ITEMS
+from recsys.search.vector_index import ANN_MIN_ITEMS, STORAGES
 
-from ..usecases.search import STORAGES
 from . import Context, Result, add_command
 
 ENCODER_HELP = ("catalog-clip (default: the dataset's newest aligned checkpoint), "

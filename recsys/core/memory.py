@@ -16,7 +16,7 @@ takes the smallest headroom of
 * `RLIMIT_DATA` (`ulimit -d`): the soft limit minus the data already mapped (`VmData`).
 
 Used by the EASE planner (`recsys.models.baselines.plan_ease`), the search index's storage
-choice (`recsys.search.vector_index.plan_storage`) and every other place that sizes work by memory.
+choice (`recsys.search.memory_plan.plan_storage`) and every other place that sizes work by memory.
 Everything is read on each call (a few small files, well under a millisecond): limits and usage
 change while the app runs.
 """

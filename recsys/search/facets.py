@@ -15,7 +15,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from recsys.search.item_index import ItemIndex, SearchResult
+from recsys.search.hits import Hits
+from recsys.search.item_index import ItemIndex
 
 FACETS: dict[str, str] = {
     "gender": "Gender",
@@ -84,7 +85,7 @@ def item_label(row: Mapping) -> str:
     return " ".join(parts) if parts else f"item {row.get('item_id')}"
 
 
-def with_items(items: pd.DataFrame, result: SearchResult) -> pd.DataFrame:
+def with_items(items: pd.DataFrame, result: Hits) -> pd.DataFrame:
     """Search results (rank, score, per-modality scores) joined with their item rows."""
     hits = pd.DataFrame(result.to_records())
     if hits.empty:
@@ -166,7 +167,7 @@ class FacetMasks:
 
 def rank_subset(index: ItemIndex, candidates: Iterable[str] | np.ndarray,
                 image: np.ndarray | None = None, text: np.ndarray | None = None,
-                image_weight: float = 0.5, k: int = 48) -> SearchResult:
+                image_weight: float = 0.5, k: int = 48) -> Hits:
     """CLIP search restricted to `candidates`: item ids (the filtered catalog) or a boolean
     mask over `index.item_ids` (e.g. from `FacetMasks.mask`), applied inside the search."""
     if isinstance(candidates, np.ndarray) and candidates.dtype == bool:

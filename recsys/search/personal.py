@@ -108,17 +108,6 @@ def candidate_pool(query_scores: np.ndarray, pool: int,
     return finite[np.argsort(-scores[finite], kind="stable")]
 
 
-def personal_ranking(query_scores: np.ndarray, taste_scores: np.ndarray, taste: float,
-                     pool: int = DEFAULT_POOL, exclude: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, Blended]:
-    """(item indices best first, their `Blended` parts): the query's `pool` best candidates
-    reordered by the blend with the shopper's taste scores (both over all items)."""
-    candidates = candidate_pool(query_scores, pool, exclude)
-    mixed = blend(np.asarray(query_scores)[candidates], np.asarray(taste_scores)[candidates],
-                  taste)
-    return candidates[mixed.order], mixed
-
-
 def ndcg_at(ranked: np.ndarray, relevant: set[int], k: int) -> float:
     """NDCG@k of one ranked list of item indices with binary relevance."""
     gains = np.array([1.0 if int(i) in relevant else 0.0 for i in ranked[:k]])

@@ -78,8 +78,8 @@ def _fused_weight(image_weight: float | None) -> float:
 
 
 def _item_vectors(store: Store, dataset: str):
-    """The dataset's newest item vectors (`recsys.search.item_index.ItemVectors`), cached per process."""
-    from recsys.search.item_index import load_item_vectors
+    """The dataset's newest item vectors (`recsys.vectors.loading.ItemVectors`), cached per process."""
+    from recsys.vectors.loading import load_item_vectors
 
     from .search import NoVectors
 

@@ -2,27 +2,47 @@
 search, `python -m recsys search`), and the Catalog page's search by meaning with filters.
 
 Both rank with the dataset's search index (`recsys.search.item_index.ItemIndex`, a façade over
-`recsys.search.vector_index.VectorIndex`: exact faiss search in float32 or float16, an approximate IVF
-index used automatically above `vector_index.ANN_MIN_ITEMS` items, files kept beside the
-database and updated incrementally), the query being encoded by the encoder that made the
-vectors. Filters become one boolean mask over the index (`recsys.search.facets.FacetMasks`, cached
-per index and catalog version) applied inside the search: no loop over item ids, ~10-30 ms at a
-million items. The default weight of the products' photo vectors against their text vectors is
-one rule, `default_image_weight`, for the app and the command line.
+`recsys.search.vector_index.VectorIndex`: exact faiss search in float32 or float16, an
+approximate IVF index used automatically above `vector_index.ANN_MIN_ITEMS` items, files kept
+beside the database and updated incrementally by `recsys.search.index_files`), the query being
+encoded by the encoder that made the vectors. Filters become one boolean mask over the index
+(`recsys.search.facets.FacetMasks`, cached per index and catalog version) applied inside the
+search: no loop over item ids, ~10-30 ms at a million items. The default weight of the
+products' photo vectors against their text vectors is one rule, `default_image_weight`, for
+the app and the command line.
+
+The steps of a query (checking it, decoding and cropping its photo, encoding, ranking, the
+exact match) are `recsys.search.query` and `recsys.search.exact_match`; these functions run
+them in order, time them, cache what can be cached and join the hits with the catalog.
 """
 
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from recsys.core.errors import RecsysError
-from recsys.core.limits import MAX_RESULTS, as_int, clamp
+from recsys.core.limits import MAX_RESULTS, clamp
+from recsys.search.exact_match import EXACT_COSINE, exact_match
+from recsys.search.hits import Hits
+from recsys.search.item_index import ItemIndex
+from recsys.search.query import (
+    SearchError,
+    SimilarQuery,
+    check_ann,
+    check_method,
+    check_storage,
+    check_weight,
+    crop_jpeg,
+    decode_photo,
+    encode_query,
+    price_range,
+    rank_similar,
+)
 from recsys.store import Store
 
 from ._cache import cached, db_key, vectors_version
@@ -31,9 +51,13 @@ from .encoding import check_encoder_available
 if TYPE_CHECKING:
     from recsys.data.images import ImageSource
     from recsys.search.facets import FacetMasks
-    from recsys.search.item_index import ItemIndex
 
     from ..encoders import Encoder
+
+__all__ = ["EXACT_COSINE", "MIXED_WEIGHT", "PHOTO_WEIGHT", "CatalogPage", "NoVectors",
+           "SearchError", "SearchFacets", "SearchHits", "SearchInfo", "default_image_weight",
+           "example_queries", "prepare_search", "search_catalog", "search_facets",
+           "search_similar"]
 
 PHOTO_WEIGHT = 1.0
 """Default image weight for a photo query: rank by look alone, so an identical product photo
@@ -46,24 +70,6 @@ words alone are matched on both the products' photos and their texts, photos fir
 
 RESULT_COLUMNS = ("rank", "item_id", "score", "image_score", "text_score", "title", "category",
                   "image_path")
-
-EXACT_COSINE = 0.985
-"""A photo whose vector is this close to a catalog photo's is that photo ("exact match"): a
-resized or re-compressed copy of a catalog photo scores 0.93-0.99, two different products of
-one style up to 0.96 on Myntra, so below this the badge would also go to look-alikes."""
-
-METHODS = ("auto", "exact", "ann")
-"""How a search ranks: `auto` (the approximate index above `vector_index.ANN_MIN_ITEMS`
-candidates, else exact), `exact` (every candidate scored) or `ann` (the approximate index; only
-catalogs that have one)."""
-
-STORAGES = ("float32", "float16")
-"""How the index stores the vectors: float32, or float16 (half the memory and exact-search
-time, recall@10 against float32 0.99-1.0). Default: $RECSYS_INDEX_STORAGE, else float32."""
-
-
-class SearchError(RecsysError):
-    """A search asked in a way that cannot be answered (no query, bad weight, unknown item)."""
 
 
 class NoVectors(SearchError):
@@ -94,9 +100,11 @@ class SearchInfo:
 
 @dataclass
 class SearchHits:
-    """Products most similar to a query, best first.
+    """Products most similar to a query, best first: the index's `hits`
+    (`recsys.search.hits.Hits`) joined with the products' catalog rows, with the query and
+    what it cost.
 
-    `results` has one row per product: rank, item_id, score (the weighted combination),
+    `results` has one row per hit: rank, item_id, score (the weighted combination),
     image_score / text_score (the query against the product's photo / text vector, NaN when it
     has none), category, and the product's catalog columns. `seconds` is the time to decode
     and encode the query and rank (models already loaded). `exact_match`: for a photo query
@@ -104,8 +112,8 @@ class SearchHits:
     else None. `query_photo`: the JPEG that was encoded when the photo was cropped to the
     product. `timings` splits a search into encode, filter (the facet mask), rank and join
     (reading the hits' catalog rows), and for a photo decode (in the decoding worker) and
-    exact_match, in seconds; `method`
-    says whether the exact or the approximate index answered.
+    exact_match, in seconds; `method` (from `hits`) says whether the exact or the approximate
+    index answered.
     """
 
     dataset: str
@@ -115,13 +123,18 @@ class SearchHits:
     items: int
     seconds: float
     results: pd.DataFrame = field(repr=False)
+    hits: Hits = field(repr=False)
     exact_match: dict[str, Any] | None = None
     query_photo: bytes | None = field(default=None, repr=False)
-    method: str = "exact"
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     """What the user should know besides the results (the index's files could not be saved:
     the search answered from memory)."""
+
+    @property
+    def method(self) -> str:
+        """"exact" or "ann": which index answered."""
+        return self.hits.method
 
     def rows(self) -> list[dict[str, Any]]:
         """The results as plain records (`RESULT_COLUMNS`; None for a missing score)."""
@@ -177,16 +190,6 @@ def _query_encoder(store: Store, dataset: str, spec: str) -> Encoder:
     return cached("encoder", (db_key(store), dataset, spec), load)
 
 
-def _storage(storage: str | None) -> str:
-    from recsys.search.item_index import default_storage
-
-    storage = default_storage() if storage is None else str(storage)
-    if storage not in STORAGES:
-        raise SearchError(f"Unknown index storage {storage!r}; use one of "
-                          f"{', '.join(STORAGES)}.")
-    return storage
-
-
 def _searcher(store: Store, dataset: str, encoder: str | None, storage: str | None = None
               ) -> tuple[ItemIndex, Encoder]:
     """The index over the vectors a search uses and the encoder that made them (see
@@ -205,10 +208,9 @@ def _searcher_keyed(store: Store, dataset: str, encoder: str | None,
     process by database, dataset, encoder version, vectors version and storage; the first
     call loads its files (memory-mapped), or updates / builds and saves them.
     """
-    from recsys.search.item_index import ItemIndex
     from recsys.vectors.modalities import searchable_encoder
 
-    storage = _storage(storage)
+    storage = check_storage(storage)
     sets = cached("sets", (db_key(store), dataset, store.embeddings_token(dataset)),
                   lambda: store.embedding_sets(dataset))      # newest first
     if encoder is None:
@@ -258,7 +260,7 @@ class SearchFacets:
 def search_facets(store: Store, dataset: str | None = None,
                   columns: Sequence[str] | None = None) -> SearchFacets:
     """The filters a search page offers for `dataset` (`columns`: which facets, default every
-    facet of `catalog.FACETS`), read narrowly (the facet and price columns only, not the whole
+    facet of `facets.FACETS`), read narrowly (the facet and price columns only, not the whole
     catalog: a million-product catalog costs a fraction of a second, once per catalog
     version)."""
     from recsys.search.facets import FACETS, available_facets, facet_values
@@ -284,7 +286,7 @@ def search_facets(store: Store, dataset: str | None = None,
 
 def _facets(store: Store, dataset: str, index: ItemIndex, index_key: tuple,
             columns: Sequence[str]) -> FacetMasks:
-    """The catalog's facet columns as codes aligned with the index (`catalog.FacetMasks`),
+    """The catalog's facet columns as codes aligned with the index (`facets.FacetMasks`),
     cached beside it: built once per (index, catalog version, columns) from a narrow read of
     the items table, so a filter afterwards costs one lookup per facet."""
     from recsys.search.facets import DEFAULT_MASK_COLUMNS, FacetMasks
@@ -302,7 +304,7 @@ def _allowed_mask(store: Store, dataset: str, index: ItemIndex, index_key: tuple
     """Boolean mask over `index.item_ids` of the products matching the facet `filters`
     ({column: [values]}) and the `price` range (either end None: open; None: no filter given)."""
     chosen = {str(c): [str(v) for v in vals] for c, vals in (filters or {}).items() if vals}
-    price = _price_range(price)
+    price = price_range(price)
     if not chosen and price is None:
         return None
     facets = _facets(store, dataset, index, index_key, list(chosen))
@@ -313,205 +315,22 @@ def _allowed_mask(store: Store, dataset: str, index: ItemIndex, index_key: tuple
     return facets.mask(chosen, price)
 
 
-def _price_range(price: tuple[float | None, float | None] | None
-                 ) -> tuple[float, float] | None:
-    """A (low, high) price filter with open ends filled in; None when nothing is asked."""
-    if price is None or (price[0] is None and price[1] is None):
-        return None
-    low = float("-inf") if price[0] is None else float(price[0])
-    high = float("inf") if price[1] is None else float(price[1])
-    if low != low or high != high or low > high:
-        raise SearchError(f"The price range must go from low to high, got {price[0]} to "
-                          f"{price[1]}.")
-    return low, high
-
-
-EXACT_CANDIDATES = 5
-"""How many of the photo's nearest catalog photos are compared byte for byte with it: a copy
-of a catalog photo is its own nearest neighbour (cosine ~1), so its file is among these."""
-
-
-def _same_file(store: Store, dataset: str, data: bytes, item_ids: Sequence[str]) -> str | None:
-    """The product among `item_ids` whose photo file has exactly these bytes (a size check
-    first, then a digest: a handful of files read, whatever the catalog's size)."""
-    from recsys.search.query_photos import photo_digest
-
-    digest = None
-    rows = store.items(dataset, list(item_ids))
-    paths = dict(zip(rows["item_id"].astype(str), rows["image_path"]))
-    for item_id in item_ids:
-        path = paths.get(str(item_id))
-        if not isinstance(path, str) or not path:
-            continue
-        try:
-            if Path(path).stat().st_size != len(data):
-                continue
-            digest = digest or photo_digest(data)
-            if photo_digest(Path(path).read_bytes()) == digest:
-                return str(item_id)
-        except OSError:
-            continue
-    return None
-
-
-def _exact_match(store: Store, dataset: str, photo: Any, result) -> dict[str, Any] | None:
-    """The catalog product a photo query is a copy of: same bytes as one of its nearest
-    catalog photos (`result`: a photo-only search of the uncropped photo), or a vector within
-    `EXACT_COSINE` of its photo's."""
-    records = result.to_records()
-    data = None
-    if isinstance(photo, (bytes, bytearray)):
-        data = bytes(photo)
-    elif isinstance(photo, (str, Path)) and Path(photo).is_file():
-        data = Path(photo).read_bytes()
-    if data is not None and records:
-        item = _same_file(store, dataset, data,
-                          [str(r["item_id"]) for r in records[:EXACT_CANDIDATES]])
-        if item is not None:
-            return {"item_id": item, "how": "same file", "similarity": 1.0}
-    if records:
-        top = records[0]
-        sim = top.get("image_score")
-        if sim is not None and sim == sim and float(sim) >= EXACT_COSINE:
-            return {"item_id": str(top["item_id"]), "how": "same look",
-                    "similarity": float(sim)}
-    return None
-
-
-def _decoded(photo: Any, enc: Encoder, crop: bool) -> tuple[Any, Any]:
-    """The query photo decoded once (`images.load_images`): the whole photo to crop (None
-    without `crop`) and the photo at the encoder's input size to embed, exactly as the
-    encoder would decode it. A photo given as bytes, a file or a path is untrusted: it is
-    decoded by a worker process under the photo budget (`recsys.core.sandbox`)."""
-    if hasattr(photo, "convert"):                      # a PIL image, already decoded
-        return photo, photo
-    from recsys.data.images import load_images
-
-    size = getattr(enc, "image_size", None)
-    images = load_images(photo, ([None] if crop else []) + [size], trusted=False)
-    return (images[0] if crop else None), images[-1]
-
-
-def _trusted(jpeg: bytes, enc: Encoder) -> Any:
-    """Our own JPEG of the cropped photo, decoded here as the encoder would decode it."""
-    from recsys.data.images import load_image
-
-    return load_image(jpeg, getattr(enc, "image_size", None), trusted=True)
-
-
-def _cropped(photo: Any) -> bytes:
-    """The photo cropped to the product (`recsys.encoders.crop_to_product`), as JPEG."""
-    import io
-
-    from recsys.data.images import load_image
-
-    from ..encoders import crop_to_product
-
-    image = photo if hasattr(photo, "convert") else load_image(photo)
-    buf = io.BytesIO()
-    crop_to_product(image).save(buf, "JPEG", quality=92)
-    return buf.getvalue()
-
-
 def example_queries(store: Store, dataset: str | None = None, n_catalog: int = 3,
                     n_phone: int = 3) -> list[dict[str, Any]]:
     """Photos a visitor can try with one click: `n_catalog` catalog photos (of different
-    categories) and `n_phone` phone-style shots of other catalog products against a plain wall,
-    on a cloth or on a tiled floor (`recsys.search.query_photos.phone_shot`, generated once and cached under the data folder).
-    Each: label, path, kind ("catalog" | "phone"), item_id (the product it shows). Empty when
-    the catalog has no photos."""
+    categories) and `n_phone` phone-style shots of other catalog products against a plain
+    wall, on a cloth or on a tiled floor (`recsys.search.query_photos.example_photos`,
+    generated once and cached under the data folder). Each: label, path, kind ("catalog" |
+    "phone"), item_id (the product it shows). Empty when the catalog has no photos."""
     from recsys.core import config
-    from recsys.search.facets import item_label
-    from recsys.search.query_photos import SURFACES, cached_phone_shot, stands_out
+    from recsys.search.query_photos import example_photos
 
     dataset = store.resolve_dataset(dataset)
-    # a narrow read (a million-product catalog: seconds instead of a minute), and a file check
-    # only for the few candidates looked at, not one `stat` per product
+    # a narrow read: a million-product catalog in seconds instead of a minute
     items = store.item_columns(dataset, ["image_path", "title", "base_colour", "article_type",
                                          "master_category"])
-    items = items[items["image_path"].notna() & items["image_path"].astype(str).ne("")]
-    if items.empty:
-        return []
-    group = next((c for c in ("article_type", "master_category") if c in items
-                  and items[c].notna().any()), None)
-    items = items.sort_values("item_id")
-    groups = [items[items[group] == v] for v in items[group].value_counts().index] \
-        if group is not None else [items]
-    picks: list[pd.Series] = []
-    used: set[str] = set()
-
-    def first_fit(rows: pd.DataFrame, phone: bool) -> pd.Series | None:
-        """A product of the group not used yet whose photo is there; for a phone shot one that
-        cuts out cleanly."""
-        for _, row in rows.head(24).iterrows():
-            if row["item_id"] in used or not Path(row["image_path"]).is_file():
-                continue
-            if not phone or stands_out(row["image_path"]):
-                return row
-        return None
-
-    for _ in range(3):                 # one product of each of the commonest groups, again
-        for rows in groups:            # from the top when the catalog has few groups
-            if len(picks) == n_catalog + n_phone:
-                break
-            row = first_fit(rows, phone=len(picks) >= n_catalog)
-            if row is not None:
-                picks.append(row)
-                used.add(row["item_id"])
-    folder = config.artifacts_dir(store.path, "examples", dataset)
-    out = []
-    for n, row in enumerate(picks):
-        label = item_label(row)
-        if n < n_catalog:
-            out.append({"label": label, "path": str(row["image_path"]), "kind": "catalog",
-                        "item_id": str(row["item_id"])})
-        else:
-            shot = cached_phone_shot(folder, str(row["item_id"]), row["image_path"], n)
-            surface = list(SURFACES)[n % len(SURFACES)]
-            out.append({"label": f"{label}, phone photo {SURFACES[surface]}",
-                        "path": str(shot), "kind": "phone", "item_id": str(row["item_id"])})
-    return out
-
-
-def _query_label(photo: Any) -> str | None:
-    if photo is None:
-        return None
-    if isinstance(photo, _VideoQuery):
-        return str(photo.source) if isinstance(photo.source, (str, Path)) else "uploaded video"
-    return str(photo) if isinstance(photo, (str, Path)) else "uploaded photo"
-
-
-@dataclass(frozen=True)
-class _VideoQuery:
-    """A video given as the query (searched like a photo: its frames' pooled vector)."""
-
-    source: Any
-
-
-def _is_video(photo: Any) -> bool:
-    """Video bytes or a video file given where a photo is expected."""
-    from recsys.data.video import is_video_file, looks_like_video
-
-    if isinstance(photo, (bytes, bytearray, memoryview)):
-        return looks_like_video(bytes(photo[:16]))
-    if isinstance(photo, (str, Path)):
-        return is_video_file(photo)
-    return False
-
-
-def _method(method: str | None) -> str:
-    method = "auto" if method is None else str(method)
-    if method not in METHODS:
-        raise SearchError(f"Unknown search method {method!r}; use one of {', '.join(METHODS)}.")
-    return method
-
-
-def _check_ann(index: ItemIndex, method: str) -> None:
-    if method == "ann" and index.vectors.ann is None:
-        raise SearchError(
-            f"This catalog has no approximate index: it is built above "
-            f"{index.vectors.ann_min_items:,} products and this one has {len(index):,}, where "
-            "exact search is already fast. Search without --ann (or with --exact).")
+    folder = config.artifacts_dir(store.path, "examples", dataset, create=False)
+    return example_photos(items, folder, n_catalog, n_phone)
 
 
 def search_similar(store: Store, dataset: str | None = None, *,
@@ -538,101 +357,66 @@ def search_similar(store: Store, dataset: str | None = None, *,
     `photo`, told apart by their content) is a photo query made of a few of its frames: their
     image vectors pooled (`recsys.data.video`; no crop, no exact match).
     `method` auto / exact / ann and `storage` float32 / float16 choose how the index answers
-    (see docs/scale.md). Raises `SearchError` (or `recsys.data.images.ImageError` for an unreadable photo,
-    `recsys.data.video.VideoError` for an unreadable video) with a clear message; `NoVectors` when
-    the dataset has no vectors to search.
+    (see docs/scale.md). Raises `SearchError` (or `recsys.data.images.ImageError` for an
+    unreadable photo, `recsys.data.video.VideoError` for an unreadable video) with a clear
+    message; `NoVectors` when the dataset has no vectors to search.
     """
     dataset = store.resolve_dataset(dataset)
-    if photo is not None and video is None and _is_video(photo):
-        photo, video = None, photo
-    if video is not None:
-        if photo is not None:
-            raise SearchError("Search by a photo or by a video, not both.")
-        photo = _VideoQuery(video)
-    text = (text or "").strip() or None
-    if photo is None and item_id is None and text is None:
-        raise SearchError("Give a query: a photo, a catalog product, words, or a photo or "
-                          "product with words.")
-    if photo is not None and item_id is not None:
-        raise SearchError("Search by a photo or by a catalog product, not both.")
-    k = as_int(k, "k")
-    if k < 1:
-        raise SearchError("The number of results must be at least 1.")
-    weight = default_image_weight(photo is not None) if image_weight is None \
-        else float(image_weight)
-    if not 0.0 <= weight <= 1.0:
-        raise SearchError("The image weight must be between 0 and 1.")
-    method = _method(method)
+    query = SimilarQuery.parse(photo=photo, video=video, text=text, item_id=item_id, k=k,
+                               filters=filters, price=price, crop=crop)
+    weight = check_weight(default_image_weight(query.by_look) if image_weight is None
+                          else image_weight)
+    method = check_method(method)
     index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
-    _check_ann(index, method)
+    check_ann(index, method)
     notes: list[str] = []
-    k = clamp(k, "k", len(index), MAX_RESULTS, "products with vectors", notes)
-    still = photo is not None and not isinstance(photo, _VideoQuery)
-    t0 = time.perf_counter()
-    whole, sized = _decoded(photo, enc, crop) if still else (None, None)
-    t_decode = time.perf_counter() - t0
-    encoded = _cropped(whole) if crop and still else None
-    t0 = time.perf_counter()
-    allowed = _allowed_mask(store, dataset, index, key, filters, price)
-    t_filter = time.perf_counter() - t0
+    k = clamp(query.k, "k", len(index), MAX_RESULTS, "products with vectors", notes)
+    spent: dict[str, float] = {}
+    with _timed(spent, "decode"):
+        whole, sized = decode_photo(query.photo, enc, query.crop) \
+            if query.photo is not None else (None, None)
+    cropped = crop_jpeg(whole) if query.crops_photo else None
+    with _timed(spent, "filter"):
+        allowed = _allowed_mask(store, dataset, index, key, filters, price)
     try:
-        t0 = time.perf_counter()
-        words = enc.encode_text(text) if text else None
-        look = query_look = None
-        if isinstance(photo, _VideoQuery):
-            from recsys.data.video import encode_video
-            look = encode_video(enc, photo.source)
-            query_look = look
-        elif photo is not None:
-            look = enc.encode_image(sized)
-            query_look = look if encoded is None else \
-                enc.encode_image(_trusted(encoded, enc))
-        if item_id is not None and index.position(str(item_id)) is None:
-            raise KeyError(f"item {item_id!r} is not in the index")
-        t_encode = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        if photo is not None or item_id is None:
-            result = index.search(image=query_look, text=words, k=k,
-                                  image_weight=weight, allowed_mask=allowed, method=method)
-        elif words is None:
-            result = index.similar(str(item_id), k=k, image_weight=weight,
-                                   allowed_mask=allowed, method=method)
-        else:           # the product's own photo vector, refined with words
-            result = index.search(image=index.vector(str(item_id), "image"), text=words, k=k,
-                                  image_weight=weight, exclude={str(item_id)},
-                                  allowed_mask=allowed, method=method)
-        t_rank = time.perf_counter() - t0
+        with _timed(spent, "encode"):
+            vectors = encode_query(enc, query, sized, cropped)
+        with _timed(spent, "rank"):
+            hits = rank_similar(index, query, vectors, weight, k, allowed, method)
     except KeyError as exc:
         raise SearchError(f"Product {item_id!r} is not in '{dataset}' or has no vectors "
                           f"({exc.args[0] if exc.args else exc}).") from None
     except ValueError as exc:
         raise SearchError(str(exc)) from None
-    t0 = time.perf_counter()
     exact = None
-    if still:                    # compared with the whole catalog, uncropped, photos only
-        plain = encoded is None and allowed is None and words is None and weight == 1.0
-        exact = _exact_match(store, dataset, photo, result if plain else
-                             index.search(image=look, k=EXACT_CANDIDATES, image_weight=1.0,
-                                          method=method))
-    t_exact = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    results = _with_category(_joined(store, dataset, result))
-    t_join = time.perf_counter() - t0
-    query = {"image": _query_label(photo), "text": text, "item_id": item_id,
-             "image_weight": weight, "filters": {c: list(v) for c, v in (filters or {}).items()
-                                                 if v},
-             "price": None if _price_range(price) is None else list(price),
-             "crop": bool(crop) and not isinstance(photo, _VideoQuery)}
-    timings = {"encode": t_encode, "filter": t_filter, "rank": t_rank, "join": t_join}
-    if still:
-        timings["exact_match"] = t_exact
-        timings["decode"] = t_decode
-    return SearchHits(dataset, enc.spec, query, weight, len(index), t_decode + t_encode + t_rank,
-                      results, exact, encoded, result.method, timings,
+    if query.photo is not None:          # compared with the whole catalog, uncropped, photos only
+        with _timed(spent, "exact_match"):
+            reusable = cropped is None and allowed is None and vectors.text is None and \
+                weight == 1.0
+            exact = exact_match(store, dataset, index, query.photo, vectors.whole_photo,
+                                hits if reusable else None, method)
+    with _timed(spent, "join"):
+        results = _with_category(_joined(store, dataset, hits))
+    order = ["encode", "filter", "rank", "join"]
+    if query.photo is not None:
+        order += ["exact_match", "decode"]
+    return SearchHits(dataset, enc.spec, query.describe(weight), weight, len(index),
+                      spent["decode"] + spent["encode"] + spent["rank"], results, hits, exact,
+                      cropped, {name: spent[name] for name in order},
                       list(index.notes) + notes)
 
 
-def _joined(store: Store, dataset: str, result, items: pd.DataFrame | None = None
+@contextmanager
+def _timed(spent: dict[str, float], name: str) -> Iterator[None]:
+    """Add the seconds the block takes to `spent[name]`."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _joined(store: Store, dataset: str, result: Hits, items: pd.DataFrame | None = None
             ) -> pd.DataFrame:
     """Search results joined with their catalog rows (from `items`, else from the store)."""
     from recsys.search.facets import with_items
@@ -669,12 +453,10 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
     if not query:
         filtered = filter_items(items, filters, keywords)
         return CatalogPage(dataset, filtered.sort_values("item_id"), len(items))
-    weight = default_image_weight(False) if image_weight is None else float(image_weight)
-    if not 0.0 <= weight <= 1.0:
-        raise SearchError("The image weight must be between 0 and 1.")
-    method = _method(method)
+    weight = check_weight(default_image_weight(False) if image_weight is None else image_weight)
+    method = check_method(method)
     index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
-    _check_ann(index, method)
+    check_ann(index, method)
     t0 = time.perf_counter()
     allowed = _allowed_mask(store, dataset, index, key, filters)
     if (keywords or "").strip():

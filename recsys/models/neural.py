@@ -18,7 +18,8 @@ from torch import nn
 
 from recsys.data.interactions import InteractionData
 
-from .base import Recommender, TrainConfig, hp, modalities_hp, modality_signals
+from .base import Recommender
+from .config import TrainConfig, hp, modalities_hp, modality_signals
 
 
 class PairSampler:

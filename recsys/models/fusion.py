@@ -7,14 +7,16 @@ inside a fusion model, and the fall-back to the CF part); the models are in `fus
 Each fuses the CF signal with any subset of the dataset's vector modalities (setting
 `modalities`, default every one it has: image, text, video, imported features...):
 
-* `EarlyFusion` (feature level, `fusion_neural`): an item tower mixes each modality's vector and a learned
-  item-ID embedding (learned modality weights, concatenation, projection); a user is an ID
-  embedding plus the mean of their history's item vectors; BPR with sampled negatives.
-* `LateFusion` (decision level, `fusion_late`): a CF model and one k-NN (or profile) scorer per modality
-  score every item; their per-user standardised scores are combined with weights learned on
-  the validation split (weights depend on the length of the user's history).
-* `AttentionFusion` (model level, `fusion_neural`): per user-item attention over the ID and each modality's
-  representation of the item, trained end to end; its attention weights explain each score.
+* `EarlyFusion` (feature level, `fusion_neural`): an item tower mixes each modality's vector
+  and a learned item-ID embedding (learned modality weights, concatenation, projection); a
+  user is an ID embedding plus the mean of their history's item vectors; BPR with sampled
+  negatives.
+* `LateFusion` (decision level, `fusion_late`): a CF model and one k-NN (or profile) scorer
+  per modality score every item; their per-user standardised scores are combined with weights
+  learned on the validation split (weights depend on the length of the user's history).
+* `AttentionFusion` (model level, `fusion_neural`): per user-item attention over the ID and
+  each modality's representation of the item, trained end to end; its attention weights
+  explain each score.
 
 Never worse than its own CF part: after training, a fusion model compares itself with its CF
 scorer alone on validation users; when the CF part alone ranks at least as well (content that

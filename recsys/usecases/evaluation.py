@@ -13,10 +13,11 @@ Rules written once here, for the Evaluate page, the first start and the command 
   `stats.is_significant` (p < 0.05).
   When no single-signal model is among those asked for, `FALLBACK_MODEL` (EASE, the best
   collaborative model measured) is evaluated too, so there is always something to compare with;
-* lists re-ranked for diversity (`recsys.recommend.rerank`, MMR) go through the same metric code as the
-  models' own lists (`evaluation.evaluate_users`), compared with the unre-ranked lists;
-* `folds=K` cross-validates (`recsys.evaluation.crossval`): mean over folds ± standard deviation, and the
-  intervals and tests on each user's values averaged over the folds;
+* lists re-ranked for diversity (`recsys.recommend.rerank`, MMR) go through the same metric
+  code as the models' own lists (`recsys.evaluation.ranking.evaluate_users`), compared with
+  the unre-ranked lists;
+* `folds=K` cross-validates (`recsys.evaluation.crossval`): mean over folds ± standard
+  deviation, and the intervals and tests on each user's values averaged over the folds;
 * the first evaluation of a fresh app (`first_evaluation_models`) compares bestsellers, the
   best collaborative model, a content model and the default fusion model.
 """

@@ -5,6 +5,7 @@ the test size a real experiment would need, and the offline verdict next to it."
 import streamlit as st
 
 from recsys import usecases
+from recsys.evaluation.stats import ALPHA
 from recsys.models import display_name
 from recsys.simulation.abtest import METRIC_LABELS, format_p
 from ui import charts, components, resources
@@ -43,7 +44,7 @@ with st.container(border=True):
         cols = st.columns(4)
         total = max(4, len(users))
         shoppers = cols[0].slider("Shoppers", 4, total, total, key="ab_shoppers")
-        alpha = cols[1].select_slider("Significance level", [0.01, 0.05, 0.1], 0.05,
+        alpha = cols[1].select_slider("Significance level", [0.01, ALPHA, 0.1], ALPHA,
                                       key="ab_alpha")
         power = cols[2].select_slider("Power for the sample size", [0.8, 0.9, 0.95], 0.8,
                                       key="ab_power")

@@ -2,19 +2,17 @@
 sentence; every number with its 95% interval and tested against the best single-signal model;
 slices, diversity re-ranking, training curves and the table (ids only in its details)."""
 
-import pandas as pd
 import streamlit as st
 
 from recsys import usecases
 from recsys.core.errors import RecsysError
 from recsys.data.export import to_csv_bytes
 from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
+from recsys.evaluation import tables
+from recsys.evaluation.stats import ALPHA
 from ui import charts, components, resources
 
 HEADLINE = ("ndcg", "recall", "precision", "f1", "hit_rate", "auc")
-TABLE = (("ndcg", True), ("recall", True), ("precision", True), ("f1", True),
-         ("hit_rate", True), ("map", True), ("mrr", True), ("auc", False),
-         ("coverage", True), ("diversity", True), ("novelty", True))
 
 components.page_setup("Evaluate", "Every model ranks the whole catalog for each test shopper "
                                   "(what they already had is left out); the numbers say how "
@@ -96,13 +94,12 @@ picked = top[2].multiselect("Models shown", models, default=models, key="ev_show
                             format_func=name_of)
 metrics = metrics[metrics["model"].isin(picked)]
 overall = metrics[metrics["slice"] == "all"]
-baseline = overall["baseline"].dropna()
-baseline = baseline.mode().iloc[0] if len(baseline) else None
+baseline = tables.baseline_of(overall)
 folds_shown = "fold" in shown_protocol
 
 # -- the lead: one sentence, three numbers ------------------------------------------------------
 summary = usecases.evaluation_summary(store, dataset, shown_protocol, k)
-ndcg = overall[(overall["metric"] == "ndcg") & (overall["k"] == k)].set_index("model")
+tiles = tables.headline_tiles(overall, k, baseline)
 with lead:
     if summary is not None:
         users = f"{summary.users:,} test shoppers" if summary.users else "the test shoppers"
@@ -112,32 +109,11 @@ with lead:
                     f'Measured on {users} ({how}), top {summary.k} of the whole catalog; '
                     'intervals are 95% bootstrap intervals over shoppers.</p></div>',
                     unsafe_allow_html=True)
-    if len(ndcg):
-        cols = st.columns(3)
-        best = ndcg["value"].idxmax()
-        cols[0].metric(f"Best NDCG@{k}", f"{ndcg.loc[best, 'value']:.3f}", border=True)
-        spread = (f" · ± {ndcg.loc[best, 'std']:.3f} over folds"
-                  if pd.notna(ndcg.loc[best, "std"]) else
-                  f" · 95% CI {ndcg.loc[best, 'ci_low']:.3f}–{ndcg.loc[best, 'ci_high']:.3f}"
-                  if pd.notna(ndcg.loc[best, "ci_low"]) else "")
-        cols[0].caption(name_of(best) + spread)
-        if baseline in ndcg.index:
-            cols[1].metric(f"Best single-signal NDCG@{k}",
-                           f"{ndcg.loc[baseline, 'value']:.3f}", border=True)
-            cols[1].caption(f"{name_of(baseline)}: the baseline every model is tested against")
-        fusion = [m for m in ndcg.index if family.get(m) == "fusion"]
-        if fusion and baseline in ndcg.index:
-            best_fusion = max(fusion, key=lambda m: ndcg.loc[m, "value"])
-            row = ndcg.loc[best_fusion]
-            if pd.notna(row["gain"]):
-                cols[2].metric(f"Fusion gain in NDCG@{k}", f"{row['gain']:+.1%}", border=True,
-                               help="best fusion model over the best single-signal model, "
-                                    "on the same shoppers")
-                verdict = "significant" if row["p_value"] < charts.SIGNIFICANCE else \
-                    "not significant"
-                cols[2].caption(f"{name_of(best_fusion)} · 95% CI {row['gain_low']:+.1%} to "
-                                f"{row['gain_high']:+.1%} · {verdict} (p = "
-                                f"{row['p_value']:.2g})")
+    if tiles:
+        for col, tile in zip(st.columns(3), tiles):
+            if tile is not None:
+                col.metric(tile.label, tile.value, border=True, help=tile.help)
+                col.caption(tile.caption)
 
 # stateful tabs: only the open one is drawn (each plotly chart costs the browser ~100 ms)
 tabs = st.tabs(["Overview", "Metric at K", "Slices", "Diversity", "Training curves", "Table"],
@@ -149,7 +125,7 @@ with tabs[0]:
         if baseline:
             note += (f"Each model is tested against {name_of(baseline)} on the same shoppers; "
                      "hatched bars marked n.s. are not significantly different from it "
-                     "(paired t-test, p ≥ 0.05).")
+                     f"(paired t-test, p ≥ {ALPHA:g}).")
         st.caption(note)
         grid = st.columns(2)
         for n, metric in enumerate(HEADLINE):
@@ -160,13 +136,13 @@ with tabs[1]:
     if tabs[1].open:
         metric = st.segmented_control("Metric", ["ndcg", "recall", "precision", "f1", "hit_rate",
                                                  "map", "mrr"], default="ndcg", key="ev_curve_m",
-                                      format_func=lambda m: charts.METRIC_LABELS.get(m, m))
+                                      format_func=lambda m: tables.METRIC_LABELS.get(m, m))
         st.plotly_chart(charts.metric_at_k(overall, metric or "ndcg"), width="stretch")
 with tabs[2]:
     if tabs[2].open:
         metric = st.segmented_control("Metric", ["recall", "ndcg"], default="recall",
                                       key="ev_slice_m",
-                                      format_func=lambda m: charts.METRIC_LABELS.get(m, m))
+                                      format_func=lambda m: tables.METRIC_LABELS.get(m, m))
         st.plotly_chart(charts.slice_bars(metrics, metric or "recall", k), width="stretch")
 with tabs[3]:
     if tabs[3].open:
@@ -183,32 +159,11 @@ with tabs[3]:
                        "least similar product each time). This is what it costs in relevance "
                        "and buys in variety, measured like everything else on this page.")
             st.plotly_chart(charts.diversity_tradeoff(effect, k), width="stretch")
-            rows = []
-            at_k = effect[effect["k"] == k]
-            for (model, level), part in sorted(at_k.groupby(["model", "diversity"]),
-                                               key=lambda g: (models.index(g[0][0])
-                                                              if g[0][0] in models else 99,
-                                                              g[0][1])):
-                cells = part.set_index("metric")
-
-                def cell(metric: str, cells=cells, level=level) -> str:
-                    if metric not in cells.index:
-                        return "–"
-                    r = cells.loc[metric]
-                    text = f"{r['value']:.3f}"
-                    if level > 0 and pd.notna(r["gain"]):
-                        text += f" ({r['gain']:+.1%}" + (
-                            "" if r["p_value"] < charts.SIGNIFICANCE else ", n.s.") + ")"
-                    return text
-
-                rows.append({"Model": name_of(model), "Level": f"{level:g}",
-                             f"NDCG@{k}": cell("ndcg"), f"Recall@{k}": cell("recall"),
-                             f"Diversity@{k}": cell("diversity"),
-                             f"Coverage@{k}": cell("coverage")})
-            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+            rows = tables.diversity_table(effect, k, models)
+            st.dataframe(rows, hide_index=True, width="stretch",
                          height=35 * (len(rows) + 1) + 3)
             st.caption("In brackets: change against the same model's own list; n.s. = not "
-                       "significant (paired t-test over shoppers, p ≥ 0.05).")
+                       f"significant (paired t-test over shoppers, p ≥ {ALPHA:g}).")
         st.plotly_chart(charts.beyond_accuracy(metrics, k), width="stretch")
 with tabs[4]:
     if tabs[4].open:
@@ -237,37 +192,8 @@ with tabs[4]:
                 cols[n % 2].caption(f"Run {run} stopped after {len(frame)} epoch(s): no curve.")
 with tabs[5]:
     if tabs[5].open:
-        table = []
-        for model in models:
-            if model not in picked:
-                continue
-            row = {"Model": name_of(model), "Family": family.get(model, "")}
-            for metric, at_k in TABLE:
-                sel = overall[(overall["model"] == model) & (overall["metric"] == metric)]
-                sel = sel[sel["k"] == k] if at_k else sel[sel["k"].isna()]
-                head = charts.METRIC_LABELS.get(metric, metric) + (f"@{k}" if at_k else "")
-                if sel.empty:
-                    row[head] = "–"
-                    continue
-                r = sel.iloc[0]
-                if pd.notna(r.get("std")):
-                    row[head] = f"{r['value']:.4f} ± {r['std']:.4f}"
-                elif pd.notna(r.get("ci_low")):
-                    row[head] = f"{r['value']:.4f} ({r['ci_low']:.4f}–{r['ci_high']:.4f})"
-                else:
-                    row[head] = f"{r['value']:.4f}"
-            n = overall[(overall["model"] == model) & (overall["metric"] == "ndcg")
-                        & (overall["k"] == k)]
-            n = n.iloc[0] if len(n) else None
-            if n is None or pd.isna(n.get("gain")):
-                row[f"NDCG@{k} vs baseline"] = "baseline" if model == baseline else "–"
-            else:
-                row[f"NDCG@{k} vs baseline"] = (
-                    f"{n['gain']:+.1%} ({n['gain_low']:+.1%} to {n['gain_high']:+.1%}), "
-                    + ("significant" if n["p_value"] < charts.SIGNIFICANCE else "n.s.")
-                    + f", p = {n['p_value']:.2g}")
-            table.append(row)
-        st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+        table = tables.results_table(overall, [m for m in models if m in picked], k, baseline)
+        st.dataframe(table, hide_index=True, width="stretch")
         st.caption("In brackets: 95% bootstrap interval over test shoppers"
                    + (" (± std over folds)" if folds_shown else "")
                    + (f"; the last column tests each model against {name_of(baseline)}, the "

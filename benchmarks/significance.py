@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from recsys.core.progress import console_progress  # noqa: E402
+from recsys.evaluation.summary import summarize  # noqa: E402
 from recsys.models import display_name, get_spec  # noqa: E402
 from recsys.store import Store  # noqa: E402
 from recsys.usecases import evaluate  # noqa: E402
-from recsys.usecases.evaluation import summarize  # noqa: E402
 
 TARGET_GAIN = 0.10
 

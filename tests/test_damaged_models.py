@@ -16,7 +16,8 @@ import pytest
 
 from recsys import usecases
 from recsys.cli import main
-from recsys.models.base import DamagedModelFile, Recommender
+from recsys.models.base import Recommender
+from recsys.models.errors import DamagedModelFile
 from recsys.recommend.training import DamagedModel, load_model, train_model
 from recsys.store import Store
 

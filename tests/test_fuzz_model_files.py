@@ -37,7 +37,8 @@ from recsys.encoders.checkpoints import (
     DamagedCheckpoint,
     load_checkpoint,
 )
-from recsys.models.base import DamagedModelFile, Recommender
+from recsys.models.base import Recommender
+from recsys.models.errors import DamagedModelFile
 from recsys.recommend.training import train_model
 from recsys.store import Store
 

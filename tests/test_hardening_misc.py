@@ -11,7 +11,8 @@ import pytest
 
 from recsys.cli import main
 from recsys.data.export import escape_cell, escape_frame, to_csv_bytes
-from recsys.models.base import ModelError, TrainConfig, coerce_params
+from recsys.models.config import TrainConfig, coerce_params
+from recsys.models.errors import ModelError
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "1e400", float("nan"),

@@ -28,6 +28,9 @@ from .test_models_helpers import (
 
 ALL = model_names()
 CONTENT_USING = [n for n in ALL if get_spec(n).requires - {"cf", "ratings"}]
+PERSONALISED = [n for n in ALL if get_spec(n).personalised]
+EXACT_FOLD_IN = [n for n in ALL if get_spec(n).exact_fold_in]
+"""Models whose fold-in of a trained user's own history reproduces that user's scores."""
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,7 @@ class TestModelContract:
         with_seen = {item for item, _ in model.recommend("u03", k=N_ITEMS, exclude_seen=False)}
         assert seen <= with_seen
 
-    @pytest.mark.parametrize("name", [n for n in ALL if n != "popularity"])
+    @pytest.mark.parametrize("name", PERSONALISED)
     def test_personalised_models_recommend_the_users_own_group(self, fitted, name):
         model = fitted[name]
         right = 0
@@ -68,6 +71,20 @@ class TestModelContract:
             own = range(0, GROUP) if u < GROUP else range(GROUP, 2 * GROUP)
             right += sum(i in own or i in (COLD_A, COLD_B) for i in top)
         assert right >= 0.75 * 2 * N_USERS
+
+    @pytest.mark.parametrize("name", [n for n in ALL if n not in PERSONALISED])
+    def test_models_that_are_not_personalised_score_every_user_alike(self, fitted, name):
+        scores = fitted[name].score(np.arange(N_USERS))
+        assert len(scores) == N_USERS
+        np.testing.assert_array_equal(scores, np.broadcast_to(scores[0], scores.shape))
+
+    def test_the_specs_say_which_models_read_one_signal_and_fold_in_exactly(self):
+        single = [n for n in ALL if get_spec(n).single_signal]
+        assert "ease" in single and "content-text" in single
+        assert "content" not in single and "late-fusion" not in single   # photo + text
+        assert all(len(get_spec(n).requires) == 1 for n in single)
+        assert "popularity" not in PERSONALISED and "popularity" in EXACT_FOLD_IN
+        assert set(EXACT_FOLD_IN) < set(ALL)
 
     def test_popularity_ranks_the_most_popular_item_first(self, fitted):
         scores = fitted["popularity"].score([15])[0]
@@ -122,11 +139,6 @@ class TestModelContract:
             assert model._stop_metric(kept) == best
 
 
-EXACT_FOLD_IN = ["popularity", "itemknn", "ease", "content-image", "content-text", "content",
-                 "content-knn", "early-fusion", "late-fusion", "attention-fusion"]
-"""Models whose fold-in of a trained user's own history reproduces that user's scores."""
-
-
 class TestFoldIn:
     """`score_history`: a history that is not in the training data, scored without retraining."""
 
@@ -138,7 +150,7 @@ class TestFoldIn:
             np.testing.assert_allclose(model.score_history(row.indices, row.data),
                                        model.score([user])[0], rtol=1e-4, atol=1e-4)
 
-    @pytest.mark.parametrize("name", [n for n in ALL if n != "popularity"])
+    @pytest.mark.parametrize("name", PERSONALISED)
     def test_a_new_shopper_who_likes_group_a_gets_group_a(self, fitted, name):
         model = fitted[name]
         history = np.array([1, 2, 3])
@@ -164,7 +176,7 @@ class TestFoldIn:
         assert heavy[2] - heavy[12] > light[2] - light[12]
 
     def test_repeated_items_merge_and_bad_histories_are_clear_errors(self, fitted):
-        from recsys.models.base import ModelError
+        from recsys.models.errors import ModelError
 
         model = fitted["ease"]
         np.testing.assert_allclose(model.score_history([1, 1, 2]), model.score_history([2, 1]))
@@ -261,16 +273,6 @@ def test_sparse_propagation_matches_dense_forward_and_backward():
     x2 = x.detach().clone().requires_grad_()
     (torch.from_numpy(a.toarray()) @ x2).pow(2).sum().backward()
     assert torch.allclose(x.grad, x2.grad, atol=1e-5)
-
-
-def test_ease_float32_cholesky_inverse_matches_numpy():
-    from recsys.models.baselines import spd_inverse
-
-    rng = np.random.default_rng(0)
-    m = rng.normal(size=(40, 40))
-    spd = (m @ m.T + 40 * np.eye(40)).astype(np.float32)
-    assert np.allclose(spd_inverse(spd.copy()), np.linalg.inv(spd.astype(np.float64)),
-                       atol=1e-6)
 
 
 def test_fits_run_torch_single_threaded_and_restore_the_setting(data, monkeypatch):

@@ -19,13 +19,13 @@ import plotly.express as px
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from recsys.evaluation.stats import is_significant
+from recsys.evaluation.tables import METRIC_LABELS
 from recsys.models import display_name
 
 from .components import MODALITY_LABELS, modality_colour
 
 PALETTE = px.colors.qualitative.Bold
-FAMILY_COLOURS = {"baseline": "#94A3B8", "collaborative": "#6366F1", "content": "#F59E0B",
-                  "fusion": "#EC4899"}
 MODEL_COLOURS = {
     # baseline: grey
     "popularity": "#94A3B8",
@@ -40,13 +40,8 @@ MODEL_COLOURS = {
 }
 """One colour per model on every tab: the family's hue, a shade per model."""
 
-SIGNIFICANCE = 0.05
 AXIS_FORMAT = ".2f"
 
-METRIC_LABELS = {"auc": "Accuracy (AUC)", "precision": "Precision", "recall": "Recall",
-                 "f1": "F1", "ndcg": "NDCG", "hit_rate": "Hit rate", "map": "MAP", "mrr": "MRR",
-                 "coverage": "Catalog coverage", "diversity": "Intra-list diversity",
-                 "novelty": "Novelty", "cold_share": "Cold-item share"}
 METRIC_HELP = {
     "auc": "chance that a product the shopper chose is ranked above one they did not, over "
            "the whole catalog, not only the top K (0.5 = random order)",
@@ -125,11 +120,12 @@ def _errors(sel: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None, st
 
 
 def not_significant(sel: pd.DataFrame) -> np.ndarray:
-    """Rows compared with a baseline whose difference is not significant (p >= 0.05)."""
+    """Rows compared with a baseline whose difference is not significant (a p-value, not
+    below `stats.ALPHA`); rows without a test are not marked."""
     if "p_value" not in sel:
         return np.zeros(len(sel), dtype=bool)
     p = sel["p_value"].to_numpy(dtype=float)
-    return np.isfinite(p) & (p >= SIGNIFICANCE)
+    return np.isfinite(p) & ~is_significant(p)
 
 
 def metric_bars(frame: pd.DataFrame, metric: str, k: int | None) -> go.Figure:
@@ -369,7 +365,7 @@ def events_over_time(weekly: pd.DataFrame) -> go.Figure:
     return _layout(fig, 320)
 
 
-# -- the catalog map and the A/B test (issue-novel) ---------------------------------------------
+# -- the catalog map and the A/B test -----------------------------------------------------------
 MAP_OTHER = "other"
 MAP_MAX_GROUPS = 20
 

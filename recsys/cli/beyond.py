@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from recsys.evaluation.stats import ALPHA
+
 from . import Context, Result, add_command
 
 
@@ -96,7 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--visits", type=int, default=1,
                    help="visits per shopper (default 1, at most 1,000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level")
+    p.add_argument("--alpha", type=float, default=ALPHA, help="significance level")
     p.add_argument("--power", type=float, default=0.8, help="power for the sample size")
 
 
@@ -107,12 +109,13 @@ def _pct(value: float | None) -> str:
 def search_as(ctx: Context) -> Result:
     from ..usecases import search_for_shopper
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("search") as bar:
-        hits = search_for_shopper(ctx.store(), a.dataset, user_id=a.user, history=a.likes,
-                                  text=a.text, photo=a.image, item_id=a.item, taste=a.taste,
-                                  k=a.k, model=a.model, image_weight=a.image_weight,
-                                  pool=a.pool, hide_history=a.hide_history, progress=bar)
+        hits = search_for_shopper(ctx.store(), args.dataset, user_id=args.user,
+                                  history=args.likes, text=args.text, photo=args.image,
+                                  item_id=args.item, taste=args.taste, k=args.k,
+                                  model=args.model, image_weight=args.image_weight,
+                                  pool=args.pool, hide_history=args.hide_history, progress=bar)
     who = f"shopper {hits.shopper}" if hits.shopper else f"a new shopper who likes " \
                                                          f"{', '.join(hits.history)}"
     lines = [f"Top {len(hits.results)} for {who} on '{hits.dataset}' (taste {hits.taste:g}, "
@@ -128,10 +131,10 @@ def search_as(ctx: Context) -> Result:
 def new_shopper(ctx: Context) -> Result:
     from ..usecases import new_shopper_picks
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("picks") as bar:
-        picks = new_shopper_picks(ctx.store(), a.dataset, a.likes or (), photo=a.image,
-                                  model=a.model, k=a.k, progress=bar)
+        picks = new_shopper_picks(ctx.store(), args.dataset, args.likes or (), photo=args.image,
+                                  model=args.model, k=args.k, progress=bar)
     start = "the photo's look-alikes" if picks.from_photo else "the liked products"
     lines = [f"Picks for a new shopper on '{picks.dataset}' from {start} "
              f"({picks.model} run {picks.run_id}, fold-in in {1000 * picks.seconds:.0f} ms):",
@@ -147,11 +150,11 @@ def new_shopper(ctx: Context) -> Result:
 def coldstart_eval(ctx: Context) -> Result:
     from ..usecases import evaluate_cold_start
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("cold-start evaluation") as bar:
-        frame = evaluate_cold_start(ctx.store(), a.dataset, a.models, a.lengths, a.users, a.k,
-                                    a.seed, progress=bar)
-    k = int(frame["k"].iloc[0]) if len(frame) else a.k
+        frame = evaluate_cold_start(ctx.store(), args.dataset, args.models, args.lengths,
+                                    args.users, args.k, args.seed, progress=bar)
+    k = int(frame["k"].iloc[0]) if len(frame) else args.k
     lengths = sorted(frame["history"].unique())
     head = "".join(f"{f'NDCG@{k} n={n}':>14}" for n in lengths) + \
         "".join(f"{f'R@{k} n={n}':>12}" for n in lengths)
@@ -174,11 +177,11 @@ def coldstart_eval(ctx: Context) -> Result:
 def search_eval(ctx: Context) -> Result:
     from ..usecases import evaluate_personal_search
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("personalised search evaluation") as bar:
-        out = evaluate_personal_search(ctx.store(), a.dataset, model=a.model, tastes=a.tastes,
-                                       query_from=a.query_from, k=a.k, pool=a.pool,
-                                       users=a.users, progress=bar)
+        out = evaluate_personal_search(ctx.store(), args.dataset, model=args.model,
+                                       tastes=args.tastes, query_from=args.query_from, k=args.k,
+                                       pool=args.pool, users=args.users, progress=bar)
     lines = [f"Personalised search on '{out['dataset']}' ({out['model']} run {out['run_id']}): "
              f"{out['cases']:,} searches by {out['users']:,} test users, "
              f"{out['queries']} distinct queries ({out['query_from']}), pool {out['pool']}"]
@@ -190,11 +193,11 @@ def search_eval(ctx: Context) -> Result:
 def catalog_map(ctx: Context) -> Result:
     from ..usecases import catalog_map as run
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("map") as bar:
-        m = run(ctx.store(), a.dataset, vectors=a.vectors, method=a.method,
-                clusters=a.clusters, seed=a.seed, image_weight=a.image_weight, user_id=a.user,
-                model=a.model, progress=bar)
+        m = run(ctx.store(), args.dataset, vectors=args.vectors, method=args.method,
+                clusters=args.clusters, seed=args.seed, image_weight=args.image_weight,
+                user_id=args.user, model=args.model, progress=bar)
     lines = [f"Map of {len(m.points):,} products of '{m.dataset}' ({m.vectors} vectors, "
              f"{m.method.upper()}, " + ("from cache" if m.cached else f"{m.seconds:.1f} s")
              + ")" + (f": purity {m.purity:.3f}, NMI {m.nmi:.3f} against article type"
@@ -204,22 +207,22 @@ def catalog_map(ctx: Context) -> Result:
     if m.overlay:
         lines.append(f"Overlay: {len(m.overlay['history'])} history items and "
                      f"{len(m.overlay['picks'])} picks of {m.overlay['user_id']}")
-    if a.out:
+    if args.out:
         from recsys.core.files import atomic_path
 
-        with atomic_path(a.out) as tmp:
+        with atomic_path(args.out) as tmp:
             m.points.drop(columns=["image_path"], errors="ignore").to_csv(tmp, index=False)
-        lines.append(f"Points written to {a.out}")
+        lines.append(f"Points written to {args.out}")
     return Result(m.to_dict(), "\n".join(lines))
 
 
 def purity(ctx: Context) -> Result:
     from ..usecases import cluster_purity
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("purity") as bar:
-        frame = cluster_purity(ctx.store(), a.dataset, a.clusters, a.seed, a.image_weight,
-                               progress=bar)
+        frame = cluster_purity(ctx.store(), args.dataset, args.clusters, args.seed,
+                               args.image_weight, progress=bar)
     lines = [f"k-means clusters against article type ({frame['items'].max():,} products)",
              f"{'vectors':<10}{'k':>5}{'purity':>9}{'NMI':>8}"]
     for r in frame.to_dict("records"):
@@ -233,10 +236,11 @@ def abtest(ctx: Context) -> Result:
 
     from ..usecases import ab_test
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("A/B test") as bar:
-        r = ab_test(ctx.store(), a.dataset, a.model_a, a.model_b, k=a.k, shoppers=a.shoppers,
-                    visits=a.visits, seed=a.seed, alpha=a.alpha, power=a.power, progress=bar)
+        r = ab_test(ctx.store(), args.dataset, args.model_a, args.model_b, k=args.k,
+                    shoppers=args.shoppers, visits=args.visits, seed=args.seed,
+                    alpha=args.alpha, power=args.power, progress=bar)
     level = f"{1 - r.alpha:.0%}"
     lines = [f"A/B test on '{r.dataset}': A = {r.models['A']} (run {r.runs['A']}), "
              f"B = {r.models['B']} (run {r.runs['B']}); the same {r.population:,} shoppers "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import pandas as pd
+
 from recsys.core.errors import RecsysError
 from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
 from recsys.recommend.rerank import DEFAULT_DIVERSITY
@@ -154,13 +156,13 @@ def prune_models(ctx: Context) -> Result:
 
     from ..usecases import prune_models as run
 
-    a = ctx.args
-    dataset = None if a.all_datasets else ctx.dataset()
-    report = run(ctx.store(), dataset, model=a.model, keep=a.keep, dry_run=a.dry_run,
-                 all_datasets=a.all_datasets)
+    args = ctx.args
+    dataset = None if args.all_datasets else ctx.dataset()
+    report = run(ctx.store(), dataset, model=args.model, keep=args.keep, dry_run=args.dry_run,
+                 all_datasets=args.all_datasets)
     lines = [report.summary()]
     for d in report.deleted:
-        lines.append(f"  {'would delete' if a.dry_run else 'deleted'} run {d['run_id']:>5} "
+        lines.append(f"  {'would delete' if args.dry_run else 'deleted'} run {d['run_id']:>5} "
                      f"{d['dataset']}/{d['model']}  {format_bytes(d['bytes']):>9}  {d['path']}")
     return Result(report.to_dict(), "\n".join(lines))
 
@@ -170,9 +172,10 @@ def _num(value: float | None, width: int) -> str:
 
 
 def evaluate(ctx: Context) -> Result:
+    from recsys.evaluation.summary import summarize
+
     from ..usecases import diversity_effect
     from ..usecases import evaluate as run
-    from ..usecases.evaluation import summarize
 
     dataset = ctx.dataset()
     store = ctx.store()
@@ -201,14 +204,15 @@ def evaluate(ctx: Context) -> Result:
 
 def format_results(frame, dataset: str) -> str:
     """Main test metrics per model (all users), then the cold-item and short-history slices."""
+    from recsys.evaluation.tables import metric_row
+
     protocol = frame["protocol"].iloc[0]
     ks = sorted({int(k) for k in frame["k"].dropna()})
     wanted = [(m, k) for m, k in TABLE_METRICS if k is None or k in ks]
 
     def value(model: str, slice_: str, metric: str, k: int | None) -> str:
-        sel = frame[(frame.model == model) & (frame.slice == slice_) & (frame.metric == metric)]
-        sel = sel[sel.k.isna()] if k is None else sel[sel.k == k]
-        return f"{sel['value'].iloc[0]:.4f}" if len(sel) else "-"
+        row = metric_row(frame, model, metric, k, slice_)
+        return "-" if row is None else f"{row['value']:.4f}"
 
     header = "".join(f"{(m if k is None else f'{m}@{k}'):>12}" for m, k in wanted)
     lines = [f"Test metrics on '{dataset}' ({protocol} split, all items ranked, training items "
@@ -239,54 +243,55 @@ def format_results(frame, dataset: str) -> str:
 
 
 def _reference_k(frame) -> int:
-    from ..usecases.evaluation import reference_k
+    from recsys.evaluation.summary import reference_k
 
     return reference_k(int(k) for k in frame["k"].dropna().unique())
 
 
 def _value(row) -> str:
     """0.1234 ± 0.0050 (folds) or 0.1234 [0.1100, 0.1350] (95% interval)."""
-    if row is None:
-        return "-"
-    if row.get("std") == row.get("std") and row.get("std") is not None:
-        return f"{row['value']:.4f} ± {row['std']:.4f}"
-    if row.get("ci_low") == row.get("ci_low") and row.get("ci_low") is not None:
-        return f"{row['value']:.4f} [{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
-    return f"{row['value']:.4f}"
+    from recsys.evaluation.tables import value_text
+
+    return "-" if row is None else value_text(row, interval="[{:.4f}, {:.4f}]")
 
 
 def _gain(row) -> str:
-    if row is None or row.get("gain") != row.get("gain") or row.get("gain") is None:
+    from recsys.evaluation.stats import is_significant
+
+    if row is None or pd.isna(row.get("gain")):
         return ""
-    mark = "" if row["p_value"] < 0.05 else " n.s."
+    mark = "" if is_significant(row["p_value"]) else " n.s."
     return (f"{row['gain']:+.1%} [{row['gain_low']:+.1%}, {row['gain_high']:+.1%}] "
             f"p={row['p_value']:.2g}{mark}")
 
 
 def format_significance(frame) -> str:
     """NDCG and recall at the reference K with their uncertainty, and each model's gain over
-    the single-signal baseline (n.s. = not significant at 5%)."""
+    the single-signal baseline (n.s. = not significant at `stats.ALPHA`)."""
+    from recsys.evaluation.tables import baseline_of, metric_row
+
     k = _reference_k(frame)
     sel = frame[(frame["slice"] == "all") & (frame["k"] == k)]
     folds = sel["std"].notna().any()
-    base = sel["baseline"].dropna()
+    base = baseline_of(sel)
     lines = [f"Uncertainty at K={k} (all test users; "
              + ("mean ± std over folds, " if folds else "")
              + "95% bootstrap interval over users; gain = paired bootstrap interval and "
                "paired t-test against "
-             + (base.iloc[0] if len(base) else "no single-signal model") + ")",
+             + (base or "no single-signal model") + ")",
              f"{'model':<18}{'NDCG@' + str(k):<28}{'recall@' + str(k):<28}NDCG gain vs baseline"]
     for model in frame["model"].unique():
-        rows = {m: sel[(sel["model"] == model) & (sel["metric"] == m)]
-                for m in ("ndcg", "recall")}
-        rows = {m: r.iloc[0].to_dict() if len(r) else None for m, r in rows.items()}
-        lines.append(f"{model:<18}{_value(rows['ndcg']):<28}"
-                     f"{_value(rows['recall']):<28}{_gain(rows['ndcg']) or '(baseline)'}")
+        ndcg, recall = (metric_row(sel, model, m, k) for m in ("ndcg", "recall"))
+        lines.append(f"{model:<18}{_value(ndcg):<28}"
+                     f"{_value(recall):<28}{_gain(ndcg) or '(baseline)'}")
     return "\n".join(lines)
 
 
 def format_diversity(frame, rerank) -> str:
     """NDCG, intra-list diversity and coverage at the reference K per MMR level."""
+    from recsys.evaluation.stats import ALPHA, is_significant
+    from recsys.evaluation.tables import metric_row
+
     k = _reference_k(frame)
     plain = frame[(frame["slice"] == "all") & (frame["k"] == k)]
     lines = [f"Diversity re-ranking (MMR) at K={k}: change against the model's own list",
@@ -294,13 +299,12 @@ def format_diversity(frame, rerank) -> str:
              f"{'coverage':>10}"]
 
     def pick(frame_, model, metric):
-        r = frame_[(frame_["model"] == model) & (frame_["metric"] == metric) & (frame_["k"] == k)]
-        return r.iloc[0] if len(r) else None
+        return metric_row(frame_, model, metric, k)
 
     def change(row) -> str:
-        if row is None or row["gain"] != row["gain"]:
+        if row is None or pd.isna(row["gain"]):
             return ""
-        return f"{row['gain']:+.1%}" + ("" if row["p_value"] < 0.05 else "*")
+        return f"{row['gain']:+.1%}" + ("" if is_significant(row["p_value"]) else "*")
 
     for model in frame["model"].unique():
         levels = sorted(rerank[rerank["model"] == model]["diversity"].unique())
@@ -315,7 +319,7 @@ def format_diversity(frame, rerank) -> str:
                          f"{'-' if div is None else f'{div.value:.4f}':>11}"
                          f"{change(div) if level else '':>10}"
                          f"{'-' if cov is None else f'{cov.value:.3f}':>10}")
-    lines.append("* not significant at 5% (paired t-test over users)")
+    lines.append(f"* not significant at {ALPHA:.0%} (paired t-test over users)")
     return "\n".join(lines)
 
 

@@ -13,7 +13,7 @@ The rules, for every file read here:
   `ModelFileError` whose `reason` says what is wrong in our words: never the file's contents,
   never a traceback of another type.
 
-Callers turn the reason into their own error (`models.base.DamagedModelFile`, the encoder's
+Callers turn the reason into their own error (`models.errors.DamagedModelFile`, the encoder's
 `DamagedCheckpoint`, `vector_index.VectorIndexError`) and decide what happens next (skip the
 run, rebuild the index, ask to re-align the encoder).
 """

@@ -255,33 +255,33 @@ _GRAPHIC_PRINT = ("Tshirts", "Sweatshirts")   # "Printed" means a chest graphic 
 class _Mask:
     """A silhouette under construction, in unit coordinates."""
 
-    def __init__(self, ctx: "_Ctx") -> None:
-        self.ctx = ctx
-        self.img = Image.new("L", (ctx.res, ctx.res), 0)
+    def __init__(self, drawing: "_Drawing") -> None:
+        self.drawing = drawing
+        self.img = Image.new("L", (drawing.res, drawing.res), 0)
         self._draw = ImageDraw.Draw(self.img)
 
     def poly(self, pts: list[Point], erase: bool = False) -> "_Mask":
-        self._draw.polygon(self.ctx.px(pts), fill=0 if erase else 255)
+        self._draw.polygon(self.drawing.px(pts), fill=0 if erase else 255)
         return self
 
     def ellipse(self, box: tuple[float, float, float, float], erase: bool = False) -> "_Mask":
-        self._draw.ellipse(self.ctx.box(box), fill=0 if erase else 255)
+        self._draw.ellipse(self.drawing.box(box), fill=0 if erase else 255)
         return self
 
     def rect(self, box: tuple[float, float, float, float], r: float = 0.0,
              erase: bool = False) -> "_Mask":
-        self._draw.rounded_rectangle(self.ctx.box(box), radius=self.ctx.len(r),
+        self._draw.rounded_rectangle(self.drawing.box(box), radius=self.drawing.pixels(r),
                                      fill=0 if erase else 255)
         return self
 
     def line(self, pts: list[Point], width: float, erase: bool = False) -> "_Mask":
-        self._draw.line(self.ctx.px(pts), fill=0 if erase else 255,
-                        width=max(1, self.ctx.len(width)), joint="curve")
+        self._draw.line(self.drawing.px(pts), fill=0 if erase else 255,
+                        width=max(1, self.drawing.pixels(width)), joint="curve")
         return self
 
     def blur(self, radius: float) -> "_Mask":
         """Soft edges (for highlights and fades)."""
-        self.img = self.img.filter(ImageFilter.GaussianBlur(radius * self.ctx.res))
+        self.img = self.img.filter(ImageFilter.GaussianBlur(radius * self.drawing.res))
         self._draw = ImageDraw.Draw(self.img)
         return self
 
@@ -291,7 +291,7 @@ class _Mask:
         return self
 
 
-class _Ctx:
+class _Drawing:
     """Everything one drawing needs: canvas, colours, pattern, seeded randomness."""
 
     def __init__(self, article: str, colour: str, pattern: str, secondary: str, size: int,
@@ -318,8 +318,9 @@ class _Ctx:
         (x0, y0), (x1, y1) = self.px([(b[0], b[1]), (b[2], b[3])])
         return x0, y0, x1, y1
 
-    def len(self, v: float) -> int:
-        return int(round(v * self.scale * self.res))
+    def pixels(self, length: float) -> int:
+        """A length in unit coordinates, in pixels of the (supersampled) canvas."""
+        return int(round(length * self.scale * self.res))
 
     def mask(self) -> _Mask:
         return _Mask(self)
@@ -398,13 +399,13 @@ class _Ctx:
 
     def line(self, pts: list[Point], width: float, colour: RGB, alpha: float = 1.0) -> None:
         self._target(alpha).line(self.px(pts), fill=(*colour, int(255 * alpha)),
-                                 width=max(1, self.len(width)), joint="curve")
+                                 width=max(1, self.pixels(width)), joint="curve")
 
     def dashed(self, pts: list[Point], width: float, colour: RGB, dash: float = 0.016,
                alpha: float = 1.0) -> None:
         """Stitching: a dashed polyline."""
         draw = self._target(alpha)
-        fill, w = (*colour, int(255 * alpha)), max(1, self.len(width))
+        fill, w = (*colour, int(255 * alpha)), max(1, self.pixels(width))
         for (ax, ay), (bx, by) in zip(pts, pts[1:]):
             n = max(1, int(math.hypot(bx - ax, by - ay) / dash))
             for i in range(0, n, 2):
@@ -419,7 +420,7 @@ class _Ctx:
         self._target(alpha).ellipse(self.box((x - r, y - r, x + r, y + r)),
                                     fill=(*colour, int(255 * alpha)),
                                     outline=rim and (*rim, int(255 * alpha)),
-                                    width=max(1, self.len(r * 0.25)))
+                                    width=max(1, self.pixels(r * 0.25)))
 
     def poly(self, pts: list[Point], colour: RGB, alpha: float = 1.0) -> None:
         self._target(alpha).polygon(self.px(pts), fill=(*colour, int(255 * alpha)))
@@ -447,7 +448,7 @@ class _Ctx:
         return self._pattern
 
 
-def _draw_pattern(c: _Ctx) -> Image.Image:
+def _draw_pattern(c: _Drawing) -> Image.Image:
     """The base colour covered by the pattern over the whole canvas (masked later)."""
     R, base, sec = c.res, c.base, c.sec
     img = Image.new("RGB", (R, R), base)
@@ -547,7 +548,7 @@ def _draw_geometric(d: ImageDraw.ImageDraw, R: int, sec: RGB, rng: random.Random
 # `c.paint` (shaded, outlined; FABRIC carries the pattern), then details (seams, buttons, laces).
 
 
-def _draw_tshirt(c: _Ctx) -> None:
+def _draw_tshirt(c: _Drawing) -> None:
     s = c.rng.uniform(-0.02, 0.02)
     c.block_y = 0.47
     c.paint(c.mask().poly(_mirror([(0.5, 0.135), (0.45, 0.14), (0.405, 0.155), (0.30, 0.19),
@@ -565,7 +566,7 @@ def _draw_tshirt(c: _Ctx) -> None:
     c.chest_graphic((0.41, 0.31, 0.59, 0.51))
 
 
-def _draw_shirt(c: _Ctx) -> None:
+def _draw_shirt(c: _Drawing) -> None:
     tail = [(0.32, 0.86), (0.37, 0.885), (0.43, 0.895), (0.5, 0.88)]
     c.paint(c.mask().poly(_mirror([(0.5, 0.13), (0.42, 0.14), (0.31, 0.17), (0.14, 0.74),
                                    (0.235, 0.775), (0.325, 0.40)] + tail)))
@@ -583,7 +584,7 @@ def _draw_shirt(c: _Ctx) -> None:
     c.line([(0.36, 0.34), (0.445, 0.34)], 0.004, c.ink, 0.45)
 
 
-def _draw_dress(c: _Ctx) -> None:
+def _draw_dress(c: _Drawing) -> None:
     flare = c.rng.uniform(-0.03, 0.02)
     hem = [(0.17 + flare, 0.875), (0.25, 0.895), (0.33, 0.882), (0.42, 0.9), (0.5, 0.888)]
     c.paint(c.mask().poly(_mirror([(0.5, 0.27), (0.46, 0.24), (0.43, 0.13), (0.385, 0.13),
@@ -598,7 +599,7 @@ def _draw_dress(c: _Ctx) -> None:
     c.line([(0.56, 0.30), (0.55, 0.41)], 0.004, c.ink, 0.3)
 
 
-def _draw_skirt(c: _Ctx) -> None:
+def _draw_skirt(c: _Drawing) -> None:
     flare = c.rng.uniform(-0.03, 0.02)
     c.paint(c.mask().poly(_mirror([(0.5, 0.2), (0.335, 0.2), (0.20 + flare, 0.82),
                                    (0.27, 0.838), (0.35, 0.826), (0.43, 0.842), (0.5, 0.832)])))
@@ -613,7 +614,7 @@ def _legs(hem: float, crotch: float, outer: float, inner: float) -> list[Point]:
                     (0.49, crotch + 0.02), (0.5, crotch)])
 
 
-def _waistband(c: _Ctx, loops: bool = True) -> None:
+def _waistband(c: _Drawing, loops: bool = True) -> None:
     c.paint(c.mask().rect((0.305, 0.11, 0.695, 0.17), 0.006))
     c.dot((0.535, 0.14), 0.01, METAL_SILVER, _dark(METAL_SILVER, 0.4))
     if loops:
@@ -621,7 +622,7 @@ def _waistband(c: _Ctx, loops: bool = True) -> None:
             c.paint(c.mask().rect((x - 0.008, 0.105, x + 0.008, 0.19), 0.003))
 
 
-def _draw_jeans(c: _Ctx) -> None:
+def _draw_jeans(c: _Drawing) -> None:
     c.paint(c.mask().poly(_legs(0.88, 0.39, 0.27, 0.47)))
     for x in (0.37, 0.63):
         fade = c.mask().ellipse((x - 0.06, 0.2, x + 0.06, 0.54)).blur(0.04)
@@ -638,7 +639,7 @@ def _draw_jeans(c: _Ctx) -> None:
     c.line([(0.5, 0.17), (0.5, 0.38)], 0.004, c.ink, 0.6)
 
 
-def _draw_trousers(c: _Ctx) -> None:
+def _draw_trousers(c: _Drawing) -> None:
     c.paint(c.mask().poly(_legs(0.88, 0.37, 0.29, 0.475)))
     _waistband(c)
     for x in (lambda v: v, lambda v: 1 - v):
@@ -647,7 +648,7 @@ def _draw_trousers(c: _Ctx) -> None:
     c.line([(0.53, 0.17), (0.53, 0.31), (0.5, 0.34)], 0.004, c.ink, 0.5)
 
 
-def _draw_shorts(c: _Ctx) -> None:
+def _draw_shorts(c: _Drawing) -> None:
     c.block_y = 0.55
     c.paint(c.mask().poly(_mirror([(0.5, 0.2), (0.28, 0.2), (0.205, 0.78), (0.47, 0.81),
                                    (0.49, 0.55), (0.5, 0.53)])))
@@ -668,7 +669,7 @@ def _sleeved_body(neck: float, cuff_y: float, hem: float) -> list[Point]:
                     (0.245, cuff_y + 0.03), (0.32, 0.41), (0.31, hem), (0.5, hem)])
 
 
-def _draw_hoodie(c: _Ctx) -> None:
+def _draw_hoodie(c: _Drawing) -> None:
     c.block_y = 0.55
     c.paint(c.mask().ellipse((0.355, 0.05, 0.645, 0.30)))
     c.paint(c.mask().poly(_sleeved_body(0.17, 0.72, 0.8)))
@@ -693,7 +694,7 @@ def _draw_hoodie(c: _Ctx) -> None:
     c.chest_graphic((0.42, 0.33, 0.58, 0.5))
 
 
-def _draw_jacket(c: _Ctx) -> None:
+def _draw_jacket(c: _Drawing) -> None:
     c.block_y = 0.45
     c.paint(c.mask().poly(_sleeved_body(0.14, 0.73, 0.86)))
     for x in (lambda v: v, lambda v: 1 - v):
@@ -711,7 +712,7 @@ def _draw_jacket(c: _Ctx) -> None:
     c.paint(c.mask().rect((0.49, 0.12, 0.51, 0.17), 0.004), METAL_SILVER)
 
 
-def _draw_kurta(c: _Ctx) -> None:
+def _draw_kurta(c: _Drawing) -> None:
     hem_y = 0.91
     body = c.mask().poly(_mirror([(0.5, 0.1), (0.42, 0.11), (0.355, 0.14), (0.215, 0.6),
                                   (0.285, 0.625), (0.365, 0.33), (0.35, 0.7), (0.31, hem_y),
@@ -735,7 +736,7 @@ def _draw_kurta(c: _Ctx) -> None:
         c.dot((x, y), 0.005, trim)
 
 
-def _draw_sneaker(c: _Ctx) -> None:
+def _draw_sneaker(c: _Drawing) -> None:
     upper_pts = _rounded([(0.1, 0.645), (0.095, 0.6), (0.12, 0.555), (0.2, 0.52), (0.32, 0.49),
                           (0.42, 0.455), (0.5, 0.41), (0.56, 0.37), (0.6, 0.335), (0.615, 0.315),
                           (0.655, 0.32), (0.665, 0.37), (0.73, 0.392), (0.8, 0.372),
@@ -767,7 +768,7 @@ def _draw_sneaker(c: _Ctx) -> None:
     c.dashed([(0.25, 0.51), (0.265, 0.6)], 0.004, stitch, alpha=0.6)
 
 
-def _draw_heels(c: _Ctx) -> None:
+def _draw_heels(c: _Drawing) -> None:
     c.scale *= 1.1                      # a slim shoe: zoom in to fill the frame
     c.paint(c.mask().poly([(0.765, 0.49), (0.845, 0.5), (0.81, 0.85), (0.795, 0.85)]),
             _dark(c.base, 0.25))
@@ -785,7 +786,7 @@ def _draw_heels(c: _Ctx) -> None:
     c.line(_arc(0.34, 0.8, 0.12, 0.15, 200, 270, 8), 0.005, _light(c.base, 0.35), 0.5)
 
 
-def _draw_boots(c: _Ctx) -> None:
+def _draw_boots(c: _Drawing) -> None:
     shaft = [(0.44, 0.12), (0.71, 0.12), (0.725, 0.32), (0.76, 0.56), (0.78, 0.7), (0.78, 0.78),
              (0.2, 0.78), (0.17, 0.74), (0.18, 0.68), (0.25, 0.625), (0.37, 0.58), (0.44, 0.5),
              (0.45, 0.3)]
@@ -824,7 +825,7 @@ def _foot(cx: float, right: bool) -> list[Point]:
     return _rounded([(cx + s * dx * 1.12, y) for dx, y in _FOOT], 0.03, 4)
 
 
-def _draw_sandals(c: _Ctx) -> None:
+def _draw_sandals(c: _Drawing) -> None:
     sole_col = (168, 124, 84) if _lum(c.base) < 70 else (58, 50, 46)
     bed = _light(sole_col, 0.12)
     for cx, right in ((0.33, False), (0.67, True)):
@@ -840,7 +841,7 @@ def _draw_sandals(c: _Ctx) -> None:
                 METAL_GOLD)
 
 
-def _draw_flipflops(c: _Ctx) -> None:
+def _draw_flipflops(c: _Drawing) -> None:
     c.block_y = 0.56
     strap = c.sec if c.pattern == "Colourblocked" else _contrast(c.base, 0.35)
     for cx, right in ((0.33, False), (0.67, True)):
@@ -854,7 +855,7 @@ def _draw_flipflops(c: _Ctx) -> None:
         c.dot(post, 0.016, _dark(strap, 0.2))
 
 
-def _draw_handbag(c: _Ctx) -> None:
+def _draw_handbag(c: _Drawing) -> None:
     leather = _dark(c.base, 0.25) if c.pattern == "Solid" else c.accent
     c.paint(c.mask().line(_arc(0.5, 0.42, 0.16, 0.24, 180, 360), 0.03), _dark(leather, 0.25))
     body = _rounded([(0.22, 0.4), (0.78, 0.4), (0.845, 0.85), (0.155, 0.85)], 0.05)
@@ -871,7 +872,7 @@ def _draw_handbag(c: _Ctx) -> None:
     c.dot((0.5, 0.635), 0.012, _dark(METAL_GOLD, 0.25))
 
 
-def _draw_backpack(c: _Ctx) -> None:
+def _draw_backpack(c: _Drawing) -> None:
     strap = _dark(c.base, 0.35)
     for x in (0.235, 0.725):
         c.paint(c.mask().rect((x, 0.3, x + 0.04, 0.82), 0.02), strap)
@@ -890,7 +891,7 @@ def _draw_backpack(c: _Ctx) -> None:
     c.dashed([(0.32, 0.82), (0.68, 0.82)], 0.004, c.ink, alpha=0.6)
 
 
-def _draw_cap(c: _Ctx) -> None:
+def _draw_cap(c: _Drawing) -> None:
     brim_col = c.sec if c.pattern == "Colourblocked" else c.base
     brim = _rounded([(0.56, 0.62), (0.68, 0.58), (0.8, 0.582), (0.9, 0.605), (0.94, 0.645),
                      (0.91, 0.675), (0.8, 0.69), (0.68, 0.69), (0.58, 0.68)], 0.03)
@@ -908,7 +909,7 @@ def _draw_cap(c: _Ctx) -> None:
     c.line([(0.25, 0.65), (0.72, 0.65)], 0.006, c.ink, 0.4)
 
 
-def _draw_hat(c: _Ctx) -> None:
+def _draw_hat(c: _Drawing) -> None:
     c.paint(c.mask().ellipse((0.08, 0.52, 0.92, 0.8)))
     c.tint(c.mask().ellipse((0.26, 0.58, 0.74, 0.72)), (0, 0, 0), 0.12)
     crown = ([(0.3, 0.66), (0.31, 0.38), (0.34, 0.27), (0.42, 0.22), (0.5, 0.245), (0.58, 0.22),
@@ -920,7 +921,7 @@ def _draw_hat(c: _Ctx) -> None:
     c.dashed(_arc(0.5, 0.66, 0.38, 0.11, 20, 160, 20), 0.004, c.ink, alpha=0.5)
 
 
-def _draw_watch(c: _Ctx) -> None:
+def _draw_watch(c: _Drawing) -> None:
     metal = METAL_GOLD if c.rng.random() < 0.4 else METAL_SILVER
     dial = (24, 30, 44) if c.base == COLOURS["White"] or c.rng.random() < 0.35 else (246, 245, 240)
     marks = _contrast(dial, 0.75)
@@ -954,7 +955,7 @@ def _draw_watch(c: _Ctx) -> None:
            (255, 255, 255), 0.2)
 
 
-def _draw_sunglasses(c: _Ctx) -> None:
+def _draw_sunglasses(c: _Drawing) -> None:
     lens_col = c.rng.choice([(40, 44, 52), (72, 52, 40), (44, 62, 56), (40, 58, 96)])
     shape = [(0.1, 0.35), (0.455, 0.35), (0.44, 0.58), (0.38, 0.655), (0.19, 0.655), (0.12, 0.58)]
     frame = c.mask()
@@ -973,7 +974,7 @@ def _draw_sunglasses(c: _Ctx) -> None:
         c.dot((x(0.08), 0.36), 0.007, METAL_SILVER)
 
 
-def _draw_scarf(c: _Ctx) -> None:
+def _draw_scarf(c: _Drawing) -> None:
     loop = c.mask().ellipse((0.29, 0.08, 0.71, 0.4)).ellipse((0.38, 0.15, 0.62, 0.33), erase=True)
     c.paint(loop)
     right = [(0.52, 0.33), (0.7, 0.26), (0.71, 0.5), (0.735, 0.86), (0.56, 0.89), (0.54, 0.6)]
@@ -992,7 +993,7 @@ def _draw_scarf(c: _Ctx) -> None:
         c.line([(mid, 0.4), (mid - 0.01, 0.8)], 0.008, c.ink, 0.15)
 
 
-def _draw_belt(c: _Ctx) -> None:
+def _draw_belt(c: _Drawing) -> None:
     turns, r0, r1 = 2.15, 0.12, 0.35
     n = 160
     spiral = []
@@ -1033,7 +1034,7 @@ def _draw_belt(c: _Ctx) -> None:
             (end[0] + ux * 0.07, end[1] + uy * 0.07)], 0.01, METAL_SILVER)
 
 
-def _draw_wallet(c: _Ctx) -> None:
+def _draw_wallet(c: _Drawing) -> None:
     c.paint(c.mask().rect((0.12, 0.27, 0.88, 0.75), 0.04))
     inner = _light(c.base, 0.08) if _lum(c.base) < 100 else _dark(c.base, 0.08)
     for i, y in enumerate((0.37, 0.45, 0.53)):
@@ -1048,7 +1049,7 @@ def _draw_wallet(c: _Ctx) -> None:
     c.dashed(_box_path(0.135, 0.285, 0.865, 0.735), 0.004, _contrast(c.base, 0.5), alpha=0.8)
 
 
-_DRAWERS: dict[str, Callable[[_Ctx], None]] = {
+_DRAWERS: dict[str, Callable[[_Drawing], None]] = {
     "Tshirts": _draw_tshirt,
     "Shirts": _draw_shirt,
     "Dresses": _draw_dress,
@@ -1092,7 +1093,7 @@ def _background(size: int) -> Image.Image:
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB")
 
 
-def _compose(c: _Ctx, size: int) -> Image.Image:
+def _compose(c: _Drawing, size: int) -> Image.Image:
     """Downscale the product (anti-aliasing) and set it on the studio background with a floor
     shadow and a soft contact shadow."""
     c.flush()
@@ -1127,9 +1128,9 @@ def draw_product(article_type: str, colour: str, pattern: str,
     secondary = secondary_colour or _default_secondary(colour)
     if secondary not in COLOURS:
         raise ValueError(f"Unknown colour {secondary!r}; choose from {', '.join(COLOURS)}.")
-    ctx = _Ctx(article_type, colour, pattern, secondary, size, seed)
-    _DRAWERS[article_type](ctx)
-    return _compose(ctx, size)
+    drawing = _Drawing(article_type, colour, pattern, secondary, size, seed)
+    _DRAWERS[article_type](drawing)
+    return _compose(drawing, size)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1274,7 +1275,8 @@ def _pattern_phrase(article: str, pattern: str, sec: str | None) -> str:
                         else f"an all-over {sec} geometric print")}[pattern]
 
 
-def _an(word: str) -> str:
+def _with_article(word: str) -> str:
+    """The word with "a" or "an" in front: "red" -> "a red", "olive" -> "an olive"."""
     return ("an " if word[:1].lower() in "aeiou" else "a ") + word
 
 
@@ -1289,7 +1291,7 @@ def _describe(rng: random.Random, spec: dict) -> str:
     colour = spec["base_colour"].lower()
     looks = _pattern_phrase(art, spec["pattern"], spec["secondary_colour"])
     occasion = rng.choice(_OCCASIONS[spec["usage"]])
-    a_adj = adj if plural else _an(adj)
+    a_adj = adj if plural else _with_article(adj)
     this, verb = ("these", "are") if plural else ("this", "is")
     templates = (
         f"{a_adj[0].upper()}{a_adj[1:]} {colour} {label} in {material} with {looks}. "
@@ -1298,8 +1300,9 @@ def _describe(rng: random.Random, spec: dict) -> str:
         f"{feature}, perfect for {occasion}.",
         f"{feature}. {this.capitalize()} {adj} {colour} {label} from {spec['brand']} {verb} "
         f"made of {material} and show{'' if plural else 's'} {looks} - ideal for {occasion}.",
-        f"Add {colour if plural else _an(colour)} {label} to your {spec['season'].lower()} "
-        f"wardrobe: {adj}, {material}, with {looks}. Great for {occasion}.",
+        f"Add {colour if plural else _with_article(colour)} {label} to your "
+        f"{spec['season'].lower()} wardrobe: {adj}, {material}, with {looks}. Great for "
+        f"{occasion}.",
         f"Easy to style for {occasion}: {a_adj} {colour} {label} in {material} with {looks}. "
         f"{feature}.",
     )

@@ -69,7 +69,8 @@ def user_auc(scores: np.ndarray, truth: sp.csr_matrix, chunk: int = 256) -> np.n
 
     Candidates are the items with a finite score (`mask_seen` sets the training items to -inf,
     so they are neither positives nor negatives). This is each row's Mann-Whitney U statistic,
-    exact, not the noisy one-sampled-negative estimate of `pairwise_auc`: for each positive,
+    exact, not the noisy estimate many papers report (one sampled negative per positive: each
+    user contributes a handful of coin flips): for each positive,
     the candidates scored below it (and half the ties) are counted (positives x items
     comparisons, in chunks), then the pairs of positives themselves are taken out. Rows
     without a positive or a negative candidate give NaN.
@@ -96,22 +97,6 @@ def user_auc(scores: np.ndarray, truth: sp.csr_matrix, chunk: int = 256) -> np.n
     u = np.bincount(row, weights=below, minlength=n_rows) - n_pos * (n_pos - 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
-
-
-def pairwise_auc(scores: np.ndarray, truth: sp.csr_matrix, rng: np.random.Generator
-                 ) -> np.ndarray:
-    """Per held-out positive: 1 if it outranks one random non-positive item, 0.5 on ties.
-
-    The sampled estimate many papers report; with one negative per positive it is very noisy
-    (each user contributes a handful of coin flips), so the evaluation reports `user_auc`.
-    """
-    coo = truth.tocoo()
-    neg = rng.integers(0, scores.shape[1], len(coo.row))
-    is_pos = truth.toarray()[coo.row, neg] > 0
-    s_pos = scores[coo.row, coo.col]
-    s_neg = scores[coo.row, neg]
-    keep = ~is_pos & np.isfinite(s_neg)
-    return np.where(s_pos > s_neg, 1.0, np.where(s_pos == s_neg, 0.5, 0.0))[keep]
 
 
 DIVERSITY_CHUNK_BYTES = 256 * 2**20

@@ -1,9 +1,10 @@
 """Evaluating a fitted model: full-ranking metrics at K on a split, per slice of users/items.
 
 `evaluate_users(model, data, ks)` scores every test user against all items (training items
-excluded), then applies the pure metrics of `recsys.evaluation.metrics` and keeps each user's value (for
-confidence intervals and paired tests, `recsys.evaluation.stats`), optionally also for lists re-ranked
-for diversity (`recsys.recommend.rerank`); `evaluate_model` gives the means. Slices are all users,
+excluded), then applies the pure metrics of `recsys.evaluation.metrics` and keeps each user's
+value (for confidence intervals and paired tests, `recsys.evaluation.stats`), optionally also
+for lists re-ranked for diversity (`recsys.recommend.rerank`); `evaluate_model` gives the
+means. Slices are all users,
 cold-start items (no training interaction: only content reaches them) and users with short
 histories.
 Training what is missing and storing the numbers is the `evaluate` use case
@@ -122,11 +123,11 @@ def evaluate_users(model: "Recommender", data: InteractionData, ks: Sequence[int
     `diversity` level (`recsys.recommend.rerank`; 0 = the model's own top-K).
 
     Each user's scores are computed once; the lists of every level go through the same metric
-    code. Beyond the ranking metrics at K (`recsys.evaluation.metrics.ranking_metrics`): `auc` (per-user
-    AUC over every candidate item, `user_auc`), `coverage`, `diversity` (intra-list cosine
-    distance in the image/text space), `novelty` (mean self-information -log2 of the training
-    popularity of the listed items) and, on the cold-items slice, `cold_share` (share of the
-    listed items without training interactions). Re-ranked levels report the "all" slice only
+    code. Beyond the ranking metrics at K (`recsys.evaluation.metrics.ranking_metrics`): `auc`
+    (per-user AUC over every candidate item, `user_auc`), `coverage`, `diversity` (intra-list
+    cosine distance in the image/text space), `novelty` (mean self-information -log2 of the
+    training popularity of the listed items) and, on the cold-items slice, `cold_share` (share
+    of the listed items without training interactions). Re-ranked levels report the "all" slice only
     (AUC does not depend on the list and is left out); without item vectors there is nothing
     to re-rank with and only level 0 is returned.
     """

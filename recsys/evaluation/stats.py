@@ -11,7 +11,10 @@ A model's test metric is a mean over users, and a few hundred users leave a wide
   mean(A) / mean(B) - 1 with its paired-bootstrap interval (both means from the same
   resamples), and the two-sided p-value of a paired t-test on the per-user differences
   (`scipy.stats.ttest_rel`: with a few hundred users the mean difference is close to normal);
-* `fold_summary` - mean and standard deviation of a metric over cross-validation folds.
+* `fold_summary` - mean and standard deviation of a metric over cross-validation folds;
+* `is_significant` - the one rule that calls a difference significant (p-value below `ALPHA`),
+  used by the summary sentence, the tables and charts of the Evaluate page, the command line
+  and the A/B test.
 
 Pure numpy/scipy, no store: the evaluate use case stores what these return next to each metric.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -31,7 +34,8 @@ width between seeds at this size."""
 
 LEVEL = 0.95
 ALPHA = 0.05
-"""A difference is called significant when the paired test's p-value is below this."""
+"""A difference is called significant when the paired test's p-value is below this (the
+default significance level of the A/B test too)."""
 
 _CHUNK_CELLS = 4_000_000       # resamples x users held in memory at once (float32: 16 MB)
 
@@ -99,8 +103,14 @@ class Comparison:
     p_value: np.ndarray       # two-sided paired t-test on per-user differences
     users: int
 
-    def significant(self, alpha: float = ALPHA) -> np.ndarray:
-        return np.nan_to_num(self.p_value, nan=1.0) < alpha
+
+def is_significant(p_value: Any, alpha: float = ALPHA) -> Any:
+    """Whether a test's p-value calls the difference significant: below `alpha`. A missing
+    p-value (None or NaN: no test was possible) is not significant. One value gives a bool,
+    an array (or a column) a bool array."""
+    p = np.asarray(np.nan if p_value is None else p_value, dtype=np.float64)
+    below = np.nan_to_num(p, nan=1.0) < alpha
+    return bool(below) if below.ndim == 0 else below
 
 
 def paired_comparison(a: np.ndarray, b: np.ndarray, n_boot: int = N_BOOT, level: float = LEVEL,

@@ -3,6 +3,12 @@
 `create_model(name, **params)` builds one; `describe_models()` gives the machine-readable
 hyperparameters (name, type, default, range, help) the Streamlit Train page builds its widgets
 from; `applicable_models(signals)` lists those a dataset can feed.
+
+What is known of a model before it is fitted sits on its `ModelSpec`, set at registration:
+its family, the signals it reads (`requires`, `single_signal`), whether its lists depend on
+the shopper (`personalised`) and whether its fold-in of a trained shopper's own history gives
+back that shopper's scores exactly (`exact_fold_in`). The evaluation and the model contract
+tests read these facts here instead of listing model names.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ from typing import Any
 
 from recsys.core.errors import RecsysError
 
-from .base import ModelConfig, Recommender, coerce_params, describe_config, use_registry
+from .base import Recommender, use_registry
+from .config import ModelConfig, coerce_params, describe_config
 
 
 class UnknownModel(RecsysError):
@@ -31,6 +38,12 @@ class ModelSpec:
     preset: dict[str, Any] = field(default_factory=dict)
     label: str = ""
     """What a stakeholder reads ("Behaviour: EASE", "Fusion: attention"); the name otherwise."""
+    personalised: bool = True
+    """Its lists depend on the shopper (bestsellers: one list for everyone)."""
+    exact_fold_in: bool = False
+    """Scoring a trained shopper's own history by fold-in (`Recommender.score_history`) gives
+    back exactly that shopper's scores (EASE: history row @ B; item k-NN; content profiles; the
+    fusion models' user representation); the others approximate it."""
 
     def create(self, **params: Any) -> Recommender:
         merged = {**self.preset, **coerce_params(self.cls.config_class, params)}
@@ -39,6 +52,16 @@ class ModelSpec:
     @property
     def requires(self) -> frozenset[str]:
         return self.create().requires
+
+    @property
+    def single_signal(self) -> bool:
+        """It reads one signal only (behaviour, photo or text): the comparison class fusion has
+        to beat. A model left to use every vector modality of the dataset ("vectors") is not
+        one: it reads photos and texts where there are both."""
+        from recsys.vectors.modalities import ANY_VECTORS
+
+        requires = self.requires
+        return len(requires) == 1 and ANY_VECTORS not in requires
 
     @property
     def display(self) -> str:
@@ -85,47 +108,49 @@ class ModelSpec:
 @lru_cache(maxsize=1)
 def _registry() -> dict[str, ModelSpec]:
     from .baselines import EASE, ContentKNN, ContentModel, ItemKNN, Popularity, UserKNN
-    from .fusion import AttentionFusion, EarlyFusion, LateFusion
+    from .fusion_late import LateFusion
+    from .fusion_neural import AttentionFusion, EarlyFusion
     from .neural import BPRMF, ContentLR, LightGCN
     from .ratings import BiasedMF
 
     specs = [
         ModelSpec("popularity", Popularity, "baseline", "most interacted items for everyone",
-                  label="Bestsellers"),
+                  label="Bestsellers", personalised=False, exact_fold_in=True),
         ModelSpec("itemknn", ItemKNN, "collaborative",
-                  "item-based CF, cosine on co-occurrence", label="Behaviour: similar items"),
+                  "item-based CF, cosine on co-occurrence", label="Behaviour: similar items",
+                  exact_fold_in=True),
         ModelSpec("userknn", UserKNN, "collaborative", "user-based CF, Pearson similarity",
                   label="Behaviour: similar shoppers"),
         ModelSpec("bpr", BPRMF, "collaborative", "matrix factorisation trained with BPR",
                   label="Behaviour: BPR"),
         ModelSpec("ease", EASE, "collaborative", "EASE closed-form item-item autoencoder",
-                  label="Behaviour: EASE"),
+                  label="Behaviour: EASE", exact_fold_in=True),
         ModelSpec("lightgcn", LightGCN, "collaborative",
                   "LightGCN graph propagation trained with BPR", label="Behaviour: LightGCN"),
         ModelSpec("content-image", ContentModel, "content",
                   "cosine to the user's image profile", {"modalities": ("image",)},
-                  label="Content: photo"),
+                  label="Content: photo", exact_fold_in=True),
         ModelSpec("content-text", ContentModel, "content",
                   "cosine to the user's text profile", {"modalities": ("text",)},
-                  label="Content: text"),
+                  label="Content: text", exact_fold_in=True),
         ModelSpec("content", ContentModel, "content",
                   "cosine to the user's profile in each vector modality (photo, text...)",
-                  label="Content: all vectors"),
+                  label="Content: all vectors", exact_fold_in=True),
         ModelSpec("content-knn", ContentKNN, "content",
                   "items whose vectors (photo, text...) are nearest to any history item",
-                  label="Content: nearest items"),
+                  label="Content: nearest items", exact_fold_in=True),
         ModelSpec("content-lr", ContentLR, "content",
                   "per-user logistic regression on item vector features",
                   label="Content: per-shopper classifier"),
         ModelSpec("early-fusion", EarlyFusion, "fusion",
                   "feature-level fusion: item tower over the ID and each vector modality, BPR",
-                  label="Fusion: early"),
+                  label="Fusion: early", exact_fold_in=True),
         ModelSpec("late-fusion", LateFusion, "fusion",
                   "decision-level fusion: CF and one scorer per vector modality, weights "
-                  "learned on validation", label="Fusion: late"),
+                  "learned on validation", label="Fusion: late", exact_fold_in=True),
         ModelSpec("attention-fusion", AttentionFusion, "fusion",
                   "model-level fusion: per user-item attention over the ID and each vector "
-                  "modality", label="Fusion: attention"),
+                  "modality", label="Fusion: attention", exact_fold_in=True),
         ModelSpec("rating-mf", BiasedMF, "rating",
                   "biased matrix factorisation of explicit ratings (MSE): predicts stars, "
                   "reports MAE / RMSE", label="Ratings: biased MF"),

@@ -1,4 +1,4 @@
-"""The one recommender interface, hyperparameter descriptions and the shared epoch loop.
+"""The one recommender interface.
 
 Every model is a `Recommender`: `fit(data)` on the training split, `score(user_indices)` against
 all items, `recommend(user_id, k)` excluding what the user already has, `save(path)` /
@@ -11,16 +11,16 @@ else.
 
 Iterative models implement `_start` / `_epoch` / `_finalize` / `_state` / `_load_state`; `fit`
 then runs epochs with validation NDCG@20, a validation loss, early stopping (the best epoch's
-state is restored) and per-epoch callbacks that feed the progress bar and the live loss curves.
+state is restored) and per-epoch callbacks that feed the progress bar and the live loss curves
+(`recsys.models.epochs`). The settings are described in `recsys.models.config`, the file
+format in `recsys.models.files`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from contextlib import contextmanager
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -32,27 +32,14 @@ from recsys.core.progress import ProgressCallback, report
 from recsys.core.threads import thread_count
 from recsys.core.threads import torch_threads as _torch_threads
 from recsys.data.interactions import InteractionData, UnknownUser, unknown_user_message
-from recsys.evaluation.metrics import mask_seen, ranking_metrics, top_k
+from recsys.evaluation.metrics import top_k
 
-FORMAT_VERSION = 1
+from .config import ModelConfig, coerce_params
+from .epochs import EpochCallback, EpochLoop, EpochStats
+from .errors import DamagedModelFile, ModelError
+from .files import SEEN, read_contents, read_header, write_model_file
+
 THREADS_ENV = "RECSYS_TORCH_THREADS"
-VALIDATION_USERS = 3000      # users sampled for per-epoch validation NDCG@20
-VALIDATION_K = 20
-
-
-class ModelError(RecsysError):
-    """A model cannot be built, fitted or loaded as asked."""
-
-
-class DamagedModelFile(ModelError):
-    """A model file that cannot be used as it is (truncated, changed, wrong shapes, weights that
-    are not numbers...): `path` and `reason` (in our words, never the file's contents)."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path, self.reason = str(path), reason
-        super().__init__(f"The model file {path} is damaged ({reason}); it cannot be used. "
-                         "Train the model again (the Train page, or `python -m recsys "
-                         "train`).")
 
 
 class _Registry:
@@ -93,115 +80,9 @@ def torch_threads(n: int | None = None):
         yield
 
 
-def hp(default: Any, help: str, low: float | None = None, high: float | None = None,
-       choices: tuple | None = None, log: bool = False) -> Any:
-    """A config field that describes itself (type, default, range, help) for the Train page."""
-    return field(default=default, metadata={"help": help, "low": low, "high": high,
-                                            "choices": choices, "log": log})
-
-
-def modality_signals(modalities: tuple, cf: bool = False) -> frozenset[str]:
-    """The signals a model with a `modalities` setting needs: those modalities (any one, the
-    "vectors" pseudo-signal, while the setting is empty: every modality the data has), plus
-    "cf" for models that also read the interactions' co-occurrence."""
-    from recsys.vectors.modalities import ANY_VECTORS
-
-    mods = frozenset(modalities) if modalities else frozenset({ANY_VECTORS})
-    return mods | ({"cf"} if cf else frozenset())
-
-
-def modalities_hp(help: str) -> Any:
-    """The `modalities` setting of content and fusion models (empty: all the data has)."""
-    return hp((), f"{help}; comma-separated names (image, text, video, imported ones), empty: "
-              "every modality the dataset has")
-
-
-@dataclass
-class ModelConfig:
-    """Hyperparameters shared by every model."""
-
-    seed: int = hp(0, "random seed (sampling, initialisation, validation users)", 0, 2**31 - 1)
-
-
-@dataclass
-class TrainConfig(ModelConfig):
-    """Hyperparameters of models trained for several epochs with early stopping."""
-
-    epochs: int = hp(60, "maximum number of epochs", 1, 1000)
-    patience: int = hp(6, "stop after this many epochs without a better validation NDCG@20",
-                       1, 100)
-    lr: float = hp(0.005, "Adam learning rate", 1e-4, 0.1, log=True)
-    batch_size: int = hp(2048, "training pairs per batch", 8, 65536, log=True)
-
-
-def describe_config(config_class: type, overrides: dict | None = None) -> list[dict]:
-    """Machine-readable hyperparameters: name, type, default, range, choices, help."""
-    overrides = overrides or {}
-    out = []
-    for f in fields(config_class):
-        default = overrides.get(f.name, f.default if f.default is not MISSING else None)
-        out.append({"name": f.name, "type": type(default).__name__, "default": default,
-                    "low": f.metadata.get("low"), "high": f.metadata.get("high"),
-                    "choices": list(f.metadata["choices"]) if f.metadata.get("choices") else None,
-                    "log": f.metadata.get("log", False), "help": f.metadata.get("help", "")})
-    return out
-
-
-def coerce_params(config_class: type, params: dict[str, Any]) -> dict[str, Any]:
-    """Check names and convert values (e.g. strings from the command line) to the field types."""
-    known = {f.name: f for f in fields(config_class)}
-    out = {}
-    for name, value in params.items():
-        if name not in known:
-            raise ModelError(f"Unknown hyperparameter {name!r}; this model takes "
-                             f"{', '.join(sorted(known))}.")
-        f = known[name]
-        kind = type(f.default) if f.default is not MISSING else str
-        try:
-            if kind is bool and isinstance(value, str):
-                value = value.lower() in ("1", "true", "yes", "on")
-            elif kind in (tuple, list) and isinstance(value, str):
-                value = tuple(v.strip() for v in value.split(",") if v.strip())
-            else:
-                value = kind(value)
-        except (TypeError, ValueError, OverflowError):
-            raise ModelError(f"Hyperparameter {name} expects {kind.__name__}, got {value!r}.") \
-                from None
-        if isinstance(value, float) and not math.isfinite(value):
-            # NaN slips through every range check (all comparisons with it are false)
-            raise ModelError(f"Hyperparameter {name} must be a finite number, got {value}.")
-        low, high = f.metadata.get("low"), f.metadata.get("high")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
-                (low is not None and value < low) or (high is not None and value > high)):
-            raise ModelError(f"Hyperparameter {name}={value} is outside {low}..{high}.")
-        if f.metadata.get("choices") and value not in f.metadata["choices"] and \
-                not isinstance(value, tuple):
-            raise ModelError(f"Hyperparameter {name} must be one of "
-                             f"{', '.join(map(str, f.metadata['choices']))}.")
-        out[name] = value
-    return out
-
-
-@dataclass
-class EpochStats:
-    """One epoch of training, as stored in `run_epochs` and drawn as live curves."""
-
-    epoch: int
-    train_loss: float | None
-    val_loss: float | None
-    val_ndcg: float | None
-    seconds: float
-
-    def metrics(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "train_loss": self.train_loss, "val_loss": self.val_loss,
-                f"val_ndcg@{VALIDATION_K}": self.val_ndcg}
-
-
-EpochCallback = Callable[[EpochStats], None]
-
-
-class Recommender:
-    """Base class: id bookkeeping, seen-item exclusion, top-K, save/load and the epoch loop."""
+class Recommender(EpochLoop):
+    """Base class: id bookkeeping, seen-item exclusion, top-K, fold-in, save/load; the epoch
+    loop comes from `EpochLoop`."""
 
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     requires: frozenset[str] = frozenset({"cf"})
@@ -356,16 +237,13 @@ class Recommender:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
-        """Write the fitted model to one .npz file (no pickle: arrays plus a JSON header)."""
-        meta = {"format": FORMAT_VERSION, "name": self.name, "class": type(self).__name__,
-                "config": asdict(self.config), "dataset": self.dataset,
-                "best_epoch": self.best_epoch,
-                "history": [asdict(h) for h in self.history]}
-        arrays = {"__meta__": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-                  "__users__": self.user_ids.astype(str), "__items__": self.item_ids.astype(str)}
-        arrays.update(_pack({"__seen__": self.seen, **self._state()}))
-        with open(path, "wb") as fh:
-            np.savez(fh, **arrays)
+        """Write the fitted model to one .npz file (no pickle: arrays plus a JSON header,
+        `recsys.models.files`)."""
+        header = {"name": self.name, "class": type(self).__name__,
+                  "config": asdict(self.config), "dataset": self.dataset,
+                  "best_epoch": self.best_epoch, "history": [asdict(h) for h in self.history]}
+        write_model_file(path, header, self.user_ids, self.item_ids,
+                         {SEEN: self.seen, **self._state()})
 
     @classmethod
     def load(cls, path: str | Path) -> "Recommender":
@@ -393,26 +271,11 @@ class Recommender:
 
     @classmethod
     def _from_arrays(cls, path: str | Path, arrays: dict[str, np.ndarray]) -> "Recommender":
-        from recsys.core.model_files import (
-            ModelFileError,
-            all_finite,
-            plain_ids,
-            read_json,
-            shown_name,
-        )
+        """The model a file's arrays hold: its class from the registry, its settings checked,
+        then its ids, seen items and state (`files.read_contents`)."""
+        from recsys.core.model_files import ModelFileError
 
-        raw = arrays.pop("__meta__", None)
-        if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
-            raise ModelFileError("its header is missing")
-        meta = read_json(raw.tobytes(), "its header")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or \
-                not isinstance(meta.get("class"), str) or \
-                not isinstance(meta.get("name"), str) or \
-                not isinstance(meta.get("config"), dict) or \
-                not isinstance(meta.get("history", []), list) or \
-                not isinstance(meta.get("dataset"), (str, type(None))) or \
-                not isinstance(meta.get("best_epoch"), (int, type(None))):
-            raise ModelFileError("its header is not a model header of this version")
+        meta = read_header(arrays)
         if _Registry.model_class is None:
             raise ModelError("The model registry (recsys.models) is not loaded.")
         try:
@@ -430,21 +293,10 @@ class Recommender:
         model.dataset = meta["dataset"]
         model.best_epoch = meta.get("best_epoch")
         model.history = [EpochStats(**h) for h in meta.get("history", [])]
-        users = plain_ids(arrays.pop("__users__", np.array(0)), "user ids")
-        items = plain_ids(arrays.pop("__items__", np.array(0)), "item ids")
-        if not len(items):
-            raise ModelFileError("it has no items")
-        model._set_ids(users.astype(object), items.astype(object))
-        state = _unpack(arrays)
-        seen = state.pop("__seen__", None)
-        if not sp.issparse(seen) or seen.shape != (len(users), len(items)):
-            raise ModelFileError("its table of seen items does not match its users and items")
-        model.seen = seen
-        for key, value in state.items():
-            if not all_finite(value.data if sp.issparse(value) else value):
-                raise ModelFileError(f"its weights {shown_name(key)} hold values that are "
-                                     "not numbers (NaN or infinite)")
-        model._load_state(state)
+        contents = read_contents(arrays)
+        model._set_ids(contents.user_ids.astype(object), contents.item_ids.astype(object))
+        model.seen = contents.seen
+        model._load_state(contents.state)
         return model
 
     PROBE_USERS: ClassVar[int] = 2
@@ -475,11 +327,6 @@ class Recommender:
                 data.content(ANY_VECTORS)            # raises: the dataset has no vectors
             self.config = replace(self.config, modalities=tuple(data.modalities))
 
-    def _stop_metric(self, stats: EpochStats) -> float:
-        """What early stopping maximises: validation NDCG@20 (minus the training loss when
-        there is no validation split)."""
-        return stats.val_ndcg if stats.val_ndcg is not None else -stats.train_loss
-
     # -- hooks for subclasses ------------------------------------------------------------------
     def _fit(self, data: InteractionData) -> None:
         raise NotImplementedError
@@ -494,28 +341,6 @@ class Recommender:
     def _load_state(self, state: dict[str, Any]) -> None:
         """Make the model ready to score from `_state()`'s arrays."""
         raise NotImplementedError
-
-    def _finalize(self) -> None:
-        """Iterative models: compute what scoring needs from the trainable parameters."""
-
-    def _start(self, data: InteractionData) -> None:
-        """Iterative models: build parameters and samplers before the first epoch."""
-        raise NotImplementedError
-
-    def _epoch(self, epoch: int) -> float:
-        """Iterative models: one pass over the training data; returns the mean training loss."""
-        raise NotImplementedError
-
-    def _validation_users(self, data: InteractionData, rng: np.random.Generator) -> np.ndarray:
-        """Users whose validation NDCG drives early stopping (a seeded sample)."""
-        users = np.flatnonzero(data.valid.getnnz(axis=1) > 0)
-        if len(users) > VALIDATION_USERS:
-            users = np.sort(rng.choice(users, VALIDATION_USERS, replace=False))
-        return users
-
-    def _validation_loss(self, pos: np.ndarray, neg: np.ndarray) -> float:
-        """Loss on validation pairs given their scores: BPR, -log sigmoid(pos - neg)."""
-        return float(np.mean(np.logaddexp(0.0, -(pos - neg))))
 
     # -- internals ------------------------------------------------------------------------------
     def _seed(self) -> None:
@@ -533,106 +358,3 @@ class Recommender:
         self._set_ids(data.user_ids, data.item_ids)
         self.seen = (data.train > 0).astype(np.float32).tocsr()
         self.history, self.best_epoch = [], None
-
-    def _record_epoch(self, data: InteractionData, epoch: int, train_loss: float | None,
-                      t0: float, on_epoch: EpochCallback | None) -> EpochStats:
-        """Validate (NDCG@20 and loss on the validation users) and report one epoch."""
-        val_ndcg = val_loss = None
-        users = self._val_users
-        if len(users):
-            val_ndcg, scores = validation_ndcg(self, data, users, VALIDATION_K)
-            pos = scores[self._val_pairs[0], self._val_pairs[1]]
-            neg = scores[self._val_pairs[0], self._val_pairs[2]]   # -inf (no loss) if seen
-            val_loss = self._validation_loss(pos, neg)
-        stats = EpochStats(epoch, train_loss, val_loss, val_ndcg, time.perf_counter() - t0)
-        self.history.append(stats)
-        if on_epoch is not None:
-            on_epoch(stats)
-        return stats
-
-    def _prepare_validation(self, data: InteractionData) -> None:
-        rng = np.random.default_rng(self.config.seed + 1)
-        self._val_users = self._validation_users(data, rng)
-        val = data.valid[self._val_users].tocoo()
-        self._val_pairs = (val.row, val.col, rng.integers(0, data.n_items, len(val.row)))
-
-    def _fit_epochs(self, data: InteractionData, progress: ProgressCallback | None,
-                    on_epoch: EpochCallback | None) -> None:
-        cfg = self.config
-        report(progress, 0, cfg.epochs, f"preparing {self.name}", stage="prepare")
-        self._progress = progress          # lets `_start` report its own steps (sub-models)
-        try:
-            self._start(data)
-        finally:
-            self._progress = None
-        self._prepare_validation(data)
-        best, best_state, waited = -np.inf, None, 0
-        for epoch in range(1, cfg.epochs + 1):
-            t0 = time.perf_counter()
-            train_loss = float(self._epoch(epoch))
-            self._finalize()
-            stats = self._record_epoch(data, epoch, train_loss, t0, on_epoch)
-            report(progress, epoch, cfg.epochs, f"epoch {epoch}/{cfg.epochs}", stage="epoch",
-                   **stats.metrics())
-            metric = self._stop_metric(stats)
-            if metric > best + 1e-7:
-                best, waited, self.best_epoch = metric, 0, epoch
-                best_state = _copy_state(self._state())
-            else:
-                waited += 1
-                if waited >= cfg.patience:
-                    report(progress, cfg.epochs, cfg.epochs, f"stopped early after epoch "
-                           f"{epoch} of {cfg.epochs}: no validation gain for {waited} epochs; "
-                           f"keeping epoch {self.best_epoch}", stage="early-stop")
-                    break
-        if best_state is not None:
-            self._load_state(best_state)
-
-
-def validation_ndcg(model: Recommender, data: InteractionData, users: np.ndarray,
-                    k: int = VALIDATION_K) -> tuple[float, np.ndarray]:
-    """NDCG@k on the validation split for `users`, and their masked score rows (for losses)."""
-    scores = mask_seen(model.score(users).astype(np.float32, copy=True), data.train[users])
-    metrics = ranking_metrics(top_k(scores, k), data.valid[users], [k])
-    return float(metrics[("ndcg", k)].mean()), scores
-
-
-def _copy_state(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.copy() for k, v in state.items()}
-
-
-def _pack(state: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Flatten scipy sparse matrices into their CSR arrays for np.savez."""
-    out = {}
-    for key, value in state.items():
-        if sp.issparse(value):
-            csr = value.tocsr()
-            out[f"{key}::data"], out[f"{key}::indices"] = csr.data, csr.indices
-            out[f"{key}::indptr"], out[f"{key}::shape"] = csr.indptr, np.array(csr.shape)
-        else:
-            out[key] = np.asarray(value)
-    return out
-
-
-def _unpack(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The state saved by `_pack`: plain arrays, and CSR matrices rebuilt from their four parts
-    with every pointer checked (`model_files.csr_parts`)."""
-    from recsys.core.model_files import ModelFileError, csr_parts, shown_name
-
-    out: dict[str, Any] = {}
-    for key, value in arrays.items():
-        base, sep, part = key.partition("::")
-        if not sep:
-            out[key] = value
-        elif part == "data":
-            try:
-                parts = [arrays[f"{base}::{p}"] for p in ("indices", "indptr", "shape")]
-            except KeyError:
-                raise ModelFileError(f"the matrix {shown_name(base)} is incomplete") from None
-            out[base] = csr_parts(value, *parts, what=shown_name(base))
-        elif part not in ("indices", "indptr", "shape"):
-            raise ModelFileError(f"it holds an array {shown_name(key)} this version does not "
-                                 "know")
-        elif f"{base}::data" not in arrays:
-            raise ModelFileError(f"the matrix {shown_name(base)} is incomplete")
-    return out

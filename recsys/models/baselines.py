@@ -15,14 +15,9 @@ import scipy.sparse as sp
 from recsys.core.memory import memory_budget
 from recsys.data.interactions import InteractionData
 
-from .base import (
-    ModelConfig,
-    ModelError,
-    Recommender,
-    hp,
-    modalities_hp,
-    modality_signals,
-)
+from .base import Recommender
+from .config import ModelConfig, hp, modalities_hp, modality_signals
+from .errors import ModelError
 
 BLOCK = 1024   # rows processed at once when building neighbour lists
 
@@ -351,25 +346,6 @@ def dense_ease(x: sp.csr_matrix, l2: float) -> np.ndarray:
     inv /= -diag[None, :]
     inv[np.diag_indices(n)] = 0.0
     return inv
-
-
-def spd_inverse(mat: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite float32 matrix via Cholesky (LAPACK potrf/potri).
-
-    About 2.5x faster than float64 `np.linalg.inv` (77 s vs 187 s for 9,583 items on 2 busy
-    cores); the ridge term keeps the Gram matrix well conditioned, so float32 loses nothing
-    measurable (max abs difference 3e-9 on weights of magnitude 4e-3).
-    """
-    from scipy.linalg import lapack
-
-    chol, info = lapack.spotrf(mat, lower=True, overwrite_a=False, clean=False)
-    if info == 0:
-        inv, info = lapack.spotri(chol, lower=True, overwrite_c=True)
-    if info != 0:                                   # not positive definite: general inverse
-        return np.linalg.inv(mat.astype(np.float64)).astype(np.float32)
-    lower = np.tril(inv)
-    lower += np.tril(inv, -1).T
-    return lower
 
 
 def cooccurrence_neighbours(gram: sp.csr_matrix, support: int) -> list[np.ndarray]:

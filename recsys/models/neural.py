@@ -1,4 +1,5 @@
-"""Recommenders trained by gradient descent in torch: BPR-MF, LightGCN and content logistic regression.
+"""Recommenders trained by gradient descent in torch: BPR-MF, LightGCN and content logistic
+regression.
 
 They share `TorchModel`: a pair sampler (one uniformly drawn negative per training pair), the
 Adam epoch loop and `FactorScores` (scoring is one user-factor x item-factor product, computed
@@ -18,7 +19,8 @@ from torch import nn
 
 from recsys.data.interactions import InteractionData
 
-from .base import Recommender, TrainConfig, hp, modalities_hp, modality_signals
+from .base import Recommender
+from .config import TrainConfig, hp, modalities_hp, modality_signals
 
 
 class PairSampler:

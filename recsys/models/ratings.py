@@ -23,7 +23,8 @@ import torch
 
 from recsys.data.interactions import InteractionData
 
-from .base import EpochStats, hp
+from .config import hp
+from .epochs import EpochStats
 from .neural import EmbeddingNet, TorchConfig, TorchModel
 
 
@@ -51,7 +52,7 @@ class BiasedMF(TorchModel):
     def _build(self, data: InteractionData) -> torch.nn.Module:
         users, items, values = data.ratings.part(0)
         if not len(values):
-            from .base import ModelError
+            from .errors import ModelError
             raise ModelError(f"Dataset '{data.dataset}' has no ratings in its training split.")
         self.train_ratings = (users, items, values.astype(np.float32))
         self.mean = float(values.mean())

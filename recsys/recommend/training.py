@@ -28,7 +28,9 @@ from recsys.core.files import atomic_path
 from recsys.core.progress import ProgressCallback, report, scaled
 from recsys.data.interactions import InteractionData, load_data
 from recsys.models import get_spec
-from recsys.models.base import DamagedModelFile, EpochStats, Recommender
+from recsys.models.base import Recommender
+from recsys.models.epochs import EpochStats
+from recsys.models.errors import DamagedModelFile
 from recsys.recommend.housekeeping import prune_models
 from recsys.store import Store
 

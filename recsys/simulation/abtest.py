@@ -40,12 +40,13 @@ from typing import Any, Mapping
 import numpy as np
 
 from recsys.core.errors import RecsysError
+from recsys.evaluation.stats import ALPHA, is_significant
 from recsys.simulation.shoppers import HiddenTastes, SimulationConfig, shown_list_choice
 
 METRICS = ("click", "cart", "purchase")
 METRIC_LABELS = {"click": "click-through rate", "cart": "add-to-cart rate",
                  "purchase": "conversion (purchase) rate"}
-DEFAULT_ALPHA = 0.05
+DEFAULT_ALPHA = ALPHA
 DEFAULT_POWER = 0.8
 DESIGN = ("every shopper sees both arms, with the same random draws in each (common random "
           "numbers); paired test over shoppers")
@@ -237,7 +238,7 @@ def compare(metric: str, a_rates: np.ndarray, b_rates: np.ndarray, a_expected: n
     expected_lift = b.expected / a.expected - 1.0 if a.expected > 0 else None
     se_diff = float(np.std(differences, ddof=1) / np.sqrt(n)) if n > 1 else 0.0
     return Comparison(metric, a, b, diff, lift, lift_low, lift_high, p_value,
-                      bool(p_value < alpha), achieved_power(diff, se_diff, alpha),
+                      is_significant(p_value, alpha), achieved_power(diff, se_diff, alpha),
                       needed_per_arm(diff, a.variance, b.variance, alpha, power),
                       expected_lift,
                       needed_per_arm(b.expected - a.expected, a.variance, b.variance, alpha,

@@ -180,8 +180,8 @@ def simulate(items: pd.DataFrame, config: SimulationConfig,
         uid = f"u{u + 1:0{max(pad, 4)}d}"
         taste = _draw_taste(rng, config, types, type_counts, genders, gender_idx, type_idx,
                             colours, brands, brand_idx, usages, style)
-        affinity = _affinity(config, taste, type_idx, gender_idx, colour_idx, brand_idx,
-                             usage_idx, group_of, popularity, style)
+        affinity = _affinity(config, taste, gender_idx, colour_idx, brand_idx, usage_idx,
+                             group_of, popularity, style)
         if on_user is not None:
             on_user(uid, taste, affinity)
         events += _sessions(rng, config, uid, taste, affinity, type_idx, release, start)
@@ -246,8 +246,8 @@ def _draw_taste(rng, config, types, type_counts, genders, gender_idx, type_idx, 
     }
 
 
-def _affinity(config, taste, type_idx, gender_idx, colour_idx, brand_idx, usage_idx, group_of,
-              popularity, style) -> np.ndarray:
+def _affinity(config, taste, gender_idx, colour_idx, brand_idx, usage_idx, group_of, popularity,
+              style) -> np.ndarray:
     """Utility of every item for one user (before the session's type choice)."""
     visual_d2 = ((style - taste["visual"]) ** 2).sum(axis=1) / style.shape[1]
     return (config.w_gender * (gender_idx == taste["gender"])

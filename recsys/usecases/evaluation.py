@@ -1,19 +1,23 @@
 """Use cases of the evaluation: compare models on held-out interactions, with a 95% confidence
 interval on every number and a paired test against the best single-signal model; cross-validate;
-measure what diversity re-ranking costs and buys; say the outcome in one plain sentence.
+measure what diversity re-ranking costs and buys; say the outcome in one plain sentence
+(`recsys.evaluation.summary`; the tables the page and the command line show are
+`recsys.evaluation.tables`).
 
 Rules written once here, for the Evaluate page, the first start and the command line alike:
 * every metric that is a mean over users gets a bootstrap interval over those users
   (`recsys.evaluation.stats`, seeded: the same numbers on every run);
 * every model is compared with the **best single-signal model** (one of behaviour, photo or
   text, by NDCG@20 on all test users) on the same users: relative gain with its interval and a
-  paired t-test p-value; a difference with p >= 0.05 is "not significant" wherever it is shown.
+  paired t-test p-value; a difference is "not significant" wherever it is shown unless
+  `stats.is_significant` (p < 0.05).
   When no single-signal model is among those asked for, `FALLBACK_MODEL` (EASE, the best
   collaborative model measured) is evaluated too, so there is always something to compare with;
-* lists re-ranked for diversity (`recsys.recommend.rerank`, MMR) go through the same metric code as the
-  models' own lists (`evaluation.evaluate_users`), compared with the unre-ranked lists;
-* `folds=K` cross-validates (`recsys.evaluation.crossval`): mean over folds ± standard deviation, and the
-  intervals and tests on each user's values averaged over the folds;
+* lists re-ranked for diversity (`recsys.recommend.rerank`, MMR) go through the same metric
+  code as the models' own lists (`recsys.evaluation.ranking.evaluate_users`), compared with
+  the unre-ranked lists;
+* `folds=K` cross-validates (`recsys.evaluation.crossval`): mean over folds ± standard
+  deviation, and the intervals and tests on each user's values averaged over the folds;
 * the first evaluation of a fresh app (`first_evaluation_models`) compares bestsellers, the
   best collaborative model, a content model and the default fusion model.
 """
@@ -21,7 +25,7 @@ Rules written once here, for the Evaluate page, the first start and the command 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
@@ -36,7 +40,13 @@ from recsys.core.limits import (
     clamp,
 )
 from recsys.core.progress import ProgressCallback, report, scaled
-from recsys.evaluation.stats import ALPHA, N_BOOT
+from recsys.evaluation.stats import N_BOOT
+from recsys.evaluation.summary import (
+    BESTSELLERS,
+    EvaluationSummary,
+    reference_k,
+    summarize,
+)
 from recsys.recommend.rerank import DEFAULT_DIVERSITY
 from recsys.store import Store
 
@@ -49,33 +59,9 @@ if TYPE_CHECKING:
 DIVERSITY_LEVELS = (0.0, DEFAULT_DIVERSITY, 0.5)
 """MMR levels measured by default: the models' own lists, the app's default, a strong one."""
 
-REFERENCE_K = 20
-"""The cut-off that picks the best single-signal model and leads the summary (NDCG@20 and
-recall@20, as in the literature); the largest K asked for when 20 is not."""
-
-BESTSELLERS = "popularity"
 CONTENT_MODEL = "content"
-STAT_COLUMNS = ("users", "ci_low", "ci_high", "std", "baseline", "gain", "gain_low", "gain_high",
-                "p_value")
 RERANK_METRICS = ("ndcg", "recall", "diversity", "coverage", "novelty")
 RERANK_BASELINE = "diversity 0"
-
-
-def reference_k(ks: Sequence[int]) -> int:
-    ks = [int(k) for k in ks]
-    return REFERENCE_K if REFERENCE_K in ks else max(ks)
-
-
-def is_single_signal(name: str) -> bool:
-    """A model that reads one signal only (behaviour, photo or text): the comparison class
-    fusion has to beat. A model left to use every vector modality of the dataset ("vectors")
-    is not one: it reads photos and texts where there are both."""
-    from recsys.vectors.modalities import ANY_VECTORS
-
-    from ..models import get_spec
-
-    requires = get_spec(name).requires
-    return len(requires) == 1 and ANY_VECTORS not in requires
 
 
 def first_evaluation_models(store: Store, dataset: str | None = None) -> list[str]:
@@ -149,7 +135,8 @@ def _compare(a: UserMetrics, b: UserMetrics, n_boot: int, seed: int) -> dict[Key
 
 def _stats_frame(summary: pd.DataFrame, intervals: dict, comparisons: dict | None,
                  baseline: str | None, std: dict | None = None) -> pd.DataFrame:
-    """`summary` (slice, metric, k, value, users) with the STAT_COLUMNS filled in."""
+    """`summary` (slice, metric, k, value, users) with the uncertainty filled in: ci_low,
+    ci_high, std, baseline, gain, gain_low, gain_high, p_value."""
     frame = summary.copy()
     keys = [(s, m, None if pd.isna(k) else int(k))
             for s, m, k in zip(frame["slice"], frame["metric"], frame["k"])]
@@ -166,9 +153,11 @@ def _stats_frame(summary: pd.DataFrame, intervals: dict, comparisons: dict | Non
 # -- evaluate -------------------------------------------------------------------------------------
 def _choose_baseline(results: dict[str, UserMetrics], k: int) -> str | None:
     """The single-signal model with the best NDCG@k on all test users."""
+    from ..models import get_spec
+
     best, best_value = None, -np.inf
     for name, um in results.items():
-        if not is_single_signal(name) or ("all", "ndcg", k) not in um.per_user:
+        if not get_spec(name).single_signal or ("all", "ndcg", k) not in um.per_user:
             continue
         value = float(np.mean(um.values(("all", "ndcg", k))[1]))
         if value > best_value:
@@ -182,10 +171,10 @@ def _model_names(data: InteractionData, dataset: str, models: Sequence[str] | No
 
     names = list(dict.fromkeys(models)) if models else applicable_models(data.signals)
     if baseline is not None:
-        if not is_single_signal(baseline):          # unknown names raise UnknownModel here
+        if not get_spec(baseline).single_signal:    # unknown names raise UnknownModel here
             raise _not_single(baseline)
         names = list(dict.fromkeys([*names, baseline]))
-    elif not any(is_single_signal(n) for n in names):
+    elif not any(get_spec(n).single_signal for n in names):
         names.append(FALLBACK_MODEL)
     for name in names:
         get_spec(name).check_signals(data.signals, dataset)
@@ -260,10 +249,10 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
 
 
 def _rating_rows(model: Any, data: InteractionData, n_boot: int, seed: int) -> pd.DataFrame:
-    """A rating model's MAE and RMSE on the test ratings (issue-modal), with bootstrap
+    """A rating model's MAE and RMSE on the test ratings, with bootstrap
     intervals over the ratings: rows of slice "all", no cut-off, `users` = ratings scored.
     Empty for other models or data without ratings."""
-    from recsys.evaluation.stats import bootstrap_means
+    from recsys.evaluation.stats import LEVEL, bootstrap_means
 
     from ..models.ratings import rating_errors
 
@@ -271,7 +260,7 @@ def _rating_rows(model: Any, data: InteractionData, n_boot: int, seed: int) -> p
     if errors is None or not len(errors):
         return pd.DataFrame()
     boot = bootstrap_means(np.column_stack([np.abs(errors), errors ** 2]), n_boot, seed)
-    tail = (1.0 - 0.95) / 2 * 100
+    tail = (1.0 - LEVEL) / 2 * 100
     low, high = np.percentile(boot, [tail, 100 - tail], axis=0)
     return pd.DataFrame({"slice": "all", "metric": ["mae", "rmse"], "k": [np.nan, np.nan],
                          "value": [float(np.abs(errors).mean()),
@@ -469,140 +458,6 @@ def diversity_effect(store: Store, dataset: str | None = None) -> pd.DataFrame:
     cols = ["model", "run_id", "protocol", "diversity", "metric", "k", "value", "users",
             "ci_low", "ci_high", "baseline", "gain", "gain_low", "gain_high", "p_value"]
     return frame[cols].sort_values(["model", "diversity", "metric", "k"]).reset_index(drop=True)
-
-
-@dataclass
-class EvaluationSummary:
-    """The outcome in one sentence, and the numbers behind it (recall and NDCG at `k`, all
-    test users): the best fusion model by NDCG (or the best model when no fusion was
-    evaluated), the single-signal baseline it was tested against, bestsellers. The sentence
-    speaks of recall ("finds X% more of what shoppers went on to choose")."""
-
-    dataset: str
-    protocol: str
-    k: int
-    sentence: str
-    best: str | None = None
-    baseline: str | None = None
-    bestsellers: str | None = None
-    recall: dict[str, float] | None = None
-    ndcg: dict[str, float] | None = None
-    gain: float | None = None             # recall gain of `best` over `baseline`
-    gain_low: float | None = None
-    gain_high: float | None = None
-    p_value: float | None = None
-    ndcg_gain: float | None = None
-    ndcg_gain_low: float | None = None
-    ndcg_gain_high: float | None = None
-    ndcg_p_value: float | None = None
-    users: int | None = None
-
-    @property
-    def significant(self) -> bool | None:
-        return None if self.p_value is None else bool(self.p_value < ALPHA)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "significant": self.significant}
-
-
-def _num(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
-
-
-def _more(ratio_minus_one: float) -> str:
-    """+0.13 -> "13% more"; +2.5 -> "3.5× as much"; -0.2 -> "20% less"."""
-    if ratio_minus_one >= 1.0:
-        return f"{ratio_minus_one + 1:.1f}× as much"
-    if ratio_minus_one >= 0:
-        return f"{ratio_minus_one:.0%} more"
-    return f"{-ratio_minus_one:.0%} less"
-
-
-def _pct(value: float) -> str:
-    return f"{value:+.0%}".replace("-", "−")
-
-
-def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
-              k: int | None = None) -> EvaluationSummary | None:
-    """The summary of a results frame (`evaluation_results` or `evaluate`); None when it holds
-    no recall on all test users."""
-    from ..models import display_name, get_spec, model_names
-
-    if frame.empty:
-        return None
-    if protocol is None:
-        protocols = list(frame["protocol"].unique())
-        protocol = "random" if "random" in protocols else protocols[0]
-    frame = frame[(frame["protocol"] == protocol) & (frame["slice"] == "all")]
-    ks = sorted(int(x) for x in frame["k"].dropna().unique())
-    if not ks:
-        return None
-    k = k if k in ks else reference_k(ks)
-    known = set(model_names())
-
-    def at(metric: str) -> pd.DataFrame:
-        sel = frame[(frame["metric"] == metric) & (frame["k"] == k)]
-        return sel[sel["model"].isin(known)].set_index("model")
-
-    recall, ndcg = at("recall"), at("ndcg")
-    if recall.empty:
-        return None
-    fusion = [m for m in recall.index if get_spec(m).family == "fusion"]
-    pool = fusion or list(recall.index)
-    # the best by NDCG, the metric that picks the baseline and leads the page's numbers
-    best = max(pool, key=lambda m: (ndcg.loc[m, "value"] if m in ndcg.index else -1,
-                                    recall.loc[m, "value"]))
-    row = recall.loc[best]
-    base = row["baseline"] if isinstance(row.get("baseline"), str) else None
-    if base is None or base not in recall.index:
-        single = [m for m in recall.index if is_single_signal(m) and m != best]
-        base = max(single, key=lambda m: ndcg.loc[m, "value"] if m in ndcg.index else -1) \
-            if single else None
-    sellers = BESTSELLERS if BESTSELLERS in recall.index and best != BESTSELLERS else None
-    out = EvaluationSummary(dataset, protocol, k, "", best, base, sellers,
-                            recall=recall["value"].astype(float).to_dict(),
-                            ndcg=ndcg["value"].astype(float).to_dict(),
-                            users=int(row["users"]) if not pd.isna(row.get("users")) else None)
-    who = display_name(best)
-    what = f"of what shoppers went on to choose in its top {k}"
-    if base is not None and base != best and row.get("baseline") == base:
-        out.gain, out.gain_low, out.gain_high, out.p_value = (
-            _num(row.get(c)) for c in ("gain", "gain_low", "gain_high", "p_value"))
-        if best in ndcg.index:
-            nrow = ndcg.loc[best]
-            out.ndcg_gain, out.ndcg_gain_low, out.ndcg_gain_high, out.ndcg_p_value = (
-                _num(nrow.get(c)) for c in ("gain", "gain_low", "gain_high", "p_value"))
-    elif base is not None and base != best and recall.loc[base, "value"] > 0:
-        out.gain = float(row["value"] / recall.loc[base, "value"] - 1)
-    sellers_ratio = None
-    if sellers is not None and recall.loc[sellers, "value"] > 0:
-        sellers_ratio = float(row["value"] / recall.loc[sellers, "value"])
-
-    def vs_sellers() -> str:
-        return (f"{sellers_ratio:.1f}× as much as" if sellers_ratio >= 1.5 else
-                f"{_more(sellers_ratio - 1)} than") + f" {display_name(sellers)}"
-
-    ci = "" if out.gain_low is None else \
-        f"95% CI {_pct(out.gain_low)} to {_pct(out.gain_high)}"
-    if base is not None and base != best and out.gain is not None and \
-            (out.p_value is None or out.p_value < ALPHA):
-        sentence = (f"{who} finds {_more(out.gain)} {what} than {display_name(base)}, the best "
-                    f"single-signal model" + (f" ({ci})" if ci else ""))
-        if sellers_ratio is not None:
-            sentence += f", and {vs_sellers()}"
-        sentence += "."
-    elif base is not None and base != best and out.gain is not None:
-        sentence = (f"{who} and {display_name(base)} (the best single-signal model) find about "
-                    f"as much {what.replace('its top', 'their top')}: the {_pct(out.gain)} "
-                    f"difference is within the noise of these {out.users or 'few'} test "
-                    f"shoppers ({ci}, p = {out.p_value:.2f}).")
-        if sellers_ratio is not None:
-            sentence += f" {who} finds {vs_sellers()}."
-    else:
-        sentence = f"{who} finds {row['value']:.0%} {what}"
-        sentence += f", {vs_sellers()}." if sellers_ratio is not None else "."
-    out.sentence = sentence
-    return out
 
 
 def evaluation_summary(store: Store, dataset: str | None = None, protocol: str | None = None,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.core.progress import ProgressCallback, report, scaled
+from recsys.evaluation.stats import ALPHA
 from recsys.store import Store
 
 from ._cache import cached, db_key
@@ -146,7 +147,7 @@ def _read_tastes(path) -> "HiddenTastes | None":
 
 def ab_test(store: Store, dataset: str | None = None, model_a: str | int | None = None,
             model_b: str | int | None = None, *, k: int = 10, shoppers: int | None = None,
-            visits: int = 1, seed: int = 0, alpha: float = 0.05, power: float = 0.8,
+            visits: int = 1, seed: int = 0, alpha: float = ALPHA, power: float = 0.8,
             train_if_missing: bool = True,
             progress: ProgressCallback | None = None) -> ABResult:
     """A simulated A/B test: the simulated shoppers (all with a history, or a seeded sample of

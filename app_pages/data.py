@@ -62,7 +62,7 @@ def overview(info: dict) -> None:
 
 
 def disk_block() -> None:
-    """Disk use of the database and its files (issue 14), and deleting old model files."""
+    """Disk use of the database and its files, and deleting old model files."""
     from recsys.recommend.housekeeping import (
         DEFAULT_KEEP,
         format_bytes,

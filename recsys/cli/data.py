@@ -103,21 +103,21 @@ def init_demo(ctx: Context) -> Result:
 def import_catalog(ctx: Context) -> Result:
     from ..usecases import import_catalog as run
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("import catalog") as bar:
-        report = run(ctx.store(), a.csv, a.images, fmt=a.format, dataset=a.dataset,
-                     on_error=a.on_error, columns=_column_map(a.column), progress=bar)
+        report = run(ctx.store(), args.csv, args.images, fmt=args.format, dataset=args.dataset,
+                     on_error=args.on_error, columns=_column_map(args.column), progress=bar)
     return _import_result(report)
 
 
 def import_interactions(ctx: Context) -> Result:
     from ..usecases import import_interactions as run
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("import interactions") as bar:
-        report = run(ctx.store(), a.path, fmt=a.format, dataset=a.dataset, on_error=a.on_error,
-                     columns=_column_map(a.column), append=a.append, replace=a.replace,
-                     progress=bar)
+        report = run(ctx.store(), args.path, fmt=args.format, dataset=args.dataset,
+                     on_error=args.on_error, columns=_column_map(args.column),
+                     append=args.append, replace=args.replace, progress=bar)
     return _import_result(report)
 
 
@@ -136,10 +136,10 @@ def simulate(ctx: Context) -> Result:
 def load_myntra(ctx: Context) -> Result:
     from ..usecases import load_myntra_sample
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("load the Myntra sample") as bar:
-        info = load_myntra_sample(ctx.store(), a.folder, dataset=a.name, users=a.users,
-                                  seed=a.seed, progress=bar)
+        info = load_myntra_sample(ctx.store(), args.folder, dataset=args.name, users=args.users,
+                                  seed=args.seed, progress=bar)
     text = (f"Loaded '{info['dataset']}' from {info['source']}: {info['items']:,} products, "
             f"{info['users']:,} simulated shoppers with {info['interactions']:,} events, in "
             f"{info['seconds']:.0f} s. Next: `python -m recsys train --model late-fusion "

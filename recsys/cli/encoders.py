@@ -9,6 +9,7 @@ from typing import Any
 
 from recsys.core.errors import RecsysError
 from recsys.search.vector_index import ANN_MIN_ITEMS, STORAGES
+from recsys.vectors.embed_plan import ENGINES
 
 from . import Context, Result, add_command
 
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--videos", metavar="FOLDER",
                    help="folder of product videos named by item id (<item_id>.mp4, .webm...): "
                         "their sampled frames become the video modality")
-    p.add_argument("--engine", choices=("local", "ray"), default="local",
+    p.add_argument("--engine", choices=ENGINES, default="local",
                    help="local: in this process (default); ray: a Ray Data pipeline on local "
                         "Ray or a cluster, resumable, with throughput per worker")
     p.add_argument("--ray-address", metavar="ADDR",
@@ -125,12 +126,12 @@ def _set_values(pairs: list[str]) -> dict[str, Any]:
 def train_encoder(ctx: Context) -> Result:
     from ..usecases import train_encoder as run
 
-    a = ctx.args
+    args = ctx.args
     settings = {key: value for key, value in (
-        ("epochs", a.epochs), ("image_trainable", a.image_trainable),
-        ("text_trainable", a.text_trainable), ("batch_size", a.batch_size),
-        ("max_items", a.max_items), ("seed", a.seed)) if value is not None}
-    settings.update(_set_values(a.set))
+        ("epochs", args.epochs), ("image_trainable", args.image_trainable),
+        ("text_trainable", args.text_trainable), ("batch_size", args.batch_size),
+        ("max_items", args.max_items), ("seed", args.seed)) if value is not None}
+    settings.update(_set_values(args.set))
     dataset = ctx.dataset()
     with ctx.progress(f"align catalog-clip on {dataset}") as bar:
         info = run(ctx.store(), dataset, settings, bar)
@@ -176,19 +177,20 @@ def _filters(pairs: list[str]) -> dict[str, list[str]]:
 def search(ctx: Context) -> Result:
     from ..usecases import search_similar
 
-    a = ctx.args
-    hits = search_similar(ctx.store(), a.dataset, photo=a.image, text=a.text, item_id=a.item,
-                          image_weight=a.image_weight, k=a.k, filters=_filters(a.filter),
-                          price=tuple(a.price) if a.price else None, encoder=a.encoder,
-                          method=a.method or "auto", storage=a.storage, crop=not a.no_crop,
-                          video=a.video)
+    args = ctx.args
+    hits = search_similar(ctx.store(), args.dataset, photo=args.image, text=args.text,
+                          item_id=args.item, image_weight=args.image_weight, k=args.k,
+                          filters=_filters(args.filter),
+                          price=tuple(args.price) if args.price else None, encoder=args.encoder,
+                          method=args.method or "auto", storage=args.storage, crop=not args.no_crop,
+                          video=args.video)
     for note in hits.notes:                 # e.g. the index could not be saved: disk full
         print(f"note: {note}", file=sys.stderr)
     rows = hits.rows()
-    query = " + ".join(x for x in (f"photo {a.image}" if a.image else "",
-                                   f"video {a.video}" if a.video else "",
-                                   f"product {a.item}" if a.item else "",
-                                   f"text {a.text!r}" if a.text else "") if x)
+    query = " + ".join(x for x in (f"photo {args.image}" if args.image else "",
+                                   f"video {args.video}" if args.video else "",
+                                   f"product {args.item}" if args.item else "",
+                                   f"text {args.text!r}" if args.text else "") if x)
     took = ", ".join(f"{name} {1000 * sec:.0f} ms" for name, sec in hits.timings.items())
     lines = [f"Top {len(rows)} of {hits.items:,} products in '{hits.dataset}' for {query} "
              f"({hits.encoder}, image weight {hits.image_weight:g}; {hits.method} search: "
@@ -221,10 +223,10 @@ METRIC_ROWS = (("t2i_recall@1", "name -> photo Recall@1"),
 
 
 def eval_encoder(ctx: Context) -> Result:
-    a = ctx.args
-    if a.unseen_types is not None:
+    args = ctx.args
+    if args.unseen_types is not None:
         return _eval_unseen(ctx)
-    if a.phone_shots is not None:
+    if args.phone_shots is not None:
         return _eval_phone(ctx)
     from ..usecases import eval_encoder as run
 
@@ -263,13 +265,13 @@ UNSEEN_ROWS = (("unseen_wf1", "unseen types, among the unseen names: wF1"),
 def _eval_unseen(ctx: Context) -> Result:
     from ..usecases import eval_encoder_unseen_types as run
 
-    a = ctx.args
-    config = _set_values(a.set)
-    if a.max_items is not None:
-        config["max_items"] = a.max_items
+    args = ctx.args
+    config = _set_values(args.set)
+    if args.max_items is not None:
+        config["max_items"] = args.max_items
     dataset = ctx.dataset()
     with ctx.progress(f"held-out types on {dataset}") as bar:
-        ev = run(ctx.store(), dataset, a.unseen_types, a.seed, config, baseline=a.baseline,
+        ev = run(ctx.store(), dataset, args.unseen_types, args.seed, config, baseline=args.baseline,
                  progress=bar)
     base, m = ev.baseline_metrics, ev.metrics
     calibrated = "calibration_gamma" in m
@@ -305,10 +307,10 @@ def _eval_unseen(ctx: Context) -> Result:
 def _eval_phone(ctx: Context) -> Result:
     from ..usecases import eval_encoder_phone_shots as run
 
-    a = ctx.args
+    args = ctx.args
     dataset = ctx.dataset()
     with ctx.progress(f"phone shots on {dataset}") as bar:
-        ev = run(ctx.store(), dataset, a.encoder, a.phone_shots, a.seed, progress=bar)
+        ev = run(ctx.store(), dataset, args.encoder, args.phone_shots, args.seed, progress=bar)
     m = ev.metrics
     lines = [f"{ev.encoder}: {ev.n_queries} held-out products as phone-style photos (seed "
              f"{ev.seed}) searched among {ev.n_gallery:,} catalog photos",

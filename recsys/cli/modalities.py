@@ -32,10 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def import_features(ctx: Context) -> Result:
     from ..usecases import import_features as run
 
-    a = ctx.args
+    args = ctx.args
     with ctx.progress("import features") as bar:
-        report = run(ctx.store(), a.file, a.modality, a.dataset, ids=a.ids,
-                     columns=_column_map(a.column) or None, on_error=a.on_error, progress=bar)
+        report = run(ctx.store(), args.file, args.modality, args.dataset, ids=args.ids,
+                     columns=_column_map(args.column) or None, on_error=args.on_error, progress=bar)
     return _import_result(report)
 
 

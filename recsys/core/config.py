@@ -46,7 +46,7 @@ def shared_datasets_dir() -> Path:
 
 
 def data_roots() -> list[Path]:
-    """The folders under which paths typed into the web app may be read (issue 19).
+    """The folders under which paths typed into the web app may be read.
 
     `$RECSYS_DATA_ROOTS` (folders separated by `os.pathsep`, ':' on Linux and macOS) when set;
     otherwise the project's `data/` folder and the shared datasets folder when it exists

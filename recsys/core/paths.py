@@ -1,4 +1,4 @@
-"""Which files on this machine a request may read (issue 19).
+"""Which files on this machine a request may read.
 
 Paths typed into the web app ("Folder path on this machine", "...or a path on this machine")
 come from whoever can open the page, not from the owner of the server, so they are accepted

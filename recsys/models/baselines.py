@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.core.arrays import normalise_rows
 from recsys.core.memory import memory_budget
 from recsys.data.interactions import InteractionData
 
@@ -435,11 +436,6 @@ def prune_columns(weights: np.ndarray, k: int) -> sp.csr_matrix:
         blocks.append(sp.csr_matrix((cols[keep.row, keep.col], (keep.row, keep.col)),
                                     shape=cols.shape))
     return sp.vstack(blocks).T.tocsr()
-
-
-def normalise_rows(mat: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(mat, axis=1, keepdims=True)
-    return (mat / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def content_profiles(data: InteractionData, modality: str) -> np.ndarray:

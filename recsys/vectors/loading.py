@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from recsys.core.arrays import normalise_rows as _normalise
 from recsys.store import Store
 
 
@@ -31,10 +32,8 @@ class ItemVectors:
 
 
 def normalise_rows(mat: np.ndarray) -> np.ndarray:
-    """L2-normalise rows in place (zero rows stay zero); returns `mat`."""
-    norms = np.sqrt(np.einsum("ij,ij->i", mat, mat))
-    np.divide(mat, np.where(norms > 0, norms, 1.0)[:, None], out=mat)
-    return mat
+    """L2-normalise a float32 matrix's rows in place (zero rows stay zero); returns `mat`."""
+    return _normalise(mat, in_place=True)
 
 
 def newest_vectors(store: Store, dataset: str, encoder: str | None = None,

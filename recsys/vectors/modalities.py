@@ -26,6 +26,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from recsys.core.arrays import normalise_rows
 from recsys.core.errors import RecsysError
 from recsys.store import Store
 
@@ -167,11 +168,6 @@ class ModalityMatrices:
             if m in self.sources and not self.sources[m].imported:
                 return self.sources[m].spec
         return None
-
-
-def normalise_rows(mat: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(mat, axis=1, keepdims=True)
-    return (mat / np.where(norms > 0, norms, 1.0)).astype(np.float32, copy=False)
 
 
 def load_modality_matrices(store: Store, dataset: str, item_ids: list[str] | None = None,

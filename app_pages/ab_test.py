@@ -42,8 +42,12 @@ with st.container(border=True):
                            help="More visits, more clicks to count.")
     with st.expander("Test settings"):
         cols = st.columns(4)
-        total = max(4, len(users))
-        shoppers = cols[0].slider("Shoppers", 4, total, total, key="ab_shoppers")
+        total = len(users)
+        if total > 4:
+            shoppers = cols[0].slider("Shoppers", 4, total, total, key="ab_shoppers")
+        else:                       # too few to sample from: all of them take part
+            shoppers = total
+            cols[0].caption(f"All {total} shoppers take part.")
         alpha = cols[1].select_slider("Significance level", [0.01, ALPHA, 0.1], ALPHA,
                                       key="ab_alpha")
         power = cols[2].select_slider("Power for the sample size", [0.8, 0.9, 0.95], 0.8,

@@ -110,3 +110,20 @@ def test_new_shopper_page_measures_first_picks(app_db: Path):
     frame = at.session_state["ns_eval"][1]
     assert set(frame["model"]) == {"popularity", "content"} and set(frame["history"]) == {1, 3, 5}
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_ab_test_page_with_four_shoppers_or_fewer_uses_them_all(app_db: Path, monkeypatch):
+    """A shop with 4 simulated shoppers or fewer: no slider whose minimum equals its maximum
+    (Streamlit refuses that), the page says all of them take part."""
+    from ui import resources
+
+    real = resources.users
+
+    def few(dataset):
+        return real(dataset).head(3)
+
+    monkeypatch.setattr(resources, "users", few)
+    at = app_test(app_db, "app_pages/ab_test.py")
+    assert not problems(at), problems(at)
+    assert "All 3 shoppers take part." in [c.value for c in at.caption]
+    assert not [s for s in at.slider if s.key == "ab_shoppers"]

@@ -363,3 +363,21 @@ def test_verdict_flags_offline_and_online_disagreeing():
     c = compare("click", a, worse, a * 0 + 0.05, worse * 0 + 0.02)
     v = verdict("A", "B", 0.10, 0.12, c, 10)
     assert v.agree is False and v.disagree and "opposite" in v.summary
+
+
+def test_verdict_of_two_equal_offline_scores_names_no_winner():
+    """Two runs of the same model score the same NDCG: offline has no direction, so the verdict
+    neither names a better model nor says online agrees or disagrees with it."""
+    from recsys.simulation.abtest import compare, verdict
+
+    a = np.r_[np.ones(50), np.zeros(950)]
+    c = compare("click", a, a.copy(), a * 0 + 0.05, a * 0 + 0.05)
+    v = verdict("A", "B", 0.1338, 0.13381, c, 10)
+    assert "equally well" in v.summary and "ranks the held-out interactions better" not in v.summary
+    assert v.agree is None and v.truth_agree is None and not v.disagree
+    assert "practically equal" in v.summary
+    worse = np.r_[np.ones(20), np.zeros(980)]
+    c = compare("click", a, worse, a * 0 + 0.05, worse * 0 + 0.02)
+    v = verdict("A", "B", 0.1338, 0.1338, c, 10)
+    assert v.agree is None and not v.disagree and "offline could not tell them apart" in v.summary
+    assert "a difference offline does not show" in v.summary

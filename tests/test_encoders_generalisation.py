@@ -13,6 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from recsys.encoders import get_encoder, parse_spec
+from recsys.encoders.evaluate import EvaluationError
 from recsys.encoders.crop import crop_to_product, is_studio_photo, product_box
 from recsys.encoders.phone_shots import (
     PhoneShotStyle,
@@ -178,6 +179,10 @@ def test_metric_functions_on_known_vectors():
     assert mm["unseen_wf1"] == 1.0 and mm["unseen_vs_all_wf1"] == 1.0 and mm["seen_wf1"] == 1.0
     assert draw_unseen_types(["a"] * 3 + ["b"] * 3 + ["c"], 1, seed=0, min_photos=3) in \
         (["a"], ["b"])
+    # one eligible type: the message says what the catalog lacks, not "between 1 and 0"
+    with pytest.raises(EvaluationError, match="at least 2 article types") as err:
+        draw_unseen_types(["a"] * 3 + ["c"], 1, seed=0, min_photos=3)
+    assert "between 1 and" not in str(err.value)
 
 
 def test_held_out_types_evaluation_aligns_without_them(shapes_store):

@@ -62,6 +62,9 @@ def draw_unseen_types(labels: Sequence[str], k: int, seed: int = 0,
                       min_photos: int = MIN_PHOTOS) -> list[str]:
     """`k` of the eligible types, drawn reproducibly with `seed` (sorted by name)."""
     types = eligible_types(labels, min_photos)
+    if len(types) < 2:
+        raise EvaluationError(f"Held-out types need a catalog with at least 2 article types of "
+                              f"{min_photos} photos or more; this one has {len(types)}.")
     if k < 1 or k >= len(types):
         raise EvaluationError(f"--unseen-types must be between 1 and {len(types) - 1}: the "
                               f"catalog has {len(types)} types with at least {min_photos} photos.")

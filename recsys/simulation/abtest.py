@@ -284,9 +284,14 @@ def verdict(name_a: str, name_b: str, ndcg_a: float, ndcg_b: float,
     offline = ndcg_b / ndcg_a - 1.0 if ndcg_a > 0 else None
     online, truth = clicks.lift, clicks.expected_lift
     better_off = name_b if ndcg_b > ndcg_a else name_a
-    words = [f"Offline, {better_off} ranks the held-out interactions better (NDCG@{k} "
-             f"{max(ndcg_a, ndcg_b):.4f} vs {min(ndcg_a, ndcg_b):.4f}"
-             + (f", {abs(offline):.1%} apart)." if offline is not None else ").")]
+    offline_tie = round(ndcg_a, 4) == round(ndcg_b, 4)   # equal as printed: no direction
+    if offline_tie:
+        words = [f"Offline, the two rank the held-out interactions equally well (NDCG@{k} "
+                 f"{ndcg_a:.4f} for both)."]
+    else:
+        words = [f"Offline, {better_off} ranks the held-out interactions better (NDCG@{k} "
+                 f"{max(ndcg_a, ndcg_b):.4f} vs {min(ndcg_a, ndcg_b):.4f}"
+                 + (f", {abs(offline):.1%} apart)." if offline is not None else ").")]
     agree = None
     if online is None:
         words.append("Online, no shopper clicked in one of the arms.")
@@ -297,12 +302,19 @@ def verdict(name_a: str, name_b: str, ndcg_a: float, ndcg_b: float,
                      f"{_more(online):.1%} in clicks per visit, which is not significant "
                      f"({format_p(clicks.p_value)}): this test cannot tell them apart." + needed)
     else:
-        agree = (online > 0) == (ndcg_b > ndcg_a)
+        agree = None if offline_tie else (online > 0) == (ndcg_b > ndcg_a)
         words.append(f"Online, {name_b if online > 0 else name_a} gets {_more(online):.1%} "
                      f"more clicks per visit ({format_p(clicks.p_value)}, significant): "
-                     + ("the same answer." if agree else "the opposite answer."))
+                     + ("offline could not tell them apart." if agree is None else
+                        "the same answer." if agree else "the opposite answer."))
     truth_agree = None
-    if truth is not None and offline is not None:
+    if truth is not None and offline_tie:
+        words.append("With unlimited shoppers (the simulator's noise-free rates), "
+                     + (f"the two would be {abs(truth):.1%} apart in clicks, practically equal."
+                        if abs(truth) < TIE else
+                        f"{name_b if truth > 0 else name_a} would get {_more(truth):.1%} more "
+                        "clicks: a difference offline does not show."))
+    elif truth is not None and offline is not None:
         if abs(truth) < TIE:
             truth_agree = abs(offline) < BIG_OFFLINE
             words.append(f"The simulator knows the shoppers' tastes: with unlimited shoppers "

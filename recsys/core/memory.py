@@ -150,33 +150,29 @@ def cgroup_headroom(root: Path = CGROUP_ROOT, proc_cgroup: Path | None = None) -
     no memory limit applies or none can be read."""
     proc_cgroup = PROC_SELF / "cgroup" if proc_cgroup is None else proc_cgroup
     v2_path, v1_path = _own_groups(proc_cgroup)
-    best: int | None = None
-    seen: set[Path] = set()
+    rooms: dict[Path, int] = {}
     # cgroup v2 (unified): memory.max, memory.current, memory.stat inactive_file
     for folder in _candidates(root, v2_path) + _candidates(root / "unified", v2_path):
-        if folder in seen:
-            continue
-        seen.add(folder)
-        limit = _read_int(folder / "memory.max")
-        if limit is None:
-            continue
-        used = _read_int(folder / "memory.current") or 0
-        used -= min(used, _stat_field(folder / "memory.stat", "inactive_file"))
-        room = max(0, limit - used)
-        best = room if best is None else min(best, room)
+        _add_room(rooms, folder, "memory.max", "memory.current", "inactive_file")
     # cgroup v1: memory.limit_in_bytes, memory.usage_in_bytes, total_inactive_file
     for folder in _candidates(root / "memory", v1_path):
-        if folder in seen:
-            continue
-        seen.add(folder)
-        limit = _read_int(folder / "memory.limit_in_bytes")
-        if limit is None:
-            continue
-        used = _read_int(folder / "memory.usage_in_bytes") or 0
-        used -= min(used, _stat_field(folder / "memory.stat", "total_inactive_file"))
-        room = max(0, limit - used)
-        best = room if best is None else min(best, room)
-    return best
+        _add_room(rooms, folder, "memory.limit_in_bytes", "memory.usage_in_bytes",
+                  "total_inactive_file")
+    return min(rooms.values()) if rooms else None
+
+
+def _add_room(rooms: dict[Path, int], folder: Path, limit_file: str, usage_file: str,
+              inactive_field: str) -> None:
+    """The room left under one cgroup's limit (its usage less the reclaimable page cache),
+    recorded once per folder; a folder without a limit adds nothing."""
+    if folder in rooms:
+        return
+    limit = _read_int(folder / limit_file)
+    if limit is None:
+        return
+    used = _read_int(folder / usage_file) or 0
+    used -= min(used, _stat_field(folder / "memory.stat", inactive_field))
+    rooms[folder] = max(0, limit - used)
 
 
 def rlimit_headrooms(status: Path | None = None) -> dict[str, int]:

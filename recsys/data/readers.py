@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import os
 import re
 import sys
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from typing import IO, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from recsys.data.report import DataImportError, describe_columns
+from recsys.data.report import DataImportError, describe_columns, megabytes_setting
 
 # Fields far longer than any product description are still read (and then reported or
 # imported), never dropped with their row: the csv module's default limit is 131,072.
@@ -38,15 +37,8 @@ def max_field_chars(limit_mb: float | None = None) -> int:
     """The longest CSV field read: `limit_mb`, else `$RECSYS_MAX_CSV_FIELD_MB`, else 10 MB
     (characters of a field; bytes of a line). A physical line or a row longer than
     ROW_FIELDS times it is reported without ever being held whole."""
-    if limit_mb is None:
-        env = os.environ.get("RECSYS_MAX_CSV_FIELD_MB", "").strip()
-        try:
-            limit_mb = float(env) if env else DEFAULT_MAX_FIELD_MB
-        except ValueError:
-            raise DataImportError(f"RECSYS_MAX_CSV_FIELD_MB must be a number of megabytes, got "
-                                  f"{env!r}.") from None
-    if not limit_mb > 0:
-        raise DataImportError(f"The CSV field limit must be positive, got {limit_mb} MB.")
+    limit_mb = megabytes_setting(limit_mb, "RECSYS_MAX_CSV_FIELD_MB", DEFAULT_MAX_FIELD_MB,
+                                 "CSV field limit")
     return max(1, int(limit_mb * 2**20))
 
 

@@ -10,6 +10,7 @@ Shared by the catalog, interaction and feature importers (`recsys.data.catalog_i
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Literal, Sequence
@@ -28,6 +29,20 @@ MAX_ID_CHARS = 256             # longer user or item ids are reported, not impor
 
 class DataImportError(RecsysError, ValueError):
     """Input that cannot be imported at all; nothing was written."""
+
+
+def megabytes_setting(limit_mb: float | None, env: str, default: float, what: str) -> float:
+    """An import limit in megabytes: `limit_mb`, else `$env`, else `default`; a value that is
+    not a positive number is refused with a message naming the setting."""
+    if limit_mb is None:
+        raw = os.environ.get(env, "").strip()
+        try:
+            limit_mb = float(raw) if raw else default
+        except ValueError:
+            raise DataImportError(f"{env} must be a number of megabytes, got {raw!r}.") from None
+    if not limit_mb > 0:
+        raise DataImportError(f"The {what} must be positive, got {limit_mb} MB.")
+    return float(limit_mb)
 
 
 @dataclass

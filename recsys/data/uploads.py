@@ -28,7 +28,8 @@ from recsys.core import config
 from recsys.core.files import atomic_path
 from recsys.data.catalog_import import import_catalog
 from recsys.data.interactions_import import import_interactions
-from recsys.data.report import DataImportError, ImportReport, one_line, safe_reason
+from recsys.data.report import (DataImportError, ImportReport, megabytes_setting, one_line,
+                                 safe_reason)
 from recsys.store import Store
 
 DEFAULT_MAX_UNPACKED_MB = 500
@@ -40,15 +41,8 @@ _DATASET_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 def max_unpacked_bytes(limit_mb: float | None = None) -> int:
     """The cap on what one zip may unpack to: `limit_mb`, else `$RECSYS_MAX_UNPACKED_MB`, else
     500 MB."""
-    if limit_mb is None:
-        env = os.environ.get("RECSYS_MAX_UNPACKED_MB", "").strip()
-        try:
-            limit_mb = float(env) if env else DEFAULT_MAX_UNPACKED_MB
-        except ValueError:
-            raise DataImportError(f"RECSYS_MAX_UNPACKED_MB must be a number of megabytes, got "
-                                  f"{env!r}.") from None
-    if not limit_mb > 0:
-        raise DataImportError(f"The unpacked-size limit must be positive, got {limit_mb} MB.")
+    limit_mb = megabytes_setting(limit_mb, "RECSYS_MAX_UNPACKED_MB", DEFAULT_MAX_UNPACKED_MB,
+                                 "unpacked-size limit")
     return int(limit_mb * 2**20)
 
 

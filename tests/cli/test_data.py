@@ -1,0 +1,71 @@
+"""`python -m recsys` data commands: human text, --json, clear errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from recsys.cli import main
+
+from ..data.test_datasets import make_catalog
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_import_catalog_text_and_json(tmp_path: Path, capsys):
+    csv = make_catalog(tmp_path)
+    db = str(tmp_path / "cli.duckdb")
+    code, out, _ = run(capsys, "import-catalog", "--db", db, "--csv", str(csv), "--images",
+                       str(tmp_path / "images"), "--dataset", "shop", "--column", "item_id=sku",
+                       "--column", "title=name", "--column", "image_path=image")
+    assert code == 0 and "Imported 4 items into dataset 'shop'" in out
+    code, out, _ = run(capsys, "status", "--db", db, "--json")
+    data = json.loads(out)
+    assert data["active_dataset"] == "shop" and data["datasets"][0]["items"] == 4
+
+
+def test_refused_import_exits_non_zero(tmp_path: Path, capsys):
+    csv = make_catalog(tmp_path, [{"id": "a", "title": "x", "image": "a.png"},
+                                  {"id": "a", "title": "y", "image": "b.png"}])
+    code, out, _ = run(capsys, "import-catalog", "--db", str(tmp_path / "c.duckdb"), "--csv",
+                       str(csv), "--images", str(tmp_path / "images"), "--on-error", "refuse",
+                       "--json")
+    assert code == 1 and json.loads(out)["refused"] is True
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, capsys):
+    db = str(tmp_path / "e.duckdb")
+    code, out, err = run(capsys, "import-catalog", "--db", db, "--csv", str(tmp_path / "x.csv"))
+    assert code == 2 and err.startswith("error: File not found") and "Traceback" not in err
+    code, _, err = run(capsys, "simulate", "--db", db, "--users", "5")
+    assert code == 2 and "init-demo" in err
+    code, _, err = run(capsys, "use", "--db", db, "nope")
+    assert code == 2 and "Unknown dataset 'nope'" in err
+    code, _, err = run(capsys, "import-catalog", "--db", db, "--csv", "a", "--column", "oops")
+    assert code == 2 and "FIELD=COLUMN" in err
+
+
+def test_interactions_and_simulate_and_delete(tmp_path: Path, capsys):
+    db = str(tmp_path / "i.duckdb")
+    csv = make_catalog(tmp_path, [{"id": k, "title": f"Item {k}", "image": f"{k}.png",
+                                   "article_type": "Shirts", "gender": "Men"} for k in "abcd"])
+    assert run(capsys, "import-catalog", "--db", db, "--csv", str(csv), "--images",
+               str(tmp_path / "images"), "--dataset", "shop")[0] == 0
+    code, out, _ = run(capsys, "simulate", "--db", db, "--users", "7", "--seed", "1", "--json")
+    assert code == 0 and json.loads(out)["users_with_history"] == 7
+    code, _, err = run(capsys, "delete-dataset", "--db", db, "shop")
+    assert code == 2 and "--yes" in err
+    code, out, _ = run(capsys, "delete-dataset", "--db", db, "shop", "--yes")
+    assert code == 0 and "Deleted" in out
+
+
+def test_module_entry_point_runs(tmp_path: Path):
+    out = subprocess.run([sys.executable, "-m", "recsys", "status", "--db",
+                          str(tmp_path / "m.duckdb")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "No datasets yet" in out.stdout

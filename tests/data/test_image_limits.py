@@ -1,0 +1,146 @@
+"""Photos shaped to exhaust memory or to reach risky decoders: refused from the header, or
+shrunk before any copy, so that no accepted photo costs more than about 300 MB (issue 9, item 1).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from recsys.data.images import MAX_ASPECT, WORK_SIDE, ImageError, load_image
+
+ROOT = Path(__file__).resolve().parents[2]
+PEAK_LIMIT_MB = 300
+
+
+def peak_rss_mb(code: str) -> tuple[float, str]:
+    """Peak resident memory (VmHWM) of a fresh `python -c code`, and its output.
+
+    The child's address space is capped at 3 GB so that a regression fails with a MemoryError
+    instead of making the kernel kill processes on the test machine."""
+    script = ("import resource\nresource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+              + code + "\nprint('VmHWM', [l.split()[1] for l in open('/proc/self/status') "
+              "if l.startswith('VmHWM')][0])")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    peak = next(int(line.split()[1]) for line in lines if line.startswith("VmHWM")) / 1024
+    return peak, "\n".join(line for line in lines if not line.startswith("VmHWM"))
+
+
+@pytest.mark.parametrize("size", [(39000, 1000), (4_000_000, 10), (10, 4_000_000)])
+def test_very_wide_photos_are_refused_from_the_header(tmp_path: Path, size):
+    path = tmp_path / "wide.png"
+    Image.new("L", size).save(path)
+    assert path.stat().st_size < 100_000           # tiny on disk: this is what made it a trap
+    with pytest.raises(ImageError, match="side longer|times its short side"):
+        load_image(path)
+
+
+def test_aspect_ratio_cap(tmp_path: Path):
+    Image.new("RGB", (MAX_ASPECT * 50 + 50, 50), "red").save(tmp_path / "belt.png")
+    with pytest.raises(ImageError, match=f"times its short side; photos up to {MAX_ASPECT}:1"):
+        load_image(tmp_path / "belt.png")
+    Image.new("RGB", (MAX_ASPECT * 50, 50), "red").save(tmp_path / "ok.png")
+    assert load_image(tmp_path / "ok.png").size == (MAX_ASPECT * 50, 50)
+
+
+def test_big_photo_is_shrunk_before_it_is_padded(tmp_path: Path):
+    """A 20000x1000 photo (accepted) comes out at most WORK_SIDE wide, so padding it to a
+    square costs megabytes, not gigabytes; its content survives."""
+    from recsys.encoders.clip_encoder import prepare_image
+
+    img = Image.new("RGB", (20000, 1000), (255, 255, 255))
+    img.paste((200, 0, 0), (0, 0, 2000, 1000))     # red on the left tenth
+    img.save(tmp_path / "banner.png")
+    loaded = load_image(tmp_path / "banner.png")
+    factor = -(-20000 // WORK_SIDE)
+    assert max(loaded.size) <= WORK_SIDE
+    assert loaded.size == (-(-20000 // factor), -(-1000 // factor))
+    arr = prepare_image(tmp_path / "banner.png", 224)
+    assert arr.shape == (224, 224, 3)
+    assert arr[112, 5, 0] > 150 and arr[112, 5, 1] < 80          # red band on the left
+    assert (arr[5, 112] > 240).all()                              # white padding above
+
+
+def test_shrinking_keeps_exif_orientation(tmp_path: Path):
+    stored = Image.new("RGB", (6000, 3000), (255, 255, 255))
+    stored.paste((200, 0, 0), (0, 0, 600, 3000))                  # red on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6                                              # "rotate 90 clockwise"
+    for name in ("photo.jpg", "photo.png"):
+        stored.save(tmp_path / name, exif=exif.tobytes())
+        img = load_image(tmp_path / name)
+        assert img.size[1] > img.size[0] and max(img.size) <= WORK_SIDE    # upright, small
+        top = np.asarray(img)[2, img.size[0] // 2]
+        assert top[0] > 150 and top[1] < 80, name                 # the red side is now on top
+
+
+def test_small_photos_decode_exactly_as_before(tmp_path: Path):
+    """Photos within WORK_SIDE are not resampled: the pixels are the file's pixels."""
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(tmp_path / "p.png")
+    assert np.array_equal(np.asarray(load_image(tmp_path / "p.png")), arr)
+
+
+@pytest.mark.parametrize("fmt", ["ICO", "PPM", "TGA", "PCX"])
+def test_formats_outside_the_list_are_refused(tmp_path: Path, fmt):
+    """Only JPEG, PNG, WebP, GIF, BMP and TIFF reach a decoder (EPS would start Ghostscript)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), "red").save(buf, fmt)
+    with pytest.raises(ImageError, match="not an image file"):
+        load_image(buf.getvalue())
+
+
+def test_eps_is_refused_without_running_ghostscript(tmp_path: Path):
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n%%EOF\n"
+    with pytest.raises(ImageError, match="not an image file"):
+        load_image(eps)
+
+
+def test_memory_of_the_biggest_accepted_photos_stays_under_300_mb(tmp_path: Path):
+    """Peak memory of a fresh process decoding each photo, measured like the issue did."""
+    specs = {  # the worst shapes and modes still accepted, and the refused traps
+        "rgba.png": ("RGBA", (6300, 6300), {}),                        # 39.7 MP, 4 bytes/px
+        "palette.png": ("P", (6300, 6300), {"transparency": 0}),
+        "grey16.png": ("I;16", (6300, 6300), {}),
+        "progressive.jpg": ("RGB", (6300, 6300), {"progressive": True}),
+        "lzw.tif": ("RGB", (6300, 6300), {"compression": "tiff_lzw"}),
+        "lossless.webp": ("RGBA", (3100, 3100), {"lossless": True}),
+        "banner.png": ("L", (20000, 1000), {}),
+        "wide.png": ("L", (39000, 1000), {}),
+        "ultra.png": ("L", (4_000_000, 10), {}),
+    }
+    for name, (mode, size, options) in specs.items():
+        Image.new(mode, size).save(tmp_path / name, **options)
+    code = f"""
+import sys
+from recsys.encoders.clip_encoder import prepare_image
+from recsys.data.images import ImageError, load_image
+path = {str(tmp_path)!r} + "/" + sys.argv[1] if len(sys.argv) > 1 else None
+"""
+    for name in specs:
+        job = code.replace("sys.argv[1] if len(sys.argv) > 1 else None", repr(name)) + """
+try:
+    img = load_image(path)
+    thumb = img.copy(); thumb.thumbnail((256, 256))
+    print("ok", img.size, prepare_image(path, 224).shape)
+except ImageError as exc:
+    print("refused", exc)
+"""
+        peak, out = peak_rss_mb(job)
+        assert peak < PEAK_LIMIT_MB, f"{name}: {peak:.0f} MB ({out})"
+        if name in ("wide.png", "ultra.png"):
+            assert out.startswith("refused") and peak < 100, (name, out)
+        else:
+            assert out.startswith("ok"), (name, out)

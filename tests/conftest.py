@@ -92,6 +92,17 @@ def amazon_dir(shared_datasets: Path) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """Timing assertions (`@pytest.mark.perf`) depend on the machine's load: they run only
+    when asked for with RECSYS_PERF_TESTS=1, so the default run never fails on a busy box."""
+    if os.environ.get("RECSYS_PERF_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="a timing assertion: run with RECSYS_PERF_TESTS=1")
+    for item in items:
+        if "perf" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Close the databases the app tests left in Streamlit's resource cache before exit (an open
     DuckDB connection at interpreter exit makes its bindings print leak warnings)."""

@@ -379,8 +379,6 @@ def test_data_page_feature_import_refuses_the_bombs(app_db: Path, tmp_path: Path
 
 
 @pytest.mark.perf
-@pytest.mark.skipif(os.environ.get("RECSYS_PERF_TESTS") != "1",
-                    reason="a timing assertion: run with RECSYS_PERF_TESTS=1")
 def test_upload_round_trip_adds_a_few_milliseconds():
     """The worker's cost for a catalog-size photo upload (decode here vs in the worker)."""
     import statistics

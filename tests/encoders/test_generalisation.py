@@ -278,6 +278,7 @@ def test_pseudo_unseen_types_come_from_the_training_types_only():
     assert len(draw_pseudo_unseen(labels, 10, 1, 0, 5)[0]) == 2      # at most half held out
     assert draw_pseudo_unseen(["a"] * 5, 1, 1, 0, 5) == []             # nothing to hold out
     kept = draw_pseudo_unseen(labels, 2, draws=5, seed=1, min_photos=5, exclude=["A", "b"])
+    assert len(kept) == 5
     assert all(len(d) == 1 and set(d) <= {"c", "d"} for d in kept)   # excluded: never drawn
 
 

@@ -267,6 +267,8 @@ def test_cli_evaluate_prints_intervals_folds_and_diversity(store, capsys):
                  "--folds", "2", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert code == 0 and {r["protocol"] for r in rows} == {"2-fold"}
-    assert all(r["std"] is not None for r in rows if r["metric"] == "ndcg" and r["slice"] == "all")
+    ndcg = [r for r in rows if r["metric"] == "ndcg" and r["slice"] == "all"]
+    assert len(ndcg) == 2                                      # one row per model
+    assert all(r["std"] is not None for r in ndcg)
     code = main(["evaluate", "--db", db, "--models", "itemknn", "--folds", "1", "--k", "5"])
     assert code == 2 and "between 2 and 20" in capsys.readouterr().err

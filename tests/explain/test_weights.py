@@ -37,12 +37,14 @@ def test_each_recommendation_says_why(data, name):
 def test_cf_only_models_explain_with_cf_alone(data):
     model = create_model("ease").fit(data)
     out = explain_recommendations(model, data, "u15", k=2)
+    assert len(out) == 2
     assert all(e.weights == {"cf": 1.0} for e in out)
 
 
 def test_attention_explanations_are_the_attention_weights(data):
     model = create_model("attention-fusion", **fast_params("attention-fusion")).fit(data)
     out = explain_recommendations(model, data, "u01", k=3)
+    assert len(out) == 3
     idx = [int(e.item_id[1:]) for e in out]
     alpha = model.attention(np.array([1]), np.array(idx))[1][0]
     for e, a in zip(out, alpha):
@@ -51,7 +53,10 @@ def test_attention_explanations_are_the_attention_weights(data):
 
 def test_similar_history_items_come_from_the_same_taste_group(data):
     model = create_model("content").fit(data)
-    for e in explain_recommendations(model, data, "u12", k=3):
+    out = explain_recommendations(model, data, "u12", k=3)
+    assert len(out) == 3
+    for e in out:
+        assert e.similar
         assert all(int(s.item_id[1:]) >= GROUP or int(s.item_id[1:]) == 0 for s in e.similar)
 
 

@@ -85,6 +85,7 @@ def test_ease_switches_to_sparse_under_a_small_memory_budget(monkeypatch, tmp_pa
     assert tight.describe()["variant"] == "sparse"
     # the sparse model still ranks each user's own taste group first
     top = tight.recommend("u00", k=3)
+    assert len(top) == 3
     assert all(int(i[1:]) < 10 for i, _ in top)
     with pytest.raises(EASEMemoryError, match="Dense EASE"):
         create_model("ease", mode="dense").fit(data)

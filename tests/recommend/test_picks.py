@@ -84,6 +84,7 @@ def test_scores_without_any_attribute_signal_give_no_strong_driver():
     codes = AttributeCodes(attribute_table(items), items["item_id"])
     scores = np.random.default_rng(2).normal(size=len(items))
     out = explain_attributes(scores, codes, 3, "i3")
+    assert out.effects
     assert all(abs(e.effect) < 0.5 for e in out.effects)
 
 
@@ -144,6 +145,7 @@ def test_live_picks_never_repeat_the_history_unless_asked(app_db: Path):
         for user in users:
             history = set(store.user_item_events("demo", user)["item_id"])
             recs = usecases.recommend_for(store, "demo", user, k=10)
+            assert len(recs.items) == 10, user
             assert not {e.item_id for e in recs.items} & history, user
             assert recs.seen == {}
             assert set(recs.sentences) == {e.item_id for e in recs.items}
@@ -206,6 +208,7 @@ def test_cli_recommend_flags(app_db: Path):
     code, out, err = cli("recommend", "--db", str(app_db), "--user", user, "--json")
     assert code == 0, err
     assert not {i["item_id"] for i in out["items"]} & history
+    assert out["items"]
     assert all(i["sentence"] for i in out["items"]) and out["include_seen"] is False
     code, out, err = cli("recommend", "--db", str(app_db), "--user", user, "--include-seen",
                          "--diversity", "0", "--json")

@@ -68,6 +68,24 @@ def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def frozen():
+    """The unaligned towers (a real EfficientNet-Lite0 + MiniLM), loaded once per session."""
+    from recsys.encoders import get_encoder
+    return get_encoder("frozen")
+
+
+@pytest.fixture
+def shapes_store(tmp_path: Path):
+    """A store holding the 24-product shapes catalog as dataset 'shapes'."""
+    from .encoder_helpers import import_shapes
+
+    s = Store(tmp_path / "shapes.duckdb")
+    import_shapes(s, tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """`../shared/datasets`, or skip: a user's clone does not have the real datasets."""
     root = shared_datasets_dir()

@@ -36,7 +36,6 @@ from recsys.data.datasets import (
 from recsys.store import Store
 
 from ..app_helpers import ROOT, app_test, problems
-from ..encoder_helpers import frozen  # noqa: F401
 from ..data.test_datasets import snapshot
 
 SECRET = "TOPSECRET-hunter2"
@@ -405,7 +404,7 @@ def video_folder_shop(tmp_path):
     store.close()
 
 
-def test_embed_reports_a_video_linking_out_of_its_folder(video_folder_shop, frozen):  # noqa: F811
+def test_embed_reports_a_video_linking_out_of_its_folder(video_folder_shop, frozen):
     """`embed --videos FOLDER` (and the use case): the file that links out is reported in the
     embed report, not read; the video inside is embedded."""
     from recsys.vectors.embed import embed_items

@@ -12,7 +12,7 @@ from PIL import Image
 from recsys.cli import main
 from recsys.data.images import ImageError, load_image
 
-from ..encoder_helpers import draw_product, frozen, shapes_store  # noqa: F401
+from ..encoder_helpers import draw_product
 
 
 def _asymmetric(size=(160, 120)) -> Image.Image:

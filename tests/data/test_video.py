@@ -14,7 +14,7 @@ import pytest
 from recsys.data import video as video_mod
 from recsys.data.video import VideoError, looks_like_video, sample_frames
 
-from ..encoder_helpers import COLOURS, draw_product, frozen, import_shapes  # noqa: F401
+from ..encoder_helpers import COLOURS, draw_product, import_shapes
 
 av = pytest.importorskip("av")
 
@@ -134,7 +134,7 @@ def video_shop(tmp_path: Path):
     store.close()
 
 
-def test_videos_become_the_video_modality(video_shop, frozen):  # noqa: F811
+def test_videos_become_the_video_modality(video_shop, frozen):
     from recsys.vectors.embed import embed_items
     from recsys.vectors.modalities import load_modality_matrices
 
@@ -156,7 +156,7 @@ def test_videos_become_the_video_modality(video_shop, frozen):  # noqa: F811
     assert again.embedded["video"] == 0 and again.unchanged["video"] == 3
 
 
-def test_a_short_video_is_a_visual_search_query(video_shop, frozen, monkeypatch):  # noqa: F811
+def test_a_short_video_is_a_visual_search_query(video_shop, frozen, monkeypatch):
     from recsys import usecases
     from recsys.usecases import search as search_mod
     from recsys.vectors.embed import embed_items

@@ -28,7 +28,7 @@ from recsys.encoders.catalog_clip import (
 )
 from recsys.encoders.registry import encoder_kinds, register_encoder_kind
 
-from ..encoder_helpers import draw_product, frozen, shapes_store  # noqa: F401
+from ..encoder_helpers import draw_product
 
 
 # -- specs and the registry ---------------------------------------------------------------------

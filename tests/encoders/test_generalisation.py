@@ -21,7 +21,7 @@ from recsys.encoders.phone_shots import (
     shot_rng,
 )
 
-from ..encoder_helpers import draw_product, frozen, shapes_store  # noqa: F401
+from ..encoder_helpers import draw_product
 
 ENCODERS = Path(__file__).resolve().parents[2] / "recsys" / "encoders"
 

@@ -17,7 +17,7 @@ import pytest
 from recsys.core.errors import RecsysError
 from recsys.store import Store
 
-from ..encoder_helpers import draw_product, frozen, import_shapes, shapes_store  # noqa: F401
+from ..encoder_helpers import draw_product, import_shapes
 
 ray = pytest.importorskip("ray")
 

@@ -24,7 +24,6 @@ from recsys.vectors.modalities import (
     modality_sources,
 )
 
-from ..encoder_helpers import frozen  # noqa: F401
 from ..test_models_helpers import COLD_A, COLD_B, GROUP, N_USERS, fast_params, tiny_data
 
 CATS = ("shirt", "shoe", "bag", "watch")
@@ -52,7 +51,7 @@ def write_text_catalog(folder: Path, n_items: int = 48, n_users: int = 60, seed:
 
 
 @pytest.fixture(scope="module")
-def text_db(tmp_path_factory, frozen) -> Path:  # noqa: F811
+def text_db(tmp_path_factory, frozen) -> Path:
     """A text-only catalog imported, with shoppers, embedded with the defaults (built once;
     the encoder `embed` asks for is the session's already loaded `frozen` one)."""
     import recsys.vectors.embed as embedding

@@ -67,6 +67,42 @@ def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def ready_store(ready_demo_db: Path, tmp_path: Path):
+    """A private copy of the set-up demo, open: simulated shoppers with hidden tastes, an
+    aligned encoder, item vectors, the default model."""
+    path = tmp_path / "recsys.duckdb"
+    shutil.copy(ready_demo_db, path)
+    s = Store(path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tiny_ease(tmp_path: Path):
+    """The tiny two-group data set (`test_models_helpers`) in a store, with an EASE run."""
+    from recsys import usecases
+
+    from .test_models_helpers import DATASET, fill_store
+
+    s = Store(tmp_path / "tiny.duckdb")
+    fill_store(s)
+    usecases.train(s, DATASET, "ease")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def damaged_db(tmp_path: Path) -> Path:
+    """A healthy database with the blocks of `items.dataset` damaged (read by `status`)."""
+    from .damaged_files import add_big_dataset, damage, data_blocks
+
+    path = tmp_path / "damaged.duckdb"
+    add_big_dataset(path)
+    damage(path, data_blocks(path, "items", "dataset"), 4096)
+    return path
+
+
 @pytest.fixture(scope="session")
 def frozen():
     """The unaligned towers (a real EfficientNet-Lite0 + MiniLM), loaded once per session."""

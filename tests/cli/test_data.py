@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from recsys.cli import main
+from recsys.store import HEADER_BYTES, Store, StoreError
 
+from ..damaged_files import DAMAGED, damage, shop_database
 from ..data.test_datasets import make_catalog
 
 
@@ -69,3 +72,38 @@ def test_module_entry_point_runs(tmp_path: Path):
     out = subprocess.run([sys.executable, "-m", "recsys", "status", "--db",
                           str(tmp_path / "m.duckdb")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "No datasets yet" in out.stdout
+
+
+def test_status_over_every_damaged_block_is_a_message_or_an_answer(tmp_path: Path, capsys):
+    """Each block of a real database damaged in turn (the issue's 1 MB of 0xff at offset
+    2,000,000 too): `status` answers, or exits 2 with the damaged-file message; never a
+    traceback. Most damage is only met by a query, after the open-time check passed."""
+    good = shop_database(tmp_path / "good.duckdb")
+    size = good.stat().st_size
+    block = 262144
+    offsets = [2_000_000] + list(range(HEADER_BYTES, size, block))
+    at_query = 0
+    for offset in offsets:
+        path = tmp_path / "bad.duckdb"
+        shutil.copy(good, path)
+        damage(path, offset, (1 << 20) if offset == 2_000_000 else block)
+        try:
+            Store(path, read_only=True).close()
+            opens = True
+        except StoreError as exc:
+            assert DAMAGED in str(exc)
+            opens = False
+        code = main(["status", "--db", str(path)])
+        err = capsys.readouterr().err
+        assert code in (0, 2), (offset, err)
+        if code == 2:
+            assert DAMAGED in err and err.count("\n") == 1, (offset, err)
+            at_query += opens
+    assert at_query >= 3          # blocks of users, interactions and items met by queries
+
+
+def test_cli_status_on_a_damaged_block_is_one_line(damaged_db: Path, capsys):
+    code = main(["status", "--db", str(damaged_db)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and DAMAGED in err
+    assert err.count("\n") == 1 and "Traceback" not in err

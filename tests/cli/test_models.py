@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from recsys import usecases
 from recsys.cli import main
+from recsys.store import Store
 
+from ..cli_helpers import cli
 from ..test_models_helpers import DATASET, fill_store
 
 
@@ -87,3 +91,84 @@ def test_bench_prints_timings_and_saves_json(db, capsys, tmp_path):
     assert saved["dataset"] == DATASET
     assert {r["model"] for r in saved["results"]} == {"popularity", "content"}
     assert all(r["recommend_ms_median"] > 0 for r in saved["results"])
+
+
+# -- the command line ----------------------------------------------------------------------------
+def test_cli_evaluate_prints_intervals_folds_and_diversity(store, capsys):
+    fill_store(store)
+    db = str(store.path)
+    store.close()
+    code = main(["evaluate", "--db", db, "--models", "popularity", "itemknn", "content",
+                 "--k", "5", "--diversity", "0", "0.5"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Uncertainty at K=5" in out and "[" in out and "p=" in out
+    assert "Diversity re-ranking (MMR) at K=5" in out and "0.5" in out
+    assert "the best single-signal model" in out and "as much as Bestsellers" in out
+    code = main(["evaluate", "--db", db, "--models", "popularity", "itemknn", "--k", "5",
+                 "--folds", "2", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert code == 0 and {r["protocol"] for r in rows} == {"2-fold"}
+    ndcg = [r for r in rows if r["metric"] == "ndcg" and r["slice"] == "all"]
+    assert len(ndcg) == 2                                      # one row per model
+    assert all(r["std"] is not None for r in ndcg)
+    code = main(["evaluate", "--db", db, "--models", "itemknn", "--folds", "1", "--k", "5"])
+    assert code == 2 and "between 2 and 20" in capsys.readouterr().err
+
+
+def test_cli_recommend_flags(app_db: Path):
+    store = Store(app_db)
+    user = store.users("demo")["user_id"].iloc[1]
+    history = set(store.user_item_events("demo", user)["item_id"])
+    store.close()
+    code, out, err = cli("recommend", "--db", str(app_db), "--user", user, "--json")
+    assert code == 0, err
+    assert not {i["item_id"] for i in out["items"]} & history
+    assert out["items"]
+    assert all(i["sentence"] for i in out["items"]) and out["include_seen"] is False
+    code, out, err = cli("recommend", "--db", str(app_db), "--user", user, "--include-seen",
+                         "--diversity", "0", "--json")
+    assert code == 0, err
+    assert out["include_seen"] is True and out["diversity"] == 0
+    assert {i["item_id"] for i in out["items"] if i["seen"]} <= history
+    code, text, err = cli("recommend", "--db", str(app_db), "--user", user, "--k", "3")
+    assert code == 0 and "driven by:" in text and "Fusion: late" in text
+    code, _, err = cli("recommend", "--db", str(app_db), "--user", user, "--diversity", "2")
+    assert code == 2 and "between 0" in err
+
+
+def test_cli_train_keeps_models_and_prune_models_deletes_the_rest(store: Store):
+    fill_store(store)
+    db = str(store.path)
+    store.close()
+    runs = []
+    for _ in range(3):
+        code, data, err = cli("train", "--db", db, "--model", "popularity", "--keep-models",
+                              "0", "--json")
+        assert code == 0, err
+        runs.append(data["run_id"])
+    code, data, err = cli("prune-models", "--db", db, "--keep", "1", "--dry-run", "--json")
+    assert code == 0, err
+    assert [d["run_id"] for d in data["deleted"]] == runs[:2][::-1] and data["dry_run"]
+    assert all(Path(d["path"]).is_file() for d in data["deleted"])          # nothing deleted
+    code, text, err = cli("prune-models", "--db", db, "--keep", "1")
+    assert code == 0 and "Deleted 2 model files" in text, err
+    code, data, err = cli("runs", "--db", db, "--json")
+    assert [r["run_id"] for r in data] == [runs[2]]                  # the rest lost their file
+    code, data, err = cli("train", "--db", db, "--model", "popularity", "--keep-models", "1",
+                          "--json")
+    assert code == 0 and [d["run_id"] for d in data["pruned"]] == [runs[2]], err
+    code, _, err = cli("train", "--db", db, "--model", "popularity", "--keep-models", "-1")
+    assert code == 2 and "keep_models must be 0" in err
+    code, _, err = cli("prune-models", "--db", db, "--model", "no-such-model")
+    assert code == 2 and "no-such-model" in err
+    code, text, err = cli("status", "--db", db)
+    assert code == 0 and "Disk use:" in text and "models" in text and "prune-models" in text
+    code, data, err = cli("status", "--db", db, "--json")
+    assert data["disk"]["model_files"] == 1 and data["disk"]["total"] >= data["disk"]["database"]
+    with pytest.raises(Exception, match="keep_models must be 0"):
+        reopened = Store(db)
+        try:
+            usecases.train(reopened, DATASET, "popularity", keep_models=-2)
+        finally:
+            reopened.close()

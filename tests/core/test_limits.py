@@ -11,33 +11,23 @@ for 3.7 TB and `simulate --users 1000000000` ran until killed.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from recsys import usecases
-from recsys.cli import main
 from recsys.core import limits
 from recsys.core.limits import LimitError
 from recsys.store import Store
 
+from ..cli_helpers import cli
 from ..conftest import DEMO_ITEMS, DEMO_USERS
 from ..test_models_helpers import DATASET, N_ITEMS, fill_store
 
 BILLION = "1000000000"
 
-
-def cli(*argv: str) -> tuple[int, dict | list | str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    text = out.getvalue()
-    return code, (json.loads(text) if "--json" in argv and code == 0 else text), err.getvalue()
 
 
 @pytest.fixture

@@ -120,3 +120,55 @@ def test_the_paired_test_holds_its_level_on_clustered_visits():
         naive_rejects += stats.chi2_contingency(table, correction=False).pvalue < 0.05
     assert 0.02 <= paired_rejects / reps <= 0.09
     assert naive_rejects / reps > 0.25
+
+
+def test_sample_size_matches_the_textbook_number():
+    from recsys.simulation.abtest import needed_per_arm
+
+    # 10% vs 12%, alpha 0.05 two-sided, power 0.8: about 3,840 per arm
+    assert needed_per_arm(0.02, 0.1 * 0.9, 0.12 * 0.88) == 3839
+    assert needed_per_arm(0.0, 0.1, 0.1) is None
+
+
+def test_comparison_is_a_paired_test_over_shoppers_with_a_lift_interval():
+    from scipy import stats
+
+    from recsys.simulation.abtest import compare
+
+    # row i is the same shopper in both arms: 100 click in both, 30 more only with B
+    a = np.r_[np.ones(100), np.zeros(900)]
+    b = np.r_[np.ones(130), np.zeros(870)]
+    c = compare("click", a, b, a * 0 + 0.1, b * 0 + 0.13)
+    assert c.a.rate == pytest.approx(0.10) and c.b.rate == pytest.approx(0.13)
+    assert c.lift == pytest.approx(0.3)
+    assert c.p_value == pytest.approx(stats.ttest_rel(b, a).pvalue)
+    assert c.significant and c.lift_low < 0.3 < c.lift_high
+    assert c.expected_lift == pytest.approx(0.3)
+    # a live split test would need more shoppers per arm than this paired one has
+    assert c.needed_per_arm > 1000
+    same = compare("click", a, a.copy(), a * 0 + 0.1, a * 0 + 0.1)
+    assert same.p_value == pytest.approx(1.0) and not same.significant
+    assert same.needed_per_arm is None and same.lift == pytest.approx(0.0)
+    with pytest.raises(Exception, match="same shoppers"):
+        compare("click", a, b[:10], a * 0, b[:10] * 0)
+
+
+def test_verdict_flags_offline_and_online_disagreeing():
+    from recsys.simulation.abtest import compare, verdict
+
+    a = np.r_[np.ones(50), np.zeros(950)]
+    b = np.r_[np.ones(52), np.zeros(948)]
+    # offline B is 3x better, yet the noise-free click rates are equal: they disagree
+    c = compare("click", a, b, a * 0 + 0.05, b * 0 + 0.0505)
+    v = verdict("A", "B", 0.037, 0.111, c, 10)
+    assert v.agree is None and v.truth_agree is False and v.disagree
+    assert "practically equal" in v.summary and "disagree" in v.summary
+    # B better offline and truly better online: they agree
+    c = compare("click", a, b, a * 0 + 0.05, b * 0 + 0.06)
+    v = verdict("A", "B", 0.10, 0.12, c, 10)
+    assert v.truth_agree and not v.disagree and "the direction offline predicts" in v.summary
+    # a significant online result the other way round
+    worse = np.r_[np.ones(20), np.zeros(980)]
+    c = compare("click", a, worse, a * 0 + 0.05, worse * 0 + 0.02)
+    v = verdict("A", "B", 0.10, 0.12, c, 10)
+    assert v.agree is False and v.disagree and "opposite" in v.summary

@@ -197,3 +197,38 @@ def test_shown_tastes_occur_in_the_history(demo_store):
         hidden += len(p["favourite_colours"]) + len(p["favourite_types"]) - \
             sum(t in who.tastes for t in p["favourite_colours"] + p["favourite_types"])
     assert hidden > 0               # some drawn tastes never showed, and are not shown
+
+
+# -- the simulator's choice model and the A/B statistics -------------------------------------------
+def test_click_probability_of_a_shown_item_follows_the_two_step_choice():
+    from recsys.simulation.shoppers import SimulationConfig, shown_list_choice
+
+    config = SimulationConfig()
+    affinity = np.log(np.array([1.0, 2.0, 3.0, 4.0]))          # weights 1, 2, 3, 4
+    types = np.array([0, 0, 1, 1])
+    pref = np.array([0.25, 0.75])
+    p = shown_list_choice(affinity, types, pref, np.array([2]), config, attention=1.0)
+    # shown item 2 (type 1, weight 3) on rank 1: exposure 1 + 1/log2(2) = 2, weight 6;
+    # only a type-1 session (probability 0.75) looks at it: 6 / (6 + 4)
+    assert p["click"][0] == pytest.approx(0.75 * 6 / 10)
+    two = shown_list_choice(affinity, types, pref, np.array([3, 0]), config, attention=1.0)
+    # item 3 (type 1, weight 4, exposure 2): 0.75 * 8 / (3 + 8); item 0 (type 0, weight 1,
+    # rank 2: exposure 1 + 1/log2(3)): 0.25 * e / (e + 2)
+    e = 1 + 1 / np.log2(3)
+    np.testing.assert_allclose(two["click"], [0.75 * 8 / 11, 0.25 * e / (e + 2)])
+    assert p["purchase"][0] == pytest.approx(p["cart"][0] * config.purchase_rate)
+    assert 0 < p["cart"][0] < p["click"][0]
+
+
+def test_a_list_the_shopper_likes_gets_more_clicks():
+    from recsys.simulation.shoppers import SimulationConfig, shown_list_choice
+
+    rng = np.random.default_rng(0)
+    affinity = rng.normal(size=200)
+    types = rng.integers(0, 5, 200)
+    pref = np.full(5, 0.2)
+    order = np.argsort(-affinity)
+    best = shown_list_choice(affinity, types, pref, order[:10], SimulationConfig())
+    worst = shown_list_choice(affinity, types, pref, order[-10:], SimulationConfig())
+    assert best["click"].sum() > 5 * worst["click"].sum()
+    assert best["click"].sum() < 1.0

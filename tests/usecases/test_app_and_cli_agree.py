@@ -12,30 +12,17 @@ import html
 import io
 import json
 import re
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recsys import usecases
-from recsys.cli import main
 from recsys.store import Store
 
 from ..app_helpers import app_test, problems
+from ..cli_helpers import cli
 from ..test_models_helpers import DATASET, fill_store
-
-
-def cli(*argv: str) -> tuple[int, dict | str, str]:
-    """Run a command; (exit code, its JSON or text output, its error output).
-
-    Not with pytest's capsys: AppTest re-creates Streamlit's log handlers on the stderr of the
-    moment, and capsys closes its stream when the test ends."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(list(argv))
-    text = out.getvalue()
-    return code, (json.loads(text) if "--json" in argv and code == 0 else text), err.getvalue()
 
 
 def card_titles(at) -> list[str]:

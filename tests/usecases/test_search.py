@@ -4,18 +4,20 @@ from the use case, the command line and the app."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from recsys import usecases
 from recsys.search.facets import filter_items
+from recsys.search.query_photos import phone_shot
 from recsys.store import Store
 from recsys.usecases import _cache
 
-from ..app_helpers import app_test, problems
-from ..test_models_helpers import DATASET, fill_store
-from .test_app_and_cli_agree import cli
+from ..app_helpers import nth_photo, png_bytes
+from ..cli_helpers import cli
 
 
 @pytest.fixture
@@ -111,79 +113,6 @@ def test_exact_approximate_and_float16_answer_alike(demo: Store, monkeypatch):
         cli("search", "--db", str(demo.path), "--image", photo, "--exact", "--ann")
 
 
-def test_cli_train_keeps_models_and_prune_models_deletes_the_rest(store: Store):
-    fill_store(store)
-    db = str(store.path)
-    store.close()
-    runs = []
-    for _ in range(3):
-        code, data, err = cli("train", "--db", db, "--model", "popularity", "--keep-models",
-                              "0", "--json")
-        assert code == 0, err
-        runs.append(data["run_id"])
-    code, data, err = cli("prune-models", "--db", db, "--keep", "1", "--dry-run", "--json")
-    assert code == 0, err
-    assert [d["run_id"] for d in data["deleted"]] == runs[:2][::-1] and data["dry_run"]
-    assert all(Path(d["path"]).is_file() for d in data["deleted"])          # nothing deleted
-    code, text, err = cli("prune-models", "--db", db, "--keep", "1")
-    assert code == 0 and "Deleted 2 model files" in text, err
-    code, data, err = cli("runs", "--db", db, "--json")
-    assert [r["run_id"] for r in data] == [runs[2]]                  # the rest lost their file
-    code, data, err = cli("train", "--db", db, "--model", "popularity", "--keep-models", "1",
-                          "--json")
-    assert code == 0 and [d["run_id"] for d in data["pruned"]] == [runs[2]], err
-    code, _, err = cli("train", "--db", db, "--model", "popularity", "--keep-models", "-1")
-    assert code == 2 and "keep_models must be 0" in err
-    code, _, err = cli("prune-models", "--db", db, "--model", "no-such-model")
-    assert code == 2 and "no-such-model" in err
-    code, text, err = cli("status", "--db", db)
-    assert code == 0 and "Disk use:" in text and "models" in text and "prune-models" in text
-    code, data, err = cli("status", "--db", db, "--json")
-    assert data["disk"]["model_files"] == 1 and data["disk"]["total"] >= data["disk"]["database"]
-    with pytest.raises(Exception, match="keep_models must be 0"):
-        reopened = Store(db)
-        try:
-            usecases.train(reopened, DATASET, "popularity", keep_models=-2)
-        finally:
-            reopened.close()
-
-
-def test_data_page_shows_disk_use_and_deletes_old_model_files(app_db: Path):
-    store = Store(app_db)
-    try:
-        for _ in range(3):
-            usecases.train(store, "demo", "popularity", keep_models=0)
-        before = usecases.disk_usage(store)
-    finally:
-        store.close()
-    at = app_test(app_db, "app_pages/data.py")
-    assert not problems(at)
-    assert any(e.label.startswith("Disk use:") for e in at.expander)
-    at.number_input(key="disk_keep").set_value(1).run()
-    at.button(key="disk_prune").click().run()
-    assert not problems(at)
-    assert any("Deleted" in s.value and "model files" in s.value for s in at.success)
-    store = Store(app_db)
-    try:
-        after = usecases.disk_usage(store)
-    finally:
-        store.close()
-    assert after.model_files < before.model_files and after.models < before.models
-
-
-def test_train_page_offers_the_ease_memory_settings(app_db: Path):
-    """EASE's new hyperparameters (mode, support, memory share) reach the Train page by
-    themselves, from the model's description."""
-    at = app_test(app_db, "app_pages/train.py")
-    at.selectbox(key="tr_model").set_value("ease").run()
-    assert not problems(at)
-    mode = at.selectbox(key="tr_ease_mode")
-    assert mode.value == "auto" and set(mode.options) == {"auto", "dense", "sparse"}
-    assert at.number_input(key="tr_ease_support").value == 128
-    assert at.number_input(key="tr_ease_memory_fraction").value == pytest.approx(0.25)
-    assert at.number_input(key="tr_ease_dense_max_items").value == 20_000
-
-
 def test_a_re_embedded_item_reaches_the_cached_index(demo: Store):
     """Regression: replacing an item's vectors (same encoder version, new content) kept their
     old write time, so the vectors' version token (count and newest write time) did not change
@@ -227,3 +156,92 @@ def test_search_facets_match_the_whole_catalog_and_follow_its_changes(app_db: Pa
     with store.transaction() as cur:
         Store.upsert_items(cur, "demo", changed)
     assert usecases.search_facets(store, "demo").price[1] == float(prices.max()) + 1000
+
+
+def test_for_women_is_a_filter_not_words(demo: Store):
+    _, path = nth_photo(demo, 3)
+    hits = usecases.search_similar(demo, "demo", photo=path, k=12,
+                                   filters={"gender": ["Women"]})
+    assert len(hits.results) > 0 and set(hits.results["gender"]) == {"Women"}
+    assert hits.query["filters"] == {"gender": ["Women"]}
+    words = usecases.search_similar(demo, "demo", photo=path, k=12, text="for women")
+    assert set(words.results["gender"]) != {"Women"}      # why words were the wrong tool
+
+
+def test_price_range_filter(demo: Store):
+    _, path = nth_photo(demo, 1)
+    hits = usecases.search_similar(demo, "demo", photo=path, k=40, price=(1000, 2000))
+    assert len(hits.results) and hits.results["price"].between(1000, 2000).all()
+    open_top = usecases.search_similar(demo, "demo", photo=path, k=40, price=(3000, None))
+    assert (open_top.results["price"] >= 3000).all()
+    with pytest.raises(usecases.SearchError, match="low to high"):
+        usecases.search_similar(demo, "demo", photo=path, price=(2000, 1000))
+
+
+def test_exact_match_for_a_catalog_photo(demo: Store):
+    item_id, path = nth_photo(demo, 5)
+    same_file = usecases.search_similar(demo, "demo", photo=Path(path).read_bytes(), k=4)
+    assert same_file.exact_match == {"item_id": item_id, "how": "same file",
+                                     "similarity": 1.0}
+    decoded = Image.open(path).convert("RGB")                 # same pixels, no file bytes
+    same_look = usecases.search_similar(demo, "demo", photo=decoded, k=4,
+                                        filters={"gender": ["Nobody"]})   # filtered out too
+    assert same_look.exact_match["item_id"] == item_id
+    assert same_look.exact_match["how"] == "same look"
+    other = usecases.search_similar(demo, "demo", photo=png_bytes((20, 200, 40)), k=4)
+    assert other.exact_match is None
+    assert same_file.to_dict()["exact_match"]["item_id"] == item_id
+
+
+def test_search_with_crop_encodes_the_cropped_photo(demo: Store):
+    _, path = nth_photo(demo, 2)
+    shot = phone_shot(path, seed=1, surface="tiles")
+    assert Image.open(io.BytesIO(shot)).format == "JPEG"
+    hits = usecases.search_similar(demo, "demo", photo=shot, k=5, crop=True)
+    cropped = Image.open(io.BytesIO(hits.query_photo))
+    assert cropped.size < Image.open(io.BytesIO(shot)).size and hits.query["crop"] is True
+    assert usecases.search_similar(demo, "demo", photo=shot, k=5).query["crop"] is True
+    assert usecases.search_similar(demo, "demo", photo=shot, k=5,
+                                   crop=False).query_photo is None
+
+
+def test_example_photos_are_made_once_under_the_data_folder(demo: Store, app_db: Path):
+    examples = usecases.example_queries(demo, "demo")
+    kinds = [e["kind"] for e in examples]
+    assert kinds == ["catalog"] * 3 + ["phone"] * 3
+    assert len({e["item_id"] for e in examples}) == 6
+    phones = [Path(e["path"]) for e in examples if e["kind"] == "phone"]
+    root = Path(__file__).resolve().parents[2]
+    for p in phones:
+        assert p.is_file() and app_db.parent in p.parents and root not in p.parents
+    stamps = [p.stat().st_mtime_ns for p in phones]
+    assert [Path(e["path"]) for e in usecases.example_queries(demo, "demo")
+            if e["kind"] == "phone"] == phones
+    assert [p.stat().st_mtime_ns for p in phones] == stamps           # cached, not redrawn
+
+
+def test_exact_match_reads_a_handful_of_files_not_the_catalog(demo: Store, monkeypatch):
+    """A copy of a catalog photo is named "same file" by comparing it with its few nearest
+    catalog photos only: preparing the search and answering it never touches every photo file
+    (on a 1M-product catalog the old size index took 60 s of `prepare_search`)."""
+    import os
+
+    item, path = nth_photo(demo, 5)
+    folder = str(Path(path).parent)
+    data = Path(path).read_bytes()
+    touched: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(p, *a, **k):
+        if str(p).startswith(folder):
+            touched.append(str(p))
+        return real_stat(p, *a, **k)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    usecases.prepare_search(demo, "demo")
+    hits = usecases.search_similar(demo, "demo", photo=data, k=8)
+    assert hits.exact_match["item_id"] == item and hits.exact_match["how"] == "same file"
+    assert len(set(touched)) <= 5        # the photo's nearest catalog photos, no more
+    copy = data + b"\0"                  # not byte-identical: the same look, not the same file
+    near = usecases.search_similar(demo, "demo", photo=copy, k=8)
+    assert near.exact_match is None or near.exact_match["how"] == "same look"

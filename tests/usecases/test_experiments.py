@@ -1,0 +1,55 @@
+"""DOCSTRING TO WRITE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys import usecases
+from recsys.store import Store
+
+from ..test_models_helpers import DATASET
+
+
+# -- the simulated A/B test -------------------------------------------------------------------------
+def test_replay_recovers_the_hidden_tastes_and_caches_them(ready_store: Store):
+    from recsys.core import config
+
+    hidden = usecases.hidden_tastes(ready_store, "demo")
+    assert hidden.affinity.shape == (90, 64) and hidden.type_pref.shape[0] == 90
+    np.testing.assert_allclose(hidden.type_pref.sum(1), 1.0, rtol=1e-5)
+    files = list(config.artifacts_dir(ready_store.path, "simulator").glob("demo-*.npz"))
+    assert len(files) == 1
+
+
+def test_changed_interactions_refuse_an_ab_test(ready_store: Store):
+    from recsys.simulation.abtest import ExperimentError
+
+    frame = ready_store.interactions("demo").iloc[:-5]
+    with ready_store.transaction() as cur:
+        cur.execute("DELETE FROM interactions WHERE dataset = 'demo'")
+        cur.register("_x", frame.assign(dataset="demo"))
+        cur.execute("INSERT INTO interactions BY NAME SELECT * FROM _x")
+        cur.unregister("_x")
+    with pytest.raises(ExperimentError, match="Simulate the shoppers again"):
+        usecases.hidden_tastes(ready_store, "demo")
+
+
+def test_ab_test_personal_picks_beat_bestsellers(ready_store: Store):
+    result = usecases.ab_test(ready_store, "demo", "popularity", "itemknn", k=10, visits=5, seed=1)
+    # every shopper sees both arms (the simulator's parallel worlds)
+    assert result.shoppers == {"A": 90, "B": 90} and result.population == 90
+    clicks = result.comparisons["click"]
+    assert clicks.b.expected > clicks.a.expected          # tastes favour personal picks
+    assert clicks.a.low <= clicks.a.rate <= clicks.a.high
+    assert result.offline["B"] > result.offline["A"]
+    assert result.verdict.summary
+    same = usecases.ab_test(ready_store, "demo", "itemknn", "itemknn", k=10, seed=1)
+    assert same.runs["A"] == same.runs["B"]
+
+
+def test_ab_test_needs_simulated_shoppers(tiny_ease: Store):
+    from recsys.simulation.abtest import ExperimentError
+
+    with pytest.raises(ExperimentError, match="no simulated shoppers"):
+        usecases.ab_test(tiny_ease, DATASET, "popularity", "ease")

@@ -79,6 +79,15 @@ def ready_store(ready_demo_db: Path, tmp_path: Path):
 
 
 @pytest.fixture
+def tiny_store(store):
+    """The tiny two-group data set (`test_models_helpers`) in the empty store."""
+    from .test_models_helpers import fill_store
+
+    fill_store(store)
+    return store
+
+
+@pytest.fixture
 def tiny_ease(tmp_path: Path):
     """The tiny two-group data set (`test_models_helpers`) in a store, with an EASE run."""
     from recsys import usecases
@@ -101,6 +110,20 @@ def damaged_db(tmp_path: Path) -> Path:
     add_big_dataset(path)
     damage(path, data_blocks(path, "items", "dataset"), 4096)
     return path
+
+
+@pytest.fixture
+def interactions_shop(tmp_path: Path) -> Store:
+    """A store of 40 shoppers x 8 views (interactions only), so every model trains in well
+    under a second."""
+    from recsys import usecases
+
+    from .damaged_files import interaction_log
+
+    store = Store(tmp_path / "shop.duckdb")
+    usecases.import_interactions(store, interaction_log(tmp_path / "log.csv"), dataset="shop")
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="session")

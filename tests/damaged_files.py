@@ -1,11 +1,13 @@
-"""Databases damaged inside: blocks that pass the open-time check and fail only when a query
-reads them (the `damaged_db` fixture in conftest.py uses these)."""
+"""Damaged files made by the tests: databases damaged inside (blocks that pass the open-time
+check and fail only when a query reads them) and saved model files damaged one way at a time.
+The `damaged_db` and `interactions_shop` fixtures in conftest.py use these."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from recsys.store import HEADER_BYTES, TABLES, Store
 
@@ -71,3 +73,78 @@ def shop_database(path: Path) -> Path:
     add_big_dataset(path, items=20000)
     add_shoppers(path)
     return path
+
+
+def interaction_log(path: Path, users: int = 40, items: int = 25, per_user: int = 8) -> Path:
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u:03d}", f"i{i:03d}") for u in range(users)
+            for i in rng.choice(items, per_user, replace=False)]
+    path.write_text("user,item,event\n" + "".join(f"{u},{i},view\n" for u, i in rows))
+    return path
+
+
+def arrays_of(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def key_of(arrays: dict, *names: str) -> str:
+    return next(k for k in arrays if any(k.endswith(n) for n in names))
+
+
+def damage_file(path: str, kind: str) -> None:
+    """Damage a saved model file in place, one way."""
+    data = Path(path).read_bytes()
+    if kind == "truncated":
+        Path(path).write_bytes(data[: len(data) // 2])
+        return
+    if kind == "flipped bytes":
+        mid = len(data) // 2
+        Path(path).write_bytes(data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 64])
+                               + data[mid + 64:])
+        return
+    if kind == "not a zip":
+        Path(path).write_bytes(b"\x93NUMPY" + data[:200])
+        return
+    arrays = arrays_of(path)
+    if kind == "bad header JSON":
+        arrays["__meta__"] = np.frombuffer(b'{"format": 1, "name": "ease", "cla', np.uint8)
+    elif kind == "header of another kind":
+        arrays["__meta__"] = np.frombuffer(b'[1, 2, 3]', np.uint8)
+    elif kind == "unknown class":
+        meta = arrays["__meta__"].tobytes().replace(b'"EASE"', b'"Evil\\nClass"')
+        arrays["__meta__"] = np.frombuffer(meta, np.uint8)
+    elif kind == "NaN weights":
+        key = key_of(arrays, "weights", "::data")
+        w = arrays[key].astype(np.float32)
+        w.reshape(-1)[0] = np.nan
+        arrays[key] = w
+    elif kind == "wrong-shape weights":
+        key = key_of(arrays, "weights")
+        arrays[key] = arrays[key][:-1]
+    elif kind == "bad index pointer":
+        key = key_of(arrays, "::indptr")
+        ptr = arrays[key].copy()
+        ptr[len(ptr) // 2] = ptr[-1] + 1000
+        arrays[key] = ptr
+    elif kind == "index out of range":
+        key = key_of(arrays, "::indices")
+        idx = arrays[key].copy()
+        idx[0] = 10 ** 6
+        arrays[key] = idx
+    elif kind == "repeated ids":
+        items = arrays["__items__"].copy()
+        items[1] = items[0]
+        arrays["__items__"] = items
+    elif kind == "seen table of another size":
+        arrays["__seen__::shape"] = arrays["__seen__::shape"] + np.array([0, 1])
+    elif kind == "unknown array":
+        arrays["extra::blob"] = np.zeros(3)
+    else:
+        raise ValueError(kind)
+    write_npz(path, arrays)

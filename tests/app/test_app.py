@@ -9,6 +9,8 @@ import pytest
 
 from ..app_helpers import ROOT, app_test, html_of, problems
 from ..damaged_files import DAMAGED, add_big_dataset, add_shoppers, damage, data_blocks
+from recsys.core import limits
+from ..conftest import DEMO_USERS
 
 PAGES = ["app_pages/home.py", "app_pages/catalog.py", "app_pages/visual_search.py", "app_pages/user_picks.py",
          "app_pages/train.py", "app_pages/evaluate.py", "app_pages/data.py"]
@@ -133,3 +135,29 @@ def test_home_reads_the_damaged_titles_and_says_so(damaged_app_dbs):
     at = app_test(damaged_app_dbs["title"])
     assert not problems(at)
     assert [e.value for e in at.error if DAMAGED in e.value]
+
+
+# -- the pages ---------------------------------------------------------------------------------
+def test_page_inputs_stay_within_the_documented_maxima(app_db: Path):
+    """A page's number widgets are bounded by Streamlit on the server: a value past the bound
+    sent to the page (here through AppTest, as a crafted request would) is not used. Their
+    bounds are within the use cases' maxima, and the page runs without an exception."""
+    from ..app_helpers import app_test, problems
+
+    at = app_test(app_db, "app_pages/ab_test.py")
+    visits = at.slider(key="ab_visits")
+    assert visits.max <= limits.MAX_VISITS and at.slider(key="ab_k").max <= limits.MAX_METRIC_K
+    visits.set_value(10**9).run()
+    at.button[0].click().run()
+    assert not problems(at), problems(at)
+    result = at.session_state["ab_result"][1]
+    assert result.visits <= limits.MAX_VISITS
+    assert result.population == DEMO_USERS and not at.error
+
+    at.switch_page("app_pages/data.py")
+    at.run()
+    users = at.number_input(key="sim_users")
+    assert users.max <= limits.MAX_SIMULATED_USERS
+    users.set_value(10**9).run()
+    assert at.number_input(key="sim_users").value <= limits.MAX_SIMULATED_USERS
+    assert not problems(at), problems(at)

@@ -7,6 +7,8 @@ from pathlib import Path
 from recsys.store import Store
 
 from ..app_helpers import app_test, html_of, problems
+from recsys import usecases
+from ..app_helpers import app_test, problems
 
 
 def test_user_picks_page_explains_in_words(app_db: Path):
@@ -73,3 +75,49 @@ def test_many_shoppers_are_found_by_search(app_db: Path, tmp_path: Path):
     options = at.selectbox(key="up_user").options
     assert options and all("s204" in o for o in options)
     assert not problems(at)
+
+
+def _private_run(app_db: Path, model: str):
+    """A new run of `model` in the test's own copy (its file lies beside that copy: the runs of
+    the shared set-up must never be damaged)."""
+    store = Store(app_db)
+    try:
+        return usecases.train(store, "demo", model).run
+    finally:
+        store.close()
+
+
+def test_user_picks_page_offers_retraining_when_no_run_of_the_model_is_usable(app_db: Path):
+    run = _private_run(app_db, "itemknn")          # the only itemknn run
+    data = Path(run.artifact_path).read_bytes()
+    Path(run.artifact_path).write_bytes(data[: len(data) // 3])
+    at = app_test(app_db, "app_pages/user_picks.py")
+    at.selectbox(key="up_run").set_value(run.run_id).run()
+    assert not problems(at), problems(at)
+    assert any(f"Run {run.run_id} (itemknn): its model file" in w.value and "is damaged" in
+               w.value for w in at.warning)
+    assert any("No picks" in e.value and "damaged" in e.value for e in at.error)
+    retrain = [b for b in at.button if b.label.startswith("Train ") and "again" in b.label]
+    assert retrain
+    retrain[0].click().run()
+    assert not problems(at), problems(at)
+    assert not at.error
+    assert 'class="rs-card"' in "\n".join(m.value for m in at.markdown)
+    store = Store(app_db)
+    runs = usecases.list_runs(store, "demo")
+    store.close()
+    assert (runs["model"] == "itemknn").sum() == 2
+
+
+def test_user_picks_page_uses_the_next_run_of_the_same_model(app_db: Path):
+    store = Store(app_db)
+    default = usecases.default_model(store, "demo")
+    store.close()
+    newer = _private_run(app_db, default)          # becomes the page's default run
+    Path(newer.artifact_path).write_bytes(b"not a model")
+    at = app_test(app_db, "app_pages/user_picks.py")
+    assert not problems(at), problems(at)
+    assert any("is damaged" in w.value for w in at.warning)
+    assert any(f"Run {newer.run_id}" in i.value and "skipped" in i.value for i in at.info)
+    assert not at.error
+    assert 'class="rs-card"' in "\n".join(m.value for m in at.markdown)

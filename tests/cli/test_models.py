@@ -13,6 +13,8 @@ from recsys.store import Store
 
 from ..cli_helpers import cli
 from ..test_models_helpers import DATASET, fill_store
+from recsys.recommend.training import train_model
+from ..damaged_files import damage_file
 
 
 @pytest.fixture
@@ -172,3 +174,21 @@ def test_cli_train_keeps_models_and_prune_models_deletes_the_rest(store: Store):
             usecases.train(reopened, DATASET, "popularity", keep_models=-2)
         finally:
             reopened.close()
+
+
+def test_cli_recommend_notes_the_damaged_run(interactions_shop: Store, capsys):
+    older = train_model(interactions_shop, "shop", "itemknn", keep_models=0)
+    newer = train_model(interactions_shop, "shop", "itemknn", keep_models=0)
+    damage_file(newer.artifact_path, "bad index pointer")
+    path = str(interactions_shop.path)
+    interactions_shop.close()
+    code = main(["recommend", "--db", path, "--dataset", "shop", "--user", "u001",
+                 "--model", "itemknn", "--k", "5"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert f"run {older.run_id}" in out and "Top 5 for user u001" in out
+    assert f"note: Run {newer.run_id} (itemknn) was skipped" in err and "Traceback" not in err
+    code = main(["recommend", "--db", path, "--dataset", "shop", "--user", "u001",
+                 "--model", str(newer.run_id)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: Run") and "damaged" in err

@@ -3,14 +3,19 @@ and housekeeping (old model files deleted, the newest always kept, disk use)."""
 
 from __future__ import annotations
 
-import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recsys.core.memory import MemoryBudget
+from recsys.core import memory
+from recsys.core.memory import (
+    MemoryBudget,
+)
 from recsys.models import baselines, create_model
 from recsys.models.baselines import (
     EASEMemoryError,
@@ -20,13 +25,11 @@ from recsys.models.baselines import (
     sparse_ease,
     spd_inverse,
 )
-from recsys.recommend.housekeeping import disk_usage, format_bytes, prune_models
-from recsys.recommend.training import find_run, load_model, train_model
-from recsys.store import Store
 
-from ..test_models_helpers import fill_store, tiny_data
+from ..test_models_helpers import tiny_data
 
 GB = 2**30
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_plan_follows_the_memory_budget():
@@ -114,66 +117,60 @@ def test_validation_scores_stay_within_their_memory_budget(monkeypatch):
     assert len(model._validation_users(tiny_data(), np.random.default_rng(0))) == 20
 
 
-# -- housekeeping --------------------------------------------------------------------------------
-@pytest.fixture
-def tiny_store(tmp_path):
-    store = Store(tmp_path / "tiny.duckdb")
-    fill_store(store, with_split=True, with_vectors=False)
-    yield store
-    store.close()
+# -- the EASE planner ------------------------------------------------------------------------------
+def test_ease_plans_sparse_under_a_container_limit(monkeypatch):
+    """10k items need ~0.5 GB dense: dense on 20 GB of free RAM, sparse when the container
+    allows 1 GB (25% of it is the budget), whatever the machine has free."""
+    monkeypatch.setattr(memory, "system_available", lambda: 20 * GB)
+    monkeypatch.setattr(memory, "rlimit_headrooms", lambda: {})
+    monkeypatch.setattr(memory, "cgroup_headroom", lambda: None)
+    assert plan_ease(10_000).mode == "dense"
+    monkeypatch.setattr(memory, "cgroup_headroom", lambda: 1 * GB)
+    plan = plan_ease(10_000)
+    assert plan.mode == "sparse" and plan.budget_bytes == GB // 4
+    assert "cgroup" in plan.reason
+    with pytest.raises(EASEMemoryError, match=r"budget is 0\.2 GB \(25% of the 1\.0 GB this "
+                                              r"process may still use \(the container's memory "
+                                              r"limit, cgroup\)\)"):
+        plan_ease(10_000, mode="dense")
+    monkeypatch.setattr(memory, "rlimit_headrooms", lambda: {"RLIMIT_AS": GB // 2})
+    assert "RLIMIT_AS" in plan_ease(10_000).reason
 
 
-def test_training_keeps_the_newest_files_per_model(tiny_store):
-    runs = [train_model(tiny_store, "tiny", "popularity", keep_models=0).run_id
-            for _ in range(4)]
-    other = train_model(tiny_store, "tiny", "itemknn", keep_models=0).run_id
-    paths = {r: tiny_store.run(r)["artifact_path"] for r in runs}
-    assert all(Path(p).is_file() for p in paths.values())
-    preview = prune_models(tiny_store, "tiny", keep=2, dry_run=True)
-    assert [d["run_id"] for d in preview.deleted] == runs[:2][::-1]
-    assert all(Path(p).is_file() for p in paths.values())                 # dry run
-    report = prune_models(tiny_store, "tiny", keep=2)
-    assert sorted(d["run_id"] for d in report.deleted) == runs[:2]
-    assert report.freed_bytes > 0 and "Deleted 2 model files" in report.summary()
-    for r in runs[:2]:
-        row = tiny_store.run(r)
-        assert not Path(paths[r]).exists() and row["artifact_path"] is None
-        assert row["status"] == "finished" and "housekeeping" in row["message"]
-    assert all(Path(paths[r]).is_file() for r in runs[2:])
-    assert Path(tiny_store.run(other)["artifact_path"]).is_file()          # another model
-    assert load_model(tiny_store, "tiny", "popularity").run_id == runs[-1]
-    # training prunes on its own: keep 1 leaves only the new file
-    newest = train_model(tiny_store, "tiny", "popularity", keep_models=1)
-    assert [d["run_id"] for d in newest.pruned] == runs[2:][::-1]
-    assert find_run(tiny_store, "tiny", "popularity")["run_id"] == newest.run_id
+def test_ease_trains_sparse_under_a_real_address_space_limit(tmp_path: Path):
+    """A child process with RLIMIT_AS set 300 MB above what it has mapped fits EASE on 8,000
+    items: dense would need ~0.36 GB (more than the limit leaves), so it must plan sparse and
+    finish. Without the limit in the plan it planned dense (free RAM) and died allocating."""
+    script = textwrap.dedent(f"""
+        import resource, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        import numpy as np, scipy.sparse as sp
+        from recsys.data.interactions import InteractionData
+        from recsys.models.baselines import dense_ease_bytes
 
-
-def test_the_newest_finished_run_of_each_split_is_never_deleted(tiny_store):
-    stored = train_model(tiny_store, "tiny", "popularity", keep_models=0).run_id
-    randoms = [train_model(tiny_store, "tiny", "popularity", protocol="random",
-                           keep_models=0).run_id for _ in range(2)]
-    # keep=1, yet the newest finished run of each split (stored, random) stays
-    report = prune_models(tiny_store, "tiny", keep=1)
-    assert [d["run_id"] for d in report.deleted] == [randoms[0]]
-    assert set(report.kept) == {stored, randoms[1]}
-    assert find_run(tiny_store, "tiny", "popularity", protocol="stored")["run_id"] == stored
-    metrics_kept = tiny_store.run(randoms[0])
-    assert json.loads(metrics_kept["config"])["protocol"] == "random"
-
-
-def test_disk_usage_counts_each_kind_of_file(tiny_store):
-    train_model(tiny_store, "tiny", "popularity", keep_models=0)
-    from recsys.core import config
-
-    index_dir = config.artifacts_dir(tiny_store.path, "indexes", "tiny", "enc@v1", "float32")
-    (index_dir / "flat.x.faiss").write_bytes(b"0" * 5000)
-    enc = config.artifacts_dir(tiny_store.path, "encoders", "catalog-clip") / "tiny.pt"
-    enc.write_bytes(b"0" * 3000)
-    usage = disk_usage(tiny_store)
-    assert usage.database > 0 and usage.models > 0 and usage.model_files == 1
-    assert usage.indexes == 5000 and usage.index_files == 1
-    assert usage.encoders == 3000 and usage.encoder_files == 1
-    assert usage.total == usage.database + usage.models + usage.encoders + usage.indexes + \
-        usage.other
-    assert "search indexes 4.9 KB in 1 file" in usage.summary()
-    assert format_bytes(3 * GB) == "3.0 GB" and format_bytes(12) == "12 B"
+        rng = np.random.default_rng(0)
+        users, items = 3000, 8000
+        x = sp.random(users, items, density=0.002, format="csr", random_state=1,
+                      dtype=np.float32)
+        x.data[:] = 1.0
+        empty = sp.csr_matrix((users, items), dtype=np.float32)
+        data = InteractionData("synthetic", "random", np.array([f"u{{i}}" for i in range(users)]),
+                               np.array([f"i{{i}}" for i in range(items)]), x, empty, empty)
+        from recsys.models import create_model
+        # the model (and torch behind the registry) before the limit, as in the app
+        model = create_model("ease", memory_fraction=0.95, dense_max_items=100000)
+        for line in open("/proc/self/status"):
+            if line.startswith("VmSize:"):
+                mapped = int(line.split()[1]) * 1024
+        limit = mapped + 300 * 2**20
+        assert dense_ease_bytes(items) > 300 * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+        model.fit(data)
+        print(model.variant, model.plan.reason)
+        print(model.recommend("u0", k=5)[0][0])
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    first = done.stdout.splitlines()[0]
+    assert first.startswith("sparse") and "RLIMIT_AS" in first

@@ -15,12 +15,6 @@ from recsys.recommend.training import ModelNotTrained, load_model, train_model
 from ..test_models_helpers import DATASET, fast_params, fill_store
 
 
-@pytest.fixture
-def tiny_store(store):
-    fill_store(store)
-    return store
-
-
 def test_training_records_the_run_its_epochs_and_a_loadable_model(tiny_store):
     events: list[Progress] = []
     run = train_model(tiny_store, DATASET, "bpr", fast_params("bpr"), progress=events.append)

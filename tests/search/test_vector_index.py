@@ -3,10 +3,16 @@ filters, persistence and the incremental update from the store, and the ItemInde
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.core import memory
+from recsys.core.memory import (
+    MemoryBudget,
+)
 from recsys.search.facets import FacetMasks, filter_items, rank_subset
 from recsys.search.item_index import ItemIndex, ItemVectors
 from recsys.search.vector_index import VectorIndex, VectorIndexError, index_dir
@@ -330,3 +336,80 @@ def test_two_databases_in_one_folder_keep_their_own_index_files(tmp_path):
     finally:
         for s in stores:
             s.close()
+
+
+# -- the search index ------------------------------------------------------------------------------
+def test_index_storage_follows_the_budget():
+    from recsys.search.vector_index import (
+        VectorIndexError,
+        index_build_bytes,
+        plan_storage,
+    )
+
+    n, width = 200_000, 512
+    need32 = index_build_bytes(n, width, "float32", True)
+    roomy = plan_storage(n, width, "float32", True, available=4 * need32)
+    assert (roomy.storage, roomy.ann) == ("float32", True) and "fits" in roomy.reason
+    half = index_build_bytes(n, width, "float16", True)
+    tight = plan_storage(n, width, "float32", True, available=int(2.05 * half))
+    assert (tight.storage, tight.ann) == ("float16", True)
+    assert "built as float16" in tight.reason
+    flat = index_build_bytes(n, width, "float16", False)
+    tighter = plan_storage(n, width, "float32", True, available=int(2.05 * flat))
+    assert (tighter.storage, tighter.ann) == ("float16", False)
+    assert "exact search only" in tighter.reason
+    with pytest.raises(VectorIndexError, match=r"200,000 products \(512 numbers each\) needs "
+                                               r"about [\d.]+ GB"):
+        plan_storage(n, width, "float32", True, available=flat)
+
+
+def test_search_index_is_built_as_float16_when_float32_would_not_fit(ready_demo_db: Path,
+                                                                      tmp_path: Path,
+                                                                      monkeypatch):
+    import shutil
+
+    from recsys.search.item_index import ItemIndex
+    from recsys.search.vector_index import index_build_bytes
+    from recsys.store import Store
+
+    path = tmp_path / "recsys.duckdb"
+    shutil.copy(ready_demo_db, path)
+    store = Store(path)
+    try:
+        sets = store.embedding_sets("demo")
+        width = int(sum(store.embedding_dims("demo", sets["encoder"].iloc[0],
+                                             sets["version"].iloc[0]).values()))
+        n = int(sets["n_items"].max())
+        # room for a float16 build, not for a float32 one (50% of the budget may be used)
+        room = (index_build_bytes(n, width, "float32", False)
+                + index_build_bytes(n, width, "float16", False))
+        monkeypatch.setattr(memory, "memory_budget",
+                            lambda: MemoryBudget(room, "cgroup", {"cgroup": room}))
+        index = ItemIndex.from_store(store, "demo", storage="float32")
+        assert index.vectors.storage == "float16"
+        assert "built as float16" in index.vectors.meta["memory_plan"]
+        assert len(index) == n
+        hits = index.vectors.search({"image": index.vectors.rows(np.array([0]))[
+            0, :index.vectors.dims["image"]]}, k=3)
+        assert len(hits.slots) == 3
+        # no room at all: a clear refusal, not an allocation error
+        monkeypatch.setattr(memory, "memory_budget",
+                            lambda: MemoryBudget(1000, "RLIMIT_AS", {"RLIMIT_AS": 1000}))
+        from recsys.search.vector_index import VectorIndex, VectorIndexError
+
+        with pytest.raises(VectorIndexError, match="Free memory"):
+            VectorIndex.for_dataset(store, "demo", storage="float16", persist=False)
+    finally:
+        store.close()
+
+
+def test_matrix_copies_respect_the_budget(monkeypatch):
+    from recsys.search.vector_index import VectorIndex, VectorIndexError
+
+    index = VectorIndex({"image": 4})
+    index.add(["a", "b"], {"image": np.eye(2, 4, dtype=np.float32)})
+    assert index.matrix("image").shape == (2, 4)
+    tiny = MemoryBudget(16, "cgroup", {"cgroup": 16})
+    monkeypatch.setattr(memory, "memory_budget", lambda: tiny)
+    with pytest.raises(VectorIndexError, match="needs 0.0 GB, over half the"):
+        index.matrix("image")

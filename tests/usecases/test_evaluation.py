@@ -13,6 +13,8 @@ from recsys.usecases import evaluate as evaluate_models
 
 from ..test_models_helpers import DATASET, N_USERS, fill_store
 from pathlib import Path
+from ..damaged_files import damage_file
+from ..test_models_helpers import DATASET, N_ITEMS
 
 
 @pytest.fixture
@@ -134,3 +136,21 @@ def test_first_start_leaves_an_evaluation_behind(app_db: Path):
         assert usecases.evaluation_summary(store).sentence
     finally:
         store.close()
+
+
+def test_evaluate_passes_over_a_damaged_run(interactions_shop: Store):
+    first = usecases.evaluate(interactions_shop, "shop", ["ease"], ks=[10], protocol="random")
+    run_id = int(first["run_id"].iloc[0])
+    damage_file(interactions_shop.run(run_id)["artifact_path"], "NaN weights")
+    again = usecases.evaluate(interactions_shop, "shop", ["ease"], ks=[10], protocol="random")
+    assert int(again["run_id"].iloc[0]) != run_id                  # trained again
+    notes = again.attrs["notes"]
+    assert any(f"Run {run_id}" in n and "damaged" in n for n in notes)
+    assert any("trained again" in n for n in notes)
+
+
+def test_evaluation_of_a_small_catalog_keeps_k_past_its_size(tiny_store: Store):
+    """K larger than the catalog is measured as asked (recall@K is 1 there); only K past
+    `MAX_METRIC_K` is lowered."""
+    frame = usecases.evaluate(tiny_store, DATASET, ["popularity"], ks=(5, N_ITEMS + 10))
+    assert set(frame["k"].dropna()) == {5, N_ITEMS + 10} and not frame.attrs["notes"]

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from recsys import usecases
+from recsys.core import memory
+from recsys.core.memory import (
+    MemoryBudget,
+)
 from recsys.store import Store
 
+from ..damaged_files import write_npz
 from ..test_models_helpers import DATASET
 
 
@@ -53,3 +60,40 @@ def test_ab_test_needs_simulated_shoppers(tiny_ease: Store):
 
     with pytest.raises(ExperimentError, match="no simulated shoppers"):
         usecases.ab_test(tiny_ease, DATASET, "popularity", "ease")
+
+
+def test_a_damaged_tastes_cache_is_replayed(tmp_path: Path):
+    from recsys.usecases.experiments import _read_tastes
+
+    path = tmp_path / "t.npz"
+    arrays = {"user_ids": np.array(["u1", "u2"]), "item_ids": np.array(["a", "b", "c"]),
+              "affinity": np.zeros((2, 3)), "type_pref": np.zeros((2, 2)),
+              "type_idx": np.array([0, 1, 1])}
+    write_npz(path, arrays)
+    assert _read_tastes(path) is not None
+    for change in ({"affinity": np.zeros((3, 2))}, {"type_idx": np.array([0, 5, 1])},
+                   {"type_pref": np.full((2, 2), np.inf)}):
+        write_npz(path, {**arrays, **change})
+        assert _read_tastes(path) is None
+    path.write_bytes(b"PK\x03\x04 not really")
+    assert _read_tastes(path) is None
+
+
+def test_the_ab_replay_respects_the_budget(ready_demo_db: Path, tmp_path: Path, monkeypatch):
+    import shutil
+
+    from recsys import usecases
+    from recsys.simulation.abtest import ExperimentError
+    from recsys.store import Store
+
+    tiny = MemoryBudget(16, "cgroup", {"cgroup": 16})
+    monkeypatch.setattr(memory, "memory_budget", lambda: tiny)
+    path = tmp_path / "recsys.duckdb"
+    shutil.copy(ready_demo_db, path)
+    store = Store(path)
+    try:
+        with pytest.raises(ExperimentError, match=r"hidden tastes of 90 simulated shoppers for "
+                                                  r"64 products.*Simulate fewer shoppers"):
+            usecases.hidden_tastes(store, "demo")
+    finally:
+        store.close()

@@ -9,6 +9,8 @@ import pytest
 from recsys import usecases
 from recsys.core.errors import RecsysError
 from recsys.store import Store
+from recsys.recommend.training import DamagedModel, load_model, train_model
+from ..damaged_files import damage_file
 
 
 # -- the use case, the CLI and the page -------------------------------------------------------
@@ -73,3 +75,37 @@ def test_attribute_explanations_come_with_every_pick(app_db: Path):
     first = data["items"][0]
     assert first["sentence"] and first["attributes"] and "attribute_fit" in first
     assert data["label"] == "Fusion: late" and data["diversity"] == pytest.approx(0.2)
+
+
+def test_nan_weights_no_longer_give_an_empty_list(interactions_shop: Store):
+    """The reported case: NaN weights gave "Top 0 for user"; now the run is passed over."""
+    older = train_model(interactions_shop, "shop", "ease", keep_models=0)
+    newer = train_model(interactions_shop, "shop", "ease", keep_models=0)
+    damage_file(newer.artifact_path, "NaN weights")
+    run = load_model(interactions_shop, "shop", "ease")
+    assert run.run_id == older.run_id
+    assert len(run.skipped) == 1 and f"Run {newer.run_id} (ease) was skipped" in run.skipped[0]
+    recs = usecases.recommend_for(interactions_shop, "shop", "u001", "ease", k=5)
+    assert recs.run_id == older.run_id and len(recs.items) == 5
+    assert any("damaged" in n for n in recs.notes)
+
+
+def test_when_every_run_is_damaged_the_model_is_trained_again(interactions_shop: Store):
+    first = train_model(interactions_shop, "shop", "ease", keep_models=0)
+    damage_file(first.artifact_path, "truncated")
+    with pytest.raises(DamagedModel, match="damaged.*Train it again"):
+        usecases.recommend_for(interactions_shop, "shop", "u001", "ease", k=5, train_if_missing=False)
+    recs = usecases.recommend_for(interactions_shop, "shop", "u001", "ease", k=5)
+    assert recs.run_id > first.run_id and len(recs.items) == 5
+    assert any("trained again" in n for n in recs.notes)
+    assert any(f"Run {first.run_id}" in n for n in recs.notes)
+
+
+def test_a_damaged_run_asked_by_id_says_so(interactions_shop: Store):
+    good = train_model(interactions_shop, "shop", "ease", keep_models=0)
+    bad = train_model(interactions_shop, "shop", "ease", keep_models=0)
+    damage_file(bad.artifact_path, "wrong-shape weights")
+    with pytest.raises(DamagedModel, match=f"Run {bad.run_id} \\(ease\\): its model file .* "
+                                           "is damaged.*Use another run"):
+        usecases.recommend_for(interactions_shop, "shop", "u001", str(bad.run_id), k=5)
+    assert usecases.recommend_for(interactions_shop, "shop", "u001", str(good.run_id), k=5).items

@@ -126,6 +126,30 @@ def interactions_shop(tmp_path: Path) -> Store:
     store.close()
 
 
+@pytest.fixture
+def evil_store(app_db: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The set-up demo with a newer catalog-clip 'checkpoint' that is the malicious .pt, and
+    item vectors of that version (so search uses it)."""
+    import numpy as np
+
+    from recsys.encoders.checkpoints import NAME
+
+    from .evil_files import evil_checkpoint
+
+    marker = tmp_path / "ran"
+    path = evil_checkpoint(tmp_path / "evil-1.pt", marker)
+    store = Store(app_db)
+    ids = store.item_ids("demo")
+    rng = np.random.default_rng(0)
+    store.register_encoder(NAME, "evil-1", NAME, "demo", str(path), {})
+    for modality in ("image", "text"):
+        store.upsert_embeddings("demo", NAME, "evil-1", modality, ids,
+                                rng.standard_normal((len(ids), 640)).astype(np.float32),
+                                [None] * len(ids))
+    store.close()
+    return app_db, marker
+
+
 @pytest.fixture(scope="session")
 def frozen():
     """The unaligned towers (a real EfficientNet-Lite0 + MiniLM), loaded once per session."""

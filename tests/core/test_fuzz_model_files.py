@@ -41,6 +41,8 @@ from recsys.models.base import DamagedModelFile, Recommender
 from recsys.recommend.training import train_model
 from recsys.store import Store
 
+from ..evil_files import RunsCode
+
 SCALE = float(os.environ.get("RECSYS_FUZZ_SCALE", "1"))
 FUZZ = settings(deadline=None, derandomize=SCALE == 1, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -49,16 +51,6 @@ FUZZ = settings(deadline=None, derandomize=SCALE == 1, database=None,
 
 def examples(n: int) -> settings:
     return settings(FUZZ, max_examples=max(1, int(n * SCALE)))
-
-
-class RunsCode:
-    """Unpickling this runs `touch marker`."""
-
-    def __init__(self, marker: str):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
 
 
 @pytest.fixture(scope="module")

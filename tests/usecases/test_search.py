@@ -18,6 +18,9 @@ from recsys.usecases import _cache
 
 from ..app_helpers import nth_photo, png_bytes
 from ..cli_helpers import cli
+from recsys.encoders.checkpoints import (
+    DamagedCheckpoint,
+)
 
 
 @pytest.fixture
@@ -245,3 +248,17 @@ def test_exact_match_reads_a_handful_of_files_not_the_catalog(demo: Store, monke
     copy = data + b"\0"                  # not byte-identical: the same look, not the same file
     near = usecases.search_similar(demo, "demo", photo=copy, k=8)
     assert near.exact_match is None or near.exact_match["how"] == "same look"
+
+
+def test_search_text_through_the_use_case_does_not_run_the_pickle(evil_store):
+    db, marker = evil_store
+    store = Store(db)
+    try:
+        with pytest.raises(DamagedCheckpoint, match="cannot be read safely.*Align the encoder "
+                                                    "again"):
+            usecases.search_similar(store, "demo", text="red summer dress")
+        with pytest.raises(DamagedCheckpoint):
+            usecases.prepare_search(store, "demo")
+    finally:
+        store.close()
+    assert not marker.exists()

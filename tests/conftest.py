@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -148,6 +149,31 @@ def evil_store(app_db: Path, tmp_path: Path) -> tuple[Path, Path]:
                                 [None] * len(ids))
     store.close()
     return app_db, marker
+
+
+@pytest.fixture
+def path_tree(tmp_path: Path) -> SimpleNamespace:
+    """A data root with a catalog, and beside it what an attacker would like to read: a folder
+    outside, a sibling whose name starts like the root's, and links from inside to outside."""
+    from recsys.core.paths import PathPolicy
+
+    from .path_attacks import SECRET
+
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "cat.csv").write_text("id,title\na,Alpha\nb,Beta\n")
+    (root / "log.csv").write_text("user,item\nu1,a\nu2,b\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text(f"id,title\ns1,{SECRET}\ns2,{SECRET}\n")
+    (outside / "passwd").write_text(f"root:x:0:0:{SECRET}:/root:/bin/bash\n")
+    evil = tmp_path / "data-evil"
+    evil.mkdir()
+    (evil / "cat.csv").write_text(f"id,title\ne1,{SECRET}\ne2,{SECRET}\n")
+    os.symlink(outside / "secret.csv", root / "link.csv")
+    os.symlink(outside, root / "linkdir")
+    return SimpleNamespace(root=root, outside=outside, evil=evil, tmp=tmp_path,
+                           policy=PathPolicy((root.resolve(),)))
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 from pathlib import Path
 
 import pytest
 
-from ..app_helpers import ROOT, app_test, html_of, problems
-from ..damaged_files import DAMAGED, add_big_dataset, add_shoppers, damage, data_blocks
 from recsys.core import limits
+
+from ..app_helpers import ROOT, app_test, html_of, problems
 from ..conftest import DEMO_USERS
+from ..damaged_files import DAMAGED, add_big_dataset, add_shoppers, damage, data_blocks
 
 PAGES = ["app_pages/home.py", "app_pages/catalog.py", "app_pages/visual_search.py", "app_pages/user_picks.py",
          "app_pages/train.py", "app_pages/evaluate.py", "app_pages/data.py"]
@@ -161,3 +163,20 @@ def test_page_inputs_stay_within_the_documented_maxima(app_db: Path):
     users.set_value(10**9).run()
     assert at.number_input(key="sim_users").value <= limits.MAX_SIMULATED_USERS
     assert not problems(at), problems(at)
+
+
+def test_pages_pass_the_app_policy_to_every_use_case_reading_a_path():
+    """A guard for pages to come: every call of a use case that reads a server path passes
+    `path_policy` (directly or through a helper such as `with_progress`)."""
+    reading = {"import_catalog", "import_interactions", "import_features",
+               "load_myntra_sample", "embed"}
+    missing = []
+    for page in sorted((ROOT / "app_pages").glob("*.py")) + sorted((ROOT / "ui").glob("*.py")):
+        for node in ast.walk(ast.parse(page.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            named = [a.attr for a in [node.func, *node.args]
+                     if isinstance(a, ast.Attribute) and a.attr in reading]
+            if named and not any(k.arg == "path_policy" for k in node.keywords):
+                missing.append(f"{page.name}:{node.lineno} {named[0]}")
+    assert not missing, missing

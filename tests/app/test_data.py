@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
+
 from recsys import usecases
 from recsys.store import Store
 
 from ..app_helpers import app_test, png_bytes, problems
+from ..data.test_datasets import snapshot
+from ..path_attacks import SECRET
 from ..usecases.test_data import fake_myntra
-import numpy as np
-from ..app_helpers import app_test, problems
 
 
 def test_data_page_shows_disk_use_and_deletes_old_model_files(app_db: Path):
@@ -199,3 +201,72 @@ def test_data_page_imports_features_with_their_id_mapping(app_db: Path):
         store.close()
     assert "style" in set(sets["modality"])
     assert not any((app_db.parent / "uploads").rglob("*.npy"))              # cleaned up
+
+
+# -- the Data page -------------------------------------------------------------------------------
+def page_text(at) -> str:
+    return "\n".join(str(e.value) for kind in ("error", "warning", "success", "info",
+                                               "markdown", "caption")
+                     for e in getattr(at, kind))
+
+
+def test_data_page_reads_only_under_the_data_roots(app_db: Path, path_tree, monkeypatch):
+    """The same attacks typed into every path field of the Data page: an error in the page
+    quoting nothing of the file, nothing imported; a table inside the root still imports."""
+    monkeypatch.setenv("RECSYS_DATA_ROOTS", str(path_tree.root))
+    before = Store(app_db)
+    try:
+        was = snapshot(before)
+    finally:
+        before.close()
+    at = app_test(app_db, "app_pages/data.py")
+    at.radio(key="cat_source").set_value("Folder path on this machine").run()
+    at.radio(key="inter_source").set_value("Path on this machine").run()
+    assert str(path_tree.root.resolve()) in page_text(at)            # the page says where
+
+    def submit(label: str) -> None:
+        next(b for b in at.button if b.label == label).click().run()
+
+    def fields(label: str):
+        return [w for w in at.text_input if w.label == label]
+
+    typed = ["/etc/passwd", "/proc/self/environ", str(path_tree.root / "link.csv"),
+             str(path_tree.evil / "cat.csv"), str(path_tree.root / "../../../../../../../etc/passwd")]
+    for path in typed:
+        fields("Table path")[0].input(path)
+        submit("Import catalog")
+        assert at.error and ("not inside the folders" in at.error[0].value or
+                             "characters long" in at.error[0].value)
+        fields("Table path")[0].input(str(path_tree.root / "cat.csv"))
+        fields("Images folder")[0].input(path)
+        submit("Import catalog")
+        assert at.error and "images folder" in at.error[0].value.lower()
+        fields("Path")[0].input(path)
+        submit("Import interactions")
+        assert at.error and "interaction file path" in at.error[0].value
+        at.text_input(key="feat_modality").input("style")
+        at.text_input(key="feat_path").input(path)
+        submit("Import features")
+        assert at.error and "feature file path" in at.error[0].value
+        at.text_input(key="feat_path").input(str(path_tree.root / "f.npy"))
+        at.text_input(key="feat_ids_path").input(path)
+        submit("Import features")
+        assert at.error and "id mapping path" in at.error[0].value
+        at.text_input(key="feat_ids_path").input("")
+        at.text_input(key="myntra_folder").input(path)
+        at.button(key="myntra_load").click().run()
+        assert at.error and "Myntra folder" in at.error[0].value
+        text = page_text(at)
+        assert SECRET not in text and "root:x" not in text and not problems(at)
+    store = Store(app_db)
+    try:
+        assert snapshot(store) == was
+    finally:
+        store.close()
+    fields("Table path")[0].input(str(path_tree.root / "cat.csv"))
+    fields("Images folder")[0].input(str(path_tree.root))             # a folder inside: fine
+    next(w for w in at.text_input if w.label == "Dataset name").input("inside")
+    submit("Import catalog")
+    assert not problems(at) and not at.error, [e.value for e in at.error]
+    assert any("Imported 2 items into 'inside'" in s.value
+                                    for s in at.success)

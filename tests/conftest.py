@@ -80,6 +80,20 @@ def ready_store(ready_demo_db: Path, tmp_path: Path):
 
 
 @pytest.fixture
+def ten_item_shop(store: Store, tmp_path: Path) -> Store:
+    """A dataset 'shop' of ten products, "0".."9" (a catalog without photos)."""
+    import pandas as pd
+
+    from recsys import usecases
+
+    pd.DataFrame({"item_id": [str(i) for i in range(10)],
+                  "title": [f"Product {i}" for i in range(10)]}).to_csv(tmp_path / "cat.csv",
+                                                                         index=False)
+    usecases.import_catalog(store, tmp_path / "cat.csv", dataset="shop")
+    return store
+
+
+@pytest.fixture
 def tiny_store(store):
     """The tiny two-group data set (`test_models_helpers`) in the empty store."""
     from .test_models_helpers import fill_store

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from recsys.core import sandbox
+
 
 def _segments(data: bytes) -> list[tuple[int, bytes]]:
     """A JPEG cut into (marker, bytes) segments; a scan includes its entropy-coded data."""
@@ -163,3 +165,10 @@ def mmrec_id_map(folder: Path, item_id: int = 300_000_000, rows: int = 10) -> Pa
     np.save(folder / "image_feat.npy", np.ones((rows, 4), np.float32))
     (folder / "i_id_mapping.csv").write_text(f"asin\titemID\nB0000\t{item_id}\n")
     return folder / "image_feat.npy"
+
+
+def worker_growth_mb() -> float:
+    """What the last request added to its worker's resident memory (peak minus before)."""
+    reply = sandbox.last_reply()
+    assert reply is not None and reply.sandboxed
+    return reply.peak_mb - reply.base_mb

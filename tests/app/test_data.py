@@ -12,6 +12,11 @@ from recsys.store import Store
 
 from ..app_helpers import app_test, png_bytes, problems
 from ..data.test_datasets import snapshot
+from ..decode_attacks import (
+    mmrec_id_map,
+    rle_parquet,
+    worker_growth_mb,
+)
 from ..path_attacks import SECRET
 from ..usecases.test_data import fake_myntra
 
@@ -270,3 +275,29 @@ def test_data_page_reads_only_under_the_data_roots(app_db: Path, path_tree, monk
     assert not problems(at) and not at.error, [e.value for e in at.error]
     assert any("Imported 2 items into 'inside'" in s.value
                                     for s in at.success)
+
+
+def test_data_page_feature_import_refuses_the_bombs(app_db: Path, tmp_path: Path):
+    npy = mmrec_id_map(tmp_path / "baby")
+    at = app_test(app_db, "app_pages/data.py")
+    uploads = {u.label: u for u in at.file_uploader}
+    uploads["Features (.npy, .parquet, .csv)"].set_value(("image_feat.npy", npy.read_bytes(),
+                                                           "application/octet-stream"))
+    uploads["Id mapping of a .npy (optional)"].set_value(
+        ("i_id_mapping.csv", (npy.parent / "i_id_mapping.csv").read_bytes(), "text/csv"))
+    at.text_input(key="feat_modality").input("style")
+    next(b for b in at.button if b.label == "Import features").click().run()
+    assert not problems(at)
+    assert at.error and "maps itemID 300,000,000" in at.error[0].value
+    parquet = rle_parquet(tmp_path / "rle.parquet")
+    at = app_test(app_db, "app_pages/data.py")
+    uploads = {u.label: u for u in at.file_uploader}
+    uploads["Features (.npy, .parquet, .csv)"].set_value(("rle.parquet", parquet.read_bytes(),
+                                                           "application/octet-stream"))
+    at.text_input(key="feat_modality").input("style")
+    next(b for b in at.button if b.label == "Import features").click().run()
+    assert not problems(at)
+    shown = " ".join(x.value for x in [*at.error, *at.warning, *at.markdown, *at.caption])
+    assert "4,096" in shown and "all-zero vector" in shown
+    assert worker_growth_mb() < 400
+    assert not any((app_db.parent / "uploads").rglob("*.parquet"))          # cleaned up

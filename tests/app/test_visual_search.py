@@ -12,7 +12,11 @@ from PIL import Image
 from recsys.store import Store
 
 from ..app_helpers import app_test, html_of, nth_photo, png_bytes, problems
-from ..app_helpers import app_test, html_of, problems
+from ..decode_attacks import (
+    big_tile_tiff,
+    growing_video,
+    many_scans_jpeg,
+)
 
 
 def test_page_example_click_shows_query_on_top_and_exact_badge(app_db: Path):
@@ -119,3 +123,17 @@ def test_visual_search_takes_a_short_video(app_db: Path):
     assert not problems(at) and not at.error
     page = html_of(at)
     assert page.count('class="rs-card"') == at.slider(key="vs_k").value
+
+
+# -- the same attacks through the pages ----------------------------------------------------------
+def test_visual_search_page_refuses_decoder_bombs(app_db: Path):
+    pytest.importorskip("av")
+    at = app_test(app_db, "app_pages/visual_search.py")
+    for name, data, words in (("tile.tif", big_tile_tiff(), "would need about"),
+                              ("scans.jpg", many_scans_jpeg(), "scans"),
+                              ("grow.mkv", growing_video(), "16000x16000"),
+                              ("grow.mov", growing_video("mov"), "16000x16000")):
+        at.file_uploader[0].set_value((name, data, "application/octet-stream")).run()
+        assert not problems(at), name
+        assert at.error and words in at.error[0].value, (name, [e.value for e in at.error])
+        assert 'class="rs-card"' not in "".join(m.value for m in at.markdown)

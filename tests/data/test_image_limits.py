@@ -14,7 +14,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recsys.data.images import MAX_ASPECT, WORK_SIDE, ImageError, load_image
+from recsys.data.images import (
+    MAX_ASPECT,
+    MAX_JPEG_SCANS,
+    WORK_SIDE,
+    ImageError,
+    decode_image,
+    load_image,
+)
+
+from ..decode_attacks import (
+    big_tile_tiff,
+    many_scans_jpeg,
+    worker_growth_mb,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PEAK_LIMIT_MB = 300
@@ -144,3 +157,43 @@ except ImageError as exc:
             assert out.startswith("refused") and peak < 100, (name, out)
         else:
             assert out.startswith("ok"), (name, out)
+
+
+# -- photos ---------------------------------------------------------------------------------------
+def test_a_tiff_tile_far_larger_than_the_photo_is_refused_from_its_header(tmp_path: Path):
+    data = big_tile_tiff()                       # 64x64 photo, one 24,192 x 24,192 tile
+    assert len(data) < 2 * 2**20
+    with pytest.raises(ImageError, match=r"64x64 pixels, TIFF\) would need about 1,6\d\d MB"):
+        load_image(data)                         # an upload: in the worker
+    assert worker_growth_mb() < 50
+    path = tmp_path / "tile.tif"                 # a catalog photo: in this process
+    path.write_bytes(data)
+    peak, out = peak_rss_mb(f"""
+from recsys.data.images import ImageError, decode_image
+try:
+    decode_image({str(path)!r})
+except ImageError as exc:
+    print("refused", exc)""")
+    assert out.startswith("refused") and peak < 100, (peak, out)
+    assert load_image(big_tile_tiff(64, 64, tile=256)).size == (64, 64)     # normal tiles
+
+
+def test_a_jpeg_of_20000_scans_is_refused_before_decoding():
+    data = many_scans_jpeg()                     # 6000x6000, 452 KB: 40-100 s of CPU before
+    for decode in (load_image, decode_image):
+        with pytest.raises(ImageError, match=f"20,010 scans; at most {MAX_JPEG_SCANS}"):
+            decode(data)
+    normal = io.BytesIO()
+    Image.new("RGB", (640, 480), "red").save(normal, "JPEG", progressive=True)
+    assert load_image(normal.getvalue()).size == (640, 480)
+
+
+def test_scan_markers_inside_the_headers_are_not_counted():
+    """An EXIF block may hold a thumbnail JPEG (with scans of its own) and any bytes: only the
+    start-of-scan markers from the first real scan on are counted."""
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "blue").save(buf, "JPEG")
+    data = buf.getvalue()
+    junk = b"Exif\x00\x00" + b"\xff\xda\x00\x02" * 500
+    app1 = b"\xff\xe1" + len(junk + b"..").to_bytes(2, "big") + junk
+    assert load_image(data[:2] + app1 + data[2:]).size == (64, 48)

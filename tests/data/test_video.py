@@ -11,9 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys import usecases
 from recsys.data import video as video_mod
 from recsys.data.video import VideoError, looks_like_video, sample_frames
+from recsys.store import Store
 
+from ..decode_attacks import (
+    growing_video,
+    worker_growth_mb,
+)
 from ..encoder_helpers import COLOURS, draw_product, import_shapes
 
 av = pytest.importorskip("av")
@@ -172,3 +178,40 @@ def test_a_short_video_is_a_visual_search_query(video_shop, frozen, monkeypatch)
     assert hits.rows()[0]["item_id"] == "red-ell-0"
     with pytest.raises(VideoError):
         usecases.search_similar(store, "shapes", video=b"\x00\x00\x00\x18ftypisom" + b"0" * 40)
+
+
+# -- videos ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt, suffix", [("matroska", ".mkv"), ("mov", ".mov")])
+def test_a_video_whose_frames_grow_to_16000_px_is_refused(tmp_path: Path, fmt, suffix):
+    data = growing_video(fmt)                    # 64x64 frames, then one of 16,000x16,000
+    assert len(data) < 5 * 2**20
+    with pytest.raises(VideoError, match="16000x16000 picture; at most 4096 pixels a side"):
+        sample_frames(data)
+    assert worker_growth_mb() < 200              # FFmpeg never allocated the big picture
+    path = tmp_path / f"grow{suffix}"
+    path.write_bytes(data)
+    with pytest.raises(VideoError, match="16000x16000"):
+        sample_frames(path)
+
+
+def test_growing_video_through_search_and_embedding(app_db: Path, tmp_path: Path):
+    """`search --video` / the page's video query, and `embed --videos`, hit the same check."""
+    from recsys.vectors.embed import embed_items
+
+    data = growing_video("matroska")
+    store = Store(app_db)
+    try:
+        with pytest.raises(VideoError, match="16000x16000"):
+            usecases.search_similar(store, "demo", video=data)
+        with pytest.raises(VideoError, match="16000x16000"):    # told apart by its bytes
+            usecases.search_similar(store, "demo", photo=data)
+        item = store.item_ids("demo")[0]
+        folder = tmp_path / "videos"
+        folder.mkdir()
+        (folder / f"{item}.mkv").write_bytes(data)
+        encoder = usecases.prepare_search(store, "demo").encoder
+        rep = embed_items(store, "demo", encoder, videos=folder)
+        assert "16000x16000" in rep.failed_videos[item]
+        assert rep.embedded.get("video", 0) == 0
+    finally:
+        store.close()

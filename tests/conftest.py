@@ -190,6 +190,17 @@ def path_tree(tmp_path: Path) -> SimpleNamespace:
                            policy=PathPolicy((root.resolve(),)))
 
 
+@pytest.fixture
+def outside_photo(tmp_path: Path) -> Path:
+    """A private photo outside the images folder."""
+    from .import_helpers import colour_png
+
+    secret = tmp_path / "private"
+    secret.mkdir()
+    (secret / "secret.png").write_bytes(colour_png("black"))
+    return secret / "secret.png"
+
+
 @pytest.fixture(scope="session")
 def frozen():
     """The unaligned towers (a real EfficientNet-Lite0 + MiniLM), loaded once per session."""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..app_helpers import app_test, html_of, problems
-import re
 
 
 def test_catalog_filters_and_clip_text_search(app_db: Path):

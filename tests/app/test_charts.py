@@ -1,8 +1,10 @@
 """DOCSTRING TO WRITE."""
 
 from __future__ import annotations
+
 import numpy as np
 import pandas as pd
+
 from ui import charts
 
 

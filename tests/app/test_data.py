@@ -11,12 +11,12 @@ from recsys import usecases
 from recsys.store import Store
 
 from ..app_helpers import app_test, png_bytes, problems
-from ..data.test_datasets import snapshot
 from ..decode_attacks import (
     mmrec_id_map,
     rle_parquet,
     worker_growth_mb,
 )
+from ..import_helpers import snapshot
 from ..path_attacks import SECRET
 from ..usecases.test_data import fake_myntra
 

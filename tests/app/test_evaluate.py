@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from recsys.store import Store
 
 from ..app_helpers import app_test, html_of, problems

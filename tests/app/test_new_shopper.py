@@ -1,7 +1,9 @@
 """DOCSTRING TO WRITE."""
 
 from __future__ import annotations
+
 from pathlib import Path
+
 from ..app_helpers import app_test, html_of, problems
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from recsys import usecases
 from recsys.store import Store
 
 from ..app_helpers import app_test, html_of, problems
-from recsys import usecases
-from ..app_helpers import app_test, problems
 
 
 def test_user_picks_page_explains_in_words(app_db: Path):

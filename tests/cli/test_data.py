@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from recsys.cli import main
 from recsys.store import HEADER_BYTES, Store, StoreError
 
 from ..damaged_files import DAMAGED, damage, shop_database
-from ..data.test_datasets import make_catalog
+from ..import_helpers import (
+    make_catalog,
+    write_file,
+)
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -107,3 +113,55 @@ def test_cli_status_on_a_damaged_block_is_one_line(damaged_db: Path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and DAMAGED in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_images_folder_with_a_link_out_is_refused(tmp_path, outside_photo, capsys):
+    images = tmp_path / "cat" / "images"
+    csv = make_catalog(tmp_path / "cat", [{"id": "a", "title": "A", "image": "link.png"}])
+    os.symlink(outside_photo, images / "link.png")
+    db = str(tmp_path / "cli.duckdb")
+    code = main(["import-catalog", "--db", db, "--csv", str(csv), "--images", str(images),
+                 "--dataset", "shop"])
+    out = capsys.readouterr().out
+    assert code == 1 and "outside the images folder" in out and "secret" not in out
+    s = Store(db)
+    assert s.dataset_names() == []
+    s.close()
+
+
+def test_cli_header_only_import_keeps_the_interactions(tmp_path, capsys):
+    db = str(tmp_path / "i.duckdb")
+    csv = make_catalog(tmp_path, [{"id": k, "title": f"Item {k}", "image": f"{k}.png"}
+                                  for k in "abcd"])
+    assert main(["import-catalog", "--db", db, "--csv", str(csv), "--images",
+                 str(tmp_path / "images"), "--dataset", "demo"]) == 0
+    assert main(["import-interactions", "--db", db, str(write_file(tmp_path / "x.csv",
+                 "user,item\nu1,a\nu2,b\n")), "--dataset", "demo"]) == 0
+    capsys.readouterr()
+    code = main(["import-interactions", "--db", db, str(write_file(tmp_path / "h.csv",
+                 "user,item,event\n")), "--format", "csv", "--dataset", "demo"])
+    assert code == 1 and "REFUSED" in capsys.readouterr().out
+    s = Store(db)
+    assert s.interaction_count("demo") == 2
+    s.close()
+
+
+def test_cli_replace_flag_shrinks_only_when_asked(tmp_path, capsys):
+    db = str(tmp_path / "r.duckdb")
+    csv = make_catalog(tmp_path, [{"id": k, "title": f"Item {k}", "image": f"{k}.png"}
+                                  for k in "abcd"])
+    assert main(["import-catalog", "--db", db, "--csv", str(csv), "--images",
+                 str(tmp_path / "images"), "--dataset", "demo"]) == 0
+    assert main(["import-interactions", "--db", db, str(write_file(tmp_path / "x.csv",
+                 "user,item\nu1,a\nu2,b\nu3,c\n")), "--dataset", "demo"]) == 0
+    one = str(write_file(tmp_path / "one.csv", "user,item\nu9,d\n"))
+    capsys.readouterr()
+    assert main(["import-interactions", "--db", db, one, "--dataset", "demo"]) == 1
+    assert "--replace" in capsys.readouterr().out
+    assert main(["import-interactions", "--db", db, one, "--dataset", "demo", "--replace"]) == 0
+    s = Store(db)
+    assert s.interaction_count("demo") == 1
+    s.close()
+    with pytest.raises(SystemExit):          # --append and --replace exclude each other
+        main(["import-interactions", "--db", db, one, "--dataset", "demo", "--replace",
+              "--append"])

@@ -1,6 +1,7 @@
 """DOCSTRING TO WRITE."""
 
 from __future__ import annotations
+
 from recsys.cli import main
 
 

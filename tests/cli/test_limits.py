@@ -1,12 +1,14 @@
 """DOCSTRING TO WRITE."""
 
 from __future__ import annotations
+
 from pathlib import Path
+
 from recsys.core import limits
 from recsys.store import Store
+
 from ..cli_helpers import cli
 from ..conftest import DEMO_ITEMS
-
 
 BILLION = "1000000000"
 

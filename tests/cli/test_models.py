@@ -9,12 +9,12 @@ import pytest
 
 from recsys import usecases
 from recsys.cli import main
+from recsys.recommend.training import train_model
 from recsys.store import Store
 
 from ..cli_helpers import cli
-from ..test_models_helpers import DATASET, fill_store
-from recsys.recommend.training import train_model
 from ..damaged_files import damage_file
+from ..test_models_helpers import DATASET, fill_store
 
 
 @pytest.fixture

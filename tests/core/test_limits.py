@@ -19,7 +19,6 @@ from recsys.core import limits
 from recsys.core.limits import LimitError
 
 
-
 # -- the rules ------------------------------------------------------------------------------------
 def test_sizes_are_whole_numbers_in_range():
     assert limits.as_int(1e9, "k") == 1_000_000_000 and limits.as_int("12", "k") == 12

@@ -18,9 +18,6 @@ import ast
 import re
 from pathlib import Path
 
-
-
-
 ROOT = Path(__file__).resolve().parents[2]
 SERVED = [ROOT / "recsys", ROOT / "app.py", ROOT / "app_pages", ROOT / "ui"]
 FORBIDDEN = {

@@ -28,7 +28,7 @@ from recsys.data.datasets import (
     import_catalog,
 )
 
-from ..data.test_datasets import snapshot
+from ..import_helpers import snapshot
 from ..path_attacks import SECRET, attacks
 
 

@@ -23,10 +23,10 @@ from recsys.data.images import ImageError, decode_image, load_image
 from recsys.data.video import sample_frames
 from recsys.store import Store
 
-from ..data.test_datasets import snapshot
 from ..decode_attacks import (
     growing_video,
 )
+from ..import_helpers import snapshot
 
 av = pytest.importorskip("av")
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,7 +38,7 @@ from recsys.data.video import FRAME_SIDE, VideoError, sample_frames
 from recsys.store import Store
 
 from ..decode_attacks import big_tile_tiff, flat_jpeg, growing_video, many_scans_jpeg
-from .test_datasets import snapshot
+from ..import_helpers import snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore:Truncated File Read:UserWarning")
 

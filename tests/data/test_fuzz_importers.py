@@ -42,7 +42,7 @@ from recsys.data.datasets import (
 from recsys.data.images import WORK_SIDE, ImageError, load_image
 from recsys.store import Store
 
-from .test_datasets import snapshot
+from ..import_helpers import snapshot
 
 # PIL warns (UserWarning "Truncated File Read") about some damaged TIFFs it then refuses
 pytestmark = pytest.mark.filterwarnings("ignore:Truncated File Read:UserWarning")

@@ -12,8 +12,6 @@ from PIL import Image
 from recsys.cli import main
 from recsys.data.images import ImageError, load_image
 
-from ..encoder_helpers import draw_product
-
 
 def _asymmetric(size=(160, 120)) -> Image.Image:
     """A photo whose orientation matters: a red block top-left, a blue bar at the bottom."""

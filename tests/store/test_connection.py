@@ -113,7 +113,7 @@ def _fill_disk_script(db: Path, csv: Path, images: Path) -> str:
 def test_import_onto_a_full_disk_says_so_and_changes_nothing(tmp_path: Path):
     """A real write failure: the importing process may not grow any file past its size
     (RLIMIT_FSIZE, portable), so DuckDB's write or COMMIT fails like on a full disk."""
-    from ..data.test_datasets import make_catalog
+    from ..import_helpers import make_catalog
 
     db = tmp_path / "full.duckdb"
     s = Store(db)
@@ -135,7 +135,7 @@ def test_import_onto_a_full_disk_says_so_and_changes_nothing(tmp_path: Path):
 
 def test_import_onto_a_full_tmpfs(tmp_path: Path, capsys):
     """The same on a real 8 MB tmpfs (needs root and mount; skipped elsewhere)."""
-    from ..data.test_datasets import make_catalog
+    from ..import_helpers import make_catalog
 
     mnt = tmp_path / "mnt"
     mnt.mkdir()

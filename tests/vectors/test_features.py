@@ -11,12 +11,12 @@ from recsys import usecases
 from recsys.data.datasets import DataImportError
 from recsys.store import Store
 
-from ..data.test_datasets import snapshot
 from ..decode_attacks import (
     mmrec_id_map,
     rle_parquet,
     worker_growth_mb,
 )
+from ..import_helpers import snapshot
 
 
 # -- feature files --------------------------------------------------------------------------------

@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from PIL import Image
 
-from recsys.data.datasets import DataImportError, import_catalog, import_interactions
+from recsys.data.datasets import (
+    DataImportError,
+    import_catalog,
+)
 from recsys.store import Store
 
-
-def make_catalog(folder: Path, rows: list[dict] | None = None) -> Path:
-    """A 4-product CSV with real PNG photos in folder/images."""
-    images = folder / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    colours = {"a": "red", "b": "blue", "c": "green", "d": "black"}
-    for name, colour in colours.items():
-        Image.new("RGB", (32, 32), colour).save(images / f"{name}.png")
-    rows = rows or [
-        {"sku": "a", "name": "Red Shirt", "description": "cotton", "image": "a.png", "price": "10"},
-        {"sku": "b", "name": "Blue Jeans", "description": "denim", "image": "b.png", "price": "20"},
-        {"sku": "c", "name": "Green Cap", "description": "wool", "image": "c.png", "price": ""},
-        {"sku": "d", "name": "Black Bag", "description": "leather", "image": "d.png",
-         "price": "5.5"},
-    ]
-    csv = folder / "catalog.csv"
-    pd.DataFrame(rows).to_csv(csv, index=False)
-    return csv
-
-
-def snapshot(store: Store) -> dict:
-    return {t: store.query(f"SELECT * FROM {t} ORDER BY ALL").to_json(date_format="iso")
-            for t in ("datasets", "items", "users", "interactions", "settings")}
+from ..import_helpers import (
+    adds_up,
+    make_catalog,
+    snapshot,
+    write_file,
+)
 
 
 def test_generic_catalog_import_with_column_mapping(store: Store, tmp_path: Path):
@@ -158,66 +145,6 @@ def test_reimport_updates_and_keeps_hash_for_unchanged_items(store: Store, tmp_p
     assert after["a"] != hashes["a"] and after["b"] == hashes["b"]
 
 
-# -- interactions ----------------------------------------------------------------------------
-def test_csv_interactions_with_bad_rows(store: Store, tmp_path: Path):
-    csv = make_catalog(tmp_path)
-    import_catalog(store, csv, tmp_path / "images", dataset="shop",
-                   columns={"item_id": "sku", "title": "name", "image_path": "image"})
-    log = tmp_path / "events.csv"
-    log.write_text("user,item,event,timestamp\n"
-                   "u1,a,view,2024-01-01 10:00\n"
-                   "u1,a,purchase,2024-01-01 10:05\n"
-                   "u2,b,cart,2024-01-02\n"
-                   "u2,zzz,view,2024-01-02\n"
-                   "u3,c,view,not a date\n"
-                   ",c,view,2024-01-02\n")
-    rep = import_interactions(store, log, fmt="csv", dataset="shop")
-    assert rep.imported == 3
-    assert rep.problems == {"item not in the catalog": 1, "unreadable timestamp": 1,
-                            "missing user or item": 1}
-    x = store.interactions("shop")
-    assert x["event"].tolist() == ["view", "purchase", "cart"]
-    assert x["weight"].tolist() == [1.0, 5.0, 3.0]
-    assert x["ts"].notna().all()
-    assert store.users("shop")["user_id"].tolist() == ["u1", "u2"]
-
-
-def test_csv_interactions_missing_columns(store: Store, tmp_path: Path):
-    log = tmp_path / "events.csv"
-    log.write_text("who,what\nu1,a\n")
-    with pytest.raises(DataImportError, match="user_id, item_id"):
-        import_interactions(store, log, fmt="csv", dataset="x")
-
-
-def test_mmrec_inter_keeps_split(store: Store, tmp_path: Path):
-    inter = tmp_path / "tiny.inter"
-    inter.write_text("userID\titemID\tx_label\n0\t1\t0\n0\t2\t1\n1\t1\t2\n1\t3\t7\n")
-    rep = import_interactions(store, inter, fmt="mmrec")
-    assert rep.dataset == "tiny" and rep.imported == 3
-    assert rep.problems == {"unknown split label": 1}
-    x = store.interactions("tiny")
-    assert sorted(x["split"]) == ["test", "train", "valid"]
-    assert store.counts("tiny")["items"] == 2
-
-
-def test_json_split_folder(store: Store, tmp_path: Path):
-    for name, data in {"train": {"0": [1, 2], "1": [2]}, "val": {"0": [3]},
-                       "test": {"1": [1]}}.items():
-        (tmp_path / f"{name}.json").write_text(json.dumps(data))
-    (tmp_path / "item2id.json").write_text(json.dumps({"B00ASIN1": 1}))
-    rep = import_interactions(store, tmp_path, fmt="json", dataset="mini")
-    assert rep.imported == 5
-    assert rep.details["split train"] == 3
-    assert "B00ASIN1" in store.items("mini")["title"].tolist()
-
-
-def test_bad_json_is_refused(store: Store, tmp_path: Path):
-    (tmp_path / "train.json").write_text("{not json")
-    with pytest.raises(DataImportError, match="not valid JSON"):
-        import_interactions(store, tmp_path, fmt="json", dataset="x")
-    assert store.dataset_names() == []
-
-
 # -- real data -------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_myntra_catalog_import(store: Store, myntra_dir: Path):
@@ -228,17 +155,100 @@ def test_myntra_catalog_import(store: Store, myntra_dir: Path):
     assert items["image_path"].notna().all() and items["article_type"].notna().all()
 
 
-@pytest.mark.slow
-def test_amazon_baby_import(store: Store, amazon_dir: Path):
-    rep = import_interactions(store, amazon_dir / "baby", fmt="json", dataset="baby")
-    counts = store.counts("baby")
-    assert (counts["users"], counts["items"], counts["interactions"]) == (19445, 7050, 160792)
-    assert rep.details["split train"] == 119674
-    assert rep.details["split valid"] == rep.details["split test"] == 20559
+def test_absolute_and_dotdot_paths_outside_the_folder_are_refused(store, tmp_path, outside_photo):
+    images = tmp_path / "cat" / "images"
+    csv = make_catalog(tmp_path / "cat", [
+        {"id": "ok", "title": "Fine", "image": "a.png"},
+        {"id": "abs", "title": "Absolute", "image": str(outside_photo)},
+        {"id": "abs-missing", "title": "Absolute", "image": str(outside_photo.parent / "none.png")},
+        {"id": "up", "title": "Up", "image": "../../private/secret.png"},
+        {"id": "up-missing", "title": "Up", "image": "../../private/none.png"},
+        {"id": "inside-abs", "title": "Inside", "image": str(images.resolve() / "b.png")},
+    ])
+    rep = import_catalog(store, csv, images, dataset="shop")
+    assert store.item_ids("shop") == ["inside-abs", "ok"]
+    assert rep.problems == {"image path outside the images folder": 4} and adds_up(rep)
+    text = rep.summary() + json.dumps(rep.to_dict())
+    assert "private" not in text and "secret" not in text and "none.png" not in text
+    # whether the outside file exists changes nothing in what is reported
+    assert rep.examples["image path outside the images folder"] == \
+        ["id abs", "id abs-missing", "id up", "id up-missing"]
 
 
-@pytest.mark.slow
-def test_amazon_sports_mmrec_import(store: Store, amazon_dir: Path):
-    import_interactions(store, amazon_dir / "sports" / "sports.inter", fmt="mmrec")
-    counts = store.counts("sports")
-    assert (counts["users"], counts["items"], counts["interactions"]) == (35598, 18357, 296337)
+def test_symlinks_out_of_the_folder_are_refused(store, tmp_path, outside_photo):
+    images = tmp_path / "cat" / "images"
+    csv = make_catalog(tmp_path / "cat", [
+        {"id": "link", "title": "Named link", "image": "link.png"},
+        {"id": "auto", "title": "Photo found by id", "image": ""},
+        {"id": "dirlink", "title": "Through a linked folder", "image": "sub/secret.png"},
+        {"id": "ok", "title": "Fine", "image": "a.png"},
+    ])
+    os.symlink(outside_photo, images / "link.png")
+    os.symlink(outside_photo, images / "auto.png")
+    os.symlink(outside_photo.parent, images / "sub")
+    rep = import_catalog(store, csv, images, dataset="shop")
+    assert rep.problems == {"image path outside the images folder": 2}
+    items = store.items("shop").set_index("item_id")
+    assert sorted(items.index) == ["auto", "ok"]       # 'auto' imported, but not with the secret
+    assert pd.isna(items.loc["auto", "image_path"])
+    assert adds_up(rep)
+
+
+def test_symlinked_images_folder_and_links_inside_it_work(store, tmp_path):
+    real = tmp_path / "cat" / "images"
+    csv = make_catalog(tmp_path / "cat", [{"id": "a", "title": "A", "image": "a.png"},
+                                          {"id": "b", "title": "B", "image": "alias.png"}])
+    os.symlink(real / "b.png", real / "alias.png")
+    os.symlink(real, tmp_path / "linked")
+    rep = import_catalog(store, csv, tmp_path / "linked", dataset="shop")
+    assert rep.imported == 2 and not rep.problems
+
+
+def test_image_paths_without_a_folder_are_refused_per_row(store, tmp_path, outside_photo):
+    csv = make_catalog(tmp_path / "cat", [{"id": "a", "title": "A", "image": str(outside_photo)},
+                                          {"id": "b", "title": "B", "image": ""}])
+    rep = import_catalog(store, csv, None, dataset="shop")
+    assert rep.problems == {"image path given but no images folder": 1}
+    assert store.item_ids("shop") == ["b"] and "secret" not in rep.summary() and adds_up(rep)
+
+
+# -- item 7: numbers, names, empty files, server files ------------------------------------------
+def test_negative_infinite_and_nan_prices_are_rejected(store, tmp_path):
+    make_catalog(tmp_path)
+    csv = write_file(tmp_path / "p.csv", "id,title,price,image\na,A,10,a.png\nb,B,-5,b.png\n"
+                                    "c,C,inf,c.png\nd,D,nan,d.png\ne,E,1e400,a.png\nf,F,,b.png\n"
+                                    "g,G,0,c.png\n")
+    rep = import_catalog(store, csv, tmp_path / "images", dataset="shop")
+    assert rep.problems == {"price is not a number": 1, "price is negative or infinite": 3}
+    assert store.item_ids("shop") == ["a", "f", "g"] and adds_up(rep)
+
+
+def test_absurd_years_are_left_empty_not_crashing(store, tmp_path):
+    make_catalog(tmp_path)
+    csv = write_file(tmp_path / "y.csv", "id,title,year,image\na,A,2011,a.png\nb,B,1e20,b.png\n"
+                                    "c,C,inf,c.png\nd,D,-3,d.png\n")
+    rep = import_catalog(store, csv, tmp_path / "images", dataset="shop")
+    assert rep.imported == 4 and rep.details["years not understood (left empty)"] == 3
+    assert store.items("shop")["year"].tolist()[0] == 2011
+
+
+@pytest.mark.parametrize("content", ["id,title,image\n", "id,title,image\n,,\n,x,\n"])
+def test_catalog_without_valid_rows_creates_nothing(store, tmp_path, content):
+    make_catalog(tmp_path / "old")
+    import_catalog(store, make_catalog(tmp_path / "old"), tmp_path / "old" / "images",
+                   dataset="old", columns={"item_id": "sku", "title": "name",
+                                           "image_path": "image"})
+    before = snapshot(store)
+    rep = import_catalog(store, write_file(tmp_path / "empty.csv", content), None, dataset="new")
+    assert rep.refused and rep.imported == 0 and rep.reason
+    assert snapshot(store) == before and store.active_dataset() == "old"
+
+
+def test_catalog_mixing_rows_with_and_without_photos(store, tmp_path):
+    """Used to crash (a missing path became NaN, then a TypeError while hashing)."""
+    csv = make_catalog(tmp_path, [{"id": "a", "title": "A", "image": "a.png"},
+                                  {"id": "z", "title": "Z", "image": ""}])
+    rep = import_catalog(store, csv, tmp_path / "images", dataset="shop")
+    items = store.items("shop").set_index("item_id")
+    assert rep.imported == 2 and Path(items.loc["a", "image_path"]).is_file()
+    assert pd.isna(items.loc["z", "image_path"])

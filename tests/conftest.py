@@ -94,6 +94,19 @@ def ten_item_shop(store: Store, tmp_path: Path) -> Store:
 
 
 @pytest.fixture
+def good_db(tmp_path: Path) -> bytes:
+    """The bytes of a small, valid, checkpointed database with a dataset and a run."""
+    path = tmp_path / "good.duckdb"
+    s = Store(path)
+    with s.transaction() as cur:
+        s.upsert_dataset(cur, "shop", "catalog")
+        cur.execute("INSERT INTO items (dataset, item_id, title) SELECT 'shop', i::VARCHAR, "
+                    "'item ' || i FROM range(20000) t(i)")
+    s.close()
+    return path.read_bytes()
+
+
+@pytest.fixture
 def tiny_store(store):
     """The tiny two-group data set (`test_models_helpers`) in the empty store."""
     from .test_models_helpers import fill_store

@@ -165,3 +165,43 @@ def test_cli_replace_flag_shrinks_only_when_asked(tmp_path, capsys):
     with pytest.raises(SystemExit):          # --append and --replace exclude each other
         main(["import-interactions", "--db", db, one, "--dataset", "demo", "--replace",
               "--append"])
+
+
+def test_cli_on_a_truncated_database_is_one_line(tmp_path: Path, good_db: bytes, capsys):
+    path = tmp_path / "bad.duckdb"
+    path.write_bytes(good_db[: len(good_db) // 2])
+    code = main(["status", "--db", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "damaged" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_import_onto_a_full_tmpfs(tmp_path: Path, capsys):
+    """The same on a real 8 MB tmpfs (needs root and mount; skipped elsewhere)."""
+    from ..import_helpers import make_catalog
+
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs",
+                                            str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        db = mnt / "full.duckdb"
+        s = Store(db)
+        with s.transaction() as cur:
+            s.upsert_dataset(cur, "shop", "catalog")
+        s.close()
+        rows = [{"id": f"i{n}", "title": os.urandom(200).hex()} for n in range(20000)]
+        csv = make_catalog(tmp_path, rows)
+        free = os.statvfs(mnt).f_bavail * os.statvfs(mnt).f_frsize
+        (mnt / "filler").write_bytes(b"\0" * max(0, free - 200_000))
+        code = main(["import-catalog", "--db", str(db), "--csv", str(csv), "--images",
+                     str(tmp_path / "images"), "--dataset", "big"])
+        err = capsys.readouterr().err
+        assert code == 2 and "is full" in err and "Traceback" not in err
+        (mnt / "filler").unlink()
+        s = Store(db)
+        assert s.dataset_names() == ["shop"]
+        s.close()
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)

@@ -192,3 +192,9 @@ def test_cli_recommend_notes_the_damaged_run(interactions_shop: Store, capsys):
                  "--model", str(newer.run_id)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: Run") and "damaged" in err
+
+
+def test_cli_train_with_lr_nan_is_one_clear_line(demo_db: Path, capsys):
+    code = main(["train", "--db", str(demo_db), "--model", "bpr", "-p", "lr=nan"])
+    err = capsys.readouterr().err
+    assert code == 2 and "finite number" in err and "Traceback" not in err

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from recsys.cli import main
 from recsys.data.images import ImageError, load_image
 
 
@@ -118,20 +117,3 @@ def test_non_square_photos_are_padded_not_cropped(frozen):
     arr = prepare_image(tall, 224)
     assert arr.shape == (224, 224, 3)
     assert arr[3, 112, 0] > 150 and arr[3, 112, 1] < 80   # still visible after resizing
-
-
-def test_search_with_a_bad_upload_is_one_clear_line(tmp_path, shapes_store, capsys):
-    from recsys.vectors.embed import embed_items
-
-    embed_items(shapes_store, "shapes", "frozen")
-    db = str(shapes_store.path)
-    shapes_store.close()
-    files = bad_files(tmp_path / "bad")
-    code = main(["search", "--db", db, "--image", str(files["corrupt"])])
-    err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
-    code = main(["search", "--db", db, "--image", str(files["bomb"]), "--json"])
-    assert code == 2 and "MP" in capsys.readouterr().err
-    # the database is untouched and a good query still works
-    code = main(["search", "--db", db, "--text", "a red circle", "--k", "3"])
-    assert code == 0 and "Top 3" in capsys.readouterr().out

@@ -61,3 +61,15 @@ def test_load_data_without_interactions_and_bad_protocol_are_clear(store):
         load_data(store, DATASET, protocol="stored")
     with pytest.raises(EvaluationError, match="Unknown split protocol"):
         load_data(store, DATASET, protocol="weekly")
+
+
+def test_a_re_split_copy_splits_its_ratings_alike():
+    """Cross-validation folds are copies of the data with other matrices
+    (`dataclasses.replace`): their ratings must follow the new split, not the original."""
+    import dataclasses
+
+    data = tiny_data()
+    swapped = dataclasses.replace(data, train=data.test, test=data.train)
+    assert len(swapped.ratings.part(0)[2]) == len(data.ratings.part(2)[2])
+    assert len(swapped.ratings.part(2)[2]) == len(data.ratings.part(0)[2])
+    assert swapped.modalities == data.modalities and swapped.image is data.image

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from recsys import usecases
 from recsys.data.datasets import (
     DataImportError,
     import_catalog,
@@ -211,3 +213,14 @@ def test_unknown_event_names_are_imported_and_reported(tmp_path):
         json.dumps(rep.to_dict())
     finally:
         store.close()
+
+
+# -- explicit ratings ---------------------------------------------------------------------------
+def test_the_csv_importer_keeps_the_rating_column(store, tmp_path):
+    pd.DataFrame({"user": ["a", "a", "b", "b"], "item": ["x", "y", "x", "z"],
+                  "stars": ["5", "3", "oops", "4"]}).to_csv(tmp_path / "r.csv", index=False)
+    rep = usecases.import_interactions(store, tmp_path / "r.csv", dataset="r")
+    assert rep.imported == 3 and rep.problems == {"rating is not a finite number": 1}
+    rated = store.rated_pairs("r")
+    assert rated["rating"].tolist() == [5.0, 3.0, 4.0]
+    assert store.interactions("r")["weight"].tolist() == [1.0, 1.0, 1.0]  # no weight given

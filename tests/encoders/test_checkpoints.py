@@ -1,10 +1,13 @@
 """DOCSTRING TO WRITE."""
 
 from __future__ import annotations
+
 import json
 from pathlib import Path
+
 import pytest
 import torch
+
 from recsys.core.model_files import read_safetensors, write_safetensors
 from recsys.encoders.checkpoints import (
     METADATA_KEY,
@@ -13,6 +16,7 @@ from recsys.encoders.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
+
 from ..evil_files import evil_checkpoint
 
 

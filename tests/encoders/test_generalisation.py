@@ -210,26 +210,6 @@ def test_phone_shot_evaluation_on_the_drawn_catalog(shapes_store, frozen):
     assert ev.run_id is not None
 
 
-def test_eval_encoder_cli_runs_the_phone_shot_and_held_out_type_tests(tmp_path, capsys):
-    """`eval-encoder --phone-shots N` prints the three query rows; `--unseen-types K` on a
-    catalog without enough large types says why, without a traceback."""
-    from recsys.cli import main
-    from recsys.store import Store
-
-    from ..encoder_helpers import import_shapes
-
-    db = tmp_path / "cli.duckdb"
-    store = Store(db)
-    import_shapes(store, tmp_path)
-    store.close()
-    assert main(["eval-encoder", "--db", str(db), "--encoder", "frozen", "--phone-shots", "3"]) == 0
-    out = capsys.readouterr().out
-    assert "phone shot, cropped" in out and "studio photo (ceiling)" in out
-    assert main(["eval-encoder", "--db", str(db), "--unseen-types", "2", "--baseline", "none"]) == 2
-    err = capsys.readouterr().err
-    assert "--unseen-types must be between 1 and" in err and "Traceback" not in err
-
-
 # -- calibrated stacking ---------------------------------------------------------------------------
 def test_calibrated_stacking_names_an_unseen_type_the_seen_bias_took():
     """Seen types A, B were aligned on, C was not: a photo of C scores A a little higher

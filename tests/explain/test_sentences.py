@@ -37,3 +37,14 @@ def test_sentence_for_cold_seen_and_historyless_picks():
     assert pick_sentence({"cf": 1.0}, []) == "Popular with shoppers like you."
     assert emphasis_html("Looks like the *A <b>* you bought.") == \
         "Looks like the <em>A &lt;b&gt;</em> you bought."
+
+
+def test_pick_sentences_name_other_modalities():
+    """A pick driven by a video or an imported modality is said by that name, not as
+    behaviour."""
+    from recsys.explain.sentences import Cited, pick_sentence, plain
+
+    bag = Cited("Red Leather Bag", "purchase", {"cf": 0.1, "style": 0.9, "video": 0.2})
+    assert plain(pick_sentence({"style": 0.8, "cf": 0.2}, [bag])).startswith(
+        "Close in style to the Red Leather Bag you bought")
+    assert "in its video" in plain(pick_sentence({"video": 1.0}, [bag]))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from recsys.cli import main
 from recsys.models.base import ModelError, TrainConfig, coerce_params
 
 
@@ -22,9 +21,3 @@ def test_int_hyperparameter_from_an_infinite_float(tmp_path: Path):
     with pytest.raises(ModelError, match="expects int"):
         coerce_params(TrainConfig, {"epochs": float("inf")})
     assert coerce_params(TrainConfig, {"lr": "0.01", "epochs": "3"}) == {"lr": 0.01, "epochs": 3}
-
-
-def test_cli_train_with_lr_nan_is_one_clear_line(demo_db: Path, capsys):
-    code = main(["train", "--db", str(demo_db), "--model", "bpr", "-p", "lr=nan"])
-    err = capsys.readouterr().err
-    assert code == 2 and "finite number" in err and "Traceback" not in err

@@ -43,7 +43,7 @@ def _shop(store: Store, n: int = 400) -> tuple[list[str], np.ndarray]:
     return ids, img
 
 
-def _no_space(*args, **kwargs):
+def no_space(*args, **kwargs):
     raise RuntimeError(ENOSPC_TEXT)
 
 
@@ -55,7 +55,7 @@ def test_a_full_disk_while_writing_keeps_the_index_in_memory(store: Store, monke
     import faiss
 
     ids, img = _shop(store)
-    monkeypatch.setattr(faiss, "write_index", _no_space)
+    monkeypatch.setattr(faiss, "write_index", no_space)
     index = VectorIndex.for_dataset(store, "shop")
     assert index.meta["persisted"] is False
     warning = index.meta["warning"]
@@ -147,7 +147,7 @@ def test_a_real_file_size_limit_while_the_index_is_written(tmp_path: Path):
 def test_search_and_the_page_say_the_disk_is_full_and_still_answer(app_db: Path, monkeypatch):
     import faiss
 
-    monkeypatch.setattr(faiss, "write_index", _no_space)
+    monkeypatch.setattr(faiss, "write_index", no_space)
     store = Store(app_db)
     try:
         item = store.item_ids("demo")[0]
@@ -160,21 +160,6 @@ def test_search_and_the_page_say_the_disk_is_full_and_still_answer(app_db: Path,
     at = app_test(app_db, "app_pages/visual_search.py")
     assert not problems(at), problems(at)
     assert any(w.value.startswith(FULL) for w in at.warning)
-
-
-def test_cli_search_notes_a_full_disk(app_db: Path, monkeypatch, capsys):
-    import faiss
-
-    from recsys.cli import main
-
-    store = Store(app_db)
-    item = store.item_ids("demo")[0]
-    store.close()
-    monkeypatch.setattr(faiss, "write_index", _no_space)
-    code = main(["search", "--db", str(app_db), "--item", item, "--k", "3"])
-    out, err = capsys.readouterr()
-    assert code == 0 and "Top 3" in out
-    assert f"note: {FULL}" in err and "Traceback" not in err
 
 
 # -- damaged index files ----------------------------------------------------------------------

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from recsys import usecases
 from recsys.data.datasets import DataImportError
+from recsys.data.interactions import load_data
 from recsys.store import Store
+from recsys.vectors.modalities import (
+    FEATURES_ENCODER,
+    load_modality_matrices,
+    modality_sources,
+)
 
 from ..decode_attacks import (
     mmrec_id_map,
@@ -125,3 +133,183 @@ def test_a_full_disk_while_staging_the_vectors_is_a_message(ten_item_shop: Store
     with pytest.raises(DataImportError, match="could not be staged .*No space left on device"):
         usecases.import_features(ten_item_shop, tmp_path / "f.npy", "style", "shop")
     assert snapshot(ten_item_shop) == before
+
+
+# -- imported features --------------------------------------------------------------------------
+def write_mmrec_folder(folder: Path, n_users: int = 90, n_items: int = 40, seed: int = 0,
+                       image_dim: int = 32, text_dim: int = 12) -> Path:
+    """Amazon Baby's layout, small: train/val/test.json ({user index: [item indices]}),
+    i_id_mapping.csv (asin, itemID), item2id.json, image_feat.npy and text_feat.npy (rows =
+    itemID), with features that follow the 4 item groups users buy from."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    groups = np.arange(n_items) % 4
+    splits = {"train": {}, "val": {}, "test": {}}
+    for u in range(n_users):
+        mine = rng.permutation(np.flatnonzero(groups == u % 4))[:7]
+        splits["train"][str(u)] = [int(i) for i in mine[:5]]
+        splits["val"][str(u)] = [int(mine[5])]
+        splits["test"][str(u)] = [int(mine[6])]
+    for name, data in splits.items():
+        (folder / f"{name}.json").write_text(json.dumps(data))
+    asins = [f"B{i:09d}" for i in range(n_items)]
+    pd.DataFrame({"asin": asins, "itemID": range(n_items)}).to_csv(
+        folder / "i_id_mapping.csv", sep="\t", index=False)
+    (folder / "item2id.json").write_text(json.dumps({a: i for i, a in enumerate(asins)}))
+    for name, dim in (("image_feat", image_dim), ("text_feat", text_dim)):
+        centres = rng.normal(size=(4, dim))
+        feats = centres[groups] + 0.3 * rng.normal(size=(n_items, dim))
+        np.save(folder / f"{name}.npy", feats.astype(np.float32))
+    return folder
+
+
+def test_amazon_layout_with_features_works_end_to_end(store, tmp_path):
+    folder = write_mmrec_folder(tmp_path / "baby")
+    rep = usecases.import_interactions(store, folder, fmt="json", dataset="baby")
+    assert not rep.refused
+    for modality in ("image", "text"):
+        rep = usecases.import_features(store, folder / f"{modality}_feat.npy", modality, "baby")
+        assert not rep.refused and rep.imported == 40 and not rep.problems
+        assert rep.details["items without a vector"] == 0
+    mods = {m["modality"]: m for m in usecases.list_modalities(store, "baby")}
+    assert mods["image"]["dim"] == 32 and mods["text"]["dim"] == 12
+    assert mods["image"]["encoder"] == FEATURES_ENCODER and mods["image"]["imported"]
+    # row r of the .npy is MMRec's itemID r, which the split JSON's item ids are
+    data = load_data(store, "baby")
+    feats = np.load(folder / "image_feat.npy")
+    row = int(np.flatnonzero(data.item_ids == "7")[0])
+    np.testing.assert_allclose(data.content("image")[row], feats[7] / np.linalg.norm(feats[7]),
+                               rtol=1e-5)
+    assert usecases.default_model(store, "baby") == usecases.DEFAULT_MODEL
+    frame = usecases.evaluate(store, "baby", ["ease", "content-knn", "late-fusion"], ks=(10,))
+    ndcg = frame[(frame.slice == "all") & (frame.metric == "ndcg")].set_index("model")["value"]
+    assert ndcg["content-knn"] > 0.15 and ndcg["late-fusion"] > 0.15
+    recs = usecases.recommend_for(store, "baby", "3", "late-fusion", k=3)
+    assert set(recs.items[0].weights) == {"cf", "image", "text"}
+
+
+def test_features_keyed_by_original_ids_use_the_other_mapping_column(store, tmp_path):
+    """A catalog keyed by ASIN: the mapping's asin column names the rows."""
+    folder = write_mmrec_folder(tmp_path / "baby")
+    asins = pd.read_csv(folder / "i_id_mapping.csv", sep="\t")["asin"]
+    pd.DataFrame({"item_id": asins, "title": [f"Product {a}" for a in asins]}).to_csv(
+        tmp_path / "catalog.csv", index=False)
+    usecases.import_catalog(store, tmp_path / "catalog.csv", dataset="shop")
+    rep = usecases.import_features(store, folder / "text_feat.npy", "text", "shop")
+    assert rep.imported == 40 and not rep.problems
+
+
+def test_feature_tables_are_validated_and_problems_reported(store, tmp_path):
+    catalog = pd.DataFrame({"item_id": [f"p{i}" for i in range(10)],
+                            "title": [f"Product {i}" for i in range(10)]})
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    usecases.import_catalog(store, tmp_path / "catalog.csv", dataset="shop")
+    rows = [("p0", "[1, 0, 0]"), ("p1", "0 1 0"), ("p2", "0;0;1"), ("p3", "1, 2"),
+            ("p4", "1, nan, 0"), ("p5", "0, 0, 0"), ("ghost", "1, 1, 1"), ("p0", "1, 1, 0"),
+            ("p6", "red, green, blue"), ("", "1, 1, 1"), ("p7", "")]
+    pd.DataFrame(rows, columns=["sku", "embedding"]).to_csv(tmp_path / "f.csv", index=False)
+    rep = usecases.import_features(store, tmp_path / "f.csv", "style", "shop",
+                                   columns={"item_id": "sku"})
+    assert rep.imported == 3 and rep.rows_read == 11
+    assert rep.problems == {"row without an item id": 1, "row without a vector": 1,
+                            "vector is not a list of numbers": 1,
+                            "vector does not have 3 dimensions (the first row's)": 1,
+                            "NaN or infinite value": 1, "all-zero vector (no direction)": 1,
+                            "item not in the dataset": 1,
+                            "duplicate item id (the first row is kept)": 1}
+    assert rep.examples["item not in the dataset"] == ["item ghost"]
+    assert rep.lines["item not in the dataset"] == [8]          # the CSV's line number
+    assert rep.details["items without a vector"] == 7
+    assert rep.details["e.g. items without a vector"].startswith("p3, p4, p5")
+    mats = load_modality_matrices(store, "shop")
+    assert mats.present["style"].sum() == 3 and mats.vectors["style"].shape == (10, 3)
+    # refuse: nothing changes (the 3 vectors stay)
+    rep = usecases.import_features(store, tmp_path / "f.csv", "style", "shop",
+                                   columns={"item_id": "sku"}, on_error="refuse")
+    assert rep.refused and rep.imported == 0
+    assert load_modality_matrices(store, "shop").present["style"].sum() == 3
+
+
+def test_parquet_list_and_wide_columns_and_replacement(store, tmp_path):
+    catalog = pd.DataFrame({"item_id": [f"p{i}" for i in range(6)],
+                            "title": [f"Product {i}" for i in range(6)]})
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    usecases.import_catalog(store, tmp_path / "catalog.csv", dataset="shop")
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(6, 5))
+    pd.DataFrame({"item_id": catalog["item_id"], "vector": list(vecs)}).to_parquet(
+        tmp_path / "f.parquet")
+    rep = usecases.import_features(store, tmp_path / "f.parquet", "style", "shop")
+    assert rep.imported == 6 and not rep.problems and rep.details["dimensions"] == 5
+    wide = pd.DataFrame(vecs[:4, :2], columns=["d0", "d1"]).assign(id=catalog["item_id"][:4])
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    rep = usecases.import_features(store, tmp_path / "wide.csv", "style", "shop")
+    assert rep.imported == 4 and rep.details["dimensions"] == 2
+    sources = modality_sources(store, "shop")
+    assert sources["style"].encoder == FEATURES_ENCODER
+    sets = store.embedding_sets("shop")
+    assert len(sets[sets.modality == "style"]) == 1              # the re-import replaced it
+    assert store.embedding_dim("shop", FEATURES_ENCODER, sources["style"].version,
+                               "style") == 2
+
+
+def test_a_failed_write_keeps_the_previous_features(store, tmp_path, monkeypatch):
+    import recsys.vectors.features as features
+
+    catalog = pd.DataFrame({"item_id": [f"p{i}" for i in range(9)],
+                            "title": [f"Product {i}" for i in range(9)]})
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    usecases.import_catalog(store, tmp_path / "catalog.csv", dataset="shop")
+    np.save(tmp_path / "a.npy", np.ones((9, 4), np.float32))
+    (tmp_path / "ids.txt").write_text("\n".join(catalog["item_id"]) + "\n")
+    usecases.import_features(store, tmp_path / "a.npy", "style", "shop", ids=tmp_path / "ids.txt")
+    np.save(tmp_path / "b.npy", np.full((9, 4), 2.0, np.float32))
+    monkeypatch.setattr(features, "CHUNK_ROWS", 4)
+    real = Store.insert_frame.__func__
+    calls = {"n": 0}
+
+    def failing(cls, cur, table, frame, mode="append"):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk trouble")
+        return real(cls, cur, table, frame, mode)
+
+    monkeypatch.setattr(Store, "insert_frame", classmethod(failing))
+    with pytest.raises(OSError):
+        usecases.import_features(store, tmp_path / "b.npy", "style", "shop",
+                                 ids=tmp_path / "ids.txt")
+    monkeypatch.undo()
+    mats = load_modality_matrices(store, "shop")
+    assert mats.present["style"].sum() == 9
+    assert store.embedding_sets("shop")["n_items"].tolist() == [9]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a numpy file", "not a readable .npy"),
+    (None, "2-D matrix"),
+])
+def test_unreadable_feature_files_are_clear_errors(store, tmp_path, content, message):
+    catalog = pd.DataFrame({"item_id": ["p0"], "title": ["Product"]})
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    usecases.import_catalog(store, tmp_path / "catalog.csv", dataset="shop")
+    path = tmp_path / "f.npy"
+    if content is None:
+        np.save(path, np.ones(3, np.float32))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(DataImportError, match=message):
+        usecases.import_features(store, path, "style", "shop")
+    with pytest.raises(DataImportError, match="cannot name a modality"):
+        usecases.import_features(store, path, "CF", "shop")
+
+
+def test_search_ignores_imported_features(store, tmp_path):
+    """Imported vectors cannot encode a query: search keeps the encoder's own vectors."""
+    from recsys.vectors.modalities import searchable_encoder
+
+    folder = write_mmrec_folder(tmp_path / "baby")
+    usecases.import_interactions(store, folder, fmt="json", dataset="baby")
+    usecases.import_features(store, folder / "image_feat.npy", "image", "baby")
+    assert searchable_encoder(store, "baby") is None
+    with pytest.raises(usecases.NoVectors):
+        usecases.search_similar(store, "baby", text="a bag")

@@ -140,3 +140,32 @@ def test_a_good_checkpoint_loads_and_a_swapped_one_is_refused(good_checkpoint: P
     with pytest.raises(DamagedCheckpoint, match="not the one registered as "
                                                 "catalog-clip@shop-2"):
         load_catalog_clip(store, "shop", "shop-2")
+
+
+def test_checkpoint_records_its_aligned_types_and_old_ones_name_types_uncalibrated(
+        shapes_store, tmp_path):
+    from recsys.encoders.calibration import type_calibration
+    from recsys.encoders.catalog_clip import load_checkpoint, train_catalog_clip
+
+    info = train_catalog_clip(shapes_store, "shapes",
+                              {"epochs": 1, "max_steps": 1, "batch_size": 8,
+                               "calibration_types": 1, "calibration_draws": 1,
+                               "calibration_min_photos": 3})
+    calib = info.config["calibration"]
+    assert calib["seen_types"] == ["Circle Badges", "Square Tiles", "Triangle Flags"]
+    assert calib["validation"]["pseudo_unseen_types"][0][0] in calib["seen_types"]
+    loaded = type_calibration(load_checkpoint(info.path))
+    assert loaded is not None and loaded.seen_types == calib["seen_types"]
+    assert loaded.gamma == calib["gamma"]
+
+    # a checkpoint from before calibrated stacking (and before safetensors: torch.save's .pt,
+    # read with weights_only=True): no list of types, no calibration
+    from recsys.core.model_files import read_safetensors
+    from recsys.encoders.checkpoints import METADATA_KEY
+
+    tensors, metadata = read_safetensors(info.path)
+    ckpt = {**json.loads(metadata[METADATA_KEY]), "format_version": 1, "state_dict": tensors}
+    del ckpt["calibration"]
+    old = tmp_path / "old.pt"
+    torch.save(ckpt, old)
+    assert type_calibration(load_checkpoint(old)) is None

@@ -67,24 +67,6 @@ def test_aspect_ratio_cap(tmp_path: Path):
     assert load_image(tmp_path / "ok.png").size == (MAX_ASPECT * 50, 50)
 
 
-def test_big_photo_is_shrunk_before_it_is_padded(tmp_path: Path):
-    """A 20000x1000 photo (accepted) comes out at most WORK_SIDE wide, so padding it to a
-    square costs megabytes, not gigabytes; its content survives."""
-    from recsys.encoders.clip_encoder import prepare_image
-
-    img = Image.new("RGB", (20000, 1000), (255, 255, 255))
-    img.paste((200, 0, 0), (0, 0, 2000, 1000))     # red on the left tenth
-    img.save(tmp_path / "banner.png")
-    loaded = load_image(tmp_path / "banner.png")
-    factor = -(-20000 // WORK_SIDE)
-    assert max(loaded.size) <= WORK_SIDE
-    assert loaded.size == (-(-20000 // factor), -(-1000 // factor))
-    arr = prepare_image(tmp_path / "banner.png", 224)
-    assert arr.shape == (224, 224, 3)
-    assert arr[112, 5, 0] > 150 and arr[112, 5, 1] < 80          # red band on the left
-    assert (arr[5, 112] > 240).all()                              # white padding above
-
-
 def test_shrinking_keeps_exif_orientation(tmp_path: Path):
     stored = Image.new("RGB", (6000, 3000), (255, 255, 255))
     stored.paste((200, 0, 0), (0, 0, 600, 3000))                  # red on the left

@@ -28,7 +28,7 @@ from recsys.search.vector_index import (
 from recsys.store import Store
 
 from ..app_helpers import app_test, problems
-from .test_vector_index import _catalog, clustered
+from .test_vector_index import clustered, vector_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = "The disk holding the search index"
@@ -37,7 +37,7 @@ ENOSPC_TEXT = ("Error in void faiss::write_index(const Index*, IOWriter*) at fai
 
 
 def _shop(store: Store, n: int = 400) -> tuple[list[str], np.ndarray]:
-    ids = _catalog(store, "shop", n)
+    ids = vector_catalog(store, "shop", n)
     img = clustered(n, 8, 7)
     store.upsert_embeddings("shop", "enc", "v1", "image", ids, img, [f"h{i}" for i in range(n)])
     return ids, img
@@ -225,3 +225,120 @@ def test_damaged_index_files_are_found_and_rebuilt(store: Store, kind: str):
     hits = rebuilt.search({"image": img[7]}, {"image": 1.0}, k=3)
     assert rebuilt.item_ids[hits.slots[0]] == ids[7]
     VectorIndex.load(folder)                                 # the new files are whole
+
+
+def test_for_dataset_persists_and_updates_incrementally(store):
+    ids = vector_catalog(store, "shop", 400)
+    img, txt = clustered(400, 8, 7), clustered(400, 8, 8)
+    hashes = [f"h{i}" for i in range(400)]
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, img, hashes)
+    store.upsert_embeddings("shop", "enc", "v1", "text", ids[:300], txt[:300], hashes[:300])
+    built = VectorIndex.for_dataset(store, "shop")
+    assert built.meta["action"] == "built" and len(built) == 400 and built.readonly
+    folder = index_dir(store, "shop", "enc", "v1")
+    assert (folder / "manifest.json").is_file() and folder.parent.parent.name == "shop"
+    q = {"image": img[10], "text": img[10]}
+    before = built.search(q, {"image": .5, "text": .5}, k=10)
+
+    # round trip: unchanged vectors -> the same files are memory-mapped, same answers
+    again = VectorIndex.for_dataset(store, "shop")
+    assert again.meta["files"] == built.meta["files"] and again.readonly
+    same = again.search(q, {"image": .5, "text": .5}, k=10)
+    assert list(same.slots) == list(before.slots)
+    with pytest.raises(VectorIndexError, match="read-only"):
+        again.add(["x"], {"image": img[:1]})
+
+    # one item re-embedded (new content), one removed from the catalog, one added
+    store.upsert_embeddings("shop", "enc", "v1", "image", [ids[10]], img[[20]], ["changed"])
+    with store.transaction() as cur:
+        cur.execute("DELETE FROM items WHERE dataset = 'shop' AND item_id = ?", [ids[11]])
+        cur.execute("INSERT INTO items (dataset, item_id) VALUES ('shop', 'fresh')")
+    store.upsert_embeddings("shop", "enc", "v1", "image", ["fresh"], img[[10]], ["hf"])
+    updated = VectorIndex.for_dataset(store, "shop")
+    assert updated.meta["action"] == "updated" and len(updated) == 400
+    assert ids[11] not in updated.item_ids and "fresh" in updated.item_ids
+    np.testing.assert_allclose(updated.vector(ids[10], "image"), img[20], atol=1e-6)
+    # the incrementally updated index answers exactly like a fresh build
+    fresh = VectorIndex.for_dataset(store, "shop", persist=False)
+    for probe in (img[10], img[20], txt[3]):
+        qq = {"image": probe, "text": probe}
+        a = updated.search(qq, {"image": .7, "text": .3}, k=15)
+        b = fresh.search(qq, {"image": .7, "text": .3}, k=15)
+        assert list(updated.slot_ids[a.slots]) == list(fresh.slot_ids[b.slots])
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
+    assert len(list(folder.glob("flat.*.faiss"))) == 1       # old generations deleted
+
+    # a new encoder version is another index; a dataset without vectors is a clear error
+    store.upsert_embeddings("shop", "enc", "v2", "image", ids[:50], img[:50], hashes[:50])
+    assert len(VectorIndex.for_dataset(store, "shop", "enc", "v2")) == 49   # ids[11] is gone
+    with pytest.raises(VectorIndexError, match="embed"):
+        VectorIndex.for_dataset(store, "shop", "other")
+
+
+def test_for_dataset_builds_ann_above_threshold(store):
+    ids = vector_catalog(store, "big", 1200)
+    x = clustered(1200, 16, 9)
+    store.upsert_embeddings("big", "enc", "v1", "image", ids, x, [None] * 1200)
+    index = VectorIndex.for_dataset(store, "big", ann_min_items=500)
+    assert index.ann is not None and index.ann.ntotal == 1200
+    assert index.search({"image": x[0]}, k=5).method == "ann"
+    assert VectorIndex.for_dataset(store, "big", ann_min_items=500).meta["files"] == \
+        index.meta["files"]                                  # unchanged: reused as is
+    small = VectorIndex.for_dataset(store, "big", ann="never", ann_min_items=500)
+    assert small.ann is None and small.search({"image": x[0]}, k=5).method == "exact"
+
+
+def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatch):
+    import recsys.search.vector_index as vi
+
+    ids = vector_catalog(store, "shop", 50)
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(50, 8, 12), ids)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(vi, "index_dir", refuse)
+    index = VectorIndex.for_dataset(store, "shop")
+    assert len(index) == 50 and index.meta["persisted"] is False and not index.readonly
+
+
+def test_an_unchanged_index_leaves_the_store_usable(store):
+    """Regression: the fingerprint query left a half-read DuckDB result on the cursor, so the
+    CLI's second search (index unchanged) failed in `store.items(dataset, ids)`."""
+    ids = vector_catalog(store, "shop", 20)
+    store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(20, 4, 14), ids)
+    ItemIndex.from_store(store, "shop")
+    index = ItemIndex.from_store(store, "shop")                  # loaded as is
+    res = index.search(image=clustered(1, 4, 15)[0], k=3)
+    assert list(store.items("shop", res.item_ids)["item_id"]) == res.item_ids
+
+
+def test_two_databases_in_one_folder_keep_their_own_index_files(tmp_path):
+    """Index files are keyed by the database file (artifacts/<db stem>/indexes/...): a second
+    database beside the first never loads (or overwrites) the first one's index, and each
+    one's disk use counts only its own files."""
+    from recsys.recommend.housekeeping import disk_usage
+
+    stores = [Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")]
+    try:
+        answers = []
+        for n, s in enumerate(stores):
+            ids = vector_catalog(s, "shop", 60 + 20 * n)
+            vecs = clustered(len(ids), 6, 30 + n)
+            s.upsert_embeddings("shop", "enc", "v1", "image", ids, vecs, ids)
+            index = VectorIndex.for_dataset(s, "shop")
+            assert index.meta["action"] == "built" and len(index) == len(ids)
+            answers.append(index.search({"image": vecs[0]}, {"image": 1.0}, k=5))
+        dirs = [index_dir(s, "shop", "enc", "v1") for s in stores]
+        assert dirs[0] != dirs[1]
+        assert dirs[0].is_relative_to(tmp_path / "artifacts" / "a")
+        # reopened: each database memory-maps its own index, with its own size
+        for s, size in zip(stores, (60, 80)):
+            again = VectorIndex.for_dataset(s, "shop")
+            assert again.meta["action"] == "built" and len(again) == size   # loaded as saved
+        usage = [disk_usage(s) for s in stores]
+        own = [sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) for d in dirs]
+        assert usage[0].indexes == own[0] and usage[1].indexes == own[1]
+    finally:
+        for s in stores:
+            s.close()

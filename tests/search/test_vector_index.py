@@ -13,10 +13,7 @@ from recsys.core import memory
 from recsys.core.memory import (
     MemoryBudget,
 )
-from recsys.search.facets import FacetMasks, filter_items, rank_subset
-from recsys.search.item_index import ItemIndex, ItemVectors
-from recsys.search.vector_index import VectorIndex, VectorIndexError, index_dir
-from recsys.store import Store
+from recsys.search.vector_index import VectorIndex, VectorIndexError
 
 
 def clustered(n: int, d: int, seed: int = 0, centres: int = 40) -> np.ndarray:
@@ -153,7 +150,7 @@ def test_fp16_storage_ranks_like_fp32():
         VectorIndex({"image": 4}, storage="int3")
 
 
-def _catalog(store, dataset: str, n: int, seed: int = 0) -> list[str]:
+def vector_catalog(store, dataset: str, n: int, seed: int = 0) -> list[str]:
     ids = [f"sku{i:05d}" for i in range(n)]
     rng = np.random.default_rng(seed)
     items = pd.DataFrame({"dataset": dataset, "item_id": ids,
@@ -167,175 +164,6 @@ def _catalog(store, dataset: str, n: int, seed: int = 0) -> list[str]:
         cur.execute("INSERT INTO items BY NAME SELECT * FROM _items")
         cur.unregister("_items")
     return ids
-
-
-def test_for_dataset_persists_and_updates_incrementally(store):
-    ids = _catalog(store, "shop", 400)
-    img, txt = clustered(400, 8, 7), clustered(400, 8, 8)
-    hashes = [f"h{i}" for i in range(400)]
-    store.upsert_embeddings("shop", "enc", "v1", "image", ids, img, hashes)
-    store.upsert_embeddings("shop", "enc", "v1", "text", ids[:300], txt[:300], hashes[:300])
-    built = VectorIndex.for_dataset(store, "shop")
-    assert built.meta["action"] == "built" and len(built) == 400 and built.readonly
-    folder = index_dir(store, "shop", "enc", "v1")
-    assert (folder / "manifest.json").is_file() and folder.parent.parent.name == "shop"
-    q = {"image": img[10], "text": img[10]}
-    before = built.search(q, {"image": .5, "text": .5}, k=10)
-
-    # round trip: unchanged vectors -> the same files are memory-mapped, same answers
-    again = VectorIndex.for_dataset(store, "shop")
-    assert again.meta["files"] == built.meta["files"] and again.readonly
-    same = again.search(q, {"image": .5, "text": .5}, k=10)
-    assert list(same.slots) == list(before.slots)
-    with pytest.raises(VectorIndexError, match="read-only"):
-        again.add(["x"], {"image": img[:1]})
-
-    # one item re-embedded (new content), one removed from the catalog, one added
-    store.upsert_embeddings("shop", "enc", "v1", "image", [ids[10]], img[[20]], ["changed"])
-    with store.transaction() as cur:
-        cur.execute("DELETE FROM items WHERE dataset = 'shop' AND item_id = ?", [ids[11]])
-        cur.execute("INSERT INTO items (dataset, item_id) VALUES ('shop', 'fresh')")
-    store.upsert_embeddings("shop", "enc", "v1", "image", ["fresh"], img[[10]], ["hf"])
-    updated = VectorIndex.for_dataset(store, "shop")
-    assert updated.meta["action"] == "updated" and len(updated) == 400
-    assert ids[11] not in updated.item_ids and "fresh" in updated.item_ids
-    np.testing.assert_allclose(updated.vector(ids[10], "image"), img[20], atol=1e-6)
-    # the incrementally updated index answers exactly like a fresh build
-    fresh = VectorIndex.for_dataset(store, "shop", persist=False)
-    for probe in (img[10], img[20], txt[3]):
-        qq = {"image": probe, "text": probe}
-        a = updated.search(qq, {"image": .7, "text": .3}, k=15)
-        b = fresh.search(qq, {"image": .7, "text": .3}, k=15)
-        assert list(updated.slot_ids[a.slots]) == list(fresh.slot_ids[b.slots])
-        np.testing.assert_allclose(a.scores, b.scores, atol=1e-6)
-    assert len(list(folder.glob("flat.*.faiss"))) == 1       # old generations deleted
-
-    # a new encoder version is another index; a dataset without vectors is a clear error
-    store.upsert_embeddings("shop", "enc", "v2", "image", ids[:50], img[:50], hashes[:50])
-    assert len(VectorIndex.for_dataset(store, "shop", "enc", "v2")) == 49   # ids[11] is gone
-    with pytest.raises(VectorIndexError, match="embed"):
-        VectorIndex.for_dataset(store, "shop", "other")
-
-
-def test_for_dataset_builds_ann_above_threshold(store):
-    ids = _catalog(store, "big", 1200)
-    x = clustered(1200, 16, 9)
-    store.upsert_embeddings("big", "enc", "v1", "image", ids, x, [None] * 1200)
-    index = VectorIndex.for_dataset(store, "big", ann_min_items=500)
-    assert index.ann is not None and index.ann.ntotal == 1200
-    assert index.search({"image": x[0]}, k=5).method == "ann"
-    assert VectorIndex.for_dataset(store, "big", ann_min_items=500).meta["files"] == \
-        index.meta["files"]                                  # unchanged: reused as is
-    small = VectorIndex.for_dataset(store, "big", ann="never", ann_min_items=500)
-    assert small.ann is None and small.search({"image": x[0]}, k=5).method == "exact"
-
-
-def test_item_index_facade_and_facet_masks(store):
-    ids = _catalog(store, "shop", 120)
-    img, txt = clustered(120, 8, 10), clustered(120, 8, 11)
-    store.upsert_embeddings("shop", "enc", "v1", "image", ids, img, ids)
-    store.upsert_embeddings("shop", "enc", "v1", "text", ids[:100], txt[:100], ids[:100])
-    index = ItemIndex.from_store(store, "shop")
-    assert index.spec == "enc@v1" and index.dim == 8 and len(index) == 120
-    assert index.has_text.sum() == 100 and index.image.shape == (120, 8)
-    # the façade keeps the old scores: mean of the query cosines, weighted per modality
-    q1, q2 = img[0], txt[5]
-    res = index.search(image=q1, text=q2, k=5, image_weight=0.3)
-    pos = index.position(res.item_ids[0])
-    mean = (q1 / np.linalg.norm(q1) + q2 / np.linalg.norm(q2)) / 2
-    s_img = float(index.image[pos] @ mean)
-    assert res.image_scores[0] == pytest.approx(s_img, abs=1e-5)
-    sim = index.similar(ids[110], k=4, image_weight=0.5)   # no text: photo similarity only
-    assert ids[110] not in sim.item_ids and np.isneginf(sim.text_scores).all()
-    with pytest.raises(KeyError):
-        index.similar("nope")
-    # facet masks equal the pandas filter, and the filtered search keeps to them
-    items = store.items("shop")
-    facets = FacetMasks(items, index.item_ids)
-    chosen = {"gender": ["Women"], "base_colour": ["Red", "Blue"]}
-    mask = facets.mask(chosen, price=(10, 60))
-    expect = filter_items(items, chosen, price=(10, 60))
-    assert set(np.array(index.item_ids)[mask]) == set(expect["item_id"])
-    by_mask = rank_subset(index, mask, image=q1, k=10)
-    by_ids = rank_subset(index, expect["item_id"], image=q1, k=10)
-    assert by_mask.item_ids == by_ids.item_ids and set(by_mask.item_ids) <= set(expect.item_id)
-    # the old constructor from loaded matrices still works
-    vecs = ItemVectors(ids, img, None, "enc", "v1", np.ones(120, bool), np.zeros(120, bool))
-    assert ItemIndex(vecs).search(image=q1, k=1).item_ids == [ids[0]]
-
-
-def test_an_unwritable_folder_falls_back_to_an_in_memory_index(store, monkeypatch):
-    import recsys.search.vector_index as vi
-
-    ids = _catalog(store, "shop", 50)
-    store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(50, 8, 12), ids)
-
-    def refuse(*args, **kwargs):
-        raise PermissionError("read-only file system")
-
-    monkeypatch.setattr(vi, "index_dir", refuse)
-    index = VectorIndex.for_dataset(store, "shop")
-    assert len(index) == 50 and index.meta["persisted"] is False and not index.readonly
-
-
-def test_load_item_vectors_streams_into_the_requested_order(store):
-    from recsys.search.item_index import load_item_vectors
-
-    ids = _catalog(store, "shop", 30)
-    img = clustered(30, 6, 13) * 3.0                      # stored unnormalised
-    store.upsert_embeddings("shop", "enc", "v1", "image", ids[5:], img[5:], ids[5:])
-    wanted = ["ghost"] + ids[::-1]                        # an unknown id, reversed order
-    vec = load_item_vectors(store, "shop", item_ids=wanted)
-    assert vec.encoder == "enc" and vec.text is None and vec.image.shape == (31, 6)
-    assert not vec.has_image[0] and not vec.image[0].any()
-    for row, item in enumerate(wanted[1:], start=1):
-        k = ids.index(item)
-        assert vec.has_image[row] == (k >= 5)
-        if k >= 5:
-            np.testing.assert_allclose(vec.image[row], img[k] / np.linalg.norm(img[k]),
-                                       atol=1e-6)
-
-
-def test_an_unchanged_index_leaves_the_store_usable(store):
-    """Regression: the fingerprint query left a half-read DuckDB result on the cursor, so the
-    CLI's second search (index unchanged) failed in `store.items(dataset, ids)`."""
-    ids = _catalog(store, "shop", 20)
-    store.upsert_embeddings("shop", "enc", "v1", "image", ids, clustered(20, 4, 14), ids)
-    ItemIndex.from_store(store, "shop")
-    index = ItemIndex.from_store(store, "shop")                  # loaded as is
-    res = index.search(image=clustered(1, 4, 15)[0], k=3)
-    assert list(store.items("shop", res.item_ids)["item_id"]) == res.item_ids
-
-
-def test_two_databases_in_one_folder_keep_their_own_index_files(tmp_path):
-    """Index files are keyed by the database file (artifacts/<db stem>/indexes/...): a second
-    database beside the first never loads (or overwrites) the first one's index, and each
-    one's disk use counts only its own files."""
-    from recsys.recommend.housekeeping import disk_usage
-
-    stores = [Store(tmp_path / "a.duckdb"), Store(tmp_path / "b.duckdb")]
-    try:
-        answers = []
-        for n, s in enumerate(stores):
-            ids = _catalog(s, "shop", 60 + 20 * n)
-            vecs = clustered(len(ids), 6, 30 + n)
-            s.upsert_embeddings("shop", "enc", "v1", "image", ids, vecs, ids)
-            index = VectorIndex.for_dataset(s, "shop")
-            assert index.meta["action"] == "built" and len(index) == len(ids)
-            answers.append(index.search({"image": vecs[0]}, {"image": 1.0}, k=5))
-        dirs = [index_dir(s, "shop", "enc", "v1") for s in stores]
-        assert dirs[0] != dirs[1]
-        assert dirs[0].is_relative_to(tmp_path / "artifacts" / "a")
-        # reopened: each database memory-maps its own index, with its own size
-        for s, size in zip(stores, (60, 80)):
-            again = VectorIndex.for_dataset(s, "shop")
-            assert again.meta["action"] == "built" and len(again) == size   # loaded as saved
-        usage = [disk_usage(s) for s in stores]
-        own = [sum(p.stat().st_size for p in d.rglob("*") if p.is_file()) for d in dirs]
-        assert usage[0].indexes == own[0] and usage[1].indexes == own[1]
-    finally:
-        for s in stores:
-            s.close()
 
 
 # -- the search index ------------------------------------------------------------------------------

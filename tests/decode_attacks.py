@@ -1,5 +1,5 @@
-"""Small files that ask a decoder for a lot of memory or CPU (issue 19, item 3), made in a few
-milliseconds and a few MB by the tests themselves: no data file is committed.
+"""Small files that ask a decoder for a lot of memory or CPU, made in a few milliseconds and a few
+MB by the tests themselves: no data file is committed.
 
 * `many_scans_jpeg`: a progressive JPEG followed by thousands of 12-byte scans (each a pass
   over every block of the photo: 20,000 scans of a 36 MP photo cost 40-70 s of CPU);
@@ -10,8 +10,8 @@ milliseconds and a few MB by the tests themselves: no data file is committed.
 * `growing_video`: an MJPEG video (Matroska or QuickTime) whose first frames are 64x64 and a
   later one 16,000x16,000;
 * `rle_parquet`: 4,096 rows of 8,192 zeros in a 2 KB Parquet file;
-* `mmrec_id_map`: a 28-byte `i_id_mapping.csv` naming itemID 300,000,000.
-"""
+* `mmrec_id_map`: a 28-byte `i_id_mapping.csv` naming itemID 300,000,000;
+* `worker_growth_mb`: what the last decoding request added to its worker's memory."""
 
 from __future__ import annotations
 

@@ -54,7 +54,6 @@ def write_file(path: Path, text: str) -> Path:
     return path
 
 
-# -- items 5 and 6: zips and upload folders ------------------------------------------------------
 def make_zip(entries: dict[str, bytes], method=zipfile.ZIP_STORED) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", method) as zf:

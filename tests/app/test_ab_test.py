@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""The A/B test page (AppTest): a simulated experiment reported in words."""
 
 from __future__ import annotations
 

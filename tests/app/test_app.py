@@ -1,4 +1,8 @@
-"""Headless tests of the Streamlit dashboard (streamlit.testing.v1.AppTest) on demo data."""
+"""The dashboard as a whole (streamlit.testing.v1.AppTest on the small set-up demo): every page
+renders and is in the navigation, a locked, truncated or internally damaged database is a
+message on every page, the pages' inputs stay within their documented maxima and pass the app's
+path policy to every use case that reads a path, the page icon is local, and the server freezes
+its long-lived heap after a page."""
 
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ def test_database_locked_by_another_process_is_a_message(tmp_path: Path):
 
 
 def test_damaged_database_file_is_a_message_not_a_traceback(app_db: Path):
-    # issue 9 item 5: a truncated database used to give a traceback on the Home page
+    # regression: a truncated database used to give a traceback on the Home page
     data = app_db.read_bytes()
     app_db.write_bytes(data[:len(data) // 3])
     at = app_test(app_db)
@@ -139,7 +143,6 @@ def test_home_reads_the_damaged_titles_and_says_so(damaged_app_dbs):
     assert [e.value for e in at.error if DAMAGED in e.value]
 
 
-# -- the pages ---------------------------------------------------------------------------------
 def test_page_inputs_stay_within_the_documented_maxima(app_db: Path):
     """A page's number widgets are bounded by Streamlit on the server: a value past the bound
     sent to the page (here through AppTest, as a crafted request would) is not used. Their

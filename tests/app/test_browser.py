@@ -133,9 +133,10 @@ def test_browser_visual_search_and_screenshots(server):
 
 
 def test_browser_picks_search_examples_and_stop(server):
-    """Issue 11 in a real browser: the User picks page explains in words, Visual search runs
-    an example photo in one click (exact match badge, query on top) and a phone photo with the
-    crop, and the Train page's Stop button interrupts a run, keeping the previous model."""
+    """Live picks and visual search in a real browser: the User picks page explains in words,
+    Visual search runs an example photo in one click (exact match badge, query on top) and a
+    phone photo with the crop, and the Train page's Stop button interrupts a run, keeping the
+    previous model."""
     from playwright.sync_api import sync_playwright
 
     url, db, facts = server
@@ -165,7 +166,7 @@ def test_browser_picks_search_examples_and_stop(server):
         assert page.get_by_text("exact match").count() >= 1
         page.screenshot(path=str(SHOTS / "visual_search_example.png"))
         page.get_by_role("button", name="Try").nth(3).click()            # a phone photo
-        _wait_idle(page)                  # cropped to the product by default (issue 15)
+        _wait_idle(page)                  # cropped to the product by default
         assert page.get_by_text("cropped to the product").count() >= 1
         page.screenshot(path=str(SHOTS / "visual_search_phone_cropped.png"))
 

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The Catalog page (AppTest): filters and CLIP text search, "Similar items" opening Visual
+search, and search as a shopper with the query's and the taste's shares."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""The Catalog map page (AppTest): clusters, their purity and a shopper drawn on the map."""
 
 from __future__ import annotations
 

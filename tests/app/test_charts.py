@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""The Evaluate page's charts (`ui/charts.py`): axes from zero, one colour and one friendly name
+per model, definitions on the charts, error bars, non-significant differences marked, donuts
+that group small categories."""
 
 from __future__ import annotations
 

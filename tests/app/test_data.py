@@ -1,4 +1,7 @@
-"""DOCSTRING TO WRITE."""
+"""The Data page (AppTest): imports (CSV with a zip of photos, features with their id mapping),
+refusals that change nothing (missing columns, interaction wipes, decoder bombs, paths outside
+the data roots), simulated shoppers after a confirmation, the Myntra sample in one click, the
+fields of the chosen source only, disk use and deleting old model files."""
 
 from __future__ import annotations
 
@@ -98,7 +101,7 @@ def test_data_page_imports_csv_with_zip_of_photos(app_db: Path):
 
 
 def test_data_page_never_wipes_interactions_without_a_confirmation(app_db: Path):
-    """Issue 9 item 3: a header-only log (or a short one) used to replace the demo's thousands
+    """Regression: a header-only log (or a short one) used to replace the demo's thousands
     of interactions with nothing, with a green success. Now it is refused with the reason, and
     a short log replaces them only when the page's confirmation is ticked."""
     store = Store(app_db)
@@ -208,7 +211,7 @@ def test_data_page_imports_features_with_their_id_mapping(app_db: Path):
     assert not any((app_db.parent / "uploads").rglob("*.npy"))              # cleaned up
 
 
-# -- the Data page -------------------------------------------------------------------------------
+# -- paths typed into the page --------------------------------------------------------------------
 def page_text(at) -> str:
     return "\n".join(str(e.value) for kind in ("error", "warning", "success", "info",
                                                "markdown", "caption")
@@ -236,7 +239,8 @@ def test_data_page_reads_only_under_the_data_roots(app_db: Path, path_tree, monk
         return [w for w in at.text_input if w.label == label]
 
     typed = ["/etc/passwd", "/proc/self/environ", str(path_tree.root / "link.csv"),
-             str(path_tree.evil / "cat.csv"), str(path_tree.root / "../../../../../../../etc/passwd")]
+             str(path_tree.evil / "cat.csv"),
+             str(path_tree.root / "../../../../../../../etc/passwd")]
     for path in typed:
         fields("Table path")[0].input(path)
         submit("Import catalog")

@@ -1,6 +1,5 @@
-"""The Evaluate page and its charts: ready at first start, led by a sentence, honest charts
-(axes from zero, one colour and one friendly name per model, definitions on the charts, error
-bars, non-significant differences marked), no "None" in the table."""
+"""The Evaluate page (AppTest): ready at first start, led by a sentence, every tab renders, an
+empty evaluation offers the first one."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""The Home page (AppTest): the dataset's sizes and its photos."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The New shopper page (AppTest): picks as soon as a product is ticked, and the measured quality
+of first picks."""
 
 from __future__ import annotations
 

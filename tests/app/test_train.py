@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The Train page (AppTest): training a model, offering training for an interaction-only
+dataset, the EASE memory settings and the dataset's modalities."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""The User picks page (AppTest): picks explained in words and compared, shoppers found by
+search among thousands, and damaged model files (the next usable run of the model, or an offer
+to train it again)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""The Visual search page (AppTest): an uploaded photo or a short video returns a grid, example
+photos one click away with the query on top and the exact-match badge, filters, search as a
+shopper, and bad uploads (broken files, decompression and decoder bombs) shown as messages."""
 
 from __future__ import annotations
 
@@ -125,7 +127,7 @@ def test_visual_search_takes_a_short_video(app_db: Path):
     assert page.count('class="rs-card"') == at.slider(key="vs_k").value
 
 
-# -- the same attacks through the pages ----------------------------------------------------------
+# -- decoder bombs --------------------------------------------------------------------------------
 def test_visual_search_page_refuses_decoder_bombs(app_db: Path):
     pytest.importorskip("av")
     at = app_test(app_db, "app_pages/visual_search.py")

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The commands beyond ranked lists (`new-shopper`, `coldstart-eval`, `abtest`, ...): answers in
+--json and clear refusals."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from recsys.store import Store
 from ..cli_helpers import cli
 
 
-# -- the commands -----------------------------------------------------------------------------------
 def test_commands_answer_in_json(tiny_ease: Store, ready_store: Store):
     tiny_db, demo_db = str(tiny_ease.path), str(ready_store.path)
     tiny_ease.close()

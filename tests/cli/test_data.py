@@ -1,4 +1,7 @@
-"""`python -m recsys` data commands: human text, --json, clear errors, exit codes."""
+"""`python -m recsys` data commands: human text, --json, clear errors, exit codes; `status` on a
+truncated or internally damaged database (one line, exit 2); imports that refuse a photo link
+out of the images folder, keep the interactions on a header-only file, shrink only with
+--replace, and say so when the disk is full."""
 
 from __future__ import annotations
 
@@ -81,7 +84,7 @@ def test_module_entry_point_runs(tmp_path: Path):
 
 
 def test_status_over_every_damaged_block_is_a_message_or_an_answer(tmp_path: Path, capsys):
-    """Each block of a real database damaged in turn (the issue's 1 MB of 0xff at offset
+    """Each block of a real database damaged in turn (the reported 1 MB of 0xff at offset
     2,000,000 too): `status` answers, or exits 2 with the damaged-file message; never a
     traceback. Most damage is only met by a query, after the open-time check passed."""
     good = shop_database(tmp_path / "good.duckdb")

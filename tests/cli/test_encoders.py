@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""The search and encoder commands: `search` says what is wrong in one line (a bad upload, a
+checkpoint that cannot be read safely: its pickle never runs) and notes a full disk;
+`eval-encoder` runs the phone-shot and held-out-type tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""DOCSTRING TO WRITE."""
+"""Sizes through the command line: a billion results, visits, shoppers, clusters or epochs.
+
+Result sizes are lowered to what there is (the catalog) or to their documented maximum, with a
+note; work sizes beyond their maximum exit 2 with a message that says the range; seeds outside
+numpy's range are refused. Before these limits `search --k 1000000000` and
+`abtest --visits 1000000000` died allocating 3.7 / 7.5 GB, `abtest --k 1000000000` and
+`bench --k ...` peaked at 2.6-2.7 GB, `evaluate --k ...` asked for 3.7 TB and
+`simulate --users 1000000000` ran until killed."""
 
 from __future__ import annotations
 
@@ -13,7 +20,6 @@ from ..conftest import DEMO_ITEMS
 BILLION = "1000000000"
 
 
-# -- the command line ---------------------------------------------------------------------------
 def test_a_billion_through_the_command_line(ready_store: Store, tmp_path: Path):
     db = str(ready_store.path)
     ready_store.close()

@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""The modality commands: `import-features` and the modalities listing."""
 
 from __future__ import annotations
 

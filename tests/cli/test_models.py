@@ -1,4 +1,6 @@
-"""The model commands end to end on a tiny store: models, train, evaluate, recommend, bench."""
+"""The model commands end to end on a tiny store: models, train (and pruning old model files),
+evaluate (intervals, folds, diversity), recommend (flags, a damaged run noted), bench; bad
+hyperparameters and unknown names are one clear line."""
 
 from __future__ import annotations
 
@@ -95,7 +97,6 @@ def test_bench_prints_timings_and_saves_json(db, capsys, tmp_path):
     assert all(r["recommend_ms_median"] > 0 for r in saved["results"])
 
 
-# -- the command line ----------------------------------------------------------------------------
 def test_cli_evaluate_prints_intervals_folds_and_diversity(store, capsys):
     fill_store(store)
     db = str(store.path)

@@ -1,5 +1,5 @@
-"""Property tests over the model-file boundary (issue 19): recommender files (.npz), encoder
-checkpoints (safetensors + JSON config, old .pt) and their JSON headers.
+"""Property tests over the model-file boundary: recommender files (.npz), encoder checkpoints
+(safetensors + JSON config, old .pt) and their JSON headers.
 
 Invariants, for every input:
   * a clear error of the boundary's own kind (`DamagedModelFile`, `DamagedCheckpoint`), or a
@@ -9,8 +9,7 @@ Invariants, for every input:
   * memory stays bounded: headers that claim huge arrays are refused before allocating.
 
 Derandomized in the default run (~20-40 s); `RECSYS_FUZZ_SCALE=10` explores 10x more
-examples with fresh randomness.
-"""
+examples with fresh randomness."""
 
 from __future__ import annotations
 

@@ -1,13 +1,6 @@
-"""Unbounded sizes (issue 19, item 7): a billion results, visits, shoppers, clusters or epochs
-asked through the command line, the use cases the pages call, and the pages themselves.
-
-Result sizes are lowered to what there is (the catalog) or to their documented maximum, with a
-note; work sizes beyond their maximum are refused with a message that says the range; seeds
-outside numpy's range are refused instead of a `ValueError` traceback. Before the fix
-`search --k 1000000000` and `abtest --visits 1000000000` died allocating 3.7 / 7.5 GB,
-`abtest --k 1000000000` and `bench --k ...` peaked at 2.6-2.7 GB, `evaluate --k ...` asked
-for 3.7 TB and `simulate --users 1000000000` ran until killed.
-"""
+"""The size rules (`recsys.core.limits`): whole numbers in range, results lowered with a note,
+work sizes and seeds refused with the range. Through the commands: tests/cli/test_limits.py;
+through the use cases: tests/usecases/test_limits.py; the pages: tests/app/test_app.py."""
 
 from __future__ import annotations
 
@@ -19,7 +12,6 @@ from recsys.core import limits
 from recsys.core.limits import LimitError
 
 
-# -- the rules ------------------------------------------------------------------------------------
 def test_sizes_are_whole_numbers_in_range():
     assert limits.as_int(1e9, "k") == 1_000_000_000 and limits.as_int("12", "k") == 12
     for bad in (math.nan, math.inf, 2.5, True, "ten", None):

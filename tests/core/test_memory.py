@@ -1,13 +1,7 @@
-"""The memory budget (issue 19, item 10): free RAM, the cgroup limit (v1 and v2) and
-RLIMIT_AS / RLIMIT_DATA, whichever is smallest, decide dense or sparse EASE and how the search
-index is stored.
-
-Before the fix the EASE planner read free RAM only: under `ulimit -v 6000000` a 40k-item
-EASE with `memory_fraction=0.5, dense_max_items=50000` planned dense from ~21 GB "available"
-and died with `_ArrayMemoryError: Unable to allocate 5.96 GiB`; with the fix it plans sparse
-(budget 50% of the 4.2 GB left under the limit) and finishes at 1.8 GB. The subprocess test
-below is that case scaled down.
-"""
+"""The memory budget: free RAM, the cgroup limit (v1 and v2) and RLIMIT_AS / RLIMIT_DATA,
+whichever is smallest. What follows it is tested with each consumer: EASE's plan
+(tests/models/test_baselines.py), the search index's storage (tests/search/test_vector_index.py),
+the A/B replay (tests/usecases/test_experiments.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +24,6 @@ def write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-# -- reading the limits ---------------------------------------------------------------------------
 def test_cgroup_v2_limit_minus_what_is_not_reclaimable(tmp_path: Path):
     root, proc = tmp_path / "cgroup", tmp_path / "proc-cgroup"
     write(proc, "0::/app/worker\n")

@@ -1,16 +1,8 @@
-"""Nothing in a model file runs code (issue 19, item 1), and encoder checkpoints are validated
-before use (item 6).
-
-* No pickle, `torch.load(weights_only=False)`, `np.load(allow_pickle=True)` or `joblib.load` in
-  the code the app and the CLI run (`recsys/`, `app.py`, `app_pages/`, `ui/`): a text search,
-  and a syntax-tree check that every `torch.load` says `weights_only=True`.
-* A `.pt` whose pickle calls `os.system` is refused on the paths a user hits (`search --text`
-  through the use case and the CLI, a `catalog-clip:PATH` spec): the marker file it would
-  create never appears.
-* Checkpoints are safetensors + JSON config; a damaged one (truncated, bad JSON config, tower
-  settings out of range, wrong or missing tensors, NaN weights, a file swapped for another
-  version) is a `DamagedCheckpoint` asking to align again.
-"""
+"""Nothing the app and the CLI run deserialises unsafely: no pickle,
+`torch.load(weights_only=False)`, `np.load(allow_pickle=True)` or `joblib.load` in `recsys/`,
+`app.py`, `app_pages/`, `ui/` (a text search, and a syntax-tree check that every `torch.load`
+says `weights_only=True`). The loaders
+themselves: tests/encoders/test_checkpoints.py, tests/models/test_damaged_model_files.py."""
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
-"""Paths typed into the web app are read only under the data roots (issue 19, item 2), and no
-message quotes a server file (item 2a); video folders do not follow links out (item 11).
+"""Paths typed into the web app are read only under the data roots, and no message quotes a
+server file.
 
-Attacker inputs: `/etc/passwd`, `/proc/self/environ`, `../../` traversal, a symlink inside a
-root leading out, a root-prefix trick (`data-evil` next to root `data`), NUL bytes, very long
-paths; through `check_allowed_path`, every use case that reads a server path, and the Data page
-(AppTest). The command line (no policy) keeps full access.
-"""
+Attacker inputs (`path_attacks`): `/etc/passwd`, `/proc/self/environ`, `../../` traversal, a
+symlink inside a root leading out, a root-prefix trick (`data-evil` next to root `data`), NUL
+bytes, very long paths; through `check_allowed_path` and every use case that reads a server
+path. The command line (no policy) keeps full access. The Data page: tests/app/test_data.py."""
 
 from __future__ import annotations
 
@@ -70,7 +69,8 @@ def test_check_allowed_path_accepts_paths_inside(path_tree, monkeypatch):
     assert check_allowed_path("cat.csv", [root]) == (root / "cat.csv").resolve()
     # a root that is itself a symlink: paths through either name are inside
     os.symlink(root, path_tree.tmp / "data-link")
-    assert check_allowed_path(path_tree.tmp / "data-link" / "cat.csv", [path_tree.tmp / "data-link"])
+    assert check_allowed_path(path_tree.tmp / "data-link" / "cat.csv",
+                              [path_tree.tmp / "data-link"])
     assert check_allowed_path(root / "cat.csv", [path_tree.tmp / "data-link"])
 
 
@@ -178,7 +178,7 @@ def test_files_read_beside_a_path_cannot_lead_out(path_tree, store):
     assert rep.imported == 2
 
 
-# -- messages never quote a server file (item 2a) -----------------------------------------------
+# -- messages never quote a server file -----------------------------------------------------------
 def test_messages_quote_no_server_file(path_tree, store):
     """The CLI may read any file, but what it says about one that is not a table quotes none
     of it: a passwd file, an environment (NUL-separated), a .env (also with commas), a

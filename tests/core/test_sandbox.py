@@ -1,11 +1,9 @@
-"""Tiny files, huge memory or CPU (issue 19, item 3), and the decoding budget that bounds any
-other such file: photos, videos and feature files a user hands the app are decoded by a worker
-process with a memory limit and a time limit per request (`recsys.core.sandbox`), on top of the
-per-format checks made from the files' headers.
-
-Each attack is made by the test itself in a few milliseconds (`decode_attacks`); before the fix
-each of them took 1.7-4 GB or 40-100 s (docs/reliability.md, "Round 2").
-"""
+"""The decoding budget: photos, videos and feature files a user hands the app are decoded by a
+worker process with a memory limit and a time limit per request (`recsys.core.sandbox`); a
+worker that runs out is replaced, workers are reused and shared by concurrent requests, the
+settings are checked, relative paths reach the worker. The per-format checks made from the
+files' headers are tested with their decoders (tests/data/test_image_limits.py,
+tests/data/test_video.py, tests/vectors/test_features.py)."""
 
 from __future__ import annotations
 
@@ -125,7 +123,8 @@ def test_feature_import_time_budget(ten_item_shop: Store, tmp_path: Path, monkey
         usecases.import_features(ten_item_shop, tmp_path / "f.npy", "style", "shop")
     assert snapshot(ten_item_shop) == before
     monkeypatch.delenv("RECSYS_FEATURES_BUDGET_SECONDS")
-    assert usecases.import_features(ten_item_shop, tmp_path / "f.npy", "style", "shop").imported == 10
+    rep = usecases.import_features(ten_item_shop, tmp_path / "f.npy", "style", "shop")
+    assert rep.imported == 10
 
 
 @pytest.mark.perf

@@ -56,7 +56,7 @@ def test_batches_follow_the_load_at_call_time(monkeypatch):
 
 
 def test_the_encoder_uses_one_thread_for_one_photo_and_more_for_a_batch(monkeypatch):
-    """Regression (issue 15): an app started idle kept 2 threads for every upload; under load
+    """Regression: an app started idle kept 2 threads for every upload; under load
     one photo took 300 ms median. Now the thread count is decided per request."""
     import numpy as np
     import torch.nn as nn

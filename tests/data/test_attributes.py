@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""Catalog attributes for explanations: full brand names, price bands at quartiles, and only the
+attributes that can tell items apart."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import pandas as pd
 from recsys.data.attributes import attribute_table, infer_brands, price_bands
 
 
-# -- catalog attributes ----------------------------------------------------------------------
 def test_brands_are_full_names_not_first_words():
     titles = ["Reid & Taylor Men Solid Grey Socks", "United Colors of Benetton Men Blue Shirt",
               "United Colors Of Benetton Women Red Top", "United Colors of Benetton Teal Top",

@@ -1,4 +1,7 @@
-"""Catalog and interaction importers, including bad files, and that failures change nothing."""
+"""The catalog importer: column mapping and aliases, CSV and Parquet, bad files and rows reported
+(duplicates, missing titles, broken photos, malformed lines, bad prices and years), refusals
+and failures that change nothing, re-imports that keep unchanged items, photos only from inside
+the images folder, and the real Myntra catalog."""
 
 from __future__ import annotations
 
@@ -155,6 +158,7 @@ def test_myntra_catalog_import(store: Store, myntra_dir: Path):
     assert items["image_path"].notna().all() and items["article_type"].notna().all()
 
 
+# -- photos only from inside the images folder ----------------------------------------------------
 def test_absolute_and_dotdot_paths_outside_the_folder_are_refused(store, tmp_path, outside_photo):
     images = tmp_path / "cat" / "images"
     csv = make_catalog(tmp_path / "cat", [
@@ -212,7 +216,7 @@ def test_image_paths_without_a_folder_are_refused_per_row(store, tmp_path, outsi
     assert store.item_ids("shop") == ["b"] and "secret" not in rep.summary() and adds_up(rep)
 
 
-# -- item 7: numbers, names, empty files, server files ------------------------------------------
+# -- prices, years, empty catalogs ----------------------------------------------------------------
 def test_negative_infinite_and_nan_prices_are_rejected(store, tmp_path):
     make_catalog(tmp_path)
     csv = write_file(tmp_path / "p.csv", "id,title,price,image\na,A,10,a.png\nb,B,-5,b.png\n"

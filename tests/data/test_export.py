@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""Spreadsheet-safe CSV exports: cells that would run a formula (also behind blanks) are escaped,
+plain text is kept."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pytest
 from recsys.data.export import escape_cell, escape_frame, to_csv_bytes
 
 
-# -- item 11: CSV export, unknown events ---------------------------------------------------------
 @pytest.mark.parametrize("cell", [" =1+1", "\n=cmd|' /C calc'!A0", "\u00a0=HYPERLINK(1)",
                                   "\u200b=x", " " * 100 + "=x", " -2+3", "\x00=1",
                                   "\uff1dSUM(A1)", "\u2028@x", " \t=1", "\n", "\r+1"])

@@ -1,20 +1,18 @@
-"""Property tests at each decoder boundary (issue 19): photos, videos and feature files (.npy
-with its id mapping, Parquet, CSV), decoded as an upload is, by a worker under its budget.
+"""Property tests at the photo and video decoders, decoded as an upload is, by a worker under
+its budget (the feature-file decoders: tests/vectors/test_fuzz_features.py).
 
-Seeds are valid files and the issue's attacks (scaled down: a huge TIFF tile, many JPEG scans,
-an MJPEG video whose frames grow, a run-length-encoded Parquet, a wild id mapping); hypothesis
-damages them (bytes flipped, cut or inserted) and rewrites their size fields with awkward
-numbers (0, 1, 65,535, 2^31...). For every input:
+Seeds are valid files and the decoder attacks (`decode_attacks`, scaled down: a huge TIFF tile,
+many JPEG scans, an MJPEG video whose frames grow); hypothesis damages them (bytes flipped, cut
+or inserted) and rewrites their size fields with awkward numbers (0, 1, 65,535, 2^31...). For
+every input:
 
-  * no traceback: the boundary's own error (`ImageError`, `VideoError`, `DataImportError`)
-    with a message, or a valid result (an RGB photo of at most 2,048 px a side; frames of at
-    most 448 px; an import report whose rows add up, with the database unchanged on refusal);
+  * no traceback: the boundary's own error (`ImageError`, `VideoError`) with a message, or a
+    valid result (an RGB photo of at most 2,048 px a side; frames of at most 448 px);
   * the worker's peak memory for the request stays under the stated budget (its growth over
     the request, measured in the worker from /proc: VmHWM reset before the request).
 
 Derandomized and bounded to a few tens of seconds per boundary in the default run;
-`RECSYS_FUZZ_SCALE=10` explores ten times more with fresh randomness.
-"""
+`RECSYS_FUZZ_SCALE=10` explores ten times more with fresh randomness."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Property tests over the importers (issue 9): random CSV bytes, random rows, random JSON split
-files, random and damaged photos, random and damaged zips.
+"""Property tests over the importers: random CSV bytes, random rows, random JSON split files,
+random and damaged photos, random and damaged zips and Parquet files, typed paths, long fields.
 
 Invariants, for every input:
   * no traceback: the only exceptions are RecsysError subclasses (clear messages);
@@ -9,9 +9,8 @@ Invariants, for every input:
   * no photo outside the images folder is ever imported; a zip that fails leaves no file.
 
 Bounded to about a minute in the default run and derandomized (the same examples every run,
-so CI is deterministic). `RECSYS_FUZZ_SCALE=20 pytest tests/test_fuzz_importers.py` explores
-20x more examples with fresh randomness.
-"""
+so CI is deterministic). `RECSYS_FUZZ_SCALE=20 pytest tests/data/test_fuzz_importers.py`
+explores 20x more examples with fresh randomness."""
 
 from __future__ import annotations
 
@@ -301,7 +300,7 @@ def test_random_and_damaged_zips(world, data: bytes, limit):
         assert sum(f.stat().st_size for f in files) <= limit * 2**20
 
 
-# -- issue 19: paths typed into the app, long fields, Parquet ---------------------------------
+# -- paths typed into the app, long fields, Parquet -----------------------------------------------
 class FileWatch:
     """Paths the process opens or lists while `active` (a Python audit hook: `open`,
     `os.listdir`, `os.scandir`; C libraries that open files themselves are not seen, which is

@@ -1,6 +1,7 @@
-"""Photos shaped to exhaust memory or to reach risky decoders: refused from the header, or
-shrunk before any copy, so that no accepted photo costs more than about 300 MB (issue 9, item 1).
-"""
+"""Photos shaped to exhaust memory or CPU or to reach risky decoders: refused from the header
+(huge sides, extreme aspect ratios, a TIFF tile far larger than the photo, a JPEG of thousands
+of scans, formats outside the list, EPS), or shrunk while decoding, so that no accepted photo
+costs more than about 300 MB."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def test_eps_is_refused_without_running_ghostscript(tmp_path: Path):
 
 
 def test_memory_of_the_biggest_accepted_photos_stays_under_300_mb(tmp_path: Path):
-    """Peak memory of a fresh process decoding each photo, measured like the issue did."""
+    """Peak memory of a fresh process decoding each photo, measured in a fresh process."""
     specs = {  # the worst shapes and modes still accepted, and the refused traps
         "rgba.png": ("RGBA", (6300, 6300), {}),                        # 39.7 MP, 4 bytes/px
         "palette.png": ("P", (6300, 6300), {"transparency": 0}),
@@ -141,7 +142,7 @@ except ImageError as exc:
             assert out.startswith("ok"), (name, out)
 
 
-# -- photos ---------------------------------------------------------------------------------------
+# -- decoder attacks read from the header ---------------------------------------------------------
 def test_a_tiff_tile_far_larger_than_the_photo_is_refused_from_its_header(tmp_path: Path):
     data = big_tile_tiff()                       # 64x64 photo, one 24,192 x 24,192 tile
     assert len(data) < 2 * 2**20

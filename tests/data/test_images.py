@@ -1,4 +1,5 @@
-"""Bad and unusual photos through `load_image` and the encoder: clear errors, correct vectors."""
+"""Bad photos through `load_image`: clear `ImageError`s for empty, corrupt, text, bomb and
+truncated files (the files are shared with the encoder and CLI tests)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ def jpeg_bytes(img: Image.Image, **kwargs) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=95, **kwargs)
     return buf.getvalue()
+
+
+def asymmetric_photo(size=(160, 120)) -> Image.Image:
+    """A photo whose orientation matters: a red block top-left, a blue bar at the bottom."""
+    img = Image.new("RGB", size, (255, 255, 255))
+    img.paste((220, 30, 30), (10, 10, 70, 50))
+    img.paste((30, 60, 220), (0, size[1] - 20, size[0], size[1]))
+    return img
 
 
 def bad_files(folder: Path) -> dict[str, Path]:
@@ -42,11 +51,3 @@ def test_bad_files_raise_clear_image_errors(tmp_path, kind, message):
     path = bad_files(tmp_path)[kind]
     with pytest.raises(ImageError, match=message):
         load_image(path)
-
-
-def asymmetric_photo(size=(160, 120)) -> Image.Image:
-    """A photo whose orientation matters: a red block top-left, a blue bar at the bottom."""
-    img = Image.new("RGB", size, (255, 255, 255))
-    img.paste((220, 30, 30), (10, 10, 70, 50))
-    img.paste((30, 60, 220), (0, size[1] - 20, size[0], size[1]))
-    return img

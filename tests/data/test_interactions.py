@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""Interaction data for training and evaluation: repeated events collapse to one positive, the
+random (8/1/1 per user) and temporal splits, a stored split used as is, ratings that follow a
+re-split, clear errors without interactions or with an unknown protocol."""
 
 from __future__ import annotations
 

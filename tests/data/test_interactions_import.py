@@ -1,4 +1,7 @@
-"""DOCSTRING TO WRITE."""
+"""The interaction importer: CSV logs (bad rows and columns reported, an unclosed quote costs one
+row, timezones converted, bad weights refused, unknown events kept and reported, ratings kept),
+MMRec and JSON split folders (a deeply nested file refused), interactions never wiped or
+shrunk unasked, and the real Amazon sets."""
 
 from __future__ import annotations
 
@@ -25,7 +28,6 @@ from ..import_helpers import (
 )
 
 
-# -- interactions ----------------------------------------------------------------------------
 def test_csv_interactions_with_bad_rows(store: Store, tmp_path: Path):
     csv = make_catalog(tmp_path)
     import_catalog(store, csv, tmp_path / "images", dataset="shop",
@@ -114,7 +116,7 @@ def shop(store: Store, tmp_path: Path) -> Store:
     return store
 
 
-# -- item 3: interactions are never wiped unasked ------------------------------------------------
+# -- interactions are never wiped unasked ---------------------------------------------------------
 @pytest.mark.parametrize("content", ["user,item,event\n", "user,item,event\nu9,zzz,view\n"
                                      "u9,yyy,view\n"])
 def test_header_only_or_all_unknown_items_never_wipes(shop, tmp_path, content):
@@ -147,7 +149,7 @@ def test_replacing_with_as_many_rows_is_allowed(shop, tmp_path):
     assert not rep.refused and shop.interaction_count("shop") == 6
 
 
-# -- item 4: every CSV row imported or reported, with its line ---------------------------------
+# -- every CSV row imported or reported, with its line --------------------------------------------
 def test_unclosed_quote_costs_one_row_not_the_rest_of_the_file(shop, tmp_path):
     log = write_file(tmp_path / "q.csv", 'user,item,event\nu1,a,view\nu2,"b,view\nu3,c,view\n'
                                     'u4,d,view\nu5,a,view\nu6,b,view\nu7,c,view\n')
@@ -158,7 +160,7 @@ def test_unclosed_quote_costs_one_row_not_the_rest_of_the_file(shop, tmp_path):
     assert rep.refused and rep.imported == 0
 
 
-# -- item 5: clear messages instead of tracebacks -----------------------------------------------
+# -- timestamps, nesting and numbers --------------------------------------------------------------
 def test_mixed_timezone_offsets_are_converted_to_utc(store, tmp_path):
     log = write_file(tmp_path / "tz.csv", "user,item,timestamp\nu1,a,2024-01-01 10:00+01:00\n"
                                      "u1,b,2024-01-01 10:00-05:00\nu2,a,2024-01-02 08:00\n"

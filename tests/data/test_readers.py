@@ -1,7 +1,9 @@
-"""Tables and archives, round 2 (issue 19): a huge CSV field or Parquet value is reported with
-its line and never held whole (item 8), photos that share a name in a zip are all kept
-(item 9), CSV exports escape formulas hidden behind blanks and unknown event names are
-reported (item 11)."""
+"""Reading tables: every record read is imported or reported with its line; fields longer than
+the csv module's limit kept, longer than the field limit reported and never held whole (a
+100 MB line read in bounded memory), lines shifted by extra or missing fields reported, line
+endings and multi-line records kept, bytes that are not UTF-8 cost their row only; Parquet
+values or columns that inflate past the limits refused; messages that name a table's columns
+only when its first line reads as a header, and never quote a server file."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ from ..import_helpers import (
 KB = 1024
 
 
-# -- item 8: a huge field ------------------------------------------------------------------------
+# -- a huge field ---------------------------------------------------------------------------------
 def test_field_limit_setting(monkeypatch):
     assert max_field_chars() == 10 * 2**20
     assert max_field_chars(0.5) == 2**19
@@ -128,9 +130,9 @@ print(json.dumps({"rows": len(frame), "bad": bad, "peak_kb": int(peak)}))
 
 
 def test_a_100_mb_single_line_field_is_read_in_bounded_memory(tmp_path):
-    """The 1 GB case of issue 19 at 100 MB (the behaviour does not depend on the size): the
-    line is reported, the other rows imported, peak memory well under the field's size times
-    the 8-9 copies the old reader made (300 MB: 2.65 GB before)."""
+    """The reported 1 GB single-line field at 100 MB (the behaviour does not depend on the
+    size): the line is reported, the other rows imported, peak memory well under the field's
+    size times the 8-9 copies the old reader made (300 MB: 2.65 GB before)."""
     path = tmp_path / "big.csv"
     with open(path, "w") as fh:
         fh.write("id,title,description\na,A,short\nb,B,\"")
@@ -194,6 +196,14 @@ def test_parquet_column_inflating_past_the_ratio_is_refused(tmp_path):
         read_table(path)
 
 
+def _unicode_error() -> UnicodeDecodeError:
+    try:
+        b"abcd\xff".decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc
+    raise AssertionError
+
+
 def test_column_names_are_shown_only_for_a_real_header():
     assert describe_columns(["id", "title", "Unnamed: 2", "price (EUR)"]) == \
         "its columns: id, title, Unnamed: 2, price (EUR)"
@@ -207,14 +217,6 @@ def test_column_names_are_shown_only_for_a_real_header():
     assert safe_reason(ValueError("Expected 3 fields in line 5, saw 4")) == \
         "Expected 3 fields in line 5, saw 4"
     assert "position 4" in safe_reason(_unicode_error())
-
-
-def _unicode_error() -> UnicodeDecodeError:
-    try:
-        b"abcd\xff".decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc
-    raise AssertionError
 
 
 def test_fields_longer_than_the_csv_module_limit_are_kept(store, tmp_path):

@@ -1,8 +1,6 @@
-"""Importers under hostile or careless input (issue 9, items 2-7): photos outside the images
-folder, interaction wipes, dropped or shifted CSV rows, bad numbers and timestamps, deep JSON,
-damaged or huge zips, upload folders. Every row is imported or reported; refusals change
-nothing.
-"""
+"""Uploads: zips unpacked safely (a bad CRC, encryption, a zip bomb, the unpacked-size limit,
+odd and shared names), upload folders inside `uploads/` only, cleaned up after a refusal, and
+photos named by their folder in the zip."""
 
 from __future__ import annotations
 
@@ -150,10 +148,14 @@ def test_discard_upload_only_deletes_upload_folders(store, tmp_path):
             discard_upload(store, other)
 
 
-# -- item 9: photos sharing a name in a zip ------------------------------------------------------
+def png24(colour: str) -> bytes:
+    return colour_png(colour, (24, 24))
+
+
+# -- photos sharing a name in a zip ---------------------------------------------------------------
 def test_zip_photos_sharing_a_name_are_all_kept(tmp_path):
-    data = make_zip({"a/x.png": colour_png("red", (24, 24)), "b/x.png": colour_png("blue", (24, 24)), "c.png": colour_png("green", (24, 24)),
-                     "../../d/x.png": colour_png("white", (24, 24)), "e/X.PNG": colour_png("black", (24, 24))})
+    data = make_zip({"a/x.png": png24("red"), "b/x.png": png24("blue"), "c.png": png24("green"),
+                     "../../d/x.png": png24("white"), "e/X.PNG": png24("black")})
     found: list[str] = []
     assert extract_images(io.BytesIO(data), tmp_path / "img", in_folders=found) == 5
     files = sorted(str(p.relative_to(tmp_path / "img")) for p in
@@ -164,8 +166,8 @@ def test_zip_photos_sharing_a_name_are_all_kept(tmp_path):
     # the same entry twice (a zip may hold it): numbered, not overwritten
     twice = io.BytesIO()
     with zipfile.ZipFile(twice, "w") as zf, pytest.warns(UserWarning, match="Duplicate"):
-        zf.writestr("p/y.png", colour_png("red", (24, 24)))
-        zf.writestr("p/y.png", colour_png("blue", (24, 24)))
+        zf.writestr("p/y.png", png24("red"))
+        zf.writestr("p/y.png", png24("blue"))
     assert extract_images(io.BytesIO(twice.getvalue()), tmp_path / "twice") == 2
     assert sorted(p.name for p in (tmp_path / "twice" / "p").iterdir()) == ["y-2.png", "y.png"]
 
@@ -175,8 +177,8 @@ def test_catalog_upload_names_photos_with_their_zip_folder(tmp_path):
     store = Store(tmp_path / "s.duckdb")
     try:
         table = b"id,title,image\n1,Red,a/x.png\n2,Blue,b/x.png\n3,Green,c.png\n4,Which,x.png\n"
-        photos = make_zip({"a/x.png": colour_png("red", (24, 24)), "b/x.png": colour_png("blue", (24, 24)),
-                           "c.png": colour_png("green", (24, 24))})
+        photos = make_zip({"a/x.png": png24("red"), "b/x.png": png24("blue"),
+                           "c.png": png24("green")})
         rep = import_catalog_upload(store, "shop", table, "cat.csv", photos)
         assert rep.imported == 3 and rep.problems == {"image file not found": 1}
         assert rep.lines["image file not found"] == [5]

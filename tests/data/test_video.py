@@ -1,6 +1,7 @@
-"""Product videos: frames sampled safely (caps on size, pixels, frames and time), bad files
-reported, videos from a catalog column or a folder as the `video` modality, and a short video
-as a visual search query. The tests make their own videos with PyAV."""
+"""Product videos: frames sampled safely (caps on size, pixels, frames and time; a video whose
+frames grow to 16,000 px refused, also through search and embedding), bad files reported,
+videos from a catalog column or a folder as the `video` modality, and a short video as a
+visual search query. The tests make their own videos with PyAV."""
 
 from __future__ import annotations
 
@@ -180,7 +181,7 @@ def test_a_short_video_is_a_visual_search_query(video_shop, frozen, monkeypatch)
         usecases.search_similar(store, "shapes", video=b"\x00\x00\x00\x18ftypisom" + b"0" * 40)
 
 
-# -- videos ---------------------------------------------------------------------------------------
+# -- videos that grow -----------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt, suffix", [("matroska", ".mkv"), ("mov", ".mov")])
 def test_a_video_whose_frames_grow_to_16000_px_is_refused(tmp_path: Path, fmt, suffix):
     data = growing_video(fmt)                    # 64x64 frames, then one of 16,000x16,000

@@ -1,11 +1,11 @@
-"""DOCSTRING TO WRITE."""
+"""Calibrated stacking for unseen product types, and pseudo-unseen types drawn from the training
+types only."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-# -- calibrated stacking ---------------------------------------------------------------------------
 def test_calibrated_stacking_names_an_unseen_type_the_seen_bias_took():
     """Seen types A, B were aligned on, C was not: a photo of C scores A a little higher
     (the seen bias). The gamma chosen on the validation scores flips it to C and keeps the

@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""Captions made from the catalog's fields."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from recsys.encoders import (
 )
 
 
-# -- captions and the held-out rule ------------------------------------------------------------
 def test_caption_uses_every_field_and_skips_empty_ones():
     item = {"title": "Turtle Check Men Navy Blue Shirt", "gender": "Men", "article_type": "Shirts",
             "base_colour": "Navy Blue", "sub_category": "Topwear", "master_category": "Apparel",

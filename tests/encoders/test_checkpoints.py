@@ -1,4 +1,8 @@
-"""DOCSTRING TO WRITE."""
+"""Encoder checkpoints: safetensors + JSON config; a damaged one (truncated, bad JSON config,
+tower settings out of range, wrong or missing tensors, NaN weights, a file swapped for another
+version) is a `DamagedCheckpoint` asking to align again; an old `.pt` whose pickle calls
+`os.system` is refused (the marker file it would create never appears); the aligned types a
+checkpoint records."""
 
 from __future__ import annotations
 

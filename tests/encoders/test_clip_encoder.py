@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""The CLIP-style encoder's photo handling: bad photos refused while the encoder keeps working,
+CMYK / grey / RGBA / EXIF-rotated photos embedded like their upright RGB twins, non-square and
+big photos shrunk and padded, not cropped."""
 
 from __future__ import annotations
 
@@ -16,6 +18,10 @@ from recsys.data.images import (
 )
 
 from ..data.test_images import asymmetric_photo, bad_files, jpeg_bytes
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
 def test_encoder_refuses_bad_photos_and_keeps_working(tmp_path, frozen):
@@ -99,7 +105,3 @@ def test_big_photo_is_shrunk_before_it_is_padded(tmp_path: Path):
     assert arr.shape == (224, 224, 3)
     assert arr[112, 5, 0] > 150 and arr[112, 5, 1] < 80          # red band on the left
     assert (arr[5, 112] > 240).all()                              # white padding above
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))

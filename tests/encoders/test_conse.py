@@ -1,11 +1,11 @@
-"""DOCSTRING TO WRITE."""
+"""The ConSE head, the residual catalog-clip head that starts as ConSE, and the distillation
+towards the photo vectors of ImageNet classes."""
 
 from __future__ import annotations
 
 import torch
 
 
-# -- ConSE and the heads -------------------------------------------------------------------------
 def test_conse_head_is_the_weighted_mean_of_its_top_class_names():
     from recsys.encoders.conse import N_IMAGENET, ConseHead
 

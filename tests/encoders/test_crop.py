@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The crop to the product: found on a textured table or background, studio and featureless
+photos left alone."""
 
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ def test_crop_finds_the_product_on_a_textured_background():
     assert out.size == (x1 - x0, y1 - y0) and out.mode == "RGB"
 
 
+def studio_photo(size=224):
+    img = Image.new("RGB", (size, size), (255, 255, 255))
+    ImageDraw.Draw(img).rectangle((60, 40, 160, 190), fill=(180, 30, 40))
+    return img
+
+
 def test_crop_leaves_studio_photos_and_featureless_photos_alone():
     studio = studio_photo()
     assert is_studio_photo(studio)
@@ -51,10 +58,3 @@ def test_crop_leaves_studio_photos_and_featureless_photos_alone():
     assert crop_to_product(flat).size == flat.size
     grey = Image.new("LA", (64, 64), (128, 255))                # any mode comes back as RGB
     assert crop_to_product(grey).mode == "RGB"
-
-
-# -- phone shots and the crop --------------------------------------------------------------------
-def studio_photo(size=224):
-    img = Image.new("RGB", (size, size), (255, 255, 255))
-    ImageDraw.Draw(img).rectangle((60, 40, 160, 190), fill=(180, 30, 40))
-    return img

@@ -1,5 +1,6 @@
-"""Issue 15: the ConSE baseline, the catalog-clip heads, the distillation, phone shots, the
-product crop, and the held-out-types and phone-shot evaluations (on drawn products)."""
+"""The encoder evaluations (on drawn products): the metric functions on known vectors, the
+held-out-types evaluation and its calibration chosen without the test types, and the
+phone-shot evaluation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import numpy as np
 import pytest
 
 
-# -- the evaluations on the drawn catalog --------------------------------------------------------
 def test_metric_functions_on_known_vectors():
     from recsys.encoders.evaluate_phone import exact_item_metrics
     from recsys.encoders.evaluate_unseen import draw_unseen_types, unseen_type_metrics

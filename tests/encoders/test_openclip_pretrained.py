@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""OpenCLIP through the registry: a local checkpoint loads; missing weights fail fast, with what
+to download and where."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from recsys.encoders import (
 )
 
 from ..encoder_helpers import draw_product
+
+
+TINY_OPENCLIP = {"embed_dim": 32,
+                 "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16,
+                                "patch_size": 16},
+                 "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32,
+                              "heads": 2, "layers": 1}}
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +91,3 @@ def test_openclip_missing_weights_fail_fast_with_instructions(monkeypatch, tmp_p
 def test_openclip_missing_weights_are_reported_within_two_seconds(monkeypatch, tmp_path):
     _, seconds = _missing_openclip_weights(monkeypatch, tmp_path)
     assert seconds < 2.0
-
-
-# -- pretrained OpenCLIP ------------------------------------------------------------------------
-TINY_OPENCLIP = {"embed_dim": 32,
-                 "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16,
-                                "patch_size": 16},
-                 "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32,
-                              "heads": 2, "layers": 1}}

@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""Phone shots of catalog photos: reproducible, phone-sized, the product kept."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Encoder registry, captions, held-out rule, the frozen towers and the cached training path."""
+"""The encoder registry: specs parsed and bad ones refused with the accepted forms, new kinds
+registered, ConSE as a registered baseline, catalog-clip without a checkpoint says to train,
+and encoder modules that never import the registry above them."""
 
 from __future__ import annotations
 
@@ -20,7 +22,6 @@ from recsys.encoders.registry import encoder_kinds, register_encoder_kind
 from ..encoder_helpers import draw_product
 
 
-# -- specs and the registry ---------------------------------------------------------------------
 @pytest.mark.parametrize("spec, expected", [
     (None, EncoderSpec("catalog-clip")),
     ("catalog-clip", EncoderSpec("catalog-clip")),
@@ -76,6 +77,9 @@ def test_catalog_clip_without_checkpoint_says_to_train(store):
         get_encoder("catalog-clip")
 
 
+ENCODERS = Path(__file__).resolve().parents[2] / "recsys" / "encoders"
+
+
 def test_encoder_modules_do_not_import_the_registry_below_it():
     """The registry imports the concrete encoders; none of them may import it back (the old
     base.py <-> catalog_clip.py cycle)."""
@@ -96,6 +100,3 @@ def test_conse_encoder_is_a_registered_baseline():
     t = enc.encode_texts(["a red ball", "running shoes"])
     assert v.shape == (1, 384) and t.shape == (2, 384)
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-3)
-
-
-ENCODERS = Path(__file__).resolve().parents[2] / "recsys" / "encoders"

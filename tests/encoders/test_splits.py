@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""The held-out rule for encoder training: deterministic and about twenty percent."""
 
 from __future__ import annotations
 

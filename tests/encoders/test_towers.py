@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""The frozen towers' vectors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import numpy as np
 from ..encoder_helpers import draw_product
 
 
-# -- the frozen towers --------------------------------------------------------------------------
 def test_frozen_encoder_vectors(frozen):
     assert frozen.spec == "frozen@lite0-minilm-v1" and frozen.dim == 256
     imgs = [draw_product("ellipse", (200, 20, 20)), draw_product("rectangle", (20, 20, 200))]

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""K-fold cross-validation: every pair in a test fold exactly once, folds that keep users, items
+and vectors."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from recsys.store import Store
 from ..test_models_helpers import DATASET, fill_store
 
 
-# -- cross-validation --------------------------------------------------------------------------
 def test_kfold_deals_every_pair_into_test_exactly_once():
     pairs = pd.DataFrame({"user_id": np.repeat(["a", "b", "c"], [23, 2, 7]),
                           "item_id": range(32)})

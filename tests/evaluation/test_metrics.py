@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""Ranking metrics at K against hand-computed values, top-K order, AUC with ties, the exact
+per-user AUC (deterministic where the sampled one is a coin flip), and a catalog smaller than K
+measured, not crashed."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import scipy.sparse as sp
 from recsys.evaluation.metrics import pairwise_auc, ranking_metrics, top_k, user_auc
 
 
-# -- metrics ---------------------------------------------------------------------------------
 def _brute_auc(scores: np.ndarray, truth: np.ndarray) -> float:
     ok = np.isfinite(scores)
     pos, neg = scores[truth & ok], scores[~truth & ok]
@@ -42,7 +43,7 @@ def test_user_auc_is_deterministic_where_the_sampled_auc_is_a_coin_flip():
 
 
 def test_a_catalog_smaller_than_k_is_measured_not_crashed():
-    """Issue 9 item 5: 15 items and K = 20 broadcast (738, 15) against (20,)."""
+    """Regression: 15 items and K = 20 broadcast (738, 15) against (20,)."""
     top = np.array([[3, 1, 4], [2, 0, -1]])                 # -1: nothing left to list
     truth = sp.csr_matrix(np.array([[0, 1, 0, 0, 1], [1, 0, 0, 0, 0]], dtype=np.float32))
     m = ranking_metrics(top, truth, [2, 20])

@@ -1,4 +1,5 @@
-"""Splits, metrics at K against hand-computed values, slices and the model comparison."""
+"""Full-ranking evaluation of a model: every metric and slice, the cold-item slice that only
+content reaches, and the model's own order when there are no vectors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The evaluation's summary sentence: a significant gain stated with its interval, a difference
+within the noise hedged."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import pandas as pd
 from recsys.usecases.evaluation import summarize
 
 
-# -- the sentence ------------------------------------------------------------------------------
 def _frame(gain: float, p: float, low: float, high: float) -> pd.DataFrame:
     rows = []
     for model, recall, base in (("popularity", 0.05, "ease"), ("ease", 0.20, None),

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""Attribute attribution: the attribute that drives the scores comes first; scores without any
+attribute signal give no strong driver."""
 
 from __future__ import annotations
 

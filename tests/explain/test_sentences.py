@@ -1,10 +1,10 @@
-"""DOCSTRING TO WRITE."""
+"""The sentence under each pick: it follows the attribution, covers cold, seen and
+history-less picks, and names any modality."""
 
 from __future__ import annotations
 
 from recsys.explain.sentences import Cited, emphasis_html, pick_sentence, plain
 
-# -- sentences -------------------------------------------------------------------------------
 SWEATER = Cited("Nike Men White Sweater", "purchase", {"cf": 0.2, "image": 0.9, "text": 0.5})
 
 

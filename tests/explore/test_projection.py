@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The catalog map: cluster purity counts majority labels, clusters are named, and a damaged map
+cache is made again."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from pathlib import Path
 from ..damaged_files import write_npz
 
 
-# -- the catalog map -----------------------------------------------------------------------------
 def test_purity_counts_majority_labels():
     from recsys.explore.projection import name_clusters, purity
 
@@ -25,7 +25,7 @@ def test_purity_counts_majority_labels():
     assert named.loc[0, "size"] == 3 and named.loc[1, "share_base_colour"] == 1.0
 
 
-# -- the caches beside the models ------------------------------------------------------------------
+# -- the map's cache ------------------------------------------------------------------------------
 @pytest.mark.parametrize("content", ["truncated", "wrong shape", "NaN", "objects", "fine"])
 def test_a_damaged_catalog_map_cache_is_made_again(tmp_path: Path, content: str):
     from recsys.explore.projection import cached_projection

@@ -1,5 +1,6 @@
-"""CF past 35k items (EASE's memory guard and its sparse variant, the fusion models' CF part)
-and housekeeping (old model files deleted, the newest always kept, disk use)."""
+"""EASE past 35k items: its memory plan (the budget, the container limit, a real address-space
+limit), the dense and sparse variants against the textbook formula, and the fusion models'
+CF part and validation scores within the memory budget."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def test_validation_scores_stay_within_their_memory_budget(monkeypatch):
     assert len(model._validation_users(tiny_data(), np.random.default_rng(0))) == 20
 
 
-# -- the EASE planner ------------------------------------------------------------------------------
+# -- EASE's plan under a container or an address-space limit --------------------------------------
 def test_ease_plans_sparse_under_a_container_limit(monkeypatch):
     """10k items need ~0.5 GB dense: dense on 20 GB of free RAM, sparse when the container
     allows 1 GB (25% of it is the budget), whatever the machine has free."""

@@ -1,10 +1,7 @@
-"""Damaged recommender files (issue 19, item 6): wrong-shape weights, a bad index pointer, bad
-header JSON, a truncated or changed archive, NaN weights (which used to give "Top 0 for
-user"), arrays of Python objects. Each is found when the file is read (`DamagedModelFile`,
-saying the model file is damaged), the run is passed over for the next usable run, and with none
-left the model is trained again (or, where the caller may not train, the error says what to
-do): in `load_model`, `recommend_for`, `evaluate`, the CLI and the User picks page.
-"""
+"""Damaged recommender files: wrong-shape weights, a bad index pointer, bad header JSON, a
+truncated or changed archive, NaN weights, arrays of Python objects, members claiming more
+than their bytes. Each is found when the file is read (`DamagedModelFile`, saying the model file
+is damaged). What the use cases, the CLI and the pages do then is tested on their floors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""DOCSTRING TO WRITE."""
+"""Content and fusion models over any modalities: any subset by name, attention weights per
+modality, files saved before modalities were a setting, a clear refusal without vectors, the CF
+fallback over noise content (saved with the model, cold items keep their content place), and
+fold-in over any modalities."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Hyperparameters that are not numbers (issue 9, item 5) and spreadsheet-safe CSV exports
-(item 7)."""
+"""Hyperparameters that are not finite numbers are refused; an int hyperparameter given as an
+infinite float too."""
 
 from __future__ import annotations
 

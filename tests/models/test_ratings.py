@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The rating model: predicts known ratings better than the mean, needs ratings, folds in a new
+shopper on the star scale."""
 
 from __future__ import annotations
 

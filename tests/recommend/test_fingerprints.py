@@ -1,7 +1,7 @@
-"""Issue 9 item 8: a run is only used on the data it was trained on, and its files belong to its
-database. Stale or foreign models used to give silently wrong numbers (a re-imported dataset
-scored by a model that had seen its test items; two databases in one folder overwriting each
-other's model files)."""
+"""A run is only used on the data it was trained on, and its files belong to its database. Stale
+or foreign models used to give silently wrong numbers (a re-imported dataset scored by a model
+that had seen its test items; two databases in one folder overwriting each other's model
+files)."""
 
 from __future__ import annotations
 

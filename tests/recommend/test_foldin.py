@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""Fold-in measurements: the shoppers held out are left out of training."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""Old model files: training keeps the newest per model, the newest finished run of each split is
+never deleted, and disk use counts each kind of file."""
 
 from __future__ import annotations
 

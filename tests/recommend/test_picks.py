@@ -1,5 +1,4 @@
-"""Live picks (issue 11): nothing already seen, diversity, a sentence from the model's own
-attribution, the attributes that drove each pick, in the use case, the CLI and the page."""
+"""Live picks: the seen items left out and near-duplicates spread."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from recsys.recommend.picks import rank_picks
 from ..test_models_helpers import tiny_data
 
 
-# -- the live ranking ------------------------------------------------------------------------
 def test_rank_picks_leaves_out_the_seen_and_spreads_near_duplicates():
     data = tiny_data()
     scores = np.linspace(1.0, 0.0, data.n_items)

@@ -93,7 +93,7 @@ def test_unknown_model_and_missing_vectors_are_clear_errors(store):
 def test_fusion_reports_its_preparation_and_can_be_stopped_there(tiny_store):
     """Late fusion first fits its sub-models (on Myntra EASE alone takes a minute or two): the
     bar says so, never moves back, ends with the early stop, and a stop during the preparation
-    leaves the previous model in use (issue 11)."""
+    leaves the previous model in use."""
     events: list[Progress] = []
     params = {**fast_params("late-fusion"), "epochs": 30, "patience": 1}
     good = train_model(tiny_store, DATASET, "late-fusion", params, progress=events.append)

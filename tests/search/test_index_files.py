@@ -1,8 +1,8 @@
-"""The search index's files (issue 19, items 5 and 6): a full disk while they are written gives
-the store's "disk is full" message and search answers from memory, with no half-written file
-left and the previous generation intact; damaged files (manifest, slot table, faiss files) are
-found when they are read and the index is rebuilt from the database.
-"""
+"""The search index's files: persisted and updated incrementally, one set per database, an
+approximate part above the threshold; a full disk or a file size limit while they are written
+gives the store's "disk is full" message and search answers from memory, with no half-written
+file left and the previous generation intact; damaged files (manifest, slot table, faiss files)
+are found when they are read and the index is rebuilt from the database."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The ItemIndex façade with its facet masks, and item vectors streamed into the requested
+order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""The personal blend of query and taste: its two ends, bad taste weights, and its evaluation."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 
-# -- personalised search: the blend ------------------------------------------------------------
 def test_taste_zero_is_the_query_order_and_one_the_taste_order():
     from recsys.search.personal import blend
 

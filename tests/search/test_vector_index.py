@@ -1,5 +1,6 @@
-"""The vector index: exact search against brute force, the approximate (IVF) part's recall,
-filters, persistence and the incremental update from the store, and the ItemIndex façade."""
+"""The in-memory vector index: exact search against brute force with any modalities, filters and
+exclusions inside the search, the approximate (IVF) part's recall and incremental update,
+float16 storage, and storage and copies within the memory budget."""
 
 from __future__ import annotations
 
@@ -166,7 +167,7 @@ def vector_catalog(store, dataset: str, n: int, seed: int = 0) -> list[str]:
     return ids
 
 
-# -- the search index ------------------------------------------------------------------------------
+# -- the memory budget ----------------------------------------------------------------------------
 def test_index_storage_follows_the_budget():
     from recsys.search.vector_index import (
         VectorIndexError,

@@ -1,11 +1,11 @@
-"""The simulated A/B test against simulation noise (issue 19, item 11).
+"""The simulated A/B test against simulation noise, its sample size and paired comparison, and the
+verdict when offline and online disagree.
 
-Before: shoppers were split at random and their visits drawn from one random stream; the same
-model on both arms came out "significant +145%" at seed 0 (6 of 40 seeds significant on the
-600-shopper demo, 21 of 300 on clicks). Now every shopper sees both arms with the same random
-draws (common random numbers) and the test is paired over shoppers (visits of one shopper are
-not independent), so the same model is never significant, while a real difference still is.
-"""
+Before common random numbers, shoppers were split at random and their visits drawn from one
+random stream; the same model on both arms came out "significant +145%" at seed 0 (6 of 40
+seeds significant on the 600-shopper demo, 21 of 300 on clicks). Now every shopper sees both
+arms with the same random draws and the test is paired over shoppers (visits of one shopper are
+not independent), so the same model is never significant, while a real difference still is."""
 
 from __future__ import annotations
 

@@ -136,7 +136,7 @@ def test_simulation_on_myntra_gives_every_user_a_history(store, myntra_dir):
     assert info["users_with_history"] == 300
 
 
-# -- shoppers that look real (issue 11) --------------------------------------------------------
+# -- shoppers that look real ----------------------------------------------------------------------
 def test_names_match_the_shoppers_gender(items):
     from recsys.simulation.shoppers import FEMALE_NAMES, MALE_NAMES
 
@@ -199,7 +199,7 @@ def test_shown_tastes_occur_in_the_history(demo_store):
     assert hidden > 0               # some drawn tastes never showed, and are not shown
 
 
-# -- the simulator's choice model and the A/B statistics -------------------------------------------
+# -- the choice model for a shown list ------------------------------------------------------------
 def test_click_probability_of_a_shown_item_follows_the_two_step_choice():
     from recsys.simulation.shoppers import SimulationConfig, shown_list_choice
 

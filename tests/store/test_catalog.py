@@ -1,4 +1,5 @@
-"""The DuckDB store: schema, per-thread cursors, transactions, embeddings and runs."""
+"""The store's catalog: datasets (unknown ones, deleting everything, the active one written in
+one place) and rated pairs."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Opening damaged databases, full disks and runs left 'running' by a killed process (issue 9,
-items 5 and 7): clear StoreErrors, the file untouched, no masked errors, no eternal 'running'.
-"""
+"""The store's connection: the database path, transactions, per-thread cursors, the lock held by
+another process, `insert_frame`, reads that leave no half-read result; opening damaged,
+truncated or shrunk files, folders and missing read-only files; a full disk inside a
+transaction or an import (a clear StoreError, the file untouched, no masked error)."""
 
 from __future__ import annotations
 

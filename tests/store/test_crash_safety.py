@@ -1,12 +1,11 @@
-"""Crash safety (issue 9): a writer killed with SIGKILL at random points of an import leaves a
-database that opens and holds either the state before the import or the state after it, never
-a mix; the run it had started is marked 'interrupted' by the next writer.
+"""Crash safety: a writer killed with SIGKILL at random points of an import leaves a database that
+opens and holds either the state before the import or the state after it, never a mix; the run
+it had started is marked 'interrupted' by the next writer.
 
 Each iteration starts a fresh process that opens the store (with frequent checkpoints, so a kill
 can land inside one), starts a run and replaces a dataset's interactions by a bigger file; the
 test kills it after a random delay (fixed seeds: the same delays every run). About 15 s;
-`RECSYS_FAULT_ITERATIONS=50` runs more.
-"""
+`RECSYS_FAULT_ITERATIONS=50` runs more."""
 
 from __future__ import annotations
 

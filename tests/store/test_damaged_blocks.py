@@ -1,8 +1,7 @@
-"""A database file damaged *inside* (issue 19, item 4): blocks that pass the open-time check and
-fail only when a query reads them. Every query of the store turns DuckDB's "Corrupt database
-file: computed checksum ..." into the same StoreError as at open; the CLI prints it as one line
-and every page of the app shows it instead of a traceback.
-"""
+"""A database file damaged *inside*: blocks that pass the open-time check and fail only when a
+query reads them. Every query of the store turns DuckDB's "Corrupt database file: computed
+checksum ..." into the same StoreError as at open (the CLI and the pages showing it:
+tests/cli/test_data.py, tests/app/test_app.py)."""
 
 from __future__ import annotations
 

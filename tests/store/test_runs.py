@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The store's runs: runs, epochs and metrics; runs left 'running' by a killed process become
+'interrupted'."""
 
 from __future__ import annotations
 

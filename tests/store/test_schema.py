@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The store's schema: the required columns, data kept on reopening, and an older database
+brought up to date (the rating column added, its rows kept)."""
 
 from __future__ import annotations
 

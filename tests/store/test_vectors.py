@@ -1,5 +1,5 @@
-"""The store's modalities section (issue-modal): vector sets replaced in one transaction, the
-rating column added to existing databases, and a database that shrank on a checkpoint."""
+"""The store's vectors: embeddings round-trip and are replaced; a modality's vector set is
+replaced in one transaction, other encoders kept."""
 
 from __future__ import annotations
 

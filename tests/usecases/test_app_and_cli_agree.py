@@ -260,7 +260,7 @@ def test_search_pages_explain_an_encoder_that_cannot_load(app_db: Path, tmp_path
 
 def test_photo_queries_are_cropped_to_the_product_by_default(app_db: Path):
     """A catalog product shot small on a busy grey background (a phone photo): the search use
-    case crops it to the product first (issue 15), so the product itself comes back first;
+    case crops it to the product first, so the product itself comes back first;
     a studio photo is left as it is."""
     from PIL import Image
 

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The catalog map use cases: a cached, named map with a shopper on it, and cluster purity of
+photo, text and fused vectors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DOCSTRING TO WRITE."""
+"""The data use cases: the Myntra sample found and loaded (a fake one, and the shared one)."""
 
 from __future__ import annotations
 

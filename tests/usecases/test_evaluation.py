@@ -1,4 +1,7 @@
-"""DOCSTRING TO WRITE."""
+"""The evaluation use cases: models trained when missing and reused, only applicable ones
+evaluated, intervals and tests against the best single-signal model, diversity re-ranking,
+cross-validation, a catalog smaller than K, damaged runs passed over, and the evaluation left
+behind by the first start."""
 
 from __future__ import annotations
 
@@ -46,7 +49,6 @@ def test_train_and_evaluate_a_catalog_smaller_than_k(few_items_store: Store):
     assert frame[frame.metric == "auc"]["value"].between(0, 1).all()
 
 
-# -- the evaluate use case ---------------------------------------------------------------------
 def test_evaluate_stores_intervals_and_tests_against_the_best_single_signal_model(store):
     fill_store(store)
     frame = usecases.evaluate(store, DATASET, ["popularity", "itemknn", "content"], ks=(5,),
@@ -126,7 +128,6 @@ def test_without_models_only_applicable_ones_are_evaluated(store):
     assert frame["users"].max() <= N_USERS
 
 
-# -- the page --------------------------------------------------------------------------------
 def test_first_start_leaves_an_evaluation_behind(app_db: Path):
     store = Store(app_db)
     try:

@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""The simulated A/B test use cases: the simulator's hidden tastes replayed and cached (a damaged
+cache replayed again, within the memory budget), refusals when the interactions changed or
+there are no simulated shoppers, and personal picks beating bestsellers."""
 
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ from ..damaged_files import write_npz
 from ..test_models_helpers import DATASET
 
 
-# -- the simulated A/B test -------------------------------------------------------------------------
 def test_replay_recovers_the_hidden_tastes_and_caches_them(ready_store: Store):
     from recsys.core import config
 

@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""Result sizes through the use cases the pages call: lowered to what there is, with a note; work
+sizes beyond their maximum refused with the range."""
 
 from __future__ import annotations
 import pytest
@@ -8,7 +9,6 @@ from recsys.store import Store
 from ..conftest import DEMO_ITEMS, DEMO_USERS
 
 
-# -- the use cases the pages call ---------------------------------------------------------------
 def test_use_cases_lower_result_sizes_with_a_note(ready_store: Store):
     user = ready_store.users("demo")["user_id"].iloc[0]
     recs = usecases.recommend_for(ready_store, "demo", user, "popularity", 10**9,

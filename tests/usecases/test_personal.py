@@ -1,10 +1,8 @@
-"""Beyond ranked lists (issue 13): personalised search, a new shopper's first picks (fold-in),
-the catalog map with cluster purity, and the simulated A/B test.
+"""The personal use cases: a new shopper's first picks (fold-in) and their errors, the cold-start
+evaluation, search as a shopper and its evaluation.
 
-Domain functions are checked on numbers whose right answer is known by hand; the use cases on
-the tiny data set (`test_models_helpers`) or on the small demo (simulated shoppers with hidden
-tastes, an aligned encoder); the commands with --json on the same databases.
-"""
+On the tiny data set (`test_models_helpers`) or the small demo (simulated shoppers with hidden
+tastes, an aligned encoder)."""
 
 from __future__ import annotations
 
@@ -68,7 +66,8 @@ def test_search_as_a_shopper_reorders_the_query_matches(ready_store: Store):
     half = usecases.search_for_shopper(ready_store, "demo", user_id=a, text="shoes", taste=0.5,
                                        k=10, pool=30)
     np.testing.assert_allclose(half.results["query_share"] + half.results["taste_share"], 1.0)
-    new = usecases.search_for_shopper(ready_store, "demo", history=list(mostly.results["item_id"][:2]),
+    new = usecases.search_for_shopper(ready_store, "demo",
+                                      history=list(mostly.results["item_id"][:2]),
                                       text="shoes", taste=0.7, k=5, pool=30,
                                       hide_history=True)
     assert not set(new.history) & set(new.results["item_id"])

@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""The recommendation use case: live picks that never repeat the history unless asked, diversity
+and its effect, attribute explanations with every pick, and damaged model files (NaN weights,
+every run damaged, a damaged run asked by id)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ from recsys.recommend.training import DamagedModel, load_model, train_model
 from ..damaged_files import damage_file
 
 
-# -- the use case, the CLI and the page -------------------------------------------------------
 def test_live_picks_never_repeat_the_history_unless_asked(app_db: Path):
     store = Store(app_db)
     try:
@@ -94,7 +95,8 @@ def test_when_every_run_is_damaged_the_model_is_trained_again(interactions_shop:
     first = train_model(interactions_shop, "shop", "ease", keep_models=0)
     damage_file(first.artifact_path, "truncated")
     with pytest.raises(DamagedModel, match="damaged.*Train it again"):
-        usecases.recommend_for(interactions_shop, "shop", "u001", "ease", k=5, train_if_missing=False)
+        usecases.recommend_for(interactions_shop, "shop", "u001", "ease", k=5,
+                               train_if_missing=False)
     recs = usecases.recommend_for(interactions_shop, "shop", "u001", "ease", k=5)
     assert recs.run_id > first.run_id and len(recs.items) == 5
     assert any("trained again" in n for n in recs.notes)

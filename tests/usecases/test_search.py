@@ -1,6 +1,8 @@
-"""Issue 14 through the use-case floor: the search use cases on the scalable index (filters as
-a cached mask, exact / approximate / float16), model-file housekeeping and disk use, each
-from the use case, the command line and the app."""
+"""The search use cases on the scalable index: filters as one cached mask, keywords, exact /
+approximate / float16 answering alike, re-embedded items reaching the cached index, facets;
+photos (filters that are not words, price ranges, the exact-match badge read from a handful of
+files, the crop to the product, example photos made once), and a checkpoint whose pickle never
+runs."""
 
 from __future__ import annotations
 

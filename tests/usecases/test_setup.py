@@ -1,4 +1,5 @@
-"""DOCSTRING TO WRITE."""
+"""The first start: set-up makes everything (aligned encoder, item vectors, the default model) and
+is idempotent."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""DOCSTRING TO WRITE."""
+"""Embedding in process: alignment, registration and incremental re-embedding (one item changed,
+one gone), bad photos skipped, up-to-date catalogs loading no model, and video folders whose
+links out are refused per file."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from recsys.store import Store
 from ..encoder_helpers import draw_product
 
 
-# -- video folders (item 11) ---------------------------------------------------------------------
+# -- video folders --------------------------------------------------------------------------------
 def test_video_folder_links_out_are_refused_per_file(tmp_path):
     from recsys.vectors.embed import item_videos
 

@@ -1,4 +1,8 @@
-"""DOCSTRING TO WRITE."""
+"""Imported item features: the MMRec layout end to end, id mappings (original ids, an id map
+naming itemID 300,000,000 refused at once), tables validated and problems reported, Parquet
+lists and wide columns, replacement, a failed write or a full disk keeping the previous
+features, sizes checked from the metadata before reading, bounded batches and lines; search
+ignores imported features."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from ..decode_attacks import (
 from ..import_helpers import snapshot
 
 
-# -- feature files --------------------------------------------------------------------------------
+# -- sizes and budgets ----------------------------------------------------------------------------
 def test_an_id_map_naming_itemID_300000000_is_refused_at_once(ten_item_shop: Store, tmp_path: Path):
     npy = mmrec_id_map(tmp_path / "baby")
     assert (tmp_path / "baby" / "i_id_mapping.csv").stat().st_size == 28
@@ -38,7 +42,8 @@ def test_an_id_map_naming_itemID_300000000_is_refused_at_once(ten_item_shop: Sto
     assert worker_growth_mb() < 50 and snapshot(ten_item_shop) == before
 
 
-def test_a_run_length_encoded_parquet_is_read_in_bounded_batches(ten_item_shop: Store, tmp_path: Path):
+def test_a_run_length_encoded_parquet_is_read_in_bounded_batches(ten_item_shop: Store,
+                                                                 tmp_path: Path):
     path = rle_parquet(tmp_path / "rle.parquet")     # 4,096 x 8,192 zeros: 2.3 GB before
     assert path.stat().st_size < 64 * 2**10
     rep = usecases.import_features(ten_item_shop, path, "style", "shop")
@@ -135,7 +140,7 @@ def test_a_full_disk_while_staging_the_vectors_is_a_message(ten_item_shop: Store
     assert snapshot(ten_item_shop) == before
 
 
-# -- imported features --------------------------------------------------------------------------
+# -- the MMRec layout and feature tables ----------------------------------------------------------
 def write_mmrec_folder(folder: Path, n_users: int = 90, n_items: int = 40, seed: int = 0,
                        image_dim: int = 32, text_dim: int = 12) -> Path:
     """Amazon Baby's layout, small: train/val/test.json ({user index: [item indices]}),

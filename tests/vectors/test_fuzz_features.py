@@ -1,4 +1,7 @@
-"""DOCSTRING TO WRITE."""
+"""Property tests at the feature-file decoders (.npy with its id mapping, Parquet, CSV), decoded
+as an upload is, by a worker under its budget: a `DataImportError` leaving the database
+unchanged, or an import report whose rows add up; the worker stays under the features budget.
+Derandomized in the default run; `RECSYS_FUZZ_SCALE=10` explores ten times more."""
 
 from __future__ import annotations
 
@@ -21,7 +24,6 @@ from ..data.test_fuzz_decoders import AWKWARD, damaged, examples, outcome, withi
 from ..import_helpers import snapshot
 
 
-# -- feature files --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """A store with a dataset 'shop' of items "0".."11", and a work folder."""

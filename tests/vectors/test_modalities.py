@@ -1,6 +1,6 @@
-"""Modalities as data: any subset of vector modalities for content and fusion models, a catalog
-without photos from import to evaluation, imported features (MMRec layout, tables), the CF
-fallback of fusion models, and explicit ratings."""
+"""Modalities as data, on a catalog without photos from import to evaluation: a text modality and
+the text models that apply, fusion with the defaults, modalities given on the command line,
+explanations per modality, and the rating model's MAE and RMSE beside the ranking."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ CATS = ("shirt", "shoe", "bag", "watch")
 COLOURS = ("red", "blue", "black", "green")
 
 
-# -- a catalog without photos ---------------------------------------------------------------------
 def write_text_catalog(folder: Path, n_items: int = 48, n_users: int = 60, seed: int = 0
                        ) -> tuple[Path, Path]:
     """A catalog of titles and categories (no photo column) and purchases that follow the

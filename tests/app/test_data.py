@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
 from recsys import usecases
+from recsys.core import sandbox
 from recsys.store import Store
 
 from ..app_helpers import app_test, png_bytes, problems
@@ -281,7 +283,10 @@ def test_data_page_reads_only_under_the_data_roots(app_db: Path, path_tree, monk
                                     for s in at.success)
 
 
-def test_data_page_feature_import_refuses_the_bombs(app_db: Path, tmp_path: Path):
+def test_data_page_feature_import_refuses_the_bombs(app_db: Path, tmp_path: Path, monkeypatch):
+    # the page decodes in AppTest's script thread: record its replies where this thread can
+    # read them (`last_reply` is per thread)
+    monkeypatch.setattr(sandbox, "_local", SimpleNamespace())
     npy = mmrec_id_map(tmp_path / "baby")
     at = app_test(app_db, "app_pages/data.py")
     uploads = {u.label: u for u in at.file_uploader}

@@ -5,7 +5,7 @@ photo each time: 20-40 min on a busy 2-core box). This script runs the same prot
 (`evaluate_unseen.evaluate_unseen_types`, unchanged) but feeds `alignment.align` from one cache
 of the frozen towers' outputs over the whole catalog (computed once, saved to --cache), and
 encodes the evaluation pool from the same cache (the cached path equals the model's, tested in
-tests/test_encoders.py). Prints raw and calibrated numbers per seed and writes JSON.
+tests/encoders/test_catalog_clip.py). Prints raw and calibrated numbers per seed and writes JSON.
 
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     python benchmarks/encoder_gzsl.py --db /tmp/x/myntra.duckdb --dataset myntra --seeds 0 1

@@ -55,3 +55,10 @@ def html_of(at) -> str:
 def problems(at) -> list[str]:
     """Exceptions raised by the script (errors shown on purpose are not problems)."""
     return [str(e.value) for e in at.exception]
+
+
+def nth_photo(store: Store, n: int = 0) -> tuple[str, str]:
+    """(item id, photo path) of the demo's n-th product with a photo, by item id."""
+    items = store.items("demo").dropna(subset=["image_path"]).sort_values("item_id")
+    row = items.iloc[n]
+    return row["item_id"], row["image_path"]

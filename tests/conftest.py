@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -67,6 +68,170 @@ def app_db(ready_demo_db: Path, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def ready_store(ready_demo_db: Path, tmp_path: Path):
+    """A private copy of the set-up demo, open: simulated shoppers with hidden tastes, an
+    aligned encoder, item vectors, the default model."""
+    path = tmp_path / "recsys.duckdb"
+    shutil.copy(ready_demo_db, path)
+    s = Store(path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def ten_item_shop(store: Store, tmp_path: Path) -> Store:
+    """A dataset 'shop' of ten products, "0".."9" (a catalog without photos)."""
+    import pandas as pd
+
+    from recsys import usecases
+
+    pd.DataFrame({"item_id": [str(i) for i in range(10)],
+                  "title": [f"Product {i}" for i in range(10)]}).to_csv(tmp_path / "cat.csv",
+                                                                         index=False)
+    usecases.import_catalog(store, tmp_path / "cat.csv", dataset="shop")
+    return store
+
+
+@pytest.fixture
+def good_db(tmp_path: Path) -> bytes:
+    """The bytes of a small, valid, checkpointed database with a dataset and a run."""
+    path = tmp_path / "good.duckdb"
+    s = Store(path)
+    with s.transaction() as cur:
+        s.upsert_dataset(cur, "shop", "catalog")
+        cur.execute("INSERT INTO items (dataset, item_id, title) SELECT 'shop', i::VARCHAR, "
+                    "'item ' || i FROM range(20000) t(i)")
+    s.close()
+    return path.read_bytes()
+
+
+@pytest.fixture
+def tiny_store(store):
+    """The tiny two-group data set (`test_models_helpers`) in the empty store."""
+    from .test_models_helpers import fill_store
+
+    fill_store(store)
+    return store
+
+
+@pytest.fixture
+def tiny_ease(tmp_path: Path):
+    """The tiny two-group data set (`test_models_helpers`) in a store, with an EASE run."""
+    from recsys import usecases
+
+    from .test_models_helpers import DATASET, fill_store
+
+    s = Store(tmp_path / "tiny.duckdb")
+    fill_store(s)
+    usecases.train(s, DATASET, "ease")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def damaged_db(tmp_path: Path) -> Path:
+    """A healthy database with the blocks of `items.dataset` damaged (read by `status`)."""
+    from .damaged_files import add_big_dataset, damage, data_blocks
+
+    path = tmp_path / "damaged.duckdb"
+    add_big_dataset(path)
+    damage(path, data_blocks(path, "items", "dataset"), 4096)
+    return path
+
+
+@pytest.fixture
+def interactions_shop(tmp_path: Path) -> Store:
+    """A store of 40 shoppers x 8 views (interactions only), so every model trains in well
+    under a second."""
+    from recsys import usecases
+
+    from .damaged_files import interaction_log
+
+    store = Store(tmp_path / "shop.duckdb")
+    usecases.import_interactions(store, interaction_log(tmp_path / "log.csv"), dataset="shop")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def evil_store(app_db: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The set-up demo with a newer catalog-clip 'checkpoint' that is the malicious .pt, and
+    item vectors of that version (so search uses it)."""
+    import numpy as np
+
+    from recsys.encoders.checkpoints import NAME
+
+    from .evil_files import evil_checkpoint
+
+    marker = tmp_path / "ran"
+    path = evil_checkpoint(tmp_path / "evil-1.pt", marker)
+    store = Store(app_db)
+    ids = store.item_ids("demo")
+    rng = np.random.default_rng(0)
+    store.register_encoder(NAME, "evil-1", NAME, "demo", str(path), {})
+    for modality in ("image", "text"):
+        store.upsert_embeddings("demo", NAME, "evil-1", modality, ids,
+                                rng.standard_normal((len(ids), 640)).astype(np.float32),
+                                [None] * len(ids))
+    store.close()
+    return app_db, marker
+
+
+@pytest.fixture
+def path_tree(tmp_path: Path) -> SimpleNamespace:
+    """A data root with a catalog, and beside it what an attacker would like to read: a folder
+    outside, a sibling whose name starts like the root's, and links from inside to outside."""
+    from recsys.core.paths import PathPolicy
+
+    from .path_attacks import SECRET
+
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "cat.csv").write_text("id,title\na,Alpha\nb,Beta\n")
+    (root / "log.csv").write_text("user,item\nu1,a\nu2,b\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text(f"id,title\ns1,{SECRET}\ns2,{SECRET}\n")
+    (outside / "passwd").write_text(f"root:x:0:0:{SECRET}:/root:/bin/bash\n")
+    evil = tmp_path / "data-evil"
+    evil.mkdir()
+    (evil / "cat.csv").write_text(f"id,title\ne1,{SECRET}\ne2,{SECRET}\n")
+    os.symlink(outside / "secret.csv", root / "link.csv")
+    os.symlink(outside, root / "linkdir")
+    return SimpleNamespace(root=root, outside=outside, evil=evil, tmp=tmp_path,
+                           policy=PathPolicy((root.resolve(),)))
+
+
+@pytest.fixture
+def outside_photo(tmp_path: Path) -> Path:
+    """A private photo outside the images folder."""
+    from .import_helpers import colour_png
+
+    secret = tmp_path / "private"
+    secret.mkdir()
+    (secret / "secret.png").write_bytes(colour_png("black"))
+    return secret / "secret.png"
+
+
+@pytest.fixture(scope="session")
+def frozen():
+    """The unaligned towers (a real EfficientNet-Lite0 + MiniLM), loaded once per session."""
+    from recsys.encoders import get_encoder
+    return get_encoder("frozen")
+
+
+@pytest.fixture
+def shapes_store(tmp_path: Path):
+    """A store holding the 24-product shapes catalog as dataset 'shapes'."""
+    from .encoder_helpers import import_shapes
+
+    s = Store(tmp_path / "shapes.duckdb")
+    import_shapes(s, tmp_path)
+    yield s
+    s.close()
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """`../shared/datasets`, or skip: a user's clone does not have the real datasets."""
@@ -90,6 +255,17 @@ def amazon_dir(shared_datasets: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"Amazon MMRec data not found at {path}")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Timing assertions (`@pytest.mark.perf`) depend on the machine's load: they run only
+    when asked for with RECSYS_PERF_TESTS=1, so the default run never fails on a busy box."""
+    if os.environ.get("RECSYS_PERF_TESTS") == "1":
+        return
+    skip = pytest.mark.skip(reason="a timing assertion: run with RECSYS_PERF_TESTS=1")
+    for item in items:
+        if "perf" in item.keywords:
+            item.add_marker(skip)
 
 
 def pytest_sessionfinish(session, exitstatus):

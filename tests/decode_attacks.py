@@ -1,5 +1,5 @@
-"""Small files that ask a decoder for a lot of memory or CPU (issue 19, item 3), made in a few
-milliseconds and a few MB by the tests themselves: no data file is committed.
+"""Small files that ask a decoder for a lot of memory or CPU, made in a few milliseconds and a few
+MB by the tests themselves: no data file is committed.
 
 * `many_scans_jpeg`: a progressive JPEG followed by thousands of 12-byte scans (each a pass
   over every block of the photo: 20,000 scans of a 36 MP photo cost 40-70 s of CPU);
@@ -10,8 +10,8 @@ milliseconds and a few MB by the tests themselves: no data file is committed.
 * `growing_video`: an MJPEG video (Matroska or QuickTime) whose first frames are 64x64 and a
   later one 16,000x16,000;
 * `rle_parquet`: 4,096 rows of 8,192 zeros in a 2 KB Parquet file;
-* `mmrec_id_map`: a 28-byte `i_id_mapping.csv` naming itemID 300,000,000.
-"""
+* `mmrec_id_map`: a 28-byte `i_id_mapping.csv` naming itemID 300,000,000;
+* `worker_growth_mb`: what the last decoding request added to its worker's memory."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from PIL import Image
+
+from recsys.core import sandbox
 
 
 def _segments(data: bytes) -> list[tuple[int, bytes]]:
@@ -163,3 +165,10 @@ def mmrec_id_map(folder: Path, item_id: int = 300_000_000, rows: int = 10) -> Pa
     np.save(folder / "image_feat.npy", np.ones((rows, 4), np.float32))
     (folder / "i_id_mapping.csv").write_text(f"asin\titemID\nB0000\t{item_id}\n")
     return folder / "image_feat.npy"
+
+
+def worker_growth_mb() -> float:
+    """What the last request added to its worker's resident memory (peak minus before)."""
+    reply = sandbox.last_reply()
+    assert reply is not None and reply.sandboxed
+    return reply.peak_mb - reply.base_mb

@@ -1,11 +1,11 @@
-"""Shared helpers for the encoder tests: a tiny drawn catalog and a frozen encoder built once."""
+"""Shared helpers for the encoder tests: a tiny drawn catalog of coloured shapes (the `frozen`
+and `shapes_store` fixtures that use them are in conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from PIL import Image, ImageDraw
 
 from recsys.store import Store
@@ -57,19 +57,3 @@ def import_shapes(store: Store, folder: Path, copies: int = 2, dataset: str = "s
     rep = import_catalog(store, csv, folder / "images", dataset=dataset)
     assert rep.imported == copies * 12
     return dataset
-
-
-@pytest.fixture(scope="session")
-def frozen():
-    """The unaligned towers (a real EfficientNet-Lite0 + MiniLM), loaded once per session."""
-    from recsys.encoders import get_encoder
-    return get_encoder("frozen")
-
-
-@pytest.fixture
-def shapes_store(tmp_path: Path):
-    """A store holding the 24-product shapes catalog as dataset 'shapes'."""
-    s = Store(tmp_path / "shapes.duckdb")
-    import_shapes(s, tmp_path)
-    yield s
-    s.close()

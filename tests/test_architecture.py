@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "recsys"
 
@@ -122,8 +124,7 @@ def test_no_sql_outside_the_store():
 
 def test_arrows_point_down():
     """Domain modules never import the use cases or the CLI; use cases never import the CLI;
-    models never import training, evaluation, use cases or CLI; the store imports nothing of
-    recsys but config and errors."""
+    the store imports nothing of recsys but config and errors."""
     graph = internal_graph()
     wrong = []
     for module, deps in graph.items():
@@ -132,14 +133,73 @@ def test_arrows_point_down():
                 wrong.append(f"{module} -> {dep}")
             if floor(module) == "usecases" and floor(dep) == "cli":
                 wrong.append(f"{module} -> {dep}")
-    for module, deps in graph.items():
-        if module.startswith("recsys.models"):      # models know data and metrics only
-            wrong += [f"{module} -> {d}" for d in deps if d.startswith(
-                ("recsys.recommend.training", "recsys.evaluation.ranking", "recsys.usecases", "recsys.cli"))]
     store_deps = {d for m, deps in graph.items() if floor(m) == "store"
                   for d in deps if floor(d) != "store" and d != "recsys"}
     assert store_deps <= {"recsys.core", "recsys.core.config", "recsys.core.errors"}, store_deps
     assert not wrong, wrong
+
+
+def package(module: str) -> str:
+    """`recsys.search.vector_index` -> `search`; the top-level `recsys` -> ``."""
+    return module.split(".")[1] if module.count(".") else ""
+
+
+DOMAIN = {"core", "store", "data", "vectors", "encoders", "search", "models", "recommend",
+          "evaluation", "explain", "simulation", "explore", "demo"}
+
+# The packages each domain package never imports (beyond the floors above), derived from the
+# code: what a package is for says what it has no business knowing.
+NEVER = {
+    "core": DOMAIN - {"core"},                       # the base: config, errors, files, budgets
+    "store": DOMAIN - {"core", "store"},             # SQL only, below every domain module
+    "data": {"search", "recommend", "evaluation", "explain", "models", "simulation", "explore",
+             "demo"},                                # reading and importing data
+    "encoders": {"vectors", "search", "models", "recommend", "evaluation", "explain",
+                 "simulation", "explore", "demo"},   # photos and texts to vectors
+    "vectors": {"search", "models", "recommend", "evaluation", "explain", "simulation",
+                "explore", "demo"},                  # item vectors as data
+    "search": {"models", "recommend", "evaluation", "explain", "simulation", "explore",
+               "demo"},                              # answering queries from vectors
+    "models": {"store", "search", "recommend", "simulation", "explain", "explore", "demo",
+               "encoders"},                          # fit and score on InteractionData
+    "recommend": {"search", "simulation", "explore", "demo"},
+    "evaluation": {"search", "simulation", "explain", "explore", "demo", "encoders"},
+    "explain": {"store", "search", "recommend", "evaluation", "simulation", "explore", "demo",
+                "encoders"},                         # explanations from a model and its data
+    "simulation": {"search", "models", "recommend", "explain", "explore", "encoders"},
+    "explore": DOMAIN - {"core", "explore"},         # projection of given vectors
+    "demo": {"search", "models", "recommend", "evaluation", "explain", "explore", "vectors"},
+}
+# Modules the models may use from evaluation: the metrics (never the full-ranking evaluation,
+# which fits and scores models).
+MODELS_FROM_EVALUATION = {"recsys.evaluation.metrics"}
+
+
+def test_packages_import_only_what_their_job_needs():
+    """Package-level arrows: e.g. search never imports evaluation; models never import the
+    use cases, training or the full-ranking evaluation; the store imports only core; core
+    imports nothing of recsys outside core; data never imports search, recommend, evaluation or
+    explain; evaluation never imports search; encoders never import recommend or evaluation."""
+    assert set(NEVER) == DOMAIN, "every domain package states what it never imports"
+    wrong = []
+    for module, deps in internal_graph().items():
+        own = package(module)
+        for dep in deps:
+            if package(dep) in NEVER.get(own, ()):
+                wrong.append(f"{module} -> {dep}")
+            if own == "models" and package(dep) == "evaluation" and \
+                    dep not in MODELS_FROM_EVALUATION | {"recsys.evaluation"}:
+                wrong.append(f"{module} -> {dep}")
+    assert not wrong, "arrows a package must not have:\n" + "\n".join(sorted(wrong))
+
+
+def test_the_package_rule_finds_a_wrong_arrow(monkeypatch):
+    """The check itself: an arrow from search to evaluation is reported."""
+    graph = internal_graph()
+    graph["recsys.search.facets"] = graph["recsys.search.facets"] | {"recsys.evaluation.stats"}
+    monkeypatch.setattr(sys.modules[__name__], "internal_graph", lambda: graph)
+    with pytest.raises(AssertionError, match="recsys.search.facets -> recsys.evaluation.stats"):
+        test_packages_import_only_what_their_job_needs()
 
 
 def test_recsys_never_imports_streamlit_and_the_ui_never_imports_the_cli():

@@ -2,7 +2,8 @@
 
 Alignment runs the frozen bottoms of both towers once over the catalog and trains only the tops;
 these functions make the split at any depth (0 = only the projection trains) and guarantee that
-top(bottom(x)) is exactly what the whole model computes (tested in tests/test_encoders.py).
+top(bottom(x)) is exactly what the whole model computes (tested in
+tests/encoders/test_catalog_clip.py).
 """
 
 from __future__ import annotations

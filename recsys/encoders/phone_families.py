@@ -387,7 +387,7 @@ class DonorPool:
     `Donors` of one shot: never the product's own photo."""
 
     def __init__(self, paths: Sequence[str], size: int = 512, seed: int = 0):
-        paths = list(dict.fromkeys(str(p) for p in paths))
+        paths = sorted(set(str(p) for p in paths))       # the same pool whatever the order
         if not paths:
             raise ValueError("a donor pool needs at least one catalog photo")
         rng = np.random.default_rng(seed)

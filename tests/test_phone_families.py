@@ -203,7 +203,8 @@ def test_instance_block_training_makes_views_find_their_own_photo():
 
 # -- no close match ------------------------------------------------------------------------------
 def test_match_threshold_separates_types_the_catalog_has_from_types_it_lacks():
-    from recsys.encoders.match_threshold import calibrate_match_threshold, is_close_match
+    from recsys.encoders.match_threshold import (calibrate_match_threshold, is_close_match,
+                                                 match_score)
 
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 1, (6, 32))
@@ -217,8 +218,12 @@ def test_match_threshold_separates_types_the_catalog_has_from_types_it_lacks():
     unknown = rng.normal(0, 1, 32)
     for q, expected in ((known, True), (unknown, False)):
         q = q / np.linalg.norm(q)
-        assert is_close_match(float((vecs @ q).max()), mt.threshold) is expected
-    assert mt.is_close_match(1.0) and not mt.is_close_match(mt.threshold - 1e-6)
+        scores = np.sort(vecs @ q)[::-1]
+        assert mt.is_close_match(scores) is expected
+        assert is_close_match(match_score(scores), mt.threshold) is expected
+    assert match_score([0.9, 0.1, 0.5], k=2) == pytest.approx(0.7)     # mean of the best k
+    assert mt.is_close_match([1.0] + [0.0] * 20)         # the catalog photo itself: a match
+    assert mt.is_close_match([1.0] * 10) and not mt.is_close_match([mt.threshold - 1e-6] * 10)
     assert calibrate_match_threshold(vecs[:10], labels[:10]) is None     # too small
     assert is_close_match(0.1, None)                                     # no threshold: match
 
@@ -282,3 +287,60 @@ def test_phone_shot_test_scores_each_family_with_an_alignment_that_never_saw_it(
     assert m["phone_exact_recall@10"] == pytest.approx(np.mean(
         [m["family:noise:phone_exact_recall@10"], m["family:room:phone_exact_recall@10"]]))
     assert m["studio_exact_recall@1"] == 1.0 and m["studio_crop_exact_recall@10"] == 1.0
+
+
+def test_alignment_sees_views_of_the_allowed_families_only_and_trains_the_instance_block(
+        shapes_store):
+    """`train-encoder` with phone-style augmentation: views rendered through the real towers
+    for the training and validation photos, a masked family contributes none, and the
+    instance block moves away from its PCA start."""
+    import torch
+
+    from recsys.encoders.alignment import align
+    from recsys.encoders.clip_config import CatalogClipConfig
+    from recsys.encoders.training_data import training_items
+
+    items = training_items(shapes_store, "shapes", CatalogClipConfig().holdout)
+    items = items[items["split"] != "heldout"].reset_index(drop=True)
+    base = dict(epochs=1, max_steps=2, batch_size=8, calibration_types=0, augment_views=2,
+                augment_families=["noise", "room"], instance_epochs=2, instance_batch_size=4)
+    full = align(items, CatalogClipConfig.from_dict(base))
+    masked = align(items, CatalogClipConfig.from_dict({**base, "augment_exclude": ["noise"],
+                                                       "instance_epochs": 0}))
+    assert full.metrics["augmented_views"] == 2 * len(items)      # every train + val photo
+    assert masked.metrics["augmented_views"] == len(items)        # the room views only
+    assert full.metrics["seconds_cache_views"] > 0
+    # the same PCA start (studio photos only); trained in one, left as the PCA in the other
+    head, plain = full.model.visual.head, masked.model.visual.head
+    assert torch.allclose(head.pca_mean, plain.pca_mean)
+    assert not torch.allclose(head.pca_components, plain.pca_components)
+
+
+def test_query_photo_fuses_the_whole_photo_and_its_crop_and_leaves_product_shots_alone():
+    from recsys.encoders.query_photo import encode_query_photo, fuse
+
+    class FakeEncoder:
+        """Vectors that tell images apart by size and mean colour."""
+
+        def encode_images(self, images):
+            out = []
+            for im in images:
+                a = np.asarray(im, np.float32)
+                v = np.array([im.width, im.height, *a.reshape(-1, 3).mean(0)], np.float32)
+                out.append(v / np.linalg.norm(v))
+            return np.stack(out)
+
+    enc = FakeEncoder()
+    shoe = _studio(box=(10, 70, 214, 160))
+    q = encode_query_photo(enc, shoe)
+    assert q.crop.box is None and np.allclose(q.vector, enc.encode_images([shoe])[0])
+    assert q.to_dict() == {"box": None, "reason": "product shot", "cropped": False}
+    rng = np.random.default_rng(0)
+    busy = Image.fromarray(np.clip(rng.normal(120, 35, (320, 240, 3)), 0, 255).astype(np.uint8))
+    busy = busy.filter(__import__("PIL.ImageFilter").ImageFilter.GaussianBlur(3))
+    ImageDraw.Draw(busy).rectangle((130, 150, 210, 280), fill=(220, 20, 20))
+    q = encode_query_photo(enc, busy)
+    assert q.crop.cropped and q.to_dict()["box"] == list(q.crop.box)
+    full, part = enc.encode_images([busy]), enc.encode_images([busy.crop(q.crop.box)])
+    assert np.allclose(q.full_vector, full[0])
+    assert np.allclose(q.vector, fuse(full, part)[0]) and abs(np.linalg.norm(q.vector) - 1) < 1e-5

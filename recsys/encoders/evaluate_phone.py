@@ -20,9 +20,10 @@ test itself on every family (`trained_*`: it was aligned with them, so this is *
 number, shown for the gap). An encoder that was not aligned here (ConSE, frozen, OpenCLIP) is
 scored directly on every family: nothing of it was tuned on them.
 
-Query sets per family: `phone` (the shot as it is) and `phone_crop` (through
-`crop.locate_product`, as visual search does). `studio`: the catalog photo itself, as it is and
-through the crop (`studio_crop`: the crop must leave product shots alone). Keys:
+Query sets per family: `phone` (the shot as it is) and `phone_crop` (the search vector visual
+search uses, `query_photo.encode_query_photo`: the mean of the whole shot's and its product
+crop's vectors, `crop.locate_product`). `studio`: the catalog photo itself, as it is and
+through the same query path (`studio_crop`: the crop must leave product shots alone). Keys:
 `family:<name>:<set>_<metric>` per family, `<set>_<metric>` the mean over the families.
 """
 
@@ -243,6 +244,7 @@ def evaluate_phone_shots(store, dataset: str | None = None,
     from .clip_encoder import torch_threads
     from .crop import locate_product
     from .hybrid import build_catalog_model
+    from .query_photo import fuse
     from .training_data import TowerFeatures, training_items
 
     t0 = time.perf_counter()
@@ -312,41 +314,46 @@ def evaluate_phone_shots(store, dataset: str | None = None,
                 scored = [name] if name != "noaug" else families
                 prefix = "" if name != "noaug" else "noaug_"
                 for fam in scored:
-                    _score(metrics, prefix + "phone_", fam, head_vectors(model, q_phone[fam]),
-                           gallery, own, labels)
-                    _score(metrics, prefix + "phone_crop_", fam, head_vectors(model, q_crop[fam]),
-                           gallery, own, labels)
+                    full = head_vectors(model, q_phone[fam])
+                    _score(metrics, prefix + "phone_", fam, full, gallery, own, labels)
+                    _score(metrics, prefix + "phone_crop_", fam,
+                           fuse(full, head_vectors(model, q_crop[fam])), gallery, own, labels)
             if cfg.augment_views <= 0:        # nothing to hold out: the encoder is the no-aug one
                 for key in [k for k in metrics if ":noaug_" in k]:
                     metrics[key.replace(":noaug_", ":")] = metrics[key]
             # the encoder under test itself (aligned with every family: not held out)
             gallery = head_vectors(enc.model, gallery_f)
             for fam in families:
-                _score(metrics, "trained_phone_crop_", fam, head_vectors(enc.model, q_crop[fam]),
-                       gallery, own, labels)
+                _score(metrics, "trained_phone_crop_", fam,
+                       fuse(head_vectors(enc.model, q_phone[fam]),
+                            head_vectors(enc.model, q_crop[fam])), gallery, own, labels)
             _score(metrics, "studio_", "", gallery[own], gallery, own, labels)
-            _score(metrics, "studio_crop_", "", head_vectors(enc.model, q_studio_crop), gallery,
-                   own, labels)
+            _score(metrics, "studio_crop_", "",
+                   fuse(gallery[own], head_vectors(enc.model, q_studio_crop)), gallery, own,
+                   labels)
             if baseline is not None:
                 head = _conse_head(enc.model, fmodel, cfg)
                 g = conse_vectors(head, gallery_f)
                 for fam in families:
-                    _score(metrics, "conse_phone_", fam, conse_vectors(head, q_phone[fam]), g,
-                           own, labels)
-                    _score(metrics, "conse_phone_crop_", fam, conse_vectors(head, q_crop[fam]), g,
-                           own, labels)
+                    full = conse_vectors(head, q_phone[fam])
+                    _score(metrics, "conse_phone_", fam, full, g, own, labels)
+                    _score(metrics, "conse_phone_crop_", fam,
+                           fuse(full, conse_vectors(head, q_crop[fam])), g, own, labels)
         else:
             gallery = _gallery(store, dataset, enc, catalog, scaled(progress, 0.1, 0.5))
             for f, fam in enumerate(families):
                 bar = scaled(progress, 0.5 + 0.45 * f / len(families),
                              0.5 + 0.45 * (f + 1) / len(families))
-                _score(metrics, "phone_", fam, enc.encode_images(shots[fam], progress=bar),
-                       gallery, own, labels)
+                full = enc.encode_images(shots[fam], progress=bar)
+                _score(metrics, "phone_", fam, full, gallery, own, labels)
                 _score(metrics, "phone_crop_", fam,
-                       enc.encode_images([c.image for c in crops[fam]]), gallery, own, labels)
+                       fuse(full, enc.encode_images([c.image for c in crops[fam]])), gallery,
+                       own, labels)
             _score(metrics, "studio_", "", gallery[own], gallery, own, labels)
-            _score(metrics, "studio_crop_", "", enc.encode_images([c.image for c in studio_crops]),
-                   gallery, own, labels)
+            _score(metrics, "studio_crop_", "",
+                   fuse(enc.encode_images([_load(p) for p in held["image_path"]]),
+                        enc.encode_images([c.image for c in studio_crops])), gallery, own,
+                   labels)
     for fam in families:
         metrics[f"family:{fam}:crop_rate"] = float(np.mean([c.box is not None
                                                             for c in crops[fam]]))

@@ -185,7 +185,7 @@ if __name__ == "__main__":
 
 
 class CachedFeatures:
-    """The cache behind the `training_data.TowerFeatures` interface: `align`,
+    """The cache behind the `features.TowerFeatures` interface: `align`,
     `train_catalog_clip`, `evaluate_phone_shots` and `evaluate_unseen_types` take it as
     `features=` and read the frozen towers' outputs from disk instead of running the towers."""
 
@@ -250,7 +250,7 @@ class CachedFeatures:
         from recsys.encoders.clip_encoder import normalise_pixels
         from recsys.encoders.hybrid import build_catalog_model
         from recsys.encoders.towers import IMAGE_MEAN, IMAGE_STD, text_tokenizer
-        from recsys.encoders.training_data import TowerFeatures
+        from recsys.encoders.features import TowerFeatures
 
         cfg = CatalogClipConfig()
         model = build_catalog_model(cfg.tower, pretrained=True, instance=False).eval()

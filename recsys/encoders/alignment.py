@@ -31,7 +31,8 @@ from .tower_parts import image_top
 from .trainer import Trainer
 from .augment import ViewPlan
 from .instance import train_instance_block
-from .training_data import TowerFeatures, autocast, build_pairs
+from .features import TowerFeatures
+from .training_data import autocast, build_pairs
 
 EpochCallback = Callable[[int, float, float, dict], None]
 
@@ -52,7 +53,7 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
     `split` column: 'train' rows train, 'val' rows are the validation numbers).
 
     `on_epoch(epoch, train_loss, val_loss, metrics)` is called after every epoch. `features`
-    supplies the frozen towers' outputs (default `training_data.TowerFeatures`: run the towers).
+    supplies the frozen towers' outputs (default `features.TowerFeatures`: run the towers).
     With `cfg.augment_views` > 0 the training and validation photos also get phone-style views
     (`augment`): seen by the heads during training and by the instance block's training.
     """

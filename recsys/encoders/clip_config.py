@@ -72,7 +72,7 @@ class CatalogClipConfig:
     augment_views: int = 2
     augment_families: list[str] = field(default_factory=lambda: list(FAMILY_NAMES))
     augment_exclude: list[str] = field(default_factory=list)
-    augment_prob: float = 0.5
+    augment_prob: float = 0.25
     # The instance block (photo-to-photo search): after the PCA, `instance_epochs` epochs of a
     # contrastive loss that pulls each augmented view to its own studio photo and away from the
     # other photos of the batch (half the batches of one article type: hard negatives), at

@@ -106,7 +106,7 @@ def make_phone_shots(items: pd.DataFrame, donors: Sequence[str], family: str, se
 # -- features -----------------------------------------------------------------------------------
 class _Features:
     """Pooled frozen-tower features, computed once per photo (or per phone shot) and shared by
-    every alignment of the test (`training_data.TowerFeatures` interface plus `pil`)."""
+    every alignment of the test (`features.TowerFeatures` interface plus `pil`)."""
 
     def __init__(self, inner, model, cfg):
         from .clip_encoder import normalise_pixels
@@ -235,7 +235,7 @@ def evaluate_phone_shots(store, dataset: str | None = None,
     `families`: which families (default all); `config`: CatalogClipConfig overrides for the
     re-alignments of an aligned encoder (default: the encoder's own settings); `features`:
     where the frozen towers' outputs come from (default: computed; a benchmark passes a disk
-    cache with the same interface as `training_data.TowerFeatures`).
+    cache with the same interface as `features.TowerFeatures`).
     """
     import torch
 
@@ -245,7 +245,8 @@ def evaluate_phone_shots(store, dataset: str | None = None,
     from .crop import locate_product
     from .hybrid import build_catalog_model
     from .query_photo import fuse
-    from .training_data import TowerFeatures, training_items
+    from .features import TowerFeatures
+    from .training_data import training_items
 
     t0 = time.perf_counter()
     families = check_families(list(families or FAMILY_NAMES))

@@ -131,22 +131,6 @@ def cache_texts(model, tokenize, texts: list[str], cfg: CatalogClipConfig,
     return out
 
 
-class TowerFeatures:
-    """Where an alignment gets the frozen towers' outputs: computed here by running the towers
-    (the default). A benchmark that re-aligns many times passes an object with the same three
-    methods that reads them from a disk cache instead (`benchmarks/phone_cache.py`)."""
-
-    def images(self, model, paths, cfg, pixels, progress, flip):
-        return cache_images(model, paths, cfg, pixels, progress, flip)
-
-    def texts(self, model, tokenize, texts, cfg, progress):
-        return cache_texts(model, tokenize, texts, cfg, progress)
-
-    def views(self, model, cfg, paths, item_ids, plan, pixels, progress, donor_paths):
-        from .augment import view_features
-        return view_features(model, cfg, paths, item_ids, plan, pixels, progress, donor_paths)
-
-
 def pad_hidden(hidden: list, ids: np.ndarray):
     import torch
     from torch.nn.utils.rnn import pad_sequence

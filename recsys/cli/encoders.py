@@ -196,6 +196,15 @@ def search(ctx: Context) -> Result:
     lines = [f"Top {len(rows)} of {hits.items:,} products in '{hits.dataset}' for {query} "
              f"({hits.encoder}, image weight {hits.image_weight:g}; {hits.method} search: "
              f"{took}):"]
+    if hits.crop is not None:
+        box = hits.crop["box"]
+        lines.insert(0, f"crop: {'box ' + str(tuple(box)) if box else 'none'} "
+                        f"({hits.crop['reason']})")
+    if hits.close_match is not None:
+        c = hits.close_match
+        lines.insert(0, ("No close match — similar styles" if not c["close"] else "close match")
+                     + f" (mean of the 10 best photo scores {c['score']:.3f}, the catalog's "
+                       f"threshold {c['threshold']:.3f})")
     for r in rows:
         parts = []
         if r["image_score"] is not None:

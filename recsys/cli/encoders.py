@@ -100,6 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "without the product crop; an aligned encoder is re-aligned once per "
                         "family without that family's augmentation (leave one family out; "
                         "tens of minutes)")
+    p.add_argument("--families", nargs="+", metavar="FAMILY",
+                   help="--phone-shots: only these families (default all five: collage room "
+                        "bokeh noise flatlay)")
     p.add_argument("--seed", type=int, default=0,
                    help="which types are held out / which phone shots (default 0)")
     p.add_argument("--max-items", type=int,
@@ -334,7 +337,8 @@ def _eval_phone(ctx: Context) -> Result:
     a = ctx.args
     dataset = ctx.dataset()
     with ctx.progress(f"phone shots on {dataset}") as bar:
-        ev = run(ctx.store(), dataset, a.encoder, a.phone_shots, a.seed, progress=bar)
+        ev = run(ctx.store(), dataset, a.encoder, a.phone_shots, a.seed, progress=bar,
+                 families=a.families)
     m = ev.metrics
     fams = list(ev.families)
     held = ev.protocol == "held-out family"

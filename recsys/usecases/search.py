@@ -371,8 +371,9 @@ def search_similar(store: Store, dataset: str | None = None, *,
     never cropped (on Myntra the fused crop raised held-out phone-shot families' exact-item
     R@10 from 0.51 to 0.63 and left catalog photos at 1.00, see docs/encoders.md). A photo
     that is a catalog photo (same bytes, or a vector within `EXACT_COSINE`) is reported in
-    `exact_match`; a photo with nothing close in the catalog says so in `close_match`. `encoder` picks the vectors
-    (default: the newest ones an encoder made, never imported features). A short product
+    `exact_match`; a photo with nothing close in the catalog says so in `close_match`.
+    `encoder` picks the vectors (default: the newest ones an encoder made, never imported
+    features). A short product
     video (`video`: a path, bytes or a file object; or video bytes / a video file given as
     `photo`, told apart by their content) is a photo query made of a few of its frames: their
     image vectors pooled (`recsys.data.video`; no crop, no exact match).
@@ -445,9 +446,12 @@ def _match_threshold(store: Store, dataset: str, index: ItemIndex, enc: Encoder,
     file beside the index and cached per process; None when it cannot be calibrated."""
     from recsys.core import config
     from recsys.core.files import path_part
-    from recsys.search.close_match import LABEL_COLUMNS, catalog_threshold, product_kinds
+    from recsys.search.close_match import (LABEL_COLUMNS, MAX_CALIBRATED_ITEMS,
+                                           catalog_threshold, product_kinds)
 
     def build():
+        if len(index) > MAX_CALIBRATED_ITEMS:        # not even the narrow read of the labels
+            return None
         labels = product_kinds(store.item_columns(dataset, list(LABEL_COLUMNS)), index.item_ids)
         folder = config.artifacts_dir(store.path, "indexes", path_part(dataset),
                                       path_part(f"{enc.name}@{enc.version}"))

@@ -19,6 +19,11 @@ MODES = ["Upload a photo", "Pick a catalog item", "Take a photo"]
 ITEM_MODE = MODES[1]
 FILTERS = ("gender", "master_category", "article_type", "base_colour")
 EXACT_COLOUR = "#059669"
+CROP_SKIPPED = {"product shot": "not cropped: a product shot",
+                "catalog photo": "not cropped: a catalog photo",
+                "nothing stands out": "not cropped: no product stands out",
+                "region too small": "not cropped: no product found",
+                "fills the photo": "not cropped: the product fills the photo"}
 
 components.page_setup("Visual search", "Show a product photo and get the closest products in "
                                        "the catalog, by look and by description.")
@@ -177,8 +182,8 @@ with result_col:
                                     crop=crop)
     hits = found.results
     exact = found.exact_match
-    if found.query_photo is not None:
-        preview = resources.image_uri_from_bytes(found.query_photo, trusted=True)  # ours
+    if found.query_preview is not None:      # the whole photo, upright, with the crop drawn on
+        preview = resources.image_uri_from_bytes(found.query_preview, trusted=True)  # ours
     badge = ""
     if exact is not None:
         title = item_label(hits[hits["item_id"] == exact["item_id"]].iloc[0].to_dict()) \
@@ -190,13 +195,22 @@ with result_col:
     narrowed = [f"{len(v)} {c.replace('_', ' ')}" for c, v in filters.items()]
     if price is not None:
         narrowed.append(f"₹{price[0]:,.0f}-{price[1]:,.0f}")
+    crop_note = ""
+    if found.crop is not None:
+        crop_note = "cropped to the product (the box)" if found.crop["cropped"] else \
+            CROP_SKIPPED.get(found.crop["reason"], f"not cropped: {found.crop['reason']}")
     detail = " · ".join(x for x in (
-        "cropped to the product" if found.query.get("crop") else "",
+        crop_note,
         f"style words: “{refine.strip()}”" if refine.strip() else "",
         "filters: " + ", ".join(narrowed) if narrowed else "") if x)
-    img = f'<img src="{preview}" alt="query"/>' if preview else ""
-    st.markdown(f'<div class="rs-querybar">{img}<div><b>{len(hits)} most similar products'
-                f'</b> to {html.escape(query_name)}{badge}<div class="rs-meta">'
+    img = components.query_shot(preview, found.crop) if preview else ""
+    headline = f"<b>{len(hits)} most similar products</b> to {html.escape(query_name)}"
+    if found.no_close_match:      # under the catalog's calibrated threshold: say so, plainly
+        headline = (f'<span class="rs-badge rs-nomatch">No close match — similar styles'
+                    f'</span><div><b>Nothing in the catalog looks closely like '
+                    f'{html.escape(query_name)}.</b> The {len(hits)} products below are '
+                    f'similar styles, not the same product.</div>')
+    st.markdown(f'<div class="rs-querybar">{img}<div>{headline}{badge}<div class="rs-meta">'
                 f'{html.escape(detail)}</div><div class="rs-meta">of {found.items:,} '
                 f'· answered in {1000 * found.seconds:.0f} ms</div></div></div>',
                 unsafe_allow_html=True)
@@ -212,7 +226,9 @@ with result_col:
         tag = ("exact match", EXACT_COLOUR) if exact and row["item_id"] == exact["item_id"] \
             else None
         cards.append(components.product_card(row, rank=int(row["rank"]), score=row["score"],
-                                             score_label="similarity", extra_html=extra,
+                                             score_label="similar style" if
+                                             found.no_close_match else "similarity",
+                                             extra_html=extra,
                                              tag=tag))
     if not cards:
         st.info("No product matches these filters.")

@@ -99,6 +99,12 @@ CSS = """
   background: #F8FAFC;}
 .rs-badge {display: inline-block; padding: 2px 9px; border-radius: 999px; font-size: .74rem;
   font-weight: 600; color: #fff; background: #059669; margin-left: 6px;}
+.rs-shot {position: relative; flex: none; height: 120px; border-radius: 8px; overflow: hidden;
+  background: #F8FAFC;}
+.rs-querybar .rs-shot img {width: 100%; height: 100%; object-fit: fill; border-radius: 0;}
+.rs-cropbox {position: absolute; border: 2px solid #F59E0B; border-radius: 3px;
+  box-shadow: 0 0 0 999px rgba(15, 23, 42, .38);}
+.rs-badge.rs-nomatch {background: #B45309; margin-left: 0;}
 </style>
 """
 
@@ -119,6 +125,22 @@ def _placeholder(row: Mapping) -> str:
     cat = item_category(row) or item_label(row)
     initials = "".join(w[0] for w in str(cat).split()[:2]).upper() or "?"
     return f'<div class="rs-noimg">{_esc(initials)}</div>'
+
+
+def query_shot(uri: str, crop: Mapping[str, Any] | None = None, alt: str = "query") -> str:
+    """A query photo (data URI) for the query bar, with the product crop drawn on it when
+    `crop` (a search's `crop`: "fraction" = left, top, right, bottom as fractions of the
+    photo, "size" = width, height) says the photo was cropped: the box outlined, the rest
+    dimmed."""
+    if not crop or not crop.get("size") or not crop.get("fraction"):
+        return f'<img src="{uri}" alt="{_esc(alt)}"/>'
+    w, h = (max(1, int(v)) for v in crop["size"])
+    left, top, right, bottom = (min(1.0, max(0.0, float(v))) for v in crop["fraction"])
+    box = (f'<div class="rs-cropbox" title="the product crop" style="left:{100 * left:.1f}%;'
+           f'top:{100 * top:.1f}%;width:{100 * (right - left):.1f}%;'
+           f'height:{100 * (bottom - top):.1f}%"></div>')
+    return (f'<div class="rs-shot" style="aspect-ratio:{w}/{h}"><img src="{uri}" '
+            f'alt="{_esc(alt)}"/>{box}</div>')
 
 
 def weight_bar(weights: Mapping[str, float]) -> str:

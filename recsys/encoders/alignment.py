@@ -35,7 +35,10 @@ from .hybrid import add_instance_block, build_catalog_model
 from .tower_parts import image_top
 from .towers import IMAGE_MEAN, IMAGE_STD, text_tokenizer
 from .trainer import Trainer
-from .training_data import autocast, build_pairs, cache_images, cache_texts
+from .augment import ViewPlan
+from .instance import train_instance_block
+from .features import TowerFeatures
+from .training_data import autocast, build_pairs
 
 EpochCallback = Callable[[int, float, float, dict], None]
 
@@ -51,11 +54,14 @@ class AlignmentResult:
 
 
 def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallback | None = None,
-          on_epoch: EpochCallback | None = None) -> AlignmentResult:
+          on_epoch: EpochCallback | None = None, features=None) -> AlignmentResult:
     """Align the pretrained towers on `items` (rows with `image_path`, the text fields and a
     `split` column: 'train' rows train, 'val' rows are the validation numbers).
 
-    `on_epoch(epoch, train_loss, val_loss, metrics)` is called after every epoch.
+    `on_epoch(epoch, train_loss, val_loss, metrics)` is called after every epoch. `features`
+    supplies the frozen towers' outputs (default `features.TowerFeatures`: run the towers).
+    With `cfg.augment_views` > 0 the training and validation photos also get phone-style views
+    (`augment`): seen by the heads during training and by the instance block's training.
     """
     import torch
 
@@ -80,15 +86,37 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
     if len(train_idx) < 2:
         train_idx = np.arange(len(split))
 
+    features = features if features is not None else TowerFeatures()
+    plan = ViewPlan(tuple(cfg.augment_families), cfg.augment_views, cfg.seed)
     # Share of the bar per phase, from measured costs on Myntra.
     img_share, txt_share = (0.45, 0.1)
+    view_share = 0.0
+    if plan.active:
+        img_share, txt_share, view_share = 0.2, 0.05, 0.35
     t_cache = time.perf_counter()
-    img_cache, img_flip = cache_images(model, pairs.image_paths, cfg, pixels,
-                                       scaled(progress, 0.0, img_share), flip=cfg.flip_augment)
+    img_cache, img_flip = features.images(model, pairs.image_paths, cfg, pixels,
+                                          scaled(progress, 0.0, img_share), cfg.flip_augment)
     t_img = time.perf_counter() - t_cache
-    txt_cache = cache_texts(model, tokenize, pairs.texts, cfg,
-                            scaled(progress, img_share, img_share + txt_share))
+    txt_cache = features.texts(model, tokenize, pairs.texts, cfg,
+                               scaled(progress, img_share, img_share + txt_share))
     t_txt = time.perf_counter() - t_cache - t_img
+    views, view_ok = None, None
+    t_views = 0.0
+    if plan.active:
+        t_v = time.perf_counter()
+        rows = np.concatenate([train_idx, val_idx])
+        got = features.views(model, cfg, [pairs.image_paths[r] for r in rows],
+                             [pairs.item_ids[r] for r in rows], plan, pixels,
+                             scaled(progress, img_share + txt_share,
+                                    img_share + txt_share + view_share), pairs.image_paths)
+        views = torch.zeros((len(pairs.item_ids), plan.views, got.features.shape[-1]),
+                            dtype=torch.bfloat16)
+        views[torch.from_numpy(rows)] = got.features
+        view_ok = np.zeros((len(pairs.item_ids), plan.views), dtype=bool)
+        view_ok[rows] = plan.allowed(got.families, cfg.augment_exclude)
+        t_views = time.perf_counter() - t_v
+    img_share += txt_share + view_share
+    txt_share = 0.0
 
     # the untrained model, kept for the calibration alignments (same start as the main one)
     initial = copy.deepcopy(model) if cfg.calibration_types > 0 else None
@@ -98,12 +126,19 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
             cfg.calibration_draws + 1)
     trainer, history = _train(model, pairs, train_idx, val_idx, img_cache, img_flip,
                               txt_cache, cfg, distill_head, scaled(progress, img_share + txt_share,
-                                                   1.0 - calib_share), on_epoch)
+                                                   1.0 - calib_share), on_epoch,
+                              views=views, view_ok=view_ok)
     calibration = calibrate_types(initial, pairs, train_idx, val_idx, img_cache, img_flip,
-                                  txt_cache, cfg, tokenize, scaled(progress, 1.0 - calib_share, 1.0))
+                                  txt_cache, cfg, tokenize, scaled(progress, 1.0 - calib_share, 1.0),
+                                  views=views, view_ok=view_ok)
 
+    instance_info: dict[str, Any] = {}
     if cfg.tower.instance_dim > 0:     # PCA of the training photos' pooled features
         add_instance_block(model, cfg.tower, img_cache[torch.from_numpy(train_idx)].float())
+        if views is not None:
+            instance_info = train_instance_block(
+                model.visual.head, img_cache, views, view_ok, train_idx, pairs.categories, cfg,
+                val_rows=val_idx, progress=progress)
     for p in model.parameters():
         p.requires_grad_(False)
     model.eval()
@@ -113,19 +148,25 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
                     "epochs": len(history), "steps": trainer.step,
                     "seconds": time.perf_counter() - t0,
                     "seconds_cache_images": t_img, "seconds_cache_texts": t_txt,
+                    "seconds_cache_views": t_views,
+                    "augmented_views": int(view_ok.sum()) if view_ok is not None else 0,
                     "trainable_parameters": trainer.n_trainable,
                     "calibration_gamma": calibration.gamma})
+    if instance_info.get("final"):
+        metrics.update({f"instance_{k}": v for k, v in instance_info["final"].items()
+                        if k != "epoch"})
+        metrics["seconds_instance"] = instance_info.get("seconds")
     return AlignmentResult(model, history, metrics, calibration)
 
 
 def _train(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache,
            cfg: CatalogClipConfig, distill_head, progress: ProgressCallback | None,
-           on_epoch: EpochCallback | None = None, label: str = ""):
+           on_epoch: EpochCallback | None = None, label: str = "", views=None, view_ok=None):
     """`cfg.epochs` epochs of the trained tops over the caches; the trainer and the history."""
     import time as _time
 
     trainer = Trainer(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache, cfg,
-                      distill_head)
+                      distill_head, views=views, view_ok=view_ok)
     history: list[dict[str, Any]] = []
     per_epoch = 1.0 / cfg.epochs
     for epoch in range(1, cfg.epochs + 1):
@@ -149,7 +190,8 @@ def _train(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache,
 
 def calibrate_types(initial, pairs, train_idx: np.ndarray, val_idx: np.ndarray, img_cache,
                     img_flip, txt_cache, cfg: CatalogClipConfig, tokenize,
-                    progress: ProgressCallback | None = None) -> TypeCalibration:
+                    progress: ProgressCallback | None = None, views=None,
+                    view_ok=None) -> TypeCalibration:
     """Calibrated stacking's gamma, chosen on validation only (see `calibration`): for each of
     `cfg.calibration_draws` draws of `cfg.calibration_types` pseudo-unseen types among the
     training types, align a copy of `initial` (the untrained model) without them and score
@@ -187,7 +229,8 @@ def calibrate_types(initial, pairs, train_idx: np.ndarray, val_idx: np.ndarray, 
         sub_val = val_idx[~is_unseen[val_idx]]
         _train(model, pairs, sub_train, sub_val, img_cache, img_flip, txt_cache, cfg, distill,
                scaled(progress, d / len(draws), (d + 1) / len(draws)),
-               label=f"calibration {d + 1}/{len(draws)} (without {len(unseen)} types), ")
+               label=f"calibration {d + 1}/{len(draws)} (without {len(unseen)} types), ",
+               views=views, view_ok=view_ok)
         rows = np.concatenate([np.flatnonzero(is_unseen), sub_val])
         rows = rows[np.isin(categories[rows], classes)]
         if len(rows) == 0:

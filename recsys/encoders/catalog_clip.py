@@ -102,12 +102,14 @@ class EncoderInfo:
 
 def train_catalog_clip(store, dataset: str | None = None,
                        config: CatalogClipConfig | dict | None = None,
-                       progress: ProgressCallback | None = None) -> EncoderInfo:
+                       progress: ProgressCallback | None = None,
+                       features=None) -> EncoderInfo:
     """Align the pretrained towers on a catalog's photos and texts; save, register, return it.
 
     Records a run (kind "encoder") with one row per epoch. On any exception or Ctrl-C the run
     is marked failed/interrupted and no checkpoint is written or registered (the previous one
-    stays the dataset's current encoder).
+    stays the dataset's current encoder). `features`: where the frozen towers' outputs come
+    from (default: computed, see `alignment.align`).
     """
     cfg = config if isinstance(config, CatalogClipConfig) else CatalogClipConfig.from_dict(config)
     check_config(cfg)
@@ -133,7 +135,7 @@ def train_catalog_clip(store, dataset: str | None = None,
                            on_epoch=lambda epoch, loss, val_loss, metrics: store.add_epoch(
                                run_id, epoch, loss, val_loss,
                                {k: v for k, v in metrics.items() if k != "seconds"},
-                               metrics["seconds"]))
+                               metrics["seconds"]), features=features)
             info = _save_and_register(store, dataset, cfg, result, version, run_id, run_config,
                                       t0)
     except Exception as exc:

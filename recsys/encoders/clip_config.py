@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .base import EncoderError
+from .phone_families import FAMILY_NAMES
 from .splits import HoldoutRule
 from .tower_parts import N_IMAGE_STAGES, N_TEXT_LAYERS
 from .towers import TowerConfig
@@ -62,6 +63,24 @@ class CatalogClipConfig:
     # types never drawn as pseudo-unseen (e.g. the types a held-out-types report is about, so
     # that no reported draw's types help choose gamma for another draw)
     calibration_exclude: list[str] = field(default_factory=list)
+    # Phone-style augmentation (`augment`): `augment_views` shots per training photo, made by
+    # the phone-shot families `augment_families` (taken in turn from a per-item start), run once
+    # through the frozen tower. 0 views = none. `augment_exclude` masks families (the
+    # held-out-family test aligns without the family it scores). In each step a training photo
+    # is replaced by one of its views with probability `augment_prob` (the distillation still
+    # reads the studio photo: the classifier's view of the clean product is the teacher).
+    augment_views: int = 2
+    augment_families: list[str] = field(default_factory=lambda: list(FAMILY_NAMES))
+    augment_exclude: list[str] = field(default_factory=list)
+    augment_prob: float = 0.25
+    # The instance block (photo-to-photo search): after the PCA, `instance_epochs` epochs of a
+    # contrastive loss that pulls each augmented view to its own studio photo and away from the
+    # other photos of the batch (half the batches of one article type: hard negatives), at
+    # `instance_temperature`. 0 epochs (or no views) = the plain PCA.
+    instance_epochs: int = 10
+    instance_lr: float = 1e-3
+    instance_temperature: float = 0.05
+    instance_batch_size: int = 256
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -97,13 +116,25 @@ def check_config(cfg: CatalogClipConfig) -> None:
                            "tower.embed_dim to 384 (or use a linear/mlp text projection)")
     if not 0.0 <= tower.instance_weight < 1.0 or tower.instance_dim < 0:
         raise EncoderError("tower.instance_weight must be in [0, 1) and instance_dim >= 0")
-    if cfg.image_trainable > 0 and (cfg.distill_weight > 0 or tower.instance_dim > 0):
+    if cfg.image_trainable > 0 and (cfg.distill_weight > 0 or tower.instance_dim > 0
+                                    or cfg.augment_views > 0):
         raise EncoderError("Training EfficientNet layers (image_trainable > 0) works on "
-                           "intermediate activations; the distillation and the instance block "
-                           "need the frozen pooled features. Add --set distill_weight=0 --set "
-                           "'tower={\"instance_dim\": 0}' to train image layers.")
+                           "intermediate activations; the distillation, the instance block and "
+                           "the phone-style views need the frozen pooled features. Add --set "
+                           "distill_weight=0 --set 'tower={\"instance_dim\": 0}' --set "
+                           "augment_views=0 to train image layers.")
     if cfg.calibration_types < 0 or cfg.calibration_draws < 1:
         raise EncoderError("calibration_types must be >= 0 (0 = off) and calibration_draws "
                            ">= 1")
+    if cfg.augment_views < 0 or not 0.0 <= cfg.augment_prob <= 1.0:
+        raise EncoderError("augment_views must be >= 0 and augment_prob in [0, 1]")
+    unknown = sorted(set(cfg.augment_families) - set(FAMILY_NAMES))
+    if unknown:
+        raise EncoderError(f"Unknown phone-shot families: {', '.join(unknown)}. Known: "
+                           f"{', '.join(FAMILY_NAMES)}.")
+    if cfg.instance_epochs < 0 or cfg.instance_temperature <= 0 or cfg.instance_lr <= 0 \
+            or cfg.instance_batch_size < 2:
+        raise EncoderError("instance_epochs must be >= 0, instance_temperature and instance_lr "
+                           "> 0, instance_batch_size >= 2")
     if cfg.distill_weight < 0 or cfg.distill_temperature <= 0:
         raise EncoderError("distill_weight must be >= 0 and distill_temperature > 0")

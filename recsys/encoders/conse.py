@@ -103,10 +103,29 @@ def minilm_vectors(model, tokenize, texts: list[str], batch_size: int = 256) -> 
     return torch.cat(out).numpy()
 
 
+_NAME_VECTORS: dict[tuple, np.ndarray] = {}
+
+
+def _text_fingerprint(model) -> tuple:
+    """Identifies a text tower's weights (sums of every parameter), so the class names'
+    vectors are computed once per process for the same MiniLM."""
+    import torch
+
+    with torch.no_grad():
+        return tuple(round(float(p.double().sum()), 6) for p in model.text.transformer.parameters())
+
+
 def build_conse_head(model, tokenize, top_k: int = TOP_K) -> ConseHead:
-    """A ConSE head filled from the package weights and `model`'s MiniLM (the text tower)."""
+    """A ConSE head filled from the package weights and `model`'s MiniLM (the text tower).
+    The 1,000 class names go through MiniLM once per process (an alignment, and the
+    held-out-family test's several alignments, build this head each time)."""
     weight, bias = lite0_classifier()
-    names = minilm_vectors(model, tokenize, list(imagenet_class_names()))
+    key = _text_fingerprint(model)
+    names = _NAME_VECTORS.get(key)
+    if names is None:
+        names = minilm_vectors(model, tokenize, list(imagenet_class_names()))
+        _NAME_VECTORS.clear()
+        _NAME_VECTORS[key] = names
     return ConseHead(weight.shape[1], names.shape[1], top_k).fill(weight, bias, names)
 
 

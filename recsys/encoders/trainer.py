@@ -21,7 +21,7 @@ class Trainer:
 
     def __init__(self, model, pairs: TrainingPairs, train_idx: np.ndarray, val_idx: np.ndarray,
                  img_cache, img_cache_flip, txt_cache, cfg: CatalogClipConfig,
-                 distill_head=None):
+                 distill_head=None, views=None, view_ok: np.ndarray | None = None):
         import torch
 
         self.model, self.pairs, self.cfg = model, pairs, cfg
@@ -30,6 +30,11 @@ class Trainer:
         self.distill_head = distill_head if cfg.distill_weight > 0 else None
         self.train_idx, self.val_idx = train_idx, val_idx
         self.img, self.img_flip, self.txt = img_cache, img_cache_flip, txt_cache
+        # phone-style views of the photos [n, v, d] and which may be used [n, v] (`augment`)
+        self.views, self.view_ok = views, view_ok
+        if views is None or view_ok is None or not np.asarray(view_ok).any() \
+                or cfg.augment_prob <= 0:
+            self.views, self.view_ok = None, None
         self.txt_lengths = np.array([1 if t.ndim == 1 else t.shape[0] for t in txt_cache])
         self.rng = np.random.default_rng(cfg.seed)
         kinds = pairs.kinds
@@ -85,13 +90,23 @@ class Trainer:
         for g, lr in zip(self.opt.param_groups, self.base_lrs):
             g["lr"] = lr * factor
 
-    def _images(self, rows: np.ndarray, flip: np.ndarray | None):
+    def _images(self, rows: np.ndarray, flip: np.ndarray | None, augment: bool = False):
         import torch
         x = self.img[rows]
         if flip is not None and self.img_flip is not None and flip.any():
             x = x.clone()
             sel = torch.from_numpy(np.flatnonzero(flip))
             x[sel] = self.img_flip[rows[flip]]
+        if augment and self.views is not None:
+            ok = self.view_ok[rows]
+            use = (self.rng.random(len(rows)) < self.cfg.augment_prob) & ok.any(1)
+            if use.any():
+                x = x.clone()
+                sel = np.flatnonzero(use)
+                # a random allowed view of each selected photo
+                pick = np.array([self.rng.choice(np.flatnonzero(ok[i])) for i in sel])
+                x[torch.from_numpy(sel)] = self.views[torch.from_numpy(rows[sel]),
+                                                      torch.from_numpy(pick)]
         x = x.float()
         if x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -121,9 +136,9 @@ class Trainer:
         np.fill_diagonal(pos, True)
         return torch.from_numpy(pos)
 
-    def logits(self, rows: np.ndarray, text_ids: np.ndarray, flip=None):
+    def logits(self, rows: np.ndarray, text_ids: np.ndarray, flip=None, augment: bool = False):
         import torch.nn.functional as F
-        img = F.normalize(self._images(rows, flip).float(), dim=-1)
+        img = F.normalize(self._images(rows, flip, augment).float(), dim=-1)
         txt = F.normalize(self._texts(text_ids).float(), dim=-1)
         scale = self.model.logit_scale.clamp(max=math.log(100.0)).exp()
         return scale * img @ txt.T, img, txt
@@ -144,7 +159,7 @@ class Trainer:
             flip = self.rng.random(len(rows)) < 0.5 if self.cfg.flip_augment else None
             self._set_lr()
             with autocast(self.cfg):
-                logits, img, _ = self.logits(rows, text_ids, flip)
+                logits, img, _ = self.logits(rows, text_ids, flip, augment=True)
                 loss = contrastive_loss(logits.float(), self._positives(rows, kind_cols, text_ids))
                 if self.distill_head is not None:
                     loss = loss + self.cfg.distill_weight * distillation_loss(

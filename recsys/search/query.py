@@ -1,7 +1,7 @@
 """A search query, from what a user gave to the ranked items: checked (`SimilarQuery.parse`,
 `check_method`, `check_storage`, `check_weight`, `price_range`), its photo decoded and cropped
-to the product (`decode_photo`, `crop_jpeg`), encoded (`encode_query`) and ranked with the
-dataset's index (`rank_similar`).
+to the product (`decode_photo`, `product_crop`, `crop_preview`), encoded (`encode_query`,
+`add_crop`) and ranked with the dataset's index (`rank_similar`).
 
 A query is a still photo, a short video (told apart from a photo by its content: `is_video`),
 a catalog product, words, or a photo or product refined with words. The use cases
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from recsys.encoders import Encoder
 
 CROP_JPEG_QUALITY = 92
+PREVIEW_SIDE = 640
+"""The query photo shown with its crop box: at most this many pixels on its long side."""
 
 
 class SearchError(RecsysError):
@@ -174,22 +176,70 @@ def decode_photo(photo: Any, encoder: Encoder, crop: bool) -> tuple[Any, Any]:
 
 def crop_jpeg(photo: Any) -> bytes:
     """The photo cropped to the product (`recsys.encoders.crop_to_product`), as JPEG."""
-    import io
-
-    from recsys.data.images import load_image
     from recsys.encoders import crop_to_product
 
-    image = photo if hasattr(photo, "convert") else load_image(photo)
+    return to_jpeg(crop_to_product(_decoded(photo)))
+
+
+def product_crop(photo: Any, catalog_photo: bool = False):
+    """Where the product is in a query photo (`recsys.encoders.crop.locate_product`): a
+    `ProductCrop` with its `box` in the upright photo's pixels (None: left as it is), the
+    cropped `image` and the `reason`. A product shot is never cropped, nor a photo that is a
+    catalog photo (`catalog_photo`, from `exact_match`): the crop cannot lose its product."""
+    from recsys.encoders.crop import ProductCrop, locate_product
+
+    if catalog_photo:
+        from PIL import ImageOps
+
+        return ProductCrop(None, ImageOps.exif_transpose(_decoded(photo)).convert("RGB"),
+                           "catalog photo")
+    return locate_product(_decoded(photo))
+
+
+def to_jpeg(image: Any, max_side: int | None = None) -> bytes:
+    """An RGB JPEG of a decoded image, at most `max_side` pixels on its long side."""
+    import io
+
+    image = image.convert("RGB")
+    if max_side and max(image.size) > max_side:
+        image = image.copy()
+        image.thumbnail((max_side, max_side))
     buf = io.BytesIO()
-    crop_to_product(image).save(buf, "JPEG", quality=CROP_JPEG_QUALITY)
+    image.save(buf, "JPEG", quality=CROP_JPEG_QUALITY)
     return buf.getvalue()
+
+
+def crop_preview(photo: Any, crop: Any, max_side: int = PREVIEW_SIDE
+                 ) -> tuple[bytes, dict[str, Any]]:
+    """The whole query photo, upright, as a JPEG to show (at most `max_side` px), and where the
+    crop is on it: {"box": [left, top, right, bottom] in the upright photo's pixels or None,
+    "fraction": the box as fractions of the photo's width and height (to draw on any size),
+    "reason", "cropped", "size": [width, height]}."""
+    from PIL import ImageOps
+
+    upright = ImageOps.exif_transpose(_decoded(photo))
+    w, h = upright.size
+    box = None if crop.box is None else [int(v) for v in crop.box]
+    fraction = None if box is None else [box[0] / w, box[1] / h, box[2] / w, box[3] / h]
+    return to_jpeg(upright, max_side), {"box": box, "fraction": fraction,
+                                        "reason": str(crop.reason), "cropped": box is not None,
+                                        "size": [w, h]}
+
+
+def _decoded(photo: Any):
+    if hasattr(photo, "convert"):
+        return photo
+    from recsys.data.images import load_image
+
+    return load_image(photo)
 
 
 # -- encoding and ranking ------------------------------------------------------------------------
 @dataclass
 class QueryVectors:
-    """The query's vectors: `text` (the words), `look` (the photo or video as searched: the
-    photo cropped when asked) and `whole_photo` (the uncropped photo, for the exact match)."""
+    """The query's vectors: `text` (the words), `look` (the photo or video as searched: with
+    the crop, the whole photo's and the crop's vectors fused, `add_crop`) and `whole_photo`
+    (the uncropped photo, for the exact match)."""
 
     text: np.ndarray | None = None
     look: np.ndarray | None = None
@@ -208,10 +258,28 @@ def encode_query(encoder: Encoder, query: SimilarQuery, sized: Any = None,
     elif query.photo is not None:
         from recsys.data.images import load_image
 
+        from recsys.encoders.query_photo import fuse
+
         out.whole_photo = encoder.encode_image(sized)
-        out.look = out.whole_photo if cropped is None else encoder.encode_image(
-            load_image(cropped, getattr(encoder, "image_size", None), trusted=True))
+        # the whole photo and its product crop, fused (`encoders.query_photo`): the crop alone
+        # loses what it cut off, the whole photo keeps its background
+        out.look = out.whole_photo if cropped is None else fuse(out.whole_photo, (
+            encoder.encode_image(load_image(cropped, getattr(encoder, "image_size", None),
+                                            trusted=True))))
     return out
+
+
+def add_crop(encoder: Encoder, vectors: QueryVectors, cropped: bytes) -> QueryVectors:
+    """The search vector of a cropped photo: the whole photo's vector and the crop's, fused
+    (`encoders.query_photo.fuse`: the crop alone loses what it cut off, the whole photo keeps
+    its background; on held-out phone-shot families the fusion beat both, docs/encoders.md)."""
+    from recsys.data.images import load_image
+    from recsys.encoders.query_photo import fuse
+
+    part = encoder.encode_image(load_image(cropped, getattr(encoder, "image_size", None),
+                                           trusted=True))
+    vectors.look = fuse(vectors.whole_photo, part)
+    return vectors
 
 
 def rank_similar(index: ItemIndex, query: SimilarQuery, vectors: QueryVectors,

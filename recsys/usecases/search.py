@@ -27,21 +27,24 @@ import numpy as np
 import pandas as pd
 
 from recsys.core.limits import MAX_RESULTS, clamp
-from recsys.search.exact_match import EXACT_COSINE, exact_match
+from recsys.search.exact_match import EXACT_COSINE, SAME_FILE_CANDIDATES, exact_match
 from recsys.search.hits import Hits
 from recsys.search.item_index import ItemIndex
 from recsys.search.query import (
     SearchError,
     SimilarQuery,
+    add_crop,
     check_ann,
     check_method,
     check_storage,
     check_weight,
-    crop_jpeg,
+    crop_preview,
     decode_photo,
     encode_query,
     price_range,
+    product_crop,
     rank_similar,
+    to_jpeg,
 )
 from recsys.store import Store
 
@@ -109,9 +112,15 @@ class SearchHits:
     has none), category, and the product's catalog columns. `seconds` is the time to decode
     and encode the query and rank (models already loaded). `exact_match`: for a photo query
     that is a catalog photo, {"item_id", "how": "same file" | "same look", "similarity"},
-    else None. `query_photo`: the JPEG that was encoded when the photo was cropped to the
-    product. `timings` splits a search into encode, filter (the facet mask), rank and join
-    (reading the hits' catalog rows), and for a photo decode (in the decoding worker) and
+    else None. `query_photo`: the JPEG of the product crop that was encoded beside the whole
+    photo (None when not cropped). With the crop on, `query_preview` is the whole photo
+    (upright JPEG) and `crop` where the product was found on it (`query.crop_preview`: box,
+    fraction, reason; a product shot is never cropped). `close_match` (a photo query):
+    {"close", "score", "threshold"}: close False when nothing in the catalog matches closely
+    (`recsys.search.close_match`, the catalog's calibrated threshold; the page then labels the
+    results "similar styles"); None when the catalog has no threshold. `timings` splits a
+    search into encode, filter (the facet mask), rank and join (reading the hits' catalog
+    rows), and for a photo decode (in the decoding worker), crop, close_match and
     exact_match, in seconds; `method` (from `hits`) says whether the exact or the approximate
     index answered.
     """
@@ -130,6 +139,14 @@ class SearchHits:
     notes: list[str] = field(default_factory=list)
     """What the user should know besides the results (the index's files could not be saved:
     the search answered from memory)."""
+    query_preview: bytes | None = field(default=None, repr=False)
+    crop: dict[str, Any] | None = None
+    close_match: dict[str, Any] | None = None
+
+    @property
+    def no_close_match(self) -> bool:
+        """Nothing in the catalog matches the photo closely: the results are similar styles."""
+        return self.close_match is not None and not self.close_match["close"]
 
     @property
     def method(self) -> str:
@@ -152,7 +169,7 @@ class SearchHits:
                 "image_weight": self.image_weight, "items": self.items,
                 "seconds": self.seconds, "exact_match": self.exact_match,
                 "method": self.method, "timings": self.timings, "notes": self.notes,
-                "results": self.rows()}
+                "crop": self.crop, "close_match": self.close_match, "results": self.rows()}
 
 
 @dataclass
@@ -241,7 +258,8 @@ def prepare_search(store: Store, dataset: str | None = None, encoder: str | None
 
     dataset = store.resolve_dataset(dataset)
     sandbox.start()                 # the worker that decodes uploads, ready for the first one
-    index, enc = _searcher(store, dataset, encoder, storage)
+    index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
+    _match_threshold(store, dataset, index, enc, key)     # calibrated once, kept beside the index
     vectors = index.vectors
     return SearchInfo(dataset, enc.spec, len(index), vectors.storage, vectors.ann is not None,
                       vectors.ann_min_items, index.notes)
@@ -348,11 +366,14 @@ def search_similar(store: Store, dataset: str | None = None, *,
     None means `default_image_weight`. `filters` ({column: [values]}, as in the Catalog page,
     e.g. {"gender": ["Women"]}) and `price` ((low, high), either end None for open) restrict
     the candidates: filters, not words, are the way to say "for women". `crop` (default on)
-    first crops a photo to the product (`recsys.encoders.crop_to_product`: a border-colour crop
-    that leaves studio photos untouched; on Myntra it raised phone-shot exact-item R@10 from
-    0.62 to 0.80, see docs/encoders.md). A photo that is a catalog photo (same bytes, or a
-    vector within `EXACT_COSINE`) is reported in `exact_match`. `encoder` picks the vectors
-    (default: the newest ones an encoder made, never imported features). A short product
+    finds the product in a photo (`recsys.encoders.crop.locate_product`, GrabCut) and searches
+    with the whole photo's and the crop's vectors fused; a product shot or a catalog photo is
+    never cropped (on Myntra the fused crop raised held-out phone-shot families' exact-item
+    R@10 from 0.51 to 0.63 and left catalog photos at 1.00, see docs/encoders.md). A photo
+    that is a catalog photo (same bytes, or a vector within `EXACT_COSINE`) is reported in
+    `exact_match`; a photo with nothing close in the catalog says so in `close_match`.
+    `encoder` picks the vectors (default: the newest ones an encoder made, never imported
+    features). A short product
     video (`video`: a path, bytes or a file object; or video bytes / a video file given as
     `photo`, told apart by their content) is a photo query made of a few of its frames: their
     image vectors pooled (`recsys.data.video`; no crop, no exact match).
@@ -375,12 +396,26 @@ def search_similar(store: Store, dataset: str | None = None, *,
     with _timed(spent, "decode"):
         whole, sized = decode_photo(query.photo, enc, query.crop) \
             if query.photo is not None else (None, None)
-    cropped = crop_jpeg(whole) if query.crops_photo else None
+    cropped = preview = crop = nearest = exact = None
     with _timed(spent, "filter"):
         allowed = _allowed_mask(store, dataset, index, key, filters, price)
     try:
         with _timed(spent, "encode"):
-            vectors = encode_query(enc, query, sized, cropped)
+            vectors = encode_query(enc, query, sized)
+        if query.photo is not None:      # compared with the whole catalog, uncropped, photos only
+            with _timed(spent, "exact_match"):
+                nearest = index.search(image=vectors.whole_photo, k=min(len(index), max(
+                    SAME_FILE_CANDIDATES, 10)), image_weight=1.0, method=method)
+                exact = exact_match(store, dataset, index, query.photo, vectors.whole_photo,
+                                    nearest, method)
+        if query.crops_photo:            # never a catalog photo, never a product shot
+            with _timed(spent, "crop"):
+                product = product_crop(whole, catalog_photo=exact is not None)
+                cropped = to_jpeg(product.image) if product.cropped else None
+                preview, crop = crop_preview(whole, product)
+            if cropped is not None:
+                with _timed(spent, "encode"):
+                    add_crop(enc, vectors, cropped)
         with _timed(spent, "rank"):
             hits = rank_similar(index, query, vectors, weight, k, allowed, method)
     except KeyError as exc:
@@ -388,22 +423,54 @@ def search_similar(store: Store, dataset: str | None = None, *,
                           f"({exc.args[0] if exc.args else exc}).") from None
     except ValueError as exc:
         raise SearchError(str(exc)) from None
-    exact = None
-    if query.photo is not None:          # compared with the whole catalog, uncropped, photos only
-        with _timed(spent, "exact_match"):
-            reusable = cropped is None and allowed is None and vectors.text is None and \
-                weight == 1.0
-            exact = exact_match(store, dataset, index, query.photo, vectors.whole_photo,
-                                hits if reusable else None, method)
+    close = None
+    if query.photo is not None and query.video is None:
+        with _timed(spent, "close_match"):        # an unfiltered photo-only search's scores
+            same = nearest if cropped is None else (
+                hits if allowed is None and vectors.text is None and weight == 1.0 else None)
+            close = _close_match(store, dataset, index, enc, key, vectors.look, same, method)
     with _timed(spent, "join"):
         results = _with_category(_joined(store, dataset, hits))
     order = ["encode", "filter", "rank", "join"]
     if query.photo is not None:
-        order += ["exact_match", "decode"]
+        order += ["exact_match", "decode"] + [n for n in ("crop", "close_match") if n in spent]
     return SearchHits(dataset, enc.spec, query.describe(weight), weight, len(index),
-                      spent["decode"] + spent["encode"] + spent["rank"], results, hits, exact,
-                      cropped, {name: spent[name] for name in order},
-                      list(index.notes) + notes)
+                      spent["decode"] + spent.get("crop", 0.0) + spent["encode"] + spent["rank"],
+                      results, hits, exact, cropped, {name: spent[name] for name in order},
+                      list(index.notes) + notes, preview, crop, close)
+
+
+def _match_threshold(store: Store, dataset: str, index: ItemIndex, enc: Encoder, key: tuple):
+    """The catalog's "close match" threshold for these vectors (`recsys.search.close_match`):
+    calibrated once from the index's photo vectors and the catalog's article types, kept in a
+    file beside the index and cached per process; None when it cannot be calibrated."""
+    from recsys.core import config
+    from recsys.core.files import path_part
+    from recsys.search.close_match import (LABEL_COLUMNS, MAX_CALIBRATED_ITEMS,
+                                           catalog_threshold, product_kinds)
+
+    def build():
+        if len(index) > MAX_CALIBRATED_ITEMS:        # not even the narrow read of the labels
+            return None
+        labels = product_kinds(store.item_columns(dataset, list(LABEL_COLUMNS)), index.item_ids)
+        folder = config.artifacts_dir(store.path, "indexes", path_part(dataset),
+                                      path_part(f"{enc.name}@{enc.version}"))
+        token = f"{key[4]}:{store.items_version(dataset)}:{len(index)}"
+        return catalog_threshold(index, labels, folder, token)
+
+    return cached("match", (*key[:5], store.items_version(dataset)), build)
+
+
+def _close_match(store: Store, dataset: str, index: ItemIndex, enc: Encoder, key: tuple,
+                 look: np.ndarray | None, hits: Hits | None, method: str
+                 ) -> dict[str, Any] | None:
+    """{"close", "score", "threshold"} of a photo query's search vector, or None. `hits`: an
+    unfiltered photo-only search of `look` when there is one already."""
+    from recsys.search.close_match import check_close_match
+
+    threshold = _match_threshold(store, dataset, index, enc, key)
+    found = check_close_match(index, look, threshold, hits, method)
+    return None if found is None else found.to_dict()
 
 
 @contextmanager

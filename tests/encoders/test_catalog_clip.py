@@ -90,7 +90,9 @@ def test_myntra_subset_aligns_and_beats_the_frozen_towers(myntra_dir, tmp_path):
     subset.to_csv(csv, index=False)
     store = Store(tmp_path / "m.duckdb")
     import_catalog(store, csv, myntra_dir / "images", fmt="myntra", dataset="myntra")
-    train_catalog_clip(store, "myntra", {"epochs": 15})
+    # without the phone-style views: on a 600-item slice they cost zero-shot wF1 (0.40 vs
+    # 0.51 measured, 15 epochs; none on the full catalog, docs/encoders.md "Robust alignment")
+    train_catalog_clip(store, "myntra", {"epochs": 15, "augment_views": 0})
     ev = evaluate_encoder(store, "myntra", "catalog-clip", baseline="frozen")
     assert ev.n_items > 80
     assert ev.metrics["t2i_recall@10"] > ev.baseline_metrics["t2i_recall@10"] + 0.2

@@ -101,6 +101,26 @@ def follow(job_id: int, label: str, on_metrics: Callable[[Progress], None] | Non
     return job
 
 
+def follow_pending(key: str, label: str, what: str) -> Job | None:
+    """Follow the job this session started and keeps under session key `key` (its id):
+    returns it once when it has finished (then forgets it); None when there is none, or it
+    failed or was stopped (said in the page). While it runs past `follow_seconds()` the page
+    stops here; coming back to the page follows it again."""
+    job_id = st.session_state.get(key)
+    if job_id is None:
+        return None
+    job = follow(job_id, label)
+    if job is not None and job.active:
+        st.stop()
+    st.session_state.pop(key, None)
+    if job is None:
+        return None
+    if job.status != "finished":
+        ended_message(job, what)
+        return None
+    return job
+
+
 def ended_message(job: Job, what: str) -> None:
     """Say how a job that did not finish ended (stopped, failed)."""
     if job.status == "stopped":

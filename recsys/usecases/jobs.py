@@ -31,6 +31,7 @@ JOB_KINDS: dict[str, JobKind] = {
     "train_encoder": JobKind("train_encoder", "Training the encoder"),
     "train": JobKind("train", "Training"),
     "evaluate": JobKind("evaluate", "Evaluating"),
+    "first_evaluation": JobKind("first_evaluation", "First evaluation"),
     "map": JobKind("catalog_map", "Drawing the catalog map", writes=False),
     "purity": JobKind("cluster_purity", "Comparing clusters", writes=False),
     "ab_test": JobKind("ab_test", "Simulated A/B test"),

@@ -99,7 +99,7 @@ def follow_training(job_id: int, name: str, chart_slot) -> None:
         chart_slot.plotly_chart(charts.training_curves(pd.DataFrame(rows), f"{label}: live"),
                                 width="stretch", key=f"live_{len(rows)}")
 
-    job = jobs.follow(job_id, f"Training {label}", on_metrics=live)
+    job = jobs.follow(job_id, f"Training {label}", on_metrics=live, stop_label="Stop training")
     if job is None or job.active:   # unknown to this server (restarted) or still running
         if job is None:
             st.session_state.pop(RUNNING, None)

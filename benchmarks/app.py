@@ -226,9 +226,10 @@ def home_at_scale(n: int) -> None:
     t = time.perf_counter()
     at.run()
     out["home_warm_run_s"] = time.perf_counter() - t
+    errors = [str(e.value) for e in at.exception]
     print(f"Home page script, first run: {out['home_first_run_s']:.2f} s "
           f"(includes the first-start check); warm rerun: {out['home_warm_run_s']:.2f} s "
-          f"(AppTest, server side){'; errors: ' + str([e.value for e in at.exception]) if at.exception else ''}")
+          f"(AppTest, server side)" + (f"; errors: {errors}" if errors else ""))
     out["load_average_1_5_15_min"] = list(os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average {out['load_average_1_5_15_min']}")
     results = ROOT / "benchmarks" / "results"

@@ -60,8 +60,8 @@ def find(kind: str, dataset: str | None, params: dict | None = None) -> Job | No
     return runner().find(kind, dataset, params)
 
 
-def follow(job_id: int, label: str, on_metrics: Callable[[Progress], None] | None = None
-           ) -> Job | None:
+def follow(job_id: int, label: str, on_metrics: Callable[[Progress], None] | None = None,
+           stop_label: str = "Stop") -> Job | None:
     """Show the job's progress in the page until it ends (or `follow_seconds()` pass: then
     say it goes on in the background and return it still running). `on_metrics` gets the
     job's events with metrics (epoch losses...) as they come. Leaving the page stops the
@@ -71,7 +71,7 @@ def follow(job_id: int, label: str, on_metrics: Callable[[Progress], None] | Non
         return None
     bar = st.progress(0.0, text=label)
     stop = st.empty()
-    stop.button("Stop", key=f"follow_stop_{job_id}", icon=":material/stop_circle:",
+    stop.button(stop_label, key=f"follow_stop_{job_id}", icon=":material/stop_circle:",
                 on_click=runner().stop, args=(job_id,),
                 help="Stops the job at its next step (a training run is marked interrupted).")
     seen = 0

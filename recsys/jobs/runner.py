@@ -28,8 +28,11 @@ from recsys.core.progress import Progress, ProgressCallback
 ENDED = ("finished", "failed", "stopped", "interrupted")
 
 
-class JobStopped(RecsysError):
-    """Raised from a job's progress callback after Stop was pressed."""
+class JobStopped(BaseException):
+    """Raised from a job's progress callback after Stop was pressed.
+
+    A `BaseException`, like Ctrl-C and Streamlit leaving a page: the use cases mark their run
+    interrupted (not failed) on those, and no `except Exception` on the way swallows it."""
 
     def __init__(self, job_id: int):
         super().__init__(f"Job {job_id} was stopped.")

@@ -71,6 +71,42 @@ def test_stop_raises_through_the_progress_callback(store: Store):
     runner.shutdown()
 
 
+def test_stop_is_not_swallowed_by_a_broad_except(store: Store):
+    runner = JobRunner(store, every=0.0)
+    started = threading.Event()
+
+    def work(progress):
+        for i in range(10_000):
+            started.set()
+            try:
+                report(progress, i, 10_000)
+            except Exception:            # a use case's own error handling
+                return "swallowed"
+            time.sleep(0.01)
+
+    job_id = runner.submit("slow", work)
+    assert started.wait(10)
+    runner.stop(job_id)
+    assert runner.wait(job_id, timeout=10).status == "stopped"
+    runner.shutdown()
+
+
+def test_stopping_a_training_job_marks_its_run_interrupted(demo_store: Store):
+    runner = JobRunner(demo_store, every=0.0, summarise=usecases.job_summary)
+    job_id = usecases.start_job(runner, demo_store, "train", "bpr",
+                                {"epochs": 500, "patience": 100}, dataset="demo")
+    job = runner.get(job_id)
+    end = time.monotonic() + 120
+    while not job.events and job.active and time.monotonic() < end:
+        time.sleep(0.05)
+    assert job.events, job.error or "no epoch reported"
+    runner.stop(job_id)
+    assert runner.wait(job_id, timeout=60).status == "stopped"
+    runs = demo_store.runs("demo", kind="model")
+    assert runs.iloc[0]["model"] == "bpr" and runs.iloc[0]["status"] == "interrupted"
+    runner.shutdown()
+
+
 def test_writers_of_one_dataset_queue_others_run_alongside(store: Store):
     runner = JobRunner(store, workers=3, every=0.0)
     release = threading.Event()

@@ -13,7 +13,7 @@ from recsys import usecases
 from recsys.core.errors import RecsysError
 from recsys.demo.catalog import DEMO_DATASET
 from recsys.store import StoreError
-from ui import components, resources, state
+from ui import components, jobs, resources, state
 
 # An emoji: the browser draws it from a data URI. A ":material/...:" page icon would make every
 # page fetch its SVG from fonts.gstatic.com, an error offline.
@@ -71,6 +71,7 @@ def main() -> None:
         first_start()
         open_store()
         components.dataset_picker()
+        jobs.sidebar()
         st.navigation(state.navigation()).run()
     except StoreError as exc:
         st.error(str(exc), icon=":material/database:")

@@ -8,9 +8,10 @@ from recsys import usecases
 from recsys.evaluation.stats import ALPHA
 from recsys.models import display_name
 from recsys.simulation.abtest import METRIC_LABELS, format_p
-from ui import charts, components, resources
+from ui import charts, components, jobs, resources
 
 RESULT = "ab_result"
+PENDING = "ab_job"          # the id of the A/B job this session started
 
 components.page_setup("A/B test", "Would shoppers click more with model B than with model A? "
                                   "The simulated shoppers, whose tastes only the simulator "
@@ -57,14 +58,14 @@ with st.container(border=True):
                                          "shoppers when not all take part).")
     run = st.button("Run the test", type="primary", icon=":material/science:")
 
-if run:
-    panel = components.ProgressPanel("Running the A/B test")
-    result = components.call_or_stop(
-        "The test cannot run", usecases.ab_test, store, dataset, model_a, model_b, k=k,
+if run:                  # a background job: leaving the page does not stop it
+    st.session_state[PENDING] = jobs.start(
+        "ab_test", model_a, model_b, dataset=dataset, k=k,
         shoppers=shoppers if shoppers < total else None, visits=visits, seed=int(seed),
-        alpha=alpha, power=power, progress=panel)
-    panel.done("Done")
-    st.session_state[RESULT] = (dataset, result)
+        alpha=alpha, power=power)
+done = jobs.follow_pending(PENDING, "Running the A/B test", "The test")
+if done is not None:
+    st.session_state[RESULT] = (done.dataset, done.result)
 
 stored = st.session_state.get(RESULT)
 if not stored or stored[0] != dataset:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.core.errors import RecsysError
-from ui import charts, components, resources
+from ui import charts, components, jobs, resources
 
 VECTORS = {"fused": "photo + text (fused)", "image": "photo only", "text": "text only"}
 METHODS = {"auto": "automatic", "umap": "UMAP", "tsne": "t-SNE"}
@@ -40,11 +40,20 @@ user = row[4].selectbox("Show a shopper", ids, key="map_user",
                         " · ".join(x for x in (u, names.get(u)) if x),
                         help="Their history (stars) and their picks (diamonds) on the map.")
 
+def map_now(progress=None, only_cached: bool = True):
+    """The map with this page's settings (None: its projection is not computed yet)."""
+    return usecases.catalog_map(store, dataset, vectors=vectors, method=method,
+                                clusters=n_clusters, user_id=user or None, k=20,
+                                progress=progress, only_cached=only_cached)
+
+
+# The projection (the slow part: over a minute on Myntra) is computed by a background job, so
+# leaving the page does not restart it; the page follows it and draws the map when it is done.
+running = jobs.find("map", dataset)
+took = None                     # seconds the job took, when this run waited for one
 panel = components.ProgressPanel("Drawing the map")
 try:
-    cmap = usecases.catalog_map(store, dataset, vectors=vectors, method=method,
-                                clusters=n_clusters, user_id=user or None, k=20,
-                                progress=panel)
+    cmap = None if running is not None else map_now(panel)
 except usecases.NoVectors:
     panel.done("")
     components.no_vectors_notice(dataset)
@@ -52,8 +61,23 @@ except RecsysError as exc:
     panel.done("")
     components.error_box(exc, "No map")
     st.stop()
+if cmap is None:
+    if running is None:
+        running = jobs.runner().get(jobs.start("map", dataset=dataset, vectors=vectors,
+                                               method=method, clusters=n_clusters))
+    panel.done("")
+    job = jobs.follow(running.job_id, "Projecting the catalog")
+    if job is None or job.active:
+        st.stop()               # goes on in the background; the sidebar reruns the page
+    if job.status != "finished":
+        jobs.ended_message(job, "The map")
+        st.stop()
+    took = job.seconds
+    panel = components.ProgressPanel("Drawing the map")
+    cmap = components.call_or_stop("No map", map_now, panel, only_cached=False)
 panel.done(f"{len(cmap.points):,} products · {METHODS[cmap.method]} "
-           + ("(cached)" if cmap.cached else f"computed in {cmap.seconds:.0f} s"))
+           + (f"computed in {took:.0f} s" if took is not None else
+              "(cached)" if cmap.cached else f"computed in {cmap.seconds:.0f} s"))
 components.notes(cmap.notes)
 
 

@@ -8,7 +8,7 @@ import streamlit as st
 from recsys import usecases
 from recsys.core import config
 from recsys.core.errors import RecsysError
-from ui import components, resources, state
+from ui import components, jobs, resources, state
 
 APPEND_LABEL = "'Add to the dataset's existing interactions'"
 REPLACE_LABEL = "'Replace even if this removes interactions'"
@@ -32,13 +32,18 @@ def show_report(rep) -> None:
         st.warning(note, icon=":material/info:")
 
 
-def with_progress(label: str, step, *args, **kwargs):
-    """Run a use case with a progress bar, then drop cached data that it may have changed."""
-    panel = components.ProgressPanel(label)
-    result = step(*args, progress=panel, **kwargs)
-    panel.done(f"{label}: done")
+def with_progress(label: str, kind: str, *args, dataset: str | None = None, **kwargs):
+    """Run a use case as a background job (`ui.jobs`, kind `kind`) and follow its progress,
+    then drop cached data that it may have changed; returns its result. A job that failed or
+    was stopped raises `RecsysError` with its reason; one still running when the page stops
+    following it goes on in the background (the sidebar shows it) and the page stops here."""
+    job = jobs.follow(jobs.start(kind, *args, dataset=dataset, **kwargs), label)
     st.cache_data.clear()
-    return result
+    if job is None or job.active:
+        st.stop()
+    if job.status != "finished":
+        raise RecsysError(job.error or f"the job was {job.status}")
+    return job.result
 
 
 def overview(info: dict) -> None:
@@ -151,7 +156,7 @@ def import_catalog_tab() -> None:
                 raise RecsysError("Give the path of the catalog table.")
             table = Path(table_path.strip())
             images = Path(images_path.strip()) if images_path.strip() else None
-        rep = with_progress("Importing the catalog", usecases.import_catalog, store, table,
+        rep = with_progress("Importing the catalog", "import_catalog", table,
                             images, fmt=fmt, dataset=name, on_error=on_error,
                             columns={k: v for k, v in mapping.items() if v.strip()} or None,
                             path_policy=usecases.app_path_policy())
@@ -205,7 +210,7 @@ def import_interactions_tab() -> None:
             source = Path(log_path.strip())
         else:
             raise RecsysError("Upload an interaction file or give its path.")
-        rep = with_progress("Importing interactions", usecases.import_interactions, store,
+        rep = with_progress("Importing interactions", "import_interactions",
                             source, fmt=fmt, dataset=name, on_error=on_error, append=append,
                             replace=replace, path_policy=usecases.app_path_policy())
         show_report(rep)
@@ -233,8 +238,8 @@ def simulate_tab() -> None:
                      key="sim_replace") if has else True
     if st.button("Simulate", type="primary", disabled=not ok):
         try:
-            info = with_progress("Simulating shoppers", usecases.simulate, store, name,
-                                 int(users), int(seed))
+            info = with_progress("Simulating shoppers", "simulate", int(users), int(seed),
+                                 dataset=name)
             st.success(f"{info['users']:,} shoppers with {info['interactions']:,} events "
                        f"({info['views']:,} views, {info['carts']:,} carts, "
                        f"{info['purchases']:,} purchases) on {info['items_touched']:,} "
@@ -256,7 +261,7 @@ def demo_tab(names: list[str]) -> None:
         if exists else True
     if st.button("Build the demo catalog", disabled=not sure):
         try:
-            with_progress("Building the demo", usecases.init_demo, store, int(n_items),
+            with_progress("Building the demo", "init_demo", int(n_items),
                           int(n_users), force=exists)
             components.open_dataset_button("demo")
         except RecsysError as exc:
@@ -281,8 +286,8 @@ def myntra_offer(names: list[str]) -> None:
 def load_myntra(folder: str | None, users: int) -> None:
     """Run the loader with progress, then offer the next steps."""
     try:
-        info = with_progress("Loading the Myntra sample", usecases.load_myntra_sample, store,
-                             folder, users=int(users), path_policy=usecases.app_path_policy())
+        info = with_progress("Loading the Myntra sample", "myntra", folder, users=int(users),
+                             path_policy=usecases.app_path_policy())
     except RecsysError as exc:
         components.error_box(exc, "Nothing was loaded")
         return
@@ -375,8 +380,8 @@ def import_features_section() -> None:
             ids = Path(ids_path.strip()) if ids_path.strip() else None
         else:
             raise RecsysError("Upload a feature file or give its path.")
-        rep = with_progress("Importing features", usecases.import_features, store, source,
-                            modality.strip(), dataset, ids=ids, on_error=on_error,
+        rep = with_progress("Importing features", "import_features", source,
+                            modality.strip(), dataset=dataset, ids=ids, on_error=on_error,
                             path_policy=usecases.app_path_policy())
         show_report(rep)
         if not rep.refused:

@@ -5,14 +5,14 @@ slices, diversity re-ranking, training curves and the table (ids only in its det
 import streamlit as st
 
 from recsys import usecases
-from recsys.core.errors import RecsysError
 from recsys.data.export import to_csv_bytes
 from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
 from recsys.evaluation import tables
 from recsys.evaluation.stats import ALPHA
-from ui import charts, components, resources
+from ui import charts, components, jobs, resources
 
 HEADLINE = ("ndcg", "recall", "precision", "f1", "hit_rate", "auc")
+PENDING, PENDING_FIRST = "ev_job", "ev_first_job"   # ids of the jobs this session started
 
 components.page_setup("Evaluate", "Every model ranks the whole catalog for each test shopper "
                                   "(what they already had is left out); the numbers say how "
@@ -50,16 +50,15 @@ with st.expander("Run an evaluation", expanded=st.session_state.get("ev_open", F
                                  "(mean ± std over folds; takes K times as long).")
     if st.button("Run evaluation", type="primary", icon=":material/play_arrow:",
                  disabled=not choose or not ks or folds == 1):
-        panel = components.ProgressPanel("Evaluating")
-        try:
-            done = usecases.evaluate(store, dataset, choose, sorted(ks), protocol,
-                                     progress=panel, folds=int(folds) if folds else None)
-            panel.done("Evaluation stored")
-            for note in done.attrs.get("notes", []):   # runs with a damaged model file
-                st.info(note, icon=":material/info:")
-            metrics = usecases.evaluation_results(store, dataset)
-        except RecsysError as exc:
-            components.error_box(exc, "Evaluation failed")
+        # a background job: leaving the page does not stop it; its numbers are stored
+        st.session_state[PENDING] = jobs.start("evaluate", choose, sorted(ks), protocol,
+                                               dataset=dataset,
+                                               folds=int(folds) if folds else None)
+    finished = jobs.follow_pending(PENDING, "Evaluating", "The evaluation")
+    if finished is not None:
+        for note in finished.result.attrs.get("notes", []):  # runs with a damaged model file
+            st.info(note, icon=":material/info:")
+        metrics = usecases.evaluation_results(store, dataset)
 
 if metrics.empty:
     first = usecases.first_evaluation_models(store, dataset)
@@ -70,13 +69,9 @@ if metrics.empty:
                 icon=":material/leaderboard:")
         if st.button("Run the first evaluation", type="primary", icon=":material/play_arrow:",
                      key="ev_first"):
-            panel = components.ProgressPanel("Evaluating")
-            try:
-                usecases.first_evaluation(store, dataset, progress=panel)
-                panel.done("Evaluation stored")
-                st.rerun()
-            except RecsysError as exc:
-                components.error_box(exc, "Evaluation failed")
+            st.session_state[PENDING_FIRST] = jobs.start("first_evaluation", dataset=dataset)
+        if jobs.follow_pending(PENDING_FIRST, "Evaluating", "The evaluation") is not None:
+            st.rerun()
     st.stop()
 
 # -- what is shown ----------------------------------------------------------------------------

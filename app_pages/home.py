@@ -34,11 +34,9 @@ if ready.missing:
     st.info("To use every page, " + "; ".join(steps[s] for s in ready.missing if s in steps)
             + ".")
 
-items = resources.items(dataset)
-photos = items[items["image_path"].notna()]
-if len(photos):
+sample = resources.sample_items(dataset, 12)     # a narrow read: never the whole catalog
+if len(sample):
     st.subheader("From the catalog")
-    sample = photos.sample(n=min(12, len(photos)), random_state=7)
     components.product_grid(sample, min_width=130)
 
 EXPLORE = [
@@ -62,8 +60,9 @@ for column, entries in zip(st.columns(3), EXPLORE):
 
 if ready.interactions:
     left, right = st.columns(2)
-    if items["master_category"].notna().any():
-        left.plotly_chart(charts.category_mix(items), width="stretch")
+    mix = resources.value_counts(dataset, "master_category")
+    if mix[[v is not None for v in mix.index]].sum() > 0:
+        left.plotly_chart(charts.category_mix_counts(mix), width="stretch")
     weekly = resources.weekly_events(dataset)
     if len(weekly):
         right.plotly_chart(charts.events_over_time(weekly), width="stretch")

@@ -7,11 +7,11 @@ from recsys import usecases
 from recsys.core.errors import RecsysError
 from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
 from recsys.models import display_name
-from ui import charts, components, resources, state
+from ui import charts, components, jobs, resources, state
 
 MAIN_PARAMS = ("epochs", "lr", "dim", "layers", "neighbours", "k", "reg", "l2", "shrink",
                "cf_model", "user_embeddings", "patience", "modalities")
-RUNNING = "tr_running"      # the model being trained, until its run finishes
+RUNNING = "tr_running"      # (job id, model) of the training this session follows
 FAMILY_ORDER = {"fusion": 0, "content": 1, "collaborative": 2, "baseline": 3}
 LABELS = {"lr": "learning rate", "dim": "embedding size", "reg": "L2 penalty",
           "l2": "L2 penalty", "epochs": "max epochs", "patience": "early-stopping patience",
@@ -79,12 +79,14 @@ def hyperparameters(spec: dict) -> dict:
     return {k: v for k, v in values.items() if v != defaults[k]}
 
 
-def run_training(name: str, params: dict, protocol: str, chart_slot) -> None:
-    """Train with live curves; the new run is shown below and preselected on User picks.
+def follow_training(job_id: int, name: str, chart_slot) -> None:
+    """Follow the training job with live curves; when it has ended, the new run is shown
+    below and preselected on User picks.
 
-    Stopping: the Stop button (drawn before this runs) makes Streamlit rerun the page, which
-    raises inside the next progress update; `train` then marks the run interrupted and keeps
-    the previous model in use (see `stopped_notice`)."""
+    Training runs as a background job (`ui.jobs`): leaving the page does not stop it (coming
+    back follows it again, the sidebar shows it meanwhile). The Stop button stops the job at
+    its next progress step; `train` then marks the run interrupted and keeps the previous
+    model in use (see `stopped_notice`)."""
     rows: list[dict] = []
     label = display_name(name)
 
@@ -97,20 +99,22 @@ def run_training(name: str, params: dict, protocol: str, chart_slot) -> None:
         chart_slot.plotly_chart(charts.training_curves(pd.DataFrame(rows), f"{label}: live"),
                                 width="stretch", key=f"live_{len(rows)}")
 
-    panel = components.ProgressPanel(f"Training {label}", on_metrics=live)
-    st.session_state[RUNNING] = name
-    try:
-        result = usecases.train(store, dataset, name, params, protocol=protocol,
-                                progress=panel)
-    except RecsysError as exc:
-        st.session_state.pop(RUNNING, None)
-        components.error_box(exc, "Training failed")
-        st.stop()
+    job = jobs.follow(job_id, f"Training {label}", on_metrics=live, stop_label="Stop training")
+    if job is None or job.active:   # unknown to this server (restarted) or still running
+        if job is None:
+            st.session_state.pop(RUNNING, None)
+        return
     st.session_state.pop(RUNNING, None)
-    run = result.run
-    panel.done(f"Trained {label} in {run.seconds:.1f} s (run {run.run_id})")
-    if result.vectors is not None and not result.vectors.nothing_to_do:
-        st.caption(result.vectors.summary())
+    if job.status == "stopped":
+        stopped_notice(name)
+        return
+    if job.status != "finished":
+        components.error_box(RecsysError(job.error or "unknown error"), "Training failed")
+        return
+    run = job.result.run
+    st.caption(f"Trained {label} in {run.seconds:.1f} s (run {run.run_id})")
+    if job.result.vectors is not None and not job.result.vectors.nothing_to_do:
+        st.caption(job.result.vectors.summary())
     state.show_run(run.run_id)
     st.session_state["tr_last"] = run.run_id
 
@@ -185,18 +189,14 @@ with left:
     start = st.button("Start training", type="primary", icon=":material/play_arrow:",
                       width="stretch")
 with right:
-    interrupted = None if start else st.session_state.pop(RUNNING, None)
-    if interrupted is not None:
-        stopped_notice(interrupted)
-    stop_slot = st.empty()
     if start:
-        stop_slot.button("Stop training", key="tr_stop", icon=":material/stop_circle:",
-                         help="Stops at the next progress step: the run is marked interrupted "
-                              "and the previous model of this kind stays in use.")
+        st.session_state[RUNNING] = (jobs.start("train", spec["name"], params,
+                                                protocol=protocol, dataset=dataset),
+                                     spec["name"])
+    following = st.session_state.get(RUNNING)
     chart_slot = st.empty()
     status_slot = st.empty()
-    if start:
-        run_training(spec["name"], params, protocol, chart_slot)
-        stop_slot.empty()
-    show_last_run(chart_slot, status_slot, start or interrupted is not None)
+    if following is not None:
+        follow_training(*following, chart_slot)
+    show_last_run(chart_slot, status_slot, following is not None)
 runs_table()

@@ -6,9 +6,13 @@ Starts `streamlit run app.py` on a database, drives Debian's Chromium with Playw
 * first start on an empty database until Home shows the catalog (demo, encoder, model);
 * page switches through the sidebar with a warm cache;
 * visual search: photo upload to results grid, several times (the first includes nothing but
-  the upload: the encoder is loaded when the page opens).
+  the upload: the encoder is loaded when the page opens);
+* `--home-items N`: what Home reads from the database on a synthetic catalog of N items,
+  before (every row: `Store.items`) and now (a 12-item sample and the category counts), and
+  the Home page's whole script run in Streamlit's AppTest (server side, no browser).
 
     python benchmarks/app.py --fresh                 # first start on a new temporary database
+    python benchmarks/app.py --home-items 1000000    # Home's reads at scale (no browser)
     RECSYS_DB=path/to/myntra.duckdb python benchmarks/app.py --dataset myntra --photo a.jpg b.jpg
 
 Numbers, not assertions: they depend on the machine and what else runs on it.
@@ -106,7 +110,12 @@ def main() -> None:
     ap.add_argument("--photo", nargs="+", help="query photos for visual search (default: two demo "
                                            "photos)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--home-items", type=int, metavar="N",
+                    help="only time Home's reads on a synthetic catalog of N items")
     args = ap.parse_args()
+    if args.home_items:
+        home_at_scale(args.home_items)
+        return
     from playwright.sync_api import sync_playwright
 
     out: dict = {"load_average_at_start": list(os.getloadavg())}
@@ -161,6 +170,71 @@ def main() -> None:
     name = "app-fresh.json" if args.fresh else f"app-{args.dataset or 'active'}.json"
     (results / name).write_text(json.dumps(out, indent=2))
     print(f"saved {results / name}")
+
+
+def home_at_scale(n: int) -> None:
+    """Home's data on a synthetic catalog of `n` items (titles, categories, photo paths): the
+    whole-table read it did before vs the narrow reads it does now, then the page's script run
+    in AppTest (cache cleared, then warm)."""
+    import numpy as np
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT))
+    from recsys.store import Store
+
+    out: dict = {"items": n, "load_average_at_start": list(os.getloadavg())}
+    tmp = tempfile.TemporaryDirectory()
+    db = Path(tmp.name) / "recsys.duckdb"
+    store = Store(db)
+    rng = np.random.default_rng(0)
+    cats = np.array(["Apparel", "Footwear", "Accessories", "Personal Care", "Free Items"])
+    t0 = time.perf_counter()
+    with store.transaction() as cur:
+        store.upsert_dataset(cur, "big", "catalog")
+        for start in range(0, n, 200_000):
+            m = min(200_000, n - start)
+            ids = [f"i{start + i:07d}" for i in range(m)]
+            store.upsert_items(cur, "big", pd.DataFrame({
+                "item_id": ids, "title": [f"product {i}" for i in ids],
+                "master_category": cats[rng.integers(0, len(cats), m)],
+                "article_type": "Tshirts", "price": rng.uniform(5, 200, m),
+                "image_path": [f"/nowhere/{i}.jpg" for i in ids]}))
+    print(f"built {n:,} items in {time.perf_counter() - t0:.1f} s")
+
+    def best(fn, repeat=3):
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    out["whole_table_s"] = best(lambda: store.items("big"))
+    out["narrow_s"] = best(lambda: (store.sample_items("big", 12),
+                                    store.item_value_counts("big", "master_category")))
+    print(f"Home's data, every row (before): {out['whole_table_s'] * 1000:8.0f} ms")
+    print(f"Home's data, narrow (now):       {out['narrow_s'] * 1000:8.0f} ms "
+          f"({out['whole_table_s'] / out['narrow_s']:.0f}x less)")
+    store.close()
+
+    from streamlit.testing.v1 import AppTest
+    os.environ["RECSYS_DB"] = str(db)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    t = time.perf_counter()
+    at.run()
+    out["home_first_run_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    at.run()
+    out["home_warm_run_s"] = time.perf_counter() - t
+    errors = [str(e.value) for e in at.exception]
+    print(f"Home page script, first run: {out['home_first_run_s']:.2f} s "
+          f"(includes the first-start check); warm rerun: {out['home_warm_run_s']:.2f} s "
+          f"(AppTest, server side)" + (f"; errors: {errors}" if errors else ""))
+    out["load_average_1_5_15_min"] = list(os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average {out['load_average_1_5_15_min']}")
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"app-home-{n}.json").write_text(json.dumps(out, indent=2))
 
 
 def _demo_photos(db: Path) -> list[str]:

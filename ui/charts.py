@@ -338,7 +338,15 @@ def category_mix(items: pd.DataFrame, column: str = "master_category", top: int 
                  ) -> go.Figure:
     """Donut of the catalog's categories: the `top` largest, the rest as "Other"; labels
     outside with room reserved for them (no clipping)."""
-    counts = items[column].fillna("Other").value_counts()
+    return category_mix_counts(items[column].fillna("Other").value_counts(), column, top)
+
+
+def category_mix_counts(counts: pd.Series, column: str = "master_category", top: int = 6
+                        ) -> go.Figure:
+    """`category_mix` from items per category (e.g. counted by the database)."""
+    counts = counts.rename(index=lambda v: "Other" if v is None or v != v else v)
+    counts = counts.groupby(level=0, sort=False).sum().sort_values(ascending=False,
+                                                                     kind="stable")
     if len(counts) > top:
         counts = pd.concat([counts.iloc[:top],
                             pd.Series({"Other": counts.iloc[top:].sum()})])

@@ -333,12 +333,19 @@ def no_vectors_notice(dataset: str) -> None:
     st.warning(f"'{dataset}' has no item vectors yet: the CLIP encoder must be aligned on its "
                "photos and texts, and the items embedded (a minute on the demo, a few on "
                "Myntra).")
-    if st.button("Align the encoder and embed the catalog", type="primary"):
-        panel = ProgressPanel("Preparing item vectors")
-        usecases.embed(store, dataset, align=True, progress=panel,
-                       path_policy=usecases.app_path_policy())
-        panel.done("Item vectors ready")
-        st.rerun()
+    from ui import jobs
+
+    running = jobs.find("embed", dataset)
+    if running is None and st.button("Align the encoder and embed the catalog",
+                                     type="primary"):
+        running = jobs.runner().get(jobs.start("embed", dataset, align=True,
+                                               path_policy=usecases.app_path_policy()))
+    if running is not None:       # a job: it goes on if the page is left
+        job = jobs.follow(running.job_id, "Preparing item vectors")
+        if job is not None and job.status == "finished":
+            st.rerun()
+        if job is not None:
+            jobs.ended_message(job, "Preparing item vectors")
     st.stop()
 
 

@@ -52,6 +52,28 @@ def users(dataset: str) -> pd.DataFrame:
     return _users(str(config.db_path()), dataset, get_store().interactions_version(dataset))
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _sample_items(db: str, dataset: str, token: str, n: int) -> pd.DataFrame:
+    return get_store().sample_items(dataset, n)
+
+
+def sample_items(dataset: str, n: int = 12) -> pd.DataFrame:
+    """`n` products with photos (the same until the items change): a narrow read, so a page
+    that shows a few products never loads a million rows."""
+    return _sample_items(str(config.db_path()), dataset, get_store().items_version(dataset), n)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _value_counts(db: str, dataset: str, token: str, column: str) -> pd.Series:
+    return get_store().item_value_counts(dataset, column)
+
+
+def value_counts(dataset: str, column: str) -> pd.Series:
+    """Items per value of `column` (counted by the database), cached until the items change."""
+    return _value_counts(str(config.db_path()), dataset, get_store().items_version(dataset),
+                         column)
+
+
 WEB_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from recsys.core.errors import RecsysError
 
 COMMAND_MODULES = ("recsys.cli.data", "recsys.cli.encoders", "recsys.cli.models",
-                   "recsys.cli.beyond", "recsys.cli.modalities")
+                   "recsys.cli.beyond", "recsys.cli.modalities", "recsys.cli.jobs")
 
 
 @dataclass

@@ -18,7 +18,8 @@ repository objects, so call sites stay `store.items(...)` and a transaction can 
   writer), items, users, interactions and the importers' writes;
 - `vectors.VectorPart`: item vectors (written, streamed, digested for the search indexes) and
   the encoder registry;
-- `runs.RunPart`: runs, epochs, metrics and evaluations, model files of runs.
+- `runs.RunPart`: runs, epochs, metrics and evaluations, model files of runs;
+- `jobs.JobPart`: background jobs (kind, parameters, status, progress, timings, error).
 
 What spans the aggregates (`counts`, `delete_dataset`) is on the façade itself.
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from recsys.store.catalog import CatalogPart, UnknownDataset
 from recsys.store.connection import HEADER_BYTES, StoreError
+from recsys.store.jobs import JobPart
 from recsys.store.runs import RunPart
 from recsys.store.schema import ACTIVE_DATASET, SCHEMA, SCHEMA_VERSION, TABLES
 from recsys.store.vectors import VectorPart
@@ -35,7 +37,7 @@ __all__ = ["ACTIVE_DATASET", "HEADER_BYTES", "SCHEMA", "SCHEMA_VERSION", "TABLES
            "StoreError", "UnknownDataset"]
 
 
-class Store(CatalogPart, VectorPart, RunPart):
+class Store(CatalogPart, VectorPart, RunPart, JobPart):
     """A DuckDB database file with the recsys schema; safe to share across threads."""
 
     def counts(self, dataset: str) -> dict[str, int]:

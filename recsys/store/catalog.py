@@ -121,6 +121,25 @@ class CatalogPart(ConnectionPart):
                              WHERE i.dataset = $dataset ORDER BY w.pos""",
                           {"ids": ids, "dataset": dataset})
 
+    def sample_items(self, dataset: str, n: int, seed: int = 7,
+                     with_photo: bool = True) -> pd.DataFrame:
+        """`n` items of a dataset drawn by a seeded hash of their ids (the same ones until the
+        items change), optionally only those with a photo: a narrow read for a glance at a
+        big catalog (Home), never the whole table."""
+        photo = "AND image_path IS NOT NULL" if with_photo else ""
+        return self.query(f"SELECT * EXCLUDE (dataset) FROM items WHERE dataset = ? {photo} "
+                          "ORDER BY hash(item_id || ?), item_id LIMIT ?",
+                          [dataset, str(int(seed)), int(n)])
+
+    def item_value_counts(self, dataset: str, column: str) -> pd.Series:
+        """How many items have each value of `column` (NULL as None), largest first."""
+        known = {str(c) for c in self.query("DESCRIBE items")["column_name"]} - {"dataset"}
+        if column not in known:
+            raise ValueError(f"items have no column {column!r}")
+        frame = self.query(f'SELECT "{column}" AS value, count(*) AS n FROM items '
+                           "WHERE dataset = ? GROUP BY 1 ORDER BY 2 DESC, 1", [dataset])
+        return pd.Series(frame["n"].to_numpy(), index=frame["value"].to_numpy(), name=column)
+
     def item_ids(self, dataset: str) -> list[str]:
         return [r[0] for r in self.cursor().execute(
             "SELECT item_id FROM items WHERE dataset = ? ORDER BY item_id", [dataset]).fetchall()]

@@ -80,6 +80,9 @@ class ConnectionPart:
                 self._conn.execute("INSERT OR REPLACE INTO settings VALUES ('schema_version', ?)",
                                    [SCHEMA_VERSION])
                 self._mark_interrupted_runs()
+                mark_jobs = getattr(self, "_mark_interrupted_jobs", None)
+                if mark_jobs is not None:
+                    mark_jobs()
             except (duckdb.Error, OSError) as exc:
                 self._conn.close()
                 raise self._open_error(exc) from exc

@@ -102,6 +102,27 @@ CREATE TABLE IF NOT EXISTS runs (
     message VARCHAR
 );
 
+CREATE SEQUENCE IF NOT EXISTS job_ids START 1;
+
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id INTEGER PRIMARY KEY DEFAULT nextval('job_ids'),
+    kind VARCHAR NOT NULL,              -- embed | train | evaluate | map | ab_test | import ...
+    dataset VARCHAR,
+    params JSON,
+    status VARCHAR NOT NULL,            -- queued | running | finished | failed | stopped |
+                                        -- interrupted
+    done DOUBLE DEFAULT 0,
+    total DOUBLE DEFAULT 1,
+    message VARCHAR,
+    stage VARCHAR,
+    created_at TIMESTAMP DEFAULT current_timestamp,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    seconds DOUBLE,
+    result JSON,
+    error VARCHAR
+);
+
 CREATE TABLE IF NOT EXISTS run_epochs (
     run_id INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
@@ -163,7 +184,7 @@ SCHEMA = CREATE_TABLES + ADD_COLUMNS
 """Everything run at open: the tables, then the added columns."""
 
 TABLES = ("settings", "datasets", "items", "users", "interactions", "embeddings", "encoders",
-          "runs", "run_epochs", "metrics", "rerank_metrics")
+          "runs", "run_epochs", "metrics", "rerank_metrics", "jobs")
 """The tables `insert_frame` accepts."""
 
 ACTIVE_DATASET = "active_dataset"

@@ -65,6 +65,9 @@ _EXPORTS = {
     "cluster_purity": "catalog_map",
     # experiments: a simulated A/B test with the simulator's hidden tastes
     "ab_test": "experiments", "hidden_tastes": "experiments",
+    # jobs: long use cases in the background, and the list of jobs
+    "JOB_KINDS": "jobs", "start_job": "jobs", "list_jobs": "jobs", "job_summary": "jobs",
+    "UnknownJobKind": "jobs",
     # housekeeping: disk use, old model files
     "disk_usage": "housekeeping", "prune_models": "housekeeping",
 }

@@ -104,7 +104,8 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
                 method: str | None = None, clusters: int | None = None, seed: int = 0,
                 image_weight: float | None = None,
                 user_id: str | None = None, model: str | int | None = None, k: int = 20,
-                progress: ProgressCallback | None = None) -> CatalogMap:
+                progress: ProgressCallback | None = None,
+                only_cached: bool = False) -> CatalogMap | None:
     """The products on a 2-D map of their `vectors` ("fused": photo and text together,
     "image" or "text") by `method` ("auto", the default: UMAP for large catalogs, t-SNE for
     small ones; or "umap", "tsne"), coloured by `clusters`
@@ -114,7 +115,8 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
     `default_model`; trained first when missing). `image_weight` weighs photo against text in
     the fused vectors (default the search's `MIXED_WEIGHT`, 0.7: also the best clusters on
     Myntra, see docs/beyond.md). Raises `NoVectors` without item vectors, `MapError` for
-    impossible settings."""
+    impossible settings. With `only_cached`, returns None instead of computing a projection
+    that is not cached yet (the app then computes it as a background job)."""
     from recsys.core import config
     from recsys.explore.projection import (
         DEFAULT_CLUSTERS,
@@ -152,6 +154,8 @@ def catalog_map(store: Store, dataset: str | None = None, *, vectors: str = "fus
                          f"{len(rows)}|{weight if vectors == 'fused' else ''}".encode()
                          ).hexdigest()[:16]
     path = config.artifacts_dir(store.path, "maps") / f"{dataset}-{token}.npz"
+    if only_cached and not path.is_file():
+        return None
     t0 = time.perf_counter()
     coords, from_cache = cached_projection(
         path, lambda: project(x, method, seed, scaled(progress, 0.0, 0.8)), rows=len(rows))

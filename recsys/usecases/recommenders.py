@@ -359,6 +359,7 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     rows = store.items(dataset, ids) if ids else pd.DataFrame(columns=["item_id"])
     catalog = {r["item_id"]: r for r in rows.to_dict("records")}
     codes = _attribute_codes(store, dataset, fitted.item_ids)
+    thresholds = closeness(store, dataset, data, fitted.item_ids)
     attributes, sentences = {}, {}
     for e, item in zip(explanations, items):
         if codes is not None:
@@ -369,6 +370,7 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
         cited = [Cited(str(catalog.get(s.item_id, {}).get("title") or f"item {s.item_id}"),
                        history.get(s.item_id), s.similarities) for s in e.similar]
         sentences[e.item_id] = pick_sentence(e.weights, cited, cold=e.cold, attributes=drivers,
+                                             thresholds=thresholds,
                                              seen=history.get(e.item_id))
     return Recommendations(dataset, str(user_id), run.name, run.run_id, run.config.get("encoder"),
                            explanations, catalog, include_seen, diversity, history, sentences,
@@ -382,6 +384,25 @@ def _for_whom(store: Store, dataset: str, user_id: str, catalog: dict) -> dict[s
     profile = (store.user(dataset, user_id) or {}).get("profile")
     labels = {i: recipient_label(profile, row.get("gender")) for i, row in catalog.items()}
     return {i: label for i, label in labels.items() if label}
+
+
+def closeness(store: Store, dataset: str, data, item_ids) -> dict[str, float]:
+    """Per vector modality, the similarity above which a pick "looks like" / is "described
+    like" a history item, measured on this catalog (`recsys.explain.closeness`); cached per
+    catalog and vectors."""
+    from recsys.explain.closeness import close_thresholds
+
+    def build() -> dict[str, float]:
+        items = store.items(dataset)
+        types = None
+        if "article_type" in items:
+            by_id = dict(zip(items["item_id"].astype(str), items["article_type"]))
+            types = [by_id.get(str(i)) for i in item_ids]
+        return close_thresholds(data.vectors, types)
+
+    key = (db_key(store), dataset, store.items_version(dataset), vectors_version(store, dataset),
+           tuple(sorted(data.vectors)), len(item_ids))
+    return cached("closeness", key, build)
 
 
 def item_genders(store: Store, dataset: str, item_ids) -> list:

@@ -7,7 +7,7 @@ import streamlit as st
 from recsys import usecases
 from recsys.evaluation.stats import ALPHA
 from recsys.models import display_name
-from recsys.simulation.abtest import METRIC_LABELS, format_p
+from recsys.simulation.abtest import METRIC_LABELS
 from ui import charts, components, resources, words
 
 RESULT = "ab_result"

@@ -7,7 +7,7 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.core.errors import RecsysError
-from ui import charts, components, resources
+from ui import charts, components, resources, words
 
 VECTORS = {"fused": "photo + text (fused)", "image": "photo only", "text": "text only"}
 METHODS = {"auto": "automatic", "umap": "UMAP", "tsne": "t-SNE"}
@@ -78,12 +78,10 @@ metrics = st.columns(4)
 metrics[0].metric("Products", f"{len(cmap.points):,}")
 metrics[1].metric("Clusters", n_clusters)
 if cmap.purity is not None:
-    metrics[2].metric("Purity vs article type", f"{cmap.purity:.1%}",
-                      help="Share of products whose cluster's most common article type is "
-                           "their own.")
-    metrics[3].metric("NMI vs article type", f"{cmap.nmi:.3f}",
-                      help="Normalised mutual information of clusters and types (0 = "
-                           "unrelated, 1 = the same grouping).")
+    metrics[2].metric(words.label("purity").capitalize(), f"{cmap.purity:.1%}",
+                      help=words.tooltip("purity"))
+    metrics[3].metric(words.label("nmi").capitalize(), f"{cmap.nmi:.3f}",
+                      help=words.tooltip("nmi"))
 photos = st.toggle("Photos on the map", value=True, key="map_photos",
                    help="Photos of the products nearest each cluster's centre.")
 figure = charts.catalog_map(cmap.points, colour, cmap.clusters, cmap.overlay,

@@ -9,6 +9,7 @@ from recsys import usecases
 from recsys.core import config
 from recsys.core.errors import RecsysError
 from ui import components, resources, state
+from ui.words import plural
 
 APPEND_LABEL = "'Add to the dataset's existing interactions'"
 REPLACE_LABEL = "'Replace even if this removes interactions'"
@@ -236,8 +237,8 @@ def simulate_tab() -> None:
             info = with_progress("Simulating shoppers", usecases.simulate, store, name,
                                  int(users), int(seed))
             st.success(f"{info['users']:,} shoppers with {info['interactions']:,} events "
-                       f"({info['views']:,} views, {info['carts']:,} carts, "
-                       f"{info['purchases']:,} purchases) on {info['items_touched']:,} "
+                       f"({plural(info['views'], 'view')}, {plural(info['carts'], 'cart')}, "
+                       f"{plural(info['purchases'], 'purchase')}) on {info['items_touched']:,} "
                        "products.")
         except RecsysError as exc:
             components.error_box(exc, "Simulation failed")

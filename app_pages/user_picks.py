@@ -195,7 +195,7 @@ def show_picks(recs: usecases.Recommendations, min_width: int) -> None:
     components.card_grid(cards, min_width)
     if recs.similarity and recs.diversity > 0:
         st.caption(f"Re-ranked for variety: the picks are {recs.similarity['picks']:.2f} alike "
-                   f"on average (cosine of their photos and texts), "
+                   f"on average (similarity of their photos and texts, 1 = identical), "
                    f"{recs.similarity['most_relevant']:.2f} in the model's own order.")
 
 

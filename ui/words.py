@@ -96,5 +96,37 @@ def ab_headline(result: Any, name_a: str, name_b: str) -> str:
     elif clicks.significant and buys is not None and buys.lift is not None and \
             not buys.significant:
         parts.append("So: more clicks is shown; whether it sells more is not.")
-    parts.append(f"Both arms were shown to the same {result.population:,} shoppers.")
+    parts.append(f"(Both arms were shown to the same {result.population:,} shoppers).")
     return " ".join(parts)
+
+
+def run_labels(runs) -> dict[int, str]:
+    """Plain names for a table of model runs (columns run_id, model; newest first): the
+    model's display name, and "earlier version" for older runs of the same model. Run ids
+    stay out of the label (they belong in details)."""
+    from recsys.models import display_name
+
+    out: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for r in runs.itertuples():
+        n = seen.get(r.model, 0)
+        seen[r.model] = n + 1
+        name = display_name(r.model)
+        out[int(r.run_id)] = name if n == 0 else f"{name} (earlier version {n})"
+    return out
+
+
+def stop_words(model: str, status: str | None, run_id: int | None,
+               kept_run_id: int | None) -> str:
+    """What the Train page says after Stop: the stopped run's state (a run still finishing
+    its step is "being stopped", never "had not started") and which model is in use now
+    (only an earlier finished run of the same model can be; otherwise none is)."""
+    if run_id is None or status == "finished":    # the newest run is an older, finished one
+        what = "No run of it had been recorded yet"
+    elif status in ("running", None):
+        what = f"Run {run_id} is being stopped (it stops at its next step)"
+    else:
+        what = f"Run {run_id} is marked {status}"
+    kept = (f"the earlier {model} (run {kept_run_id}) stays in use" if kept_run_id is not None
+            else f"there is no earlier {model}, so none is in use until one finishes")
+    return f"Training of {model} stopped. {what}; {kept}."

@@ -75,3 +75,15 @@ def test_slices_caption_names_cold_start_items_only_with_their_panel():
     assert "cold-start" not in str(fig.layout.title.subtitle.text)
     rows += [{**rows[0], "slice": "cold_items"}]
     assert "cold-start" in str(slice_bars(pd.DataFrame(rows), "recall", 20).layout.title.subtitle.text)
+
+
+def test_stop_wording_on_a_first_run_and_later():
+    from ui.words import stop_words
+
+    first = stop_words("Combined model", "running", 7, None)
+    assert "being stopped" in first and "had not started" not in first
+    assert "no earlier Combined model" in first and "stays in use" not in first
+    assert "No run of it had been recorded yet" in stop_words("EASE", None, None, None)
+    assert "No run of it" in stop_words("EASE", "finished", 3, 3)
+    later = stop_words("EASE", "interrupted", 9, 4)
+    assert "Run 9 is marked interrupted" in later and "earlier EASE (run 4) stays in use" in later

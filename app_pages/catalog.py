@@ -26,7 +26,7 @@ with st.container(border=True):
     cols = st.columns(len(facets) + 1 if facets else 1)
     chosen = {}
     for col, (column, label) in zip(cols, facets.items()):
-        chosen[column] = col.multiselect(label, facet_values(items, column),
+        chosen[column] = col.multiselect(label, facet_values(items, column), placeholder="Any",
                                          key=f"cat_f_{column}")
     keywords = cols[-1].text_input("Keywords", placeholder="brand, word, id", key="cat_kw")
 

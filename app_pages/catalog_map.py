@@ -78,9 +78,9 @@ metrics = st.columns(4)
 metrics[0].metric("Products", f"{len(cmap.points):,}")
 metrics[1].metric("Clusters", n_clusters)
 if cmap.purity is not None:
-    metrics[2].metric(words.label("purity").capitalize(), f"{cmap.purity:.1%}",
+    metrics[2].metric(words.heading("purity"), f"{cmap.purity:.1%}",
                       help=words.tooltip("purity"))
-    metrics[3].metric(words.label("nmi").capitalize(), f"{cmap.nmi:.3f}",
+    metrics[3].metric(words.heading("nmi"), f"{cmap.nmi:.3f}",
                       help=words.tooltip("nmi"))
 photos = st.toggle("Photos on the map", value=True, key="map_photos",
                    help="Photos of the products nearest each cluster's centre.")

@@ -6,8 +6,9 @@
     python benchmarks/walk_screenshots.py --db data/myntra.duckdb --prefix myntra
 
 Each page is opened, left to finish running, checked for a Streamlit exception and shot at
-1440 px wide (viewport height 1100), JPEG quality 55 (well under 200 KB each). On User picks
-the busiest shopper is chosen; on Catalog the query "black running shoes for women" is typed.
+1440 px wide (viewport height 1100; User picks and the A/B test whole), JPEG quality 55. On
+Catalog the query "black running shoes for women" is typed; on the A/B test the default test
+is run.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--prefix", default="demo")
     parser.add_argument("--out", default=str(ROOT / "docs" / "img"))
+    parser.add_argument("--pages", default=",".join(PAGES),
+                        help="comma-separated page names (default: every page)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -69,7 +72,8 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1440, "height": 1100})
-            for name, path in PAGES.items():
+            for name in args.pages.split(","):
+                path = PAGES[name]
                 t0 = time.perf_counter()
                 page.goto(f"{url}/{path}")
                 _idle(page)
@@ -78,9 +82,14 @@ def main() -> None:
                     box.fill("black running shoes for women")
                     box.press("Enter")
                     _idle(page)
+                if name == "ab_test":
+                    page.get_by_role("button", name="Run the test").click()
+                    page.wait_for_timeout(3000)
+                    _idle(page)
                 broken = page.locator('[data-testid="stException"]').count()
                 shot = out / f"{args.prefix}-{name}.jpg"
-                page.screenshot(path=str(shot), type="jpeg", quality=55)
+                page.screenshot(path=str(shot), type="jpeg", quality=55,
+                                full_page=name in ("ab_test", "user_picks"))
                 print(f"{name}: {time.perf_counter() - t0:.1f} s, {shot.stat().st_size // 1024}"
                       f" KB{' EXCEPTION ON PAGE' if broken else ''}")
             browser.close()

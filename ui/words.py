@@ -130,3 +130,10 @@ def stop_words(model: str, status: str | None, run_id: int | None,
     kept = (f"the earlier {model} (run {kept_run_id}) stays in use" if kept_run_id is not None
             else f"there is no earlier {model}, so none is in use until one finishes")
     return f"Training of {model} stopped. {what}; {kept}."
+
+
+def heading(term: str) -> str:
+    """The plain label with its first letter upper-cased (acronyms stay as they are):
+    "nmi" -> "Agreement with categories (NMI)"."""
+    text = label(term)
+    return text[:1].upper() + text[1:]

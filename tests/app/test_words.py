@@ -38,6 +38,8 @@ def test_headline_without_any_significant_difference_says_so():
 
 def test_glossary_labels_and_tooltips():
     assert label("ndcg") == "ranking quality (NDCG)" and label("NMI").endswith("(NMI)")
+    from ui.words import heading
+    assert heading("nmi") == "Agreement with categories (NMI)"
     assert all(tooltip(t) and "\n" not in tooltip(t) for t in GLOSSARY)
     assert label("unknown-term") == "unknown-term" and tooltip("unknown-term") is None
     assert plural(1, "cart") == "1 cart" and plural(2, "cart") == "2 carts"

@@ -1,0 +1,22 @@
+"""Plain words on the pages (issue 24): no encoder version on Home outside its details,
+filters that say "Any" instead of a cut-off "Choose options"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..app_helpers import app_test, problems
+
+
+def test_home_keeps_the_encoder_version_in_details(app_db: Path):
+    at = app_test(app_db, "app_pages/home.py")
+    assert not problems(at), problems(at)
+    assert not any("encoder:" in c.value for c in at.caption)
+    details = [e for e in at.expander if e.label == "Technical details"]
+    assert details and any("encoder" in c.value for c in details[0].caption)
+
+
+def test_catalog_filters_say_any(app_db: Path):
+    at = app_test(app_db, "app_pages/catalog.py")
+    assert not problems(at), problems(at)
+    assert at.multiselect(key="cat_f_gender").placeholder == "Any"

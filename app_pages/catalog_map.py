@@ -58,7 +58,8 @@ components.notes(cmap.notes)
 
 
 def photo_layer(points: pd.DataFrame, per_cluster: int) -> list[dict]:
-    """Small photos of the products nearest each cluster's centre, placed where they sit."""
+    """Small photos of the products nearest each cluster's centre, placed where they sit, drawn
+    below the points (a shopper's stars and the cluster points stay visible)."""
     span = float(max(np.ptp(points["x"]), np.ptp(points["y"]), 1e-6))
     size = span / 20
     images = []
@@ -70,7 +71,7 @@ def photo_layer(points: pd.DataFrame, per_cluster: int) -> list[dict]:
             if uri:
                 images.append(dict(source=uri, x=r["x"], y=r["y"], xref="x", yref="y",
                                    sizex=size, sizey=size, xanchor="center", yanchor="middle",
-                                   layer="above", opacity=0.95))
+                                   layer="below", opacity=0.9))  # points and stars on top
     return images
 
 

@@ -33,6 +33,10 @@ def show_report(rep) -> None:
         st.warning(note, icon=":material/info:")
 
 
+FLASH = "data_flash"
+"""Messages of a step that reran the page (so its tables show the new data)."""
+
+
 def with_progress(label: str, step, *args, **kwargs):
     """Run a use case with a progress bar, then drop cached data that it may have changed."""
     panel = components.ProgressPanel(label)
@@ -287,13 +291,17 @@ def load_myntra(folder: str | None, users: int) -> None:
     except RecsysError as exc:
         components.error_box(exc, "Nothing was loaded")
         return
-    st.success(f"Loaded '{info['dataset']}': {info['items']:,} products and "
-               f"{info['users']:,} simulated shoppers ({info['interactions']:,} events) in "
-               f"{info['seconds']:.0f} s.")
     state.set_dataset(info["dataset"])
-    st.info("Next: Visual search and the fusion models need item vectors. Open Visual search "
-            "(a button there aligns the encoder and embeds the photos, a few minutes), or train "
-            "a model on the Train page, which does it first.")
+    # the datasets table above was drawn before the load: show it again with the new dataset,
+    # the messages kept for the rerun
+    st.session_state[FLASH] = [
+        ("success", f"Loaded '{info['dataset']}': {info['items']:,} products and "
+                    f"{info['users']:,} simulated shoppers ({info['interactions']:,} events) in "
+                    f"{info['seconds']:.0f} s."),
+        ("info", "Next: Visual search and the fusion models need item vectors. Open Visual "
+                 "search (a button there aligns the encoder and embeds the photos, a few "
+                 "minutes), or train a model on the Train page, which does it first.")]
+    st.rerun()
 
 
 def samples_tab() -> None:
@@ -391,6 +399,8 @@ components.page_setup("Data", "What is in the database, and how to add to it. Ev
                               "one transaction: a refused or failed import changes nothing.")
 store = resources.get_store()
 info = usecases.status(store)
+for kind, message in st.session_state.pop(FLASH, []):
+    getattr(st, kind)(message)
 overview(info)
 myntra_offer([d["name"] for d in info["datasets"]])
 disk_block()

@@ -7,8 +7,8 @@ import streamlit as st
 from recsys import usecases
 from recsys.evaluation.stats import ALPHA
 from recsys.models import display_name
-from recsys.simulation.abtest import METRIC_LABELS, format_p
-from ui import charts, components, jobs, resources
+from recsys.simulation.abtest import METRIC_LABELS
+from ui import charts, components, jobs, resources, words
 
 RESULT = "ab_result"
 PENDING = "ab_job"          # the id of the A/B job this session started
@@ -81,26 +81,11 @@ level = f"{1 - result.alpha:.0%}"
 
 
 def headline() -> str:
-    """The result in one paragraph a stakeholder reads."""
+    """The result in one paragraph a stakeholder reads: clicks and purchases, each with its
+    significance (`ui.words.ab_headline`)."""
     if clicks.lift is None:
         return "Nobody clicked in one of the arms: run with more shoppers or visits."
-    ahead, behind = (name_b, name_a) if clicks.lift > 0 else (name_a, name_b)
-    more = clicks.lift if clicks.lift > 0 else 1 / (1 + clicks.lift) - 1
-    text = (f"**{ahead}** got **{more:.1%} more clicks** per visit than {behind} "
-            f"({clicks.b.rate:.1%} vs {clicks.a.rate:.1%} of visits for B vs A, "
-            f"both arms shown to the same {result.population:,} shoppers). ")
-    if clicks.significant:
-        text += (f"This is **statistically significant** ({format_p(clicks.p_value)}): a "
-                 f"difference this large would happen by chance less than "
-                 f"{result.alpha:.0%} of the time if the models were equal.")
-    else:
-        text += (f"This is **not significant** ({format_p(clicks.p_value)}): chance alone "
-                 "could explain it.")
-        if clicks.needed_per_arm:
-            text += (f" To detect a difference this size reliably ({result.power:.0%} "
-                     f"power) a test needs about **{clicks.needed_per_arm:,} shoppers per "
-                     f"arm**; this one had {min(result.shoppers.values()):,}.")
-    return text
+    return words.ab_headline(result, name_a, name_b)
 
 
 st.markdown(headline())
@@ -123,15 +108,21 @@ with left:
                          "low": est.low, "high": est.high, "label": f"{arm}: {nm}"})
     st.plotly_chart(charts.ab_rates(rows), width="stretch")
 with right:
-    lifts = []
-    if result.verdict.offline_lift is not None:
-        lifts.append({"what": f"offline NDCG@{result.k}", "lift": result.verdict.offline_lift})
+    online = []
     if clicks.lift is not None:
-        lifts.append({"what": "online clicks (this test)", "lift": clicks.lift})
+        online.append({"what": "clicks (this test)", "lift": clicks.lift})
     if clicks.expected_lift is not None:
-        lifts.append({"what": "online clicks (true, no noise)", "lift": clicks.expected_lift})
-    if lifts:
-        st.plotly_chart(charts.offline_online(lifts), width="stretch")
+        online.append({"what": "clicks (true, no noise)", "lift": clicks.expected_lift})
+    if buys.lift is not None:
+        online.append({"what": "purchases (this test)", "lift": buys.lift})
+    if online:
+        st.plotly_chart(charts.offline_online(online, "Online: B compared with A (shoppers)"),
+                        width="stretch")
+    if result.verdict.offline_lift is not None:
+        st.plotly_chart(charts.offline_online(
+            [{"what": f"{words.label('ndcg')} in the top {result.k}",
+              "lift": result.verdict.offline_lift}],
+            "Offline: B compared with A (held-out history)"), width="stretch")
 
 st.subheader("Offline vs online")
 if result.verdict.disagree:

@@ -26,7 +26,7 @@ with st.container(border=True):
     cols = st.columns(len(facets) + 1 if facets else 1)
     chosen = {}
     for col, (column, label) in zip(cols, facets.items()):
-        chosen[column] = col.multiselect(label, facet_values(items, column),
+        chosen[column] = col.multiselect(label, facet_values(items, column), placeholder="Any",
                                          key=f"cat_f_{column}")
     keywords = cols[-1].text_input("Keywords", placeholder="brand, word, id", key="cat_kw")
 
@@ -56,8 +56,11 @@ shown = found.items
 size = st.session_state.get("cat_page_size", 24)
 pages = max(1, math.ceil(len(shown) / size))
 head = st.columns([3, 1, 1])
-head[0].markdown(f"**{len(shown):,}** of {found.total:,} products"
-                 + (f" · ranked by CLIP in {1000 * found.seconds:.0f} ms" if found.ranked else ""))
+head[0].markdown(usecases.catalog_count_words(found))
+if found.understood:
+    head[0].caption("Understood: " + "; ".join(f"{attr} {', '.join(values)}" for attr, values
+                                                in found.understood.items())
+                    + " (preferred in the ranking, not required)")
 if st.session_state.get("cat_page", 1) > pages:
     st.session_state["cat_page"] = 1
 page = int(head[1].number_input("Page", 1, pages, key="cat_page", disabled=pages == 1,

@@ -7,7 +7,7 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.core.errors import RecsysError
-from ui import charts, components, jobs, resources
+from ui import charts, components, jobs, resources, words
 
 VECTORS = {"fused": "photo + text (fused)", "image": "photo only", "text": "text only"}
 METHODS = {"auto": "automatic", "umap": "UMAP", "tsne": "t-SNE"}
@@ -82,7 +82,8 @@ components.notes(cmap.notes)
 
 
 def photo_layer(points: pd.DataFrame, per_cluster: int) -> list[dict]:
-    """Small photos of the products nearest each cluster's centre, placed where they sit."""
+    """Small photos of the products nearest each cluster's centre, placed where they sit, drawn
+    below the points (a shopper's stars and the cluster points stay visible)."""
     span = float(max(np.ptp(points["x"]), np.ptp(points["y"]), 1e-6))
     size = span / 20
     images = []
@@ -94,7 +95,7 @@ def photo_layer(points: pd.DataFrame, per_cluster: int) -> list[dict]:
             if uri:
                 images.append(dict(source=uri, x=r["x"], y=r["y"], xref="x", yref="y",
                                    sizex=size, sizey=size, xanchor="center", yanchor="middle",
-                                   layer="above", opacity=0.95))
+                                   layer="below", opacity=0.9))  # points and stars on top
     return images
 
 
@@ -102,12 +103,10 @@ metrics = st.columns(4)
 metrics[0].metric("Products", f"{len(cmap.points):,}")
 metrics[1].metric("Clusters", n_clusters)
 if cmap.purity is not None:
-    metrics[2].metric("Purity vs article type", f"{cmap.purity:.1%}",
-                      help="Share of products whose cluster's most common article type is "
-                           "their own.")
-    metrics[3].metric("NMI vs article type", f"{cmap.nmi:.3f}",
-                      help="Normalised mutual information of clusters and types (0 = "
-                           "unrelated, 1 = the same grouping).")
+    metrics[2].metric(words.heading("purity"), f"{cmap.purity:.1%}",
+                      help=words.tooltip("purity"))
+    metrics[3].metric(words.heading("nmi"), f"{cmap.nmi:.3f}",
+                      help=words.tooltip("nmi"))
 photos = st.toggle("Photos on the map", value=True, key="map_photos",
                    help="Photos of the products nearest each cluster's centre.")
 figure = charts.catalog_map(cmap.points, colour, cmap.clusters, cmap.overlay,

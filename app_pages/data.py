@@ -9,6 +9,7 @@ from recsys import usecases
 from recsys.core import config
 from recsys.core.errors import RecsysError
 from ui import components, jobs, resources, state
+from ui.words import plural
 
 APPEND_LABEL = "'Add to the dataset's existing interactions'"
 REPLACE_LABEL = "'Replace even if this removes interactions'"
@@ -30,6 +31,10 @@ def show_report(rep) -> None:
         st.warning(f"{reason}: {count:,} rows, e.g. {'; '.join(rep.examples.get(reason, []))}")
     for note in rep.notes:
         st.warning(note, icon=":material/info:")
+
+
+FLASH = "data_flash"
+"""Messages of a step that reran the page (so its tables show the new data)."""
 
 
 def with_progress(label: str, kind: str, *args, dataset: str | None = None, **kwargs):
@@ -241,8 +246,8 @@ def simulate_tab() -> None:
             info = with_progress("Simulating shoppers", "simulate", int(users), int(seed),
                                  dataset=name)
             st.success(f"{info['users']:,} shoppers with {info['interactions']:,} events "
-                       f"({info['views']:,} views, {info['carts']:,} carts, "
-                       f"{info['purchases']:,} purchases) on {info['items_touched']:,} "
+                       f"({plural(info['views'], 'view')}, {plural(info['carts'], 'cart')}, "
+                       f"{plural(info['purchases'], 'purchase')}) on {info['items_touched']:,} "
                        "products.")
         except RecsysError as exc:
             components.error_box(exc, "Simulation failed")
@@ -291,13 +296,17 @@ def load_myntra(folder: str | None, users: int) -> None:
     except RecsysError as exc:
         components.error_box(exc, "Nothing was loaded")
         return
-    st.success(f"Loaded '{info['dataset']}': {info['items']:,} products and "
-               f"{info['users']:,} simulated shoppers ({info['interactions']:,} events) in "
-               f"{info['seconds']:.0f} s.")
     state.set_dataset(info["dataset"])
-    st.info("Next: Visual search and the fusion models need item vectors. Open Visual search "
-            "(a button there aligns the encoder and embeds the photos, a few minutes), or train "
-            "a model on the Train page, which does it first.")
+    # the datasets table above was drawn before the load: show it again with the new dataset,
+    # the messages kept for the rerun
+    st.session_state[FLASH] = [
+        ("success", f"Loaded '{info['dataset']}': {info['items']:,} products and "
+                    f"{info['users']:,} simulated shoppers ({info['interactions']:,} events) in "
+                    f"{info['seconds']:.0f} s."),
+        ("info", "Next: Visual search and the fusion models need item vectors. Open Visual "
+                 "search (a button there aligns the encoder and embeds the photos, a few "
+                 "minutes), or train a model on the Train page, which does it first.")]
+    st.rerun()
 
 
 def samples_tab() -> None:
@@ -395,6 +404,8 @@ components.page_setup("Data", "What is in the database, and how to add to it. Ev
                               "one transaction: a refused or failed import changes nothing.")
 store = resources.get_store()
 info = usecases.status(store)
+for kind, message in st.session_state.pop(FLASH, []):
+    getattr(st, kind)(message)
 overview(info)
 myntra_offer([d["name"] for d in info["datasets"]])
 disk_block()

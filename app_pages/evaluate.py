@@ -176,9 +176,9 @@ with tabs[4]:
         chosen = st.multiselect("Runs", [r for r, _ in curves],
                                 default=[r for r, _ in curves][:2], key="ev_curves",
                                 format_func=lambda r: f"{name_of(dict(curves)[r])} · run {r}")
-        cols = st.columns(2)
-        for n, run in enumerate(chosen):
+        for n, run in enumerate(chosen):     # full width: each chart has two panels
             frame = usecases.training_curve(store, int(run))
+            cols = [st, st]
             if len(frame) > 1:
                 cols[n % 2].plotly_chart(
                     charts.training_curves(frame, f"{name_of(dict(curves)[run])} · run {run}"),

@@ -24,9 +24,10 @@ cols[1].metric("With photos", f"{ready.photos:,}")
 cols[2].metric("Shoppers", f"{ready.users:,}")
 cols[3].metric("Interactions", f"{ready.interactions:,}")
 cols[4].metric("Trained models", f"{ready.models:,}")
-st.caption(f"Dataset **{dataset}** ({info['kind']}) · encoder: "
-           f"{ready.encoder or 'none yet'}"
+st.caption(f"Dataset **{dataset}** ({info['kind']})"
            + (f" · {info['attribution']}" if isinstance(info["attribution"], str) else ""))
+with st.expander("Technical details"):
+    st.caption(f"Photo and text reader (encoder): {ready.encoder or 'none yet'}")
 
 if ready.missing:
     steps = {"encoder": "align the encoder and embed the items (Visual search or Train page)",

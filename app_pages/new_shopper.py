@@ -9,7 +9,9 @@ import streamlit as st
 from recsys import usecases
 from recsys.core.errors import RecsysError
 from recsys.search.facets import item_label
+from recsys.models import display_name
 from ui import charts, components, personal, resources, state
+from ui.words import run_labels, tooltip
 
 MODES = ["Pick products I like", "Upload a photo"]
 GRID = 24
@@ -31,7 +33,7 @@ if runs.empty:
     state.link(state.TRAIN, "Go to Train")
     st.stop()
 
-labels = {int(r.run_id): f"{r.model} · run {r.run_id}" for r in runs.itertuples()}
+labels = run_labels(runs)
 default = int(runs.loc[runs["default"], "run_id"].iloc[0]) if runs["default"].any() \
     else int(runs["run_id"].iloc[0])
 if st.session_state.get("ns_run") not in labels:
@@ -112,8 +114,9 @@ def show_picks(picks: usecases.NewShopperPicks) -> None:
         tag = ("new item", "#EC4899") if row.get("cold") else None
         cards.append(components.product_card(row, rank=int(row["rank"]), tag=tag,
                                              extra_html=like))
-    st.markdown(f"**{len(picks.items)} picks** by {picks.model} (run {picks.run_id}) · folded "
-                f"in in {1000 * picks.seconds:.0f} ms, no retraining")
+    st.markdown(f"**{len(picks.items)} picks** by {display_name(picks.model)} · ready in "
+                f"{1000 * picks.seconds:.0f} ms, without retraining the model",
+                help=f"{tooltip('fold-in')} Model run {picks.run_id}.")
     components.card_grid(cards, 170)
 
 

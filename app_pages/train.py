@@ -8,6 +8,7 @@ from recsys.core.errors import RecsysError
 from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
 from recsys.models import display_name
 from ui import charts, components, jobs, resources, state
+from ui.words import stop_words
 
 MAIN_PARAMS = ("epochs", "lr", "dim", "layers", "neighbours", "k", "reg", "l2", "shrink",
                "cf_model", "user_embeddings", "patience", "modalities")
@@ -126,12 +127,10 @@ def stopped_notice(name: str) -> None:
     mine = every[every["model"] == name]
     usable = usecases.list_runs(store, dataset)
     still = usable[usable["model"] == name]
-    kept = f"run {int(still['run_id'].iloc[0])} of {display_name(name)} stays in use" \
-        if len(still) else f"no earlier {display_name(name)} run exists, nothing changed"
-    status = mine["status"].iloc[0] if len(mine) else None
-    what = f"Run {int(mine['run_id'].iloc[0])} is marked {status}" \
-        if status in ("interrupted", "failed") else "It had not started recording a run yet"
-    st.warning(f"Training of {display_name(name)} stopped. {what}; {kept}.",
+    status = str(mine["status"].iloc[0]) if len(mine) else None
+    st.warning(stop_words(display_name(name), status,
+                          int(mine["run_id"].iloc[0]) if len(mine) else None,
+                          int(still["run_id"].iloc[0]) if len(still) else None),
                icon=":material/stop_circle:")
 
 

@@ -98,7 +98,8 @@ def history_cards(rows: list[dict], cited: set[str]) -> list[str]:
         ev = str(row.get("event") or "")
         cards.append(components.product_card(
             row, tag=(ev, components.EVENT_COLOURS.get(ev, "#64748B")), thumb=160,
-            meta=" · ".join(x for x in (ts, row.get("split")) if isinstance(x, str) and x),
+            meta=" · ".join(x for x in (ts, row.get("split"), row.get("for_whom"))
+                            if isinstance(x, str) and x),
             css_class="rs-cited" if str(row.get("item_id")) in cited else ""))
     return cards
 
@@ -173,6 +174,8 @@ def show_picks(recs: usecases.Recommendations, min_width: int) -> None:
     """One run's picks as cards: the sentence, the attributes that drove it, the modality
     weights and the history items it resembles (with their titles)."""
     components.notes(recs.notes)
+    if recs.rule:
+        st.caption(f":material/rule: {recs.rule}")
     cards = []
     for e in recs.items:
         row = recs.catalog.get(e.item_id, {"item_id": e.item_id})
@@ -186,11 +189,13 @@ def show_picks(recs: usecases.Recommendations, min_width: int) -> None:
         seen = recs.history.get(e.item_id)
         tag = (f"{EVENT_WORDS.get(seen, seen)} before", SEEN_COLOUR) if seen else \
             ("new item", "#EC4899") if e.cold else None
+        if e.item_id in recs.for_whom and tag is None:
+            tag = (recs.for_whom[e.item_id], "#0EA5E9")
         cards.append(components.product_card(row, rank=e.rank, tag=tag, extra_html=extra))
     components.card_grid(cards, min_width)
     if recs.similarity and recs.diversity > 0:
         st.caption(f"Re-ranked for variety: the picks are {recs.similarity['picks']:.2f} alike "
-                   f"on average (cosine of their photos and texts), "
+                   f"on average (similarity of their photos and texts, 1 = identical), "
                    f"{recs.similarity['most_relevant']:.2f} in the model's own order.")
 
 

@@ -222,7 +222,7 @@ def slice_bars(frame: pd.DataFrame, metric: str, k: int) -> go.Figure:
     fig.update_xaxes(rangemode="tozero", range=[0, top * 1.1 if top > 0 else 1],
                      tickformat=AXIS_FORMAT)
     title = _title(metric, k, "cold-start items have no training interactions: only photo "
-                              "and text reach them")
+                              "and text reach them" if "cold_items" in slices else "")
     fig.update_layout(title=title)
     return _layout(fig, max(320, 28 * len(order) + 190), legend=False, top=_top(title, 45))
 
@@ -285,27 +285,32 @@ def diversity_tradeoff(effect: pd.DataFrame, k: int) -> go.Figure:
 
 
 def training_curves(epochs: pd.DataFrame, title: str = "Training curves") -> go.Figure:
-    """Train / validation loss per epoch, validation NDCG@20 on a second axis; both axes from
-    zero (a 1% change stays a 1% change), plain tick formats."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    """Two panels side by side: train / validation loss per epoch (left) and validation
+    ranking quality (NDCG@20, right), each on its own axis from zero (never two scales
+    overlaid on one plot)."""
+    metric_col = next((c for c in epochs.columns if c.startswith("val_ndcg")), None)
+    has_metric = bool(metric_col and epochs[metric_col].notna().any())
+    fig = make_subplots(rows=1, cols=2 if has_metric else 1, horizontal_spacing=0.12,
+                        subplot_titles=("Loss (lower is better)",
+                                        "Validation ranking quality (NDCG@20, higher is better)")
+                        [:2 if has_metric else 1])
     mode = "lines+markers" if len(epochs) > 1 else "markers"
     if "train_loss" in epochs and epochs["train_loss"].notna().any():
         fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["train_loss"], name="train loss",
-                                 mode=mode, line=dict(color="#6366F1")))
+                                 mode=mode, line=dict(color="#6366F1")), row=1, col=1)
     if "val_loss" in epochs and epochs["val_loss"].notna().any():
         fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["val_loss"], name="validation loss",
-                                 mode=mode, line=dict(color="#F59E0B")))
-    metric_col = next((c for c in epochs.columns if c.startswith("val_ndcg")), None)
-    if metric_col and epochs[metric_col].notna().any():
+                                 mode=mode, line=dict(color="#F59E0B")), row=1, col=1)
+    if has_metric:
         fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs[metric_col],
                                  name=metric_col.replace("val_", "validation "),
-                                 mode=mode, line=dict(color="#10B981", dash="dot")),
-                      secondary_y=True)
-        fig.update_yaxes(title_text="validation NDCG@20", secondary_y=True, showgrid=False,
-                         rangemode="tozero", tickformat=".2~f", tickmode="auto", nticks=5)
+                                 mode=mode, line=dict(color="#10B981")), row=1, col=2)
+        fig.update_yaxes(title_text="NDCG@20", rangemode="tozero", tickformat=".2~f",
+                         row=1, col=2)
     fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=None if len(epochs) > 10
                      else 1)
-    fig.update_yaxes(title_text="loss", secondary_y=False, rangemode="tozero", tickformat=".2~f")
+    fig.update_yaxes(title_text="loss", rangemode="tozero", tickformat=".2~f", row=1, col=1)
+    fig.update_annotations(font_size=12)
     fig.update_layout(title=title)
     _layout(fig, 360)
     fig.update_layout(legend=dict(orientation="h", y=-0.32))
@@ -370,7 +375,31 @@ def events_over_time(weekly: pd.DataFrame) -> go.Figure:
     fig.update_layout(title="Shopper activity per week", legend_title_text="")
     fig.update_xaxes(title_text=None)
     fig.update_yaxes(rangemode="tozero")
+    for week, days in partial_weeks(weekly):
+        fig.add_vrect(x0=week - pd.Timedelta(days=3.5), x1=week + pd.Timedelta(days=3.5),
+                      fillcolor="#E5E7EB", opacity=0.6, line_width=0, layer="below",
+                      annotation_text=f"partial week ({days} d)", annotation_position="top",
+                      annotation_font_size=10)
     return _layout(fig, 320)
+
+
+def partial_weeks(weekly: pd.DataFrame) -> list[tuple[pd.Timestamp, int]]:
+    """The first and last weeks that the data covers only in part: (week start, days with
+    data), from the frame's first_ts / last_ts columns (none without them)."""
+    if weekly.empty or "last_ts" not in weekly or "first_ts" not in weekly:
+        return []
+    weeks = pd.to_datetime(weekly["week"])
+    first, last = weeks.min(), weeks.max()
+    first_ts, last_ts = pd.Timestamp(weekly["first_ts"].iloc[0]), \
+        pd.Timestamp(weekly["last_ts"].iloc[0])
+    out = []
+    covered = (first + pd.Timedelta(days=7) - first_ts.normalize()).days
+    if covered < 7:
+        out.append((first, covered))
+    covered = (last_ts.normalize() - last).days + 1
+    if covered < 7 and last != first:
+        out.append((last, covered))
+    return out
 
 
 # -- the catalog map and the A/B test -----------------------------------------------------------
@@ -462,22 +491,23 @@ def ab_rates(rows: Sequence[dict]) -> go.Figure:
             marker_color=colour,
             error_y=dict(type="data", symmetric=False, array=sel["high"] - sel["rate"],
                          arrayminus=sel["rate"] - sel["low"]),
-            text=[f"{v:.2%}" for v in sel["rate"]], textposition="outside",
-            hovertemplate="%{x}: %{y:.3%}<extra></extra>"))
+            text=[f"{v:.2%}" for v in sel["rate"]], textposition="inside",
+            insidetextanchor="start", hovertemplate="%{x}: %{y:.3%}<extra></extra>"))
     fig.update_layout(barmode="group", title="Per visit, with confidence intervals",
                       yaxis=dict(tickformat=".0%"))
     return _layout(fig, 340)
 
 
-def offline_online(rows: Sequence[dict]) -> go.Figure:
-    """B's relative difference to A offline (NDCG) and online (observed and true lift)."""
+def offline_online(rows: Sequence[dict], title: str = "B compared with A") -> go.Figure:
+    """B's relative difference to A (rows: what, lift); one chart per kind of evidence (the
+    A/B page draws offline and online apart)."""
     frame = pd.DataFrame(rows)
     colours = ["#F59E0B", "#6366F1", "#10B981"][:len(frame)]
     fig = go.Figure(go.Bar(x=frame["what"], y=frame["lift"], marker_color=colours,
                            text=[f"{v:+.1%}" for v in frame["lift"]], textposition="outside",
                            cliponaxis=False, hovertemplate="%{x}: %{y:+.2%}<extra></extra>"))
     fig.add_hline(y=0, line_color="#111827", line_width=1)
-    fig.update_layout(title="B compared with A", yaxis=dict(tickformat="+.0%"))
+    fig.update_layout(title=title, yaxis=dict(tickformat="+.0%"))
     return _layout(fig, 320, legend=False)
 
 

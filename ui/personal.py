@@ -67,7 +67,9 @@ def controls(prefix: str, dataset: str) -> AsShopper | None:
         if runs.empty:
             st.info("Train a model first (Train page): taste comes from a model's scores.")
             return None
-        labels = {int(r.run_id): f"{r.model} · run {r.run_id}" for r in runs.itertuples()}
+        from ui.words import run_labels
+
+        labels = run_labels(runs)
         default = int(runs.loc[runs["default"], "run_id"].iloc[0]) if runs["default"].any() \
             else int(runs["run_id"].iloc[0])
         run = st.selectbox("Taste from", list(labels), format_func=labels.get,

@@ -360,6 +360,8 @@ def recommend(ctx: Context) -> Result:
     if recs.similarity:
         lines.append(f"Mean similarity between the picks {recs.similarity['picks']:.2f} "
                      f"(model order: {recs.similarity['most_relevant']:.2f}).")
+    if recs.rule:
+        lines.append(recs.rule)
     return Result(recs.to_dict(), "\n".join(lines), notes=recs.notes)
 
 

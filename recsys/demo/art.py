@@ -1361,14 +1361,40 @@ def _spec(rng: random.Random, index: int, art: ArticleType) -> dict:
     return spec
 
 
+def drawing_key(spec: dict) -> tuple:
+    """What a product's drawing shows: article type, colour, pattern and the pattern's second
+    colour (two products with the same key would look like twins)."""
+    return (spec["article_type"], spec["base_colour"], spec["pattern"],
+            spec.get("secondary_colour"))
+
+
 def generate_catalog(n_items: int = 300, seed: int = 0) -> list[dict]:
     """`n_items` deterministic product specs (no images); every article type appears once
-    `n_items` reaches the number of types."""
+    `n_items` reaches the number of types. No two products share a title or a drawing
+    (`drawing_key`): a spec that would repeat one is drawn again, and an article type whose
+    looks are used up (jeans come in four washes) gives its slot to another type."""
     rng = random.Random(seed)
     kinds = list(ARTICLE_TYPES.values())
     order = rng.sample(kinds, len(kinds))
     order += rng.choices(kinds, k=max(0, n_items - len(kinds)))
-    return [_spec(rng, i, art) for i, art in enumerate(order[:n_items])]
+    titles: set[str] = set()
+    drawings: set[tuple] = set()
+    specs: list[dict] = []
+    for i, art in enumerate(order[:n_items]):
+        spec = None
+        for attempt in range(200):
+            kind = art if attempt < 40 else rng.choice(kinds)
+            candidate = _spec(rng, i, kind)
+            if candidate["title"] not in titles and drawing_key(candidate) not in drawings:
+                spec = candidate
+                break
+        if spec is None:
+            raise ValueError(f"The demo catalog cannot hold {n_items} distinct products; "
+                             "ask for fewer.")
+        titles.add(spec["title"])
+        drawings.add(drawing_key(spec))
+        specs.append(spec)
+    return specs
 
 
 def render_catalog(specs: list[dict], image_dir: Path, size: int = 224,

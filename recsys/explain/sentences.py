@@ -14,6 +14,11 @@ So a different attribution gives a different sentence:
 * a second signal with at least `SECOND_SHARE` of the weight adds a clause: ", and shoppers
   with your history often choose it" / ", and it looks like the *...* you looked at".
 
+With `thresholds` (`recsys.explain.closeness.close_thresholds`, measured on the catalog), a
+photo or text (or other vector) reason is given only when the cited item is that close in that
+modality; otherwise the sentence moves on to the next reason (the next signal, the attributes
+that drove the pick, "popular with shoppers like you").
+
 Titles are wrapped in `*...*` (Markdown emphasis; `emphasis_html` turns them into <em>).
 """
 
@@ -68,9 +73,22 @@ def _modality_words(modality: str) -> str:
     return "its video" if modality == "video" else modality.replace("_", " ").replace("-", " ")
 
 
-def _lead(modality: str, cited: Sequence[Cited]) -> str | None:
+def _close(item: Cited | None, modality: str, thresholds: Mapping[str, float] | None) -> bool:
+    """The cited item is close enough in a vector modality to say so (always with no
+    thresholds, and for behaviour, which names what shoppers did, not a resemblance)."""
+    if item is None or not thresholds:
+        return item is not None
+    if modality == "cf":       # "shoppers who bought X often choose it": they must have
+        return item.similarities.get("cf", 0.0) > 0
+    if modality not in thresholds:
+        return True
+    return item.similarities.get(modality, float("-inf")) >= thresholds[modality]
+
+
+def _lead(modality: str, cited: Sequence[Cited],
+          thresholds: Mapping[str, float] | None = None) -> str | None:
     item = _best(cited, modality)
-    if item is None:
+    if item is None or not _close(item, modality, thresholds):
         return None
     if modality == "image":
         return f"looks like the {_title(item.title)} {_you_did(item.event)}"
@@ -83,11 +101,12 @@ def _lead(modality: str, cited: Sequence[Cited]) -> str | None:
     return who.format(title=_title(item.title)) + " often choose it too"
 
 
-def _follow(modality: str, cited: Sequence[Cited], named: set[str]) -> str | None:
+def _follow(modality: str, cited: Sequence[Cited], named: set[str],
+            thresholds: Mapping[str, float] | None = None) -> str | None:
     item = _best(cited, modality)
     if modality == "cf":
         return "shoppers with your history often choose it"
-    if item is None:
+    if item is None or not _close(item, modality, thresholds):
         return None
     again = item.title in named
     if modality == "image":
@@ -102,38 +121,45 @@ def _follow(modality: str, cited: Sequence[Cited], named: set[str]) -> str | Non
 
 
 def pick_sentence(weights: Mapping[str, float], cited: Sequence[Cited], *, cold: bool = False,
-                  attributes: Sequence[tuple[str, str]] = (), seen: str | None = None) -> str:
+                  attributes: Sequence[tuple[str, str]] = (), seen: str | None = None,
+                  thresholds: Mapping[str, float] | None = None) -> str:
     """One sentence saying why an item was picked.
 
     `weights`: the model's modality weights (cf, image, text); `cited`: the similar history
     items, most similar first; `cold`: the item has no interactions yet; `attributes`: the
     (attribute word, value) pairs that drove the pick, strongest first; `seen`: the shopper's
-    own event on this very item when it is in their history.
+    own event on this very item when it is in their history; `thresholds`: per modality, the
+    similarity below which a "looks like" / "described like" claim is not made (the next
+    signal leads instead).
     """
     ranked = sorted(((m, float(w)) for m, w in weights.items() if w and w > 0),
                     key=lambda t: -t[1])
     total = sum(w for _, w in ranked) or 1.0
     parts: list[str] = []
     named: set[str] = set()
-    if ranked:
-        first = ranked[0][0]
-        lead = _lead(first, cited)
-        if lead is not None:
-            parts.append(lead)
-            item = _best(cited, first)
-            if item is not None:
-                named.add(item.title)
-            for m, w in ranked[1:2]:
-                if w / total >= SECOND_SHARE:
-                    follow = _follow(m, cited, named)
-                    if follow:
-                        parts.append(follow)
+    leads = ranked if thresholds else ranked[:1]
+    for i, (first, _) in enumerate(leads):
+        lead = _lead(first, cited, thresholds)
+        if lead is None:
+            continue
+        parts.append(lead)
+        item = _best(cited, first)
+        if item is not None:
+            named.add(item.title)
+        for m, w in ranked[i + 1:i + 2]:
+            if w / total >= SECOND_SHARE:
+                follow = _follow(m, cited, named, thresholds)
+                if follow:
+                    parts.append(follow)
+        break
     if not parts:
         if attributes:
             parts.append("matches what you like: " + ", ".join(
                 f"{value} ({attr})" for attr, value in attributes[:2]))
         elif ranked and ranked[0][0] == "cf":
             parts.append("popular with shoppers like you")
+        elif thresholds:
+            parts.append("picked for you from your history as a whole")
         else:
             parts.append("close to what you have looked at")
     text = ", and ".join(parts)

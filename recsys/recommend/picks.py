@@ -67,3 +67,29 @@ def rank_picks(scores: np.ndarray, data: InteractionData, k: int,
     plain = np.arange(k)
     return (pool[order], row[pool[order]], intra_list_similarity(vectors, order),
             intra_list_similarity(vectors, plain))
+
+
+# -- the segment rule (issue 24): a business rule, not a model's output -------------------------
+SEGMENT_RULE = ("Business rule: only products for the shopper's declared segment ({who}) and "
+                "unisex products are picked; the model's own order is kept among them.")
+
+
+def segment_exclusions(item_genders, allowed: set[str] | None) -> np.ndarray:
+    """Indices of the items outside a shopper's declared segment: items whose gender names
+    people (men/women/boys/girls, any case or singular) none of `allowed`. Unisex items and
+    items without a gender stay in. `allowed` None (no declared segment): nothing excluded."""
+    if not allowed:
+        return np.zeros(0, np.int64)
+    from recsys.simulation.shoppers import _people_gender
+
+    people = [_people_gender(g) for g in item_genders]
+    return np.array([i for i, g in enumerate(people) if g is not None and g not in allowed],
+                    dtype=np.int64)
+
+
+def segment_words(allowed: set[str]) -> str:
+    """"men's" / "women's and girls'" for the rule's sentence."""
+    order = ("men", "women", "boys", "girls")
+    names = [f"{g}'" if g.endswith("s") and g not in ("men", "women") else f"{g}'s"
+             for g in order if g in allowed]
+    return " and ".join(names)

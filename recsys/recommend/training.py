@@ -166,7 +166,7 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
     except BaseException:
         # Ctrl-C, or Streamlit stopping the script when the user leaves the page
         store.finish_run(run_id, "interrupted", time.perf_counter() - t0,
-                         message="interrupted; the previous model stays in use")
+                         message="stopped before it finished")
         raise
     seconds = time.perf_counter() - t0
     run_config["best_epoch"] = model.best_epoch

@@ -12,8 +12,22 @@ The generative model (documented in the README) gives each signal information th
 * popularity is a per-item log-normal effect; new arrivals are released late in the timeline,
   so a temporal split has cold-start items that only content can reach.
 
-Users browse in sessions: a session picks an article type from the user's taste, then views
-items by a softmax over affinities; views turn into carts and carts into purchases at realistic
+Shoppers shop for a declared segment (issue 24): each has a gender and an age band of their
+own (men's and women's shoppers are adults, boys' and girls' shoppers teenagers), drawn from the
+catalog's people-genders (Men, Women, Boys, Girls; unisex items suit everyone). A labelled
+minority (`SimulationConfig.buys_for_share`, adults only) also buys for a partner (the other
+adult gender) or for their children (boys' and girls' items): a share of their sessions
+(`for_others_sessions`) is for that recipient, and their profile says so (`buys_for`,
+`shops_for_genders`), so a page can label those history items ("for partner"). Every other
+session stays within the shopper's own gender plus unisex items: single-segment histories
+never cross gender. The hidden tastes (never shown to the models) are the favourite article
+types (category loyalty), two colours, three brands (brand loyalty), a usage, a visual style
+centre, one or two trend groups, a price band (a position within each article type's price
+range: budget, mid-range or premium) and an activity level.
+
+Users browse in sessions: a session picks a recipient (themselves, or the partner/children),
+an article type from that recipient's taste, then views items of that recipient's genders by a
+softmax over affinities; views turn into carts and carts into purchases at realistic
 rates that rise with affinity. Everything is drawn from one seeded generator: same seed, same
 histories.
 """
@@ -75,8 +89,11 @@ class SimulationConfig:
     w_usage: float = 0.6
     w_group: float = 2.2
     w_popularity: float = 0.5
+    w_price: float = 1.2                 # price-band fit (items priced away from the band)
     cart_rate: float = 0.05              # P(cart | view) at average affinity
     purchase_rate: float = 0.35          # P(purchase | cart)
+    buys_for_share: float = 0.15         # adults who also buy for a partner or children
+    for_others_sessions: float = 0.3     # their share of sessions for that recipient
 
 
 def visual_style(image_paths: list[str | None], progress: ProgressCallback | None = None
@@ -135,6 +152,58 @@ def _style_of(rgb: np.ndarray) -> np.ndarray:
     ])
 
 
+ADULT_GENDERS = ("men", "women")
+CHILD_GENDERS = ("boys", "girls")
+PARTNER = {"men": "women", "women": "men"}
+PRICE_BANDS = ("budget", "mid-range", "premium")
+
+
+def _people_gender(value) -> str | None:
+    """A catalog gender as one of men/women/boys/girls, None for unisex or unknown."""
+    g = str(value or "").strip().lower()
+    return {"man": "men", "male": "men", "woman": "women", "female": "women", "boy": "boys",
+            "girl": "girls"}.get(g, g) if g in MALE_GENDERS | FEMALE_GENDERS else None
+
+
+def segment_genders(profile: dict | str | None) -> set[str] | None:
+    """The people-genders (lower case: men/women/boys/girls) a simulated shopper shops for:
+    their own, plus a partner's or children's when their profile says they buy for them.
+    None when the profile declares no gender (real users, older simulations): no rule applies.
+    Unisex items suit every segment and are never named here."""
+    if isinstance(profile, str):
+        try:
+            profile = json.loads(profile)
+        except ValueError:
+            return None
+    if not isinstance(profile, dict):
+        return None
+    own = _people_gender(profile.get("gender"))
+    if own is None:
+        return None
+    return {own} | {g for g in (_people_gender(x) for x in profile.get("shops_for_genders", []))
+                    if g}
+
+
+def recipient_label(profile: dict | str | None, item_gender) -> str | None:
+    """"for partner" / "for children" when a simulated shopper's item is for someone else in
+    their declared segment; None for their own (or unisex) items and for real users."""
+    if isinstance(profile, str):
+        try:
+            profile = json.loads(profile)
+        except ValueError:
+            return None
+    if not isinstance(profile, dict):
+        return None
+    own, item = _people_gender(profile.get("gender")), _people_gender(item_gender)
+    if own is None or item is None or item == own:
+        return None
+    if item in CHILD_GENDERS and "children" in profile.get("buys_for", []):
+        return "for children"
+    if item == PARTNER.get(own) and "partner" in profile.get("buys_for", []):
+        return "for partner"
+    return None
+
+
 def first_names(gender: str | None) -> tuple[str, ...]:
     """The first names a shopper of a catalog gender gets: men's and boys' shoppers male names,
     women's and girls' female names, the others (unisex, unknown) any."""
@@ -166,6 +235,9 @@ def simulate(items: pd.DataFrame, config: SimulationConfig,
                                             if "brand" in items else None))
     usages, usage_idx = _codes(items["usage"])
     type_counts = np.bincount(type_idx, minlength=len(types)).astype(float)
+    people = np.array([_people_gender(g) or "" for g in items["gender"].tolist()], dtype=object) \
+        if "gender" in items else np.full(n, "", dtype=object)
+    price_pct = _price_position(items)
 
     popularity = rng.normal(0.0, 1.0, n)
     group_of = rng.integers(0, config.n_groups, n)
@@ -179,9 +251,9 @@ def simulate(items: pd.DataFrame, config: SimulationConfig,
     for u in range(config.users):
         uid = f"u{u + 1:0{max(pad, 4)}d}"
         taste = _draw_taste(rng, config, types, type_counts, genders, gender_idx, type_idx,
-                            colours, brands, brand_idx, usages, style)
+                            colours, brands, brand_idx, usages, style, people)
         affinity = _affinity(config, taste, gender_idx, colour_idx, brand_idx, usage_idx,
-                             group_of, popularity, style)
+                             group_of, popularity, style, price_pct)
         if on_user is not None:
             on_user(uid, taste, affinity)
         events += _sessions(rng, config, uid, taste, affinity, type_idx, release, start)
@@ -203,6 +275,23 @@ def _sub(progress: ProgressCallback | None, a: float, b: float) -> ProgressCallb
     return scaled(progress, a, b)
 
 
+def _price_position(items: pd.DataFrame) -> np.ndarray:
+    """Each item's price as a percentile within its article type (0 cheapest .. 1 dearest);
+    NaN where the catalog has no price (then the price band plays no part)."""
+    if "price" not in items:
+        return np.full(len(items), np.nan)
+    price = pd.to_numeric(items["price"], errors="coerce")
+    kinds = items["article_type"].fillna("").astype(str)
+    return price.groupby(kinds).rank(pct=True).to_numpy(dtype=float)
+
+
+def _type_pref_for(eligible: np.ndarray, type_idx: np.ndarray, n_types: int) -> np.ndarray:
+    """A recipient's article-type preferences: the types of the items they can wear, the
+    common ones likelier (used for the sessions a shopper spends on a partner or children)."""
+    counts = np.bincount(type_idx[eligible], minlength=n_types).astype(float) ** 0.6
+    return counts / counts.sum() if counts.sum() > 0 else np.full(n_types, 1.0 / n_types)
+
+
 def _codes(values) -> tuple[list[str], np.ndarray]:
     series = pd.Series(list(values), dtype="object").fillna("").astype(str)
     codes, uniques = pd.factorize(series, sort=True)
@@ -210,13 +299,25 @@ def _codes(values) -> tuple[list[str], np.ndarray]:
 
 
 def _draw_taste(rng, config, types, type_counts, genders, gender_idx, type_idx, colours, brands,
-                brand_idx, usages, style) -> dict:
-    """A user's latent tastes: what the generative model scores items by."""
-    gender_share = np.bincount(gender_idx, minlength=len(genders)).astype(float)
-    gender = int(rng.choice(len(genders), p=gender_share / gender_share.sum()))
-    # Favourite article types: popular types likelier; only types the user's gender buys.
+                brand_idx, usages, style, people=None) -> dict:
+    """A user's latent tastes: what the generative model scores items by, and the declared
+    segment (own gender, and whom else they buy for) that decides which items they meet."""
+    people = np.full(len(type_idx), "", dtype=object) if people is None else people
+    present = [g for g in ADULT_GENDERS + CHILD_GENDERS if (people == g).any()]
+    own: str | None = None
+    if present:
+        share = np.array([(people == g).sum() for g in present], dtype=float)
+        own = present[int(rng.choice(len(present), p=share / share.sum()))]
+        gender = int(np.bincount(gender_idx[people == own]).argmax())
+        mine = (people == own) | (people == "")
+    else:       # no people-genders in the catalog: one segment, everyone meets everything
+        gender_share = np.bincount(gender_idx, minlength=len(genders)).astype(float)
+        gender = int(rng.choice(len(genders), p=gender_share / gender_share.sum()))
+        mine = np.ones(len(type_idx), dtype=bool)
+    # Favourite article types: popular types likelier; only types the user's segment buys.
     allowed = np.zeros(len(types), dtype=bool)
-    allowed[np.unique(type_idx[gender_idx == gender])] = True
+    allowed[np.unique(type_idx[mine & (people == own)] if own else
+                      type_idx[gender_idx == gender])] = True
     base = np.where(allowed, type_counts, 0.0) ** 0.6
     n_fav = int(rng.integers(2, 5))
     fav = rng.choice(len(types), size=min(n_fav, int(allowed.sum())), replace=False,
@@ -225,15 +326,38 @@ def _draw_taste(rng, config, types, type_counts, genders, gender_idx, type_idx, 
     type_pref[fav] += rng.dirichlet(np.ones(len(fav)) * 1.5)
     type_pref /= type_pref.sum()
     # Visual style centre: an item of a favourite type, jittered.
-    candidates = np.flatnonzero(np.isin(type_idx, fav) & (gender_idx == gender))
+    candidates = np.flatnonzero(np.isin(type_idx, fav) & (gender_idx == gender) & mine)
     anchor = int(rng.choice(candidates)) if len(candidates) else int(rng.integers(len(type_idx)))
     visual = style[anchor] + rng.normal(0, 0.35, style.shape[1])
     brand_counts = np.bincount(brand_idx[np.isin(type_idx, fav)], minlength=len(brands))
     brand_p = brand_counts.astype(float) ** 0.5 + 1e-9
     fav_brands = rng.choice(len(brands), size=min(3, int((brand_counts > 0).sum()) or 1),
                             replace=False, p=brand_p / brand_p.sum())
+    # Whom else they buy for (a labelled minority of adults): a partner or their children.
+    buys_for: list[str] = []
+    others: list[str] = []
+    if own in ADULT_GENDERS and rng.random() < config.buys_for_share:
+        options = ([("partner", [PARTNER[own]])] if PARTNER[own] in present else []) + \
+            ([("children", [g for g in CHILD_GENDERS if g in present])]
+             if any(g in present for g in CHILD_GENDERS) else [])
+        if options:
+            who, genders_for = options[int(rng.integers(len(options)))]
+            buys_for, others = [who], genders_for
+    recipients = [("self", mine, type_pref)]
+    if others:
+        theirs = np.isin(people, others) | (people == "")
+        recipients.append((buys_for[0], theirs,
+                           _type_pref_for(np.isin(people, others), type_idx, len(types))))
+    centre = float(np.clip(rng.choice([0.2, 0.5, 0.8]) + rng.normal(0, 0.08), 0.0, 1.0))
     return {
         "gender": gender,
+        "own": own,
+        "buys_for": buys_for,
+        "shops_for_genders": others,
+        "recipients": recipients,
+        "price_centre": centre,
+        "age": int(rng.integers(18, 61)) if own in ADULT_GENDERS else
+        int(rng.integers(13, 18)) if own in CHILD_GENDERS else None,
         "type_pref": type_pref,
         "fav_types": fav,
         "visual": visual,
@@ -247,10 +371,13 @@ def _draw_taste(rng, config, types, type_counts, genders, gender_idx, type_idx, 
 
 
 def _affinity(config, taste, gender_idx, colour_idx, brand_idx, usage_idx, group_of, popularity,
-              style) -> np.ndarray:
+              style, price_pct=None) -> np.ndarray:
     """Utility of every item for one user (before the session's type choice)."""
     visual_d2 = ((style - taste["visual"]) ** 2).sum(axis=1) / style.shape[1]
+    price_fit = 0.0 if price_pct is None else np.nan_to_num(
+        np.abs(np.asarray(price_pct, dtype=float) - taste.get("price_centre", 0.5)), nan=0.0)
     return (config.w_gender * (gender_idx == taste["gender"])
+            - config.w_price * 2.0 * price_fit
             - config.w_visual * visual_d2
             + config.w_colour * np.isin(colour_idx, taste["colours"])
             + config.w_brand * np.isin(brand_idx, taste["brands"])
@@ -284,8 +411,16 @@ def _sessions(rng, config, uid, taste, affinity, type_idx, release, start) -> li
             size = 1 + int(rng.poisson(config.views_per_session - 1))
         s += 1
         available = release <= day
-        type_choice = rng.choice(len(taste["type_pref"]), p=taste["type_pref"])
-        pool = np.flatnonzero(available & (type_idx == type_choice))
+        recipients = taste.get("recipients") or [("self", np.ones(len(type_idx), bool),
+                                                  taste["type_pref"])]
+        r = 0
+        if len(recipients) > 1 and rng.random() < config.for_others_sessions:
+            r = 1 + int(rng.integers(len(recipients) - 1))
+        _, eligible, type_pref = recipients[r]
+        type_choice = rng.choice(len(type_pref), p=type_pref)
+        pool = np.flatnonzero(available & eligible & (type_idx == type_choice))
+        if len(pool) == 0:
+            pool = np.flatnonzero(available & eligible)
         if len(pool) == 0:
             pool = np.flatnonzero(available)
         logits = config.w_type * affinity[pool] / config.temperature
@@ -316,8 +451,16 @@ def _user_row(rng, uid, taste, types, genders, colours, brands, usages) -> dict:
     look.append("vivid" if visual[2] > 0.3 else "muted" if visual[2] < -0.3 else "balanced")
     if visual[5] > 0.3:
         look.append("patterned")
+    age = taste.get("age")
+    band = None if age is None else "13-17" if age < 18 else "18-24" if age < 25 else \
+        "25-34" if age < 35 else "35-44" if age < 45 else "45-60"
     profile = {
         "gender": genders[taste["gender"]],
+        "age": age,
+        "age_band": band,
+        "buys_for": list(taste.get("buys_for", [])),
+        "shops_for_genders": list(taste.get("shops_for_genders", [])),
+        "price_band": PRICE_BANDS[min(2, int(taste.get("price_centre", 0.5) * 3))],
         "favourite_types": fav_types,
         "favourite_colours": [colours[i] for i in taste["colours"]],
         "favourite_brands": [brands[i] for i in taste["brands"]],
@@ -327,8 +470,9 @@ def _user_row(rng, uid, taste, types, genders, colours, brands, usages) -> dict:
     }
     names = first_names(profile["gender"])
     name = f"{names[int(rng.integers(len(names)))]} {chr(65 + int(rng.integers(26)))}."
-    segment = " · ".join(p for p in (profile["gender"], profile["usage"],
-                                     ", ".join(t for t in fav_types[:2] if t)) if p)
+    also = f"also buys for {profile['buys_for'][0]}" if profile["buys_for"] else ""
+    segment = " · ".join(p for p in (profile["gender"], band or "", profile["usage"],
+                                     ", ".join(t for t in fav_types[:2] if t), also) if p)
     return {"user_id": uid, "name": name, "segment": segment, "profile": json.dumps(profile)}
 
 

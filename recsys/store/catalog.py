@@ -252,10 +252,13 @@ class CatalogPart(ConnectionPart):
                                "IS NOT NULL", [dataset]) or 0)
 
     def weekly_events(self, dataset: str) -> pd.DataFrame:
-        """Events per week and type (week, event, events), oldest week first."""
+        """Events per week and type (week, event, events), oldest week first, with the first
+        and last event times of the dataset (first_ts, last_ts: partial weeks at the ends)."""
         return self.query(
-            "SELECT date_trunc('week', ts) AS week, event, count(*) AS events FROM interactions "
-            "WHERE dataset = ? AND ts IS NOT NULL GROUP BY ALL ORDER BY week", [dataset])
+            "SELECT date_trunc('week', ts) AS week, event, count(*) AS events, "
+            "min(min(ts)) OVER () AS first_ts, max(max(ts)) OVER () AS last_ts "
+            "FROM interactions WHERE dataset = ? AND ts IS NOT NULL GROUP BY week, event "
+            "ORDER BY week", [dataset])
 
     def user_history(self, dataset: str, user_id: str) -> pd.DataFrame:
         """One user's interactions joined with item details, newest first."""

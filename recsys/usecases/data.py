@@ -211,6 +211,8 @@ class Shopper:
     tastes: list[str]
     events: dict[str, int]
     history: pd.DataFrame = field(repr=False)
+    """Item rows with event, ts, weight, split and `for_whom` ("for partner", "for children"
+    for a simulated shopper's items bought for someone else in their declared segment)."""
 
 
 TASTE_KEYS = ("favourite_types", "favourite_colours", "visual_style", "favourite_brands")
@@ -253,6 +255,9 @@ def shopper(store: Store, dataset: str | None, user_id: str) -> Shopper:
                                                dataset))
     profile = json.loads(user["profile"]) if isinstance(user.get("profile"), str) else {}
     history = store.user_history(dataset, str(user_id))
+    from recsys.simulation.shoppers import recipient_label
+    history = history.assign(for_whom=[recipient_label(profile, g) for g in (
+        history["gender"] if "gender" in history else [None] * len(history))])
     counts = history["event"].value_counts()
     segment = _text(user.get("segment"))
     if segment:

@@ -195,6 +195,12 @@ class Recommendations:
     notes: list[str] = field(default_factory=list)
     """What the user should know about how the run was found: newer runs skipped because
     their model file is damaged, or a model trained again because every run of it was."""
+    rule: str | None = None
+    """The business rule applied on top of the model (the shopper's declared segment), said
+    as such; None when none applied."""
+    for_whom: dict[str, str] = field(default_factory=dict)
+    """Picks for someone else in the shopper's declared segment: item_id -> "for partner" /
+    "for children"."""
 
     @property
     def label(self) -> str:
@@ -231,7 +237,8 @@ class Recommendations:
         return {"user": self.user_id, "dataset": self.dataset, "model": self.model,
                 "label": self.label, "run_id": self.run_id, "encoder": self.encoder,
                 "include_seen": self.include_seen, "diversity": self.diversity,
-                "similarity": self.similarity, "notes": self.notes, "items": items}
+                "similarity": self.similarity, "notes": self.notes, "rule": self.rule,
+                "items": items}
 
 
 def _attribute_codes(store: Store, dataset: str, item_ids) -> AttributeCodes | None:
@@ -253,8 +260,8 @@ def _attribute_codes(store: Store, dataset: str, item_ids) -> AttributeCodes | N
 
 def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | int | None = None,
                   k: int = 10, *, include_seen: bool = False, diversity: float | None = None,
-                  train_if_missing: bool = True, progress: ProgressCallback | None = None
-                  ) -> Recommendations:
+                  train_if_missing: bool = True, progress: ProgressCallback | None = None,
+                  segment_rule: bool = True) -> Recommendations:
     """A shopper's top-k items with why each was picked, from a model name (its newest finished
     run), a run id, or by default `default_model`.
 
@@ -272,6 +279,9 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     (said in `notes`); when none is usable the model is trained again like a missing one (or,
     for a run id or without `train_if_missing`, `training.DamagedModel` says what happened).
     Explanations use `run_data` (the run's own split and encoder).
+    `segment_rule` (default on): a shopper with a declared segment (simulated shoppers: own
+    gender, plus a partner's or children's when they buy for them) gets no products made for
+    another gender; said in `rule` as a business rule on top of the model.
     Raises `UnknownUser` for a user the dataset does not have, `UnknownModel` for an unknown
     name, `ModelNotTrained` for a run id that cannot be loaded, `RecsysError` for a diversity
     outside 0..1.
@@ -336,14 +346,20 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     positions = pd.Index(fitted.item_ids.astype(str)).get_indexer(list(history))
     interacted = positions[positions >= 0]
     scores = fitted.score([user])[0].astype(np.float64)
+    exclude = np.zeros(0, np.int64) if include_seen else interacted
+    rule = None
+    if segment_rule:
+        outside, rule = segment_outside(store, dataset, str(user_id), fitted.item_ids)
+        exclude = np.union1d(exclude, outside)
     items, item_scores, picked_sim, plain_sim = rank_picks(
-        scores, data, k, diversity, exclude=None if include_seen else interacted)
+        scores, data, k, diversity, exclude=exclude if len(exclude) else None)
     explanations = explain_items(fitted, data, user, items, item_scores, history=interacted)
     ids = list(dict.fromkeys([e.item_id for e in explanations]
                              + [s.item_id for e in explanations for s in e.similar]))
     rows = store.items(dataset, ids) if ids else pd.DataFrame(columns=["item_id"])
     catalog = {r["item_id"]: r for r in rows.to_dict("records")}
     codes = _attribute_codes(store, dataset, fitted.item_ids)
+    thresholds = closeness(store, dataset, data, fitted.item_ids)
     attributes, sentences = {}, {}
     for e, item in zip(explanations, items):
         if codes is not None:
@@ -354,11 +370,70 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
         cited = [Cited(str(catalog.get(s.item_id, {}).get("title") or f"item {s.item_id}"),
                        history.get(s.item_id), s.similarities) for s in e.similar]
         sentences[e.item_id] = pick_sentence(e.weights, cited, cold=e.cold, attributes=drivers,
+                                             thresholds=thresholds,
                                              seen=history.get(e.item_id))
     return Recommendations(dataset, str(user_id), run.name, run.run_id, run.config.get("encoder"),
                            explanations, catalog, include_seen, diversity, history, sentences,
                            attributes, {"picks": picked_sim, "most_relevant": plain_sim},
-                           notes)
+                           notes, rule, _for_whom(store, dataset, str(user_id), catalog))
+
+
+def _for_whom(store: Store, dataset: str, user_id: str, catalog: dict) -> dict[str, str]:
+    from recsys.simulation.shoppers import recipient_label
+
+    profile = (store.user(dataset, user_id) or {}).get("profile")
+    labels = {i: recipient_label(profile, row.get("gender")) for i, row in catalog.items()}
+    return {i: label for i, label in labels.items() if label}
+
+
+def closeness(store: Store, dataset: str, data, item_ids) -> dict[str, float]:
+    """Per vector modality, the similarity above which a pick "looks like" / is "described
+    like" a history item, measured on this catalog (`recsys.explain.closeness`); cached per
+    catalog and vectors."""
+    from recsys.explain.closeness import close_thresholds
+
+    def build() -> dict[str, float]:
+        items = store.items(dataset)
+        types = None
+        if "article_type" in items:
+            by_id = dict(zip(items["item_id"].astype(str), items["article_type"]))
+            types = [by_id.get(str(i)) for i in item_ids]
+        return close_thresholds(data.vectors, types)
+
+    key = (db_key(store), dataset, store.items_version(dataset), vectors_version(store, dataset),
+           tuple(sorted(data.vectors)), len(item_ids))
+    return cached("closeness", key, build)
+
+
+def item_genders(store: Store, dataset: str, item_ids) -> list:
+    """The catalog's gender of each item in `item_ids` order (None where unknown); cached per
+    catalog version."""
+    def build() -> list:
+        items = store.items(dataset)
+        if "gender" not in items:
+            return [None] * len(item_ids)
+        by_id = dict(zip(items["item_id"].astype(str), items["gender"]))
+        return [by_id.get(str(i)) for i in item_ids]
+
+    key = (db_key(store), dataset, store.items_version(dataset), len(item_ids),
+           str(item_ids[0]) if len(item_ids) else "", str(item_ids[-1]) if len(item_ids) else "")
+    return cached("genders", key, build)
+
+
+def segment_outside(store: Store, dataset: str, user_id: str, item_ids):
+    """(indices of `item_ids` outside the shopper's declared segment, the rule's sentence);
+    (empty, None) for a shopper without a declared segment (real users)."""
+    import numpy as np
+
+    from recsys.recommend.picks import SEGMENT_RULE, segment_exclusions, segment_words
+    from recsys.simulation.shoppers import segment_genders
+
+    user = store.user(dataset, str(user_id)) or {}
+    allowed = segment_genders(user.get("profile"))
+    if not allowed:
+        return np.zeros(0, np.int64), None
+    outside = segment_exclusions(item_genders(store, dataset, item_ids), allowed)
+    return outside, SEGMENT_RULE.format(who=segment_words(allowed))
 
 
 def list_runs(store: Store, dataset: str | None = None, *, all_runs: bool = False

@@ -187,6 +187,53 @@ class CatalogPage:
     seconds: float | None = None
     encoder: str | None = None
     notes: list[str] = field(default_factory=list)
+    understood: dict[str, list[str]] = field(default_factory=dict)
+    """What the query's words named of this catalog (gender, colour, type values), boosted
+    softly in the ranking (`recsys.search.understand`)."""
+
+
+def catalog_count_words(page: CatalogPage) -> str:
+    """The Catalog page's headline count: a match count when filtering, the size of the
+    ranked list (not a number of matches) when a query ranked the products."""
+    if not page.ranked:
+        return f"**{len(page.items):,}** of {page.total:,} products match"
+    return (f"The best **{len(page.items):,}** of {page.total:,} products for your words, "
+            f"most relevant first ({1000 * (page.seconds or 0):.0f} ms)")
+
+
+def _vocabulary(store: Store, dataset: str, items: pd.DataFrame | None = None):
+    """The catalog's words for query understanding, cached per catalog version."""
+    from recsys.search.understand import Vocabulary
+
+    return cached("vocabulary", (db_key(store), dataset, store.items_version(dataset)),
+                  lambda: Vocabulary(store.items(dataset) if items is None else items))
+
+
+def understood_search(store: Store, dataset: str, index: ItemIndex, query: str,
+                      text_vector, k: int, image_weight: float, allowed, method: str,
+                      items: pd.DataFrame | None = None, understand: bool = True):
+    """A text search with query understanding: (Hits, what was understood). The plain search
+    over a wider pool, and a search among the products with every named attribute, merged by
+    score plus the soft boosts; without recognised words, the plain search."""
+    from recsys.search.understand import boosted, matching_ids
+
+    plain = dict(text=text_vector, image_weight=image_weight, method=method)
+    attributes = _vocabulary(store, dataset, items).understand(query) if understand else None
+    if not attributes:
+        return index.search(k=k, allowed_mask=allowed, **plain), {}
+    rows = store.items(dataset) if items is None else items
+    pool = min(len(index), max(3 * k, 300))
+    free = index.search(k=pool, allowed_mask=allowed, **plain)
+    strict_ids = matching_ids(attributes, rows)
+    pools = [free]
+    if strict_ids:
+        mask = index.mask_for(strict_ids)
+        mask = mask if allowed is None else mask & allowed
+        if mask.any():
+            pools.insert(0, index.search(k=min(k, int(mask.sum())), allowed_mask=mask, **plain))
+    ids = list(dict.fromkeys(i for h in pools for i in h.item_ids))
+    cand = rows[rows["item_id"].astype(str).isin(ids)]
+    return boosted(pools, cand, attributes, k), attributes.describe()
 
 
 def _query_encoder(store: Store, dataset: str, spec: str) -> Encoder:
@@ -502,14 +549,17 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
                    filters: Mapping[str, Sequence[str]] | None = None, keywords: str = "",
                    image_weight: float | None = None, k: int = 240,
                    items: pd.DataFrame | None = None, encoder: str | None = None,
-                   method: str = "auto", storage: str | None = None) -> CatalogPage:
+                   method: str = "auto", storage: str | None = None,
+                   understand: bool = True) -> CatalogPage:
     """The Catalog page: products matching facet `filters` and `keywords`; with a `query`,
     the best `k` of them ranked by meaning (the query's text vector against the products'
     photo and text vectors, weighted by `image_weight`, default `default_image_weight`).
 
     `items` are the catalog rows to browse (default: all items of the dataset; the app passes
     its cached copy). With a query the facet filters are the index's cached mask and the
-    keywords a mask over the matching ids, both applied inside the search. Raises `NoVectors`
+    keywords a mask over the matching ids, both applied inside the search. With `understand`
+    (default) the words that name a gender, colour or type of this catalog are soft boosts
+    (`understood_search`; said in `understood`). Raises `NoVectors`
     when there is a query and the dataset has no vectors.
     """
     from recsys.search.facets import filter_items, keyword_mask
@@ -533,8 +583,9 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
     notes: list[str] = []
     # fewer matches than k is the usual case of a filtered page: no note for that
     k = min(candidates, clamp(k, "k", MAX_RESULTS, MAX_RESULTS, notes=notes))
-    result = index.search(text=enc.encode_text(query), k=k,
-                          image_weight=weight, allowed_mask=allowed, method=method)
+    result, understood = understood_search(store, dataset, index, query,
+                                           enc.encode_text(query), k, weight, allowed, method,
+                                           items, understand)
     shown = _joined(store, dataset, result, items)
     return CatalogPage(dataset, shown, len(items), True, time.perf_counter() - t0, enc.spec,
-                       notes)
+                       notes, understood)

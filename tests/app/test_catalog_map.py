@@ -11,7 +11,8 @@ def test_catalog_map_draws_clusters_purity_and_a_shopper(app_db: Path):
     at = app_test(app_db, "app_pages/catalog_map.py")
     assert not problems(at), problems(at)
     labels = {m.label: m.value for m in at.metric}
-    assert labels["Products"] == "64" and "Purity vs article type" in labels
+    assert labels["Products"] == "64" and "Group purity" in labels
+    assert "Agreement with categories (NMI)" in labels
     assert len(at.get("plotly_chart")) >= 1
     user = at.selectbox(key="map_user").options[1]
     at.selectbox(key="map_user").select(user).run()

@@ -18,7 +18,7 @@ def test_new_shopper_gets_picks_as_soon_as_a_product_is_ticked(app_db: Path):
     boxes[1].check().run()
     assert not problems(at), problems(at)
     page = html_of(at)
-    assert "because you like:" in page and "no retraining" in page
+    assert "because you like:" in page and "without retraining" in page
     liked = {boxes[0].key[len("ns_pick_"):], boxes[1].key[len("ns_pick_"):]}
     assert at.session_state["ns_liked"] and set(at.session_state["ns_liked"]) == liked
     values = [m.value for m in at.markdown]

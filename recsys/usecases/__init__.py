@@ -48,6 +48,7 @@ _EXPORTS = {
     "TrainResult": "recommenders", "recommend_for": "recommenders",
     "Recommendations": "recommenders", "run_data": "recommenders",
     "list_runs": "recommenders", "training_curve": "recommenders", "bench": "recommenders",
+    "tune": "recommenders", "tuned_runs": "recommenders", "tuned_choice": "recommenders",
     # evaluate: comparisons with intervals and tests, cross-validation, diversity re-ranking
     "evaluate": "evaluation", "evaluation_results": "evaluation",
     "diversity_effect": "evaluation",

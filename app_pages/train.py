@@ -115,6 +115,39 @@ def run_training(name: str, params: dict, protocol: str, chart_slot) -> None:
     st.session_state["tr_last"] = run.run_id
 
 
+def run_tuning(name: str, params: dict, protocol: str, budget: float, chart_slot) -> None:
+    """Tune on the validation split (the use case `tune`), then train the best settings; the
+    trials appear live. Stop (or leaving the page) abandons the search: nothing is trained."""
+    rows: list[dict] = []
+    label = display_name(name)
+
+    def live(p) -> None:
+        m = p.metrics
+        if "trial" not in m:
+            return
+        rows.append({"trial": m["trial"], "val NDCG@20": m["value"], "best so far": m["best"]})
+        chart_slot.dataframe(pd.DataFrame(rows), hide_index=True)
+
+    panel = components.ProgressPanel(f"Tuning {label}", on_metrics=live)
+    st.session_state[RUNNING] = name
+    try:
+        result = usecases.tune(store, dataset, name, params, protocol=protocol,
+                               budget_seconds=budget, progress=panel)
+    except RecsysError as exc:
+        st.session_state.pop(RUNNING, None)
+        components.error_box(exc, "Tuning failed")
+        st.stop()
+    st.session_state.pop(RUNNING, None)
+    run, found = result.run, result.tuning
+    chosen = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                       for k, v in found.best_params.items()) or "its defaults"
+    panel.done(f"Tuned {label}: {len(found.trials)} trials ({found.stopped_by}), best "
+               f"validation NDCG@20 {found.best_value:.4f} with {chosen}; trained in "
+               f"{run.seconds:.1f} s (run {run.run_id})")
+    state.show_run(run.run_id)
+    st.session_state["tr_last"] = run.run_id
+
+
 def stopped_notice(name: str) -> None:
     """After Stop (or leaving the page mid-training): what happened to the run, and which model
     stays in use."""
@@ -182,14 +215,21 @@ with left:
     spec = choose_model({m["name"]: m for m in usable}, needs_vectors_note=ready.vectors == 0)
     params = hyperparameters(spec)
     protocol = st.selectbox("Split", PROTOCOLS, key="tr_protocol", help=PROTOCOL_HELP)
-    start = st.button("Start training", type="primary", icon=":material/play_arrow:",
+    go, tune_col = st.columns(2)
+    start = go.button("Start training", type="primary", icon=":material/play_arrow:",
                       width="stretch")
+    tune = tune_col.button("Tune", icon=":material/tune:", width="stretch",
+                           help="Search this model's main settings on the validation split "
+                                "(never the test split) within the time budget, then train "
+                                "the best; the search is saved with the run.")
+    budget = st.number_input("Tuning time budget (seconds)", 10, 3600, 120, step=10,
+                             key="tr_budget")
 with right:
-    interrupted = None if start else st.session_state.pop(RUNNING, None)
+    interrupted = None if start or tune else st.session_state.pop(RUNNING, None)
     if interrupted is not None:
         stopped_notice(interrupted)
     stop_slot = st.empty()
-    if start:
+    if start or tune:
         stop_slot.button("Stop training", key="tr_stop", icon=":material/stop_circle:",
                          help="Stops at the next progress step: the run is marked interrupted "
                               "and the previous model of this kind stays in use.")
@@ -198,5 +238,8 @@ with right:
     if start:
         run_training(spec["name"], params, protocol, chart_slot)
         stop_slot.empty()
-    show_last_run(chart_slot, status_slot, start or interrupted is not None)
+    elif tune:
+        run_tuning(spec["name"], params, protocol, float(budget), chart_slot)
+        stop_slot.empty()
+    show_last_run(chart_slot, status_slot, start or tune or interrupted is not None)
 runs_table()

@@ -222,7 +222,7 @@ def _num(value: float | None, width: int) -> str:
 def evaluate(ctx: Context) -> Result:
     from recsys.evaluation.summary import summarize
 
-    from ..usecases import diversity_effect
+    from ..usecases import diversity_effect, tuned_models
     from ..usecases import evaluate as run
 
     dataset = ctx.dataset()
@@ -236,7 +236,7 @@ def evaluate(ctx: Context) -> Result:
         rerank = rerank[rerank["run_id"].isin(set(frame["run_id"]))
                         & (rerank["protocol"] == frame["protocol"].iloc[0])
                         & (rerank["diversity"] > 0)]
-    summary = summarize(frame, dataset)
+    summary = summarize(frame, dataset, tuned=tuned_models(store, dataset, frame))
     text = format_results(frame, dataset)
     text += "\n\n" + format_significance(frame)
     if not rerank.empty:

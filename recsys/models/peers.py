@@ -21,6 +21,8 @@ the fusion models' training loop is checked against, and it records per-epoch cu
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,11 +41,17 @@ thread: implicit's multi-threaded BPR is Hogwild (lock-free) SGD, whose result d
 thread timing, and a model must be reproducible from its seed."""
 
 
+@contextmanager
 def _blas_single_thread():
-    """implicit warns (and slows down) when BLAS runs its own threads under its OpenMP ones."""
+    """implicit slows down when BLAS runs its own threads under its OpenMP ones: BLAS gets one
+    thread here. (implicit's check still warns when one of several BLAS copies loaded in the
+    process, e.g. torch's, reports more threads: that warning is silenced here.)"""
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(1, "blas")
+    with threadpool_limits(1, "blas"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"(OpenBLAS|Intel MKL) is configured",
+                                category=RuntimeWarning)
+        yield
 
 
 class FactorModel(Recommender):

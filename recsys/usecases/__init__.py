@@ -53,6 +53,7 @@ _EXPORTS = {
     "evaluate": "evaluation", "evaluation_results": "evaluation",
     "diversity_effect": "evaluation",
     "evaluation_summary": "evaluation", "EvaluationSummary": "evaluation",
+    "tuned_models": "evaluation",
     "first_evaluation": "evaluation", "first_evaluation_models": "evaluation",
     "DIVERSITY_LEVELS": "evaluation",
     # personal: search for a shopper, a new shopper's picks (fold-in), their measurements

@@ -91,8 +91,15 @@ def follow_training(job_id: int, name: str, chart_slot) -> None:
     rows: list[dict] = []
     label = display_name(name)
 
+    trials: list[dict] = []
+
     def live(p) -> None:
         m = p.metrics
+        if "trial" in m:            # tuning: one event per trial on the validation split
+            trials.append({"trial": m["trial"], "val NDCG@20": m["value"],
+                           "best so far": m["best"]})
+            chart_slot.dataframe(pd.DataFrame(trials), hide_index=True)
+            return
         if "epoch" not in m:
             return
         rows.append({"epoch": m.get("epoch"), "train_loss": m.get("train_loss"),
@@ -112,7 +119,12 @@ def follow_training(job_id: int, name: str, chart_slot) -> None:
     if job.status != "finished":
         components.error_box(RecsysError(job.error or "unknown error"), "Training failed")
         return
-    run = job.result.run
+    run, found = job.result.run, job.result.tuning
+    if found is not None:
+        chosen = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in found.best_params.items()) or "its defaults"
+        st.caption(f"Tuned {label}: {len(found.trials)} trials ({found.stopped_by}), best "
+                   f"validation NDCG@20 {found.best_value:.4f} with {chosen}.")
     st.caption(f"Trained {label} in {run.seconds:.1f} s (run {run.run_id})")
     if job.result.vectors is not None and not job.result.vectors.nothing_to_do:
         st.caption(job.result.vectors.summary())
@@ -185,12 +197,24 @@ with left:
     spec = choose_model({m["name"]: m for m in usable}, needs_vectors_note=ready.vectors == 0)
     params = hyperparameters(spec)
     protocol = st.selectbox("Split", PROTOCOLS, key="tr_protocol", help=PROTOCOL_HELP)
-    start = st.button("Start training", type="primary", icon=":material/play_arrow:",
+    go, tune_col = st.columns(2)
+    start = go.button("Start training", type="primary", icon=":material/play_arrow:",
                       width="stretch")
+    tune = tune_col.button("Tune", icon=":material/tune:", width="stretch",
+                           help="Search this model's main settings on the validation split "
+                                "(never the test split) within the time budget, then train "
+                                "the best; the search is saved with the run.")
+    budget = st.number_input("Tuning time budget (seconds)", 10, 3600, 120, step=10,
+                             key="tr_budget")
 with right:
     if start:
         st.session_state[RUNNING] = (jobs.start("train", spec["name"], params,
                                                 protocol=protocol, dataset=dataset),
+                                     spec["name"])
+    elif tune:
+        st.session_state[RUNNING] = (jobs.start("tune", spec["name"], params,
+                                                protocol=protocol, budget_seconds=float(budget),
+                                                dataset=dataset),
                                      spec["name"])
     following = st.session_state.get(RUNNING)
     chart_slot = st.empty()

@@ -46,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "refused)")
     p.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
                    help="map user_id/item_id/event/ts/weight/split to a column (repeatable)")
+    p.add_argument("--min-rating", type=float, metavar="STARS",
+                   help="keep only rows rated at least this as positives (e.g. 4 for "
+                        "MovieLens); the others are reported, not imported")
 
     p = add_command(sub, "simulate", simulate,
                     "Simulate users and their view/cart/purchase histories for a catalog.")
@@ -117,7 +120,8 @@ def import_interactions(ctx: Context) -> Result:
     with ctx.progress("import interactions") as bar:
         report = run(ctx.store(), args.path, fmt=args.format, dataset=args.dataset,
                      on_error=args.on_error, columns=_column_map(args.column),
-                     append=args.append, replace=args.replace, progress=bar)
+                     append=args.append, replace=args.replace, progress=bar,
+                     **({"min_rating": args.min_rating} if args.min_rating is not None else {}))
     return _import_result(report)
 
 

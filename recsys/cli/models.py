@@ -1,4 +1,4 @@
-"""Recommender commands: models, train, prune-models, evaluate, recommend, runs, bench."""
+"""Recommender commands: models, train, tune, prune-models, evaluate, recommend, runs, bench."""
 
 from __future__ import annotations
 
@@ -32,6 +32,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep-models", type=int, metavar="N",
                    help="keep the newest N files of this model, delete older ones (default "
                         "$RECSYS_KEEP_MODELS or 3; 0 keeps all)")
+
+    p = add_command(sub, "tune", tune,
+                    "Tune a recommender's settings on the validation split (never the test "
+                    "split), then train it with the best ones; the search is stored with the "
+                    "run. Ctrl-C stops the search and keeps the best found so far.")
+    p.add_argument("--model", required=True, help="model name (see `python -m recsys models`)")
+    _split_options(p)
+    p.add_argument("--trials", type=int, default=20, help="most settings tried (default 20)")
+    p.add_argument("--budget", type=float, default=300.0, metavar="SECONDS",
+                   help="time budget of the search in seconds (default 300; a trial running "
+                        "when it ends is finished)")
+    p.add_argument("--seed", type=int, help="model seed (default 0)")
+    p.add_argument("--epochs", type=int, help="maximum epochs (iterative models)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
+                   help="a hyperparameter kept fixed during the search (repeatable)")
+    p.add_argument("--keep-models", type=int, metavar="N",
+                   help="keep the newest N files of this model (default $RECSYS_KEEP_MODELS "
+                        "or 3; 0 keeps all)")
 
     p = add_command(sub, "prune-models", prune_models,
                     "Delete old model files: keep the newest N per model (runs and their "
@@ -151,6 +169,36 @@ def train(ctx: Context) -> Result:
     return Result(result.to_dict(), "\n".join(lines))
 
 
+def tune(ctx: Context) -> Result:
+    from ..usecases import tune as run
+
+    dataset = ctx.dataset()
+    with ctx.progress(f"tune {ctx.args.model}") as bar:
+        result = run(ctx.store(), dataset, ctx.args.model, _params(ctx),
+                     trials=ctx.args.trials, budget_seconds=ctx.args.budget,
+                     protocol=ctx.args.protocol, split_seed=ctx.args.split_seed,
+                     keep_models=ctx.args.keep_models, progress=bar)
+    found, run_ = result.tuning, result.run
+    lines = [f"Tuned {run_.name} on '{dataset}' ({run_.config['protocol']} split): "
+             f"{len(found.trials)} trials, stopped by {found.stopped_by}; validation NDCG@20 "
+             f"on {found.validation_users:,} users:"]
+    names = sorted({k for t in found.trials for k in t.params})
+    lines.append(f"{'trial':>6}{'val NDCG@20':>13}{'seconds':>9}  " + "  ".join(names))
+    for t in found.trials:
+        value = "failed" if t.value is None else f"{t.value:.4f}"
+        lines.append(f"{t.number:>6}{value:>13}{t.seconds:>9.1f}  "
+                     + "  ".join(_short_value(t.params.get(n)) for n in names))
+    chosen = ", ".join(f"{k}={_short_value(v)}" for k, v in found.best_params.items()) \
+        or "its defaults"
+    lines.append(f"Best: {found.best_value:.4f} with {chosen}. Trained with it in "
+                 f"{run_.seconds:.1f} s: run {run_.run_id}, saved to {run_.artifact_path}")
+    return Result(result.to_dict(), "\n".join(lines))
+
+
+def _short_value(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def prune_models(ctx: Context) -> Result:
     from recsys.recommend.housekeeping import format_bytes
 
@@ -174,7 +222,7 @@ def _num(value: float | None, width: int) -> str:
 def evaluate(ctx: Context) -> Result:
     from recsys.evaluation.summary import summarize
 
-    from ..usecases import diversity_effect
+    from ..usecases import diversity_effect, tuned_models
     from ..usecases import evaluate as run
 
     dataset = ctx.dataset()
@@ -188,7 +236,7 @@ def evaluate(ctx: Context) -> Result:
         rerank = rerank[rerank["run_id"].isin(set(frame["run_id"]))
                         & (rerank["protocol"] == frame["protocol"].iloc[0])
                         & (rerank["diversity"] > 0)]
-    summary = summarize(frame, dataset)
+    summary = summarize(frame, dataset, tuned=tuned_models(store, dataset, frame))
     text = format_results(frame, dataset)
     text += "\n\n" + format_significance(frame)
     if not rerank.empty:

@@ -112,3 +112,15 @@ def attribute_table(items: pd.DataFrame) -> pd.DataFrame:
         if len({v for v in values if v is not None}) >= 2:
             out[column] = values
     return out
+
+
+# -- whom a product is for ----------------------------------------------------------------------
+MALE_GENDERS = frozenset({"men", "man", "male", "boys", "boy"})
+FEMALE_GENDERS = frozenset({"women", "woman", "female", "girls", "girl"})
+
+
+def people_gender(value) -> str | None:
+    """A catalog gender as one of men/women/boys/girls, None for unisex or unknown."""
+    g = str(value or "").strip().lower()
+    return {"man": "men", "male": "men", "woman": "women", "female": "women", "boy": "boys",
+            "girl": "girls"}.get(g, g) if g in MALE_GENDERS | FEMALE_GENDERS else None

@@ -56,7 +56,8 @@ def import_interactions(store: Store, path: str | Path,
                         fmt: Literal["mmrec", "json", "csv"] = "csv", dataset: str | None = None,
                         on_error: OnError = "skip", columns: dict[str, str] | None = None,
                         append: bool = False, progress: ProgressCallback | None = None,
-                        replace: bool = False) -> ImportReport:
+                        replace: bool = False, min_rating: float | None = None
+                        ) -> ImportReport:
     """Import an interaction log; creates bare items/users when the dataset has no catalog.
 
     By default the file's rows replace the dataset's interactions, but only when that does not
@@ -64,6 +65,10 @@ def import_interactions(store: Store, path: str | Path,
     (`report.refused`, with `report.reason`) unless `replace=True` says so explicitly, and one
     with no valid row at all is always refused. `append=True` adds to the existing ones instead.
     A refused import changes nothing.
+
+    `min_rating` (e.g. 4 on 1-5 stars, MovieLens' usual choice) keeps only the rows rated at
+    least that as implicit positives; the others are reported under one reason ("rating below
+    N"), never silently dropped. The kept rows keep their explicit rating (MAE / RMSE).
     """
     if append and replace:
         raise DataImportError("Choose either append (add to the existing interactions) or "
@@ -93,6 +98,8 @@ def import_interactions(store: Store, path: str | Path,
         frame = frame.loc[~unknown]
     if rep.problems and on_error == "refuse":
         return rep.refuse_rows()
+    if min_rating is not None:          # not an error: rows below it are reported, not refused
+        frame = _keep_rated_at_least(frame, rep, float(min_rating))
     if frame.empty:
         return rep.refuse("the file has no valid interaction rows" if rep.rows_read else
                           "the file has a header but no rows")
@@ -127,6 +134,23 @@ def import_interactions(store: Store, path: str | Path,
     for split, count in splits.items():
         rep.details[f"split {split if pd.notna(split) else '(none)'}"] = int(count)
     return rep
+
+
+def _keep_rated_at_least(frame: pd.DataFrame, rep: ImportReport, threshold: float
+                         ) -> pd.DataFrame:
+    """The rows rated at least `threshold`; the others reported (a clear error without any
+    rating column)."""
+    if not np.isfinite(threshold):
+        raise DataImportError("The minimum rating must be a number, e.g. 4 for 4 and 5 stars.")
+    rating = frame["rating"].to_numpy(dtype="float64", na_value=np.nan)
+    if np.isnan(rating).all():
+        raise DataImportError("A minimum rating needs a rating column (e.g. 'rating' or "
+                              "'stars', or map one with --column rating=NAME).")
+    low = ~(rating >= threshold)
+    positions = np.flatnonzero(low)
+    rep.add_rows(f"rating below {threshold:g} (not a positive)", frame.index[positions],
+                 lambda k: f"{rep.unit} {frame.index[positions[k]]}")
+    return frame.loc[~low]
 
 
 def interaction_files(path: str | Path, fmt: str) -> list[Path]:

@@ -14,7 +14,7 @@ command line ends with it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import pandas as pd
 
@@ -58,6 +58,8 @@ class EvaluationSummary:
     ndcg_gain_high: float | None = None
     ndcg_p_value: float | None = None
     users: int | None = None
+    baseline_tuned: bool = False
+    """The baseline's evaluated run had its settings tuned on the validation split."""
 
     @property
     def significant(self) -> bool | None:
@@ -87,9 +89,11 @@ def _signed_percent(value: float) -> str:
 
 
 def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
-              k: int | None = None) -> EvaluationSummary | None:
+              k: int | None = None, tuned: Collection[str] = ()) -> EvaluationSummary | None:
     """The summary of a results frame (`evaluation_results` or `evaluate`); None when it holds
-    no recall on all test users."""
+    no recall on all test users. `tuned` names the models whose evaluated run was tuned on the
+    validation split: a tuned baseline is said to be one ("the best single-signal model,
+    tuned on validation"), the comparison the peers and our baselines deserve."""
     from recsys.models import display_name, get_spec, model_names
 
     if frame.empty:
@@ -128,6 +132,9 @@ def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
                             ndcg=ndcg["value"].astype(float).to_dict(),
                             users=int(row["users"]) if not pd.isna(row.get("users")) else None)
     who = display_name(best)
+    out.baseline_tuned = base is not None and base in set(tuned)
+    best_single = "the best single-signal model" + \
+        (" (tuned on validation)" if out.baseline_tuned else "")
     what = f"of what shoppers went on to choose in its top {k}"
     if base is not None and base != best and row.get("baseline") == base:
         out.gain, out.gain_low, out.gain_high, out.p_value = (
@@ -151,12 +158,12 @@ def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
     if base is not None and base != best and out.gain is not None and \
             (out.p_value is None or is_significant(out.p_value)):
         sentence = (f"{who} finds {_how_much_more(out.gain)} {what} than {display_name(base)}, "
-                    f"the best single-signal model" + (f" ({ci})" if ci else ""))
+                    f"{best_single}" + (f" ({ci})" if ci else ""))
         if sellers_ratio is not None:
             sentence += f", and {vs_sellers()}"
         sentence += "."
     elif base is not None and base != best and out.gain is not None:
-        sentence = (f"{who} and {display_name(base)} (the best single-signal model) find about "
+        sentence = (f"{who} and {display_name(base)} ({best_single}) find about "
                     f"as much {what.replace('its top', 'their top')}: the "
                     f"{_signed_percent(out.gain)} difference is within the noise of these "
                     f"{out.users or 'few'} test shoppers ({ci}, p = {out.p_value:.2f}).")

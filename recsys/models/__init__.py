@@ -111,6 +111,7 @@ def _registry() -> dict[str, ModelSpec]:
     from .fusion_late import LateFusion
     from .fusion_neural import AttentionFusion, EarlyFusion
     from .neural import BPRMF, ContentLR, LightGCN
+    from .peers import ImplicitALS, ImplicitBPR
     from .ratings import BiasedMF
 
     specs = [
@@ -125,6 +126,12 @@ def _registry() -> dict[str, ModelSpec]:
                   label="Behaviour: BPR"),
         ModelSpec("ease", EASE, "collaborative", "EASE closed-form item-item autoencoder",
                   label="Behaviour: EASE", exact_fold_in=True),
+        ModelSpec("als", ImplicitALS, "collaborative",
+                  "implicit's ALS: weighted matrix factorisation (the peer library)",
+                  label="Behaviour: ALS (implicit)"),
+        ModelSpec("bpr-implicit", ImplicitBPR, "collaborative",
+                  "implicit's BPR matrix factorisation (the peer library)",
+                  label="Behaviour: BPR (implicit)"),
         ModelSpec("lightgcn", LightGCN, "collaborative",
                   "LightGCN graph propagation trained with BPR", label="Behaviour: LightGCN"),
         ModelSpec("content-image", ContentModel, "content",

@@ -167,9 +167,11 @@ DENSE_BYTES_PER_CELL = 4.6
 """Peak bytes per item-item cell of dense EASE as implemented below (one float32 n x n buffer,
 factorised and inverted in place, plus the sparse Gram product and block temporaries);
 measured with ru_maxrss on 2k-10k items (see docs/scale.md). Before issue 14 it was ~16."""
-DENSE_MAX_ITEMS = 20_000
+DENSE_MAX_ITEMS = 30_000
 """Above this many items `auto` switches to sparse EASE whatever the memory: the dense inverse
-is O(n^3) (23,033 Clothing items: 985 s on 2 busy cores)."""
+is O(n^3). Up to 30k items dense is worth its time: sparse EASE (support 128) loses 7% Recall@20
+on Amazon Baby and 4% on Clothing (23,033 items, which dense fits in ~2.5 GB), measured with
+benchmarks/peers.py (docs/recommenders.md)."""
 SPARSE_BATCH_CELLS = 2**25
 """Most float32 cells of sparse EASE's batched systems at once (128 MB)."""
 SPARSE_BYTES_PER_CELL = 20

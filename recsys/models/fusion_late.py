@@ -24,7 +24,8 @@ from .fusion import TIE_BREAK, SubScorers
 class LateFusionConfig(ModelConfig):
     modalities: tuple = modalities_hp("vector modalities whose scorers join the CF scorer")
     cf_model: str = hp("ease", "collaborative scorer", choices=("ease", "itemknn", "userknn",
-                                                                  "bpr", "lightgcn"))
+                                                                  "bpr", "lightgcn", "als",
+                                                                  "bpr-implicit"))
     content_scorer: str = hp("knn", "modality scorers: item k-NN or mean-profile cosine",
                              choices=("knn", "profile"))
     step: float = hp(0.5, "initial step of the coordinate search over the weights", 0.01, 4.0)

@@ -35,7 +35,8 @@ from .neural import (
 class HybridConfig(TorchConfig):
     modalities: tuple = modalities_hp("vector modalities fused with the CF signal")
     cf_model: str = hp("itemknn", "frozen CF scorer whose standardised score joins the CF "
-                       "modality", choices=("itemknn", "ease", "userknn"))
+                       "modality",
+                       choices=("itemknn", "ease", "userknn", "als", "bpr-implicit"))
     feature_dim: int = hp(128, "PCA components kept of each content vector", 2, 1024, log=True)
     user_embeddings: bool = hp(False, "learn a free vector per user on top of their history "
                                "(memorises short histories; off: users are their history)")
@@ -235,7 +236,8 @@ class EarlyFusion(HybridModel):
 @dataclass
 class AttentionFusionConfig(HybridConfig):
     cf_model: str = hp("ease", "frozen CF scorer whose standardised score joins the CF "
-                       "modality", choices=("itemknn", "ease", "userknn"))
+                       "modality",
+                       choices=("itemknn", "ease", "userknn", "als", "bpr-implicit"))
     lr: float = hp(0.001, "Adam learning rate", 1e-4, 0.1, log=True)
 
 

@@ -69,7 +69,7 @@ def rank_picks(scores: np.ndarray, data: InteractionData, k: int,
             intra_list_similarity(vectors, plain))
 
 
-# -- the segment rule (issue 24): a business rule, not a model's output -------------------------
+# -- the segment rule: a business rule, not a model's output -------------------------
 SEGMENT_RULE = ("Business rule: only products for the shopper's declared segment ({who}) and "
                 "unisex products are picked; the model's own order is kept among them.")
 
@@ -80,9 +80,9 @@ def segment_exclusions(item_genders, allowed: set[str] | None) -> np.ndarray:
     items without a gender stay in. `allowed` None (no declared segment): nothing excluded."""
     if not allowed:
         return np.zeros(0, np.int64)
-    from recsys.simulation.shoppers import _people_gender
+    from recsys.data.attributes import people_gender
 
-    people = [_people_gender(g) for g in item_genders]
+    people = [people_gender(g) for g in item_genders]
     return np.array([i for i, g in enumerate(people) if g is not None and g not in allowed],
                     dtype=np.int64)
 

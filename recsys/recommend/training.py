@@ -127,12 +127,14 @@ def model_path(store: Store, dataset: str, name: str, run_id: int) -> Path:
 def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | None = None,
                 progress: ProgressCallback | None = None, protocol: str = "auto",
                 split_seed: int = 0, data: InteractionData | None = None,
-                keep_models: int | None = None) -> TrainedRun:
+                keep_models: int | None = None,
+                extra_config: dict[str, Any] | None = None) -> TrainedRun:
     """Train `name` on `dataset`'s training split, record the run and save the model.
 
     `params` are the model's hyperparameters (strings are converted); `protocol` the split
     (auto, stored, random, temporal); `keep_models` how many files of this model to keep
-    (default $RECSYS_KEEP_MODELS or 3, 0 = all). The progress callback gets one event per
+    (default $RECSYS_KEEP_MODELS or 3, 0 = all); `extra_config` is stored with the run's config
+    (e.g. "tuning": the search that chose `params`). The progress callback gets one event per
     epoch with `metrics` = epoch, train_loss, val_loss, val_ndcg@20. Raises after recording the run as
     failed or interrupted; the previously saved model then stays the one `load_model` returns.
     """
@@ -147,7 +149,7 @@ def train_model(store: Store, dataset: str, name: str, params: dict[str, Any] | 
                   "sources": dict(data.sources),
                   "users": data.n_users, "items": data.n_items,
                   "train_interactions": int(data.train.nnz),
-                  "fingerprint": data_fingerprint(data)}
+                  "fingerprint": data_fingerprint(data), **(extra_config or {})}
     run_id = store.start_run(dataset, "model", name, run_config)
     t0 = time.perf_counter()
 

@@ -45,7 +45,12 @@ import pandas as pd
 
 from recsys.core.errors import RecsysError
 from recsys.core.progress import ProgressCallback, report
-from recsys.data.attributes import infer_brands
+from recsys.data.attributes import (
+    FEMALE_GENDERS,
+    MALE_GENDERS,
+    infer_brands,
+    people_gender,
+)
 from recsys.data.images import ImageError, load_image
 from recsys.store import Store
 
@@ -62,8 +67,6 @@ FEMALE_NAMES = ("Priya", "Ananya", "Isha", "Meera", "Diya", "Neha", "Kavya", "Sa
                 "Zoya", "Leela", "Anika", "Maya", "Riya", "Pooja", "Emma", "Sofia", "Mia",
                 "Chloe", "Hana")
 FIRST_NAMES = MALE_NAMES + FEMALE_NAMES
-MALE_GENDERS = frozenset({"men", "man", "male", "boys", "boy"})
-FEMALE_GENDERS = frozenset({"women", "woman", "female", "girls", "girl"})
 
 
 @dataclass(frozen=True)
@@ -158,13 +161,6 @@ PARTNER = {"men": "women", "women": "men"}
 PRICE_BANDS = ("budget", "mid-range", "premium")
 
 
-def _people_gender(value) -> str | None:
-    """A catalog gender as one of men/women/boys/girls, None for unisex or unknown."""
-    g = str(value or "").strip().lower()
-    return {"man": "men", "male": "men", "woman": "women", "female": "women", "boy": "boys",
-            "girl": "girls"}.get(g, g) if g in MALE_GENDERS | FEMALE_GENDERS else None
-
-
 def segment_genders(profile: dict | str | None) -> set[str] | None:
     """The people-genders (lower case: men/women/boys/girls) a simulated shopper shops for:
     their own, plus a partner's or children's when their profile says they buy for them.
@@ -177,10 +173,10 @@ def segment_genders(profile: dict | str | None) -> set[str] | None:
             return None
     if not isinstance(profile, dict):
         return None
-    own = _people_gender(profile.get("gender"))
+    own = people_gender(profile.get("gender"))
     if own is None:
         return None
-    return {own} | {g for g in (_people_gender(x) for x in profile.get("shops_for_genders", []))
+    return {own} | {g for g in (people_gender(x) for x in profile.get("shops_for_genders", []))
                     if g}
 
 
@@ -194,7 +190,7 @@ def recipient_label(profile: dict | str | None, item_gender) -> str | None:
             return None
     if not isinstance(profile, dict):
         return None
-    own, item = _people_gender(profile.get("gender")), _people_gender(item_gender)
+    own, item = people_gender(profile.get("gender")), people_gender(item_gender)
     if own is None or item is None or item == own:
         return None
     if item in CHILD_GENDERS and "children" in profile.get("buys_for", []):
@@ -235,7 +231,7 @@ def simulate(items: pd.DataFrame, config: SimulationConfig,
                                             if "brand" in items else None))
     usages, usage_idx = _codes(items["usage"])
     type_counts = np.bincount(type_idx, minlength=len(types)).astype(float)
-    people = np.array([_people_gender(g) or "" for g in items["gender"].tolist()], dtype=object) \
+    people = np.array([people_gender(g) or "" for g in items["gender"].tolist()], dtype=object) \
         if "gender" in items else np.full(n, "", dtype=object)
     price_pct = _price_position(items)
 

@@ -49,10 +49,12 @@ _EXPORTS = {
     "TrainResult": "recommenders", "recommend_for": "recommenders",
     "Recommendations": "recommenders", "run_data": "recommenders",
     "list_runs": "recommenders", "training_curve": "recommenders", "bench": "recommenders",
+    "tune": "recommenders", "tuned_runs": "recommenders", "tuned_choice": "recommenders",
     # evaluate: comparisons with intervals and tests, cross-validation, diversity re-ranking
     "evaluate": "evaluation", "evaluation_results": "evaluation",
     "diversity_effect": "evaluation",
     "evaluation_summary": "evaluation", "EvaluationSummary": "evaluation",
+    "tuned_models": "evaluation",
     "first_evaluation": "evaluation", "first_evaluation_models": "evaluation",
     "DIVERSITY_LEVELS": "evaluation",
     # personal: search for a shopper, a new shopper's picks (fold-in), their measurements

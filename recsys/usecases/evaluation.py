@@ -467,4 +467,23 @@ def evaluation_summary(store: Store, dataset: str | None = None, protocol: str |
     best single-signal model (95% CI +15% to +27%), and 3.8× as much as Bestsellers."; hedged when
     the difference is not significant. None before any evaluation."""
     dataset = store.resolve_dataset(dataset)
-    return summarize(evaluation_results(store, dataset), dataset, protocol, k)
+    frame = evaluation_results(store, dataset)
+    return summarize(frame, dataset, protocol, k, tuned=tuned_models(store, dataset, frame))
+
+
+def tuned_models(store: Store, dataset: str, frame: pd.DataFrame) -> set[str]:
+    """The models of a results frame whose evaluated run was tuned on the validation split
+    (its config holds the search: `recommenders.tune`)."""
+    import json
+
+    if frame.empty or "run_id" not in frame:
+        return set()
+    runs = store.runs(dataset, kind="model")
+    wanted = set(int(r) for r in frame["run_id"].dropna().unique())
+    out = set()
+    for row in runs.to_dict("records"):
+        if int(row["run_id"]) in wanted and row["config"]:
+            config = json.loads(row["config"])
+            if isinstance(config.get("tuning"), dict):
+                out.add(str(row["model"]))
+    return out

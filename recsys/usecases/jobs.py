@@ -30,6 +30,7 @@ JOB_KINDS: dict[str, JobKind] = {
     "embed": JobKind("embed", "Aligning and embedding"),
     "train_encoder": JobKind("train_encoder", "Training the encoder"),
     "train": JobKind("train", "Training"),
+    "tune": JobKind("tune", "Tuning on validation"),
     "evaluate": JobKind("evaluate", "Evaluating"),
     "first_evaluation": JobKind("first_evaluation", "First evaluation"),
     "map": JobKind("catalog_map", "Drawing the catalog map", writes=False),

@@ -2,7 +2,9 @@
 their curves, benchmark (evaluating several: `usecases/evaluation.py`).
 
 Rules written once here, for the app and the command line alike:
-* the default model (`default_model`): late fusion when the dataset has item vectors, else EASE;
+* the default model (`default_model`): the tuned model with the best validation NDCG@20 once
+  models were tuned (`tune`, `tuned_choice`), else late fusion when the dataset has item
+  vectors, else EASE;
 * training a model that reads photos or texts first makes the item vectors (`train`);
 * a run is explained with the split and the item vectors of the encoder it was trained with
   (`run_data`), not with whatever vectors are newest;
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pandas as pd
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from recsys.explain.attribution import AttributeCodes, AttributeExplanation
     from recsys.explain.weights import Explanation
     from recsys.recommend.training import TrainedRun
+    from recsys.recommend.tuning import TuneResult
     from recsys.vectors.embed import EmbedReport
 
 DEFAULT_MODEL = "late-fusion"
@@ -50,9 +53,52 @@ VECTORS_SHARE = 0.3          # of the progress bar, when `train` makes item vect
 
 def default_model(store: Store, dataset: str | None = None) -> str:
     """The model used when none is named: trained on first start, preselected on the Train and
-    User picks pages, used by `recommend` without `--model`."""
-    vectors = store.embedding_sets(store.resolve_dataset(dataset))
+    User picks pages, used by `recommend` without `--model`.
+
+    Once models were tuned (`tune`), the tuned model with the best validation NDCG@20 (never
+    a test number; `tuned_choice`); before that late fusion with item vectors, else EASE."""
+    dataset = store.resolve_dataset(dataset)
+    chosen = tuned_choice(store, dataset)
+    if chosen is not None:
+        return chosen["model"]
+    vectors = store.embedding_sets(dataset)
     return DEFAULT_MODEL if not vectors.empty else FALLBACK_MODEL
+
+
+def tuned_runs(store: Store, dataset: str) -> list[dict[str, Any]]:
+    """The usable tuned runs of a dataset, newest per model, each with its model name, run id,
+    protocol, split seed and validation NDCG@20 (`tuning.best_value`), best first."""
+    from recsys.recommend.training import finished_runs
+
+    runs = finished_runs(store, dataset)
+    newest: dict[str, dict[str, Any]] = {}
+    for row in runs.to_dict("records"):                  # newest first
+        config = json.loads(row["config"]) if row["config"] else {}
+        tuning = config.get("tuning")
+        if not isinstance(tuning, dict) or row["model"] in newest:
+            continue
+        value = tuning.get("best_value")
+        if isinstance(value, (int, float)):
+            newest[row["model"]] = {"model": row["model"], "run_id": int(row["run_id"]),
+                                    "protocol": config.get("protocol"),
+                                    "split_seed": config.get("split_seed"),
+                                    "fingerprint": config.get("fingerprint"),
+                                    "val_ndcg": float(value),
+                                    "params": config.get("params", {})}
+    return sorted(newest.values(), key=lambda r: -r["val_ndcg"])
+
+
+def tuned_choice(store: Store, dataset: str) -> dict[str, Any] | None:
+    """The tuned run with the best validation NDCG@20 among those of the newest tuned run's
+    split and data (tuned runs compare on the same validation users only then), or None."""
+    runs = tuned_runs(store, dataset)
+    if not runs:
+        return None
+    newest_id = max(r["run_id"] for r in runs)
+    ref = next(r for r in runs if r["run_id"] == newest_id)
+    same = [r for r in runs if (r["protocol"], r["split_seed"], r["fingerprint"])
+            == (ref["protocol"], ref["split_seed"], ref["fingerprint"])]
+    return same[0]
 
 
 def list_models(store: Store | None = None, dataset: str | None = None) -> list[dict[str, Any]]:
@@ -94,10 +140,13 @@ class TrainResult:
 
     run: TrainedRun
     vectors: EmbedReport | None = None
+    tuning: TuneResult | None = None
+    """`tune` only: the search on the validation split that chose the run's settings."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.run.summary(),
-                "vectors": None if self.vectors is None else self.vectors.to_dict()}
+                "vectors": None if self.vectors is None else self.vectors.to_dict(),
+                "tuning": None if self.tuning is None else self.tuning.record()}
 
 
 def _phase(progress: ProgressCallback | None, start: float, end: float, stage: str
@@ -146,6 +195,48 @@ def train(store: Store, dataset: str | None, model: str, params: dict[str, Any] 
     run = train_model(store, dataset, model, params, progress=progress, protocol=protocol,
                       split_seed=split_seed, keep_models=keep_models)
     return TrainResult(run, vectors)
+
+
+TUNE_SHARE = 0.9
+"""Share of the progress bar the search takes (the rest: training the chosen settings)."""
+
+
+def tune(store: Store, dataset: str | None, model: str, params: dict[str, Any] | None = None,
+         *, trials: int = 20, budget_seconds: float = 300.0, protocol: str = "auto",
+         split_seed: int = 0, keep_models: int | None = None,
+         progress: ProgressCallback | None = None,
+         should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Tune `model` on the validation split, then train it with the best settings found and
+    record the run with the search in its config ("tuning": every trial, the best validation
+    NDCG@20, why it stopped). `params` are settings kept fixed; `trials` and `budget_seconds`
+    bound the search (`recsys.recommend.tuning`); `should_stop()` ends it early (the app's
+    Stop), keeping the best so far. Progress: stage "vectors" (models reading photos or
+    texts), "tune" (one event per trial), then the training's own events."""
+    from recsys.data.interactions import load_data
+    from recsys.recommend.training import train_model
+    from recsys.recommend.tuning import tune_model
+    from recsys.vectors.embed import can_embed, ensure_item_vectors
+
+    from ..models import get_spec
+
+    dataset = store.resolve_dataset(dataset)
+    spec = get_spec(model)
+    split_seed = check_seed(split_seed, "split seed")
+    vectors = None
+    if spec.create(**(params or {})).requires & {"image", "text", "vectors"} \
+            and can_embed(store, dataset):
+        vectors = ensure_item_vectors(store, dataset,
+                                      progress=_phase(progress, 0.0, VECTORS_SHARE, "vectors"))
+        progress = scaled(progress, VECTORS_SHARE, 1.0)
+    data = load_data(store, dataset, protocol, split_seed)
+    spec.check_signals(data.signals, dataset, spec.create(**(params or {})))
+    found = tune_model(data, model, params, trials=trials, budget_seconds=budget_seconds,
+                       progress=scaled(progress, 0.0, TUNE_SHARE), should_stop=should_stop)
+    run = train_model(store, dataset, model, found.best_params,
+                      progress=scaled(progress, TUNE_SHARE, 1.0), protocol=protocol,
+                      split_seed=split_seed, data=data, keep_models=keep_models,
+                      extra_config={"tuning": found.record()})
+    return TrainResult(run, vectors, found)
 
 
 def run_data(store: Store, dataset: str, run_config: dict[str, Any]) -> InteractionData:

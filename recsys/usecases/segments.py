@@ -19,10 +19,11 @@ def segment_crossing(store: Store, dataset: str | None = None, model: str | int 
     `after` with the segment rule (`recommend_for`'s default). Also the share of those
     shoppers' history events on another gender's items (`history_share`, 0 by construction of
     the simulator). Shoppers without a declared segment (real users) are not counted."""
+    from recsys.data.attributes import people_gender
     from recsys.data.interactions import UnknownUser
     from recsys.recommend.picks import rank_picks, segment_exclusions
     from recsys.recommend.training import load_model
-    from recsys.simulation.shoppers import _people_gender, segment_genders
+    from recsys.simulation.shoppers import segment_genders
 
     from .recommenders import default_model, item_genders, run_data
 
@@ -32,7 +33,7 @@ def segment_crossing(store: Store, dataset: str | None = None, model: str | int 
     data = run_data(store, dataset, run.config)
     fitted = run.model
     genders = item_genders(store, dataset, fitted.item_ids)
-    people = np.array([_people_gender(g) or "" for g in genders], dtype=object)
+    people = np.array([people_gender(g) or "" for g in genders], dtype=object)
     positions = pd.Index(fitted.item_ids.astype(str))
     users = store.users(dataset)
     interactions = store.interactions(dataset)

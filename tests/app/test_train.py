@@ -22,7 +22,7 @@ def test_train_page_offers_the_ease_memory_settings(app_db: Path):
     assert mode.value == "auto" and set(mode.options) == {"auto", "dense", "sparse"}
     assert at.number_input(key="tr_ease_support").value == 128
     assert at.number_input(key="tr_ease_memory_fraction").value == pytest.approx(0.25)
-    assert at.number_input(key="tr_ease_dense_max_items").value == 20_000
+    assert at.number_input(key="tr_ease_dense_max_items").value == 30_000
 
 
 @pytest.fixture

@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 
+from recsys.data.attributes import people_gender
 from recsys.recommend.picks import segment_exclusions, segment_words
-from recsys.simulation.shoppers import _people_gender, segment_genders
+from recsys.simulation.shoppers import segment_genders
 from recsys.usecases import recommend_for, train
 from recsys.usecases.segments import segment_crossing
 
@@ -33,7 +34,7 @@ def test_picks_of_single_segment_shoppers_stay_in_segment(demo_store):
     recs = recommend_for(demo_store, "demo", uid, "ease", k=12)
     assert recs.rule and recs.rule.startswith("Business rule")
     genders = dict(zip(demo_store.items("demo")["item_id"], demo_store.items("demo")["gender"]))
-    assert all(_people_gender(genders[e.item_id]) in (None, *allowed) for e in recs.items)
+    assert all(people_gender(genders[e.item_id]) in (None, *allowed) for e in recs.items)
     plain = recommend_for(demo_store, "demo", uid, "ease", k=12, segment_rule=False)
     assert plain.rule is None and json.dumps(plain.to_dict()["rule"]) == "null"
     assert np.isfinite(result["before"])

@@ -7,12 +7,12 @@ import json
 
 import pandas as pd
 
+from recsys.data.attributes import people_gender
 from recsys.demo.art import generate_catalog
 from recsys.simulation.shoppers import (
     FEMALE_NAMES,
     MALE_NAMES,
     SimulationConfig,
-    _people_gender,
     recipient_label,
     segment_genders,
     simulate,
@@ -35,12 +35,12 @@ def test_single_segment_histories_never_cross_gender_and_the_minority_is_labelle
             index=False):
         profile = json.loads(raw)
         allowed = segment_genders(profile)
-        own = _people_gender(profile["gender"])
+        own = people_gender(profile["gender"])
         assert own in ("men", "women", "boys", "girls")
         assert (name.split()[0] in MALE_NAMES) == (own in ("men", "boys"))
         assert profile["age_band"] and profile["price_band"] in ("budget", "mid-range", "premium")
         others = [i for i in by_user.get(uid, [])
-                  if _people_gender(gender[i]) not in (None, own)]
+                  if people_gender(gender[i]) not in (None, own)]
         if not profile["buys_for"]:
             assert allowed == {own}
             assert others == [], (uid, others)
@@ -48,7 +48,7 @@ def test_single_segment_histories_never_cross_gender_and_the_minority_is_labelle
         else:
             labelled += 1
             assert own in ("men", "women") and f"also buys for {profile['buys_for'][0]}" in segment
-            assert all(_people_gender(gender[i]) in allowed for i in others)
+            assert all(people_gender(gender[i]) in allowed for i in others)
             labels = {recipient_label(profile, gender[i]) for i in others}
             assert labels <= {"for partner", "for children"}
             crossing_minority += bool(others)

@@ -22,10 +22,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if the demo exists")
 
     p = add_command(sub, "import-catalog", import_catalog,
-                    "Import a product catalog (CSV/Parquet + image folder).")
-    p.add_argument("--csv", required=True, help="catalog table (CSV, TSV or Parquet)")
-    p.add_argument("--images", help="folder with the product photos")
-    p.add_argument("--format", choices=["generic", "myntra"], default="generic")
+                    "Import a product catalog: a Google Merchant Center feed (TSV or XML), a "
+                    "Shopify products export, Myntra's styles.csv or a generic CSV/Parquet; "
+                    "photos from a folder or downloaded by URL.")
+    p.add_argument("file", nargs="?", help="the catalog file (or give it with --csv)")
+    p.add_argument("--csv", help="catalog table (CSV, TSV, Parquet or an XML feed)")
+    p.add_argument("--images", help="folder with the product photos (not for photos by URL)")
+    p.add_argument("--format", choices=["auto", "merchant", "shopify", "generic", "myntra"],
+                   default="auto", help="the file's format (default: detected from the file)")
+    p.add_argument("--download-workers", type=int, default=16,
+                   help="photos downloaded at once when photos are URLs (default 16)")
     p.add_argument("--on-error", choices=["skip", "refuse"], default="skip",
                    help="skip problem rows (default) or refuse the whole import")
     p.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
@@ -103,10 +109,18 @@ def init_demo(ctx: Context) -> Result:
 def import_catalog(ctx: Context) -> Result:
     from ..usecases import import_catalog as run
 
+    from ..data.downloads import DownloadSettings
+
     a = ctx.args
+    table = a.file or a.csv
+    if not table or (a.file and a.csv and a.file != a.csv):
+        raise RecsysError("Give the catalog file once: `import-catalog FILE` (or --csv FILE).")
+    if not 1 <= a.download_workers <= 64:
+        raise RecsysError("--download-workers must be between 1 and 64.")
     with ctx.progress("import catalog") as bar:
-        report = run(ctx.store(), a.csv, a.images, fmt=a.format, dataset=a.dataset,
-                     on_error=a.on_error, columns=_column_map(a.column), progress=bar)
+        report = run(ctx.store(), table, a.images, fmt=a.format, dataset=a.dataset,
+                     on_error=a.on_error, columns=_column_map(a.column), progress=bar,
+                     download=DownloadSettings(workers=a.download_workers))
     return _import_result(report)
 
 

@@ -90,6 +90,10 @@ def import_catalog(store: Store, table: str | Path | Upload,
         upload_dir(store, dataset)            # checks the name before any work
     policy = policy_or_any(path_policy)
     table = policy.check(table, "The catalog table path")
+    if options.get("fmt") == "auto":
+        from recsys.data.feeds.detect import detect_catalog_format
+
+        options["fmt"] = detect_catalog_format(table)
     if images is None and options.get("fmt") == "myntra" and policy.restricted:
         images = myntra_images_dir(table)         # the folder the importer would read
     images = policy.check_optional(images, "The images folder")

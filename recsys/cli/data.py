@@ -39,9 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "image_path=photo (repeatable)")
 
     p = add_command(sub, "import-interactions", import_interactions,
-                    "Import user-item interactions (MMRec .inter, split JSON, or CSV).")
+                    "Import user-item interactions (MMRec .inter, split JSON, CSV, a GA4 export "
+                    "or Shopify orders).")
     p.add_argument("path", help=".inter file, folder with train/val/test.json, or CSV file")
-    p.add_argument("--format", choices=["mmrec", "json", "csv"], default="csv")
+    p.add_argument("--format", choices=["mmrec", "json", "csv", "ga4", "shopify-orders"],
+                   default="csv", help="csv (default), mmrec, json, ga4 (a GA4 BigQuery export "
+                   "as NDJSON or Parquet) or shopify-orders (a Shopify orders CSV export; "
+                   "e-mails kept only as salted hashes)")
     p.add_argument("--on-error", choices=["skip", "refuse"], default="skip")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--append", action="store_true",

@@ -208,3 +208,15 @@ def test_shopify_import(store, tmp_path):
         rep = import_catalog(store, path, fmt="auto", download=FAST)
     assert rep.imported == 2 and rep.rows_read == 2 and not rep.problems
     assert set(store.items("products")["brand"]) == {"Acme"}
+
+
+def test_merchant_repeated_id_without_group_is_reported(store, tmp_path):
+    with PhotoServer(_photos()) as srv:
+        path = tmp_path / "dup.tsv"
+        path.write_text("id\ttitle\timage_link\n"
+                        f"a\tFirst\t{srv.base}/img/p1.jpg\n"
+                        f"a\tSecond\t{srv.base}/img/p2.jpg\n"
+                        f"b\tThird\t{srv.base}/img/p3.jpg\n")
+        rep = import_catalog(store, path, fmt="merchant", download=FAST)
+    assert rep.imported == 1 and rep.problems == {"duplicate item id": 1}
+    assert rep.rows_read == rep.imported + rep.rows_skipped == 3

@@ -139,7 +139,7 @@ def _products(records: list[dict], positions: list[int], bad: list[tuple[int, st
               unit: str) -> Feed:
     groups: dict[str, list[int]] = {}
     for k, record in enumerate(records):
-        key = _text(record.get("item_group_id")) or _text(record.get("id"))
+        key = _text(record.get("item_group_id"))     # entries repeating an id are reported
         groups.setdefault(f"g:{key}" if key else f"row:{k}", []).append(k)
     rows, index, currencies = [], [], set()
     for key, members in groups.items():
@@ -166,7 +166,7 @@ def _products(records: list[dict], positions: list[int], bad: list[tuple[int, st
             "google_product_category": _text(first.get("google_product_category")),
             "product_type": _text(first.get("product_type")),
         }.items() if v is not None}
-        if key.startswith("g:") and (_text(first.get("item_group_id")) or len(members) > 1):
+        if key.startswith("g:"):
             extra["variants"] = [{k: v for k, v in {
                 "id": _text(records[m].get("id")), "color": _text(records[m].get("color")),
                 "size": _text(records[m].get("size")),

@@ -100,6 +100,60 @@ def import_catalog(store: Store, table: str | Path | Upload,
     return run(store, table, images, dataset=dataset, **options)
 
 
+@dataclass
+class CatalogPreview:
+    """What the Data page shows before an import: the detected (or forced) `format` with its
+    `description`, the products read (`products`, from `entries` lines or entries), how many
+    name their photo by URL (downloaded on import) and the first `rows` products."""
+
+    format: str
+    description: str
+    products: int
+    entries: int
+    photo_urls: int
+    rows: pd.DataFrame
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def preview_catalog(table: str | Path | Upload, fmt: str = "auto", rows: int = 5, *,
+                    path_policy: PathPolicy | None = None) -> CatalogPreview:
+    """Read a catalog file (a path, checked against `path_policy`, or an `Upload`) the way
+    `import_catalog` would, without writing anything, and describe it."""
+    import tempfile
+
+    from recsys.data.downloads import is_url
+    from recsys.data.feeds.detect import (
+        describe_format,
+        detect_catalog_format,
+        read_catalog_feed,
+    )
+    from recsys.data.readers import read_table
+    from recsys.data.uploads import save_upload
+
+    rows = check_range(rows, "rows", 1, 100)
+    with tempfile.TemporaryDirectory(prefix="recsys-preview-") as tmp:
+        if isinstance(table, Upload):
+            path = save_upload(table.data, Path(tmp), table.name)
+        else:
+            path = policy_or_any(path_policy).check(table, "The catalog table path")
+        fmt = detect_catalog_format(path) if fmt == "auto" else fmt
+        details: dict[str, Any] = {}
+        if fmt in ("merchant", "shopify"):
+            feed = read_catalog_feed(path, fmt)
+            frame, entries, details = feed.frame, feed.entries, dict(feed.details)
+            photos = frame["image_path"]
+        else:
+            frame, bad = read_table(path)
+            entries = len(frame) + len(bad)
+            lower = {c.lower(): c for c in frame.columns}
+            column = next((lower[c] for c in ("image_path", "image", "image_link", "image_url",
+                                              "photo", "img", "filename") if c in lower), None)
+            photos = frame[column] if column else pd.Series([], dtype="string")
+        urls = int(photos.map(is_url, na_action="ignore").fillna(False).astype(bool).sum())
+        shown = frame.head(rows).drop(columns=["extra"], errors="ignore").reset_index(drop=True)
+    return CatalogPreview(fmt, describe_format(fmt), len(frame), entries, urls, shown, details)
+
+
 def import_interactions(store: Store, source: str | Path | Upload, *,
                         path_policy: PathPolicy | None = None,
                         **options: Any) -> ImportReport:

@@ -209,6 +209,36 @@ def import_catalog_tab() -> None:
         components.error_box(exc, "Import failed, nothing was changed")
 
 
+def embed_section() -> None:
+    """Embed the chosen dataset's photos and texts, here or on a Ray cluster (the resumable
+    shards of `embed --engine ray`: a stopped run goes on where it stopped)."""
+    dataset = state.current_dataset()
+    with st.expander("Embed the catalog (photos and texts), here or on a Ray cluster"):
+        st.caption("Photos by URL are downloaded by the import above; embedding is the slow "
+                   "step for a big catalog, and a Ray cluster spreads it over its machines. "
+                   f"Dataset: **{dataset or '(none)'}**.")
+        use_ray = st.toggle("Run on a Ray cluster", key="emb_ray",
+                            help="Off: on this machine. On: Ray Data encoder actors; empty "
+                                 "address = a local Ray instance.")
+        address = st.text_input("Ray address (HOST:PORT, ray://HOST:PORT or auto)",
+                                key="emb_ray_address", disabled=not use_ray,
+                                placeholder="head-node:6379")
+        force = st.checkbox("Embed every item again (not only new or changed ones)",
+                            key="emb_force")
+        if not st.button("Embed", key="emb_go", disabled=not dataset):
+            return
+        try:
+            rep = with_progress("Embedding", usecases.embed, store, dataset, align=True,
+                                force=force, engine="ray" if use_ray else "local",
+                                ray_address=(address.strip() or None) if use_ray else None)
+            st.success(f"Embedded {rep.embedded.get('image', 0):,} photos and "
+                       f"{rep.embedded.get('text', 0):,} texts of '{dataset}' "
+                       f"({sum(rep.unchanged.values()):,} vectors unchanged) in "
+                       f"{rep.seconds:,.1f} s.")
+        except RecsysError as exc:
+            components.error_box(exc, "Embedding stopped")
+
+
 def import_interactions_tab() -> None:
     """An interaction log, uploaded or from a path on this machine."""
     st.markdown("A log of who did what: CSV with user, item, event (view/cart/purchase), "
@@ -444,6 +474,7 @@ tabs = st.tabs(["Import a catalog", "Import interactions", "Simulate shoppers", 
                 "Myntra sample", "Delete a dataset"])
 with tabs[0]:
     import_catalog_tab()
+    embed_section()
 with tabs[1]:
     import_interactions_tab()
 with tabs[2]:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.core.progress import ProgressCallback, report
-from recsys.data.downloads import DownloadSettings, download_photos, is_url
+from recsys.data.downloads import DownloadSettings, download_photos, url_mask
 from recsys.data.feeds.base import CATALOG_FORMATS
 from recsys.data.feeds.detect import detect_catalog_format, read_catalog_feed
 from recsys.data.images import check_image, file_digest
@@ -132,7 +132,7 @@ def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | 
     items["item_id"] = items["item_id"].str.strip()
     if feed is not None and "extra" in frame:
         items["extra"] = frame["extra"]
-    if "image_path" in items and items["image_path"].map(is_url, na_action="ignore").any():
+    if "image_path" in items and url_mask(items["image_path"]).any():
         items, images_dir = _download_photos(store, items, images_dir, rep, download, progress)
     rows = _validate_items(items, images_dir, fmt, rep, progress)
     if rep.problems and on_error == "refuse":
@@ -168,7 +168,7 @@ def _download_photos(store: Store, items: pd.DataFrame, images_dir: str | Path |
                               "(photos are downloaded into the database's photo cache).")
     cache = photo_cache_dir(store)
     names = items["image_path"]
-    urls = names.map(is_url, na_action="ignore").fillna(False).astype(bool).to_numpy()
+    urls = url_mask(names)
     result = download_photos(names[urls].str.strip(), cache, settings, progress)
     labels = items.index.to_numpy()
     keep = np.ones(len(items), dtype=bool)

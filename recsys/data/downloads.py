@@ -36,6 +36,7 @@ from typing import Iterable
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import numpy as np
 
 from recsys.core.errors import RecsysError
 from recsys.core.progress import ProgressCallback, report
@@ -92,6 +93,11 @@ def private_urls_allowed() -> bool:
 def is_url(value: object) -> bool:
     text = str(value).strip().lower() if value is not None else ""
     return text.startswith(("http://", "https://"))
+
+
+def url_mask(values: Iterable[object]) -> "np.ndarray":
+    """Per value: whether it is an http(s) URL (missing values are not)."""
+    return np.fromiter((isinstance(v, str) and is_url(v) for v in values), dtype=bool)
 
 
 def cache_key(url: str) -> str:

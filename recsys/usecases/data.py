@@ -121,7 +121,7 @@ def preview_catalog(table: str | Path | Upload, fmt: str = "auto", rows: int = 5
     `import_catalog` would, without writing anything, and describe it."""
     import tempfile
 
-    from recsys.data.downloads import is_url
+    from recsys.data.downloads import url_mask
     from recsys.data.feeds.detect import (
         describe_format,
         detect_catalog_format,
@@ -149,7 +149,7 @@ def preview_catalog(table: str | Path | Upload, fmt: str = "auto", rows: int = 5
             column = next((lower[c] for c in ("image_path", "image", "image_link", "image_url",
                                               "photo", "img", "filename") if c in lower), None)
             photos = frame[column] if column else pd.Series([], dtype="string")
-        urls = int(photos.map(is_url, na_action="ignore").fillna(False).astype(bool).sum())
+        urls = int(url_mask(photos).sum())
         shown = frame.head(rows).drop(columns=["extra"], errors="ignore").reset_index(drop=True)
     return CatalogPreview(fmt, describe_format(fmt), len(frame), entries, urls, shown, details)
 

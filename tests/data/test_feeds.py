@@ -220,3 +220,31 @@ def test_merchant_repeated_id_without_group_is_reported(store, tmp_path):
         rep = import_catalog(store, path, fmt="merchant", download=FAST)
     assert rep.imported == 1 and rep.problems == {"duplicate item id": 1}
     assert rep.rows_read == rep.imported + rep.rows_skipped == 3
+
+
+def test_myntra_photos_as_a_merchant_feed(store, tmp_path, myntra_dir):
+    """The real Myntra photos served by the local server, 40 products as a Merchant feed (and
+    3 dead links): every row imported or reported, and a re-import downloads nothing."""
+    import csv
+
+    images = myntra_dir / "images"
+    lines = ["id\ttitle\timage_link\tgender\tcolor\tproduct_type"]
+    with open(myntra_dir / "styles.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, restkey="_more"):
+            if (images / f"{row['id']}.jpg").is_file() and row["productDisplayName"]:
+                gender = {"Men": "male", "Women": "female"}.get(row["gender"], "unisex")
+                lines.append("\t".join([row["id"], row["productDisplayName"].replace("\t", " "),
+                                        "{base}/img/" + f"{row['id']}.jpg", gender,
+                                        row["baseColour"], row["articleType"]]))
+            if len(lines) > 40:
+                break
+    lines += ["\t".join([f"gone{k}", "Gone", "{base}/img/" + f"gone{k}.jpg", "", "", ""])
+              for k in range(3)]
+    with PhotoServer(folder=images) as srv:
+        feed = tmp_path / "myntra.tsv"
+        feed.write_text("\n".join(lines).replace("{base}", srv.base) + "\n")
+        rep = import_catalog(store, feed, fmt="auto", download=FAST)
+        assert rep.imported == 40 and rep.problems == {"photo download failed": 3}
+        assert rep.rows_read == rep.imported + rep.rows_skipped
+        again = import_catalog(store, feed, download=FAST, fmt="auto")
+    assert again.details["photos downloaded"] == 0 and again.imported == 40

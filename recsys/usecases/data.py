@@ -127,7 +127,8 @@ def preview_catalog(table: str | Path | Upload, fmt: str = "auto", rows: int = 5
         detect_catalog_format,
         read_catalog_feed,
     )
-    from recsys.data.readers import read_table
+    from recsys.data.catalog_import import ITEM_ALIASES
+    from recsys.data.readers import read_table, resolve_columns
     from recsys.data.uploads import save_upload
 
     rows = check_range(rows, "rows", 1, 100)
@@ -145,9 +146,7 @@ def preview_catalog(table: str | Path | Upload, fmt: str = "auto", rows: int = 5
         else:
             frame, bad = read_table(path)
             entries = len(frame) + len(bad)
-            lower = {c.lower(): c for c in frame.columns}
-            column = next((lower[c] for c in ("image_path", "image", "image_link", "image_url",
-                                              "photo", "img", "filename") if c in lower), None)
+            column = resolve_columns(frame, ITEM_ALIASES).get("image_path")
             photos = frame[column] if column else pd.Series([], dtype="string")
         urls = int(url_mask(photos).sum())
         shown = frame.head(rows).drop(columns=["extra"], errors="ignore").reset_index(drop=True)

@@ -22,6 +22,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from recsys.core.config import artifacts_dir
 from recsys.core.progress import ProgressCallback, report
 from recsys.data.downloads import DownloadSettings, download_photos, url_mask
 from recsys.data.feeds.base import CATALOG_FORMATS
@@ -37,7 +38,6 @@ from recsys.data.report import (
     odd_ids,
     row_dropper,
 )
-from recsys.core.config import artifacts_dir
 from recsys.store import Store
 
 MYNTRA_ATTRIBUTION = ('Myntra "Fashion Product Images (Small)" by Param Aggarwal (Kaggle), '

@@ -112,12 +112,46 @@ def paths_note() -> None:
                + " (the `RECSYS_DATA_ROOTS` setting); upload files from elsewhere.")
 
 
+CATALOG_FORMATS = ["auto", "merchant", "shopify", "generic", "myntra"]
+FORMAT_LABELS = {"auto": "detect from the file", "merchant": "Google Merchant Center feed",
+                 "shopify": "Shopify products export", "generic": "generic table",
+                 "myntra": "Myntra styles.csv"}
+
+
+def show_catalog_preview(preview) -> None:
+    """The detected format of a catalog file and its first products."""
+    st.info(f"**{preview.description}**: {preview.products:,} products from "
+            f"{preview.entries:,} {'entries' if preview.format == 'merchant' else 'rows'}"
+            + (f"; {preview.photo_urls:,} photos by URL will be downloaded (or taken from the "
+               "cache)" if preview.photo_urls else "") + ".", icon=":material/preview:")
+    for key, value in preview.details.items():
+        if key not in ("feed entries", "CSV rows"):
+            st.caption(f"{key}: {value:,}" if isinstance(value, int) else f"{key}: {value}")
+    st.dataframe(preview.rows, hide_index=True)
+
+
+def show_download_summary(rep) -> None:
+    """How the photos by URL went: downloaded now, from the cache, failed (per row above)."""
+    if "photos downloaded" not in rep.details:
+        return
+    d = rep.details
+    text = (f"Photos by URL: {d['photos downloaded']:,} downloaded, "
+            f"{d['photos already in the cache']:,} already in the cache, "
+            f"{d['photo downloads failed']:,} failed")
+    if d.get("download photos/s"):
+        text += f" ({d['download MB']} MB at {d['download photos/s']} photos/s)"
+    st.caption(text + ".")
+
+
 def import_catalog_tab() -> None:
     """A catalog table and its photos, uploaded or from folders on this machine."""
     st.markdown("A CSV or Parquet table with an id column, text columns (title, description, "
                 "category, colour...) and an image file name or path column, plus the photos: a "
                 "zip file or a folder on this machine. The Kaggle *Fashion Product Images "
-                "(Small)* layout (`styles.csv` + `images/`) is the `myntra` format.")
+                "(Small)* layout (`styles.csv` + `images/`) is the `myntra` format. A Google "
+                "Merchant Center feed (TSV or XML), a Shopify products export or any table "
+                "whose image column holds URLs needs no photos: they are downloaded (public "
+                "addresses only) and kept in a cache, so a re-import downloads nothing new.")
     source = st.radio("Files", ["Upload", "Folder path on this machine"], horizontal=True,
                       key="cat_source")
     if source != "Upload":
@@ -125,7 +159,9 @@ def import_catalog_tab() -> None:
     with st.form("catalog_form"):
         c1, c2, c3 = st.columns(3)
         name = c1.text_input("Dataset name", value="my-catalog")
-        fmt = c2.selectbox("Format", ["generic", "myntra"])
+        fmt = c2.selectbox("Format", CATALOG_FORMATS, format_func=FORMAT_LABELS.get,
+                           help="Detected from the file unless you choose one; "
+                                "'Preview' shows what was detected.")
         on_error = c3.selectbox("Bad rows", ["skip", "refuse"],
                                 help="skip: import the good rows and report the others; "
                                      "refuse: import nothing if any row is bad.")
@@ -133,8 +169,8 @@ def import_catalog_tab() -> None:
         table_path = images_path = ""
         u1, u2 = st.columns(2)
         if source == "Upload":
-            table_file = u1.file_uploader("Catalog table (CSV or Parquet)",
-                                          type=["csv", "parquet", "tsv", "txt"])
+            table_file = u1.file_uploader("Catalog table or feed (CSV, TSV, Parquet, XML)",
+                                          type=["csv", "parquet", "tsv", "txt", "xml"])
             zip_file = u2.file_uploader("Photos (zip)", type=["zip"])
         else:
             table_path = u1.text_input("Table path", placeholder="/path/to/styles.csv")
@@ -146,8 +182,10 @@ def import_catalog_tab() -> None:
                        "title": m[1].text_input("title column"),
                        "description": m[2].text_input("description column"),
                        "image_path": m[3].text_input("image column")}
-        submitted = st.form_submit_button("Import catalog", type="primary")
-    if not submitted:
+        b1, b2 = st.columns([1, 5])
+        previewed = b1.form_submit_button("Preview")
+        submitted = b2.form_submit_button("Import catalog", type="primary")
+    if not submitted and not previewed:
         return
     try:
         if source == "Upload":
@@ -161,12 +199,17 @@ def import_catalog_tab() -> None:
                 raise RecsysError("Give the path of the catalog table.")
             table = Path(table_path.strip())
             images = Path(images_path.strip()) if images_path.strip() else None
+        if previewed:
+            show_catalog_preview(usecases.preview_catalog(
+                table, fmt, path_policy=usecases.app_path_policy()))
+            return
         rep = with_progress("Importing the catalog", "import_catalog", table,
                             images, fmt=fmt, dataset=name, on_error=on_error,
                             columns={k: v for k, v in mapping.items() if v.strip()} or None,
                             path_policy=usecases.app_path_policy())
         if "photos unpacked" in rep.details:
             st.caption(f"Unpacked {rep.details['photos unpacked']:,} photos.")
+        show_download_summary(rep)
         show_report(rep)
         if not rep.refused:
             components.open_dataset_button(name)
@@ -174,6 +217,37 @@ def import_catalog_tab() -> None:
                     "(Visual search page) and train a model (Train page).")
     except RecsysError as exc:
         components.error_box(exc, "Import failed, nothing was changed")
+
+
+def embed_section() -> None:
+    """Embed the chosen dataset's photos and texts, here or on a Ray cluster (the resumable
+    shards of `embed --engine ray`: a stopped run goes on where it stopped)."""
+    dataset = state.current_dataset()
+    with st.expander("Embed the catalog (photos and texts), here or on a Ray cluster"):
+        st.caption("Photos by URL are downloaded by the import above; embedding is the slow "
+                   "step for a big catalog, and a Ray cluster spreads it over its machines. "
+                   f"Dataset: **{dataset or '(none)'}**.")
+        use_ray = st.toggle("Run on a Ray cluster", key="emb_ray",
+                            help="Off: on this machine. On: Ray Data encoder actors; empty "
+                                 "address = a local Ray instance.")
+        address = st.text_input("Ray address (HOST:PORT, ray://HOST:PORT or auto)",
+                                key="emb_ray_address", disabled=not use_ray,
+                                placeholder="head-node:6379")
+        force = st.checkbox("Embed every item again (not only new or changed ones)",
+                            key="emb_force")
+        if not st.button("Embed", key="emb_go", disabled=not dataset):
+            return
+        try:
+            rep = with_progress("Embedding", "embed", align=True, force=force,
+                                engine="ray" if use_ray else "local",
+                                ray_address=(address.strip() or None) if use_ray else None,
+                                dataset=dataset)
+            st.success(f"Embedded {rep.embedded.get('image', 0):,} photos and "
+                       f"{rep.embedded.get('text', 0):,} texts of '{dataset}' "
+                       f"({sum(rep.unchanged.values()):,} vectors unchanged) in "
+                       f"{rep.seconds:,.1f} s.")
+        except RecsysError as exc:
+            components.error_box(exc, "Embedding stopped")
 
 
 def import_interactions_tab() -> None:
@@ -189,12 +263,16 @@ def import_interactions_tab() -> None:
         name = c1.text_input("Dataset name", value=state.current_dataset() or "my-log",
                              help="An existing catalog dataset gets these shoppers; a new name "
                                   "creates an interaction-only dataset.")
-        fmt = c2.selectbox("Format", ["csv", "mmrec", "json"])
+        fmt = c2.selectbox("Format", ["csv", "mmrec", "json", "ga4", "shopify-orders"],
+                           help="ga4: a GA4 BigQuery export (NDJSON or Parquet); "
+                                "shopify-orders: a Shopify orders CSV export (customer e-mails "
+                                "are kept only as salted hashes).")
         on_error = c3.selectbox("Bad rows", ["skip", "refuse"], key="inter_on_error")
         log_file, log_path = None, ""
         if source == "Upload":
             log_file = st.file_uploader("Interaction file", type=["csv", "inter", "json", "tsv",
-                                                                  "txt"])
+                                                                  "txt", "ndjson", "jsonl",
+                                                                  "parquet"])
         else:
             log_path = st.text_input("Path", placeholder="/path/to/baby.inter or "
                                                          "/path/to/baby/train.json")
@@ -413,6 +491,7 @@ tabs = st.tabs(["Import a catalog", "Import interactions", "Simulate shoppers", 
                 "Myntra sample", "Delete a dataset"])
 with tabs[0]:
     import_catalog_tab()
+    embed_section()
 with tabs[1]:
     import_interactions_tab()
 with tabs[2]:

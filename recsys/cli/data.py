@@ -22,10 +22,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="rebuild even if the demo exists")
 
     p = add_command(sub, "import-catalog", import_catalog,
-                    "Import a product catalog (CSV/Parquet + image folder).")
-    p.add_argument("--csv", required=True, help="catalog table (CSV, TSV or Parquet)")
-    p.add_argument("--images", help="folder with the product photos")
-    p.add_argument("--format", choices=["generic", "myntra"], default="generic")
+                    "Import a product catalog: a Google Merchant Center feed (TSV or XML), a "
+                    "Shopify products export, Myntra's styles.csv or a generic CSV/Parquet; "
+                    "photos from a folder or downloaded by URL.")
+    p.add_argument("file", nargs="?", help="the catalog file (or give it with --csv)")
+    p.add_argument("--csv", help="catalog table (CSV, TSV, Parquet or an XML feed)")
+    p.add_argument("--images", help="folder with the product photos (not for photos by URL)")
+    p.add_argument("--format", choices=["auto", "merchant", "shopify", "generic", "myntra"],
+                   default="auto", help="the file's format (default: detected from the file)")
+    p.add_argument("--download-workers", type=int, default=16,
+                   help="photos downloaded at once when photos are URLs (default 16)")
     p.add_argument("--on-error", choices=["skip", "refuse"], default="skip",
                    help="skip problem rows (default) or refuse the whole import")
     p.add_argument("--column", action="append", default=[], metavar="FIELD=COLUMN",
@@ -33,9 +39,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "image_path=photo (repeatable)")
 
     p = add_command(sub, "import-interactions", import_interactions,
-                    "Import user-item interactions (MMRec .inter, split JSON, or CSV).")
+                    "Import user-item interactions (MMRec .inter, split JSON, CSV, a GA4 export "
+                    "or Shopify orders).")
     p.add_argument("path", help=".inter file, folder with train/val/test.json, or CSV file")
-    p.add_argument("--format", choices=["mmrec", "json", "csv"], default="csv")
+    p.add_argument("--format", choices=["mmrec", "json", "csv", "ga4", "shopify-orders"],
+                   default="csv", help="csv (default), mmrec, json, ga4 (a GA4 BigQuery export "
+                   "as NDJSON or Parquet) or shopify-orders (a Shopify orders CSV export; "
+                   "e-mails kept only as salted hashes)")
     p.add_argument("--on-error", choices=["skip", "refuse"], default="skip")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--append", action="store_true",
@@ -106,10 +116,18 @@ def init_demo(ctx: Context) -> Result:
 def import_catalog(ctx: Context) -> Result:
     from ..usecases import import_catalog as run
 
+    from ..data.downloads import DownloadSettings
+
     args = ctx.args
+    table = args.file or args.csv
+    if not table or (args.file and args.csv and args.file != args.csv):
+        raise RecsysError("Give the catalog file once: `import-catalog FILE` (or --csv FILE).")
+    if not 1 <= args.download_workers <= 64:
+        raise RecsysError("--download-workers must be between 1 and 64.")
     with ctx.progress("import catalog") as bar:
-        report = run(ctx.store(), args.csv, args.images, fmt=args.format, dataset=args.dataset,
-                     on_error=args.on_error, columns=_column_map(args.column), progress=bar)
+        report = run(ctx.store(), table, args.images, fmt=args.format, dataset=args.dataset,
+                     on_error=args.on_error, columns=_column_map(args.column), progress=bar,
+                     download=DownloadSettings(workers=args.download_workers))
     return _import_result(report)
 
 

@@ -22,7 +22,11 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from recsys.core.config import artifacts_dir
 from recsys.core.progress import ProgressCallback, report
+from recsys.data.downloads import DownloadSettings, download_photos, url_mask
+from recsys.data.feeds.base import CATALOG_FORMATS
+from recsys.data.feeds.detect import detect_catalog_format, read_catalog_feed
 from recsys.data.images import check_image, file_digest
 from recsys.data.readers import read_table, require_columns, resolve_columns
 from recsys.data.report import (
@@ -69,18 +73,33 @@ def content_hash(row: dict, image_digest: str) -> str:
 
 
 def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | None = None,
-                   fmt: Literal["generic", "myntra"] = "generic", dataset: str | None = None,
+                   fmt: Literal["generic", "myntra", "merchant", "shopify", "auto"] = "generic",
+                   dataset: str | None = None,
                    on_error: OnError = "skip", columns: dict[str, str] | None = None,
                    progress: ProgressCallback | None = None, kind: str = "catalog",
-                   attribution: str | None = None) -> ImportReport:
+                   attribution: str | None = None,
+                   download: DownloadSettings | None = None) -> ImportReport:
     """Validate a catalog table and its photos, then upsert the items in one transaction.
 
     Photos must be inside `images_dir` (after following symlinks); rows naming a photo
-    elsewhere, or any photo when there is no folder, are reported and left out. A file without
-    a single valid row is refused: it creates no dataset and changes nothing.
+    elsewhere, or any photo when there is no folder, are reported and left out. Photos given as
+    http(s) URLs (a Merchant or Shopify feed, or a generic table's image column) are downloaded
+    (`recsys.data.downloads`, settings `download`) into the database's photo cache; a row whose
+    photo cannot be had is reported with the reason. `fmt="auto"` detects the format
+    (`recsys.data.feeds.detect_catalog_format`). A file without a single valid row is refused:
+    it creates no dataset and changes nothing.
     """
     csv_path = Path(csv_path)
-    if fmt == "myntra":
+    if fmt == "auto":
+        fmt = detect_catalog_format(csv_path)
+    feed = None
+    if fmt in ("merchant", "shopify"):
+        feed = read_catalog_feed(csv_path, fmt)
+        frame, bad_lines = feed.frame, feed.bad
+        frame.attrs["unit"] = feed.unit
+        mapping = resolve_columns(frame, ITEM_ALIASES, columns)
+        dataset = dataset or csv_path.stem
+    elif fmt == "myntra":
         frame, bad_lines = read_table(csv_path)
         images_dir = Path(images_dir) if images_dir else myntra_images_dir(csv_path)
         mapping = resolve_columns(frame, ITEM_ALIASES, {
@@ -95,7 +114,8 @@ def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | 
         mapping = resolve_columns(frame, ITEM_ALIASES, columns)
         dataset = dataset or csv_path.stem
     else:
-        raise DataImportError(f"Unknown catalog format {fmt!r}; use 'generic' or 'myntra'.")
+        raise DataImportError(f"Unknown catalog format {fmt!r}; use one of "
+                              f"{', '.join(CATALOG_FORMATS)}.")
     require_columns(mapping, REQUIRED_ITEM_FIELDS, frame, csv_path.name)
     if images_dir is not None and not Path(images_dir).is_dir():
         raise DataImportError(f"Image folder not found: {images_dir}")
@@ -104,9 +124,16 @@ def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | 
                        unit=frame.attrs.get("unit", "line"))
     for line, why in bad_lines:
         rep.add_problem("malformed CSV line", f"line {line}: {why}", lines=[line])
+    if feed is not None:
+        rep.details.update(feed.details)
+        rep.details["format"] = fmt
 
     items = pd.DataFrame({f: frame[c] for f, c in mapping.items()})
     items["item_id"] = items["item_id"].str.strip()
+    if feed is not None and "extra" in frame:
+        items["extra"] = frame["extra"]
+    if "image_path" in items and url_mask(items["image_path"]).any():
+        items, images_dir = _download_photos(store, items, images_dir, rep, download, progress)
     rows = _validate_items(items, images_dir, fmt, rep, progress)
     if rep.problems and on_error == "refuse":
         return rep.refuse_rows()
@@ -122,6 +149,68 @@ def import_catalog(store: Store, csv_path: str | Path, images_dir: str | Path | 
     new = len(set(rows["item_id"]) - existing)
     rep.details.update({"new items": new, "updated items": len(rows) - new})
     return rep
+
+
+def photo_cache_dir(store: Store) -> Path:
+    """Where photos downloaded by URL are kept: `<artifacts>/photo_cache`, one file per URL."""
+    return artifacts_dir(store.path, "photo_cache")
+
+
+def _download_photos(store: Store, items: pd.DataFrame, images_dir: str | Path | None,
+                     rep: ImportReport, settings: DownloadSettings | None,
+                     progress: ProgressCallback | None) -> tuple[pd.DataFrame, Path]:
+    """Download the rows' photo URLs into the cache and point `image_path` at the cached files
+    (in the cache folder, the images folder of these rows); rows whose photo failed are
+    reported and dropped. Rows naming a local file are only allowed without an images folder
+    of their own: mixing both is refused."""
+    if images_dir is not None:
+        raise DataImportError("The catalog names its photos by URL; give no images folder "
+                              "(photos are downloaded into the database's photo cache).")
+    cache = photo_cache_dir(store)
+    names = items["image_path"]
+    urls = url_mask(names)
+    result = download_photos(names[urls].str.strip(), cache, settings, progress)
+    labels = items.index.to_numpy()
+    keep = np.ones(len(items), dtype=bool)
+    drop = row_dropper(rep, labels, keep)
+    given = (names.notna() & (names.astype("string").str.strip() != "")).to_numpy(dtype=bool)
+    drop("photo is not an http(s) URL", given & ~urls,
+         lambda i: f"id {items['item_id'].iloc[i]}")
+    stripped = names.astype("string").str.strip()
+    failed = np.array([bool(u) and stripped.iloc[i] in result.failures
+                       for i, u in enumerate(urls)], dtype=bool)
+    drop("photo download failed", failed,
+         lambda i: f"id {items['item_id'].iloc[i]}: {result.failures[stripped.iloc[i]]}")
+    local = [os.path.basename(result.paths[stripped.iloc[i]]) if urls[i] and keep[i] else None
+             for i in range(len(items))]
+    out = items.loc[keep].copy()
+    out["image_path"] = pd.array([p for p, k in zip(local, keep) if k], dtype="string")
+    if "extra" in out:
+        sources = [stripped.iloc[i] for i in np.flatnonzero(keep)]
+        out["extra"] = [_with_source(e, u) for e, u in zip(out["extra"], sources)]
+    else:
+        out["extra"] = [json.dumps({"image_url": stripped.iloc[i]}) if urls[i] else None
+                        for i in np.flatnonzero(keep)]
+    rep.details.update({"photos downloaded": result.downloaded,
+                        "photos already in the cache": result.cached,
+                        "photo downloads failed": len(result.failures)})
+    if result.downloaded:
+        rep.details["download MB"] = f"{result.bytes / 2**20:,.1f}"
+        rep.details["download photos/s"] = f"{result.downloaded / max(result.seconds, 1e-9):,.1f}"
+    return out, cache
+
+
+def _with_source(extra: object, url: object) -> str | None:
+    """An item's `extra` JSON with the photo's source URL added."""
+    data: dict = {}
+    if isinstance(extra, str) and extra.strip():
+        try:
+            data = json.loads(extra)
+        except ValueError:
+            data = {}
+    if isinstance(url, str) and url:
+        data["image_url"] = url
+    return json.dumps(data) if data else None
 
 
 def myntra_images_dir(csv_path: str | Path) -> Path:

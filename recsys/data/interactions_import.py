@@ -53,7 +53,8 @@ MAX_EPOCH_SECONDS = 1e11       # |epoch seconds| beyond this (year ~5000) is not
 
 
 def import_interactions(store: Store, path: str | Path,
-                        fmt: Literal["mmrec", "json", "csv"] = "csv", dataset: str | None = None,
+                        fmt: Literal["mmrec", "json", "csv", "ga4", "shopify-orders"] = "csv",
+                        dataset: str | None = None,
                         on_error: OnError = "skip", columns: dict[str, str] | None = None,
                         append: bool = False, progress: ProgressCallback | None = None,
                         replace: bool = False, min_rating: float | None = None
@@ -82,8 +83,11 @@ def import_interactions(store: Store, path: str | Path,
         frame, rep, names = _read_split_json(path, dataset)
     elif fmt == "csv":
         frame, rep, names = _read_interaction_table(path, dataset, columns)
+    elif fmt in ("ga4", "shopify-orders"):
+        frame, rep, names = _read_shop_events(store, path, fmt, dataset)
     else:
-        raise DataImportError(f"Unknown interaction format {fmt!r}; use mmrec, json or csv.")
+        raise DataImportError(f"Unknown interaction format {fmt!r}; use mmrec, json, csv, ga4 "
+                              "or shopify-orders.")
     report(progress, 1, 3, "validated", stage="interactions")
 
     dataset = rep.dataset
@@ -253,6 +257,28 @@ def _invert_mapping(path: Path) -> dict[str, str]:
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, RecursionError,
             TypeError):
         return {}
+
+
+def _read_shop_events(store: Store, path: Path, fmt: str, dataset: str | None
+                      ) -> tuple[pd.DataFrame, ImportReport, dict]:
+    """A GA4 export (`recsys.data.feeds.ga4`) or a Shopify orders export
+    (`recsys.data.feeds.shopify_orders`: customers as salted hashes of their e-mails)."""
+    if fmt == "ga4":
+        from recsys.data.feeds.ga4 import read_ga4
+
+        frame, rep = read_ga4(path, dataset)
+    else:
+        from recsys.data.feeds.shopify_orders import (
+            customer_salt,
+            read_shopify_orders,
+            sku_to_item,
+        )
+
+        name = dataset or path.stem
+        frame, rep = read_shopify_orders(path, name, customer_salt(store),
+                                         sku_to_item(store, name))
+    mapping = {c: c for c in ("user_id", "item_id", "event", "ts")}
+    return _normalise_interactions(frame, mapping, rep, default_event="purchase"), rep, {}
 
 
 def _read_interaction_table(path: Path, dataset: str | None, columns: dict[str, str] | None,

@@ -21,7 +21,9 @@ repository objects, so call sites stay `store.items(...)` and a transaction can 
 - `runs.RunPart`: runs, epochs, metrics and evaluations, model files of runs;
 - `jobs.JobPart`: background jobs (kind, parameters, status, progress, timings, error).
 
-What spans the aggregates (`counts`, `delete_dataset`) is on the façade itself.
+What spans the aggregates (`counts`, `delete_dataset`) is on the façade itself. Apart from
+the façade, `ga4.ga4_item_events` reads a GA4 export file with DuckDB (an in-memory database,
+not the store's) for `recsys.data.feeds.ga4`.
 """
 
 from __future__ import annotations

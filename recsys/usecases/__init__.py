@@ -26,6 +26,7 @@ _EXPORTS = {
     "Readiness": "setup", "readiness": "setup", "set_up": "setup",
     # data: datasets, imports, shoppers
     "Upload": "data", "import_catalog": "data", "import_interactions": "data",
+    "preview_catalog": "data", "CatalogPreview": "data",
     "simulate": "data", "init_demo": "data", "status": "data", "use_dataset": "data",
     "delete_dataset": "data", "ConfirmationNeeded": "data", "Shopper": "data",
     "shopper": "data", "find_myntra_sample": "data", "load_myntra_sample": "data",

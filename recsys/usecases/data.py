@@ -90,10 +90,67 @@ def import_catalog(store: Store, table: str | Path | Upload,
         upload_dir(store, dataset)            # checks the name before any work
     policy = policy_or_any(path_policy)
     table = policy.check(table, "The catalog table path")
+    if options.get("fmt") == "auto":
+        from recsys.data.feeds.detect import detect_catalog_format
+
+        options["fmt"] = detect_catalog_format(table)
     if images is None and options.get("fmt") == "myntra" and policy.restricted:
         images = myntra_images_dir(table)         # the folder the importer would read
     images = policy.check_optional(images, "The images folder")
     return run(store, table, images, dataset=dataset, **options)
+
+
+@dataclass
+class CatalogPreview:
+    """What the Data page shows before an import: the detected (or forced) `format` with its
+    `description`, the products read (`products`, from `entries` lines or entries), how many
+    name their photo by URL (downloaded on import) and the first `rows` products."""
+
+    format: str
+    description: str
+    products: int
+    entries: int
+    photo_urls: int
+    rows: pd.DataFrame
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def preview_catalog(table: str | Path | Upload, fmt: str = "auto", rows: int = 5, *,
+                    path_policy: PathPolicy | None = None) -> CatalogPreview:
+    """Read a catalog file (a path, checked against `path_policy`, or an `Upload`) the way
+    `import_catalog` would, without writing anything, and describe it."""
+    import tempfile
+
+    from recsys.data.downloads import url_mask
+    from recsys.data.feeds.detect import (
+        describe_format,
+        detect_catalog_format,
+        read_catalog_feed,
+    )
+    from recsys.data.catalog_import import ITEM_ALIASES
+    from recsys.data.readers import read_table, resolve_columns
+    from recsys.data.uploads import save_upload
+
+    rows = check_range(rows, "rows", 1, 100)
+    with tempfile.TemporaryDirectory(prefix="recsys-preview-") as tmp:
+        if isinstance(table, Upload):
+            path = save_upload(table.data, Path(tmp), table.name)
+        else:
+            path = policy_or_any(path_policy).check(table, "The catalog table path")
+        fmt = detect_catalog_format(path) if fmt == "auto" else fmt
+        details: dict[str, Any] = {}
+        if fmt in ("merchant", "shopify"):
+            feed = read_catalog_feed(path, fmt)
+            frame, entries, details = feed.frame, feed.entries, dict(feed.details)
+            photos = frame["image_path"]
+        else:
+            frame, bad = read_table(path)
+            entries = len(frame) + len(bad)
+            column = resolve_columns(frame, ITEM_ALIASES).get("image_path")
+            photos = frame[column] if column else pd.Series([], dtype="string")
+        urls = int(url_mask(photos).sum())
+        shown = frame.head(rows).drop(columns=["extra"], errors="ignore").reset_index(drop=True)
+    return CatalogPreview(fmt, describe_format(fmt), len(frame), entries, urls, shown, details)
 
 
 def import_interactions(store: Store, source: str | Path | Upload, *,

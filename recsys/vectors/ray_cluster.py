@@ -21,6 +21,29 @@ class RayUnavailable(RecsysError):
     """Ray is not installed, or the cluster cannot be reached."""
 
 
+class RayAuthenticationFailed(RayUnavailable):
+    """The cluster answers but refuses this client's token (Ray token authentication)."""
+
+
+AUTH_WORDS = ("unauthenticated", "authentication token", "authenticationerror",
+              "invalid or missing api token", "auth token")
+
+
+def authentication_failed(exc: BaseException) -> bool:
+    """Whether Ray's error means the cluster refused our token (`ray.exceptions.
+    AuthenticationError`, or a gRPC UNAUTHENTICATED status inside another error)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if type(exc).__name__ == "AuthenticationError":
+            return True
+        text = f"{type(exc).__name__} {getattr(exc, 'message', '')} {exc}".lower()
+        if any(word in text for word in AUTH_WORDS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def _import_ray():
     try:
         import ray
@@ -59,8 +82,17 @@ def ray_session(address: str | None, workers: int | None) -> Iterator[int]:
             else:
                 ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
                          **options)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
+        except Exception as exc:
             where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+            if authentication_failed(exc):
+                raise RayAuthenticationFailed(
+                    f"{where[0].upper()}{where[1:]} refused this connection: authentication "
+                    "failed (the cluster uses token authentication and this machine's token "
+                    "is missing or does not match). Set RAY_AUTH_TOKEN (or put the token in "
+                    "~/.ray/auth_token) to the cluster's token: `ray get-auth-token` on the "
+                    "head node prints it.") from exc
+            if not isinstance(exc, (ConnectionError, RuntimeError, ValueError)):
+                raise
             raise RayUnavailable(f"Cannot start or reach {where}: {first_line(exc)}. Check "
                                  "the address (`ray status` on the head node prints it) or "
                                  "run without --ray-address for local Ray.") from exc

@@ -175,14 +175,14 @@ def test_data_page_shows_only_the_fields_of_the_chosen_source(app_db: Path):
     at = app_test(app_db, "app_pages/data.py")
     labels = {w.label for w in at.text_input}
     uploads = {u.label for u in at.get("file_uploader")}
-    assert {"Catalog table (CSV or Parquet)", "Photos (zip)", "Interaction file"} <= uploads
+    assert {"Catalog table or feed (CSV, TSV, Parquet, XML)", "Photos (zip)", "Interaction file"} <= uploads
     assert not {"Table path", "Images folder", "Path"} & labels
     at.radio(key="cat_source").set_value("Folder path on this machine").run()
     at.radio(key="inter_source").set_value("Path on this machine").run()
     labels = {w.label for w in at.text_input}
     uploads = {u.label for u in at.get("file_uploader")}
     assert {"Table path", "Images folder", "Path"} <= labels
-    assert not uploads & {"Catalog table (CSV or Parquet)", "Photos (zip)", "Interaction file"}
+    assert not uploads & {"Catalog table or feed (CSV, TSV, Parquet, XML)", "Photos (zip)", "Interaction file"}
     assert not problems(at)
 
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import machine_state, peak_rss_mb  # noqa: E402
 
 from recsys.search.faiss_runtime import load_faiss, mask_selector  # noqa: E402
-from recsys.search.ivf import list_count  # noqa: E402
+from recsys.search.memory_plan import plan_storage  # noqa: E402
 from recsys.search.vector_index import VectorIndex  # noqa: E402
 
 SEM, INST = 384, 256
@@ -217,12 +217,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--storage", default="float16")
+    parser.add_argument("--storage", default="plan",
+                        help="rows of our index: float32, float16, or plan (what the app's "
+                             "storage plan picks for N items: float16 above 4 GB resident)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
                                              "search_peers.json"))
     args = parser.parse_args()
     state = machine_state()
     print(f"machine: {state}", flush=True)
+    if args.storage == "plan":
+        plan = plan_storage(args.items, 2 * DIM, "float32", True)
+        args.storage = plan.storage
+        print(f"storage plan: {plan.storage} ({plan.reason})", flush=True)
     cat = Catalog(args.items)
     qs = cat.queries(args.queries)
     rows = {k: query_rows(v) for k, v in qs.items()}

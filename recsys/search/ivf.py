@@ -157,9 +157,10 @@ def candidate_count(fetch: int) -> int:
     return max(fetch + 16, 2 * fetch)
 
 
-def probe_sample(ann, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """(up to `PROBE_SAMPLE` member ids of each inverted list, -1 padded; each list's size):
-    what `filtered_probes` estimates a filter's allowed rows per list from."""
+def probe_sample(ann, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(up to `PROBE_SAMPLE` member ids of each inverted list, -1 padded; each list's size;
+    the list centroids): what `filtered_probes` ranks lists and estimates a filter's allowed
+    rows per list from."""
     faiss = load_faiss()
     invlists = faiss.extract_index_ivf(ann).invlists
     sample = np.full((ann.nlist, PROBE_SAMPLE), -1, dtype=np.int64)
@@ -172,33 +173,41 @@ def probe_sample(ann, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
             if size > PROBE_SAMPLE:
                 ids = rng.choice(ids, PROBE_SAMPLE, replace=False)
             sample[lst, :len(ids)] = ids
-    return sample, sizes
+    centroids = ann.quantizer.reconstruct_n(0, ann.nlist)
+    return sample, sizes, centroids
 
 
 def filtered_probes(ann, query_row: np.ndarray, mask: np.ndarray, nprobe: int,
-                    sample: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(lists to probe, their centroid scores), best first, for a filtered search: enough
-    lists that their allowed rows (estimated from each list's member `sample` and `mask`)
-    reach `FILTER_SCAN_FACTOR` times the rows an unfiltered search scans (or all it allows,
-    when fewer), and at least `nprobe` lists."""
-    scores, lists = ann.quantizer.search(query_row, ann.nlist)
-    lists, scores = lists[0], scores[0]
-    valid = lists >= 0
-    lists, scores = lists[valid], scores[valid]
+                    sample: np.ndarray, sizes: np.ndarray, centroids: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(lists to probe, their centroid scores), best first, for a filtered search, from each
+    list's allowed rows (estimated from its member `sample` and `mask`): at least `nprobe`
+    lists; enough that they hold `FILTER_SCAN_FACTOR` times the rows an unfiltered search
+    scans; and when the query's own `nprobe` lists hold under half the filter's overall share
+    (the filter keeps a region away from the query: a category unlike the photo), every list
+    estimated to hold an allowed row (their order by centroid says little that far out)."""
+    scores = centroids @ query_row[0]
+    lists = np.argsort(-scores, kind="stable")
+    scores = scores[lists]
     members = sample[lists]
     known = members >= 0
     allowed = np.where(known, mask[np.where(known, members, 0)], False).sum(axis=1)
     estimate = sizes[lists] * allowed / np.maximum(known.sum(axis=1), 1)
     total = np.cumsum(estimate)
+    if not len(total) or total[-1] <= 0:
+        return lists[:nprobe], scores[:nprobe]
     want = FILTER_SCAN_FACTOR * nprobe * sizes.sum() / max(ann.nlist, 1)
+    near = total[min(nprobe, len(total)) - 1] / max(sizes[lists[:nprobe]].sum(), 1)
+    if near < 0.5 * total[-1] / max(sizes.sum(), 1):
+        want = total[-1]
     # a filter allowing fewer rows stops at the last list estimated to hold any
-    count = int(np.searchsorted(total, min(want, total[-1] if len(total) else 0.0))) + 1
+    count = int(np.searchsorted(total, min(want, total[-1]))) + 1
     count = min(len(lists), max(nprobe, count))
     return lists[:count], scores[:count]
 
 
 def search_ivf(ann, query_row: np.ndarray, k: int, mask: np.ndarray | None, nprobe: int,
-               sample: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+               sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Slots of the `k` best rows for one query row (-1 past the end). Under a filter (`mask`
     over the slots) the lists are chosen by `filtered_probes` (`sample` from `probe_sample`)
     and scanned with the mask as a faiss id selector."""

@@ -199,7 +199,7 @@ class VectorIndex(SlotTable):
         self.flat = self._new_flat()
         self.ann = None
         self.nprobe = 0
-        self._probe_sample: tuple[np.ndarray, np.ndarray] | None = None
+        self._probe_sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.readonly = False
         self.meta: dict = {}
 
@@ -364,7 +364,7 @@ class VectorIndex(SlotTable):
                                      self.modalities, self.dims, self.offsets)
         return calibrate_nprobe(self.flat, self.ann, sample, k, target_recall, self.rows)
 
-    def probe_sample(self) -> tuple[np.ndarray, np.ndarray]:
+    def probe_sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each IVF list's member sample and size (`ivf.probe_sample`), for filtered searches;
         made on first use after a build, a load or a change."""
         if getattr(self, "_probe_sample", None) is None:

@@ -132,3 +132,15 @@ def test_a_million_items_with_ivf_are_planned_under_4_gb():
     assert plan.resident_bytes <= 4 * 10**9 and "resident" in plan.reason
     small = plan_storage(100_000, width, "float32", True, available=200 * 10**9)
     assert (small.storage, small.ann) == ("float32", True) and "fits" in small.reason
+
+
+def test_a_filter_far_from_the_query_keeps_recall():
+    index, img, _, c, draw = build()
+    q_img, q_txt, q_c = draw(40, np.random.default_rng(79))
+    for q, qc in zip(q_img, q_c):
+        # ten clusters unlike the query's (a category other than the photo's)
+        other = [x for x in range(40) if x != qc][:10]
+        allowed = np.isin(c, other)
+        a = index.search({"image": q, "text": q}, k=10, allowed=allowed, method="ann")
+        b = index.search({"image": q, "text": q}, k=10, allowed=allowed, method="exact")
+        assert len(set(a.item_ids) & set(b.item_ids)) >= 9

@@ -226,7 +226,8 @@ def main() -> None:
     state = machine_state()
     print(f"machine: {state}", flush=True)
     if args.storage == "plan":
-        plan = plan_storage(args.items, 2 * DIM, "float32", True)
+        # the storage it picks (built here chunk by chunk, not with the DuckDB build's peak)
+        plan = plan_storage(args.items, 2 * DIM, "float32", True, available=10**13)
         args.storage = plan.storage
         print(f"storage plan: {plan.storage} ({plan.reason})", flush=True)
     cat = Catalog(args.items)

@@ -144,3 +144,27 @@ def test_a_filter_far_from_the_query_keeps_recall():
         a = index.search({"image": q, "text": q}, k=10, allowed=allowed, method="ann")
         b = index.search({"image": q, "text": q}, k=10, allowed=allowed, method="exact")
         assert len(set(a.item_ids) & set(b.item_ids)) >= 9
+
+
+def test_saved_and_reloaded_index_keeps_its_codes_nprobe_and_filtered_results(tmp_path):
+    from recsys.search.index_files import load_index, save_index
+
+    index, img, _, c, draw = build(n=3000, nlist=24)
+    allowed = np.random.default_rng(6).random(len(index)) < 0.3
+    q, _, _ = draw(5, np.random.default_rng(80))
+    before = [index.search({"image": v}, k=10, allowed=allowed, method="ann").item_ids
+              for v in q]
+    save_index(index, tmp_path / "ix")
+    for mmap in (True, False):
+        again = load_index(tmp_path / "ix", mmap=mmap)
+        assert again.nprobe == index.nprobe
+        assert again.ann.code_size == index.ann.code_size == 2 * DIM
+        after = [again.search({"image": v}, k=10, allowed=allowed, method="ann").item_ids
+                 for v in q]
+        assert after == before
+    # an incremental update of the reloaded (writable) index still answers filtered searches
+    new_img, new_txt, _ = draw(1, np.random.default_rng(81))
+    again.add(["fresh"], {"image": new_img, "text": new_txt})
+    mask = np.append(allowed, True)
+    assert again.search({"image": new_img[0]}, k=1, allowed=mask,
+                        method="ann").item_ids == ["fresh"]

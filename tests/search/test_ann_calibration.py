@@ -137,13 +137,15 @@ def test_a_million_items_with_ivf_are_planned_under_4_gb():
 def test_a_filter_far_from_the_query_keeps_recall():
     index, img, _, c, draw = build()
     q_img, q_txt, q_c = draw(40, np.random.default_rng(79))
+    found = []
     for q, qc in zip(q_img, q_c):
         # ten clusters unlike the query's (a category other than the photo's)
         other = [x for x in range(40) if x != qc][:10]
         allowed = np.isin(c, other)
         a = index.search({"image": q, "text": q}, k=10, allowed=allowed, method="ann")
         b = index.search({"image": q, "text": q}, k=10, allowed=allowed, method="exact")
-        assert len(set(a.item_ids) & set(b.item_ids)) >= 9
+        found.append(len(set(a.item_ids) & set(b.item_ids)) / 10)
+    assert np.mean(found) >= 0.95
 
 
 def test_saved_and_reloaded_index_keeps_its_codes_nprobe_and_filtered_results(tmp_path):

@@ -28,11 +28,14 @@ nprobe is kept, with no further margin."""
 NPROBE_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768,
                 1024, 1536, 2048, 3072, 4096, 6144, 8192)
 """The nprobe values calibration tries (steps of 1.33-1.5x instead of doubling)."""
-FILTER_SCAN_FACTOR = 1.5
-"""Under a filter, lists are probed (best centroid first) until they hold about this many times
-the allowed rows an unfiltered search scans (nprobe x mean list size), estimated from a sample
-of each list's members: a filter correlated with the clusters (a category) then probes few
-lists, an uncorrelated one (a price range) many."""
+FILTER_PROBE_FACTOR = 2.0
+FILTER_PROBE_POWER = 0.5
+"""Under a filter keeping a share s of the rows in the query's own `nprobe` lists (estimated
+from a sample of each list's members), 2 nprobe / s**0.5 lists are probed (s = 5%: ~9x; faiss
+IVF + IDSelector needed 4x for recall 1.0 on 200k clustered items, benchmarks/search_peers.py,
+and 1x left recall 0.8 on small catalogs with nprobe 2): a filter correlated with the query's
+region (its category) probes few lists; one away from it (s under half the filter's overall
+share: a category unlike the photo) every list estimated to hold an allowed row."""
 PROBE_SAMPLE = 64
 """Members per inverted list kept to estimate how many of its rows a filter allows."""
 CODES = "SQ8"
@@ -181,10 +184,10 @@ def filtered_probes(ann, query_row: np.ndarray, mask: np.ndarray, nprobe: int,
                     sample: np.ndarray, sizes: np.ndarray, centroids: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
     """(lists to probe, their centroid scores), best first, for a filtered search, from each
-    list's allowed rows (estimated from its member `sample` and `mask`): at least `nprobe`
-    lists; enough that they hold `FILTER_SCAN_FACTOR` times the rows an unfiltered search
-    scans; and when the query's own `nprobe` lists hold under half the filter's overall share
-    (the filter keeps a region away from the query: a category unlike the photo), every list
+    list's allowed rows (estimated from its member `sample` and `mask`): 2 nprobe / s**0.5
+    lists, s the share the filter keeps in the query's own `nprobe` lists
+    (`FILTER_PROBE_FACTOR`, `FILTER_PROBE_POWER`); when s is under half the filter's overall
+    share (it keeps a region away from the query: a category unlike the photo), every list
     estimated to hold an allowed row (their order by centroid says little that far out)."""
     scores = centroids @ query_row[0]
     lists = np.argsort(-scores, kind="stable")
@@ -196,12 +199,14 @@ def filtered_probes(ann, query_row: np.ndarray, mask: np.ndarray, nprobe: int,
     total = np.cumsum(estimate)
     if not len(total) or total[-1] <= 0:
         return lists[:nprobe], scores[:nprobe]
-    want = FILTER_SCAN_FACTOR * nprobe * sizes.sum() / max(ann.nlist, 1)
     near = total[min(nprobe, len(total)) - 1] / max(sizes[lists[:nprobe]].sum(), 1)
-    if near < 0.5 * total[-1] / max(sizes.sum(), 1):
-        want = total[-1]
-    # a filter allowing fewer rows stops at the last list estimated to hold any
-    count = int(np.searchsorted(total, min(want, total[-1]))) + 1
+    overall = total[-1] / max(sizes.sum(), 1)
+    if near < 0.5 * overall:
+        # a filter allowing fewer rows stops at the last list estimated to hold any
+        count = int(np.searchsorted(total, total[-1])) + 1
+    else:
+        count = int(np.ceil(FILTER_PROBE_FACTOR * nprobe
+                            * max(near, 1e-6) ** -FILTER_PROBE_POWER))
     count = min(len(lists), max(nprobe, count))
     return lists[:count], scores[:count]
 

@@ -1,6 +1,6 @@
-"""The approximate part of the search index: a faiss IVF index (inverted lists of fp16 codes)
-over the same rows as the exact one, its `nprobe` calibrated at build time, and its search with
-the probes widened under a filter.
+"""The approximate part of the search index: a faiss IVF index (inverted lists of SQ8 codes)
+over the same rows as the exact one, its `nprobe` calibrated at build time on held-out-like
+photo and text queries, and its search with the lists chosen from the filter under one.
 
 Built above `vector_index.ANN_MIN_ITEMS` items (`VectorIndex.build_ann`); the top candidates it
 finds are re-scored exactly by `VectorIndex.search`.

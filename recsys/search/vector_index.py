@@ -14,8 +14,8 @@ what they have, so their score means the same as everyone else's).
 * Approximate search: a faiss IVF index over the same rows (`ivf`), built above
   `ANN_MIN_ITEMS` items; the top candidates are re-scored exactly.
 * Filters: a boolean mask over the items becomes a faiss ``IDSelectorBitmap`` applied inside
-  the search (the flat scan then reads only the allowed rows; the IVF scan widens its probes by
-  the inverse of the kept share).
+  the search (the flat scan then reads only the allowed rows; the IVF scan chooses its lists
+  from the filter, `ivf.filtered_probes`).
 
 Items are added and removed in place (a removed item frees its slot). Keeping an index in
 files beside the database and in step with the store is `recsys.search.index_files`.

@@ -19,6 +19,12 @@ memory).
 
     python benchmarks/search_scale.py --db data/myntra.duckdb --sizes 10000 100000 1000000 \\
         --compare-ann 100000 --load-test 1000000
+
+`--peers N` instead runs the issue-23 comparison (`search_peers.py`): N simulated clustered
+items at the app's vector width, held-out photo and text queries, the automatic search vs faiss
+IVF tuned to the same recall, filtered (5% / 50%) vs faiss IVF + IDSelector, resident memory:
+
+    python benchmarks/search_scale.py --peers 1000000 --queries 200
 """
 
 from __future__ import annotations
@@ -512,8 +518,17 @@ def main() -> None:
                         help="keep a --bench-db already holding N items (writing 1M takes minutes)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
                                              "search-scale.json"))
+    parser.add_argument("--peers", type=int, default=0, metavar="N",
+                        help="run the held-out comparison with faiss at N simulated items "
+                             "(search_peers.py; no database needed)")
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.peers:
+        import search_peers
+
+        sys.argv = [sys.argv[0], "--items", str(args.peers), "--queries", str(args.queries)]
+        search_peers.main()
+        return
     if args.phase:
         phase(args)
         return

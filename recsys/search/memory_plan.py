@@ -4,7 +4,9 @@ Before an index is built (or loaded into memory for an update) from the store,
 `plan_storage` compares its estimated peak with the memory this process may still use
 (`recsys.core.memory.memory_budget`): as asked when it fits, else float16 storage, else float16
 without the approximate part, else a clear `VectorIndexError` (never an out-of-memory
-traceback halfway).
+traceback halfway). A large index with an approximate part is kept as float16 rows even when
+float32 would fit, so that it stays resident in `RESIDENT_TARGET_BYTES` (`resident_bytes`: the
+rows, the IVF's 8-bit codes, ids and slot table).
 """
 
 from __future__ import annotations
@@ -18,7 +20,25 @@ BUILD_BYTES_PER_CELL = {"float32": 11.0, "float16": 8.0}
 matrix streamed from DuckDB plus faiss's copy while its buffer grows), measured with ru_maxrss
 on 200k items x 512 dimensions: 10.8 (float32), 7.5 (float16)."""
 ANN_BYTES_PER_CELL = 2.5
-"""The IVF part on top (fp16 codes, k-means sample): measured +1.4 to +2.7 bytes per cell."""
+"""The IVF part on top (k-means sample and codes): measured +1.4 to +2.7 bytes per cell with
+fp16 codes; kept as the bound for today's 8-bit codes (1 byte a cell resident)."""
+ROW_BYTES = {"float32": 4, "float16": 2}
+"""Resident bytes per item x dimension cell of the stored rows."""
+ANN_CODE_BYTES = 1
+"""Resident bytes per cell of the IVF part (SQ8 codes, `ivf.CODES`)."""
+ITEM_OVERHEAD_BYTES = 96
+"""Resident bytes per item besides its vectors: faiss ids (IVF list, id map and its reverse
+hash map), the slot table (item id, presence, signature)."""
+RESIDENT_TARGET_BYTES = 4 * 10**9
+"""An index with an IVF part whose float32 rows would keep it resident above this is stored as
+float16 rows (scores within 1e-3 of float32, recall@10 unchanged within 0.01 in
+benchmarks/search_peers.py): 1M items of two 640-d modalities then take ~3.9 GB, not ~6.5."""
+
+
+def resident_bytes(n_items: int, width: int, storage: str, ann: bool) -> int:
+    """Estimated memory an index keeps while it serves searches (after its build)."""
+    per_cell = ROW_BYTES[storage] + (ANN_CODE_BYTES if ann else 0)
+    return int(per_cell * n_items * width + ITEM_OVERHEAD_BYTES * n_items)
 
 
 def index_build_bytes(n_items: int, width: int, storage: str, ann: bool) -> int:
@@ -30,13 +50,16 @@ def index_build_bytes(n_items: int, width: int, storage: str, ann: bool) -> int:
 @dataclass(frozen=True)
 class StoragePlan:
     """How an index is built under the memory budget: its storage, whether it gets an IVF
-    part, the estimated bytes against the budget, and why (kept in the index's meta)."""
+    part, the estimated build bytes against the budget, and why (kept in the index's meta),
+    and the bytes it then keeps resident."""
 
     storage: str
     ann: bool
     needed_bytes: int
     budget_bytes: int
     reason: str
+    resident_bytes: int = 0
+    """What the index keeps in memory once built (`resident_bytes`)."""
 
 
 def plan_storage(n_items: int, width: int, storage: str = "float32", ann: bool = False,
@@ -56,6 +79,10 @@ def plan_storage(n_items: int, width: int, storage: str = "float32", ann: bool =
         free, where = int(available), f"{format_gb(int(available))} available"
     budget = int(fraction * free)
     options = [(storage, ann)]
+    large = (storage == "float32" and ann
+             and resident_bytes(n_items, width, storage, ann) > RESIDENT_TARGET_BYTES)
+    if large:
+        options = []
     if storage != "float16":
         options.append(("float16", ann))
     if ann:
@@ -63,7 +90,13 @@ def plan_storage(n_items: int, width: int, storage: str = "float32", ann: bool =
     for n, (kind, with_ann) in enumerate(options):
         need = index_build_bytes(n_items, width, kind, with_ann)
         if need <= budget:
-            if n == 0:
+            if large and n == 0:
+                reason = (f"float32 rows with IVF would stay resident in "
+                          f"{format_gb(resident_bytes(n_items, width, storage, ann))}, over "
+                          f"{format_gb(RESIDENT_TARGET_BYTES)}: built as float16 with IVF "
+                          f"({format_gb(resident_bytes(n_items, width, kind, with_ann))} "
+                          "resident, scores within 1e-3)")
+            elif n == 0:
                 reason = f"fits: {format_gb(need)} of {format_gb(budget)}"
             else:
                 first = index_build_bytes(n_items, width, storage, ann)
@@ -71,7 +104,8 @@ def plan_storage(n_items: int, width: int, storage: str = "float32", ann: bool =
                           f"{format_gb(first)}, over the {format_gb(budget)} budget "
                           f"({fraction:.0%} of the {where}): built as {kind}"
                           f"{' with IVF' if with_ann else ', exact search only'}")
-            return StoragePlan(kind, with_ann, need, budget, reason)
+            return StoragePlan(kind, with_ann, need, budget, reason,
+                               resident_bytes(n_items, width, kind, with_ann))
     smallest = index_build_bytes(n_items, width, "float16", False)
     raise VectorIndexError(
         f"The search index of {n_items:,} products ({width} numbers each) needs about "

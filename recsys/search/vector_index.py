@@ -14,8 +14,8 @@ what they have, so their score means the same as everyone else's).
 * Approximate search: a faiss IVF index over the same rows (`ivf`), built above
   `ANN_MIN_ITEMS` items; the top candidates are re-scored exactly.
 * Filters: a boolean mask over the items becomes a faiss ``IDSelectorBitmap`` applied inside
-  the search (the flat scan then reads only the allowed rows; the IVF scan widens its probes by
-  the inverse of the kept share).
+  the search (the flat scan then reads only the allowed rows; the IVF scan chooses its lists
+  from the filter, `ivf.filtered_probes`).
 
 Items are added and removed in place (a removed item frees its slot). Keeping an index in
 files beside the database and in step with the store is `recsys.search.index_files`.
@@ -36,6 +36,8 @@ from recsys.search.ivf import (
     TARGET_RECALL,
     build_ivf,
     calibrate_nprobe,
+    candidate_count,
+    probe_sample,
     calibration_queries,
     list_count,
     search_ivf,
@@ -197,6 +199,7 @@ class VectorIndex(SlotTable):
         self.flat = self._new_flat()
         self.ann = None
         self.nprobe = 0
+        self._probe_sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.readonly = False
         self.meta: dict = {}
 
@@ -314,6 +317,7 @@ class VectorIndex(SlotTable):
         self.flat.add_with_ids(rows, slots)
         if self.ann is not None:
             self.ann.add_with_ids(rows, slots)
+            self._probe_sample = None
         self.record(ids, slots, flags, signatures)
 
     def remove(self, item_ids: Iterable[str]) -> int:
@@ -326,14 +330,16 @@ class VectorIndex(SlotTable):
         self.flat.remove_ids(faiss.IDSelectorBatch(slots))
         if self.ann is not None:
             self.ann.remove_ids(faiss.IDSelectorBatch(slots))
+            self._probe_sample = None
         self.free(slots)
         return len(slots)
 
     # -- approximate index ---------------------------------------------------------------------
     def build_ann(self, nlist: int | None = None, target_recall: float = TARGET_RECALL,
                   progress: ProgressCallback | None = None, seed: int = 0) -> None:
-        """Train and fill an IVF index (fp16 codes) over the current rows, then calibrate
-        `nprobe` on sample queries so recall@10 against exact search reaches `target_recall`."""
+        """Train and fill an IVF index (SQ8 codes) over the current rows, then calibrate
+        `nprobe` on held-out-like photo and text queries so recall@10 of the search (IVF
+        candidates re-ranked exactly) against exact search reaches `target_recall`."""
         self._writable()
         if len(self) < 2:
             self.ann = None
@@ -341,20 +347,29 @@ class VectorIndex(SlotTable):
         self.ann = build_ivf(self.rows, self.alive_slots, self.width,
                              list_count(len(self), nlist), np.random.default_rng(seed), seed,
                              progress)
-        self.nprobe = min(self.ann.nlist, 2 * self.calibrate(target_recall, seed=seed))
+        self._probe_sample = None
+        self.nprobe = min(self.ann.nlist, self.calibrate(target_recall, seed=seed))
         report(progress, 3, 3, f"IVF ready (nprobe {self.nprobe})", stage="ann")
 
-    def calibrate(self, target_recall: float = TARGET_RECALL, queries: int = 64, k: int = 10,
+    def calibrate(self, target_recall: float = TARGET_RECALL, queries: int = 128, k: int = 10,
                   seed: int = 0) -> int:
-        """Smallest nprobe (doubling) whose recall@k against exact search reaches the target,
-        on sample queries like the app's photo search (`ivf.calibration_queries`)."""
+        """Smallest nprobe (`ivf.NPROBE_STEPS`) whose recall@k against exact search reaches the
+        target for both held-out-like photo and text queries (`ivf.calibration_queries`: sampled
+        items' own photo / text vectors, the item itself left out)."""
         if self.ann is None:
             return 0
         rng = np.random.default_rng(seed + 1)
-        slots = rng.choice(self.alive_slots, min(queries, len(self)), replace=False)
-        sample = calibration_queries(self.rows(slots), self.present[slots], self.modalities,
-                                     self.dims, self.offsets, rng)
-        return calibrate_nprobe(self.flat, self.ann, sample, k, target_recall)
+        slots = np.sort(rng.choice(self.alive_slots, min(queries, len(self)), replace=False))
+        sample = calibration_queries(slots, self.rows(slots), self.present[slots],
+                                     self.modalities, self.dims, self.offsets)
+        return calibrate_nprobe(self.flat, self.ann, sample, k, target_recall, self.rows)
+
+    def probe_sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each IVF list's member sample and size (`ivf.probe_sample`), for filtered searches;
+        made on first use after a build, a load or a change."""
+        if getattr(self, "_probe_sample", None) is None:
+            self._probe_sample = probe_sample(self.ann, np.random.default_rng(0))
+        return self._probe_sample
 
     # -- search --------------------------------------------------------------------------------
     def search(self, queries: Mapping[str, np.ndarray | None], weights: Mapping[str, float]
@@ -425,9 +440,9 @@ class VectorIndex(SlotTable):
             if allowed_slots is not None:
                 mask = allowed_slots if mask is None else (mask & allowed_slots)
             if use_ann:
-                ids = search_ivf(self.ann, row, max(fetch + 16, 2 * fetch), mask,
-                                 n_candidates / max(len(self), 1),
-                                 int(nprobe or self.nprobe or 16))
+                ids = search_ivf(self.ann, row, candidate_count(fetch), mask,
+                                 int(nprobe or self.nprobe or 16),
+                                 self.probe_sample() if mask is not None else None)
             elif mask is None:
                 ids = self.flat.search(row, fetch)[1][0]
             else:

@@ -1,4 +1,4 @@
-"""When two items are "close" enough for a sentence to say so (issue 24).
+"""When two items are "close" enough for a sentence to say so.
 
 "Looks like the ... you bought" and "described like the ..." are claims about the photos or
 texts of two items. They are made only when the two vectors are closer than a threshold

@@ -1,4 +1,4 @@
-"""Query understanding for text search (issue 24): the words of a query that name a gender, a
+"""Query understanding for text search: the words of a query that name a gender, a
 colour or a product type of this catalog become soft boosts on top of the text-to-product
 similarity, so "black running shoes for women" ranks women's black shoes first while the
 encoder still orders them (and a product missing one attribute can still come next).

@@ -412,7 +412,9 @@ def search_similar(store: Store, dataset: str | None = None, *,
     `image_weight` (0..1) weighs the products' photo vectors against their text vectors;
     None means `default_image_weight`. `filters` ({column: [values]}, as in the Catalog page,
     e.g. {"gender": ["Women"]}) and `price` ((low, high), either end None for open) restrict
-    the candidates: filters, not words, are the way to say "for women". `crop` (default on)
+    the candidates. Words alone are understood as on the Catalog page (`understood_search`:
+    words naming a gender, colour or type of this catalog boost those products softly; a
+    filter is the way to restrict them). `crop` (default on)
     finds the product in a photo (`recsys.encoders.crop.locate_product`, GrabCut) and searches
     with the whole photo's and the crop's vectors fused; a product shot or a catalog photo is
     never cropped (on Myntra the fused crop raised held-out phone-shot families' exact-item
@@ -464,7 +466,12 @@ def search_similar(store: Store, dataset: str | None = None, *,
                 with _timed(spent, "encode"):
                     add_crop(enc, vectors, cropped)
         with _timed(spent, "rank"):
-            hits = rank_similar(index, query, vectors, weight, k, allowed, method)
+            if query.text and query.photo is None and query.video is None and \
+                    query.item_id is None:      # words only: understood as the Catalog page does
+                hits, _ = understood_search(store, dataset, index, query.text, vectors.text, k,
+                                            weight, allowed, method)
+            else:
+                hits = rank_similar(index, query, vectors, weight, k, allowed, method)
     except KeyError as exc:
         raise SearchError(f"Product {item_id!r} is not in '{dataset}' or has no vectors "
                           f"({exc.args[0] if exc.args else exc}).") from None

@@ -186,7 +186,7 @@ def test_browser_picks_search_examples_and_stop(server):
         _wait_idle(page)
         text = notice.inner_text()
         assert "is marked interrupted" in text, text
-        assert "no earlier Fusion: early run exists, nothing changed" in text, text
+        assert "there is no earlier Fusion: early, so none is in use" in text, text
         page.screenshot(path=str(SHOTS / "train_stopped.png"))
         page.goto(f"{url}/user_picks")                # the model in use is still the default
         _wait_idle(page)

@@ -11,7 +11,6 @@ from recsys import usecases
 from recsys.data.downloads import DownloadSettings
 from recsys.store import Store
 
-from ..encoder_helpers import frozen  # noqa: F401  (the session's pretrained towers)
 from .test_shop_events import T0, write_ndjson
 from .web import PhotoServer, jpeg
 
@@ -57,7 +56,7 @@ def shoppers(ids: list[str], users: int = 40, seed: int = 0) -> list[dict]:
     return events
 
 
-def test_feed_and_events_to_picks(tmp_path, monkeypatch, frozen):  # noqa: F811
+def test_feed_and_events_to_picks(tmp_path, monkeypatch, frozen):
     import recsys.vectors.embed as embedding
 
     monkeypatch.setattr(embedding, "get_encoder", lambda spec, *args: frozen)

@@ -63,15 +63,17 @@ def test_explanations_use_the_vectors_of_the_runs_encoder(app_db: Path):
     from recsys.recommend.picks import rank_picks
     from recsys.recommend.rerank import DEFAULT_DIVERSITY
     from recsys.recommend.training import load_model
+    from recsys.usecases.recommenders import segment_outside
 
     def explain_recommendations(model, data, user_id, k):
         """The live picks' explanations (as `recommend_for` makes them) from `data`: the
-        shopper's whole history left out and cited, MMR re-ranked in `data`'s vectors."""
+        shopper's whole history and the products outside their declared segment (the
+        business rule) left out, the history cited, MMR re-ranked in `data`'s vectors."""
         user = model.user_index(user_id)
         seen = np.unique(np.concatenate([m[user].indices for m in
                                          (data.train, data.valid, data.test)]))
         items, scores, _, _ = rank_picks(model.score([user])[0], data, k, DEFAULT_DIVERSITY,
-                                         exclude=seen)
+                                         exclude=np.union1d(seen, outside))
         return explain_items(model, data, user, items, scores, history=seen)
 
     store = Store(app_db)
@@ -89,10 +91,11 @@ def test_explanations_use_the_vectors_of_the_runs_encoder(app_db: Path):
         data = load_data(store, "demo", run.config["protocol"], run.config["split_seed"], encoder)
         newest = load_data(store, "demo", run.config["protocol"], run.config["split_seed"])
         labels = dict(zip(store.items("demo")["item_id"], store.items("demo")["title"]))
+        user = users.iloc[3]
+        outside, _ = segment_outside(store, "demo", user, run.model.item_ids)
     finally:
         store.close()
     assert newest.encoder == "other@2"
-    user = users.iloc[3]
     expected = explain_recommendations(run.model, data, user, 12)
     stale = explain_recommendations(run.model, newest, user, 12)
     assert [[s.similarities["image"] for s in e.similar] for e in expected] != \

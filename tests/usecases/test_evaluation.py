@@ -124,7 +124,8 @@ def test_evaluate_models_trains_what_is_missing_and_stores_metrics(store):
 def test_without_models_only_applicable_ones_are_evaluated(store):
     fill_store(store, with_vectors=False)
     frame = evaluate_models(store, DATASET, ks=(5,))
-    assert set(frame["model"]) == {"popularity", "itemknn", "userknn", "bpr", "ease", "lightgcn"}
+    assert set(frame["model"]) == {"popularity", "itemknn", "userknn", "bpr", "ease", "lightgcn",
+                                   "als", "bpr-implicit"}
     assert frame["users"].max() <= N_USERS
 
 

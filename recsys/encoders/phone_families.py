@@ -32,6 +32,8 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageFilter
 
+from recsys.encoders.phone_shots import perspective_coeffs
+
 Donors = Callable[[np.random.Generator], Image.Image]
 """Another catalog photo, drawn with the shot's generator (backgrounds, distractors)."""
 
@@ -61,22 +63,13 @@ def cutout(photo: Image.Image) -> Image.Image:
                                                int(xs.max()) + 1, int(ys.max()) + 1))
 
 
-def _perspective_coeffs(src, dst) -> list[float]:
-    rows, rhs = [], []
-    for (x, y), (u, v) in zip(dst, src):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        rhs += [u, v]
-    return np.linalg.solve(np.asarray(rows, np.float64), np.asarray(rhs, np.float64)).tolist()
-
-
 def warp_coeffs(size: tuple[int, int], rng: np.random.Generator, amount: float) -> list[float]:
     """A random perspective: each corner moved by up to `amount` of the side."""
     w, h = size
     corners = [(0, 0), (w, 0), (w, h), (0, h)]
     moved = [(x + rng.uniform(-amount, amount) * w, y + rng.uniform(-amount, amount) * h)
              for x, y in corners]
-    return _perspective_coeffs(corners, moved)
+    return perspective_coeffs(corners, moved)
 
 
 def warp(img: Image.Image, rng: np.random.Generator, amount: float) -> Image.Image:

@@ -201,7 +201,7 @@ def make_background(rng: np.random.Generator, width: int, height: int, kind: str
 
 
 # -- the composite ------------------------------------------------------------------------------
-def _perspective_coeffs(src: Sequence[tuple[float, float]],
+def perspective_coeffs(src: Sequence[tuple[float, float]],
                         dst: Sequence[tuple[float, float]]) -> list[float]:
     """PIL's 8 perspective coefficients mapping output points `dst` to input points `src`."""
     rows, rhs = [], []
@@ -241,7 +241,7 @@ def phone_shot(photo: Image.Image, rng: np.random.Generator,
     d = style.max_perspective
     corners = [(0, 0), (pw, 0), (pw, ph), (0, ph)]
     moved = [(x + rng.uniform(-d, d) * pw, y + rng.uniform(-d, d) * ph) for x, y in corners]
-    product = product.transform((pw, ph), Image.PERSPECTIVE, _perspective_coeffs(corners, moved),
+    product = product.transform((pw, ph), Image.PERSPECTIVE, perspective_coeffs(corners, moved),
                                 Image.BICUBIC)
     if pw > W or ph > H:
         g = min(W / pw, H / ph)

@@ -161,17 +161,24 @@ PARTNER = {"men": "women", "women": "men"}
 PRICE_BANDS = ("budget", "mid-range", "premium")
 
 
-def segment_genders(profile: dict | str | None) -> set[str] | None:
-    """The people-genders (lower case: men/women/boys/girls) a simulated shopper shops for:
-    their own, plus a partner's or children's when their profile says they buy for them.
-    None when the profile declares no gender (real users, older simulations): no rule applies.
-    Unisex items suit every segment and are never named here."""
+def _profile_dict(profile: dict | str | None) -> dict | None:
+    """A shopper's stored profile (a dict or its JSON text) as a dict; None when there is none
+    or it does not read as one."""
     if isinstance(profile, str):
         try:
             profile = json.loads(profile)
         except ValueError:
             return None
-    if not isinstance(profile, dict):
+    return profile if isinstance(profile, dict) else None
+
+
+def segment_genders(profile: dict | str | None) -> set[str] | None:
+    """The people-genders (lower case: men/women/boys/girls) a simulated shopper shops for:
+    their own, plus a partner's or children's when their profile says they buy for them.
+    None when the profile declares no gender (real users, older simulations): no rule applies.
+    Unisex items suit every segment and are never named here."""
+    profile = _profile_dict(profile)
+    if profile is None:
         return None
     own = people_gender(profile.get("gender"))
     if own is None:
@@ -183,12 +190,8 @@ def segment_genders(profile: dict | str | None) -> set[str] | None:
 def recipient_label(profile: dict | str | None, item_gender) -> str | None:
     """"for partner" / "for children" when a simulated shopper's item is for someone else in
     their declared segment; None for their own (or unisex) items and for real users."""
-    if isinstance(profile, str):
-        try:
-            profile = json.loads(profile)
-        except ValueError:
-            return None
-    if not isinstance(profile, dict):
+    profile = _profile_dict(profile)
+    if profile is None:
         return None
     own, item = people_gender(profile.get("gender")), people_gender(item_gender)
     if own is None or item is None or item == own:

@@ -12,6 +12,7 @@ from recsys.models import display_name
 from recsys.recommend.rerank import DEFAULT_DIVERSITY
 from recsys.recommend.training import DamagedModel
 from ui import charts, components, resources, state
+from ui.words import plural
 
 MAX_OPTIONS = 2000
 HISTORY_SHOWN = 16           # newest events shown at once; the rest behind "All N events"
@@ -113,7 +114,7 @@ def show_shopper(cited: set[str]) -> None:
         left, right = st.columns([1, 3])
         left.markdown(f"### {who.name or user_id}")
         left.caption(" · ".join(x for x in (f"id {user_id}", who.segment) if x))
-        left.markdown(" · ".join(f"{who.events[e]} {e}s" for e in ("view", "cart", "purchase")))
+        left.markdown(" · ".join(plural(who.events[e], e) for e in ("view", "cart", "purchase")))
         if who.tastes:
             left.markdown("Simulated tastes (hidden from the models):", help="Drawn by the "
                           "simulator; only the ones that show in this shopper's history are "

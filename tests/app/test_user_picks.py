@@ -122,3 +122,15 @@ def test_user_picks_page_uses_the_next_run_of_the_same_model(app_db: Path):
     assert any(f"Run {newer.run_id}" in i.value and "skipped" in i.value for i in at.info)
     assert not at.error
     assert 'class="rs-card"' in "\n".join(m.value for m in at.markdown)
+
+
+def test_user_picks_counts_events_in_plain_words(app_db: Path):
+    """The shopper's event counts read "1 cart", "2 carts" (never "1 carts")."""
+    import re
+
+    at = app_test(app_db, "app_pages/user_picks.py")
+    assert not problems(at), problems(at)
+    counts = [m for md in at.markdown
+              for m in re.findall(r"(\d[\d,]*) (view|cart|purchase)(s?)\b", md.value)]
+    assert len(counts) >= 3, [md.value for md in at.markdown][:5]
+    assert all((n == "1") == (s == "") for n, _, s in counts), counts

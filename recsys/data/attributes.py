@@ -115,12 +115,18 @@ def attribute_table(items: pd.DataFrame) -> pd.DataFrame:
 
 
 # -- whom a product is for ----------------------------------------------------------------------
-MALE_GENDERS = frozenset({"men", "man", "male", "boys", "boy"})
-FEMALE_GENDERS = frozenset({"women", "woman", "female", "girls", "girl"})
+GENDER_WORDS = {"woman": "women", "women": "women", "ladies": "women", "lady": "women",
+                "female": "women", "womens": "women", "her": "women",
+                "man": "men", "men": "men", "mens": "men", "male": "men", "gents": "men",
+                "him": "men", "boy": "boys", "boys": "boys", "girl": "girls", "girls": "girls",
+                "kid": "kids", "kids": "kids", "children": "kids", "child": "kids"}
+"""English words for whom a product is for, as catalogs and shoppers' queries write them."""
+PEOPLE = ("men", "women", "boys", "girls")
+MALE_GENDERS = frozenset(w for w, g in GENDER_WORDS.items() if g in ("men", "boys"))
+FEMALE_GENDERS = frozenset(w for w, g in GENDER_WORDS.items() if g in ("women", "girls"))
 
 
 def people_gender(value) -> str | None:
-    """A catalog gender as one of men/women/boys/girls, None for unisex or unknown."""
-    g = str(value or "").strip().lower()
-    return {"man": "men", "male": "men", "woman": "women", "female": "women", "boy": "boys",
-            "girl": "girls"}.get(g, g) if g in MALE_GENDERS | FEMALE_GENDERS else None
+    """A catalog gender as one of men/women/boys/girls, None for unisex, kids or unknown."""
+    g = GENDER_WORDS.get(str(value or "").strip().lower())
+    return g if g in PEOPLE else None

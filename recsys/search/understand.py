@@ -21,6 +21,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from recsys.data.attributes import GENDER_WORDS
+
 FACETS = {"gender": "gender", "colour": "base_colour", "type": "article_type"}
 BOOSTS = {"type": 3.0, "gender": 1.5, "colour": 1.0}
 """Score added for a full match per attribute, in units of the spread (standard deviation) of
@@ -32,11 +34,6 @@ PARTIAL = {"type": 1.0, "gender": 0.6, "colour": 0.6}
 UNISEX_SHARE = 0.5
 """A unisex product gets this share of the gender boost: it suits everyone, but a query that
 says "for women" prefers women's products."""
-GENDER_WORDS = {"woman": "women", "women": "women", "ladies": "women", "lady": "women",
-                "female": "women", "womens": "women", "her": "women",
-                "man": "men", "men": "men", "mens": "men", "male": "men", "gents": "men",
-                "him": "men", "boy": "boys", "boys": "boys", "girl": "girls", "girls": "girls",
-                "kid": "kids", "kids": "kids", "children": "kids", "child": "kids"}
 TITLE_SHARE = 0.8       # a title word names a type when most of its titles have it...
 OTHER_SHARE = 0.05      # ...and few titles of other types do
 

@@ -477,6 +477,16 @@ def _for_whom(store: Store, dataset: str, user_id: str, catalog: dict) -> dict[s
     return {i: label for i, label in labels.items() if label}
 
 
+def _item_column(store: Store, dataset: str, column: str, item_ids) -> list | None:
+    """One catalog column's values in `item_ids` order (None where an item has none), read
+    narrowly (two columns, not the catalog); None when the catalog has no such column."""
+    rows = store.item_columns(dataset, [column])
+    if column not in rows:
+        return None
+    by_id = dict(zip(rows["item_id"].astype(str), rows[column]))
+    return [by_id.get(str(i)) for i in item_ids]
+
+
 def closeness(store: Store, dataset: str, data, item_ids) -> dict[str, float]:
     """Per vector modality, the similarity above which a pick "looks like" / is "described
     like" a history item, measured on this catalog (`recsys.explain.closeness`); cached per
@@ -484,12 +494,8 @@ def closeness(store: Store, dataset: str, data, item_ids) -> dict[str, float]:
     from recsys.explain.closeness import close_thresholds
 
     def build() -> dict[str, float]:
-        items = store.items(dataset)
-        types = None
-        if "article_type" in items:
-            by_id = dict(zip(items["item_id"].astype(str), items["article_type"]))
-            types = [by_id.get(str(i)) for i in item_ids]
-        return close_thresholds(data.vectors, types)
+        return close_thresholds(data.vectors, _item_column(store, dataset, "article_type",
+                                                           item_ids))
 
     key = (db_key(store), dataset, store.items_version(dataset), vectors_version(store, dataset),
            tuple(sorted(data.vectors)), len(item_ids))
@@ -500,11 +506,7 @@ def item_genders(store: Store, dataset: str, item_ids) -> list:
     """The catalog's gender of each item in `item_ids` order (None where unknown); cached per
     catalog version."""
     def build() -> list:
-        items = store.items(dataset)
-        if "gender" not in items:
-            return [None] * len(item_ids)
-        by_id = dict(zip(items["item_id"].astype(str), items["gender"]))
-        return [by_id.get(str(i)) for i in item_ids]
+        return _item_column(store, dataset, "gender", item_ids) or [None] * len(item_ids)
 
     key = (db_key(store), dataset, store.items_version(dataset), len(item_ids),
            str(item_ids[0]) if len(item_ids) else "", str(item_ids[-1]) if len(item_ids) else "")

@@ -1,4 +1,4 @@
-"""How often a model's picks cross a shopper's declared segment (issue 24), with and without
+"""How often a model's picks cross a shopper's declared segment, with and without
 the segment business rule: the measurement behind `benchmarks/gender_picks.py` and its test."""
 
 from __future__ import annotations

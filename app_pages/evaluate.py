@@ -6,7 +6,7 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.data.export import to_csv_bytes
-from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
+from recsys.data.interactions import NEW_ITEMS, NEW_ITEMS_NOTE, PROTOCOL_HELP, PROTOCOLS
 from recsys.evaluation import tables
 from recsys.evaluation.stats import ALPHA
 from ui import charts, components, jobs, resources
@@ -42,6 +42,8 @@ with st.expander("Run an evaluation", expanded=st.session_state.get("ev_open", F
                                  "other one is tested against (EASE is added when none is).")
     c1, c2, c3 = st.columns(3)
     protocol = c1.selectbox("Split", PROTOCOLS, key="ev_protocol", help=PROTOCOL_HELP)
+    if protocol == NEW_ITEMS:
+        st.caption(NEW_ITEMS_NOTE)
     ks = c2.multiselect("K", [1, 5, 10, 20, 50, 100], default=[5, 10, 20], key="ev_ks")
     folds = c3.number_input("Cross-validation folds", 0, 20, 0, key="ev_folds",
                             help="0: one train/test split (with the diversity re-ranking "

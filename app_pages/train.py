@@ -5,7 +5,7 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.core.errors import RecsysError
-from recsys.data.interactions import PROTOCOL_HELP, PROTOCOLS
+from recsys.data.interactions import NEW_ITEMS, NEW_ITEMS_NOTE, PROTOCOL_HELP, PROTOCOLS
 from recsys.models import display_name
 from ui import charts, components, jobs, resources, state
 from ui.words import stop_words
@@ -197,6 +197,8 @@ with left:
     spec = choose_model({m["name"]: m for m in usable}, needs_vectors_note=ready.vectors == 0)
     params = hyperparameters(spec)
     protocol = st.selectbox("Split", PROTOCOLS, key="tr_protocol", help=PROTOCOL_HELP)
+    if protocol == NEW_ITEMS:
+        st.caption(NEW_ITEMS_NOTE)
     go, tune_col = st.columns(2)
     start = go.button("Start training", type="primary", icon=":material/play_arrow:",
                       width="stretch")

@@ -263,8 +263,9 @@ def format_results(frame, dataset: str) -> str:
         return "-" if row is None else f"{row['value']:.4f}"
 
     header = "".join(f"{(m if k is None else f'{m}@{k}'):>12}" for m, k in wanted)
-    lines = [f"Test metrics on '{dataset}' ({protocol} split, all items ranked, training items "
-             "excluded)", f"{'model':<18}{header}"]
+    ranked = ("only the held-out new items ranked" if protocol == "new-items" else
+              "all items ranked, training items excluded")
+    lines = [f"Test metrics on '{dataset}' ({protocol} split, {ranked})", f"{'model':<18}{header}"]
     for model in frame["model"].unique():
         lines.append(f"{model:<18}" + "".join(f"{value(model, 'all', m, k):>12}"
                                                for m, k in wanted))

@@ -17,11 +17,13 @@ Plain pandas / numpy, no store.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 GENDER_WORDS = frozenset({"men", "women", "unisex", "boys", "girls", "kids", "boy", "girl",
                           "men's", "women's", "mens", "womens", "girl's", "boy's", "infant",
@@ -130,3 +132,49 @@ def people_gender(value) -> str | None:
     """A catalog gender as one of men/women/boys/girls, None for unisex, kids or unknown."""
     g = GENDER_WORDS.get(str(value or "").strip().lower())
     return g if g in PEOPLE else None
+
+
+# -- an item's categories (the new-items protocol's attribute baselines) -------------------------
+CATEGORY_COLUMNS = ("article_type", "sub_category", "master_category")
+"""Catalog columns that name an item's category, most specific first (the first one the
+catalog fills is used)."""
+
+_GENRES = re.compile(r"(?:^|\n|\.\s)\s*(?:genres?|categories)\s*:\s*([^\n.]+)", re.IGNORECASE)
+
+
+def item_categories(items: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Each item's categories: the genres listed in its description ("Genres: Action,
+    Comedy", as MovieLens titles are imported) plus its most specific category column that the
+    catalog fills (`CATEGORY_COLUMNS`: Myntra's article type). Empty for an item with
+    neither. Rows follow `items`."""
+    column = next((c for c in CATEGORY_COLUMNS if c in items
+                   and items[c].notna().any()), None)
+    out = []
+    descriptions = items["description"] if "description" in items else [None] * len(items)
+    categories = items[column] if column else [None] * len(items)
+    for text, category in zip(descriptions, categories):
+        found: list[str] = []
+        if isinstance(text, str):
+            match = _GENRES.search(text)
+            if match:
+                found += [g.strip().lower() for g in match.group(1).split(",") if g.strip()]
+        if isinstance(category, str) and category.strip():
+            found.append(category.strip().lower())
+        out.append(tuple(dict.fromkeys(found)))
+    return out
+
+
+def category_matrix(items: pd.DataFrame, item_ids: Sequence[str]) -> tuple[sp.csr_matrix, list[str]]:
+    """The 0/1 matrix items x categories (`item_categories`), rows in `item_ids` order (an id
+    missing from `items` gets an empty row), and the category names of its columns."""
+    cats = dict(zip(items["item_id"].astype(str), item_categories(items)))
+    names = sorted({c for cs in cats.values() for c in cs})
+    col = {c: j for j, c in enumerate(names)}
+    rows, cols = [], []
+    for i, item in enumerate(item_ids):
+        for c in cats.get(str(item), ()):
+            rows.append(i)
+            cols.append(col[c])
+    matrix = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
+                           shape=(len(item_ids), len(names)), dtype=np.float32)
+    return matrix, names

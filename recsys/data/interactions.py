@@ -10,7 +10,12 @@ Protocols (`PROTOCOLS`, the one list the CLI choices and the Train / Evaluate pa
 * ``auto``     - ``stored`` when the data came with a split, else ``random``;
 * ``stored``   - the split imported with the data (Amazon sets), used as is;
 * ``random``   - MMRec's per-user random 8:1:1 split, deterministic by seed;
-* ``temporal`` - leave-last-out: each user's newest item is test, the one before is validation.
+* ``temporal`` - leave-last-out: each user's newest item is test, the one before is validation;
+* ``new-items`` - new arrivals: a seeded share of the items met in the interactions
+  (`NEW_ITEMS_SHARE`, 20%) is held out with *all* their interactions (the test split); the
+  other pairs are split per user 9:1 into train and validation. `InteractionData.candidates`
+  marks the held-out items: the evaluation ranks them only, so a model must score items it
+  never saw in training (content and fusion models; collaborative-only ones cannot).
 
 The validation split is only used for early stopping and for learning late-fusion weights, the
 test split for the reported numbers. Models (`recsys.models`) and the evaluation of a fitted
@@ -29,10 +34,19 @@ import scipy.sparse as sp
 from recsys.core.errors import RecsysError
 from recsys.store import Store
 
-PROTOCOLS = ("auto", "stored", "random", "temporal")
+PROTOCOLS = ("auto", "stored", "random", "temporal", "new-items")
 PROTOCOL_HELP = ("split: auto = the split imported with the data, else per-user random 8:1:1; "
                  "stored = the imported split; random = 8:1:1 per user; temporal = "
-                 "leave-last-out")
+                 "leave-last-out; new-items = 20% of the items held out with all their "
+                 "interactions, each shopper's new items ranked among them only")
+NEW_ITEMS_NOTE = ("New arrivals: 20% of the items are held out with all their interactions and "
+                  "each shopper's held-out items are ranked among the new items only. Models "
+                  "that read photos or texts (content, fusion) can rank them; behaviour-only "
+                  "models cannot and are listed as not applicable. Random order, category "
+                  "bestsellers and the shopper's category profile are measured as baselines.")
+NEW_ITEMS = "new-items"
+NEW_ITEMS_SHARE = 0.2
+"""Share of the interacted items the new-items protocol holds out as new arrivals."""
 
 
 class EvaluationError(RecsysError):
@@ -73,7 +87,9 @@ class InteractionData:
     L2-normalised item vectors (zero rows for items without one, False in `present`);
     `sources` says where each came from ("encoder@version"). `image` / `text` stay as
     read-only views of the two built-in modalities. `ratings` holds explicit ratings when
-    the interactions carry them (else None).
+    the interactions carry them (else None). `candidates` (boolean over items, or None for
+    all items) restricts what the evaluation ranks: the held-out new items of the new-items
+    protocol.
     """
 
     dataset: str
@@ -88,14 +104,17 @@ class InteractionData:
     present: dict
     sources: dict
     ratings: Ratings | None
+    candidates: np.ndarray | None
 
     def __init__(self, dataset: str, protocol: str, user_ids: np.ndarray, item_ids: np.ndarray,
                  train: sp.csr_matrix, valid: sp.csr_matrix, test: sp.csr_matrix,
                  image: np.ndarray | None = None, text: np.ndarray | None = None,
                  encoder: str | None = None, *, vectors: dict[str, np.ndarray] | None = None,
                  present: dict[str, np.ndarray] | None = None,
-                 sources: dict[str, str] | None = None, ratings: Ratings | None = None):
+                 sources: dict[str, str] | None = None, ratings: Ratings | None = None,
+                 candidates: np.ndarray | None = None):
         self.dataset, self.protocol = dataset, protocol
+        self.candidates = None if candidates is None else np.asarray(candidates, dtype=bool)
         self.user_ids, self.item_ids = user_ids, item_ids
         self.train, self.valid, self.test = train, valid, test
         self.encoder = encoder
@@ -233,6 +252,8 @@ def assign_split(pairs: pd.DataFrame, protocol: str, seed: int = 0) -> np.ndarra
     if protocol == "stored":
         return pairs["split_code"].fillna(0).to_numpy(dtype=np.int8)
     users = pairs["user_id"].to_numpy()
+    if protocol == NEW_ITEMS:
+        return _new_items_codes(pairs, seed)
     if protocol == "random":
         key = np.random.default_rng(seed).random(len(pairs))
     elif protocol == "temporal":
@@ -256,6 +277,41 @@ def assign_split(pairs: pd.DataFrame, protocol: str, seed: int = 0) -> np.ndarra
     code_sorted = np.where(rank < n_hold, 2, np.where(rank < 2 * n_hold, 1, 0)).astype(np.int8)
     codes = np.empty(len(order), dtype=np.int8)
     codes[order] = code_sorted
+    return codes
+
+
+def new_item_ids(pairs: pd.DataFrame, seed: int = 0,
+                 share: float = NEW_ITEMS_SHARE) -> np.ndarray:
+    """The items the new-items protocol holds out: a seeded `share` of the distinct items of
+    the pairs (at least one, and never all of them), sorted."""
+    items = np.array(sorted(pd.unique(pairs["item_id"])), dtype=object)
+    if len(items) < 2:
+        raise EvaluationError("The new-items protocol needs interactions with at least two "
+                              "items; use --protocol random.")
+    n_new = int(min(len(items) - 1, max(1, round(share * len(items)))))
+    return np.sort(np.random.default_rng(seed).choice(items, n_new, replace=False))
+
+
+def _new_items_codes(pairs: pd.DataFrame, seed: int) -> np.ndarray:
+    """Split codes of the new-items protocol: every pair of a held-out item is test (2); the
+    others are split per user like the random protocol, minus its test part (about 9:1 train /
+    validation for users with three or more pairs)."""
+    held = pairs["item_id"].isin(set(new_item_ids(pairs, seed))).to_numpy()
+    codes = np.full(len(pairs), 2, dtype=np.int8)
+    rest = pairs[~held]
+    if len(rest):
+        users = rest["user_id"].to_numpy()
+        key = np.random.default_rng(seed + 1).random(len(rest))
+        order = np.lexsort((key, users))
+        sorted_users = users[order]
+        starts = np.r_[0, np.flatnonzero(sorted_users[1:] != sorted_users[:-1]) + 1]
+        counts = np.diff(np.r_[starts, len(order)])
+        rank = np.arange(len(order)) - np.repeat(starts, counts)
+        n = np.repeat(counts, counts)
+        n_valid = np.where(n >= 3, np.maximum(1, np.rint(0.1 * n)), 0)
+        rest_codes = np.empty(len(order), dtype=np.int8)
+        rest_codes[order] = np.where(rank < n_valid, 1, 0)
+        codes[~held] = rest_codes
     return codes
 
 
@@ -296,10 +352,15 @@ def load_data(store: Store, dataset: str, protocol: str = "auto", seed: int = 0,
 
     mats = load_modality_matrices(store, dataset, list(item_ids), sources=sources,
                                   encoder=encoder)
+    candidates = None
+    if protocol == NEW_ITEMS:
+        candidates = np.zeros(len(item_ids), dtype=bool)
+        candidates[pd.Index(item_ids).get_indexer(new_item_ids(pairs, seed))] = True
     return InteractionData(dataset, protocol, user_ids, item_ids, matrix(0, weights), matrix(1),
                            matrix(2), encoder=mats.encoder_spec(), vectors=mats.vectors,
                            present=mats.present, sources=mats.source_specs(),
-                           ratings=_ratings(store, dataset, pairs, rows, cols))
+                           ratings=_ratings(store, dataset, pairs, rows, cols),
+                           candidates=candidates)
 
 
 def _ratings(store: Store, dataset: str, pairs: pd.DataFrame, rows: np.ndarray,

@@ -120,7 +120,8 @@ def evaluate_users(model: "Recommender", data: InteractionData, ks: Sequence[int
                    progress: ProgressCallback | None = None,
                    diversity: Sequence[float] = (0.0,)) -> list[UserMetrics]:
     """Full-ranking metrics of a fitted model on a split, per user and slice, once per MMR
-    `diversity` level (`recsys.recommend.rerank`; 0 = the model's own top-K).
+    `diversity` level (`recsys.recommend.rerank`; 0 = the model's own top-K). With
+    `data.candidates` (the new-items protocol) only those items are ranked.
 
     Each user's scores are computed once; the lists of every level go through the same metric
     code. Beyond the ranking metrics at K (`recsys.evaluation.metrics.ranking_metrics`): `auc`
@@ -154,6 +155,8 @@ def evaluate_users(model: "Recommender", data: InteractionData, ks: Sequence[int
     for start in range(0, len(users), SCORE_BATCH):
         batch = users[start:start + SCORE_BATCH]
         scores = mask_seen(model.score(batch).astype(np.float32, copy=True), data.train[batch])
+        if data.candidates is not None:       # new-items protocol: rank the new items only
+            scores[:, ~data.candidates] = -np.inf
         for level in levels:
             top = top_k(scores, kmax) if level == 0 else \
                 mmr_rerank_rows(scores, vectors, kmax, level)

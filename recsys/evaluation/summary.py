@@ -94,7 +94,7 @@ def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
     no recall on all test users. `tuned` names the models whose evaluated run was tuned on the
     validation split: a tuned baseline is said to be one ("the best single-signal model,
     tuned on validation"), the comparison the peers and our baselines deserve."""
-    from recsys.models import display_name, get_spec, model_names
+    from recsys.models import PROTOCOL_BASELINES, display_name, get_spec, model_names
 
     if frame.empty:
         return None
@@ -115,15 +115,21 @@ def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
     recall, ndcg = at("recall"), at("ndcg")
     if recall.empty:
         return None
-    fusion = [m for m in recall.index if get_spec(m).family == "fusion"]
-    pool = fusion or list(recall.index)
+    baselines = [m for m in PROTOCOL_BASELINES if m in set(frame["model"])]
+    if baselines:                      # the new-items protocol's baselines (no registry entry)
+        recall, ndcg = (pd.concat([t, frame[(frame["metric"] == metric) & (frame["k"] == k)
+                                         & frame["model"].isin(baselines)].set_index("model")])
+                        for t, metric in ((recall, "recall"), (ndcg, "ndcg")))
+    fusion = [m for m in recall.index if m in known and get_spec(m).family == "fusion"]
+    pool = fusion or [m for m in recall.index if m not in baselines] or list(recall.index)
     # the best by NDCG, the metric that picks the baseline and leads the page's numbers
     best = max(pool, key=lambda m: (ndcg.loc[m, "value"] if m in ndcg.index else -1,
                                     recall.loc[m, "value"]))
     row = recall.loc[best]
     base = row["baseline"] if isinstance(row.get("baseline"), str) else None
     if base is None or base not in recall.index:
-        single = [m for m in recall.index if get_spec(m).single_signal and m != best]
+        single = [m for m in recall.index if m != best
+                  and (m in baselines or get_spec(m).single_signal)]
         base = max(single, key=lambda m: ndcg.loc[m, "value"] if m in ndcg.index else -1) \
             if single else None
     sellers = BESTSELLERS if BESTSELLERS in recall.index and best != BESTSELLERS else None
@@ -135,6 +141,8 @@ def summarize(frame: pd.DataFrame, dataset: str, protocol: str | None = None,
     out.baseline_tuned = base is not None and base in set(tuned)
     best_single = "the best single-signal model" + \
         (" (tuned on validation)" if out.baseline_tuned else "")
+    if base in baselines:
+        best_single = "ranking new items by their categories alone"
     what = f"of what shoppers went on to choose in its top {k}"
     if base is not None and base != best and row.get("baseline") == base:
         out.gain, out.gain_low, out.gain_high, out.p_value = (

@@ -192,10 +192,17 @@ def applicable_models(signals: frozenset[str]) -> list[str]:
     return [s.name for s in _registry().values() if s.applies_to(signals)]
 
 
+PROTOCOL_BASELINES = {"random": "Random order",
+                      "attr-popularity": "Category bestsellers",
+                      "attr-profile": "Category profile"}
+"""Baselines of the new-items protocol (`recsys.evaluation.new_items`; not registered models:
+they are measured, never trained or served) with their friendly names."""
+
+
 def display_name(name: str) -> str:
     """A model's friendly name for charts and cards ("Fusion: attention"); unknown names as is."""
     spec = _registry().get(str(name))
-    return spec.display if spec else str(name)
+    return spec.display if spec else PROTOCOL_BASELINES.get(str(name), str(name))
 
 
 def model_class(class_name: str) -> type[Recommender]:

@@ -209,7 +209,7 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     gain_low, gain_high, p_value. Runs whose model file is damaged are passed over (the next
     usable run, else the model is trained again); `frame.attrs["notes"]` says which.
     """
-    from recsys.data.interactions import EvaluationError, load_data
+    from recsys.data.interactions import NEW_ITEMS, EvaluationError, load_data
     from recsys.evaluation.ranking import evaluate_users
 
     dataset = store.resolve_dataset(dataset)
@@ -226,7 +226,15 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
                                 progress, baseline, n_boot)
         frame.attrs["notes"] = notes
         return frame
+    if folds and protocol == NEW_ITEMS:
+        raise EvaluationError("Cross-validation folds split every shopper's interactions; the "
+                              "new-items protocol holds out items. Use one or the other.")
     data = load_data(store, dataset, protocol, split_seed)
+    if data.protocol == NEW_ITEMS:
+        frame = _evaluate_new_items(store, dataset, data, models, ks, split_seed, retrain,
+                                    progress, baseline, n_boot, notes)
+        frame.attrs["notes"] = notes
+        return frame
     names = _model_names(data, dataset, models, baseline)
     results: dict[str, UserMetrics] = {}
     reranked: dict[str, list[UserMetrics]] = {}
@@ -245,6 +253,72 @@ def evaluate(store: Store, dataset: str | None, models: Sequence[str] | None = N
     frame = _store_results(store, data.protocol, results, reranked, run_ids, ks, baseline,
                            n_boot, split_seed, extra=rated)
     frame.attrs["notes"] = notes
+    return frame
+
+
+def _evaluate_new_items(store: Store, dataset: str, data: InteractionData,
+                        models: Sequence[str] | None, ks: Sequence[int], split_seed: int,
+                        retrain: bool, progress: ProgressCallback | None,
+                        baseline: str | None, n_boot: int, notes: list[str]) -> pd.DataFrame:
+    """The new-items protocol (`recsys.evaluation.new_items`): the models that can score an
+    item they never saw (content, fusion) are trained on the split and measured on the held-out
+    items, next to the protocol's baselines (random, category popularity, category profile:
+    each recorded as a run of kind "evaluation"); collaborative-only models are listed in
+    `frame.attrs["not_applicable"]` and in the notes, never scored. Comparisons are against
+    `baseline` (default the category profile)."""
+    from recsys.data.attributes import CATEGORY_COLUMNS
+    from recsys.data.interactions import NEW_ITEMS, EvaluationError
+    from recsys.evaluation.new_items import (
+        COMPARISON_BASELINE,
+        fit_baselines,
+        split_applicable,
+    )
+    from recsys.evaluation.ranking import evaluate_users
+
+    from ..models import applicable_models, display_name, get_spec
+
+    names = list(dict.fromkeys(models)) if models else applicable_models(data.signals)
+    specs = [get_spec(n) for n in names]           # unknown names raise UnknownModel here
+    usable, skipped = split_applicable(specs)
+    for name in usable:
+        get_spec(name).check_signals(data.signals, dataset)
+    if skipped:
+        notes.append(f"Not applicable to new items: {', '.join(display_name(n) for n in skipped)}"
+                     " (they know an item only from its interactions, and a new item has "
+                     "none); nothing is reported for them.")
+    if models and not usable:
+        notes.append("None of the models asked for can rank new items (content and fusion "
+                     "models can); only the baselines were measured.")
+    items = store.item_columns(dataset, ["description", *CATEGORY_COLUMNS])
+    baselines, baseline_notes = fit_baselines(data, items, split_seed)
+    notes += baseline_notes
+    if baseline is not None and baseline not in baselines and baseline not in usable:
+        raise EvaluationError(f"The baseline {baseline!r} is not measured under the new-items "
+                              f"protocol; use one of {', '.join([*baselines, *usable])}.")
+    base = baseline or (COMPARISON_BASELINE if COMPARISON_BASELINE in baselines else "random")
+    results: dict[str, UserMetrics] = {}
+    run_ids: dict[str, int] = {}
+    steps = len(baselines) + len(usable)
+    for n, (name, scorer) in enumerate(baselines.items()):
+        t0 = time.perf_counter()
+        results[name] = evaluate_users(scorer, data, ks, seed=split_seed)[0]
+        run_ids[name] = store.start_run(dataset, "evaluation", name, {
+            "model": name, "params": {}, "protocol": NEW_ITEMS, "split_seed": split_seed,
+            "ks": list(ks), "users": data.n_users, "items": data.n_items,
+            "new_items": int(data.candidates.sum()), "protocol_baseline": True})
+        store.finish_run(run_ids[name], "finished", time.perf_counter() - t0)
+        report(progress, n + 1, steps, f"evaluated {name}", stage="evaluate")
+    for n, name in enumerate(usable, start=len(baselines)):
+        sub = scaled(progress, n / steps, (n + 1) / steps)
+        trained = _trained(store, dataset, name, data, split_seed, retrain, scaled(sub, 0, .8),
+                           notes)
+        results[name] = evaluate_users(trained.model, data, ks, seed=split_seed,
+                                       progress=scaled(sub, 0.8, 1.0))[0]
+        run_ids[name] = trained.run_id
+        report(progress, n + 1, steps, f"evaluated {name}", stage="evaluate")
+    frame = _store_results(store, NEW_ITEMS, results, {}, run_ids, ks, base, n_boot,
+                           split_seed)
+    frame.attrs["not_applicable"] = skipped
     return frame
 
 

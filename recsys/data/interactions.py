@@ -37,7 +37,7 @@ from recsys.store import Store
 PROTOCOLS = ("auto", "stored", "random", "temporal", "new-items")
 PROTOCOL_HELP = ("split: auto = the split imported with the data, else per-user random 8:1:1; "
                  "stored = the imported split; random = 8:1:1 per user; temporal = "
-                 "leave-last-out; new-items = 20% of the items held out with all their "
+                 "leave-last-out; new-items = a fifth of the items held out with all their "
                  "interactions, each shopper's new items ranked among them only")
 NEW_ITEMS_NOTE = ("New arrivals: 20% of the items are held out with all their interactions and "
                   "each shopper's held-out items are ranked among the new items only. Models "

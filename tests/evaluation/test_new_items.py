@@ -164,3 +164,10 @@ def test_the_command_takes_the_protocol(store, capsys):
     assert "attr-profile" in out and "content-text" in out
     assert "Not applicable to new items: Behaviour: similar items" in out
     assert "\nitemknn " not in out
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train", "tune"])
+def test_the_split_help_prints(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0 and "new-items" in capsys.readouterr().out

@@ -277,6 +277,10 @@ def _matching_runs(store: Store, dataset: str, name_or_run_id: str | int | None,
         what = "model"
     rows = [{**row, "config": json.loads(row["config"]) if row["config"] else {}}
             for row in runs.to_dict("records")]
+    if protocol is None and not (name_or_run_id is not None and str(name_or_run_id).isdigit()):
+        # a run trained for the new-items protocol never saw a fifth of the items: it serves
+        # picks only when no other run of the model is left (newest first otherwise)
+        rows.sort(key=lambda r: r["config"].get("protocol") == "new-items")
     return rows, what
 
 

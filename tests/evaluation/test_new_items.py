@@ -171,3 +171,15 @@ def test_the_split_help_prints(command, capsys):
     with pytest.raises(SystemExit) as done:
         main([command, "--help"])
     assert done.value.code == 0 and "new-items" in capsys.readouterr().out
+
+
+def test_a_model_trained_for_new_items_does_not_replace_the_served_one(store):
+    from recsys.recommend.training import load_model, train_model
+
+    _store_with_types(store)
+    served = train_model(store, DATASET, "content-text", {}, protocol="random")
+    evaluate(store, DATASET, ["content-text"], ks=(10,), protocol="new-items", n_boot=100)
+    assert load_model(store, DATASET, "content-text").run_id == served.run_id
+    # asked for by its split, the new-items run is there
+    newer = load_model(store, DATASET, "content-text", protocol="new-items")
+    assert newer.run_id != served.run_id and newer.config["protocol"] == "new-items"

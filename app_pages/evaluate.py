@@ -83,10 +83,15 @@ shown_protocol = top[0].selectbox("Results of", protocols, key="ev_show_protocol
                                   format_func=lambda p: f"{p} cross-validation" if "fold" in p
                                   else f"{p} split")
 metrics = metrics[metrics["protocol"] == shown_protocol]
+if shown_protocol == NEW_ITEMS:
+    st.caption(NEW_ITEMS_NOTE)
 k_values = sorted(int(k) for k in metrics["k"].dropna().unique())
 k = top[1].selectbox("K (list length)", k_values, index=k_values.index(20) if 20 in k_values
                      else len(k_values) - 1, key="ev_k")
 models = sorted(metrics["model"].unique(), key=lambda m: (family.get(m, ""), m))
+if st.session_state.get("ev_shown_of") != shown_protocol:   # another split: show all its models
+    st.session_state.pop("ev_shown", None)
+    st.session_state["ev_shown_of"] = shown_protocol
 picked = top[2].multiselect("Models shown", models, default=models, key="ev_shown",
                             format_func=name_of)
 metrics = metrics[metrics["model"].isin(picked)]

@@ -20,6 +20,11 @@ def test_the_evaluate_page_runs_the_new_items_protocol(app_db: Path):
     assert "new-items split" in at.selectbox(key="ev_show_protocol").options
     at.selectbox(key="ev_show_protocol").set_value("new-items").run()
     assert not problems(at) and not at.error
+    # the results of the protocol say what it is, and show the baselines by their plain names
+    assert NEW_ITEMS_NOTE in [c.value for c in at.caption]
+    shown = at.multiselect(key="ev_shown")
+    assert {"random", "attr-profile", "content"} <= set(shown.value)
+    assert "ease" not in set(shown.options)
 
 
 def test_the_train_page_offers_the_new_items_split(app_db: Path):

@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import machine_state  # noqa: E402
-from new_items import DATASET, prepare  # noqa: E402
+from machine import machine_state
+from new_items import DATASET, prepare
 
 CF_MODELS = ("ease", "itemknn", "als", "bpr-implicit")
 FUSION_MODELS = ("late-fusion",)

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import machine_state  # noqa: E402
+from machine import machine_state
 
 DATASET = "movielens"
 BASELINES = ("random", "attr-popularity", "attr-profile")
@@ -85,7 +85,6 @@ def category_knn(store, seeds) -> list[dict]:
     vectors (genres, one-hot, L2-normalised) instead of their text vectors, on the same draws:
     what the k-NN scorer gets from the category labels alone, so the text k-NN's margin over it
     is what the texts add. Measured in memory (not stored)."""
-    import numpy as np
 
     from recsys.core.arrays import normalise_rows
     from recsys.data.attributes import CATEGORY_COLUMNS, category_matrix
@@ -130,8 +129,8 @@ def table(rows: list[dict], seeds, models, claim: str) -> tuple[str, list[str]]:
             cells.append(f"{r['ndcg']:.4f} [{r['low']:.4f}, {r['high']:.4f}]")
         mean = sum(values) / len(values) if values else float("nan")
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {mean:.4f} |")
-    lines += ["", f"Paired comparison against attr-profile (relative NDCG@{K} gain, paired "
-                  "bootstrap 95% CI, paired t-test p):", ""]
+    lines += ["", (f"Paired comparison against attr-profile (relative NDCG@{K} gain, paired "
+                   "bootstrap 95% CI, paired t-test p):"), ""]
     lines += ["| model | " + " | ".join(f"draw {s}" for s in seeds) + " |",
               "|---|" + "---|" * len(seeds)]
     for name in names:

@@ -45,13 +45,13 @@ COMPARISON_BASELINE = "attr-profile"
 TIE_BREAK = 1e-6
 
 
-def scores_new_items(spec: "ModelSpec") -> bool:
+def scores_new_items(spec: ModelSpec) -> bool:
     """Whether a registered model can score an item it never saw in training: it reads item
     vectors (content and fusion models); collaborative-only models cannot."""
     return bool(spec.requires - {"cf", "ratings"})
 
 
-def split_applicable(specs: list["ModelSpec"]) -> tuple[list[str], list[str]]:
+def split_applicable(specs: list[ModelSpec]) -> tuple[list[str], list[str]]:
     """(names of the models that can rank new items, names of those that cannot)."""
     usable = [s.name for s in specs if scores_new_items(s)]
     return usable, [s.name for s in specs if s.name not in usable]

@@ -21,7 +21,7 @@ from recsys.evaluation.new_items import (
 from recsys.evaluation.ranking import evaluate_users
 from recsys.usecases import evaluate, evaluation_summary
 
-from ..test_models_helpers import DATASET, N_ITEMS, fill_store
+from ..test_models_helpers import DATASET, fill_store
 
 
 def _store_with_types(store) -> None:

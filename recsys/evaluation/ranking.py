@@ -121,7 +121,8 @@ def evaluate_users(model: "Recommender", data: InteractionData, ks: Sequence[int
                    diversity: Sequence[float] = (0.0,)) -> list[UserMetrics]:
     """Full-ranking metrics of a fitted model on a split, per user and slice, once per MMR
     `diversity` level (`recsys.recommend.rerank`; 0 = the model's own top-K). With
-    `data.candidates` (the new-items protocol) only those items are ranked.
+    `data.candidates` (the new-items protocol) only those items are ranked on the test split
+    (its validation pairs are of the other items, ranked among all of them).
 
     Each user's scores are computed once; the lists of every level go through the same metric
     code. Beyond the ranking metrics at K (`recsys.evaluation.metrics.ranking_metrics`): `auc`
@@ -155,7 +156,7 @@ def evaluate_users(model: "Recommender", data: InteractionData, ks: Sequence[int
     for start in range(0, len(users), SCORE_BATCH):
         batch = users[start:start + SCORE_BATCH]
         scores = mask_seen(model.score(batch).astype(np.float32, copy=True), data.train[batch])
-        if data.candidates is not None:       # new-items protocol: rank the new items only
+        if data.candidates is not None and split == "test":   # new items: rank them only
             scores[:, ~data.candidates] = -np.inf
         for level in levels:
             top = top_k(scores, kmax) if level == 0 else \

@@ -183,3 +183,18 @@ def test_a_model_trained_for_new_items_does_not_replace_the_served_one(store):
     # asked for by its split, the new-items run is there
     newer = load_model(store, DATASET, "content-text", protocol="new-items")
     assert newer.run_id != served.run_id and newer.config["protocol"] == "new-items"
+
+
+def test_validation_under_new_items_ranks_the_known_items(store):
+    """The validation pairs are of the items kept in training: they are ranked among all
+    items (restricting them to the new ones would leave nothing to validate on)."""
+    _store_with_types(store)
+    data = load_data(store, DATASET, "new-items", seed=0)
+
+    class Flat:
+        def score(self, users):
+            return np.zeros((len(users), data.n_items), dtype=np.float32)
+
+    um = evaluate_users(Flat(), data, ks=(20,), split="valid")[0]
+    users, recall = um.values(("all", "recall", 20))
+    assert len(users) == np.count_nonzero(data.valid.getnnz(axis=1)) and recall.max() > 0

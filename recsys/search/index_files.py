@@ -112,7 +112,8 @@ def _write_generation(index: VectorIndex, directory: Path, meta: Mapping | None,
     sizes = {name: (directory / name).stat().st_size for name in files.values()}
     manifest = {"format": FORMAT, "modalities": index.modalities, "dims": index.dims,
                 "storage": index.storage, "ann_min_items": index.ann_min_items,
-                "nprobe": index.nprobe, "items": len(index), "slots": index.n_slots,
+                "nprobe": index.nprobe, "filter_rule": list(index.filter_rule),
+                "items": len(index), "slots": index.n_slots,
                 "files": dict(files), "sizes": sizes, **(dict(meta) if meta else {})}
     path = directory / "manifest.json"
     with atomic_path(path) as tmp:
@@ -162,7 +163,8 @@ def load_index(directory: str | os.PathLike, mmap: bool = True) -> VectorIndex:
     index = VectorIndex.from_parts(
         manifest["dims"], manifest["storage"], manifest["ann_min_items"], flat=flat, ann=ann,
         nprobe=int(manifest.get("nprobe") or 0), slot_ids=slot_ids, signatures=signatures,
-        present=present, alive=alive, readonly=mmap, meta=manifest)
+        present=present, alive=alive, readonly=mmap, meta=manifest,
+        filter_rule=manifest.get("filter_rule"))
     _check_faiss(index, directory)
     return index
 
@@ -191,6 +193,12 @@ def _checked_manifest(manifest: object, directory: Path) -> dict:
         raise bad("no valid approximate-index size")
     if not isinstance(manifest.get("nprobe", 0), int):
         raise bad("no valid nprobe")
+    rule = manifest.get("filter_rule")
+    if rule is not None and not (
+            isinstance(rule, list) and len(rule) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                    and 0 <= x <= 1e6 for x in rule)):
+        raise bad("no valid filtered-search rule")
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) - {"flat", "ann", "slots"} or \
             not {"flat", "slots"} <= set(files) or \
@@ -386,12 +394,14 @@ def _saved_or_in_memory(index: VectorIndex, directory: Path | None, meta: dict
 def _build(store: Store, dataset: str, encoder: str, version: str, dims: Mapping[str, int],
            storage: str, progress: ProgressCallback | None) -> VectorIndex:
     """Full build: stream each modality's vectors from DuckDB into one preallocated matrix
-    (one copy), then hand it to faiss in chunks."""
+    (one copy; float16 when the index stores float16, so the copy is half the size and the
+    stored values the same), then hand it to faiss in float32 chunks."""
     index = VectorIndex(dims, storage)
     sigs = store.embedding_signatures(dataset, encoder, version)
     ids, signature, _ = _item_signatures(sigs, index.modalities)
     pos = pd.Index(ids)
-    rows = np.zeros((len(ids), index.width), dtype=np.float32)
+    staging = np.float16 if storage == "float16" else np.float32
+    rows = np.zeros((len(ids), index.width), dtype=staging)
     present = np.zeros((len(ids), len(index.modalities)), dtype=bool)
     done, total = 0, len(sigs)
     for j, m in enumerate(index.modalities):
@@ -405,7 +415,8 @@ def _build(store: Store, dataset: str, encoder: str, version: str, dims: Mapping
             report(progress, done, total, f"loading {m} vectors", stage="load")
     for start in range(0, len(ids), CHUNK):
         part = slice(start, start + CHUNK)
-        index.append_rows(ids[part], rows[part], present[part], signature[part])
+        index.append_rows(ids[part], rows[part].astype(np.float32), present[part],
+                          signature[part])
     return index
 
 

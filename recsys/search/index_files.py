@@ -31,7 +31,7 @@ from recsys.core.files import atomic_path, path_part
 from recsys.core.progress import ProgressCallback, report
 from recsys.search import vector_index
 from recsys.search.faiss_runtime import CHUNK, load_faiss
-from recsys.search.memory_plan import plan_storage
+from recsys.search.memory_plan import DUCKDB_BUILD_BYTES, plan_storage
 from recsys.search.vector_index import (
     STORAGES,
     VectorIndex,
@@ -304,7 +304,8 @@ def index_for_dataset(store: Store, dataset: str, encoder: str | None = None,
     if index is not None and index.meta.get("fingerprint") == fingerprint and \
             index.meta.get("ann") == ann and (ann != "auto" or not _lacks_ann(index)):
         return index
-    dims = store.embedding_dims(dataset, encoder, version)
+    with store.memory_limited(DUCKDB_BUILD_BYTES):
+        dims = store.embedding_dims(dataset, encoder, version)
     if not dims:
         raise VectorIndexError(f"Dataset '{dataset}' has no vectors from {encoder}@{version} "
                                f"for its catalog items: run `python -m recsys embed --dataset "
@@ -323,8 +324,9 @@ def index_for_dataset(store: Store, dataset: str, encoder: str | None = None,
                               or index.storage != storage):
         index = None
     t0 = time.perf_counter()
-    index, action = _updated_or_built(index, directory, store, dataset, encoder, version, dims,
-                                      storage, ann_min_items, progress)
+    with store.memory_limited(DUCKDB_BUILD_BYTES):
+        index, action = _updated_or_built(index, directory, store, dataset, encoder, version,
+                                          dims, storage, ann_min_items, progress)
     wants = ann == "always" or (ann == "auto" and len(index) >= index.ann_min_items)
     if ann == "never" or not wants:
         index.ann, index.nprobe = None, 0
@@ -406,7 +408,8 @@ def _build(store: Store, dataset: str, encoder: str, version: str, dims: Mapping
     done, total = 0, len(sigs)
     for j, m in enumerate(index.modalities):
         block = index.layout.block(m)
-        for batch_ids, vecs in store.embedding_batches(dataset, encoder, version, m):
+        for batch_ids, vecs in store.embedding_batches(dataset, encoder, version, m,
+                                                       ordered=False):
             at = pos.get_indexer(batch_ids)
             normalised = normalise_rows(np.array(vecs, dtype=np.float32))
             rows[at, block] = normalised

@@ -247,7 +247,20 @@ class VectorIndex(SlotTable):
         slots = np.asarray(slots, dtype=np.int64)
         if not len(slots):
             return np.zeros((0, self.width), dtype=np.float32)
+        if self.n_slots == len(self) == self.flat.ntotal:
+            # nothing removed: slot i is row i of the faiss index under the id map (rows are
+            # added in slot order), read directly instead of through its id hash map
+            return self._stored().reconstruct_batch(slots)
         return self.flat.reconstruct_batch(slots)
+
+    def _stored(self):
+        """The faiss index under the id map (its rows in slot order while nothing is
+        removed)."""
+        if getattr(self, "_stored_index", None) is None or \
+                self._stored_index[0] is not self.flat:
+            faiss = load_faiss()
+            self._stored_index = (self.flat, faiss.downcast_index(self.flat.index))
+        return self._stored_index[1]
 
     def vector(self, item_id: str, modality: str) -> np.ndarray | None:
         """One item's stored vector of a modality (None if the item has none)."""

@@ -136,7 +136,6 @@ def exact_neighbours(flat, queries: Mapping[str, np.ndarray], depth: int
                      ) -> dict[str, np.ndarray]:
     """The `depth` best slots (exact search of `flat`) of each query kind of `queries`
     (`calibration_queries`), computed once for both calibrations."""
-    faiss = load_faiss()
     out = {}
     with faiss_threads(build_threads()):
         for kind, qs in queries.items():

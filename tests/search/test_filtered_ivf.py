@@ -29,7 +29,7 @@ def test_the_filter_rule_is_calibrated_at_build_time(built):
 
 @pytest.mark.parametrize("share", ivf.FILTER_SHARES)
 def test_the_calibrated_rule_reaches_the_target_on_new_queries(built, share):
-    index, _, _, c, draw = built
+    index, _, _, _, draw = built
     allowed = np.random.default_rng(15).random(len(index)) < share
     img, txt, _ = draw(40, np.random.default_rng(16))
     assert recall(index, img, allowed) >= 0.95
@@ -39,7 +39,7 @@ def test_the_calibrated_rule_reaches_the_target_on_new_queries(built, share):
 def test_chosen_lists_are_scanned_as_faiss_would_scan_them(built):
     """scan_lists (search_preassigned with the filter as a selector) returns what faiss's own
     search returns for the same lists, and only allowed rows."""
-    index, img, _, c, _ = built
+    index, img, _, _, _ = built
     faiss = load_faiss()
     mask = index.slot_mask(np.random.default_rng(4).random(len(index)) < 0.2)
     _, _, centroids = index.probe_sample()
@@ -70,7 +70,7 @@ def test_an_unfiltered_search_scans_the_nearest_nprobe_lists(built):
 def test_a_filter_sparser_near_the_query_probes_more_lists(built):
     """The same overall share, but the query's own lists hold fewer allowed rows than
     elsewhere: more lists than under a filter spread evenly."""
-    index, img, _, c, _ = built
+    index, img, _, _, _ = built
     row = index.layout.query_row({"image": img[0], "text": img[0]},
                                  {"image": 0.5, "text": 0.5}, np.array([True, True]))
     sample = index.probe_sample()

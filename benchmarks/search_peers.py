@@ -52,6 +52,8 @@ DIM = SEM + INST
 CATEGORIES, TYPES = 40, 50
 CHUNK = 50_000
 K = 10
+KEEP_ITEMS = 300_000
+"""Catalogs up to this size are kept in memory between passes; larger ones are drawn again."""
 NPROBE_GRID = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768,
                1024, 1536, 2048)
 
@@ -88,14 +90,21 @@ class Catalog:
         return unit(img), unit(txt), self.type_cat[c], rng.random(count)
 
     def chunks(self):
-        """The catalog in chunks of (image, text, category, price), generated once and kept
-        (float32: 5 GB at 1M items)."""
-        if not hasattr(self, "_chunks"):
-            self._chunks = []
-            for i, start in enumerate(range(0, self.n, CHUNK)):
-                rng = np.random.default_rng([self.seed, 1, i])
-                self._chunks.append((start, self.draw(min(CHUNK, self.n - start), rng)))
-        yield from self._chunks
+        """The catalog in chunks of (image, text, category, price): kept after the first pass
+        up to `KEEP_ITEMS` items, else drawn again on every pass (the same seeds, the same
+        items; float32 they would take 5 GB at 1M items)."""
+        if hasattr(self, "_chunks"):
+            yield from self._chunks
+            return
+        keep = [] if self.n <= KEEP_ITEMS else None
+        for i, start in enumerate(range(0, self.n, CHUNK)):
+            rng = np.random.default_rng([self.seed, 1, i])
+            chunk = (start, self.draw(min(CHUNK, self.n - start), rng))
+            if keep is not None:
+                keep.append(chunk)
+            yield chunk
+        if keep is not None:
+            self._chunks = keep
 
     def queries(self, count: int, seed: int = 99):
         """Held-out photo and text queries: new products (another seed), a view change for a
@@ -229,8 +238,9 @@ def main() -> None:
     cat = Catalog(args.items)
     qs = cat.queries(args.queries)
     rows = {k: query_rows(v) for k, v in qs.items()}
-    cats = np.concatenate([c for _, (_, _, c, _) in cat.chunks()])
-    price = np.concatenate([p for _, (_, _, _, p) in cat.chunks()])
+    facets = [(c, p) for _, (_, _, c, p) in cat.chunks()]
+    cats = np.concatenate([c for c, _ in facets])
+    price = np.concatenate([p for _, p in facets])
     order = np.argsort(np.bincount(cats, minlength=CATEGORIES))
     sizes = np.bincount(cats, minlength=CATEGORIES)[order].cumsum() / len(cats)
     masks = {}
@@ -251,7 +261,8 @@ def main() -> None:
     t0 = time.perf_counter()
     ivf = build_faiss(cat, nlist)
     print(f"faiss IVF built: {time.perf_counter() - t0:.0f} s", flush=True)
-    del cat._chunks
+    if hasattr(cat, "_chunks"):
+        del cat._chunks
     gc.collect()
     faiss = load_faiss()
     results = []

@@ -31,7 +31,7 @@ from recsys.core.files import atomic_path, path_part
 from recsys.core.progress import ProgressCallback, report
 from recsys.search import vector_index
 from recsys.search.faiss_runtime import CHUNK, load_faiss
-from recsys.search.memory_plan import plan_storage
+from recsys.search.memory_plan import DUCKDB_BUILD_BYTES, plan_storage
 from recsys.search.vector_index import (
     STORAGES,
     VectorIndex,
@@ -112,7 +112,8 @@ def _write_generation(index: VectorIndex, directory: Path, meta: Mapping | None,
     sizes = {name: (directory / name).stat().st_size for name in files.values()}
     manifest = {"format": FORMAT, "modalities": index.modalities, "dims": index.dims,
                 "storage": index.storage, "ann_min_items": index.ann_min_items,
-                "nprobe": index.nprobe, "items": len(index), "slots": index.n_slots,
+                "nprobe": index.nprobe, "filter_rule": list(index.filter_rule),
+                "items": len(index), "slots": index.n_slots,
                 "files": dict(files), "sizes": sizes, **(dict(meta) if meta else {})}
     path = directory / "manifest.json"
     with atomic_path(path) as tmp:
@@ -162,7 +163,8 @@ def load_index(directory: str | os.PathLike, mmap: bool = True) -> VectorIndex:
     index = VectorIndex.from_parts(
         manifest["dims"], manifest["storage"], manifest["ann_min_items"], flat=flat, ann=ann,
         nprobe=int(manifest.get("nprobe") or 0), slot_ids=slot_ids, signatures=signatures,
-        present=present, alive=alive, readonly=mmap, meta=manifest)
+        present=present, alive=alive, readonly=mmap, meta=manifest,
+        filter_rule=manifest.get("filter_rule"))
     _check_faiss(index, directory)
     return index
 
@@ -191,6 +193,12 @@ def _checked_manifest(manifest: object, directory: Path) -> dict:
         raise bad("no valid approximate-index size")
     if not isinstance(manifest.get("nprobe", 0), int):
         raise bad("no valid nprobe")
+    rule = manifest.get("filter_rule")
+    if rule is not None and not (
+            isinstance(rule, list) and len(rule) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                    and 0 <= x <= 1e6 for x in rule)):
+        raise bad("no valid filtered-search rule")
     files = manifest.get("files")
     if not isinstance(files, dict) or set(files) - {"flat", "ann", "slots"} or \
             not {"flat", "slots"} <= set(files) or \
@@ -296,7 +304,8 @@ def index_for_dataset(store: Store, dataset: str, encoder: str | None = None,
     if index is not None and index.meta.get("fingerprint") == fingerprint and \
             index.meta.get("ann") == ann and (ann != "auto" or not _lacks_ann(index)):
         return index
-    dims = store.embedding_dims(dataset, encoder, version)
+    with store.memory_limited(DUCKDB_BUILD_BYTES):
+        dims = store.embedding_dims(dataset, encoder, version)
     if not dims:
         raise VectorIndexError(f"Dataset '{dataset}' has no vectors from {encoder}@{version} "
                                f"for its catalog items: run `python -m recsys embed --dataset "
@@ -315,8 +324,9 @@ def index_for_dataset(store: Store, dataset: str, encoder: str | None = None,
                               or index.storage != storage):
         index = None
     t0 = time.perf_counter()
-    index, action = _updated_or_built(index, directory, store, dataset, encoder, version, dims,
-                                      storage, ann_min_items, progress)
+    with store.memory_limited(DUCKDB_BUILD_BYTES):
+        index, action = _updated_or_built(index, directory, store, dataset, encoder, version,
+                                          dims, storage, ann_min_items, progress)
     wants = ann == "always" or (ann == "auto" and len(index) >= index.ann_min_items)
     if ann == "never" or not wants:
         index.ann, index.nprobe = None, 0
@@ -386,17 +396,20 @@ def _saved_or_in_memory(index: VectorIndex, directory: Path | None, meta: dict
 def _build(store: Store, dataset: str, encoder: str, version: str, dims: Mapping[str, int],
            storage: str, progress: ProgressCallback | None) -> VectorIndex:
     """Full build: stream each modality's vectors from DuckDB into one preallocated matrix
-    (one copy), then hand it to faiss in chunks."""
+    (one copy; float16 when the index stores float16, so the copy is half the size and the
+    stored values the same), then hand it to faiss in float32 chunks."""
     index = VectorIndex(dims, storage)
     sigs = store.embedding_signatures(dataset, encoder, version)
     ids, signature, _ = _item_signatures(sigs, index.modalities)
     pos = pd.Index(ids)
-    rows = np.zeros((len(ids), index.width), dtype=np.float32)
+    staging = np.float16 if storage == "float16" else np.float32
+    rows = np.zeros((len(ids), index.width), dtype=staging)
     present = np.zeros((len(ids), len(index.modalities)), dtype=bool)
     done, total = 0, len(sigs)
     for j, m in enumerate(index.modalities):
         block = index.layout.block(m)
-        for batch_ids, vecs in store.embedding_batches(dataset, encoder, version, m):
+        for batch_ids, vecs in store.embedding_batches(dataset, encoder, version, m,
+                                                       ordered=False):
             at = pos.get_indexer(batch_ids)
             normalised = normalise_rows(np.array(vecs, dtype=np.float32))
             rows[at, block] = normalised
@@ -405,7 +418,8 @@ def _build(store: Store, dataset: str, encoder: str, version: str, dims: Mapping
             report(progress, done, total, f"loading {m} vectors", stage="load")
     for start in range(0, len(ids), CHUNK):
         part = slice(start, start + CHUNK)
-        index.append_rows(ids[part], rows[part], present[part], signature[part])
+        index.append_rows(ids[part], rows[part].astype(np.float32), present[part],
+                          signature[part])
     return index
 
 

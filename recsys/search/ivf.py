@@ -30,12 +30,17 @@ NPROBE_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384
 """The nprobe values calibration tries (steps of 1.33-1.5x instead of doubling)."""
 FILTER_PROBE_FACTOR = 2.0
 FILTER_PROBE_POWER = 0.5
-"""Under a filter keeping a share s of the rows in the query's own `nprobe` lists (estimated
-from a sample of each list's members), 2 nprobe / s**0.5 lists are probed (s = 5%: ~9x; faiss
-IVF + IDSelector needed 4x for recall 1.0 on 200k clustered items, benchmarks/search_peers.py,
-and 1x left recall 0.8 on small catalogs with nprobe 2): a filter correlated with the query's
-region (its category) probes few lists; one away from it (s under half the filter's overall
-share: a category unlike the photo) every list estimated to hold an allowed row."""
+"""The filtered-search rule of an index built before the rule was calibrated: under a filter
+keeping a share s of the rows in the query's own `nprobe` lists, FACTOR nprobe / s**POWER lists
+are probed (s = 5%: ~9x). Indexes built now calibrate the two numbers (`calibrate_filter_rule`):
+on 200k clustered items 2x nprobe at 5% and 1x at 50% reached recall 0.98, as faiss IVF +
+IDSelector did (benchmarks/search_peers.py)."""
+FILTER_SHARES = (0.05, 0.5)
+"""Shares of random (uncorrelated) filters the filtered-search rule is calibrated on."""
+FILTER_STEPS = (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0)
+"""Multiples of nprobe tried when calibrating the filtered-search rule."""
+FILTER_QUERIES = 64
+"""Calibration queries per kind for the filtered-search rule (of the nprobe calibration's)."""
 PROBE_SAMPLE = 64
 """Members per inverted list kept to estimate how many of its rows a filter allows."""
 CODES = "SQ8"
@@ -127,13 +132,28 @@ def rerank(rows: Callable[[np.ndarray], np.ndarray], queries: np.ndarray, ids: n
     return out
 
 
+def exact_neighbours(flat, queries: Mapping[str, np.ndarray], depth: int
+                     ) -> dict[str, np.ndarray]:
+    """The `depth` best slots (exact search of `flat`) of each query kind of `queries`
+    (`calibration_queries`), computed once for both calibrations."""
+    out = {}
+    with faiss_threads(build_threads()):
+        for kind, qs in queries.items():
+            if kind.endswith("_slots") or not len(qs):
+                continue
+            out[kind] = flat.search(qs, min(depth, flat.ntotal))[1]
+    return out
+
+
 def calibrate_nprobe(flat, ann, queries: Mapping[str, np.ndarray], k: int,
                      target_recall: float,
-                     rows: Callable[[np.ndarray], np.ndarray] | None = None) -> int:
+                     rows: Callable[[np.ndarray], np.ndarray] | None = None,
+                     truth: Mapping[str, np.ndarray] | None = None) -> int:
     """Smallest nprobe of `NPROBE_STEPS` whose recall@k (the search as it runs: the IVF
     candidates, re-ranked exactly when `rows` reads stored rows) against the exact index
     `flat` reaches `target_recall` for every query kind of `queries`
-    (`calibration_queries`); the largest of the kinds' values."""
+    (`calibration_queries`); the largest of the kinds' values. `truth`: the kinds' exact
+    neighbours when already known (`exact_neighbours`, at least k + 1 deep)."""
     faiss = load_faiss()
     best = 1
     with faiss_threads(build_threads()):
@@ -141,7 +161,7 @@ def calibrate_nprobe(flat, ann, queries: Mapping[str, np.ndarray], k: int,
             if kind.endswith("_slots") or not len(qs):
                 continue
             own = queries[kind + "_slots"]
-            _, truth = flat.search(qs, k + 1)
+            exact = truth[kind][:, :k + 1] if truth is not None else flat.search(qs, k + 1)[1]
             for nprobe in NPROBE_STEPS:
                 nprobe = min(nprobe, ann.nlist)
                 params = faiss.SearchParametersIVF(nprobe=nprobe)
@@ -149,10 +169,69 @@ def calibrate_nprobe(flat, ann, queries: Mapping[str, np.ndarray], k: int,
                 _, got = ann.search(qs, fetch, params=params)
                 if rows is not None:
                     got = rerank(rows, qs, got, k + 1)
-                if recall_at_k(got, truth, own, k) >= target_recall or nprobe >= ann.nlist:
+                if recall_at_k(got, exact, own, k) >= target_recall or nprobe >= ann.nlist:
                     break
             best = max(best, int(nprobe))
     return best
+
+
+def filter_truth_depth(k: int) -> int:
+    """How deep the exact neighbours `calibrate_filter_rule` reads must go: the k + 1 best
+    rows a random filter keeping the smallest of `FILTER_SHARES` allows are among them
+    (4x the expected depth; queries with fewer allowed rows there are skipped)."""
+    return int(np.ceil(4 * (k + 1) / min(FILTER_SHARES)))
+
+
+def calibrate_filter_rule(ann, queries: Mapping[str, np.ndarray],
+                          truth: Mapping[str, np.ndarray], k: int, target_recall: float,
+                          nprobe: int, rows: Callable[[np.ndarray], np.ndarray],
+                          sample: tuple[np.ndarray, np.ndarray, np.ndarray],
+                          n_slots: int, rng: np.random.Generator) -> tuple[float, float]:
+    """(factor, power) of the filtered-search rule (`filtered_probes`: factor nprobe / s**power
+    lists for a filter keeping a share s near the query), fitted through the smallest multiple
+    of nprobe (`FILTER_STEPS`) that reaches `target_recall` for every query kind under two
+    filters of each of `FILTER_SHARES`: rows at random, and whole inverted lists (the search
+    as it runs: chosen lists, the filter inside the scan, exact re-ranking). `truth`: `exact_neighbours` at least
+    `filter_truth_depth(k)` deep."""
+    faiss = load_faiss()
+    invlists = faiss.extract_index_ivf(ann).invlists
+    members = [faiss.rev_swig_ptr(invlists.get_ids(lst), invlists.list_size(lst)).copy()
+               for lst in range(ann.nlist)]
+    needed = []
+    for share in FILTER_SHARES:
+        # rows drawn at random (a price range), and whole inverted lists (a category: a filter
+        # shaped like the clusters, whose edges a query near them must look past)
+        lists = rng.permutation(ann.nlist)
+        total = np.cumsum([len(members[lst]) for lst in lists])
+        chosen = lists[:int(np.searchsorted(total, share * total[-1])) + 1]
+        shaped = np.zeros(n_slots, dtype=bool)
+        shaped[np.concatenate([members[lst] for lst in chosen])] = True
+        worst = 1.0
+        for mask, (kind, qs) in ((m, kq) for m in (rng.random(n_slots) < share, shaped)
+                                 for kq in queries.items()):
+            if kind.endswith("_slots") or not len(qs):
+                continue
+            own = queries[kind + "_slots"][:FILTER_QUERIES]
+            qs = qs[:FILTER_QUERIES]
+            deep = truth[kind][:FILTER_QUERIES]
+            allowed = [row[(row >= 0) & mask[np.maximum(row, 0)]][:k + 1] for row in deep]
+            keep = [i for i, a in enumerate(allowed) if len(a) == k + 1]
+            if not keep:
+                continue
+            exact = np.stack([allowed[i] for i in keep])
+            for multiple in FILTER_STEPS:
+                got = np.stack([
+                    search_ivf(ann, qs[i][None], candidate_count(k + 1), mask, nprobe, sample,
+                               rule=(multiple, 0.0)) for i in keep])
+                got = rerank(rows, qs[keep], got, k + 1)
+                if recall_at_k(got, exact, own[keep], k) >= target_recall or \
+                        multiple * nprobe >= ann.nlist:
+                    break
+            worst = max(worst, multiple)
+        needed.append(worst)
+    (s1, m1), (s2, m2) = zip(FILTER_SHARES, needed)
+    power = max(0.0, float(np.log(m1 / m2) / np.log(s2 / s1)))
+    return float(m2 * s2 ** power), power
 
 
 def candidate_count(fetch: int) -> int:
@@ -181,49 +260,105 @@ def probe_sample(ann, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray,
 
 
 def filtered_probes(ann, query_row: np.ndarray, mask: np.ndarray, nprobe: int,
-                    sample: np.ndarray, sizes: np.ndarray, centroids: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(lists to probe, their centroid scores), best first, for a filtered search, from each
-    list's allowed rows (estimated from its member `sample` and `mask`): 2 nprobe / s**0.5
-    lists, s the share the filter keeps in the query's own `nprobe` lists
-    (`FILTER_PROBE_FACTOR`, `FILTER_PROBE_POWER`); when s is under half the filter's overall
-    share (it keeps a region away from the query: a category unlike the photo), every list
-    estimated to hold an allowed row (their order by centroid says little that far out)."""
-    # einsum, not BLAS: a threaded gemv took 14 ms instead of ~1 ms on the busy 2 cores
-    scores = np.einsum("ld,d->l", centroids, query_row[0])
-    lists = np.argsort(-scores, kind="stable")
-    scores = scores[lists]
-    members = sample[lists]
+                    sample: np.ndarray, sizes: np.ndarray, centroids: np.ndarray,
+                    rule: tuple[float, float] = (FILTER_PROBE_FACTOR, FILTER_PROBE_POWER),
+                    n_allowed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(lists to probe, their centroid scores), best first, for a filtered search, from the
+    share s of allowed rows in the query's own `nprobe` lists (estimated from their member
+    `sample` and `mask`): factor nprobe / s**power lists (`rule`, calibrated at build time by
+    `calibrate_filter_rule`; never fewer than nprobe); when s is under half the filter's
+    overall share (it keeps a region away from the query: a category unlike the photo), every
+    list estimated to hold an allowed row (their order by centroid says little that far out).
+    `n_allowed`: the rows `mask` keeps, when already counted."""
+    scores = centroid_scores(centroids, query_row[0])
+    nprobe = max(1, min(nprobe, len(scores)))
+    own = nearest(scores, nprobe)
+    if n_allowed is None:
+        n_allowed = int(np.count_nonzero(mask))
+    overall = n_allowed / max(int(sizes.sum()), 1)
+    if overall <= 0:
+        return own, scores[own]
+    members = sample[own]
     known = members >= 0
     allowed = np.where(known, mask[np.where(known, members, 0)], False).sum(axis=1)
-    estimate = sizes[lists] * allowed / np.maximum(known.sum(axis=1), 1)
-    total = np.cumsum(estimate)
-    if not len(total) or total[-1] <= 0:
-        return lists[:nprobe], scores[:nprobe]
-    near = total[min(nprobe, len(total)) - 1] / max(sizes[lists[:nprobe]].sum(), 1)
-    overall = total[-1] / max(sizes.sum(), 1)
+    near = float((sizes[own] * allowed / np.maximum(known.sum(axis=1), 1)).sum()
+                 / max(sizes[own].sum(), 1))
     if near < 0.5 * overall:
-        # a filter allowing fewer rows stops at the last list estimated to hold any
-        count = int(np.searchsorted(total, total[-1])) + 1
+        # a filter allowing fewer rows here stops at the last list estimated to hold any
+        lists = np.argsort(-scores, kind="stable")
+        members = sample[lists]
+        known = members >= 0
+        holds = np.where(known, mask[np.where(known, members, 0)], False).any(axis=1)
+        count = int(np.flatnonzero(holds)[-1]) + 1 if holds.any() else nprobe
     else:
-        count = int(np.ceil(FILTER_PROBE_FACTOR * nprobe
-                            * max(near, 1e-6) ** -FILTER_PROBE_POWER))
+        # sparser here than overall (a filter leaning away from the query): its nearest
+        # allowed rows lie further out, probed as if the share were that much smaller
+        factor, power = rule
+        share = max(near * min(1.0, near / overall), 1e-6)
+        count = int(np.ceil(nprobe * max(1.0, factor * share ** -power)))
+        count = min(len(scores), max(nprobe, count))
+        lists = own if count == nprobe else nearest(scores, count)
     count = min(len(lists), max(nprobe, count))
-    return lists[:count], scores[:count]
+    return lists[:count], scores[lists[:count]]
+
+
+def centroid_scores(centroids: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Inner products of one query with every list centroid (faiss's single-thread SIMD
+    kernel: a BLAS gemv ran threaded and took 14 ms instead of ~1 ms on the busy 2 cores)."""
+    faiss = load_faiss()
+    centroids = np.ascontiguousarray(centroids, dtype=np.float32)
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    out = np.empty(len(centroids), dtype=np.float32)
+    faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(query),
+                                 faiss.swig_ptr(centroids), len(query), len(centroids))
+    return out
+
+
+def nearest(scores: np.ndarray, count: int) -> np.ndarray:
+    """The `count` lists of highest centroid score, best first (ties by list number)."""
+    if count >= len(scores):
+        return np.argsort(-scores, kind="stable")
+    top = np.argpartition(-scores, count - 1)[:count]
+    return top[np.lexsort((top, -scores[top]))]
+
+
+def scan_lists(ann, query_row: np.ndarray, k: int, lists: np.ndarray, scores: np.ndarray,
+               mask: np.ndarray | None = None) -> np.ndarray:
+    """Slots of the `k` best rows of the inverted `lists` (their centroid `scores` as
+    computed here) for one query row, only those `mask` allows (a faiss id selector inside
+    the scan). faiss's `search_preassigned`: the coarse search is not run a second time (on the
+    busy 2 cores faiss's own took 1-2 ms a query, the einsum over the centroids ~0.3 ms)."""
+    faiss = load_faiss()
+    sel = mask_selector(mask) if mask is not None else None
+    params = faiss.SearchParametersIVF(nprobe=len(lists), sel=sel) if sel is not None \
+        else faiss.SearchParametersIVF(nprobe=len(lists))
+    x = np.ascontiguousarray(query_row, dtype=np.float32).reshape(1, -1)
+    assign = np.ascontiguousarray(lists, dtype=np.int64).reshape(1, -1)
+    coarse = np.ascontiguousarray(scores, dtype=np.float32).reshape(1, -1)
+    dist = np.empty((1, k), dtype=np.float32)
+    ids = np.empty((1, k), dtype=np.int64)
+    faiss.extract_index_ivf(ann).search_preassigned_c(
+        1, faiss.swig_ptr(x), k, faiss.swig_ptr(assign), faiss.swig_ptr(coarse),
+        faiss.swig_ptr(dist), faiss.swig_ptr(ids), False, params)
+    return ids[0]
 
 
 def search_ivf(ann, query_row: np.ndarray, k: int, mask: np.ndarray | None, nprobe: int,
-               sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """Slots of the `k` best rows for one query row (-1 past the end). Under a filter (`mask`
-    over the slots) the lists are chosen by `filtered_probes` (`sample` from `probe_sample`)
-    and scanned with the mask as a faiss id selector."""
-    faiss = load_faiss()
+               sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+               rule: tuple[float, float] = (FILTER_PROBE_FACTOR, FILTER_PROBE_POWER),
+               n_allowed: int | None = None) -> np.ndarray:
+    """Slots of the `k` best rows for one query row (-1 past the end): the `nprobe` lists
+    nearest the query (by their centroids, `sample[2]`, when given). Under a filter (`mask`
+    over the slots) the lists are chosen by `filtered_probes` (`sample` from `probe_sample`,
+    `rule` the index's calibrated one) and scanned with the mask as a faiss id selector."""
     if mask is None:
-        params = faiss.SearchParametersIVF(nprobe=min(nprobe, ann.nlist))
-        _, ids = ann.search(query_row, k, params=params)
-        return ids[0]
-    lists, _ = filtered_probes(ann, query_row, mask, nprobe, *sample)
-    # the lists chosen are the best len(lists) by centroid score: faiss's own pick for that nprobe
-    params = faiss.SearchParametersIVF(nprobe=len(lists), sel=mask_selector(mask))
-    _, ids = ann.search(query_row, k, params=params)
-    return ids[0]
+        if sample is None:
+            faiss = load_faiss()
+            params = faiss.SearchParametersIVF(nprobe=min(nprobe, ann.nlist))
+            return ann.search(query_row, k, params=params)[1][0]
+        scores = centroid_scores(sample[2], query_row[0])
+        lists = nearest(scores, max(1, min(nprobe, len(scores))))
+        return scan_lists(ann, query_row, k, lists, scores[lists])
+    lists, scores = filtered_probes(ann, query_row, mask, nprobe, *sample, rule=rule,
+                                    n_allowed=n_allowed)
+    return scan_lists(ann, query_row, k, lists, scores, mask)

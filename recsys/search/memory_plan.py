@@ -15,13 +15,32 @@ from dataclasses import dataclass
 
 from recsys.search.vector_index import INDEX_MEMORY_FRACTION, VectorIndexError
 
-BUILD_BYTES_PER_CELL = {"float32": 11.0, "float16": 8.0}
-"""Peak bytes per item x dimension cell of building the index in memory (the float32 rows
-matrix streamed from DuckDB plus faiss's copy while its buffer grows), measured with ru_maxrss
-on 200k items x 512 dimensions: 10.8 (float32), 7.5 (float16)."""
-ANN_BYTES_PER_CELL = 2.5
-"""The IVF part on top (k-means sample and codes): measured +1.4 to +2.7 bytes per cell with
-fp16 codes; kept as the bound for today's 8-bit codes (1 byte a cell resident)."""
+LOAD_BYTES_PER_CELL = {"float32": 10.6, "float16": 5.3}
+"""Peak bytes per item x dimension cell while the vectors are loaded: the staging copy (float32,
+or float16 for a float16 index: 4 or 2 bytes) plus faiss's rows, whose buffer grows by copying
+(up to ~1.6x their 4 or 2 bytes while it does)."""
+ANN_BYTES_PER_CELL = 1.6
+"""The IVF phase on top of the rows (the staging copy is gone by then): its 8-bit codes, up to
+~1.6x while its lists grow."""
+DUCKDB_BUILD_BYTES = 1 << 30
+"""DuckDB's memory limit while an index reads its vectors (`Store.memory_limited`): without
+it DuckDB kept every vector it streamed cached (+4 bytes per item x dimension: 1.0 GB at 200k
+x 1280, benchmarks/index_build_memory.py)."""
+STREAM_ROWS = 65_536
+"""Rows of one batch streamed from DuckDB (`Store.embedding_batches`) or handed to faiss."""
+
+
+def fixed_build_bytes(n_items: int, width: int) -> int:
+    """Bytes of a build besides those per cell: DuckDB's cache while it streams the vectors
+    (at most `DUCKDB_BUILD_BYTES`, at most the vectors themselves), about three float32
+    copies of a streamed batch (arrow, numpy, normalised), the k-means sample (48 rows a list,
+    at most 2 sqrt(n) lists) and a chunk handed to faiss, and 64 MB of the rest."""
+    batch = min(n_items, STREAM_ROWS)
+    sample = min(n_items, 48 * max(16, min(8192, round(2 * n_items ** 0.5))))
+    return int(min(DUCKDB_BUILD_BYTES, 4 * n_items * width)
+               + 4 * width * (3 * batch + sample + batch) + 64 * 2**20)
+
+
 ROW_BYTES = {"float32": 4, "float16": 2}
 """Resident bytes per item x dimension cell of the stored rows."""
 ANN_CODE_BYTES = 1
@@ -42,9 +61,12 @@ def resident_bytes(n_items: int, width: int, storage: str, ann: bool) -> int:
 
 
 def index_build_bytes(n_items: int, width: int, storage: str, ann: bool) -> int:
-    """Estimated peak memory of building (or loading for an update) an index in memory."""
-    per_cell = BUILD_BYTES_PER_CELL[storage] + (ANN_BYTES_PER_CELL if ann else 0.0)
-    return int(per_cell * n_items * width) + 64 * 2**20
+    """Estimated peak memory of building (or loading for an update) an index in memory: the
+    larger of the load phase and the IVF phase (they do not overlap), plus the fixed part."""
+    per_cell = LOAD_BYTES_PER_CELL[storage]
+    if ann:
+        per_cell = max(per_cell, ROW_BYTES[storage] + ANN_BYTES_PER_CELL)
+    return int(per_cell * n_items * width) + fixed_build_bytes(n_items, width)
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,14 @@ from recsys.search.faiss_runtime import CHUNK, load_faiss, mask_selector
 from recsys.search.hits import Hits
 from recsys.search.ivf import (
     TARGET_RECALL,
+    FILTER_PROBE_FACTOR,
+    FILTER_PROBE_POWER,
     build_ivf,
+    calibrate_filter_rule,
     calibrate_nprobe,
     candidate_count,
+    exact_neighbours,
+    filter_truth_depth,
     probe_sample,
     calibration_queries,
     list_count,
@@ -199,6 +204,9 @@ class VectorIndex(SlotTable):
         self.flat = self._new_flat()
         self.ann = None
         self.nprobe = 0
+        self.filter_rule: tuple[float, float] = (FILTER_PROBE_FACTOR, FILTER_PROBE_POWER)
+        """(factor, power) of the filtered IVF search (`ivf.filtered_probes`), calibrated by
+        `build_ann`; an index saved without one keeps the previous fixed rule."""
         self._probe_sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.readonly = False
         self.meta: dict = {}
@@ -206,12 +214,14 @@ class VectorIndex(SlotTable):
     @classmethod
     def from_parts(cls, dims: Mapping[str, int], storage: str, ann_min_items: int, *, flat,
                    ann, nprobe: int, slot_ids: np.ndarray, signatures: np.ndarray,
-                   present: np.ndarray, alive: np.ndarray, readonly: bool, meta: dict
-                   ) -> "VectorIndex":
+                   present: np.ndarray, alive: np.ndarray, readonly: bool, meta: dict,
+                   filter_rule: tuple[float, float] | None = None) -> "VectorIndex":
         """An index assembled from its stored parts (`index_files.load_index`): the faiss
         indexes, the slot table, and `readonly` for memory-mapped files."""
         index = cls(dims, storage, ann_min_items)
         index.flat, index.ann, index.nprobe = flat, ann, int(nprobe)
+        if filter_rule is not None:
+            index.filter_rule = (float(filter_rule[0]), float(filter_rule[1]))
         index.slot_ids, index.signatures = slot_ids, signatures
         index.present, index.alive = present, alive
         index._slot_map = None                 # item id -> slot, built on first use
@@ -237,7 +247,20 @@ class VectorIndex(SlotTable):
         slots = np.asarray(slots, dtype=np.int64)
         if not len(slots):
             return np.zeros((0, self.width), dtype=np.float32)
+        if self.n_slots == len(self) == self.flat.ntotal:
+            # nothing removed: slot i is row i of the faiss index under the id map (rows are
+            # added in slot order), read directly instead of through its id hash map
+            return self._stored().reconstruct_batch(slots)
         return self.flat.reconstruct_batch(slots)
+
+    def _stored(self):
+        """The faiss index under the id map (its rows in slot order while nothing is
+        removed)."""
+        if getattr(self, "_stored_index", None) is None or \
+                self._stored_index[0] is not self.flat:
+            faiss = load_faiss()
+            self._stored_index = (self.flat, faiss.downcast_index(self.flat.index))
+        return self._stored_index[1]
 
     def vector(self, item_id: str, modality: str) -> np.ndarray | None:
         """One item's stored vector of a modality (None if the item has none)."""
@@ -355,14 +378,22 @@ class VectorIndex(SlotTable):
                   seed: int = 0) -> int:
         """Smallest nprobe (`ivf.NPROBE_STEPS`) whose recall@k against exact search reaches the
         target for both held-out-like photo and text queries (`ivf.calibration_queries`: sampled
-        items' own photo / text vectors, the item itself left out)."""
+        items' own photo / text vectors, the item itself left out); then the filtered-search
+        rule (`filter_rule`, `ivf.calibrate_filter_rule`) on the same queries under random
+        5% and 50% filters, the same target."""
         if self.ann is None:
             return 0
         rng = np.random.default_rng(seed + 1)
         slots = np.sort(rng.choice(self.alive_slots, min(queries, len(self)), replace=False))
         sample = calibration_queries(slots, self.rows(slots), self.present[slots],
                                      self.modalities, self.dims, self.offsets)
-        return calibrate_nprobe(self.flat, self.ann, sample, k, target_recall, self.rows)
+        truth = exact_neighbours(self.flat, sample, filter_truth_depth(k))
+        nprobe = calibrate_nprobe(self.flat, self.ann, sample, k, target_recall, self.rows,
+                                  truth)
+        self.filter_rule = calibrate_filter_rule(
+            self.ann, sample, truth, k, target_recall, nprobe, self.rows, self.probe_sample(),
+            self.n_slots, np.random.default_rng(seed + 2))
+        return nprobe
 
     def probe_sample(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each IVF list's member sample and size (`ivf.probe_sample`), for filtered searches;
@@ -441,8 +472,9 @@ class VectorIndex(SlotTable):
                 mask = allowed_slots if mask is None else (mask & allowed_slots)
             if use_ann:
                 ids = search_ivf(self.ann, row, candidate_count(fetch), mask,
-                                 int(nprobe or self.nprobe or 16),
-                                 self.probe_sample() if mask is not None else None)
+                                 int(nprobe or self.nprobe or 16), self.probe_sample(),
+                                 self.filter_rule,
+                                 n_candidates if mask is allowed_slots else None)
             elif mask is None:
                 ids = self.flat.search(row, fetch)[1][0]
             else:

@@ -204,6 +204,24 @@ class ConnectionPart:
             self._local.guarded = guarded
         return guarded  # type: ignore[return-value]
 
+    @contextmanager
+    def memory_limited(self, limit_bytes: int) -> Iterator[None]:
+        """Run a block with DuckDB's memory limit lowered to `limit_bytes` (at least 256 MB):
+        a long scan then keeps at most that much of the table's blocks cached in this process
+        (by default DuckDB may cache up to 80% of the RAM, which a search-index build reading
+        every vector would fill with a copy of them). The default is restored after (the store
+        sets no other limit); an in-memory database, whose tables live in that memory, is
+        left as it is."""
+        if str(self.path) == ":memory:":
+            yield
+            return
+        cur = self._raw_cursor()
+        cur.execute(f"SET memory_limit = '{max(256, int(limit_bytes) // 2**20)}MiB'")
+        try:
+            yield
+        finally:
+            cur.execute("RESET memory_limit")
+
     def _raw_cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cursor", None)
         if cur is None:

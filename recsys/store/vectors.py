@@ -139,12 +139,14 @@ class VectorPart(ConnectionPart):
         return ids, flat.reshape(len(ids), -1)
 
     def embedding_batches(self, dataset: str, encoder: str, version: str, modality: str,
-                          item_ids: Sequence[str] | None = None, batch_rows: int = 65536
-                          ) -> Iterator[tuple[list[str], np.ndarray]]:
+                          item_ids: Sequence[str] | None = None, batch_rows: int = 65536,
+                          ordered: bool = True) -> Iterator[tuple[list[str], np.ndarray]]:
         """Stream (item_ids, float32 rows) of catalog items' vectors in batches of `batch_rows`.
 
         Only one batch is in memory at a time (a 1M-item catalog's 1 GB of vectors is never
-        materialised twice); `item_ids` restricts the stream to those items.
+        materialised twice); `item_ids` restricts the stream to those items. `ordered=False`
+        leaves the rows in storage order: no sort, which would hold every vector of the
+        modality in DuckDB's memory first (a caller placing rows by id needs no order).
         """
         params = {"d": dataset, "e": encoder, "v": version, "m": modality}
         cur = self.cursor()
@@ -159,7 +161,8 @@ class VectorPart(ConnectionPart):
                 name = cleanup.enter_context(self._registered(cur, ids))
                 wanted = f"AND e.item_id IN (SELECT item_id FROM {name})"
             reader = cur.sql(f"""SELECT e.item_id, e.vector {_CATALOG_VECTORS}
-                                 AND e.modality = $m {wanted} ORDER BY e.item_id""",
+                                 AND e.modality = $m {wanted}
+                                 {"ORDER BY e.item_id" if ordered else ""}""",
                              params=params).to_arrow_reader(batch_rows)
             cleanup.callback(reader.close)
             for batch in reader:

@@ -213,9 +213,9 @@ def test_index_storage_follows_the_budget():
     assert (tight.storage, tight.ann) == ("float16", True)
     assert "built as float16" in tight.reason
     flat = index_build_bytes(n, width, "float16", False)
-    tighter = plan_storage(n, width, "float32", True, available=int(2.05 * flat))
-    assert (tighter.storage, tighter.ann) == ("float16", False)
-    assert "exact search only" in tighter.reason
+    # the IVF part is built after the load's staging copy is freed: no higher peak in float16
+    assert flat == half
+    assert index_build_bytes(n, width, "float32", False) <= need32
     with pytest.raises(VectorIndexError, match=r"200,000 products \(512 numbers each\) needs "
                                                r"about [\d.]+ GB"):
         plan_storage(n, width, "float32", True, available=flat)

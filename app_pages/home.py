@@ -47,8 +47,8 @@ EXPLORE = [
     [(state.USER_PICKS, "Pick a shopper, see their history and personalised picks, and why "
                         "each was picked, in one sentence."),
      (state.TRAIN, "Train a fusion model or a baseline and watch its curves live.")],
-    [(state.EVALUATE, "Compare models: accuracy, precision, recall, F1, NDCG, cold-start "
-                      "slices."),
+    [(state.EVALUATE, "Compare models: how much of what shoppers went on to choose "
+                      "each one finds and how high it ranks it, for new and regular shoppers."),
      (state.DATA, "Load the Myntra sample, import a catalog or interactions, simulate "
                   "shoppers.")],
 ]

@@ -114,7 +114,7 @@ def headline_tiles(overall: pd.DataFrame, k: int, baseline: str | None
     tiles[0] = Tile(f"Best ranking quality (NDCG@{k})", f"{top['value']:.3f}",
                     display_name(best) + spread)
     if baseline in ndcg.index:
-        tiles[1] = Tile(f"Best single-signal model's ranking quality (NDCG@{k})",
+        tiles[1] = Tile(f"Baseline's quality (NDCG@{k})",
                         f"{ndcg.loc[baseline, 'value']:.3f}",
                         f"{display_name(baseline)}: the baseline every model is tested "
                         "against")
@@ -123,12 +123,13 @@ def headline_tiles(overall: pd.DataFrame, k: int, baseline: str | None
         best_fusion = max(fusion, key=lambda m: ndcg.loc[m, "value"])
         row = ndcg.loc[best_fusion]
         if pd.notna(row["gain"]):
-            tiles[2] = Tile(f"Gain of the best combined model (NDCG@{k})", f"{row['gain']:+.1%}",
+            tiles[2] = Tile("Combined model's gain", f"{row['gain']:+.1%}",
                             f"{display_name(best_fusion)} · 95% CI {row['gain_low']:+.1%} to "
                             f"{row['gain_high']:+.1%} · {verdict(row['p_value'])} (p = "
                             f"{row['p_value']:.2g})",
-                            help="The best combined model (behaviour + photos + texts) "
-                                 "over the best single-signal model, on the same shoppers.")
+                            help=f"In ranking quality (NDCG@{k}): the best combined model "
+                                 "(behaviour + photos + texts) over the best single-signal "
+                                 "model, on the same shoppers.")
     return tiles
 
 

@@ -18,7 +18,7 @@ def test_the_page_leads_with_a_sentence_and_every_tab_renders(app_db: Path):
     assert ("Combined: weighted blend finds" in html
             or "Combined: weighted blend and Behaviour: EASE" in html)
     assert {m.label for m in at.metric} >= {
-        "Best ranking quality (NDCG@20)", "Best single-signal model's ranking quality (NDCG@20)"}
+        "Best ranking quality (NDCG@20)", "Baseline's quality (NDCG@20)"}
     assert all(m.help for m in at.metric)           # each tile says what the number means
     assert len(at.get("plotly_chart")) == 6
     for tab in ("Metric at K", "Slices", "Diversity", "Training curves", "Table"):

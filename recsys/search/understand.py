@@ -10,7 +10,8 @@ rarely in others', or one that nearly only one type's titles use (Myntra's "runn
 Sports Shoes, "analogue" for Watches), and a few shoppers' words a catalog's titles may not
 use (`TYPE_SYNONYMS`: Myntra titles its sneakers "Casual Shoes"). A type named by its own
 name wins over one a word only hints at ("navy blue formal shirt": Shirts, not Formal
-Shoes). A small table of English gender words ("woman", "ladies", "boy", "kids")
+Shoes). A query that names a type whose products are nearly all one gender, and no gender,
+prefers that gender softly ("red summer dress": women's red tops before a men's red shirt). A small table of English gender words ("woman", "ladies", "boy", "kids")
 maps onto the catalog's gender values. Matching is per word, singular or plural, so
 "t-shirts" finds "Tshirts" and "shoes" finds "Casual Shoes" and "Sports Shoes" (a partial
 match, boosted less than a full one).
@@ -40,6 +41,7 @@ UNISEX_SHARE = 0.5
 says "for women" prefers women's products."""
 TITLE_SHARE = 0.8       # a title word names a type when most of its titles have it...
 OTHER_SHARE = 0.05      # ...and few titles of other types do
+IMPLIED_GENDER = 0.9    # a type whose products are this much one gender implies it
 HINT_PRECISION = 0.85   # or when nearly all titles that use it are of that type...
 HINT_MIN_TITLES = 10    # ...and enough of them do ("running" -> Sports Shoes, "analogue" ->
                         # Watches on Myntra)
@@ -102,6 +104,16 @@ class Vocabulary:
         titles and few others use them; or nearly only its titles do) and `TYPE_SYNONYMS`."""
         if "article_type" in items and "title" in items:
             self._learn_type_words(items)
+        self.type_gender: dict[str, str] = {}
+        """Types whose products are nearly all one gender (unisex ones aside): a query naming
+        such a type and no gender prefers that gender ("red summer dress": women's)."""
+        if "article_type" in items and "gender" in items:
+            frame = items[["article_type", "gender"]].dropna().astype(str)
+            frame = frame[frame["gender"].str.lower() != "unisex"]
+            for kind, genders in frame.groupby("article_type")["gender"]:
+                counts = genders.value_counts()
+                if len(genders) and counts.iloc[0] >= IMPLIED_GENDER * len(genders):
+                    self.type_gender[str(kind)] = str(counts.index[0])
         for word, kinds in TYPE_SYNONYMS.items():
             for kind in kinds:
                 if kind in self.values.get("type", {}):
@@ -163,6 +175,10 @@ class Vocabulary:
             if attr == "type" and full:
                 partial = set()
             found.full[attr], found.partial[attr] = full, partial
+        types = found.full.get("type") or set()
+        implied = {self.type_gender.get(t) for t in types}
+        if types and not found.full.get("gender") and len(implied) == 1 and None not in implied:
+            found.partial["gender"] = implied      # a softer boost than a gender said
         return found
 
 

@@ -45,3 +45,16 @@ def test_synonyms_only_name_types_the_catalog_has():
     vocab = Vocabulary(_catalog())
     assert "Sports Sandals" not in vocab.type_words
     assert vocab.understand("men black running shoes").full["type"] == {"Sports Shoes"}
+
+
+def test_a_type_sold_for_one_gender_implies_it_softly():
+    frame = pd.concat([_catalog(), pd.DataFrame({
+        "article_type": ["Dresses"] * 5 + ["Shirts"] * 3, "item_id": [f"d{i}" for i in range(8)],
+        "gender": ["Women"] * 5 + ["Women"] * 3, "base_colour": "Red",
+        "title": ["W Women Red Dress"] * 5 + ["W Women Red Shirt"] * 3})])
+    vocab = Vocabulary(frame)
+    q = vocab.understand("red summer dress")
+    assert q.partial["gender"] == {"Women"} and not q.full["gender"]
+    assert not vocab.understand("navy blue shirt").partial["gender"]    # shirts: both genders
+    assert vocab.understand("men red dress").full["gender"] == {"Men"}  # a said gender wins
+    assert not vocab.understand("men red dress").partial["gender"]

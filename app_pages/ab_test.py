@@ -92,9 +92,11 @@ st.markdown(headline())
 components.notes(result.notes)
 cols = st.columns(3)
 for col, (metric, comp) in zip(cols, result.comparisons.items()):
-    delta = None if comp.lift is None else f"{comp.lift:+.1%} (B vs A)"
+    # a difference chance could explain is grey and says so, never a red or green verdict
+    delta = None if comp.lift is None else \
+        f"{comp.lift:+.1%} (B vs A)" + ("" if comp.significant else ", not significant")
     col.metric(METRIC_LABELS[metric].capitalize(), f"{comp.b.rate:.2%} vs {comp.a.rate:.2%}",
-               delta, help=f"B vs A per visit; lift {level} CI "
+               delta, delta_color="normal" if comp.significant else "off", help=f"B vs A per visit; lift {level} CI "
                            f"{'-' if comp.lift_low is None else f'{comp.lift_low:+.1%}'} to "
                            f"{'-' if comp.lift_high is None else f'{comp.lift_high:+.1%}'}; "
                            f"p = {comp.p_value:.4f}")

@@ -7,10 +7,11 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.core.errors import RecsysError
+from recsys.models import display_name
 from ui import charts, components, jobs, resources, words
 
 VECTORS = {"fused": "photo + text (fused)", "image": "photo only", "text": "text only"}
-METHODS = {"auto": "automatic", "umap": "UMAP", "tsne": "t-SNE"}
+METHODS = {"auto": "automatic", "umap": "big picture (UMAP)", "tsne": "close neighbours (t-SNE)"}
 COLOUR_BY = {"cluster_name": "cluster", "article_type": "type", "master_category": "category",
              "base_colour": "colour", "gender": "gender", "usage": "usage", "season": "season"}
 PHOTOS_ON_MAP = 1          # photos per cluster placed on the map (at its centre)
@@ -18,19 +19,24 @@ SELECTED = 24
 
 components.page_setup("Catalog map", "Every product on one map, placed by what its photo and "
                                      "text vectors say: look-alikes sit together. Colours are "
-                                     "k-means clusters (named by their most common attributes) "
-                                     "or any attribute; lasso products to see them.")
+                                     "groups of look-alike products (named by their most "
+                                     "common attributes) or any attribute; lasso products to "
+                                     "see them.")
 dataset = components.require_dataset()
 store = resources.get_store()
 users = resources.users(dataset)
 
 row = st.columns([1.2, 1, 1, 1.2, 1.6])
 vectors = row[0].selectbox("Vectors", list(VECTORS), format_func=VECTORS.get, key="map_vec")
-method = row[1].selectbox("Projection", list(METHODS), format_func=METHODS.get,
+method = row[1].selectbox("Map layout", list(METHODS), format_func=METHODS.get,
                           key="map_method",
-                          help="Automatic: UMAP for large catalogs (faster there), t-SNE for "
-                               "small ones. Computed once per dataset and vectors, then cached.")
-n_clusters = row[2].slider("Clusters", 4, 40, 20, key="map_k")
+                          help=f"{words.tooltip('tsne')} Big picture keeps how far apart the "
+                               "groups are; close neighbours keeps each product's nearest "
+                               "look-alikes together. Automatic: big picture for large "
+                               "catalogs (faster there), close neighbours for small ones. "
+                               "Computed once per dataset and vectors, then cached.")
+n_clusters = row[2].slider("Groups", 4, 40, 20, key="map_k",
+                           help="How many groups of look-alike products to colour (k-means).")
 colour = row[3].selectbox("Colour by", list(COLOUR_BY), format_func=COLOUR_BY.get,
                           key="map_colour")
 ids = [""] + list(users["user_id"])[:2000]
@@ -101,7 +107,7 @@ def photo_layer(points: pd.DataFrame, per_cluster: int) -> list[dict]:
 
 metrics = st.columns(4)
 metrics[0].metric("Products", f"{len(cmap.points):,}")
-metrics[1].metric("Clusters", n_clusters)
+metrics[1].metric("Groups", n_clusters)
 if cmap.purity is not None:
     metrics[2].metric(words.heading("purity"), f"{cmap.purity:.1%}",
                       help=words.tooltip("purity"))
@@ -117,7 +123,7 @@ event = st.plotly_chart(figure, width="stretch", on_select="rerun", key="map_cha
 if cmap.overlay:
     st.caption(f"★ {len(cmap.overlay['history'])} products in the history of "
                f"{cmap.overlay.get('name') or cmap.overlay['user_id']} · ◆ their top "
-               f"{len(cmap.overlay['picks'])} picks by {cmap.overlay['model']}")
+               f"{len(cmap.overlay['picks'])} picks by {display_name(cmap.overlay['model'])}")
 
 chosen = []
 selection = getattr(event, "selection", None) or {}
@@ -135,7 +141,7 @@ else:
 
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.subheader("Clusters")
+    st.subheader("Groups")
     table = cmap.clusters.sort_values("size", ascending=False)
     show = {"cluster": "#", "name": "named after", "size": "products"}
     for col in ("article_type", "base_colour", "gender", "usage"):
@@ -149,7 +155,8 @@ with left:
                                 for k, v in show.items() if k.startswith("share_")})
 with right:
     st.subheader("Which vectors organise the catalog best?")
-    st.caption("k-means on photo, text and fused vectors, scored against article type.")
+    st.caption("Products grouped by their photos, their texts and both together; each "
+               "grouping scored by how well it matches the products' types.")
     key = f"map_purity:{dataset}:{n_clusters}"
     if st.button("Compare photo, text and fused", icon=":material/insights:"):
         panel = components.ProgressPanel("Clustering")
@@ -163,4 +170,4 @@ with right:
         best = result.sort_values("purity", ascending=False).iloc[0]
         st.markdown(f"**{VECTORS[best['vectors']]}** vectors group products by type best: "
                     f"{best['purity']:.1%} of products share their cluster's most common type "
-                    f"(NMI {best['nmi']:.3f}).")
+                    f"({words.label('nmi')}: {best['nmi']:.3f}).")

@@ -33,8 +33,7 @@ def show_report(rep) -> None:
         st.warning(note, icon=":material/info:")
 
 
-FLASH = "data_flash"
-"""Messages of a step that reran the page (so its tables show the new data)."""
+FLASH = "data_flash"   # messages of a step that reran the page (so its tables show the new data)
 
 
 def with_progress(label: str, kind: str, *args, dataset: str | None = None, **kwargs):

@@ -9,7 +9,7 @@ from recsys.data.export import to_csv_bytes
 from recsys.data.interactions import NEW_ITEMS, NEW_ITEMS_NOTE, PROTOCOL_HELP, PROTOCOLS
 from recsys.evaluation import tables
 from recsys.evaluation.stats import ALPHA
-from ui import charts, components, jobs, resources
+from ui import charts, components, jobs, resources, words
 
 HEADLINE = ("ndcg", "recall", "precision", "f1", "hit_rate", "auc")
 PENDING, PENDING_FIRST = "ev_job", "ev_first_job"   # ids of the jobs this session started
@@ -114,7 +114,8 @@ with lead:
     if tiles:
         for col, tile in zip(st.columns(3), tiles):
             if tile is not None:
-                col.metric(tile.label, tile.value, border=True, help=tile.help)
+                col.metric(tile.label, tile.value, border=True,
+                           help=" ".join(filter(None, (tile.help, words.tooltip("ndcg")))))
                 col.caption(tile.caption)
 
 # stateful tabs: only the open one is drawn (each plotly chart costs the browser ~100 ms)
@@ -163,7 +164,8 @@ with tabs[3]:
             st.plotly_chart(charts.diversity_tradeoff(effect, k), width="stretch")
             rows = tables.diversity_table(effect, k, models)
             st.dataframe(rows, hide_index=True, width="stretch",
-                         height=35 * (len(rows) + 1) + 3)
+                         height=35 * (len(rows) + 1) + 3,
+                         column_config=components.metric_columns(rows))
             st.caption("In brackets: change against the same model's own list; n.s. = not "
                        f"significant (paired t-test over shoppers, p ≥ {ALPHA:g}).")
         st.plotly_chart(charts.beyond_accuracy(metrics, k), width="stretch")
@@ -180,22 +182,25 @@ with tabs[4]:
             st.caption("Cross-validated models are fitted in memory on each fold; their "
                        "curves are not kept. Open the results of a split to see curves.")
             curves = []
-        chosen = st.multiselect("Runs", [r for r, _ in curves],
+        curve_names = words.run_labels(shown_runs[["run_id", "model"]])
+        chosen = st.multiselect("Models", [r for r, _ in curves],
                                 default=[r for r, _ in curves][:2], key="ev_curves",
-                                format_func=lambda r: f"{name_of(dict(curves)[r])} · run {r}")
+                                format_func=lambda r: curve_names.get(int(r), str(r)))
         for n, run in enumerate(chosen):     # full width: each chart has two panels
             frame = usecases.training_curve(store, int(run))
             cols = [st, st]
             if len(frame) > 1:
                 cols[n % 2].plotly_chart(
-                    charts.training_curves(frame, f"{name_of(dict(curves)[run])} · run {run}"),
+                    charts.training_curves(frame, curve_names.get(int(run), str(run))),
                     width="stretch", key=f"ev_curve_{run}")
             else:
-                cols[n % 2].caption(f"Run {run} stopped after {len(frame)} epoch(s): no curve.")
+                cols[n % 2].caption(f"{curve_names.get(int(run), run)} stopped after "
+                                    f"{len(frame)} epoch(s): no curve.")
 with tabs[5]:
     if tabs[5].open:
         table = tables.results_table(overall, [m for m in models if m in picked], k, baseline)
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.dataframe(table, hide_index=True, width="stretch",
+                     column_config=components.metric_columns(table))
         st.caption("In brackets: 95% bootstrap interval over test shoppers"
                    + (" (± std over folds)" if folds_shown else "")
                    + (f"; the last column tests each model against {name_of(baseline)}, the "

@@ -7,11 +7,11 @@ from ui import charts, components, resources, state
 
 st.markdown(components.CSS, unsafe_allow_html=True)
 st.markdown(
-    '<div class="rs-hero"><h1>Multimodal recommendations</h1><p>Products are embedded by what '
-    'they <b>look like</b> (photos) and what they <b>say</b> (titles and descriptions) in one '
-    'CLIP space, and fused with what <b>shoppers did</b> (views, carts, purchases). Search by '
-    'photo, see and understand each shopper\'s picks, train fusion models and compare them with '
-    'classic baselines.</p></div>', unsafe_allow_html=True)
+    '<div class="rs-hero"><h1>Multimodal recommendations</h1><p>Products are compared by what '
+    'they <b>look like</b> (photos) and what they <b>say</b> (titles and descriptions), read '
+    'by one photo-and-text model, and by what <b>shoppers did</b> (views, carts, purchases). '
+    'Search by photo, see and understand each shopper\'s picks, train models that combine '
+    'all three and compare them with classic baselines.</p></div>', unsafe_allow_html=True)
 
 dataset = components.require_dataset()
 store = resources.get_store()
@@ -47,8 +47,8 @@ EXPLORE = [
     [(state.USER_PICKS, "Pick a shopper, see their history and personalised picks, and why "
                         "each was picked, in one sentence."),
      (state.TRAIN, "Train a fusion model or a baseline and watch its curves live.")],
-    [(state.EVALUATE, "Compare models: accuracy, precision, recall, F1, NDCG, cold-start "
-                      "slices."),
+    [(state.EVALUATE, "Compare models: how much of what shoppers went on to choose "
+                      "each one finds and how high it ranks it, for new and regular shoppers."),
      (state.DATA, "Load the Myntra sample, import a catalog or interactions, simulate "
                   "shoppers.")],
 ]

@@ -176,7 +176,10 @@ def runs_table() -> None:
                                 message=all_runs["message"].fillna(""))
         st.dataframe(shown[["name", "status", "seconds", "started_at", "message", "run_id",
                             "model"]],
-                     hide_index=True, column_config={"model": "model id",
+                     hide_index=True, width="stretch", column_config={
+                         "name": st.column_config.TextColumn("model", pinned=True),
+                         "model": "model id",
+                         "message": st.column_config.TextColumn("message", width="large"),
                          "seconds": st.column_config.NumberColumn("seconds", format="%.1f")})
 
 

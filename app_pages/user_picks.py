@@ -11,7 +11,7 @@ from recsys.explain.sentences import EVENT_WORDS, plain
 from recsys.models import display_name
 from recsys.recommend.rerank import DEFAULT_DIVERSITY
 from recsys.recommend.training import DamagedModel
-from ui import charts, components, resources, state
+from ui import charts, components, resources, state, words
 from ui.words import plural
 
 MAX_OPTIONS = 2000
@@ -45,10 +45,7 @@ if runs.empty:
     state.link(state.TRAIN, "Or choose a model on the Train page")
     st.stop()
 
-newest = runs.drop_duplicates("model")["run_id"].tolist()
-run_labels = {int(r.run_id): display_name(r.model) + ("" if int(r.run_id) in newest else
-                                                      f" (older run {r.run_id})")
-              for r in runs.itertuples()}
+run_labels = words.run_labels(runs)    # display names; run ids only in "Model details"
 default_run = int(runs.loc[runs["default"], "run_id"].iloc[0]) if runs["default"].any() \
     else int(runs["run_id"].iloc[0])
 requested = state.take_run_request()                 # a run just trained on the Train page

@@ -3,12 +3,13 @@
 
     # a database that is set up (the demo after a first start, or the Myntra sample loaded)
     python benchmarks/walk_screenshots.py --db data/recsys.duckdb --prefix demo
-    python benchmarks/walk_screenshots.py --db data/myntra.duckdb --prefix myntra
+    python benchmarks/walk_screenshots.py --db data/myntra.duckdb --prefix myntra \
+        --query "red summer dress"
 
 Each page is opened, left to finish running, checked for a Streamlit exception and shot at
 1440 px wide (viewport height 1100; User picks and the A/B test whole), JPEG quality 55. On
-Catalog the query "black running shoes for women" is typed; on the A/B test the default test
-is run.
+Catalog the query `--query` (default "black running shoes for women") is typed; on Visual
+search the first example photo is tried; on the A/B test the default test is run.
 """
 
 from __future__ import annotations
@@ -38,8 +39,14 @@ def _port() -> int:
 
 def _idle(page) -> None:
     page.wait_for_selector("h1", timeout=120_000)
+    page.wait_for_timeout(1500)         # a rerun an action started has begun by now
     page.wait_for_selector('[data-test-script-state="notRunning"]', timeout=180_000,
                            state="attached")
+    try:                                # no greyed-out (stale) elements left from the last run
+        page.wait_for_function("!document.querySelector('[data-stale=\"true\"]')",
+                               timeout=30_000)
+    except Exception:                   # noqa: BLE001 - shoot what is there
+        pass
     page.wait_for_timeout(2000)
 
 
@@ -48,6 +55,8 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--prefix", default="demo")
     parser.add_argument("--out", default=str(ROOT / "docs" / "img"))
+    parser.add_argument("--query", default="black running shoes for women",
+                        help="the words typed into Catalog's search box")
     parser.add_argument("--pages", default=",".join(PAGES),
                         help="comma-separated page names (default: every page)")
     args = parser.parse_args()
@@ -79,8 +88,11 @@ def main() -> None:
                 _idle(page)
                 if name == "catalog":
                     box = page.locator('input[aria-label="Search by meaning"]').first
-                    box.fill("black running shoes for women")
+                    box.fill(args.query)
                     box.press("Enter")
+                    _idle(page)
+                if name == "visual_search":     # an example photo, so results show
+                    page.get_by_role("button", name="Try").first.click()
                     _idle(page)
                 if name == "ab_test":
                     page.get_by_role("button", name="Run the test").click()

@@ -80,7 +80,7 @@ def _layout(fig: go.Figure, height: int = 360, legend: bool = True, top: int = 8
 
 def _title(metric: str, k: int | None, note: str = "") -> dict:
     """A chart title with the metric's definition underneath, on the chart itself."""
-    name = METRIC_LABELS.get(metric, metric) + ("" if k is None else f"@{k}")
+    name = METRIC_LABELS.get(metric, metric) + ("" if k is None else f" @{k}")
     return dict(text=f"<b>{name}</b>",
                 subtitle=dict(text=_wrap(METRIC_HELP.get(metric, ""), note),
                               font=dict(size=11, color="#64748B")))
@@ -270,17 +270,18 @@ def diversity_tradeoff(effect: pd.DataFrame, k: int) -> go.Figure:
             x=wide["diversity"], y=wide["ndcg"], name=name, mode="lines+markers+text",
             text=[f"{d:g}" for d in wide.index], textposition="top center",
             line=dict(color=model_colour(model), width=2), marker=dict(size=9),
-            hovertemplate=f"{name}, level %{{text}}: NDCG %{{y:.4f}}, diversity "
+            hovertemplate=f"{name}, level %{{text}}: ranking quality %{{y:.4f}}, diversity "
                           "%{x:.3f}<extra></extra>"))
-    title = dict(text=f"<b>Relevance vs variety</b> (NDCG@{k} against intra-list "
-                      f"diversity@{k})",
+    title = dict(text=f"<b>Relevance vs variety</b> (ranking quality, NDCG@{k}, against "
+                      f"intra-list diversity@{k})",
                  subtitle=dict(text="each point is a re-ranking level (0 = the model's own "
                                     "order, 1 = most varied); left to right = more varied lists",
                                font=dict(size=11, color="#64748B")))
     fig.update_layout(title=title)
     fig.update_xaxes(title_text=f"intra-list diversity@{k}", rangemode="tozero",
                      tickformat=AXIS_FORMAT)
-    fig.update_yaxes(title_text=f"NDCG@{k}", rangemode="tozero", tickformat=AXIS_FORMAT)
+    fig.update_yaxes(title_text=f"ranking quality (NDCG@{k})", rangemode="tozero",
+                     tickformat=AXIS_FORMAT)
     return _layout(fig, 440)
 
 
@@ -305,8 +306,8 @@ def training_curves(epochs: pd.DataFrame, title: str = "Training curves") -> go.
         fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs[metric_col],
                                  name=metric_col.replace("val_", "validation "),
                                  mode=mode, line=dict(color="#10B981")), row=1, col=2)
-        fig.update_yaxes(title_text="NDCG@20", rangemode="tozero", tickformat=".2~f",
-                         row=1, col=2)
+        fig.update_yaxes(title_text="ranking quality (NDCG@20)", rangemode="tozero",
+                         tickformat=".2~f", row=1, col=2)
     fig.update_xaxes(title_text="epoch", rangemode="tozero", dtick=None if len(epochs) > 10
                      else 1)
     fig.update_yaxes(title_text="loss", rangemode="tozero", tickformat=".2~f", row=1, col=1)

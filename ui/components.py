@@ -16,7 +16,7 @@ from recsys.encoders.captions import item_category
 from recsys.explain.sentences import EVENT_WORDS, emphasis_html
 from recsys.search.facets import item_label
 
-from . import resources, state
+from . import resources, state, words
 
 MODALITY_COLOURS = {"cf": "#6366F1", "image": "#F59E0B", "text": "#10B981",
                     "video": "#EC4899"}
@@ -373,3 +373,24 @@ def call_or_stop(what: str, use_case: Callable[..., Any], *args: Any, **kwargs: 
 
 def pills(values: Iterable[str]) -> str:
     return "".join(f'<span class="rs-pill">{_esc(v)}</span>' for v in values if v)
+
+
+def metric_columns(table: pd.DataFrame) -> dict[str, Any]:
+    """Column settings for a table of models and metrics (issue 24: no cut-off tables): the
+    model column pinned (it stays in view while the table scrolls sideways), every other
+    column wide enough for its value and interval, and a one-line tooltip on each metric
+    column from the glossary."""
+    from recsys.evaluation.tables import METRIC_LABELS
+
+    terms = {label: metric for metric, label in METRIC_LABELS.items()}
+    config: dict[str, Any] = {}
+    for column in table.columns:
+        if column == "Model":
+            config[column] = st.column_config.TextColumn(column, pinned=True, width="medium")
+            continue
+        head = str(column).split(" @")[0]
+        term = terms.get(head, "ndcg" if "Ranking quality" in str(column) else None)
+        tip = words.tooltip(term) if term else None
+        wide = "large" if "vs baseline" in str(column) else "medium"
+        config[column] = st.column_config.TextColumn(column, width=wide, help=tip)
+    return config

@@ -20,6 +20,20 @@ GLOSSARY: dict[str, tuple[str, str]] = {
                  "The share of shoppers for whom at least one listed product was chosen."),
     "f1": ("balance of found and hits (F1)",
            "The harmonic mean of recall and precision."),
+    "auc": ("accuracy (AUC)",
+            "The chance that a product the shopper chose is ranked above one they did not: "
+            "0.5 = guessing, 1 = always."),
+    "map": ("average precision (MAP)",
+            "Like the share of hits, but hits near the top of the list count more."),
+    "mrr": ("first hit's rank (MRR)",
+            "1 divided by the position of the first chosen product: 1 = first, 0.5 = second."),
+    "coverage": ("catalog coverage",
+                 "The share of the catalog that appears in at least one shopper's list."),
+    "diversity": ("variety within a list (intra-list diversity)",
+                  "How unlike each other the products of one list are: 0 = all alike."),
+    "novelty": ("novelty",
+                "How far from the bestsellers the listed products are (in bits: higher = less "
+                "popular products)."),
     "nmi": ("agreement with categories (NMI)",
             "How well the map's groups match the catalog's categories: 1 = exactly, 0 = not "
             "at all."),

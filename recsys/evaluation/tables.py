@@ -26,7 +26,8 @@ import pandas as pd
 from recsys.evaluation.stats import is_significant
 
 METRIC_LABELS = {"auc": "Accuracy (AUC)", "precision": "Precision", "recall": "Recall",
-                 "f1": "F1", "ndcg": "NDCG", "hit_rate": "Hit rate", "map": "MAP", "mrr": "MRR",
+                 "f1": "Balance (F1)", "ndcg": "Ranking quality (NDCG)", "hit_rate": "Hit rate",
+                 "map": "Average precision (MAP)", "mrr": "First hit's rank (MRR)",
                  "coverage": "Catalog coverage", "diversity": "Intra-list diversity",
                  "novelty": "Novelty", "cold_share": "Cold-item share"}
 """Metric names for people, on tables and charts."""
@@ -35,6 +36,10 @@ RESULT_COLUMNS = (("ndcg", True), ("recall", True), ("precision", True), ("f1", 
                   ("hit_rate", True), ("map", True), ("mrr", True), ("auc", False),
                   ("coverage", True), ("diversity", True), ("novelty", True))
 """The metrics of `results_table`, in order, and whether each is measured at K."""
+
+FAMILY_LABELS = {"baseline": "baseline", "collaborative": "behaviour", "content": "content",
+                 "fusion": "combined", "rating": "star ratings"}
+"""Model families in plain words (a "fusion" model combines behaviour, photos and texts)."""
 
 MISSING = "–"
 
@@ -106,9 +111,11 @@ def headline_tiles(overall: pd.DataFrame, k: int, baseline: str | None
     spread = (f" · ± {top['std']:.3f} over folds" if pd.notna(top["std"]) else
               f" · 95% CI {top['ci_low']:.3f}–{top['ci_high']:.3f}"
               if pd.notna(top["ci_low"]) else "")
-    tiles[0] = Tile(f"Best NDCG@{k}", f"{top['value']:.3f}", display_name(best) + spread)
+    tiles[0] = Tile(f"Best ranking quality (NDCG@{k})", f"{top['value']:.3f}",
+                    display_name(best) + spread)
     if baseline in ndcg.index:
-        tiles[1] = Tile(f"Best single-signal NDCG@{k}", f"{ndcg.loc[baseline, 'value']:.3f}",
+        tiles[1] = Tile(f"Baseline's quality (NDCG@{k})",
+                        f"{ndcg.loc[baseline, 'value']:.3f}",
                         f"{display_name(baseline)}: the baseline every model is tested "
                         "against")
     fusion = [m for m in ndcg.index if _family(m) == "fusion"]
@@ -116,12 +123,13 @@ def headline_tiles(overall: pd.DataFrame, k: int, baseline: str | None
         best_fusion = max(fusion, key=lambda m: ndcg.loc[m, "value"])
         row = ndcg.loc[best_fusion]
         if pd.notna(row["gain"]):
-            tiles[2] = Tile(f"Fusion gain in NDCG@{k}", f"{row['gain']:+.1%}",
+            tiles[2] = Tile("Combined model's gain", f"{row['gain']:+.1%}",
                             f"{display_name(best_fusion)} · 95% CI {row['gain_low']:+.1%} to "
                             f"{row['gain_high']:+.1%} · {verdict(row['p_value'])} (p = "
                             f"{row['p_value']:.2g})",
-                            help="best fusion model over the best single-signal model, on the "
-                                 "same shoppers")
+                            help=f"In ranking quality (NDCG@{k}): the best combined model "
+                                 "(behaviour + photos + texts) over the best single-signal "
+                                 "model, on the same shoppers.")
     return tiles
 
 
@@ -134,16 +142,17 @@ def results_table(overall: pd.DataFrame, models: Sequence[str], k: int,
 
     table = []
     for model in models:
-        row = {"Model": display_name(model), "Family": _family(model)}
+        row = {"Model": display_name(model),
+               "Family": FAMILY_LABELS.get(_family(model), _family(model))}
         for metric, at_k in RESULT_COLUMNS:
-            head = METRIC_LABELS.get(metric, metric) + (f"@{k}" if at_k else "")
+            head = METRIC_LABELS.get(metric, metric) + (f" @{k}" if at_k else "")
             found = metric_row(overall, model, metric, k if at_k else None)
             row[head] = MISSING if found is None else value_text(found)
         ndcg = metric_row(overall, model, "ndcg", k)
         if ndcg is None or pd.isna(ndcg.get("gain")):
-            row[f"NDCG@{k} vs baseline"] = "baseline" if model == baseline else MISSING
+            row[f"Ranking quality @{k} vs baseline"] = "baseline" if model == baseline else MISSING
         else:
-            row[f"NDCG@{k} vs baseline"] = (
+            row[f"Ranking quality @{k} vs baseline"] = (
                 f"{ndcg['gain']:+.1%} ({ndcg['gain_low']:+.1%} to {ndcg['gain_high']:+.1%}), "
                 + ("significant" if is_significant(ndcg["p_value"]) else "n.s.")
                 + f", p = {ndcg['p_value']:.2g}")
@@ -176,6 +185,6 @@ def diversity_table(effect: pd.DataFrame, k: int, models: Sequence[str]) -> pd.D
             return text
 
         rows.append({"Model": display_name(model), "Level": f"{level:g}",
-                     f"NDCG@{k}": cell("ndcg"), f"Recall@{k}": cell("recall"),
+                     f"Ranking quality (NDCG) @{k}": cell("ndcg"), f"Recall@{k}": cell("recall"),
                      f"Diversity@{k}": cell("diversity"), f"Coverage@{k}": cell("coverage")})
     return pd.DataFrame(rows)

@@ -142,7 +142,7 @@ def _registry() -> dict[str, ModelSpec]:
                   label="Content: text", exact_fold_in=True),
         ModelSpec("content", ContentModel, "content",
                   "cosine to the user's profile in each vector modality (photo, text...)",
-                  label="Content: all vectors", exact_fold_in=True),
+                  label="Content: photo + text", exact_fold_in=True),
         ModelSpec("content-knn", ContentKNN, "content",
                   "items whose vectors (photo, text...) are nearest to any history item",
                   label="Content: nearest items", exact_fold_in=True),
@@ -151,13 +151,13 @@ def _registry() -> dict[str, ModelSpec]:
                   label="Content: per-shopper classifier"),
         ModelSpec("early-fusion", EarlyFusion, "fusion",
                   "feature-level fusion: item tower over the ID and each vector modality, BPR",
-                  label="Fusion: early", exact_fold_in=True),
+                  label="Combined: learned together", exact_fold_in=True),
         ModelSpec("late-fusion", LateFusion, "fusion",
                   "decision-level fusion: CF and one scorer per vector modality, weights "
-                  "learned on validation", label="Fusion: late", exact_fold_in=True),
+                  "learned on validation", label="Combined: weighted blend", exact_fold_in=True),
         ModelSpec("attention-fusion", AttentionFusion, "fusion",
                   "model-level fusion: per user-item attention over the ID and each vector "
-                  "modality", label="Fusion: attention", exact_fold_in=True),
+                  "modality", label="Combined: per-shopper mix", exact_fold_in=True),
         ModelSpec("rating-mf", BiasedMF, "rating",
                   "biased matrix factorisation of explicit ratings (MSE): predicts stars, "
                   "reports MAE / RMSE", label="Ratings: biased MF"),

@@ -6,7 +6,12 @@ encoder still orders them (and a product missing one attribute can still come ne
 Everything is recognised from the catalog's own facet values (`gender`, `base_colour`,
 `article_type`), plus, for types, the words its product titles use for them (the demo's
 "Casual Shoes" are titled "Sneakers"): a title word found in most titles of one type and
-rarely in others'. A small table of English gender words ("woman", "ladies", "boy", "kids")
+rarely in others', or one that nearly only one type's titles use (Myntra's "running" for
+Sports Shoes, "analogue" for Watches), and a few shoppers' words a catalog's titles may not
+use (`TYPE_SYNONYMS`: Myntra titles its sneakers "Casual Shoes"). A type named by its own
+name wins over one a word only hints at ("navy blue formal shirt": Shirts, not Formal
+Shoes). A query that names a type whose products are nearly all one gender, and no gender,
+prefers that gender softly ("red summer dress": women's red tops before a men's red shirt). A small table of English gender words ("woman", "ladies", "boy", "kids")
 maps onto the catalog's gender values. Matching is per word, singular or plural, so
 "t-shirts" finds "Tshirts" and "shoes" finds "Casual Shoes" and "Sports Shoes" (a partial
 match, boosted less than a full one).
@@ -36,6 +41,20 @@ UNISEX_SHARE = 0.5
 says "for women" prefers women's products."""
 TITLE_SHARE = 0.8       # a title word names a type when most of its titles have it...
 OTHER_SHARE = 0.05      # ...and few titles of other types do
+IMPLIED_GENDER = 0.9    # a type whose products are this much one gender implies it
+HINT_PRECISION = 0.85   # or when nearly all titles that use it are of that type...
+HINT_MIN_TITLES = 10    # ...and enough of them do ("running" -> Sports Shoes, "analogue" ->
+                        # Watches on Myntra)
+TYPE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "sneaker": ("Casual Shoes", "Sports Shoes"), "trainer": ("Sports Shoes",),
+    "running": ("Sports Shoes",), "jogging": ("Sports Shoes",),
+    "tee": ("Tshirts",), "pant": ("Trousers",), "purse": ("Handbags", "Wallets", "Clutches"),
+    "sandal": ("Sandals", "Sports Sandals"), "flipflop": ("Flip Flops",),
+    "spectacle": ("Sunglasses",), "shade": ("Sunglasses",), "hoodie": ("Sweatshirts",),
+}
+"""Shoppers' words for product types that catalogs' titles may not use (Myntra titles
+its sneakers "Casual Shoes"), each mapped to the type names it may mean; only the names a
+catalog has are used."""
 
 
 def words(text: str) -> list[str]:
@@ -81,8 +100,24 @@ class Vocabulary:
                 vals = [v for v in items[column].dropna().astype(str).unique() if v.strip()]
                 self.values[attr] = {v: words(v) for v in vals}
         self.type_words: dict[str, set[str]] = {}
+        """Per type, the words that name it besides its own name: title words (most of its
+        titles and few others use them; or nearly only its titles do) and `TYPE_SYNONYMS`."""
         if "article_type" in items and "title" in items:
             self._learn_type_words(items)
+        self.type_gender: dict[str, str] = {}
+        """Types whose products are nearly all one gender (unisex ones aside): a query naming
+        such a type and no gender prefers that gender ("red summer dress": women's)."""
+        if "article_type" in items and "gender" in items:
+            frame = items[["article_type", "gender"]].dropna().astype(str)
+            frame = frame[frame["gender"].str.lower() != "unisex"]
+            for kind, genders in frame.groupby("article_type")["gender"]:
+                counts = genders.value_counts()
+                if len(genders) and counts.iloc[0] >= IMPLIED_GENDER * len(genders):
+                    self.type_gender[str(kind)] = str(counts.index[0])
+        for word, kinds in TYPE_SYNONYMS.items():
+            for kind in kinds:
+                if kind in self.values.get("type", {}):
+                    self.type_words.setdefault(kind, set()).add(word)
 
     def _learn_type_words(self, items: pd.DataFrame) -> None:
         frame = items[["article_type", "title"]].dropna()
@@ -103,8 +138,10 @@ class Vocabulary:
         for kind, n in counts.items():
             for w, c in per.get(kind, {}).items():
                 others = total[w] - c
-                if (c >= TITLE_SHARE * n and others <= OTHER_SHARE * (len(kinds) - n)
-                        and w not in colour_words and w not in gender_words and len(w) > 2):
+                common = c >= TITLE_SHARE * n and others <= OTHER_SHARE * (len(kinds) - n)
+                telling = c >= HINT_MIN_TITLES and c >= HINT_PRECISION * total[w]
+                if ((common or telling) and w not in colour_words and w not in gender_words
+                        and len(w) > 2):
                     self.type_words.setdefault(str(kind), set()).add(w)
 
     def understand(self, query: str) -> QueryAttributes:
@@ -113,14 +150,18 @@ class Vocabulary:
         bag = set(said)
         found = QueryAttributes()
         for attr, values in self.values.items():
-            full, partial = set(), set()
+            full, partial, titled = set(), set(), set()
             for value, ws in values.items():
                 if ws and set(ws) <= bag:
                     full.add(value)
                 elif ws and ws[-1] in bag and len(ws) > 1:
                     partial.add(value)
                 if attr == "type" and self.type_words.get(value, set()) & bag:
-                    full.add(value)
+                    titled.add(value)
+            if attr == "type" and not full:
+                # a type named by its own name wins ("formal shirt": Shirts, not the Formal
+                # Shoes that "formal" hints at); otherwise the words that hint at one
+                full = titled
             if attr == "gender":
                 asked = {_GENDER[w] for w in said if w in _GENDER}
                 for value, ws in values.items():
@@ -134,6 +175,10 @@ class Vocabulary:
             if attr == "type" and full:
                 partial = set()
             found.full[attr], found.partial[attr] = full, partial
+        types = found.full.get("type") or set()
+        implied = {self.type_gender.get(t) for t in types}
+        if types and not found.full.get("gender") and len(implied) == 1 and None not in implied:
+            found.partial["gender"] = implied      # a softer boost than a gender said
         return found
 
 

@@ -536,7 +536,7 @@ def diversity_effect(store: Store, dataset: str | None = None) -> pd.DataFrame:
 
 def evaluation_summary(store: Store, dataset: str | None = None, protocol: str | None = None,
                        k: int | None = None) -> EvaluationSummary | None:
-    """The stored results said in one sentence (see `summarize`), e.g. on Myntra "Fusion: late
+    """The stored results said in one sentence (see `summarize`), e.g. on Myntra "Combined: weighted blend
     finds 21% more of what shoppers went on to choose in its top 20 than Behaviour: EASE, the
     best single-signal model (95% CI +15% to +27%), and 3.8× as much as Bestsellers."; hedged when
     the difference is not significant. None before any evaluation."""

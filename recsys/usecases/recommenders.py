@@ -295,7 +295,7 @@ class Recommendations:
 
     @property
     def label(self) -> str:
-        """The model's friendly name ("Fusion: late")."""
+        """The model's friendly name ("Combined: weighted blend")."""
         from ..models import display_name
 
         return display_name(self.model)

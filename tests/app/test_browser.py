@@ -172,7 +172,7 @@ def test_browser_picks_search_examples_and_stop(server):
 
         page.goto(f"{url}/train")
         _wait_idle(page)
-        _choose(page, 0, "Fusion: early")
+        _choose(page, 0, "Combined: learned together")
         for label, value in (("max epochs", "1000"), ("early-stopping patience", "100")):
             field = page.get_by_label(label, exact=True)
             field.fill(value)
@@ -181,16 +181,16 @@ def test_browser_picks_search_examples_and_stop(server):
         page.get_by_role("button", name="Start training").click()
         page.get_by_text(re.compile(r"epoch \d+/1000")).first.wait_for(timeout=180_000)
         page.get_by_role("button", name="Stop training").click()
-        notice = page.get_by_text("Training of Fusion: early stopped")
+        notice = page.get_by_text("Training of Combined: learned together stopped")
         notice.wait_for(timeout=60_000)
         _wait_idle(page)
         text = notice.inner_text()
         assert "is marked interrupted" in text, text
-        assert "there is no earlier Fusion: early, so none is in use" in text, text
+        assert "there is no earlier Combined: learned together, so none is in use" in text, text
         page.screenshot(path=str(SHOTS / "train_stopped.png"))
         page.goto(f"{url}/user_picks")                # the model in use is still the default
         _wait_idle(page)
-        assert page.get_by_text("Fusion: late").count() >= 1
+        assert page.get_by_text("Combined: weighted blend").count() >= 1
         assert page.locator(".rs-why").count() >= 4
 
 

@@ -30,12 +30,12 @@ def test_bars_start_at_zero_with_friendly_names_error_bars_and_ns_marks():
     fig = charts.metric_bars(_results(), "ndcg", 20)
     bar = fig.data[0]
     assert fig.layout.xaxis.range[0] == 0 and fig.layout.xaxis.rangemode == "tozero"
-    assert list(bar.y) == ["Bestsellers", "Content: photo", "Behaviour: EASE", "Fusion: late"]
+    assert list(bar.y) == ["Bestsellers", "Content: photo", "Behaviour: EASE", "Combined: weighted blend"]
     assert bar.error_x.array is not None and len(bar.error_x.array) == 4
     shapes = dict(zip(bar.y, bar.marker.pattern.shape))
-    assert shapes["Fusion: late"] == "/" and shapes["Content: photo"] == ""   # p 0.4 vs 1e-9
+    assert shapes["Combined: weighted blend"] == "/" and shapes["Content: photo"] == ""   # p 0.4 vs 1e-9
     labels = dict(zip(fig.data[1].y, fig.data[1].text))
-    assert "n.s." in labels["Fusion: late"] and "baseline" in labels["Behaviour: EASE"]
+    assert "n.s." in labels["Combined: weighted blend"] and "baseline" in labels["Behaviour: EASE"]
     assert "a hit near the top counts more" in fig.layout.title.subtitle.text
     assert "Behaviour: EASE" in fig.layout.title.subtitle.text
 
@@ -58,7 +58,7 @@ def test_every_chart_gives_a_model_the_same_colour():
                     seen.setdefault(name, set()).add(colour)
             elif trace.type == "scatter" and trace.mode != "text":
                 seen.setdefault(trace.name, set()).add(trace.line.color)
-    assert set(seen) == {"Bestsellers", "Behaviour: EASE", "Content: photo", "Fusion: late"}
+    assert set(seen) == {"Bestsellers", "Behaviour: EASE", "Content: photo", "Combined: weighted blend"}
     assert all(len(colours) == 1 for colours in seen.values()), seen
     assert len({c for cs in seen.values() for c in cs}) == 4
 

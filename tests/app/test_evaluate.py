@@ -15,8 +15,11 @@ def test_the_page_leads_with_a_sentence_and_every_tab_renders(app_db: Path):
     assert not problems(at)
     html = html_of(at)
     assert "No evaluation" not in html and "the best single-signal model" in html
-    assert "Fusion: late finds" in html or "Fusion: late and Behaviour: EASE" in html
-    assert {m.label for m in at.metric} >= {"Best NDCG@20", "Best single-signal NDCG@20"}
+    assert ("Combined: weighted blend finds" in html
+            or "Combined: weighted blend and Behaviour: EASE" in html)
+    assert {m.label for m in at.metric} >= {
+        "Best ranking quality (NDCG@20)", "Baseline's quality (NDCG@20)"}
+    assert all(m.help for m in at.metric)           # each tile says what the number means
     assert len(at.get("plotly_chart")) == 6
     for tab in ("Metric at K", "Slices", "Diversity", "Training curves", "Table"):
         at.session_state["ev_tab"] = tab

@@ -34,7 +34,7 @@ def test_user_picks_page_explains_in_words(app_db: Path):
     assert not problems(at)
     assert " before</div>" in html_of(at)                    # seen picks, badged
     assert at.selectbox(key="up_run").format_func(at.selectbox(key="up_run").value) == \
-        "Fusion: late"
+        "Combined: weighted blend"
 
 
 def test_user_picks_explains_and_compares(app_db: Path):

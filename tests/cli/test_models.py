@@ -135,7 +135,7 @@ def test_cli_recommend_flags(app_db: Path):
     assert out["include_seen"] is True and out["diversity"] == 0
     assert {i["item_id"] for i in out["items"] if i["seen"]} <= history
     code, text, err = cli("recommend", "--db", str(app_db), "--user", user, "--k", "3")
-    assert code == 0 and "driven by:" in text and "Fusion: late" in text
+    assert code == 0 and "driven by:" in text and "Combined: weighted blend" in text
     code, _, err = cli("recommend", "--db", str(app_db), "--user", user, "--diversity", "2")
     assert code == 2 and "between 0" in err
 

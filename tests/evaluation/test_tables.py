@@ -93,19 +93,21 @@ def test_a_value_carries_its_std_over_folds_else_its_interval():
 def test_the_results_table_has_one_row_per_model_in_order_with_gains_and_verdicts():
     table = tables.results_table(_overall(), ["late-fusion", "ease", "content-image"], 20,
                                  "ease")
-    assert table["Model"].tolist() == ["Fusion: late", "Behaviour: EASE", "Content: photo"]
-    assert table["Family"].tolist() == ["fusion", "collaborative", "content"]
+    assert table["Model"].tolist() == ["Combined: weighted blend", "Behaviour: EASE",
+                                       "Content: photo"]
+    assert table["Family"].tolist() == ["combined", "behaviour", "content"]
     assert list(table.columns[2:]) == [
-        "NDCG@20", "Recall@20", "Precision@20", "F1@20", "Hit rate@20", "MAP@20", "MRR@20",
-        "Accuracy (AUC)", "Catalog coverage@20", "Intra-list diversity@20", "Novelty@20",
-        "NDCG@20 vs baseline"]
+        "Ranking quality (NDCG) @20", "Recall @20", "Precision @20", "Balance (F1) @20",
+        "Hit rate @20", "Average precision (MAP) @20", "First hit's rank (MRR) @20",
+        "Accuracy (AUC)", "Catalog coverage @20", "Intra-list diversity @20", "Novelty @20",
+        "Ranking quality @20 vs baseline"]
     fusion, ease, photo = (row for _, row in table.iterrows())
-    assert fusion["NDCG@20"] == "0.2500 (0.2400–0.2600)"
+    assert fusion["Ranking quality (NDCG) @20"] == "0.2500 (0.2400–0.2600)"
     assert fusion["Accuracy (AUC)"] == "0.2500 (0.2400–0.2600)"
-    assert fusion["NDCG@20 vs baseline"] == "+25.0% (+20.0% to +30.0%), significant, p = 0.001"
-    assert ease["NDCG@20 vs baseline"] == "baseline"
-    assert photo["NDCG@20 vs baseline"] == "-5.0% (-10.0% to +0.0%), n.s., p = 0.3"
-    assert photo["Catalog coverage@20"] == "–"
+    assert fusion["Ranking quality @20 vs baseline"] == "+25.0% (+20.0% to +30.0%), significant, p = 0.001"
+    assert ease["Ranking quality @20 vs baseline"] == "baseline"
+    assert photo["Ranking quality @20 vs baseline"] == "-5.0% (-10.0% to +0.0%), n.s., p = 0.3"
+    assert photo["Catalog coverage @20"] == "–"
     assert "None" not in table.to_string() and "nan" not in table.to_string()
 
 
@@ -113,21 +115,22 @@ def test_the_results_table_of_an_unknown_model_keeps_its_name():
     frame = pd.DataFrame([_row("retired-model", "ndcg", 20, 0.1)])
     table = tables.results_table(frame, ["retired-model"], 20, None)
     assert table.loc[0, "Model"] == "retired-model" and table.loc[0, "Family"] == ""
-    assert table.loc[0, "NDCG@20 vs baseline"] == "–"
+    assert table.loc[0, "Ranking quality @20 vs baseline"] == "–"
 
 
 def test_the_headline_tiles_show_best_baseline_and_fusion_gain():
     best, base, gain = tables.headline_tiles(_overall(), 20, "ease")
-    assert (best.label, best.value) == ("Best NDCG@20", "0.250")
-    assert best.caption == "Fusion: late · 95% CI 0.240–0.260"
-    assert (base.label, base.value) == ("Best single-signal NDCG@20", "0.200")
+    assert (best.label, best.value) == ("Best ranking quality (NDCG@20)", "0.250")
+    assert best.caption == "Combined: weighted blend · 95% CI 0.240–0.260"
+    assert (base.label, base.value) == ("Baseline's quality (NDCG@20)", "0.200")
     assert base.caption.startswith("Behaviour: EASE: the baseline")
-    assert (gain.label, gain.value) == ("Fusion gain in NDCG@20", "+25.0%")
-    assert gain.caption == "Fusion: late · 95% CI +20.0% to +30.0% · significant (p = 0.001)"
+    assert (gain.label, gain.value) == ("Combined model's gain", "+25.0%")
+    assert gain.caption == ("Combined: weighted blend · 95% CI +20.0% to +30.0% · significant "
+                            "(p = 0.001)")
     assert gain.help
     folds = _overall().assign(std=0.01)
     assert tables.headline_tiles(folds, 20, "ease")[0].caption == \
-        "Fusion: late · ± 0.010 over folds"
+        "Combined: weighted blend · ± 0.010 over folds"
 
 
 def test_the_headline_tiles_leave_out_what_there_is_not():
@@ -152,12 +155,14 @@ def test_the_diversity_table_orders_models_then_levels_and_marks_changes():
     table = tables.diversity_table(effect, 20, ["ease", "late-fusion"])
     assert list(zip(table["Model"], table["Level"])) == [
         ("Behaviour: EASE", "0"), ("Behaviour: EASE", "0.2"), ("Behaviour: EASE", "0.5"),
-        ("Fusion: late", "0"), ("Fusion: late", "0.2"), ("Fusion: late", "0.5")]
-    assert list(table.columns) == ["Model", "Level", "NDCG@20", "Recall@20", "Diversity@20",
+        ("Combined: weighted blend", "0"), ("Combined: weighted blend", "0.2"),
+        ("Combined: weighted blend", "0.5")]
+    ndcg = "Ranking quality (NDCG) @20"
+    assert list(table.columns) == ["Model", "Level", ndcg, "Recall@20", "Diversity@20",
                                    "Coverage@20"]
-    assert table.loc[0, "NDCG@20"] == "0.300"                        # the model's own list
-    assert table.loc[1, "NDCG@20"] == "0.300 (-1.0%, n.s.)"
-    assert table.loc[2, "NDCG@20"] == "0.300 (-10.0%)"
+    assert table.loc[0, ndcg] == "0.300"                        # the model's own list
+    assert table.loc[1, ndcg] == "0.300 (-1.0%, n.s.)"
+    assert table.loc[2, ndcg] == "0.300 (-10.0%)"
     assert (table["Coverage@20"] == "–").all()
     assert tables.diversity_table(effect, 10, ["ease"]).empty
 

@@ -75,7 +75,7 @@ def test_attribute_explanations_come_with_every_pick(app_db: Path):
     data = recs.to_dict()
     first = data["items"][0]
     assert first["sentence"] and first["attributes"] and "attribute_fit" in first
-    assert data["label"] == "Fusion: late" and data["diversity"] == pytest.approx(0.2)
+    assert data["label"] == "Combined: weighted blend" and data["diversity"] == pytest.approx(0.2)
 
 
 def test_nan_weights_no_longer_give_an_empty_list(interactions_shop: Store):

@@ -37,7 +37,7 @@ class ModelSpec:
     summary: str
     preset: dict[str, Any] = field(default_factory=dict)
     label: str = ""
-    """What a stakeholder reads ("Behaviour: EASE", "Fusion: attention"); the name otherwise."""
+    """What a stakeholder reads ("Behaviour: EASE", "Combined: per-shopper mix"); the name otherwise."""
     personalised: bool = True
     """Its lists depend on the shopper (bestsellers: one list for everyone)."""
     exact_fold_in: bool = False
@@ -200,7 +200,7 @@ they are measured, never trained or served) with their friendly names."""
 
 
 def display_name(name: str) -> str:
-    """A model's friendly name for charts and cards ("Fusion: attention"); unknown names as is."""
+    """A model's friendly name for charts and cards ("Combined: per-shopper mix"); unknown names as is."""
     spec = _registry().get(str(name))
     return spec.display if spec else PROTOCOL_BASELINES.get(str(name), str(name))
 

@@ -28,7 +28,7 @@ The names other modules imported from here before the split are re-exported belo
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from recsys.core import config as recsys_config
@@ -91,25 +91,41 @@ class EncoderInfo:
     metrics: dict[str, Any]
     run_id: int | None = None
     seconds: float | None = None
+    # in memory only, right after an alignment: the aligned model as an encoder and the frozen
+    # towers' outputs over the training photos (`features.TowerOutputs`), so the catalog's
+    # embedding neither reloads the checkpoint nor encodes those photos again
+    reuse: Any = field(default=None, repr=False, compare=False)
 
     @property
     def spec(self) -> str:
         return f"{self.name}@{self.version}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "spec": self.spec}
+        data = asdict(replace(self, reuse=None))
+        data.pop("reuse")
+        return {**data, "spec": self.spec}
+
+
+@dataclass
+class AlignedReuse:
+    """What a fresh alignment hands to the embedding of the same catalog."""
+
+    encoder: Any                     # the aligned model as a `ClipEncoder` (same weights as saved)
+    outputs: Any                     # `features.TowerOutputs` or None
 
 
 def train_catalog_clip(store, dataset: str | None = None,
                        config: CatalogClipConfig | dict | None = None,
                        progress: ProgressCallback | None = None,
-                       features=None) -> EncoderInfo:
+                       features=None, keep: bool = False) -> EncoderInfo:
     """Align the pretrained towers on a catalog's photos and texts; save, register, return it.
 
     Records a run (kind "encoder") with one row per epoch. On any exception or Ctrl-C the run
     is marked failed/interrupted and no checkpoint is written or registered (the previous one
     stays the dataset's current encoder). `features`: where the frozen towers' outputs come
-    from (default: computed, see `alignment.align`).
+    from (default: computed, see `alignment.align`). `keep`: the returned info's `reuse`
+    holds the aligned model and the towers' outputs (`AlignedReuse`) for embedding the
+    catalog at once; without it nothing heavy is kept.
     """
     cfg = config if isinstance(config, CatalogClipConfig) else CatalogClipConfig.from_dict(config)
     check_config(cfg)
@@ -137,7 +153,7 @@ def train_catalog_clip(store, dataset: str | None = None,
                                {k: v for k, v in metrics.items() if k != "seconds"},
                                metrics["seconds"]), features=features)
             info = _save_and_register(store, dataset, cfg, result, version, run_id, run_config,
-                                      t0)
+                                      t0, keep)
     except Exception as exc:
         store.finish_run(run_id, "failed", time.perf_counter() - t0,
                          message=f"{type(exc).__name__}: {exc}"[:500])
@@ -152,7 +168,8 @@ def train_catalog_clip(store, dataset: str | None = None,
 
 
 def _save_and_register(store, dataset: str, cfg: CatalogClipConfig, result: AlignmentResult,
-                       version: str, run_id: int, run_config: dict, t0: float) -> EncoderInfo:
+                       version: str, run_id: int, run_config: dict, t0: float,
+                       keep: bool = False) -> EncoderInfo:
     folder = recsys_config.artifacts_dir(store.path, "encoders", NAME)
     calib = result.calibration.to_dict() if result.calibration is not None else None
     path = save_checkpoint(result.model, folder / f"{version}.safetensors", version=version,
@@ -164,4 +181,11 @@ def _save_and_register(store, dataset: str, cfg: CatalogClipConfig, result: Alig
     store.register_encoder(NAME, version, NAME, dataset, str(path), enc_config, metrics)
     store.finish_run(run_id, "finished", seconds, artifact_path=str(path),
                      message=f"{NAME}@{version}")
-    return EncoderInfo(NAME, version, dataset, str(path), enc_config, metrics, run_id, seconds)
+    info = EncoderInfo(NAME, version, dataset, str(path), enc_config, metrics, run_id, seconds)
+    if keep:
+        meta = {"dataset": dataset, "path": str(path)}
+        if calib:
+            meta["calibration"] = calib
+        encoder = wrap_model(result.model, cfg.tower, NAME, version, NAME, None, meta)
+        info.reuse = AlignedReuse(encoder, result.outputs)
+    return info

@@ -51,7 +51,13 @@ from .checkpoints import (
     save_checkpoint,
     wrap_model,
 )
-from .clip_config import CatalogClipConfig, check_config, default_tower
+from .clip_config import (
+    AUGMENT_MIN_PHOTOS,
+    CatalogClipConfig,
+    check_config,
+    default_tower,
+    views_for,
+)
 from .clip_encoder import torch_threads
 from .loss import contrastive_loss
 from .tower_parts import (
@@ -135,6 +141,14 @@ def train_catalog_clip(store, dataset: str | None = None,
     train_items = items[items["split"] != "heldout"].reset_index(drop=True)
     if cfg.max_items is not None:
         train_items = train_items.head(cfg.max_items)
+    views_rule = None
+    if not isinstance(config, CatalogClipConfig):     # settings, not a whole config object
+        n_photos = int((train_items["split"] == "train").sum())
+        views = views_for(n_photos, config)
+        if views is not None and views != cfg.augment_views:
+            cfg = replace(cfg, augment_views=views)
+            views_rule = (f"no phone-style views: {n_photos:,} training photos, fewer than "
+                          f"{AUGMENT_MIN_PHOTOS:,} (set augment_views to make them)")
     if len(train_items) < 8:
         raise TrainingError(f"Dataset '{dataset}' has {len(train_items)} items with a photo and "
                             "a title outside the held-out 20%; aligning an encoder needs at least "
@@ -144,6 +158,8 @@ def train_catalog_clip(store, dataset: str | None = None,
                   "n_train": int((train_items["split"] == "train").sum()),
                   "n_val": int((train_items["split"] == "val").sum()),
                   "n_heldout": int((items["split"] == "heldout").sum())}
+    if views_rule:
+        run_config["views_rule"] = views_rule
     run_id = store.start_run(dataset, "encoder", NAME, run_config)
     try:
         with torch_threads():

@@ -161,6 +161,8 @@ def train_catalog_clip(store, dataset: str | None = None,
     if views_rule:
         run_config["views_rule"] = views_rule
     run_id = store.start_run(dataset, "encoder", NAME, run_config)
+    if features is None:        # the photos' tower features go to disk as they are computed
+        features = sharded_features(store, dataset, train_items, cfg)
     try:
         with torch_threads():
             result = align(train_items, cfg, progress,
@@ -183,6 +185,27 @@ def train_catalog_clip(store, dataset: str | None = None,
     return info
 
 
+def sharded_features(store, dataset: str, items, cfg: CatalogClipConfig):
+    """`feature_shards.ShardedTowerFeatures` over the dataset's shard folder for `items`' photos
+    (their path and content hash), so a stopped alignment resumes from what it computed and the
+    embedding after it finds every training photo's features (see `feature_shards`)."""
+    from .clip_encoder import resolve_precision
+    from .feature_shards import (
+        PhotoFeatureShards,
+        ShardedTowerFeatures,
+        photo_key,
+        shard_folder,
+        tower_key,
+    )
+
+    folder = shard_folder(store.path, dataset,
+                          tower_key(cfg.tower.image_size, resolve_precision(cfg.precision)))
+    hashes = items["content_hash"] if "content_hash" in items else [None] * len(items)
+    keys = {str(p): photo_key(str(p), h if isinstance(h, str) else None)
+            for p, h in zip(items["image_path"], hashes)}
+    return ShardedTowerFeatures(PhotoFeatureShards(folder), keys)
+
+
 def _save_and_register(store, dataset: str, cfg: CatalogClipConfig, result: AlignmentResult,
                        version: str, run_id: int, run_config: dict, t0: float,
                        keep: bool = False) -> EncoderInfo:
@@ -199,7 +222,7 @@ def _save_and_register(store, dataset: str, cfg: CatalogClipConfig, result: Alig
                      message=f"{NAME}@{version}")
     info = EncoderInfo(NAME, version, dataset, str(path), enc_config, metrics, run_id, seconds)
     if keep:
-        meta = {"dataset": dataset, "path": str(path)}
+        meta = {"dataset": dataset, "path": str(path), "image_trainable": cfg.image_trainable}
         if calib:
             meta["calibration"] = calib
         encoder = wrap_model(result.model, cfg.tower, NAME, version, NAME, None, meta)

@@ -48,9 +48,20 @@ class TowerOutputs:
     def __len__(self) -> int:
         return len(self.item_ids)
 
-    def image_rows(self, item_ids: Sequence[str], paths: Sequence[str]) -> np.ndarray:
-        """Row of each item's photo features, -1 where it has none (another photo path)."""
+    def image_rows(self, item_ids: Sequence[str], paths: Sequence[str],
+                   hashes: Sequence[Any] | None = None) -> np.ndarray:
+        """Row of each item's photo features, -1 where it has none (another photo path).
+        (`hashes`: unused, the features were computed from these files just now.)"""
         return self._rows(item_ids, paths, self.image_paths)
+
+    def image_features(self, rows: np.ndarray):
+        """The pooled features of `rows` (from `image_rows`)."""
+        import torch
+        return self.images[torch.from_numpy(np.asarray(rows, dtype=np.int64))]
+
+    def text_features(self, rows: np.ndarray):
+        import torch
+        return self.texts[torch.from_numpy(np.asarray(rows, dtype=np.int64))]
 
     def text_rows(self, item_ids: Sequence[str], captions: Sequence[str]) -> np.ndarray:
         """Row of each item's caption features, -1 where it has none (another caption)."""

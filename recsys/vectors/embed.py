@@ -34,6 +34,7 @@ import pandas as pd
 from recsys.core.progress import ProgressCallback, report, scaled
 from recsys.encoders.base import Encoder
 from recsys.encoders.captions import item_caption
+from recsys.encoders.feature_shards import DeferredStop
 from recsys.encoders.registry import get_encoder
 from recsys.store import Store
 from recsys.vectors.embed_plan import (
@@ -46,6 +47,7 @@ from recsys.vectors.embed_plan import (
 )
 
 CHUNK = 512
+IMAGE_CHUNK = 256      # photos written per transaction: what a Stop may wait for, at most
 TEXT_ONLY_ENCODER = "frozen"
 """The encoder of a catalog without photos: the pretrained towers, unaligned (its text vectors
 are MiniLM's sentence embeddings; nothing to align without photos)."""
@@ -124,6 +126,8 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
     if (n_img or n_txt or clips) and enc is None:
         report(progress, 0, 1, f"loading {name}@{version}", stage="load")
         enc = get_encoder(encoder, store, dataset)
+    if n_img and outputs is None:
+        outputs = disk_outputs(store, dataset, enc)
     if n_img or n_txt:
         register_used_encoder(store, enc)
         # photos cost ~10x more than texts: share the bar accordingly
@@ -138,6 +142,25 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
     rep.seconds = time.perf_counter() - t0
     report(progress, 1, 1, "done", stage="done")
     return rep
+
+
+def disk_outputs(store: Store, dataset: str, enc: Encoder):
+    """The photo features an alignment of this catalog kept on disk
+    (`recsys.encoders.feature_shards`), as `outputs` for `embed_items`, when `enc` is a
+    catalog-clip whose image tower is the frozen one they came from; else None."""
+    from recsys.encoders.feature_shards import (
+        PhotoFeatureShards,
+        ShardOutputs,
+        shard_folder,
+        tower_key,
+    )
+
+    meta = getattr(enc, "meta", {}) or {}
+    if enc.kind != "catalog-clip" or meta.get("image_trainable", 1) != 0:
+        return None
+    folder = shard_folder(store.path, dataset, tower_key(enc.image_size, enc.precision))
+    shards = PhotoFeatureShards(folder)
+    return ShardOutputs(shards) if len(shards) else None
 
 
 def ensure_item_vectors(store: Store, dataset: str | None = None,
@@ -184,24 +207,26 @@ def _embed_images(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
                   rep: EmbedReport, progress: ProgressCallback | None, batch_size: int,
                   outputs=None) -> None:
     n = len(frame)
-    for start in range(0, n, CHUNK):
-        part = frame.iloc[start:start + CHUNK]
+    for start in range(0, n, IMAGE_CHUNK):
+        part = frame.iloc[start:start + IMAGE_CHUNK]
         failures: dict[int, str] = {}
-        rows = (outputs.image_rows(list(part["item_id"]), list(part["image_path"]))
+        rows = (outputs.image_rows(list(part["item_id"]), list(part["image_path"]),
+                                   list(part["content_hash"]))
                 if outputs is not None else np.full(len(part), -1))
         cached = np.flatnonzero(rows >= 0)
         fresh = np.flatnonzero(rows < 0)
         vecs = np.zeros((len(part), enc.dim), dtype=np.float32)
         if len(cached):         # the alignment's tower outputs: only the head runs
-            import torch
-            vecs[cached] = enc.encode_image_features(
-                outputs.images[torch.from_numpy(rows[cached])])
+            vecs[cached] = enc.encode_image_features(outputs.image_features(rows[cached]))
             rep.reused["image"] = rep.reused.get("image", 0) + len(cached)
+        guard = DeferredStop(_overall(progress, start, len(part), n))
         if len(fresh):
+            # a Stop while these photos are encoded lets the chunk finish and be written
+            # first, so the next run does not encode them again
             sub: dict[int, str] = {}
             vecs[fresh] = enc.encode_images(list(part["image_path"].iloc[fresh]),
                                             batch_size=batch_size, failures=sub,
-                                            progress=_overall(progress, start, len(part), n))
+                                            progress=guard)
             failures = {int(fresh[i]): reason for i, reason in sub.items()}
         ok = np.array([i not in failures for i in range(len(part))], dtype=bool)
         for i, reason in failures.items():
@@ -211,6 +236,7 @@ def _embed_images(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
                                 list(part["content_hash"][ok].where(
                                     part["content_hash"][ok].notna(), None)))
         rep.embedded["image"] += int(ok.sum())
+        guard.raise_if()
         report(progress, start + len(part), n, f"{start + len(part):,}/{n:,} photos",
                stage="images")
 
@@ -239,9 +265,7 @@ def _embed_texts(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
         cached, fresh = np.flatnonzero(rows >= 0), np.flatnonzero(rows < 0)
         vecs = np.zeros((len(part), enc.dim), dtype=np.float32)
         if len(cached):         # the alignment's pooled caption features: the projection only
-            import torch
-            vecs[cached] = enc.encode_text_features(
-                outputs.texts[torch.from_numpy(rows[cached])])
+            vecs[cached] = enc.encode_text_features(outputs.text_features(rows[cached]))
             rep.reused["text"] = rep.reused.get("text", 0) + len(cached)
         if len(fresh):
             vecs[fresh] = enc.encode_texts([captions[i] for i in fresh])

@@ -54,6 +54,15 @@ def test_align_and_embed_encode_each_photo_once(shapes_store, encode_counts):
     assert "encoded once" in rep.summary()
 
 
+def drop_feature_shards(store) -> None:
+    """Delete the photo features alignments kept on disk (the next embedding runs the tower)."""
+    import shutil
+
+    from recsys.core.config import artifacts_dir
+
+    shutil.rmtree(artifacts_dir(store.path, "tower-features"))
+
+
 def test_reused_vectors_equal_the_checkpoint_run_in_full(shapes_store):
     from recsys.vectors.embed import embed_items, ensure_item_vectors
 
@@ -62,6 +71,7 @@ def test_reused_vectors_equal_the_checkpoint_run_in_full(shapes_store):
     before = {m: shapes_store.embeddings("shapes", rep.encoder, rep.version, m)
               for m in ("image", "text")}
     # the old path: the checkpoint reloaded from disk, every photo and caption encoded in full
+    drop_feature_shards(shapes_store)
     full = embed_items(shapes_store, "shapes", "catalog-clip", force=True)
     assert full.embedded == {"image": 24, "text": 24} and not full.reused
     for modality, (ids, vecs) in before.items():

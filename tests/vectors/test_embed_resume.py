@@ -21,7 +21,7 @@ def stop_at(stage: str):
     return progress
 
 
-def test_a_stopped_alignment_resumes_from_its_feature_shards(shapes_store, encode_counts,
+def test_a_stopped_alignment_resumes_from_its_feature_shards(shapes_store, encode_counts,  # noqa: F811
                                                             monkeypatch):
     from recsys.encoders import feature_shards
     from recsys.vectors.embed import ensure_item_vectors
@@ -40,7 +40,7 @@ def test_a_stopped_alignment_resumes_from_its_feature_shards(shapes_store, encod
     assert set(decoded.values()) == {1} and len(decoded) == 24 and trunk_rows[0] == 24
 
 
-def test_a_stopped_embedding_resumes_without_encoding_again(shapes_store, encode_counts,
+def test_a_stopped_embedding_resumes_without_encoding_again(shapes_store, encode_counts,  # noqa: F811
                                                            monkeypatch):
     from recsys.vectors import embed as embed_module
     from recsys.vectors.embed import embed_items, ensure_item_vectors

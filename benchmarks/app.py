@@ -7,11 +7,17 @@ Starts `streamlit run app.py` on a database, drives Debian's Chromium with Playw
 * page switches through the sidebar with a warm cache;
 * visual search: photo upload to results grid, several times (the first includes nothing but
   the upload: the encoder is loaded when the page opens);
+* `--stages` (also printed first by `--fresh`): the first start's set-up (`usecases.set_up`:
+  demo, alignment, embedding, default model, first evaluation) run in this process on a new
+  database, timed by stage from its progress reports, with the demo's quality numbers (the
+  encoder's held-out scores and the first evaluation's NDCG@10);
 * `--home-items N`: what Home reads from the database on a synthetic catalog of N items,
   before (every row: `Store.items`) and now (a 12-item sample and the category counts), and
   the Home page's whole script run in Streamlit's AppTest (server side, no browser).
 
     python benchmarks/app.py --fresh                 # first start on a new temporary database
+    python benchmarks/app.py --stages                # first start's set-up, in process, by stage
+    RECSYS_DB=data/prep.duckdb python benchmarks/app.py --prepare myntra   # align + embed, by stage
     python benchmarks/app.py --home-items 1000000    # Home's reads at scale (no browser)
     RECSYS_DB=path/to/myntra.duckdb python benchmarks/app.py --dataset myntra --photo a.jpg b.jpg
 
@@ -110,15 +116,28 @@ def main() -> None:
     ap.add_argument("--photo", nargs="+", help="query photos for visual search (default: two demo "
                                            "photos)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--stages", action="store_true",
+                    help="only time the first start's set-up by stage, in process (no browser)")
+    ap.add_argument("--prepare", metavar="DATASET",
+                    help="only time align + embed of DATASET on $RECSYS_DB (myntra: loaded "
+                         "first if missing), by stage")
     ap.add_argument("--home-items", type=int, metavar="N",
                     help="only time Home's reads on a synthetic catalog of N items")
     args = ap.parse_args()
     if args.home_items:
         home_at_scale(args.home_items)
         return
+    if args.stages:
+        setup_stages()
+        return
+    if args.prepare:
+        prepare(args.prepare, Path(os.environ.get("RECSYS_DB", ROOT / "data" / "recsys.duckdb")))
+        return
     from playwright.sync_api import sync_playwright
 
     out: dict = {"load_average_at_start": list(os.getloadavg())}
+    if args.fresh:
+        out["setup_stages"] = setup_stages(save=False)
     tmp = tempfile.TemporaryDirectory()
     db = Path(tmp.name) / "recsys.duckdb" if args.fresh else \
         Path(os.environ.get("RECSYS_DB", ROOT / "data" / "recsys.duckdb"))
@@ -235,6 +254,167 @@ def home_at_scale(n: int) -> None:
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / f"app-home-{n}.json").write_text(json.dumps(out, indent=2))
+
+
+def stage_of(p) -> str:
+    """A progress report's stage, the calibration alignments' epochs told apart."""
+    if p.stage == "epoch" and p.message.startswith("calibration"):
+        return "calibration"
+    return p.stage or "other"
+
+
+class StageClock:
+    """A progress callback timing stages: the time from a stage's first report to the next
+    stage's, summed per stage; `top` stages (the set-up's own) prefix the others. With `live`
+    each stage is printed when it ends, so a run cut short still says where the time went."""
+
+    def __init__(self, top: tuple[str, ...] = (), live: bool = False):
+        self.top_stages, self.live = top, live
+        self.spans: dict[str, float] = {}
+        self.top, self.sub, self.t = "", "", 0.0
+
+    def __call__(self, p) -> None:
+        now = time.perf_counter()
+        if p.stage in self.top_stages:
+            self.top, key = p.stage, p.stage
+        elif p.stage == "done" and p.message == "ready":
+            key = "ready"
+        else:
+            key = f"{self.top}: {stage_of(p)}" if self.top else stage_of(p)
+        if key == self.sub:
+            return
+        if self.sub:
+            self.spans[self.sub] = self.spans.get(self.sub, 0.0) + now - self.t
+            if self.live:
+                print(f"  {self.sub:<34} {self.spans[self.sub]:7.1f} s  (load "
+                      f"{os.getloadavg()[0]:.1f})", flush=True)
+        self.sub, self.t = key, now
+
+
+def setup_stages(save: bool = True) -> dict:
+    """The first start's set-up on a new database, in this process, timed by stage (the time
+    from a stage's first progress report to the next stage's), with the load and the demo's
+    quality numbers; printed, returned and (with `save`) written to
+    benchmarks/results/app-setup-stages.json."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from recsys.store import Store
+    from recsys.usecases import set_up
+
+    out: dict = {"load_average_at_start": list(os.getloadavg())}
+    tmp = tempfile.TemporaryDirectory()
+    store = Store(Path(tmp.name) / "recsys.duckdb")
+    progress = StageClock(("demo", "encoder", "model", "evaluation"))
+    spans = progress.spans
+
+    t0 = time.perf_counter()
+    set_up(store, progress=progress)
+    out["total_s"] = time.perf_counter() - t0
+    out["stages_s"] = spans
+    print(f"first start's set-up, in process: {out['total_s']:.1f} s")
+    for key, sec in spans.items():
+        if sec >= 0.05:
+            print(f"  {key:<34} {sec:6.1f} s")
+    out.update(_demo_quality(store))
+    store.close()
+    out["load_average_1_5_15_min"] = list(os.getloadavg())
+    print(f"machine: {os.cpu_count()} CPUs, load average at start {out['load_average_at_start']}"
+          f", at end {out['load_average_1_5_15_min']}")
+    if save:
+        results = ROOT / "benchmarks" / "results"
+        results.mkdir(parents=True, exist_ok=True)
+        (results / "app-setup-stages.json").write_text(json.dumps(out, indent=2))
+        print(f"saved {results / 'app-setup-stages.json'}")
+    return out
+
+
+def prepare(dataset: str, db: Path) -> dict:
+    """"Align the encoder and embed the catalog" on `dataset` of `db` (the Myntra sample is
+    loaded first when the database does not have it; not timed as part of the prepare), timed
+    by stage, each stage printed as it ends; written to benchmarks/results/prepare-<dataset>.json.
+    Starts from no encoder: the dataset's checkpoints, vectors and the alignment's feature
+    shards must not exist (use a new database)."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from recsys import usecases
+    from recsys.store import Store
+
+    store = Store(db)
+    out: dict = {"dataset": dataset, "db": str(db)}
+    if dataset not in store.dataset_names():
+        if dataset != "myntra":
+            raise SystemExit(f"no dataset {dataset!r} in {db}")
+        t = time.perf_counter()
+        usecases.load_myntra_sample(store)
+        out["load_myntra_s"] = time.perf_counter() - t
+        print(f"loaded the Myntra sample in {out['load_myntra_s']:.0f} s (not part of the "
+              "prepare)", flush=True)
+    if not store.encoders(dataset).empty:
+        raise SystemExit(f"{dataset} already has an encoder: use a new database")
+    out["photos"] = store.photo_count(dataset)
+    out["load_average_at_start"] = list(os.getloadavg())
+    print(f"prepare {dataset} ({out['photos']:,} photos), load {out['load_average_at_start']}",
+          flush=True)
+    clock = StageClock(live=True)
+    t0 = time.perf_counter()
+    rep = usecases.embed(store, dataset, align=True, progress=clock)
+    clock(type("P", (), {"stage": "end", "message": ""})())
+    out["total_s"] = time.perf_counter() - t0
+    out["stages_s"] = clock.spans
+    out["embedded"] = rep.embedded
+    out["reused"] = getattr(rep, "reused", {})
+    enc = store.encoders(dataset)
+    out["encoder_metrics"] = json.loads(enc.iloc[0]["metrics"]) if not enc.empty else {}
+    store.close()
+    out["load_average_1_5_15_min"] = list(os.getloadavg())
+    print(f"prepare (align + embed) {dataset}: {out['total_s']:.0f} s = "
+          f"{out['total_s'] / 60:.1f} min; photos through the heads only: "
+          f"{out['reused'].get('image', 0):,}; load at end {out['load_average_1_5_15_min']}")
+    results = ROOT / "benchmarks" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"prepare-{dataset}.json").write_text(json.dumps(out, indent=2, default=str))
+    return out
+
+
+def _demo_quality(store) -> dict:
+    """The demo's quality numbers after its set-up: the aligned encoder's own metrics on its
+    validation items (recorded by the alignment) and the first evaluation's NDCG@10."""
+    out: dict = {}
+    enc = store.encoders("demo")
+    if not enc.empty:
+        metrics = json.loads(enc.iloc[0]["metrics"])
+        out["encoder_val"] = {k: metrics.get(k) for k in ("val_t2i_r10", "val_zeroshot_acc",
+                                                          "augmented_views")}
+        print("  encoder (validation items): " + ", ".join(
+            f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+            for k, v in out["encoder_val"].items()))
+    from recsys.usecases import eval_encoder
+
+    ev = eval_encoder(store, "demo", baseline="none")
+    out["encoder_heldout"] = {k: float(v) for k, v in ev.metrics.items()
+                              if isinstance(v, (int, float))}
+    print(f"  encoder on the held-out 20% ({ev.n_items} items, {ev.n_classes} classes): " + ", ".join(
+        f"{k} {v:.3f}" for k, v in out["encoder_heldout"].items() if not k.startswith("n_")))
+    out["first_evaluation"] = _first_evaluation_ndcg(store)
+    if out["first_evaluation"]:
+        print("  first evaluation NDCG@10: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in out["first_evaluation"].items()))
+    return out
+
+
+def _first_evaluation_ndcg(store) -> dict:
+    """model -> NDCG@10 (all users) of the first evaluation."""
+    from recsys.usecases.evaluation import evaluation_results
+
+    frame = evaluation_results(store, "demo")
+    if frame.empty:
+        return {}
+    rows = frame[(frame["metric"] == "ndcg") & (frame["k"] == 10)]
+    if "slice" in rows:
+        rows = rows[rows["slice"].isin(["all", "", None]) | rows["slice"].isna()]
+    return {str(m): float(v) for m, v in zip(rows["model"], rows["value"])}
 
 
 def _demo_photos(db: Path) -> list[str]:

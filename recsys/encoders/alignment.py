@@ -37,7 +37,7 @@ from .towers import IMAGE_MEAN, IMAGE_STD, text_tokenizer
 from .trainer import Trainer
 from .augment import ViewPlan
 from .instance import train_instance_block
-from .features import TowerFeatures
+from .features import TowerFeatures, TowerOutputs
 from .training_data import autocast, build_pairs
 
 EpochCallback = Callable[[int, float, float, dict], None]
@@ -51,6 +51,9 @@ class AlignmentResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     calibration: TypeCalibration | None = None
+    # the frozen towers' pooled outputs over the items (None when tower layers trained), for
+    # embedding the catalog without running the image tower over these photos again
+    outputs: TowerOutputs | None = None
 
 
 def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallback | None = None,
@@ -156,7 +159,22 @@ def align(items: pd.DataFrame, cfg: CatalogClipConfig, progress: ProgressCallbac
         metrics.update({f"instance_{k}": v for k, v in instance_info["final"].items()
                         if k != "epoch"})
         metrics["seconds_instance"] = instance_info.get("seconds")
-    return AlignmentResult(model, history, metrics, calibration)
+    return AlignmentResult(model, history, metrics, calibration,
+                           _outputs(pairs, img_cache, txt_cache, cfg))
+
+
+def _outputs(pairs, img_cache, txt_cache, cfg: CatalogClipConfig) -> TowerOutputs | None:
+    """What the catalog's embedding can reuse: the pooled photo features (and the pooled
+    features of each item's full caption) when the towers stayed frozen below their heads."""
+    if cfg.image_trainable > 0 or img_cache is None or img_cache.ndim != 2:
+        return None
+    captions, texts = None, None
+    if cfg.text_trainable <= 0 and getattr(txt_cache, "ndim", 0) == 2:
+        captions = [pairs.texts[t] for t in pairs.caption_ids]
+        import torch
+        texts = txt_cache[torch.from_numpy(np.asarray(pairs.caption_ids))]
+    return TowerOutputs(list(pairs.item_ids), list(pairs.image_paths), img_cache, captions,
+                        texts)
 
 
 def _train(model, pairs, train_idx, val_idx, img_cache, img_flip, txt_cache,

@@ -165,6 +165,11 @@ def load_checkpoint(path: str | Path, precision: str | None = None) -> ClipEncod
                                 f"fit its architecture: {type(exc).__name__}); it was not "
                                 f"loaded. {REALIGN}") from None
     meta = {"dataset": header.get("dataset"), "path": str(path)}
+    settings = header.get("config") if isinstance(header.get("config"), dict) else {}
+    if isinstance(settings.get("image_trainable"), int):
+        # 0: the image tower below the heads is the frozen pretrained one, so photo features
+        # an alignment kept (`feature_shards`) give this encoder's vectors through its heads
+        meta["image_trainable"] = settings["image_trainable"]
     if header.get("calibration"):
         # the types it was aligned on and calibrated stacking's gamma (`calibration`); older
         # checkpoints have none: their photos are named without calibration

@@ -14,7 +14,10 @@ into that vector; it is the `conse` encoder's image head and the ConSE block of 
 
 from __future__ import annotations
 
+import hashlib
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -118,15 +121,64 @@ def _text_fingerprint(model) -> tuple:
 def build_conse_head(model, tokenize, top_k: int = TOP_K) -> ConseHead:
     """A ConSE head filled from the package weights and `model`'s MiniLM (the text tower).
     The 1,000 class names go through MiniLM once per process (an alignment, and the
-    held-out-family test's several alignments, build this head each time)."""
+    held-out-family test's several alignments, build this head each time) and once per
+    machine: their vectors are kept in the user's cache folder (`names_cache_path`), so a
+    first start on a new database does not spend seconds on them again."""
     weight, bias = lite0_classifier()
     key = _text_fingerprint(model)
     names = _NAME_VECTORS.get(key)
     if names is None:
-        names = minilm_vectors(model, tokenize, list(imagenet_class_names()))
+        labels = list(imagenet_class_names())
+        path = names_cache_path(key, labels)
+        names = _read_names(path, len(labels))
+        if names is None:
+            names = minilm_vectors(model, tokenize, labels)
+            _write_names(path, names)
         _NAME_VECTORS.clear()
         _NAME_VECTORS[key] = names
     return ConseHead(weight.shape[1], names.shape[1], top_k).fill(weight, bias, names)
+
+
+def names_cache_path(key: tuple, labels: list[str]) -> Path | None:
+    """Where the class names' MiniLM vectors are kept: `$RECSYS_CACHE_DIR` (empty: no disk
+    cache), else `~/.cache/recsys`; the file name is a digest of the text tower's weights
+    (their fingerprint) and of the names, so other weights or names never read it."""
+    root = os.environ.get("RECSYS_CACHE_DIR")
+    if root is not None and not root.strip():
+        return None
+    folder = Path(root) if root else Path.home() / ".cache" / "recsys"
+    digest = hashlib.sha256(repr(key).encode() + "\n".join(labels).encode()).hexdigest()[:20]
+    return folder / f"conse-names-{digest}.npy"
+
+
+def _read_names(path: Path | None, n: int) -> np.ndarray | None:
+    """The cached vectors, or None when absent or not what they should be (shape, numbers):
+    then they are computed again. Plain arrays only (no pickle)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        names = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if names.dtype != np.float32 or names.ndim != 2 or names.shape[0] != n \
+            or not np.isfinite(names).all():
+        return None
+    return names
+
+
+def _write_names(path: Path | None, names: np.ndarray) -> None:
+    """Keep the vectors for the next process; a folder that cannot be written is no error."""
+    if path is None:
+        return
+    from recsys.core.files import atomic_path
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.ascontiguousarray(names, dtype=np.float32), allow_pickle=False)
+    except OSError:
+        pass
 
 
 def conse_encoder(version: str | None = None, precision: str | None = None):

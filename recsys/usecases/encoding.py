@@ -117,14 +117,17 @@ def train_encoder(store: Store, dataset: str | None = None,
     """Align catalog-clip on the dataset's photo-text pairs; saves and registers a checkpoint.
 
     `settings` override fields of `CatalogClipConfig` (epochs, image_trainable, batch_size,
-    max_items, seed, lr_head...); unknown names are a clear error.
+    max_items, seed, lr_head...); unknown names are a clear error. Without `augment_views`,
+    a catalog with fewer than `AUGMENT_MIN_PHOTOS` training photos aligns without views.
     """
     from ..encoders import CatalogClipConfig, train_catalog_clip
 
     dataset = store.resolve_dataset(dataset)
-    config = CatalogClipConfig.from_dict({**CatalogClipConfig().to_dict(),
-                                          **_checked_settings(settings)})
-    return train_catalog_clip(store, dataset, config, progress)
+    settings = _checked_settings(settings)
+    CatalogClipConfig.from_dict(settings)           # unknown names: an error before any work
+    # settings, not a whole config: the defaults that depend on the catalog's size apply
+    # (no phone-style views on a small catalog unless `augment_views` is set)
+    return train_catalog_clip(store, dataset, settings, progress)
 
 
 def _checked_settings(settings: dict[str, Any] | None) -> dict[str, Any]:

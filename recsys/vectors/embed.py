@@ -34,6 +34,7 @@ import pandas as pd
 from recsys.core.progress import ProgressCallback, report, scaled
 from recsys.encoders.base import Encoder
 from recsys.encoders.captions import item_caption
+from recsys.encoders.feature_shards import DeferredStop
 from recsys.encoders.registry import get_encoder
 from recsys.store import Store
 from recsys.vectors.embed_plan import (
@@ -46,6 +47,7 @@ from recsys.vectors.embed_plan import (
 )
 
 CHUNK = 512
+IMAGE_CHUNK = 256      # photos written per transaction: what a Stop may wait for, at most
 TEXT_ONLY_ENCODER = "frozen"
 """The encoder of a catalog without photos: the pretrained towers, unaligned (its text vectors
 are MiniLM's sentence embeddings; nothing to align without photos)."""
@@ -79,7 +81,7 @@ def register_used_encoder(store: Store, encoder: Encoder) -> None:
 def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str | None = None,
                 progress: ProgressCallback | None = None, batch_size: int = 64,
                 force: bool = False, item_ids: list[str] | None = None,
-                videos: str | Path | None = None) -> EmbedReport:
+                videos: str | Path | None = None, outputs=None) -> EmbedReport:
     """Embed new or changed items of `dataset` with `encoder`; return what was done.
 
     `encoder` is an `Encoder` or a spec string (default: the dataset's newest catalog-clip
@@ -91,6 +93,10 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
     by item id (besides the catalog's `video` column). `progress` receives
     `recsys.core.progress.Progress` updates (fraction done, message, stage "texts" / "images" /
     "videos" / "done").
+    `outputs`: the frozen towers' pooled outputs over some of the items, computed by the
+    alignment that produced `encoder` (`recsys.encoders.features.TowerOutputs`); those photos
+    and captions get their vectors from the heads only (no second pass of the image tower),
+    `rep.reused` counts them.
     """
     t0 = time.perf_counter()
     dataset = store.resolve_dataset(dataset)
@@ -120,19 +126,41 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
     if (n_img or n_txt or clips) and enc is None:
         report(progress, 0, 1, f"loading {name}@{version}", stage="load")
         enc = get_encoder(encoder, store, dataset)
+    if n_img and outputs is None:
+        outputs = disk_outputs(store, dataset, enc)
     if n_img or n_txt:
         register_used_encoder(store, enc)
         # photos cost ~10x more than texts: share the bar accordingly
         img_share = (10 * n_img) / max(1, 10 * n_img + n_txt)
-        _embed_texts(store, dataset, enc, todo["text"], rep, scaled(base, img_share, 1.0))
+        _embed_texts(store, dataset, enc, todo["text"], rep, scaled(base, img_share, 1.0),
+                     outputs)
         _embed_images(store, dataset, enc, todo["image"], rep,
-                      scaled(base, 0.0, img_share), batch_size)
+                      scaled(base, 0.0, img_share), batch_size, outputs)
     if clips:
         register_used_encoder(store, enc)
         _embed_videos(store, dataset, enc, clips, rep, scaled(progress, 1.0 - vid_share, 1.0))
     rep.seconds = time.perf_counter() - t0
     report(progress, 1, 1, "done", stage="done")
     return rep
+
+
+def disk_outputs(store: Store, dataset: str, enc: Encoder):
+    """The photo features an alignment of this catalog kept on disk
+    (`recsys.encoders.feature_shards`), as `outputs` for `embed_items`, when `enc` is a
+    catalog-clip whose image tower is the frozen one they came from; else None."""
+    from recsys.encoders.feature_shards import (
+        PhotoFeatureShards,
+        ShardOutputs,
+        shard_folder,
+        tower_key,
+    )
+
+    meta = getattr(enc, "meta", {}) or {}
+    if enc.kind != "catalog-clip" or meta.get("image_trainable", 1) != 0:
+        return None
+    folder = shard_folder(store.path, dataset, tower_key(enc.image_size, enc.precision))
+    shards = PhotoFeatureShards(folder)
+    return ShardOutputs(shards) if len(shards) else None
 
 
 def ensure_item_vectors(store: Store, dataset: str | None = None,
@@ -156,27 +184,50 @@ def ensure_item_vectors(store: Store, dataset: str | None = None,
     trained = None
     if default_encoder(store, dataset) == TEXT_ONLY_ENCODER:     # no photos: texts only
         return embed_items(store, dataset, TEXT_ONLY_ENCODER, progress=progress)
+    encoder, outputs = None, None
     try:
         resolve_checkpoint(store, dataset, None)
         embed_progress = progress
     except NoCheckpointError:
-        info = train_catalog_clip(store, dataset, config, progress=scaled(progress, 0.0, 0.7))
+        info = train_catalog_clip(store, dataset, config, progress=scaled(progress, 0.0, 0.7),
+                                  keep=True)
         trained = info.spec
+        # embed with the model just aligned (not reloaded) and over the tower outputs the
+        # alignment computed: only the held-out items' photos go through the image tower
+        if info.reuse is not None:
+            encoder, outputs = info.reuse.encoder, info.reuse.outputs
+        info.reuse = None
         embed_progress = scaled(progress, 0.7, 1.0)
-    rep = embed_items(store, dataset, None, progress=embed_progress)
+    rep = embed_items(store, dataset, encoder, progress=embed_progress, outputs=outputs)
     rep.trained = trained
     return rep
 
 
 def _embed_images(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
-                  rep: EmbedReport, progress: ProgressCallback | None, batch_size: int) -> None:
+                  rep: EmbedReport, progress: ProgressCallback | None, batch_size: int,
+                  outputs=None) -> None:
     n = len(frame)
-    for start in range(0, n, CHUNK):
-        part = frame.iloc[start:start + CHUNK]
+    for start in range(0, n, IMAGE_CHUNK):
+        part = frame.iloc[start:start + IMAGE_CHUNK]
         failures: dict[int, str] = {}
-        vecs = enc.encode_images(list(part["image_path"]), batch_size=batch_size,
-                                 failures=failures,
-                                 progress=_overall(progress, start, len(part), n))
+        rows = (outputs.image_rows(list(part["item_id"]), list(part["image_path"]),
+                                   list(part["content_hash"]))
+                if outputs is not None else np.full(len(part), -1))
+        cached = np.flatnonzero(rows >= 0)
+        fresh = np.flatnonzero(rows < 0)
+        vecs = np.zeros((len(part), enc.dim), dtype=np.float32)
+        if len(cached):         # the alignment's tower outputs: only the head runs
+            vecs[cached] = enc.encode_image_features(outputs.image_features(rows[cached]))
+            rep.reused["image"] = rep.reused.get("image", 0) + len(cached)
+        guard = DeferredStop(_overall(progress, start, len(part), n))
+        if len(fresh):
+            # a Stop while these photos are encoded lets the chunk finish and be written
+            # first, so the next run does not encode them again
+            sub: dict[int, str] = {}
+            vecs[fresh] = enc.encode_images(list(part["image_path"].iloc[fresh]),
+                                            batch_size=batch_size, failures=sub,
+                                            progress=guard)
+            failures = {int(fresh[i]): reason for i, reason in sub.items()}
         ok = np.array([i not in failures for i in range(len(part))], dtype=bool)
         for i, reason in failures.items():
             rep.failed[str(part["item_id"].iloc[i])] = reason
@@ -185,6 +236,7 @@ def _embed_images(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
                                 list(part["content_hash"][ok].where(
                                     part["content_hash"][ok].notna(), None)))
         rep.embedded["image"] += int(ok.sum())
+        guard.raise_if()
         report(progress, start + len(part), n, f"{start + len(part):,}/{n:,} photos",
                stage="images")
 
@@ -202,12 +254,21 @@ def _overall(progress: ProgressCallback | None, start: int, size: int, n: int
 
 
 def _embed_texts(store: Store, dataset: str, enc: Encoder, frame: pd.DataFrame,
-                 rep: EmbedReport, progress: ProgressCallback | None) -> None:
+                 rep: EmbedReport, progress: ProgressCallback | None, outputs=None) -> None:
     n = len(frame)
     records = frame.to_dict("records")
     for start in range(0, n, 4 * CHUNK):
         part = records[start:start + 4 * CHUNK]
-        vecs = enc.encode_texts([item_caption(r) for r in part])
+        captions = [item_caption(r) for r in part]
+        rows = (outputs.text_rows([r["item_id"] for r in part], captions)
+                if outputs is not None else np.full(len(part), -1))
+        cached, fresh = np.flatnonzero(rows >= 0), np.flatnonzero(rows < 0)
+        vecs = np.zeros((len(part), enc.dim), dtype=np.float32)
+        if len(cached):         # the alignment's pooled caption features: the projection only
+            vecs[cached] = enc.encode_text_features(outputs.text_features(rows[cached]))
+            rep.reused["text"] = rep.reused.get("text", 0) + len(cached)
+        if len(fresh):
+            vecs[fresh] = enc.encode_texts([captions[i] for i in fresh])
         store.upsert_embeddings(dataset, enc.name, enc.version, "text",
                                 [r["item_id"] for r in part], vecs,
                                 [r["content_hash"] if isinstance(r["content_hash"], str) else None

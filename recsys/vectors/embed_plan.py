@@ -52,6 +52,8 @@ class EmbedReport:
     failed_videos: dict[str, str] = field(default_factory=dict)    # item_id -> reason
     seconds: float = 0.0
     trained: str | None = None      # encoder spec trained first (ensure_item_vectors only)
+    # of `embedded`: vectors made from the alignment's cached tower outputs (heads only)
+    reused: dict[str, int] = field(default_factory=dict)
 
     @property
     def nothing_to_do(self) -> bool:
@@ -68,6 +70,9 @@ class EmbedReport:
         lines += [f"Embedded '{self.dataset}' with {self.spec} in {self.seconds:.1f} s: "
                  f"{e['image']:,} photos and {e['text']:,} texts new or changed; "
                  f"{u['image']:,} photos and {u['text']:,} texts unchanged."]
+        if self.reused.get("image"):
+            lines.append(f"  {self.reused['image']:,} of the photos were encoded once, by the "
+                         "alignment just before (its tower outputs reused).")
         if self.without_photo:
             lines.append(f"  {self.without_photo:,} items have no photo (text vector only).")
         if any(self.removed.values()):

@@ -410,7 +410,8 @@ def delete_tab(names: list[str]) -> None:
         return
     name = st.selectbox("Dataset", names, key="del_name")
     typed = st.text_input(f"Type **{name}** to confirm: its products, shoppers, "
-                          "interactions, vectors and runs are deleted.", key="del_typed")
+                          "interactions, vectors, runs and their files (models, search indexes) are "
+                          "deleted.", key="del_typed")
     if st.button("Delete dataset", type="primary", disabled=typed.strip() != name):
         usecases.delete_dataset(store, name, confirm=True)
         st.cache_data.clear()

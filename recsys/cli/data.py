@@ -215,4 +215,9 @@ def delete_dataset(ctx: Context) -> Result:
     from ..usecases import delete_dataset as run
 
     info = run(ctx.store(), ctx.args.name, confirm=ctx.args.yes)
-    return Result(info, f"Deleted dataset '{info['deleted']}'.")
+    from recsys.recommend.housekeeping import format_bytes
+
+    files = info.get("files_deleted", 0)
+    freed = f" and {files:,} file{'' if files == 1 else 's'} ({format_bytes(info['bytes_freed'])})" \
+        if files else ""
+    return Result(info, f"Deleted dataset '{info['deleted']}'{freed}.")

@@ -212,6 +212,38 @@ def disk_usage(store: Store) -> DiskUsage:
                      n_indexes, other, str(root))
 
 
+DATASET_FOLDERS = ("models", "indexes", "tower-features", "embed-shards", "examples")
+"""The kinds of files kept per dataset under `<data dir>/artifacts/<database stem>/<kind>/
+<dataset>/`: model files, search indexes, the alignment's photo-feature shards, the Ray
+embedding's shards and the Visual search example photos. Maps and simulator caches are keyed by
+content and shared, encoder checkpoints may serve other datasets: those stay."""
+
+
+def delete_dataset_files(store: Store, dataset: str) -> tuple[int, int]:
+    """Delete this database's per-dataset folders of `dataset` (`DATASET_FOLDERS`); returns
+    (bytes, files) freed. Only folders inside this database's artifacts directory are touched,
+    whatever the dataset's name; another database's or dataset's files stay."""
+    import shutil
+
+    from recsys.core.files import path_part
+
+    if str(store.path) == ":memory:":
+        return 0, 0
+    root = config.artifacts_dir(store.path, create=False).resolve()
+    freed = files = 0
+    for kind in DATASET_FOLDERS:
+        for name in {dataset, path_part(dataset)}:
+            folder = (root / kind / name).resolve()
+            if folder.parent != (root / kind).resolve() or not folder.is_dir():
+                continue
+            for f in folder.rglob("*"):
+                if f.is_file() and not f.is_symlink():
+                    freed += f.stat().st_size
+                    files += 1
+            shutil.rmtree(folder, ignore_errors=True)
+    return freed, files
+
+
 def format_bytes(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":

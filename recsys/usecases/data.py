@@ -244,7 +244,8 @@ class ConfirmationNeeded(RecsysError):
 
 def delete_dataset(store: Store, name: str, confirm: bool = False) -> dict[str, Any]:
     """Delete a dataset with its items, users, interactions, vectors and runs, in one
-    transaction; without `confirm`, only say what would go (`ConfirmationNeeded`)."""
+    transaction, then its files (models, indexes, feature shards); without `confirm`, only say
+    what would go (`ConfirmationNeeded`)."""
     name = store.resolve_dataset(name)
     counts = store.counts(name)
     if not confirm:
@@ -252,8 +253,11 @@ def delete_dataset(store: Store, name: str, confirm: bool = False) -> dict[str, 
             f"This deletes '{name}' ({counts['items']:,} items, "
             f"{counts['interactions']:,} interactions, {counts['runs']} runs). Re-run with "
             "--yes to confirm (in the app: type the dataset's name).")
+    from recsys.recommend.housekeeping import delete_dataset_files
+
     store.delete_dataset(name)
-    return {"deleted": name, **counts}
+    freed, files = delete_dataset_files(store, name)
+    return {"deleted": name, **counts, "files_deleted": files, "bytes_freed": freed}
 
 
 @dataclass

@@ -79,3 +79,34 @@ def test_disk_usage_counts_each_kind_of_file(tiny_split_store):
         usage.other
     assert "search indexes 4.9 KB in 1 file" in usage.summary()
     assert format_bytes(3 * GB) == "3.0 GB" and format_bytes(12) == "12 B"
+
+
+def test_deleting_a_dataset_deletes_its_files_and_only_its_own(tmp_path):
+    """Model files, indexes and feature shards of a deleted dataset go with it; another
+    dataset's, another database's and a name that tries to climb out of the folder stay."""
+    from recsys import usecases
+    from recsys.core import config
+    from recsys.recommend.housekeeping import delete_dataset_files
+
+    store = Store(tmp_path / "shop.duckdb")
+    try:
+        fill_store(store, with_split=True, with_vectors=False)       # dataset "tiny"
+        run = train_model(store, "tiny", "popularity")
+        model_file = Path(store.run(run.run_id)["artifact_path"])
+        shard = config.artifacts_dir(store.path, "tower-features", "tiny", "lite0") / "part-0.npz"
+        shard.write_bytes(b"x" * 100)
+        index = config.artifacts_dir(store.path, "indexes", "tiny") / "image.faiss"
+        index.write_bytes(b"y" * 50)
+        kept = config.artifacts_dir(store.path, "models", "other") / "ease-run1.npz"
+        kept.write_bytes(b"z")
+        other_db = config.artifacts_dir(tmp_path / "b.duckdb", "models", "tiny") / "m.npz"
+        other_db.write_bytes(b"w")
+        assert model_file.is_file()
+        assert delete_dataset_files(store, "..") == (0, 0)           # never climbs out
+        info = usecases.delete_dataset(store, "tiny", confirm=True)
+        assert info["files_deleted"] >= 3 and info["bytes_freed"] >= 150
+        assert not model_file.exists() and not shard.exists() and not index.exists()
+        assert kept.is_file() and other_db.is_file()
+        assert "tiny" not in store.dataset_names()
+    finally:
+        store.close()

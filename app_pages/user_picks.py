@@ -56,9 +56,9 @@ if requested in run_labels:
     st.session_state["up_run"] = requested
 elif st.session_state.get("up_run") not in run_labels:
     st.session_state["up_run"] = default_run
-user_ids = list(users["user_id"])
-names = dict(zip(users["user_id"], users["name"].fillna("")))
-segments = dict(zip(users["user_id"], users["segment"].fillna("")))
+user_ids = users["user_id"].tolist()       # plain lists: iterating 10,000 Arrow strings
+names = dict(zip(user_ids, users["name"].fillna("").tolist()))   # costs ~0.1 s a rerun
+segments = dict(zip(user_ids, users["segment"].fillna("").tolist()))
 
 top = st.columns([2, 2, 1, 1])
 if len(user_ids) > MAX_OPTIONS:     # a list of 20,000 names is slow to send on every rerun

@@ -11,7 +11,7 @@ from recsys.explain.sentences import EVENT_WORDS, plain
 from recsys.models import display_name
 from recsys.recommend.rerank import DEFAULT_DIVERSITY
 from recsys.recommend.training import DamagedModel
-from ui import charts, components, resources, state
+from ui import charts, components, jobs, resources, state
 from ui.words import plural
 
 MAX_OPTIONS = 2000
@@ -31,19 +31,21 @@ if users.empty:
     state.link(state.DATA, "Go to Data")
     st.stop()
 
+TRAINING = "up_training"       # session key: the id of the "Train now" job this session started
 runs = usecases.list_runs(store, dataset)
 if runs.empty:
     st.warning("No trained model for this dataset yet.")
     name = usecases.default_model(store, dataset)
     if st.button(f"Train {display_name(name)} now", type="primary",
-                 icon=":material/model_training:"):
-        panel = components.ProgressPanel(f"Training {display_name(name)}")
-        components.call_or_stop("Training failed", usecases.train, store, dataset, name,
-                                progress=panel)
-        panel.done("Trained")
+                 icon=":material/model_training:",
+                 disabled=st.session_state.get(TRAINING) is not None):
+        # a background job: it goes on when the page is left; the picks appear when it ends
+        st.session_state[TRAINING] = jobs.start("train", name, dataset=dataset)
+    if jobs.follow_pending(TRAINING, f"Training {display_name(name)}", "Training") is not None:
         st.rerun()
     state.link(state.TRAIN, "Or choose a model on the Train page")
     st.stop()
+st.session_state.pop(TRAINING, None)    # a "Train now" job that ended while the page was left
 
 newest = runs.drop_duplicates("model")["run_id"].tolist()
 run_labels = {int(r.run_id): display_name(r.model) + ("" if int(r.run_id) in newest else

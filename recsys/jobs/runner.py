@@ -97,6 +97,7 @@ class JobRunner:
         self._jobs: dict[int, Job] = {}
         self._busy: set[str] = set()                 # lock keys of running (or due) jobs
         self._waiting: dict[str, deque[Job]] = {}    # lock key -> jobs queued behind
+        self.prune()                 # a table that grew before (an older version, a crash)
 
     # -- starting, stopping, waiting --------------------------------------------------------
     def submit(self, kind: str, work: Callable[[ProgressCallback], Any], *,

@@ -242,6 +242,7 @@ def test_the_runner_keeps_only_the_newest_ended_jobs(store: Store, monkeypatch):
     runner.wait(long_id, timeout=10)
     assert set(store.jobs()["job_id"]) == {long_id, ids[-1], ids[-2]}   # the 3 ended last
     assert runner.get(long_id) is not None and runner.get(ids[-3]) is None
+    assert len(JobRunner(store, keep=1).store.jobs()) == 1     # a new runner prunes at once
     monkeypatch.setenv("RECSYS_KEEP_JOBS", "7")
     assert keep_jobs() == 7 and JobRunner(store).keep == 7
     monkeypatch.setenv("RECSYS_KEEP_JOBS", "lots")

@@ -6,31 +6,30 @@ import streamlit as st
 
 from recsys import usecases
 from recsys.core.errors import RecsysError
-from recsys.search.facets import available_facets, facet_values, item_label
+from recsys.search.facets import item_label
 from ui import components, personal, resources, state
 
 components.page_setup("Catalog", "Browse the products, filter them, or describe what you want "
                                  "in words: the CLIP text encoder ranks the photos by meaning.")
 dataset = components.require_dataset()
-items = resources.items(dataset)
-if items.empty:
+store = resources.get_store()
+offered = usecases.search_facets(store, dataset)     # counted by the database, cached
+if not store.item_count(dataset):
     st.info(f"'{dataset}' has no products. Import a catalog on the Data page.")
     st.stop()
 
-facets = available_facets(items)
 with st.container(border=True):
     query = st.text_input("Search by meaning", placeholder="e.g. red summer dress, black leather "
                           "boots, a watch with a white dial", key="cat_query",
                           help="Encoded by the CLIP text tower and compared with every product's "
                                "photo and text vectors.")
-    cols = st.columns(len(facets) + 1 if facets else 1)
+    cols = st.columns(len(offered.facets) + 1 if offered.facets else 1)
     chosen = {}
-    for col, (column, label) in zip(cols, facets.items()):
-        chosen[column] = col.multiselect(label, facet_values(items, column), placeholder="Any",
+    for col, (column, (label, values)) in zip(cols, offered.facets.items()):
+        chosen[column] = col.multiselect(label, values, placeholder="Any",
                                          key=f"cat_f_{column}")
     keywords = cols[-1].text_input("Keywords", placeholder="brand, word, id", key="cat_kw")
 
-store = resources.get_store()
 weight = None
 if query.strip():
     try:
@@ -48,13 +47,18 @@ if query.strip():
         personal.results(dataset, as_shopper, k=24, text=query, filters=chosen,
                          image_weight=weight)
         st.stop()
-found = components.call_or_stop("Search failed", usecases.search_catalog, store, dataset,
-                                query=query, filters=chosen, keywords=keywords,
-                                image_weight=weight, items=items)
-shown = found.items
-
 size = st.session_state.get("cat_page_size", 24)
-pages = max(1, math.ceil(len(shown) / size))
+if query.strip():
+    found = components.call_or_stop("Search failed", usecases.search_catalog, store, dataset,
+                                    query=query, filters=chosen, keywords=keywords,
+                                    image_weight=weight)
+    matched = len(found.items)
+else:        # browsing: the database filters, counts and reads only the page shown
+    found = components.call_or_stop("Search failed", usecases.browse_catalog, store, dataset,
+                                    filters=chosen, keywords=keywords,
+                                    page=st.session_state.get("cat_page", 1), size=size)
+    matched = found.matched
+pages = max(1, math.ceil(matched / size))
 head = st.columns([3, 1, 1])
 head[0].markdown(usecases.catalog_count_words(found))
 if found.understood:
@@ -66,7 +70,13 @@ if st.session_state.get("cat_page", 1) > pages:
 page = int(head[1].number_input("Page", 1, pages, key="cat_page", disabled=pages == 1,
                                 help=f"{pages} pages"))
 head[2].selectbox("Per page", [24, 48, 96], key="cat_page_size")
-window = shown.iloc[(page - 1) * size: page * size]
+if found.ranked:
+    window = found.items.iloc[(page - 1) * size: page * size]
+elif found.offset == (page - 1) * size:
+    window = found.items
+else:            # the page number was reset above: read that page
+    window = usecases.browse_catalog(store, dataset, filters=chosen, keywords=keywords,
+                                     page=page, size=size).items
 if window.empty:
     st.info("No product matches these filters.")
 else:

@@ -158,12 +158,13 @@ with right:
     st.caption("Products grouped by their photos, their texts and both together; each "
                "grouping scored by how well it matches the products' types.")
     key = f"map_purity:{dataset}:{n_clusters}"
+    pending = f"{key}:job"
     if st.button("Compare photo, text and fused", icon=":material/insights:"):
-        panel = components.ProgressPanel("Clustering")
-        st.session_state[key] = components.call_or_stop(
-            "Cannot compare", usecases.cluster_purity, store, dataset, [n_clusters],
-            progress=panel)
-        panel.done("Compared")
+        # a background job: leaving the page does not stop it, coming back shows its result
+        st.session_state[pending] = jobs.start("purity", [n_clusters], dataset=dataset)
+    done = jobs.follow_pending(pending, "Clustering", "The comparison")
+    if done is not None:
+        st.session_state[key] = done.result
     if key in st.session_state:
         result = st.session_state[key]
         st.plotly_chart(charts.purity_bars(result), width="stretch")

@@ -10,7 +10,7 @@ from recsys import usecases
 from recsys.core.errors import RecsysError
 from recsys.search.facets import item_label
 from recsys.models import display_name
-from ui import charts, components, personal, resources, state
+from ui import charts, components, jobs, personal, resources, state
 from ui.words import run_labels, tooltip
 
 MODES = ["Pick products I like", "Upload a photo"]
@@ -120,6 +120,9 @@ def show_picks(picks: usecases.NewShopperPicks) -> None:
     components.card_grid(cards, 170)
 
 
+MEASURING = "ns_eval_job"     # session key: the id of the measurement job this session started
+
+
 def measure() -> None:
     """How good first picks are: held-out shoppers treated as new (use case
     `evaluate_cold_start`), fold-in against bestsellers and content only."""
@@ -137,12 +140,13 @@ def measure() -> None:
             key="ns_eval_models")
         held = cols[1].number_input("Shoppers held out", 10, 1000, 100, 10, key="ns_eval_n")
         if cols[2].button("Measure", icon=":material/play_arrow:", disabled=not chosen):
-            panel = components.ProgressPanel("Fitting without the held-out shoppers")
-            frame = components.call_or_stop("Cannot measure", usecases.evaluate_cold_start,
-                                            store, dataset, chosen, users=int(held),
-                                            progress=panel)
-            panel.done("Measured")
-            st.session_state["ns_eval"] = (dataset, frame)
+            # a background job: leaving the page does not stop it; its result shows here
+            st.session_state[MEASURING] = jobs.start("cold_start", list(chosen),
+                                                     dataset=dataset, users=int(held))
+        done = jobs.follow_pending(MEASURING, "Fitting without the held-out shoppers",
+                                   "The measurement")
+        if done is not None:
+            st.session_state["ns_eval"] = (done.dataset, done.result)
         stored = st.session_state.get("ns_eval")
         if stored and stored[0] == dataset:
             st.plotly_chart(charts.cold_start(stored[1]), width="stretch")

@@ -11,9 +11,10 @@ Starts `streamlit run app.py` on a database, drives Debian's Chromium with Playw
   demo, alignment, embedding, default model, first evaluation) run in this process on a new
   database, timed by stage from its progress reports, with the demo's quality numbers (the
   encoder's held-out scores and the first evaluation's NDCG@10);
-* `--home-items N`: what Home reads from the database on a synthetic catalog of N items,
-  before (every row: `Store.items`) and now (a 12-item sample and the category counts), and
-  the Home page's whole script run in Streamlit's AppTest (server side, no browser).
+* `--home-items N`: what Home and Catalog read from the database on a synthetic catalog of N
+  items, before (every row: `Store.items`) and now (Home: a 12-item sample and the category
+  counts; Catalog: facets counted by the database and one page of filtered rows), and both
+  pages' whole script runs in Streamlit's AppTest (server side, no browser).
 
     python benchmarks/app.py --fresh                 # first start on a new temporary database
     python benchmarks/app.py --stages                # first start's set-up, in process, by stage
@@ -234,6 +235,7 @@ def home_at_scale(n: int) -> None:
     print(f"Home's data, every row (before): {out['whole_table_s'] * 1000:8.0f} ms")
     print(f"Home's data, narrow (now):       {out['narrow_s'] * 1000:8.0f} ms "
           f"({out['whole_table_s'] / out['narrow_s']:.0f}x less)")
+    catalog_at_scale(store, out)
     store.close()
 
     from streamlit.testing.v1 import AppTest
@@ -249,6 +251,7 @@ def home_at_scale(n: int) -> None:
     print(f"Home page script, first run: {out['home_first_run_s']:.2f} s "
           f"(includes the first-start check); warm rerun: {out['home_warm_run_s']:.2f} s "
           f"(AppTest, server side)" + (f"; errors: {errors}" if errors else ""))
+    catalog_page_at_scale(at, out)
     out["load_average_1_5_15_min"] = list(os.getloadavg())
     print(f"machine: {os.cpu_count()} CPUs, load average {out['load_average_1_5_15_min']}")
     results = ROOT / "benchmarks" / "results"
@@ -415,6 +418,74 @@ def _first_evaluation_ndcg(store) -> dict:
     if "slice" in rows:
         rows = rows[rows["slice"].isin(["all", "", None]) | rows["slice"].isna()]
     return {str(m): float(v) for m, v in zip(rows["model"], rows["value"])}
+
+
+def catalog_at_scale(store, out: dict) -> None:
+    """The Catalog page's reads without a query on the big catalog: before (every row, then
+    pandas filters and facets) and now (facets counted by the database, one page read)."""
+    from recsys import usecases
+    from recsys.search.facets import available_facets, facet_values, filter_items
+
+    def best(fn, repeat=3):
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
+    def before():
+        items = store.items("big")
+        facets = {c: facet_values(items, c) for c in available_facets(items)}
+        shown = filter_items(items, {"master_category": ["Footwear"]}, "").sort_values("item_id")
+        return facets, shown.iloc[24:48]
+
+    def now_first():                  # a new catalog version: nothing cached yet
+        from recsys.usecases import _cache
+
+        _cache.clear()
+        usecases.search_facets(store, "big")
+        usecases.browse_catalog(store, "big", filters={"master_category": ["Footwear"]},
+                                page=2)
+
+    def now_page():                   # every rerun: a filtered page (facets cached)
+        store.items_version("big")
+        store.item_count("big")
+        usecases.browse_catalog(store, "big", filters={"master_category": ["Footwear"]},
+                                keywords="product", page=2)
+
+    out["catalog_whole_table_s"] = best(before, 1)
+    out["catalog_narrow_first_s"] = best(now_first, 1)
+    out["catalog_narrow_page_s"] = best(now_page)
+    print(f"Catalog's data, every row + pandas (before): "
+          f"{out['catalog_whole_table_s'] * 1000:8.0f} ms")
+    print(f"Catalog's data, facets counted + one page, first (now): "
+          f"{out['catalog_narrow_first_s'] * 1000:8.0f} ms")
+    print(f"Catalog's data, a filtered page with keywords, later reruns (now): "
+          f"{out['catalog_narrow_page_s'] * 1000:8.0f} ms")
+
+
+def catalog_page_at_scale(at, out: dict) -> None:
+    """The Catalog page's whole script run in AppTest on the big catalog (server side), after
+    Home: the switch to it, a warm rerun, then a filter and a page change."""
+    t = time.perf_counter()
+    at.switch_page("app_pages/catalog.py")
+    at.run()
+    out["catalog_first_run_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    at.run()
+    out["catalog_warm_run_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    at.multiselect(key="cat_f_master_category").set_value(["Footwear"]).run()
+    out["catalog_filter_run_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    at.number_input(key="cat_page").set_value(3).run()
+    out["catalog_next_page_run_s"] = time.perf_counter() - t
+    errors = [str(e.value) for e in at.exception]
+    print(f"Catalog page script (AppTest, server side): switch from Home "
+          f"{out['catalog_first_run_s']:.2f} s, warm rerun {out['catalog_warm_run_s']:.2f} s, "
+          f"a filter {out['catalog_filter_run_s']:.2f} s, page 3 "
+          f"{out['catalog_next_page_run_s']:.2f} s" + (f"; errors: {errors}" if errors else ""))
 
 
 def _demo_photos(db: Path) -> list[str]:

@@ -10,10 +10,15 @@ marked interrupted, embedding keeps its finished shards).
 Two jobs that write the same dataset never run at once: a job with a `lock` key (the dataset it
 writes) waits, `queued`, until the job before it with the same key has ended. DuckDB allows one
 writer process: every job writes through the runner's own `Store`.
+
+Ended jobs do not pile up: after each job ends, the runner keeps the newest `keep` ended jobs
+that ended last (default `KEEP_JOBS`, or `$RECSYS_KEEP_JOBS`) in the table and in memory and
+deletes the others; queued and running jobs are never pruned.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -26,6 +31,19 @@ from recsys.core.errors import RecsysError
 from recsys.core.progress import Progress, ProgressCallback
 
 ENDED = ("finished", "failed", "stopped", "interrupted")
+KEEP_JOBS = 200
+"""Ended jobs kept by default (the newest); `$RECSYS_KEEP_JOBS` overrides it."""
+
+
+def keep_jobs(value: int | str | None = None) -> int:
+    """How many ended jobs a runner keeps: `value`, else `$RECSYS_KEEP_JOBS`, else
+    `KEEP_JOBS` (a value that is not a whole number >= 1 falls back to the default)."""
+    raw = os.environ.get("RECSYS_KEEP_JOBS") if value is None else value
+    try:
+        keep = int(raw) if raw is not None else KEEP_JOBS
+    except (TypeError, ValueError):
+        return KEEP_JOBS
+    return keep if keep >= 1 else KEEP_JOBS
 
 
 class JobStopped(BaseException):
@@ -68,15 +86,18 @@ class JobRunner:
     """Runs jobs in the background, records them in `store` (see the module doc)."""
 
     def __init__(self, store, workers: int = 2, every: float = 0.5,
-                 summarise: Callable[[str, Any], dict | None] | None = None):
+                 summarise: Callable[[str, Any], dict | None] | None = None,
+                 keep: int | None = None):
         self.store = store
         self.every = every
+        self.keep = keep_jobs(keep)
         self.summarise = summarise or (lambda kind, result: None)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recsys-job")
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()      # _end (which prunes) runs under it in stop()
         self._jobs: dict[int, Job] = {}
         self._busy: set[str] = set()                 # lock keys of running (or due) jobs
         self._waiting: dict[str, deque[Job]] = {}    # lock key -> jobs queued behind
+        self.prune()                 # a table that grew before (an older version, a crash)
 
     # -- starting, stopping, waiting --------------------------------------------------------
     def submit(self, kind: str, work: Callable[[ProgressCallback], Any], *,
@@ -194,7 +215,23 @@ class JobRunner:
         try:
             self.store.end_job(job.job_id, status, job.seconds, result, error)
         finally:
-            job.ended.set()
+            try:
+                self.prune()
+            finally:
+                job.ended.set()
+
+    def prune(self) -> int:
+        """Forget the ended jobs but the `keep` that ended last, in the table and in memory;
+        returns how many rows were deleted. A failure to prune is never a job's."""
+        with self._lock:
+            ended = sorted((j for j in self._jobs.values() if not j.active),
+                           key=lambda j: (-(j.ended_at or 0.0), -j.job_id))
+            for old in ended[self.keep:]:
+                self._jobs.pop(old.job_id, None)
+        try:
+            return self.store.prune_jobs(self.keep)
+        except Exception:  # noqa: BLE001 - e.g. the database is busy: pruned next time
+            return 0
 
     def _next(self, job: Job) -> None:
         """Start the job queued behind `job`'s lock, if any."""

@@ -35,11 +35,13 @@ DEFAULT_MASK_COLUMNS = (*FACETS, "brand")
 
 
 def facet_values(items: pd.DataFrame, column: str, limit: int | None = None) -> list[str]:
-    """Distinct non-empty values of a facet, most frequent first."""
+    """Distinct non-empty values of a facet, most frequent first (ties by value)."""
     if column not in items or items.empty:
         return []
     counts = items[column].dropna().astype(str)
     counts = counts[counts.str.strip() != ""].value_counts()
+    # ties by value, as the database counts them (`Store.item_facet_values`)
+    counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
     values = list(counts.index)
     return values[:limit] if limit else values
 

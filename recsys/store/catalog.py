@@ -7,7 +7,7 @@ caller's cursor). `set_active_dataset` is the one writer of the active dataset s
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import duckdb
 import pandas as pd
@@ -154,6 +154,85 @@ class CatalogPart(ConnectionPart):
         select = ", ".join(f'"{c}"' for c in ["item_id", *wanted])
         return self.query(f"SELECT {select} FROM items WHERE dataset = ? ORDER BY item_id",
                           [dataset])
+
+    def _item_column_names(self) -> set[str]:
+        return {str(c) for c in self.query("DESCRIBE items")["column_name"]} - {"dataset"}
+
+    def _browse_where(self, dataset: str, filters: Mapping[str, Sequence[str]] | None,
+                      keywords: str | None, keyword_columns: Sequence[str]
+                      ) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its parameters) of the items of `dataset` that have one of
+        the chosen values of every filtered column and every word of `keywords` in one of
+        `keyword_columns` (case-insensitive); unknown columns raise ValueError."""
+        known = self._item_column_names()
+        where, params = ["dataset = ?"], [dataset]
+        for column, values in (filters or {}).items():
+            values = [str(v) for v in values or []]
+            if not values:
+                continue
+            if column not in known:
+                raise ValueError(f"items have no column {column!r}")
+            where.append(f'CAST("{column}" AS VARCHAR) IN ({", ".join("?" * len(values))})')
+            params += values
+        words = [w for w in (keywords or "").lower().split() if w]
+        if words:
+            cols = [c for c in keyword_columns if c in known]
+            hay = "lower(concat_ws(' ', " + ", ".join(
+                f'CAST("{c}" AS VARCHAR)' for c in cols) + "))"
+            for word in words:
+                where.append(f"contains({hay}, ?)")
+                params.append(word)
+        return " AND ".join(where), params
+
+    def browse_items(self, dataset: str, filters: Mapping[str, Sequence[str]] | None = None,
+                     keywords: str | None = None, offset: int = 0, limit: int = 24,
+                     keyword_columns: Sequence[str] = ("title", "item_id")
+                     ) -> tuple[pd.DataFrame, int]:
+        """One page of a dataset's items that match the facet `filters` ({column: [values]})
+        and the `keywords` (every word in one of `keyword_columns`), ordered by item_id:
+        (the `limit` rows from `offset`, how many items match in all). A narrow read: the
+        database filters, counts and pages, so a million-item catalog is never loaded."""
+        where, params = self._browse_where(dataset, filters, keywords, keyword_columns)
+        matched = int(self.scalar(f"SELECT count(*) FROM items WHERE {where}", params) or 0)
+        rows = self.query(f"SELECT * EXCLUDE (dataset) FROM items WHERE {where} "
+                          "ORDER BY item_id LIMIT ? OFFSET ?",
+                          [*params, max(0, int(limit)), max(0, int(offset))])
+        return rows, matched
+
+    def matching_item_ids(self, dataset: str, filters: Mapping[str, Sequence[str]] | None = None,
+                          keywords: str | None = None,
+                          keyword_columns: Sequence[str] = ("title", "item_id")) -> list[str]:
+        """The ids of the items `browse_items` would page through (ordered by item_id)."""
+        where, params = self._browse_where(dataset, filters, keywords, keyword_columns)
+        return [r[0] for r in self.cursor().execute(
+            f"SELECT item_id FROM items WHERE {where} ORDER BY item_id", params).fetchall()]
+
+    def item_facet_values(self, dataset: str, columns: Sequence[str]
+                          ) -> dict[str, pd.Series]:
+        """Per column (those the items table has), the non-empty values and how many items
+        have each, most frequent first (ties by value): the Catalog page's filter choices,
+        counted by the database."""
+        known = self._item_column_names()
+        out: dict[str, pd.Series] = {}
+        for column in dict.fromkeys(str(c) for c in columns):
+            if column not in known:
+                continue
+            frame = self.query(
+                f'SELECT CAST("{column}" AS VARCHAR) AS value, count(*) AS n FROM items '
+                f'WHERE dataset = ? AND trim(CAST("{column}" AS VARCHAR)) <> \'\' '
+                "GROUP BY 1 ORDER BY 2 DESC, 1", [dataset])
+            out[column] = pd.Series(frame["n"].to_numpy(), index=frame["value"].to_numpy(),
+                                    name=column)
+        return out
+
+    def item_price_range(self, dataset: str) -> tuple[float | None, float | None]:
+        """The lowest and highest finite price of a dataset's items ((None, None) without)."""
+        row = first_row(self.cursor(), "SELECT min(price), max(price) FROM items WHERE "
+                        "dataset = ? AND isfinite(price)", [dataset])
+        return (None, None) if row is None or row[0] is None else (float(row[0]), float(row[1]))
+
+    def item_count(self, dataset: str) -> int:
+        return int(self.scalar("SELECT count(*) FROM items WHERE dataset = ?", [dataset]) or 0)
 
     def photo_count(self, dataset: str) -> int:
         """Items of a dataset that have a photo."""

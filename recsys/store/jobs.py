@@ -68,6 +68,24 @@ class JobPart(ConnectionPart):
         cut = "" if limit is None else f" LIMIT {int(limit)}"
         return self.query(f"SELECT * FROM jobs {where} ORDER BY job_id DESC{cut}", params)
 
+    def prune_jobs(self, keep: int) -> int:
+        """Delete the ended jobs (finished, failed, stopped, interrupted) but the `keep` that
+        ended last; queued and running jobs are never deleted. Returns how many went."""
+        keep = max(0, int(keep))
+        with self.transaction() as cur:
+            row = first_row(cur, """
+                WITH gone AS (
+                    SELECT job_id FROM jobs WHERE status NOT IN ('queued', 'running')
+                    ORDER BY finished_at DESC NULLS LAST, job_id DESC OFFSET ?)
+                SELECT count(*) FROM gone""", [keep])
+            if row and row[0]:
+                cur.execute("""DELETE FROM jobs WHERE job_id IN (
+                                   SELECT job_id FROM jobs
+                                   WHERE status NOT IN ('queued', 'running')
+                                   ORDER BY finished_at DESC NULLS LAST, job_id DESC
+                                   OFFSET ?)""", [keep])
+        return int(row[0]) if row else 0
+
     def job(self, job_id: int) -> dict | None:
         frame = self.query("SELECT * FROM jobs WHERE job_id = ?", [int(job_id)])
         return None if frame.empty else frame.iloc[0].to_dict()

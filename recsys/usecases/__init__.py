@@ -38,7 +38,7 @@ _EXPORTS = {
     # modalities: item vectors as data, bring your own features
     "list_modalities": "modalities", "import_features": "modalities",
     # search
-    "search_similar": "search", "search_catalog": "search",
+    "search_similar": "search", "search_catalog": "search", "browse_catalog": "search",
     "catalog_count_words": "search", "prepare_search": "search",
     "default_image_weight": "search", "SearchHits": "search", "CatalogPage": "search",
     "SearchInfo": "search", "SearchError": "search", "NoVectors": "search",

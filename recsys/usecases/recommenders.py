@@ -400,7 +400,7 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     if k < 1:
         raise RecsysError("The number of picks must be at least 1.")
     notes: list[str] = []
-    k = clamp(k, "k", max(1, store.counts(dataset)["items"]), MAX_PICKS, "products", notes)
+    k = clamp(k, "k", max(1, store.item_count(dataset)), MAX_PICKS, "products", notes)
     diversity = DEFAULT_DIVERSITY if diversity is None else float(diversity)
     if not 0.0 <= diversity <= 1.0:
         raise RecsysError(f"Diversity must be between 0 (most relevant) and 1 (most varied), "
@@ -409,7 +409,8 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     by_run = name.isdigit()
     if not by_run:
         get_spec(name)
-    if not store.has_user(dataset, str(user_id)):
+    shopper_row = store.user(dataset, str(user_id))       # read once for the rules below
+    if shopper_row is None:
         raise UnknownUser(unknown_user_message(user_id, store.users(dataset)["user_id"],
                                                dataset))
     try:
@@ -440,7 +441,8 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     exclude = np.zeros(0, np.int64) if include_seen else interacted
     rule = None
     if segment_rule:
-        outside, rule = segment_outside(store, dataset, str(user_id), fitted.item_ids)
+        outside, rule = segment_outside(store, dataset, str(user_id), fitted.item_ids,
+                                        user=shopper_row)
         exclude = np.union1d(exclude, outside)
     items, item_scores, picked_sim, plain_sim = rank_picks(
         scores, data, k, diversity, exclude=exclude if len(exclude) else None)
@@ -466,13 +468,13 @@ def recommend_for(store: Store, dataset: str | None, user_id: str, model: str | 
     return Recommendations(dataset, str(user_id), run.name, run.run_id, run.config.get("encoder"),
                            explanations, catalog, include_seen, diversity, history, sentences,
                            attributes, {"picks": picked_sim, "most_relevant": plain_sim},
-                           notes, rule, _for_whom(store, dataset, str(user_id), catalog))
+                           notes, rule, _for_whom(shopper_row, catalog))
 
 
-def _for_whom(store: Store, dataset: str, user_id: str, catalog: dict) -> dict[str, str]:
+def _for_whom(user: dict, catalog: dict) -> dict[str, str]:
     from recsys.simulation.shoppers import recipient_label
 
-    profile = (store.user(dataset, user_id) or {}).get("profile")
+    profile = (user or {}).get("profile")
     labels = {i: recipient_label(profile, row.get("gender")) for i, row in catalog.items()}
     return {i: label for i, label in labels.items() if label}
 
@@ -513,15 +515,17 @@ def item_genders(store: Store, dataset: str, item_ids) -> list:
     return cached("genders", key, build)
 
 
-def segment_outside(store: Store, dataset: str, user_id: str, item_ids):
+def segment_outside(store: Store, dataset: str, user_id: str, item_ids,
+                    user: dict | None = None):
     """(indices of `item_ids` outside the shopper's declared segment, the rule's sentence);
-    (empty, None) for a shopper without a declared segment (real users)."""
+    (empty, None) for a shopper without a declared segment (real users). `user`: the
+    shopper's row when the caller has read it already."""
     import numpy as np
 
     from recsys.recommend.picks import SEGMENT_RULE, segment_exclusions, segment_words
     from recsys.simulation.shoppers import segment_genders
 
-    user = store.user(dataset, str(user_id)) or {}
+    user = (store.user(dataset, str(user_id)) if user is None else user) or {}
     allowed = segment_genders(user.get("profile"))
     if not allowed:
         return np.zeros(0, np.int64), None

@@ -28,6 +28,7 @@ import pandas as pd
 
 from recsys.core.limits import MAX_RESULTS, clamp
 from recsys.search.exact_match import EXACT_COSINE, SAME_FILE_CANDIDATES, exact_match
+from recsys.search.facets import KEYWORD_COLUMNS
 from recsys.search.hits import Hits
 from recsys.search.item_index import ItemIndex
 from recsys.search.query import (
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from ..encoders import Encoder
 
 __all__ = ["EXACT_COSINE", "MIXED_WEIGHT", "PHOTO_WEIGHT", "CatalogPage", "NoVectors",
+           "browse_catalog",
            "SearchError", "SearchFacets", "SearchHits", "SearchInfo", "default_image_weight",
            "example_queries", "prepare_search", "search_catalog", "search_facets",
            "search_similar"]
@@ -190,13 +192,19 @@ class CatalogPage:
     understood: dict[str, list[str]] = field(default_factory=dict)
     """What the query's words named of this catalog (gender, colour, type values), boosted
     softly in the ranking (`recsys.search.understand`)."""
+    matched: int | None = None
+    """How many products match the filters in all when `items` is one page of them
+    (`browse_catalog`); None when `items` holds every match."""
+    offset: int = 0
+    """Where `items` starts in the matches (a page of `browse_catalog`)."""
 
 
 def catalog_count_words(page: CatalogPage) -> str:
     """The Catalog page's headline count: a match count when filtering, the size of the
     ranked list (not a number of matches) when a query ranked the products."""
     if not page.ranked:
-        return f"**{len(page.items):,}** of {page.total:,} products match"
+        matched = len(page.items) if page.matched is None else page.matched
+        return f"**{matched:,}** of {page.total:,} products match"
     return (f"The best **{len(page.items):,}** of {page.total:,} products for your words, "
             f"most relevant first ({1000 * (page.seconds or 0):.0f} ms)")
 
@@ -206,7 +214,17 @@ def _vocabulary(store: Store, dataset: str, items: pd.DataFrame | None = None):
     from recsys.search.understand import Vocabulary
 
     return cached("vocabulary", (db_key(store), dataset, store.items_version(dataset)),
-                  lambda: Vocabulary(store.items(dataset) if items is None else items))
+                  lambda: Vocabulary(_understood_columns(store, dataset)
+                                     if items is None else items))
+
+
+def _understood_columns(store: Store, dataset: str) -> pd.DataFrame:
+    """The columns query understanding reads (title and the attribute columns), a narrow
+    read cached per catalog version (not the whole catalog per query)."""
+    from recsys.search.understand import FACETS
+
+    return cached("understood_columns", (db_key(store), dataset, store.items_version(dataset)),
+                  lambda: store.item_columns(dataset, ["title", *FACETS.values()]))
 
 
 def understood_search(store: Store, dataset: str, index: ItemIndex, query: str,
@@ -221,7 +239,7 @@ def understood_search(store: Store, dataset: str, index: ItemIndex, query: str,
     attributes = _vocabulary(store, dataset, items).understand(query) if understand else None
     if not attributes:
         return index.search(k=k, allowed_mask=allowed, **plain), {}
-    rows = store.items(dataset) if items is None else items
+    rows = _understood_columns(store, dataset) if items is None else items
     pool = min(len(index), max(3 * k, 300))
     free = index.search(k=pool, allowed_mask=allowed, **plain)
     strict_ids = matching_ids(attributes, rows)
@@ -298,18 +316,50 @@ def _searcher_keyed(store: Store, dataset: str, encoder: str | None,
 
 def prepare_search(store: Store, dataset: str | None = None, encoder: str | None = None,
                    storage: str | None = None) -> SearchInfo:
-    """Load what searching `dataset` needs (index and query encoder, cached per process) so the
-    first query is fast; raises `NoVectors` when the dataset has no item vectors. `storage`:
-    float32 or float16 (default $RECSYS_INDEX_STORAGE, else float32)."""
+    """Load what searching `dataset` needs (index and query encoder, cached per process) and
+    run one made-up photo query through every step (`_warm_query_path`, once per index), so
+    the first real query is fast; raises `NoVectors` when the dataset has no item vectors.
+    `storage`: float32 or float16 (default $RECSYS_INDEX_STORAGE, else float32)."""
     from recsys.core import sandbox
 
     dataset = store.resolve_dataset(dataset)
     sandbox.start()                 # the worker that decodes uploads, ready for the first one
     index, enc, key = _searcher_keyed(store, dataset, encoder, storage)
     _match_threshold(store, dataset, index, enc, key)     # calibrated once, kept beside the index
+    cached("warm", key, lambda: _warm_query_path(store, dataset, encoder, storage))
     vectors = index.vectors
     return SearchInfo(dataset, enc.spec, len(index), vectors.storage, vectors.ann is not None,
                       vectors.ann_min_items, index.notes)
+
+
+def warm_photo() -> bytes:
+    """A small made-up phone shot (a dark product on a light wall, off centre): not a catalog
+    photo, so a search with it takes every step a visitor's upload takes, crop included."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (320, 400), (214, 208, 198))
+    ImageDraw.Draw(img).rounded_rectangle((90, 120, 250, 330), 24, fill=(60, 40, 90))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _warm_query_path(store: Store, dataset: str, encoder: str | None,
+                     storage: str | None) -> float:
+    """Run one photo search with `warm_photo` so that what a first query pays once per
+    process (the decoding worker's first photo, loading the crop's OpenCV code, the encoder's
+    first pass at this size, pandas' string kernels for the join: ~0.3-1 s together) is paid
+    here, when the search page opens, not by a visitor's first upload. Returns the seconds it
+    took; a search error is left for the real query to report."""
+    t0 = time.perf_counter()
+    try:
+        search_similar(store, dataset, photo=warm_photo(), k=10, encoder=encoder,
+                       storage=storage)
+    except (SearchError, ValueError):
+        pass
+    return time.perf_counter() - t0
 
 
 @dataclass(frozen=True)
@@ -328,21 +378,17 @@ def search_facets(store: Store, dataset: str | None = None,
     facet of `facets.FACETS`), read narrowly (the facet and price columns only, not the whole
     catalog: a million-product catalog costs a fraction of a second, once per catalog
     version)."""
-    from recsys.search.facets import FACETS, available_facets, facet_values
+    from recsys.search.facets import FACETS
 
     dataset = store.resolve_dataset(dataset)
     wanted = tuple(FACETS if columns is None else (c for c in columns if c in FACETS))
 
     def build() -> SearchFacets:
-        frame = store.item_columns(dataset, [*wanted, "price"])
-        labels = available_facets(frame)
-        facets = {c: (labels[c], facet_values(frame, c)) for c in wanted if c in labels}
-        price = None
-        if "price" in frame:
-            prices = pd.to_numeric(frame["price"], errors="coerce").dropna()
-            prices = prices[np.isfinite(prices)]
-            if len(prices) and prices.max() > prices.min():
-                price = (float(prices.min()), float(prices.max()))
+        counts = store.item_facet_values(dataset, wanted)       # counted by the database
+        facets = {c: (FACETS[c], [str(v) for v in counts[c].index]) for c in wanted
+                  if c in counts and len(counts[c]) >= 2}
+        low, high = store.item_price_range(dataset)
+        price = (low, high) if low is not None and high is not None and high > low else None
         return SearchFacets(facets, price)
 
     return cached("search_facets", (db_key(store), dataset, store.items_version(dataset),
@@ -572,8 +618,11 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
     from recsys.search.facets import filter_items, keyword_mask
 
     dataset = store.resolve_dataset(dataset)
-    items = store.items(dataset) if items is None else items
     query = (query or "").strip()
+    if items is None and not query:
+        rows, _ = store.browse_items(dataset, _valid_filters(store, filters), keywords,
+                                     0, 10**12, KEYWORD_COLUMNS)
+        return CatalogPage(dataset, rows, store.item_count(dataset))
     if not query:
         filtered = filter_items(items, filters, keywords)
         return CatalogPage(dataset, filtered.sort_values("item_id"), len(items))
@@ -584,7 +633,9 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
     t0 = time.perf_counter()
     allowed = _allowed_mask(store, dataset, index, key, filters)
     if (keywords or "").strip():
-        matching = index.mask_for(items["item_id"][keyword_mask(items, keywords)])
+        ids = items["item_id"][keyword_mask(items, keywords)] if items is not None else \
+            store.matching_item_ids(dataset, None, keywords, KEYWORD_COLUMNS)
+        matching = index.mask_for(ids)
         allowed = matching if allowed is None else allowed & matching
     candidates = len(index) if allowed is None else int(np.count_nonzero(allowed))
     notes: list[str] = []
@@ -594,5 +645,43 @@ def search_catalog(store: Store, dataset: str | None = None, *, query: str = "",
                                            enc.encode_text(query), k, weight, allowed, method,
                                            items, understand)
     shown = _joined(store, dataset, result, items)
-    return CatalogPage(dataset, shown, len(items), True, time.perf_counter() - t0, enc.spec,
+    total = len(items) if items is not None else store.item_count(dataset)
+    return CatalogPage(dataset, shown, total, True, time.perf_counter() - t0, enc.spec,
                        notes, understood)
+
+
+def _valid_filters(store: Store, filters: Mapping[str, Sequence[str]] | None
+                   ) -> dict[str, list[str]]:
+    """The chosen facet values ({column: [values]}, empty choices dropped); a filter on a
+    column the catalog does not have is a `SearchError` naming the ones it can use."""
+    from recsys.search.facets import FACETS
+
+    chosen = {str(c): [str(v) for v in vals] for c, vals in (filters or {}).items() if vals}
+    unknown = sorted(c for c in chosen if c not in FACETS and c not in ("brand", "price"))
+    if unknown:
+        raise SearchError(f"Products cannot be filtered by {', '.join(map(repr, unknown))}; "
+                          f"filter by one of: {', '.join(FACETS)}.")
+    return chosen
+
+
+def browse_catalog(store: Store, dataset: str | None = None, *,
+                   filters: Mapping[str, Sequence[str]] | None = None, keywords: str = "",
+                   page: int = 1, size: int = 24) -> CatalogPage:
+    """One page of the Catalog page's products without a query: those matching the facet
+    `filters` ({column: [values]}) and every word of `keywords` (in a title, description,
+    brand, type, colour or id), ordered by item_id, `size` per page (page 1 first; a page
+    past the end gives the last one). The database filters, counts and pages: only the
+    shown rows are read, so a million-product catalog answers in well under a second.
+    `matched` is the number of matches in all, `total` the catalog's size."""
+    dataset = store.resolve_dataset(dataset)
+    size = max(1, min(int(size), MAX_RESULTS))
+    chosen = _valid_filters(store, filters)
+    page = max(1, int(page))
+    rows, matched = store.browse_items(dataset, chosen, keywords, (page - 1) * size, size,
+                                       KEYWORD_COLUMNS)
+    if rows.empty and matched:                       # past the end: the last page
+        page = -(-matched // size)
+        rows, matched = store.browse_items(dataset, chosen, keywords, (page - 1) * size, size,
+                                           KEYWORD_COLUMNS)
+    return CatalogPage(dataset, rows, store.item_count(dataset), matched=matched,
+                       offset=(page - 1) * size)

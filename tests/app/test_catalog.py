@@ -46,3 +46,32 @@ def test_search_as_a_shopper_on_the_catalog_shows_query_and_taste_shares(app_db:
     assert f"for shopper" in page and "20% query, 80% taste" in page
     shares = re.findall(r"query (\d+)%</span>.*?taste (\d+)%", page)
     assert shares and all(int(q) + int(t) in (99, 100, 101) for q, t in shares)
+
+
+def test_catalog_browses_by_pages_without_reading_the_whole_catalog(app_db: Path, monkeypatch):
+    """Browsing, filtering and paging read only the rows shown (the database filters, counts
+    and pages): never `Store.items` of the whole dataset."""
+    from recsys.store import Store
+
+    whole = []
+    original = Store.items
+
+    def watched(self, dataset, item_ids=None):
+        if item_ids is None:
+            whole.append(dataset)
+        return original(self, dataset, item_ids)
+
+    monkeypatch.setattr(Store, "items", watched)
+    at = app_test(app_db, "app_pages/catalog.py")
+    assert "**64** of 64 products" in html_of(at)
+    assert html_of(at).count('class="rs-card"') == 24
+    at.number_input(key="cat_page").set_value(3).run()
+    assert not problems(at)
+    assert html_of(at).count('class="rs-card"') == 64 - 48
+    gender = at.multiselect(key="cat_f_gender")
+    gender.set_value([gender.options[0]]).run()          # back to page 1 of fewer matches
+    assert not problems(at)
+    page = html_of(at)
+    matched = int(re.search(r"\*\*(\d+)\*\* of 64 products", page).group(1))
+    assert 0 < matched < 64 and page.count('class="rs-card"') == min(24, matched)
+    assert whole == []

@@ -219,3 +219,32 @@ def test_cli_lists_jobs(tmp_path: Path):
     with contextlib.redirect_stdout(out):
         assert main(["jobs", "--db", str(db), "--active", "--json"]) == 0
     assert json.loads(out.getvalue()) == []
+
+
+def test_the_runner_keeps_only_the_newest_ended_jobs(store: Store, monkeypatch):
+    """Old ended jobs are pruned (table and memory) so the table does not grow forever; a
+    running job is never pruned, however old, and once it ends it counts as new; the number
+    kept is configurable."""
+    from recsys.jobs.runner import KEEP_JOBS, keep_jobs
+
+    release = threading.Event()
+    runner = JobRunner(store, every=0.0, keep=3)
+    long_id = runner.submit("slow", lambda progress: release.wait(10))
+    ids = []
+    for i in range(6):
+        ids.append(runner.submit("quick", lambda progress, i=i: i))
+        runner.wait(ids[-1], timeout=10)
+    listed = store.jobs()
+    assert set(listed["job_id"]) == {long_id, *ids[-3:]}
+    assert store.job(long_id)["status"] == "running"
+    assert runner.get(ids[0]) is None and runner.get(ids[-1]).result == 5
+    release.set()
+    runner.wait(long_id, timeout=10)
+    assert set(store.jobs()["job_id"]) == {long_id, ids[-1], ids[-2]}   # the 3 ended last
+    assert runner.get(long_id) is not None and runner.get(ids[-3]) is None
+    assert len(JobRunner(store, keep=1).store.jobs()) == 1     # a new runner prunes at once
+    monkeypatch.setenv("RECSYS_KEEP_JOBS", "7")
+    assert keep_jobs() == 7 and JobRunner(store).keep == 7
+    monkeypatch.setenv("RECSYS_KEEP_JOBS", "lots")
+    assert keep_jobs() == KEEP_JOBS
+    assert keep_jobs(0) == KEEP_JOBS

@@ -259,6 +259,8 @@ def test_exact_match_reads_a_handful_of_files_not_the_catalog(demo: Store, monke
 
     monkeypatch.setattr(os, "stat", counting_stat)
     usecases.prepare_search(demo, "demo")
+    assert len(set(touched)) <= 5        # its warm-up query's nearest catalog photos at most
+    touched.clear()
     hits = usecases.search_similar(demo, "demo", photo=data, k=8)
     assert hits.exact_match["item_id"] == item and hits.exact_match["how"] == "same file"
     assert len(set(touched)) <= 5        # the photo's nearest catalog photos, no more

@@ -108,7 +108,7 @@ def main() -> None:
     # phone shots of the first 500 held-out products (visual search's vector: the shot fused
     # with its crop), product in the catalog and its type removed
     if cached.families:
-        model, single, density = calibrate_both(vec, labels, heldout, args.false_alarm)
+        model, single, cent = calibrate_both(vec, labels, heldout, args.false_alarm)
         rows = np.flatnonzero(heldout)[:500]
         lab_r = labels[rows]
         none = None
@@ -120,9 +120,9 @@ def main() -> None:
             q = fuse(full, part)
             typed = lab_r != ""
             phone[fam] = {
-                "model:in_catalog": float((~decide(model, vec, labels, density, q, none)).mean()),
-                "model:off_catalog": float((~decide(model, vec, labels, density, q,
-                                                    own_type))[typed].mean()),
+                "model:in_catalog": float((~decide(model, vec, labels, cent, q, none)).mean()),
+                "model:off_catalog": float((~decide(model, vec, labels, cent, q,
+                                                    own_type, remove=lab_r))[typed].mean()),
                 "threshold:in_catalog": float((~single_close(single, vec, q, none)).mean()),
                 "threshold:off_catalog": float((~single_close(single, vec, q,
                                                               own_type))[typed].mean())}

@@ -406,7 +406,8 @@ def _eval_no_match(ctx: Context) -> Result:
     for key, label, target in NO_MATCH_ROWS:
         lines.append(f"{label:<42}{m['model:' + key]:>9.3f}{m['threshold:' + key]:>11.3f}"
                      f"{target:>9}")
-    lines.append("shipped: logistic decision over the 10 best scores, their types and density; "
+    lines.append("shipped: logistic decision over the 10 best scores, their types and the type "
+                 "centroids; "
                  "threshold: mean of the 10 best scores")
     worst = sorted(ev.per_type.items(), key=lambda kv: kv[1])[:5]
     if worst:

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .match_decision import calibrate_match_model, top_k, type_density
+from .match_decision import TypeCentroids, calibrate_match_model, top_k
 from .match_threshold import DEFAULT_FALSE_ALARM, calibrate_match_threshold
 
 PROTOCOL = "encoder-no-match"
@@ -49,19 +49,20 @@ class NoMatchEvaluation:
         return asdict(self)
 
 
-def decide(model, vectors: np.ndarray, labels: np.ndarray, density: np.ndarray,
-           queries: np.ndarray, exclude) -> np.ndarray:
+def decide(model, vectors: np.ndarray, labels: np.ndarray, cent: TypeCentroids,
+           queries: np.ndarray, exclude, remove=None, leave_out=None) -> np.ndarray:
     """Whether each query has a close match in `vectors` (rows where `exclude` is True left
-    out), by the logistic decision `model`."""
+    out), by the logistic decision `model`; `remove` / `leave_out` per query: the type the
+    catalog lacks for it / its own type whose centroid must not contain it
+    (`TypeCentroids.sims`)."""
     s, r = top_k(queries, vectors, exclude, model.k)
     lab = np.where(r >= 0, labels[np.maximum(r, 0)], "")
-    den = np.where(r >= 0, density[np.maximum(r, 0)], np.nan)
-    return model.decide(s, lab, den)[0]
+    return model.decide(s, lab, cent.sims(queries, remove, leave_out), cent.spread)[0]
 
 
 def calibrate_both(vectors: np.ndarray, labels: np.ndarray, heldout: np.ndarray,
                    false_alarm: float = DEFAULT_FALSE_ALARM, seed: int = 0):
-    """(shipped `MatchModel`, single `MatchThreshold`, the whole catalog's `type_density`),
+    """(shipped `MatchModel`, single `MatchThreshold`, the whole catalog's `TypeCentroids`),
     both decisions calibrated on the photos outside `heldout` only. ValueError when the
     catalog is too small or has a single product type."""
     known = np.flatnonzero(~np.asarray(heldout, bool))
@@ -69,7 +70,7 @@ def calibrate_both(vectors: np.ndarray, labels: np.ndarray, heldout: np.ndarray,
     single = calibrate_match_threshold(vectors[known], labels[known], false_alarm, seed=seed)
     if model is None or single is None:
         raise ValueError("the catalog is too small or has a single product type")
-    return model, single, type_density(vectors, labels, model.k)
+    return model, single, TypeCentroids.of(vectors, labels)
 
 
 def single_close(single, vectors: np.ndarray, queries: np.ndarray, exclude) -> np.ndarray:
@@ -90,16 +91,16 @@ def nomatch_rates(vectors: np.ndarray, labels: Sequence[str], heldout: np.ndarra
     labels = np.asarray([str(x) if x is not None else "" for x in labels], dtype=object)
     heldout = np.asarray(heldout, bool)
     held = np.flatnonzero(heldout)
-    model, single, density = calibrate_both(vectors, labels, heldout, false_alarm, seed)
+    model, single, cent = calibrate_both(vectors, labels, heldout, false_alarm, seed)
     if len(held) == 0:
         raise ValueError("no held-out photos")
     lab_h = labels[held]
     typed = lab_h != ""
     own_type = lambda a, b: labels[None, :] == lab_h[a:b, None]  # noqa: E731
     itself = lambda a, b: np.arange(len(vectors))[None, :] == held[a:b, None]  # noqa: E731
-    off_close = decide(model, vectors, labels, density, vectors[held], own_type)
-    new_close = decide(model, vectors, labels, density, vectors[held], itself)
-    own_close = decide(model, vectors, labels, density, vectors[held], None)
+    off_close = decide(model, vectors, labels, cent, vectors[held], own_type, remove=lab_h)
+    new_close = decide(model, vectors, labels, cent, vectors[held], itself, leave_out=lab_h)
+    own_close = decide(model, vectors, labels, cent, vectors[held], None)
     t_off = single_close(single, vectors, vectors[held], own_type)
     t_new = single_close(single, vectors, vectors[held], itself)
     t_own = single_close(single, vectors, vectors[held], None)

@@ -2,8 +2,8 @@
 the check of one photo query against it.
 
 The decision itself is `recsys.encoders.match_decision` (a small logistic model over a query's
-10 best photo scores, the types of those neighbours and how tightly they sit among their own
-type; calibrated per catalog from the catalog's own photo vectors: in-catalog queries are catalog
+10 best photo scores, the types of those neighbours and the query's closeness to the catalog's
+type centroids; calibrated per catalog from the catalog's own photo vectors: in-catalog queries are catalog
 photos without their own product, off-catalog ones catalog photos with their whole article type
 removed). Here:
 
@@ -58,11 +58,11 @@ class CloseMatch:
 @dataclass
 class CatalogMatch:
     """A catalog's calibrated decision (`match_decision.MatchModel`) with what a query's check
-    needs about the catalog's photos, by index row: their types and `type_density`."""
+    needs about the catalog's photos: their types by index row and the type centroids."""
 
     model: Any
     labels: np.ndarray
-    density: np.ndarray
+    centroids: Any
 
     @property
     def threshold(self) -> float:
@@ -73,7 +73,7 @@ class CatalogMatch:
         return int(self.model.k)
 
     def __getattr__(self, name: str):                  # in_fire_rate, off_fire_rate, n_items...
-        if name in ("model", "labels", "density"):
+        if name in ("model", "labels", "centroids"):
             raise AttributeError(name)
         return getattr(self.model, name)
 
@@ -98,7 +98,7 @@ def product_kinds(columns: "Any", item_ids: Sequence[str]) -> list[str] | None:
 def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Path | None,
                       token: str) -> CatalogMatch | None:
     """The `CatalogMatch` of the index's photo vectors (see the module docstring), or None."""
-    from recsys.encoders.match_decision import MatchModel, calibrate_match_model, type_density
+    from recsys.encoders.match_decision import MatchModel, TypeCentroids, calibrate_match_model
     from recsys.encoders.match_threshold import MIN_ITEMS
 
     n = len(index)
@@ -108,8 +108,7 @@ def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Pa
     rows = np.flatnonzero(present)
     kinds = np.asarray([str(x) if x is not None else "" for x in labels], dtype=object)
     kinds = np.where(present, kinds, "")                 # no photo: never a neighbour's type
-    density = np.full(n, np.nan)
-    density[rows] = type_density(index.image[rows], kinds[rows])
+    centroids = TypeCentroids.of(index.image[rows], kinds[rows])
     path = None if folder is None else Path(folder) / FILE
     if path is not None and path.is_file():
         try:
@@ -117,12 +116,12 @@ def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Pa
             if isinstance(saved, dict) and saved.get("token") == token:
                 model = MatchModel.from_dict(saved.get("threshold"))
                 if model is not None:
-                    return CatalogMatch(model, kinds, density)
+                    return CatalogMatch(model, kinds, centroids)
                 if saved.get("threshold") is None:
                     return None                          # calibrated: nothing to calibrate on
         except (OSError, ValueError, TypeError):
             pass                                         # unreadable: calibrate again
-    model = calibrate_match_model(index.image[rows], kinds[rows], density=density[rows])
+    model = calibrate_match_model(index.image[rows], kinds[rows])
     if path is not None:
         try:
             with atomic_path(path) as tmp:
@@ -130,7 +129,7 @@ def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Pa
                                            model.to_dict() if model else None}))
         except OSError:
             pass                                         # a read-only or full disk: in memory
-    return None if model is None else CatalogMatch(model, kinds, density)
+    return None if model is None else CatalogMatch(model, kinds, centroids)
 
 
 def check_close_match(index: ItemIndex, look: np.ndarray, threshold: CatalogMatch | None,
@@ -154,7 +153,8 @@ def check_close_match(index: ItemIndex, look: np.ndarray, threshold: CatalogMatc
     pos = np.asarray([-1 if p is None else p for p in pos] + [-1] * (k - len(pos)))[order]
     scores = scores[order]
     labels = np.where(pos >= 0, threshold.labels[np.maximum(pos, 0)], "")
-    density = np.where(pos >= 0, threshold.density[np.maximum(pos, 0)], np.nan)
-    close, z = threshold.model.decide(scores[None, :], labels[None, :], density[None, :])
+    cent = threshold.centroids
+    close, z = threshold.model.decide(scores[None, :], labels[None, :],
+                                      cent.sims(np.asarray(look)[None, :]), cent.spread)
     return CloseMatch(bool(close[0]), float(z[0]), threshold.threshold,
                       match_score(scores[np.isfinite(scores)], k))

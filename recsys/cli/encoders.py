@@ -402,13 +402,19 @@ def _eval_no_match(ctx: Context) -> Result:
     lines = [f"{ev.encoder}: \"no close match\" calibrated on {ev.n_calibration:,} photos of "
              f"'{dataset}' (false alarm {ev.false_alarm:g}), scored on the {ev.n_queries:,} "
              f"held-out photos it never saw; share told \"no close match\":",
-             f"{'query':<42}{'shipped':>9}{'threshold':>11}{'target':>9}"]
+             f"{'query':<42}{'shipped':>9}{'neighbours':>12}{'threshold':>11}{'target':>9}"]
     for key, label, target in NO_MATCH_ROWS:
-        lines.append(f"{label:<42}{m['model:' + key]:>9.3f}{m['threshold:' + key]:>11.3f}"
-                     f"{target:>9}")
-    lines.append("shipped: logistic decision over the 10 best scores, their types and the type "
-                 "centroids; "
-                 "threshold: mean of the 10 best scores")
+        plain = m.get("neighbours:" + key)
+        lines.append(f"{label:<42}{m['model:' + key]:>9.3f}"
+                     f"{'-' if plain is None else format(plain, '.3f'):>12}"
+                     f"{m['threshold:' + key]:>11.3f}{target:>9}")
+    names = " and the encoder's confidence in the photo's type" \
+        if m.get("model:uses_type_names") else ""
+    cut = f"cut-off on {int(m.get('model:n_cutoff', 0)):,} photos the encoder never trained on" \
+        if m.get("model:cutoff_on_validation") else "cut-off on the calibration queries"
+    lines.append(f"shipped: logistic decision over the 10 best scores, their types, the type "
+                 f"centroids{names} ({cut}); neighbours: the same without the type names, "
+                 "cut-off on the calibration queries; threshold: mean of the 10 best scores")
     worst = sorted(ev.per_type.items(), key=lambda kv: kv[1])[:5]
     if worst:
         lines.append("off-catalog types caught least: " + ", ".join(f"{t} {v:.2f}"

@@ -12,9 +12,13 @@ catalog), then scored on the held-out photos, which it never saw:
 - ``catalog_photo``: a catalog photo with its product in the index (its own photo is the best
   hit): should not.
 
-Both decisions are reported side by side: ``model`` (`match_decision`, shipped: what Visual
-search uses) and ``threshold`` (`match_threshold`, the single cut-off on the mean of the 10 best
-scores it replaced), each at the same calibrated false-alarm rate. Plain numpy + scikit-learn.
+Three decisions are reported side by side, each at the same calibrated false-alarm rate:
+``model`` (`match_decision` with the encoder's confidence in the photo's type, `TypeTexts`, and
+its cut-off taken on the encoder's validation photos, which it never trained on),
+``neighbours`` (`match_decision` from the neighbours and type centroids only, cut-off on the
+calibration queries: the previous decision) and ``threshold`` (`match_threshold`, the single
+cut-off on the mean of the 10 best scores). Without type texts or validation photos ``model``
+falls back to what it can use. Plain numpy + scikit-learn.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .match_decision import TypeCentroids, calibrate_match_model, top_k
+from .match_decision import TypeCentroids, TypeTexts, calibrate_match_model, top_k, \
+    type_texts_of
 from .match_threshold import DEFAULT_FALSE_ALARM, calibrate_match_threshold
 
 PROTOCOL = "encoder-no-match"
@@ -50,27 +55,36 @@ class NoMatchEvaluation:
 
 
 def decide(model, vectors: np.ndarray, labels: np.ndarray, cent: TypeCentroids,
-           queries: np.ndarray, exclude, remove=None, leave_out=None) -> np.ndarray:
+           queries: np.ndarray, exclude, remove=None, leave_out=None,
+           texts: TypeTexts | None = None) -> np.ndarray:
     """Whether each query has a close match in `vectors` (rows where `exclude` is True left
     out), by the logistic decision `model`; `remove` / `leave_out` per query: the type the
     catalog lacks for it / its own type whose centroid must not contain it
-    (`TypeCentroids.sims`)."""
+    (`TypeCentroids.sims`); `texts` the catalog's type names when the model uses them."""
     s, r = top_k(queries, vectors, exclude, model.k)
     lab = np.where(r >= 0, labels[np.maximum(r, 0)], "")
-    return model.decide(s, lab, cent.sims(queries, remove, leave_out), cent.spread)[0]
+    text = texts.features(queries, lab[:, 0], remove) \
+        if model.uses_text and texts is not None else None
+    return model.decide(s, lab, cent.sims(queries, remove, leave_out), cent.spread, text)[0]
 
 
 def calibrate_both(vectors: np.ndarray, labels: np.ndarray, heldout: np.ndarray,
-                   false_alarm: float = DEFAULT_FALSE_ALARM, seed: int = 0):
-    """(shipped `MatchModel`, single `MatchThreshold`, the whole catalog's `TypeCentroids`),
-    both decisions calibrated on the photos outside `heldout` only. ValueError when the
-    catalog is too small or has a single product type."""
+                   false_alarm: float = DEFAULT_FALSE_ALARM, seed: int = 0,
+                   texts: TypeTexts | None = None, validation: np.ndarray | None = None):
+    """(shipped `MatchModel` with `texts` and the `validation` cut-off, neighbours-only
+    `MatchModel`, single `MatchThreshold`, the whole catalog's `TypeCentroids`), all calibrated
+    on the photos outside `heldout` only (`validation`: a bool mask [n] of photos the encoder
+    never trained on, outside `heldout`). ValueError when the catalog is too small or has a
+    single product type."""
     known = np.flatnonzero(~np.asarray(heldout, bool))
-    model = calibrate_match_model(vectors[known], labels[known], false_alarm, seed=seed)
+    val = None if validation is None else np.asarray(validation, bool)[known]
+    model = calibrate_match_model(vectors[known], labels[known], false_alarm, seed=seed,
+                                  texts=texts, validation=val)
+    plain = calibrate_match_model(vectors[known], labels[known], false_alarm, seed=seed)
     single = calibrate_match_threshold(vectors[known], labels[known], false_alarm, seed=seed)
-    if model is None or single is None:
+    if model is None or plain is None or single is None:
         raise ValueError("the catalog is too small or has a single product type")
-    return model, single, TypeCentroids.of(vectors, labels)
+    return model, plain, single, TypeCentroids.of(vectors, labels)
 
 
 def single_close(single, vectors: np.ndarray, queries: np.ndarray, exclude) -> np.ndarray:
@@ -80,27 +94,35 @@ def single_close(single, vectors: np.ndarray, queries: np.ndarray, exclude) -> n
 
 
 def nomatch_rates(vectors: np.ndarray, labels: Sequence[str], heldout: np.ndarray,
-                  false_alarm: float = DEFAULT_FALSE_ALARM, seed: int = 0
+                  false_alarm: float = DEFAULT_FALSE_ALARM, seed: int = 0,
+                  texts: TypeTexts | None = None, validation: np.ndarray | None = None
                   ) -> tuple[dict[str, float], dict[str, float]]:
     """(metrics, per-type off-catalog rate of the model) of the protocol in the module doc:
     `vectors` [n, d] unit photo vectors of the whole catalog, `labels` their article types,
     `heldout` a bool mask [n] of the queries (never used to calibrate). Metric keys:
-    ``<decision>:<query set>`` fire rates ("no close match"), decision ``model`` or
-    ``threshold``, plus each calibration's in-sample rates."""
+    ``<decision>:<query set>`` fire rates ("no close match"), decision ``model``,
+    ``neighbours`` or ``threshold``, plus each calibration's in-sample rates. `texts` /
+    `validation`: see `calibrate_both`."""
     vectors = np.asarray(vectors, dtype=np.float32)
     labels = np.asarray([str(x) if x is not None else "" for x in labels], dtype=object)
     heldout = np.asarray(heldout, bool)
     held = np.flatnonzero(heldout)
-    model, single, cent = calibrate_both(vectors, labels, heldout, false_alarm, seed)
+    model, plain, single, cent = calibrate_both(vectors, labels, heldout, false_alarm, seed,
+                                                texts, validation)
     if len(held) == 0:
         raise ValueError("no held-out photos")
     lab_h = labels[held]
     typed = lab_h != ""
     own_type = lambda a, b: labels[None, :] == lab_h[a:b, None]  # noqa: E731
     itself = lambda a, b: np.arange(len(vectors))[None, :] == held[a:b, None]  # noqa: E731
-    off_close = decide(model, vectors, labels, cent, vectors[held], own_type, remove=lab_h)
-    new_close = decide(model, vectors, labels, cent, vectors[held], itself, leave_out=lab_h)
-    own_close = decide(model, vectors, labels, cent, vectors[held], None)
+    off_close = decide(model, vectors, labels, cent, vectors[held], own_type, remove=lab_h,
+                       texts=texts)
+    new_close = decide(model, vectors, labels, cent, vectors[held], itself, leave_out=lab_h,
+                       texts=texts)
+    own_close = decide(model, vectors, labels, cent, vectors[held], None, texts=texts)
+    p_off = decide(plain, vectors, labels, cent, vectors[held], own_type, remove=lab_h)
+    p_new = decide(plain, vectors, labels, cent, vectors[held], itself, leave_out=lab_h)
+    p_own = decide(plain, vectors, labels, cent, vectors[held], None)
     t_off = single_close(single, vectors, vectors[held], own_type)
     t_new = single_close(single, vectors, vectors[held], itself)
     t_own = single_close(single, vectors, vectors[held], None)
@@ -108,6 +130,13 @@ def nomatch_rates(vectors: np.ndarray, labels: Sequence[str], heldout: np.ndarra
         "model:off_catalog": float((~off_close[typed]).mean()),
         "model:catalog_new_product": float((~new_close).mean()),
         "model:catalog_photo": float((~own_close).mean()),
+        "neighbours:off_catalog": float((~p_off[typed]).mean()),
+        "neighbours:catalog_new_product": float((~p_new).mean()),
+        "neighbours:catalog_photo": float((~p_own).mean()),
+        "neighbours:calibration_in_fire": plain.in_fire_rate,
+        "model:uses_type_names": float(model.uses_text),
+        "model:cutoff_on_validation": float(model.cutoff_on == "validation"),
+        "model:n_cutoff": float(model.n_cutoff),
         "threshold:off_catalog": float((~t_off[typed]).mean()),
         "threshold:catalog_new_product": float((~t_new).mean()),
         "threshold:catalog_photo": float((~t_own).mean()),
@@ -151,11 +180,16 @@ def evaluate_no_match(store, dataset: str, encoder=None,
     else:
         vectors = enc.encode_images(list(items["image_path"]), progress=progress)
     vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    heldout = np.asarray(heldout_rule_for(store, dataset, enc).splits(items["item_id"])
-                         == "heldout")
+    splits = np.asarray(heldout_rule_for(store, dataset, enc).splits(items["item_id"]))
+    heldout, validation = splits == "heldout", splits == "val"
     labels = [str(x).strip() if isinstance(x, str) else "" for x in items["article_type"]]
+    texts = None
+    if hasattr(enc, "encode_texts"):
+        report(progress, 0.6, 1, "type names", stage="texts")
+        texts = type_texts_of(enc, sorted({t for t in labels if t}))
     try:
-        metrics, per_type = nomatch_rates(vectors, labels, heldout, false_alarm, seed)
+        metrics, per_type = nomatch_rates(vectors, labels, heldout, false_alarm, seed, texts,
+                                          validation)
     except ValueError:
         raise EvaluationError(f"'{dataset}' is too small to calibrate \"no close match\" (it "
                               "needs 20 photos and two article types outside the held-out "

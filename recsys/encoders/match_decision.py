@@ -44,6 +44,10 @@ from .match_threshold import DEFAULT_FALSE_ALARM, DEFAULT_SAMPLE, EXACT, K, MIN_
     _quantiles
 
 FEATURES = ("best", "mean10", "spread", "agree", "centroid_gap", "centroid_margin")
+TEXT_FEATURES = ("text_max", "text_margin", "text_agree", "text_raw")
+"""With the catalog's type names (`TypeTexts`): the encoder's confidence in the photo's type."""
+TEXT_SCALE = 50.0            # softmax temperature of the type-name cosines (CLIP-style logit scale)
+MIN_VALIDATION = 20          # fewer validation photos: the cut-off is taken on the calibration
 
 
 def top_k(queries: np.ndarray, gallery: np.ndarray,
@@ -120,6 +124,54 @@ class TypeCentroids:
         return out
 
 
+@dataclass
+class TypeTexts:
+    """The catalog's article type names through the encoder's text tower: `vectors`
+    [types, d] (unit rows, e.g. the mean of a prompt ensemble per type), in the photo vectors'
+    space. `features(queries, best)` is the encoder's confidence in a photo's type among the
+    catalog's types: ``text_max`` (the softmax's largest probability at `scale`),
+    ``text_margin`` (largest minus second), ``text_agree`` (1 when the type it names is the
+    type of the query's best photo neighbour `best`) and ``text_raw`` (the largest cosine with
+    a type name). A photo of a kind the catalog sells is usually named confidently, as the kind
+    of its nearest photo; one of a kind it lacks spreads over the near kinds."""
+
+    types: list[str]
+    vectors: np.ndarray
+    scale: float = TEXT_SCALE
+
+    def __post_init__(self):
+        v = np.asarray(self.vectors, dtype=np.float64)
+        if v.ndim != 2 or len(v) != len(self.types):
+            raise ValueError("one type-name vector per type")
+        self.vectors = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        self.types = [str(t) for t in self.types]
+
+    def features(self, queries: np.ndarray, best: Sequence[str],
+                 remove: Sequence[str] | None = None) -> np.ndarray:
+        """[m, len(TEXT_FEATURES)]; `best[i]`: the type of query i's best photo neighbour;
+        `remove[i]`: a type the catalog lacks for query i (out of its softmax)."""
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+        cos = q @ self.vectors.T
+        logits = self.scale * cos
+        if remove is not None:
+            col = {t: i for i, t in enumerate(self.types)}
+            for r, t in enumerate(remove):
+                j = col.get(str(t))
+                if j is not None:
+                    logits[r, j] = -np.inf
+        allowed = np.isfinite(logits)
+        raw = np.where(allowed, cos, -1.0).max(axis=1)
+        named = np.asarray(self.types, dtype=object)[np.argmax(logits, axis=1)]
+        agree = (named == np.asarray([str(b) for b in best], dtype=object)).astype(float)
+        if logits.shape[1] < 2:
+            return np.column_stack([np.ones(len(q)), np.ones(len(q)), agree, raw])
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        top2 = -np.partition(-p, 1, axis=1)[:, :2]
+        return np.column_stack([top2[:, 0], top2[:, 0] - top2[:, 1], agree, raw])
+
+
 def query_features(scores: np.ndarray, labels: np.ndarray, centroid_sims: np.ndarray,
                    spread: np.ndarray) -> np.ndarray:
     """[m, len(FEATURES)] from each query's best scores [m, k] (best first, -inf padding), the
@@ -170,6 +222,8 @@ class MatchModel:
     features: tuple[str, ...] = FEATURES
     in_quantiles: dict[str, float] = field(default_factory=dict)
     off_quantiles: dict[str, float] = field(default_factory=dict)
+    cutoff_on: str = "calibration"        # or "validation": photos the encoder never trained on
+    n_cutoff: int = 0
 
     kind = "model"
 
@@ -186,7 +240,7 @@ class MatchModel:
         known = set(cls.__dataclass_fields__)
         kept = {k: v for k, v in data.items() if k in known}
         kept["features"] = tuple(kept.get("features", FEATURES))
-        if kept["features"] != FEATURES:
+        if kept["features"] not in (FEATURES, FEATURES + TEXT_FEATURES):
             return None                          # saved by another version: calibrate again
         return cls(**kept)
 
@@ -199,13 +253,25 @@ class MatchModel:
         z = (np.asarray(x, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return z @ np.asarray(self.coef) + float(self.intercept)
 
+    @property
+    def uses_text(self) -> bool:
+        """Whether the decision needs the catalog's type-name vectors (`TypeTexts`)."""
+        return tuple(self.features) == FEATURES + TEXT_FEATURES
+
     def decide(self, scores: np.ndarray, labels: np.ndarray, centroid_sims: np.ndarray,
-               spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+               spread: np.ndarray, text: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
         """(close [m] bool, log-odds [m]) for queries' best scores / labels [m, k] and their
-        type-centroid cosines [m, types] (see `query_features`)."""
+        type-centroid cosines [m, types] (see `query_features`); `text` [m, 4]: the queries'
+        `TypeTexts.features`, needed when the model `uses_text`."""
         scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
-        z = self.log_odds(query_features(scores, np.atleast_2d(np.asarray(labels, dtype=object)),
-                                         np.atleast_2d(centroid_sims), spread))
+        x = query_features(scores, np.atleast_2d(np.asarray(labels, dtype=object)),
+                           np.atleast_2d(centroid_sims), spread)
+        if self.uses_text:
+            if text is None:
+                raise ValueError("this decision needs the type-name features (TypeTexts)")
+            x = np.hstack([x, np.atleast_2d(np.asarray(text, dtype=np.float64))])
+        z = self.log_odds(x)
         exact = np.nan_to_num(scores[:, 0], nan=-np.inf, neginf=-np.inf) >= EXACT
         return exact | (z >= self.cutoff), z
 
@@ -221,10 +287,29 @@ def _fit(x: np.ndarray, y: np.ndarray):
     return clf.coef_[0], float(clf.intercept_[0]), mean, scale
 
 
+def _loo_features(vectors: np.ndarray, labels: np.ndarray, cent: TypeCentroids,
+                  rows: np.ndarray, k: int, texts: "TypeTexts | None") -> np.ndarray:
+    """Features of catalog photos `rows` searched without themselves (in-catalog queries)."""
+    n = len(vectors)
+
+    def leave_one_out(a, b):
+        mask = np.zeros((b - a, n), bool)
+        mask[np.arange(b - a), rows[a:b]] = True
+        return mask
+
+    s, r = top_k(vectors[rows], vectors, leave_one_out, k)
+    lab = np.where(r >= 0, labels[np.maximum(r, 0)], "")
+    x = query_features(s, lab, cent.sims(vectors[rows], leave_out=labels[rows]), cent.spread)
+    if texts is not None:
+        x = np.hstack([x, texts.features(vectors[rows], lab[:, 0])])
+    return x[np.isfinite(s[:, 0])]
+
+
 def calibration_queries(vectors: np.ndarray, labels: np.ndarray, cent: TypeCentroids,
-                        sample: int, seed: int, k: int):
+                        sample: int, seed: int, k: int, texts: "TypeTexts | None" = None):
     """Features of the simulated in-catalog (leave one out) and off-catalog (leave the type out)
-    queries of a catalog: (x_in, x_off)."""
+    queries of a catalog: (x_in, x_off); with `texts`, `TEXT_FEATURES` appended (the left-out
+    type out of the softmax for off-catalog queries)."""
     n = len(vectors)
     rng = np.random.default_rng(seed)
     q_in = rng.choice(n, size=min(sample, n), replace=False)
@@ -247,24 +332,35 @@ def calibration_queries(vectors: np.ndarray, labels: np.ndarray, cent: TypeCentr
         s, r = top_k(vectors[q], vectors, exclude, k)
         lab = np.where(r >= 0, labels[np.maximum(r, 0)], "")
         x = query_features(s, lab, csims, cent.spread)
+        if texts is not None:
+            x = np.hstack([x, texts.features(vectors[q], lab[:, 0],
+                                             None if q is q_in else labels[q])])
         feats.append(x[np.isfinite(s[:, 0])])
     return feats[0], feats[1]
 
 
 def calibrate_match_model(vectors: np.ndarray, labels: Sequence[str],
                           false_alarm: float = DEFAULT_FALSE_ALARM,
-                          sample: int = DEFAULT_SAMPLE, seed: int = 0, k: int = K
-                          ) -> MatchModel | None:
+                          sample: int = DEFAULT_SAMPLE, seed: int = 0, k: int = K,
+                          texts: TypeTexts | None = None,
+                          validation: np.ndarray | None = None) -> MatchModel | None:
     """The catalog's decision from its photo vectors [n, d] (unit rows) and article types (see
     the module docstring); None when the catalog has fewer than `MIN_ITEMS` photos or fewer
-    than two types."""
+    than two types.
+
+    `texts`: the catalog's type names through the encoder's text tower; the model then also
+    uses `TEXT_FEATURES`. `validation`: a bool mask [n] of photos the encoder never trained on;
+    with at least `MIN_VALIDATION` of them the cut-off is the `false_alarm` quantile of *their*
+    log-odds (searched without themselves), not of the sampled calibration queries: an encoder
+    is more confident on the photos it was aligned on, so a cut-off taken there fires far more
+    often on new products than promised."""
     vectors = np.asarray(vectors, dtype=np.float32)
     labels = np.asarray([str(x) if x is not None else "" for x in labels], dtype=object)
     n = len(vectors)
     if n < MIN_ITEMS or len({t for t in labels if t}) < 2:
         return None
     cent = TypeCentroids.of(vectors, labels)
-    x_in, x_off = calibration_queries(vectors, labels, cent, sample, seed, k)
+    x_in, x_off = calibration_queries(vectors, labels, cent, sample, seed, k, texts)
     if len(x_in) < 2 or len(x_off) < 2:
         return None
     x = np.vstack([x_in, x_off])
@@ -273,10 +369,28 @@ def calibrate_match_model(vectors: np.ndarray, labels: Sequence[str],
     model = MatchModel(coef=[float(c) for c in coef], intercept=intercept,
                        mean=[float(m) for m in mean], scale=[float(s) for s in scale],
                        cutoff=0.0, false_alarm=float(false_alarm), in_fire_rate=0.0,
-                       off_fire_rate=0.0, n_in=len(x_in), n_off=len(x_off), n_items=n, k=k)
+                       off_fire_rate=0.0, n_in=len(x_in), n_off=len(x_off), n_items=n, k=k,
+                       features=FEATURES + TEXT_FEATURES if texts is not None else FEATURES)
     z_in, z_off = model.log_odds(x_in), model.log_odds(x_off)
+    val = np.flatnonzero(np.asarray(validation, bool)) if validation is not None else []
+    if len(val) >= MIN_VALIDATION:
+        z_in = model.log_odds(_loo_features(vectors, labels, cent, val, k, texts))
+        model.cutoff_on = "validation"
+    model.n_cutoff = len(z_in)
     model.cutoff = float(np.quantile(z_in, false_alarm))
     model.in_fire_rate = float((z_in < model.cutoff).mean())
     model.off_fire_rate = float((z_off < model.cutoff).mean())
     model.in_quantiles, model.off_quantiles = _quantiles(z_in), _quantiles(z_off)
     return model
+
+
+def type_texts_of(encoder, types: Sequence[str]) -> TypeTexts:
+    """`TypeTexts` of a catalog's article `types` through `encoder.encode_texts`: the mean of
+    the zero-shot prompt ensemble (`captions.ZERO_SHOT_TEMPLATES`) per type."""
+    from .captions import ZERO_SHOT_TEMPLATES, class_prompts
+
+    types = [str(t) for t in types]
+    prompts = [p for t in types for p in class_prompts(t, ZERO_SHOT_TEMPLATES)]
+    v = np.asarray(encoder.encode_texts(prompts), dtype=np.float64)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    return TypeTexts(types, v.reshape(len(types), len(ZERO_SHOT_TEMPLATES), -1).mean(axis=1))

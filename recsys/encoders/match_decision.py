@@ -19,6 +19,13 @@ the centroid features paid most: off-catalog queries caught 0.477 (mean of 10 al
 (+ best, spread, agree) -> 0.644 (+ the centroid features); a neighbours' density gap (LOF-like,
 per type) was tried and dropped (0.562, no gain).
 
+With the catalog's type names through the encoder's text tower (`TypeTexts`), four more:
+``text_max`` / ``text_margin`` (the encoder's confidence in the photo's type, a softmax over the
+catalog's types), ``text_agree`` (the named type is the best neighbour's) and ``text_raw`` (the
+best cosine with a type name); the cut-off is then taken on photos the encoder never trained on
+(`validation`): on Myntra's held-out photos 0.712 of off-catalog queries caught at 0.026 false
+alarm, against 0.627 / 0.049 without (docs/encoders.md).
+
 `calibrate_match_model` fits a scikit-learn logistic regression on these features per catalog,
 from the catalog's own photo vectors: positives ("close") are catalog photos searched without
 their own product (leave one out), negatives ("no close match") catalog photos searched with

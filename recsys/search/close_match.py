@@ -3,7 +3,9 @@ the check of one photo query against it.
 
 The decision itself is `recsys.encoders.match_decision` (a small logistic model over a query's
 10 best photo scores, the types of those neighbours and the query's closeness to the catalog's
-type centroids; calibrated per catalog from the catalog's own photo vectors: in-catalog queries are catalog
+type centroids and, when the encoder has a text tower, its confidence in the photo's type among
+the catalog's type names; calibrated per catalog from the catalog's own photo vectors, the
+cut-off on the photos the encoder never trained on: in-catalog queries are catalog
 photos without their own product, off-catalog ones catalog photos with their whole article type
 removed). Here:
 
@@ -63,6 +65,7 @@ class CatalogMatch:
     model: Any
     labels: np.ndarray
     centroids: Any
+    texts: Any = None                 # match_decision.TypeTexts when the model uses type names
 
     @property
     def threshold(self) -> float:
@@ -73,7 +76,7 @@ class CatalogMatch:
         return int(self.model.k)
 
     def __getattr__(self, name: str):                  # in_fire_rate, off_fire_rate, n_items...
-        if name in ("model", "labels", "centroids"):
+        if name in ("model", "labels", "centroids", "texts"):
             raise AttributeError(name)
         return getattr(self.model, name)
 
@@ -96,8 +99,12 @@ def product_kinds(columns: "Any", item_ids: Sequence[str]) -> list[str] | None:
 
 
 def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Path | None,
-                      token: str) -> CatalogMatch | None:
-    """The `CatalogMatch` of the index's photo vectors (see the module docstring), or None."""
+                      token: str, texts: Any = None,
+                      validation: Sequence[bool] | None = None) -> CatalogMatch | None:
+    """The `CatalogMatch` of the index's photo vectors (see the module docstring), or None.
+    `texts`: the catalog's type names through the encoder's text tower
+    (`match_decision.TypeTexts`), used by the decision when given; `validation`: a bool per
+    index row, the photos the encoder never trained on (the cut-off is taken on them)."""
     from recsys.encoders.match_decision import MatchModel, TypeCentroids, calibrate_match_model
     from recsys.encoders.match_threshold import MIN_ITEMS
 
@@ -109,19 +116,21 @@ def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Pa
     kinds = np.asarray([str(x) if x is not None else "" for x in labels], dtype=object)
     kinds = np.where(present, kinds, "")                 # no photo: never a neighbour's type
     centroids = TypeCentroids.of(index.image[rows], kinds[rows])
+    token = f"{token}:names" if texts is not None else token
     path = None if folder is None else Path(folder) / FILE
     if path is not None and path.is_file():
         try:
             saved = json.loads(path.read_text())
             if isinstance(saved, dict) and saved.get("token") == token:
                 model = MatchModel.from_dict(saved.get("threshold"))
-                if model is not None:
-                    return CatalogMatch(model, kinds, centroids)
+                if model is not None and model.uses_text == (texts is not None):
+                    return CatalogMatch(model, kinds, centroids, texts)
                 if saved.get("threshold") is None:
                     return None                          # calibrated: nothing to calibrate on
         except (OSError, ValueError, TypeError):
             pass                                         # unreadable: calibrate again
-    model = calibrate_match_model(index.image[rows], kinds[rows])
+    val = None if validation is None else np.asarray(validation, bool)[rows]
+    model = calibrate_match_model(index.image[rows], kinds[rows], texts=texts, validation=val)
     if path is not None:
         try:
             with atomic_path(path) as tmp:
@@ -129,7 +138,7 @@ def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Pa
                                            model.to_dict() if model else None}))
         except OSError:
             pass                                         # a read-only or full disk: in memory
-    return None if model is None else CatalogMatch(model, kinds, centroids)
+    return None if model is None else CatalogMatch(model, kinds, centroids, texts)
 
 
 def check_close_match(index: ItemIndex, look: np.ndarray, threshold: CatalogMatch | None,
@@ -154,7 +163,10 @@ def check_close_match(index: ItemIndex, look: np.ndarray, threshold: CatalogMatc
     scores = scores[order]
     labels = np.where(pos >= 0, threshold.labels[np.maximum(pos, 0)], "")
     cent = threshold.centroids
+    text = None
+    if threshold.model.uses_text and threshold.texts is not None:
+        text = threshold.texts.features(np.asarray(look)[None, :], labels[:1])
     close, z = threshold.model.decide(scores[None, :], labels[None, :],
-                                      cent.sims(np.asarray(look)[None, :]), cent.spread)
+                                      cent.sims(np.asarray(look)[None, :]), cent.spread, text)
     return CloseMatch(bool(close[0]), float(z[0]), threshold.threshold,
                       match_score(scores[np.isfinite(scores)], k))

@@ -12,7 +12,8 @@ def eval_encoder_no_match(store: Store, dataset: str | None = None, encoder: str
                           progress: ProgressCallback | None = None):
     """Calibrate the catalog's "no close match" decision on all but the held-out 20% of its
     photos and score it on those: off-catalog (their article type removed, should fire) and
-    new products of a sold type (should not); the shipped decision beside the single
+    new products of a sold type (should not); the shipped decision (with the encoder's type
+    names, cut-off on its validation photos) beside the neighbours-only one and the single
     threshold (`recsys.encoders.evaluate_nomatch`). Recorded as an evaluation run."""
     from recsys.encoders.evaluate_nomatch import evaluate_no_match
 

@@ -14,12 +14,13 @@ def test_eval_encoder_no_match_prints_both_decisions_and_records_a_run(app_db: P
     out = capsys.readouterr().out
     assert code == 0, out
     assert "off-catalog (type removed): should fire" in out and "shipped" in out
+    assert "neighbours" in out and "confidence in the photo's type" in out
     code = main(["eval-encoder", "--db", str(app_db), "--dataset", "demo", "--no-match",
                  "--json"])
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     m = data["metrics"]
-    for decision in ("model", "threshold"):
+    for decision in ("model", "neighbours", "threshold"):
         for key in ("off_catalog", "catalog_new_product", "catalog_photo"):
             assert 0.0 <= m[f"{decision}:{key}"] <= 1.0
     assert m["model:catalog_photo"] == 0.0            # its own photo is always a close match

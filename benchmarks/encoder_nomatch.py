@@ -69,6 +69,7 @@ def main() -> None:
     from recsys.encoders.evaluate_phone import head_vectors
     from recsys.encoders.evaluate_nomatch import calibrate_both, decide, nomatch_rates, \
         single_close
+    from recsys.encoders.match_decision import type_texts_of
     from recsys.encoders.query_photo import fuse
 
     from phone_crop import crop_features
@@ -87,6 +88,8 @@ def main() -> None:
     splits = np.asarray(cached.meta["splits"])
     vec = head_vectors(enc.model, cached.studio)
     heldout = splits == "heldout"
+    validation = splits == "val"           # the shipped decision's cut-off: never trained on
+    texts = type_texts_of(enc, sorted({str(t) for t in labels if t}))
     if args.store_vectors:
         # the photo vectors `embed` would store (the same head over the same frozen features),
         # so that `eval-encoder --no-match` reads them instead of running the image tower again
@@ -97,7 +100,8 @@ def main() -> None:
         print(f"stored {len(ids):,} photo vectors of {spec}")
     store.close()
     t0 = time.perf_counter()
-    metrics, per_type = nomatch_rates(vec, labels, heldout, args.false_alarm)
+    metrics, per_type = nomatch_rates(vec, labels, heldout, args.false_alarm, 0, texts,
+                                      validation)
     out["seconds_held_out"] = time.perf_counter() - t0
     out["metrics"], out["per_type"] = metrics, per_type
     print(f"{spec}: calibrated on {int((~heldout).sum()):,} photos, scored on "
@@ -108,7 +112,8 @@ def main() -> None:
     # phone shots of the first 500 held-out products (visual search's vector: the shot fused
     # with its crop), product in the catalog and its type removed
     if cached.families:
-        model, single, cent = calibrate_both(vec, labels, heldout, args.false_alarm)
+        model, _, single, cent = calibrate_both(vec, labels, heldout, args.false_alarm, 0,
+                                                texts, validation)
         rows = np.flatnonzero(heldout)[:500]
         lab_r = labels[rows]
         none = None
@@ -120,9 +125,11 @@ def main() -> None:
             q = fuse(full, part)
             typed = lab_r != ""
             phone[fam] = {
-                "model:in_catalog": float((~decide(model, vec, labels, cent, q, none)).mean()),
+                "model:in_catalog": float((~decide(model, vec, labels, cent, q, none,
+                                                   texts=texts)).mean()),
                 "model:off_catalog": float((~decide(model, vec, labels, cent, q,
-                                                    own_type, remove=lab_r))[typed].mean()),
+                                                    own_type, remove=lab_r,
+                                                    texts=texts))[typed].mean()),
                 "threshold:in_catalog": float((~single_close(single, vec, q, none)).mean()),
                 "threshold:off_catalog": float((~single_close(single, vec, q,
                                                               own_type))[typed].mean())}

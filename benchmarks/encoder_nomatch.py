@@ -1,26 +1,27 @@
-""""No close match": the per-catalog threshold, measured on queries it was not calibrated on.
+""""No close match": calibrated per catalog, measured on queries it was not calibrated on.
 
-The threshold (`recsys.encoders.match_threshold.calibrate_match_threshold`) is computed from the
-photo vectors of the catalog's non-held-out items only (7,672 on Myntra). It is then tested on
-the 1,911 held-out items, which it never saw:
+Runs the package's protocol (`recsys.encoders.evaluate_nomatch.nomatch_rates`, the one
+`eval-encoder --no-match` prints) on photo vectors computed from the frozen-tower feature cache
+(`benchmarks/phone_cache.py`): both decisions (the shipped logistic `match_decision` and the
+single threshold `match_threshold` it replaced) are calibrated on the non-held-out photos only
+(7,672 on Myntra) and scored on the 1,911 held-out ones, which they never saw:
 
-- *off-catalog*: each article type in turn is removed from the index and its held-out photos
-  are the queries (the shop does not sell that kind of thing): should fire (target >= 80%);
+- *off-catalog*: each held-out photo against the catalog with its own article type removed (the
+  shop does not sell that kind of thing): should fire (target >= 80%);
 - *catalog, new product*: held-out photos against the whole catalog minus themselves (a new
   product of a kind the shop sells): should not fire (target <= 5%);
-- *catalog photo*: a catalog photo with its product in the index (best score 1.0);
-- *phone shots of catalog products* (each family, product in the index; the first 500 held-out
-  items, queried with visual search's vector: the shot fused with its crop, the crops from
-  `benchmarks/phone_crop.py`'s cache) and of off-catalog products (type removed): reported.
+- *catalog photo*: a catalog photo with its product in the index;
+- *phone shots* of the first 500 held-out products (each family in the cache; visual search's
+  vector: the shot fused with its grabcut crop, `benchmarks/phone_crop.py`), product in the
+  catalog (should not fire) and its type removed (should): reported.
 
-The statistic is `match_score`, the mean of the 10 best scores; other false-alarm rates are
-reported as well (the operating points).
+The encoder is trained here from the cache (shipped settings, or --set) or a registered one is
+used (--encoder). `--store-vectors` writes its photo vectors into --db so that
+`python -m recsys eval-encoder --no-match --encoder <spec>` reads them (no second tower pass).
 
-The vectors are the photo head of an encoder over the cached frozen-tower features
-(`benchmarks/phone_cache.py`); the encoder is trained here with the shipped settings (or --set),
-or a registered one is used (--encoder).
-
-    python benchmarks/encoder_nomatch.py --db data/recsys.duckdb
+    python benchmarks/phone_cache.py --db data/recsys.duckdb --out data/cache/phone \
+        --view-splits heldout --view-max 500
+    python benchmarks/encoder_nomatch.py --db data/recsys.duckdb --set '{"augment_views": 0}'
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def main() -> None:
     parser.add_argument("--set", help="CatalogClipConfig fields as JSON (trained here)")
     parser.add_argument("--encoder", help="a registered catalog-clip instead of training")
     parser.add_argument("--false-alarm", type=float, default=0.05)
+    parser.add_argument("--store-vectors", action="store_true",
+                        help="store the encoder's photo vectors (from the cache) in --db, for "
+                             "`eval-encoder --no-match`")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/"
                                               "encoders-myntra-nomatch.json"))
     args = parser.parse_args()
@@ -63,7 +67,9 @@ def main() -> None:
     from recsys.encoders import get_encoder
     from recsys.encoders.catalog_clip import train_catalog_clip
     from recsys.encoders.evaluate_phone import head_vectors
-    from recsys.encoders.match_threshold import calibrate_match_threshold, top_k_mean
+    from recsys.encoders.evaluate_nomatch import calibrate_both, decide, nomatch_rates, \
+        single_close
+    from recsys.encoders.match_decision import type_texts_of
     from recsys.encoders.query_photo import fuse
 
     from phone_crop import crop_features
@@ -71,86 +77,71 @@ def main() -> None:
     cached = CachedFeatures(args.cache)
     out: dict = {"load_start": os.getloadavg()}
     spec = args.encoder
-    if spec is not None and spec.startswith("catalog-clip:"):
-        enc = get_encoder(spec)                  # a checkpoint file: no database needed
-    else:
-        store = Store(args.db)
-        if spec is None:
-            with console_progress("train-encoder (cached features)") as bar:
-                spec = train_catalog_clip(store, args.dataset, json.loads(args.set or "{}"),
-                                          bar, features=cached).spec
-        enc = get_encoder(spec, store, args.dataset)
-        store.close()
+    store = Store(args.db)
+    if spec is None:
+        with console_progress("train-encoder (cached features)") as bar:
+            spec = train_catalog_clip(store, args.dataset, json.loads(args.set or "{}"),
+                                      bar, features=cached).spec
+    enc = get_encoder(spec, store, args.dataset)
     out["encoder"] = spec
     labels = np.asarray(cached.meta["article_type"], dtype=object)
     splits = np.asarray(cached.meta["splits"])
     vec = head_vectors(enc.model, cached.studio)
-    known = np.flatnonzero(splits != "heldout")
-    held = np.flatnonzero(splits == "heldout")
+    heldout = splits == "heldout"
+    validation = splits == "val"           # the shipped decision's cut-off: never trained on
+    texts = type_texts_of(enc, sorted({str(t) for t in labels if t}))
+    if args.store_vectors:
+        # the photo vectors `embed` would store (the same head over the same frozen features),
+        # so that `eval-encoder --no-match` reads them instead of running the image tower again
+        items = store.items(args.dataset).set_index("item_id")
+        ids = [str(i) for i in cached.meta["item_ids"]]
+        store.upsert_embeddings(args.dataset, enc.name, enc.version, "image", ids, vec,
+                                [items.loc[i, "content_hash"] for i in ids])
+        print(f"stored {len(ids):,} photo vectors of {spec}")
+    store.close()
     t0 = time.perf_counter()
-    mt = calibrate_match_threshold(vec[known], labels[known], args.false_alarm)
-    out["threshold"] = mt.to_dict()
-    out["seconds_calibration"] = time.perf_counter() - t0
-    tau = mt.threshold
-    res: dict = {}
-
-    def fire(scores):
-        return float((scores < tau).mean())
-
-    none = lambda a, b: np.zeros((b - a, len(vec)), bool)  # noqa: E731
-    lab_h = labels[held]
-    typed = lab_h != ""
-    off = top_k_mean(vec[held], vec, lambda a, b: labels[None, :] == lab_h[a:b, None])
-    res["off_catalog"] = fire(off[typed])
-    per_type = {t: fire(off[lab_h == t]) for t in sorted(set(lab_h[typed]))
-                if (lab_h == t).sum() >= 10}
-    res["off_catalog_per_type"] = per_type
-    new = top_k_mean(vec[held], vec, lambda a, b: np.arange(len(vec))[None, :]
-                     == held[a:b, None])
-    res["catalog_new_product"] = fire(new)
-    # a catalog photo, its product in the index: the best score (itself, 1.0) is >= EXACT
-    res["catalog_photo"] = float(np.mean([not mt.is_close_match(v) for v in vec[held] @ vec.T]))
-    rows = held[:500]
-    lab_r = labels[rows]
-    phone_in, phone_off = {}, {}
-    for fam in cached.families:
-        full = head_vectors(enc.model, cached.view[fam][rows])
-        part = head_vectors(enc.model, crop_features(cached, "grabcut", fam, rows)[0])
-        q = fuse(full, part)
-        phone_in[fam] = top_k_mean(q, vec, none)
-        phone_off[fam] = top_k_mean(q, vec, lambda a, b: labels[None, :] == lab_r[a:b, None])[
-            lab_r != ""]
-        res[f"phone:{fam}:in_catalog"] = fire(phone_in[fam])
-        res[f"phone:{fam}:off_catalog"] = fire(phone_off[fam])
-    res["phone_in_catalog_mean"] = float(np.mean([res[f"phone:{f}:in_catalog"]
-                                                  for f in cached.families]))
-    res["phone_off_catalog_mean"] = float(np.mean([res[f"phone:{f}:off_catalog"]
-                                                   for f in cached.families]))
-    # other operating points, each calibrated the same way
-    points = {}
-    for fa in (0.01, 0.05, 0.10, 0.20):
-        t = calibrate_match_threshold(vec[known], labels[known], fa).threshold
-        points[str(fa)] = {"threshold": t, "off_catalog": float((off[typed] < t).mean()),
-                           "catalog_new_product": float((new < t).mean()),
-                           "phone_in_catalog": float(np.mean([(v < t).mean()
-                                                              for v in phone_in.values()])),
-                           "phone_off_catalog": float(np.mean([(v < t).mean()
-                                                               for v in phone_off.values()]))}
-    out["operating_points"] = points
-    out["fire_rates"] = res
-    out["score_quantiles"] = {name: np.quantile(x, [0.05, 0.25, 0.5, 0.75, 0.95]).tolist()
-                              for name, x in (("off_catalog", off[typed]),
-                                              ("catalog_new_product", new))}
+    metrics, per_type = nomatch_rates(vec, labels, heldout, args.false_alarm, 0, texts,
+                                      validation)
+    out["seconds_held_out"] = time.perf_counter() - t0
+    out["metrics"], out["per_type"] = metrics, per_type
+    print(f"{spec}: calibrated on {int((~heldout).sum()):,} photos, scored on "
+          f"{int(heldout.sum()):,} held-out ones (false alarm {args.false_alarm}); fire rates:")
+    print(f"{'query':<36}{'shipped model':>15}{'single threshold':>18}")
+    for key in ("off_catalog", "catalog_new_product", "catalog_photo"):
+        print(f"{key:<36}{metrics['model:' + key]:>15.3f}{metrics['threshold:' + key]:>18.3f}")
+    # phone shots of the first 500 held-out products (visual search's vector: the shot fused
+    # with its crop), product in the catalog and its type removed
+    if cached.families:
+        model, _, single, cent = calibrate_both(vec, labels, heldout, args.false_alarm, 0,
+                                                texts, validation)
+        rows = np.flatnonzero(heldout)[:500]
+        lab_r = labels[rows]
+        none = None
+        own_type = lambda a, b: labels[None, :] == lab_r[a:b, None]  # noqa: E731
+        phone = {}
+        for fam in cached.families:
+            full = head_vectors(enc.model, cached.view[fam][rows])
+            part = head_vectors(enc.model, crop_features(cached, "grabcut", fam, rows)[0])
+            q = fuse(full, part)
+            typed = lab_r != ""
+            phone[fam] = {
+                "model:in_catalog": float((~decide(model, vec, labels, cent, q, none,
+                                                   texts=texts)).mean()),
+                "model:off_catalog": float((~decide(model, vec, labels, cent, q,
+                                                    own_type, remove=lab_r,
+                                                    texts=texts))[typed].mean()),
+                "threshold:in_catalog": float((~single_close(single, vec, q, none)).mean()),
+                "threshold:off_catalog": float((~single_close(single, vec, q,
+                                                              own_type))[typed].mean())}
+        out["phone"] = phone
+        print(f"phone shots ({len(rows)} held-out products x {len(phone)} families):")
+        for key in ("in_catalog", "off_catalog"):
+            print(f"  {key:<34}{np.mean([v['model:' + key] for v in phone.values()]):>15.3f}"
+                  f"{np.mean([v['threshold:' + key] for v in phone.values()]):>18.3f}  "
+                  + ", ".join(f"{f} {v['model:' + key]:.2f}" for f, v in phone.items()))
+    print("  per type (off-catalog, shipped):", {t: round(v, 2) for t, v in per_type.items()})
     out["load_end"] = os.getloadavg()
-    print(f"threshold {tau:.4f} (calibrated on {mt.n_in} + {mt.n_off} queries of the "
-          f"{len(known):,} non-held-out photos: in-catalog fire {mt.in_fire_rate:.3f}, "
-          f"simulated off-catalog fire {mt.off_fire_rate:.3f})")
-    for k, v in res.items():
-        if not isinstance(v, dict):
-            print(f"  fires on {k:<32} {v:.3f}")
-    print("  per type (off-catalog):", {t: round(v, 2) for t, v in per_type.items()})
-    for fa, pt in points.items():
-        print(f"  false alarm {fa}: " + ", ".join(f"{k} {v:.3f}" for k, v in pt.items()))
+    print(f"load {out['load_start'][0]:.1f} -> {out['load_end'][0]:.1f}")
     Path(args.out).write_text(json.dumps(out, indent=1, default=float))
     print("wrote", args.out)
 

@@ -39,7 +39,7 @@ CHUNK = 64
 _STATE: dict = {}
 
 
-def _init(train_paths, all_paths, seed):
+def _init(train_paths, all_paths, seed, families=None, view_splits=None):
     import torch
 
     from recsys.encoders.clip_config import CatalogClipConfig
@@ -49,7 +49,8 @@ def _init(train_paths, all_paths, seed):
     torch.set_num_threads(1)
     cfg = CatalogClipConfig()
     model = build_catalog_model(cfg.tower, pretrained=True, instance=False).eval()
-    _STATE.update(cfg=cfg, model=model, seed=seed, train_pool=DonorPool(train_paths, seed=seed),
+    _STATE.update(cfg=cfg, model=model, seed=seed, families=families, view_splits=view_splits,
+                  train_pool=DonorPool(train_paths, seed=seed),
                   query_pool=DonorPool(all_paths, seed=seed))
 
 
@@ -78,14 +79,20 @@ def _chunk(job):
     if part.is_file():
         return k
     cfg, seed = _STATE["cfg"], _STATE["seed"]
+    families = FAMILY_NAMES if _STATE.get("families") is None else _STATE["families"]
+    view_splits = _STATE.get("view_splits")
     size = cfg.tower.image_size
-    studio, views, boxes = [], {f: [] for f in FAMILY_NAMES}, {f: [] for f in FAMILY_NAMES}
-    for item_id, path, split in rows:
+    studio, views, boxes = [], {f: [] for f in families}, {f: [] for f in families}
+    shot_rows = []                 # rows of this chunk with shots (all without --view-splits)
+    for j, (item_id, path, split) in enumerate(rows):
         photo = load_image(path)
         studio.append(prepare_image(photo, size))
+        if view_splits is not None and item_id not in view_splits:
+            continue               # a studio-only row: its shots' features stay zero
+        shot_rows.append(j)
         product = cutout(photo)
         pool = _STATE["query_pool"] if split in ("val", "heldout") else _STATE["train_pool"]
-        for fam in FAMILY_NAMES:
+        for fam in families:
             shot = render_view(fam, seed, item_id, pool, path, product=product)
             img = shot.image
             if split in ("val", "heldout"):
@@ -95,9 +102,14 @@ def _chunk(job):
             views[fam].append(prepare_image(img, size))
             boxes[fam].append(shot.box)
     arrays = {"studio": _features(studio)}
-    for fam in FAMILY_NAMES:
-        arrays[f"view_{fam}"] = _features(views[fam])
-        arrays[f"box_{fam}"] = np.asarray(boxes[fam], np.int16)
+    for fam in families:
+        feats = np.zeros((len(rows), arrays["studio"].shape[1]), np.float16)
+        box = np.zeros((len(rows), 4), np.int16)
+        if shot_rows:
+            feats[shot_rows] = _features(views[fam])
+            box[shot_rows] = np.asarray(boxes[fam], np.int16)
+        arrays[f"view_{fam}"] = feats
+        arrays[f"box_{fam}"] = box
     tmp = part.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     os.replace(tmp, part)
@@ -135,6 +147,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "data/cache/phone"))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--families", nargs="*", help="phone-shot families (default all; none "
+                        "given: studio photos and texts only)")
+    parser.add_argument("--view-splits", nargs="+", help="render shots only for items of these "
+                        "splits (e.g. heldout: the queries; training with augment_views then "
+                        "refuses the cache)")
+    parser.add_argument("--view-max", type=int, help="with --view-splits: only the first N such "
+                        "items get shots (encoder_nomatch.py queries the first 500 held-out)")
     args = parser.parse_args()
 
     from multiprocessing import get_context
@@ -160,7 +179,14 @@ def main() -> None:
     rows = list(zip(ids, paths, splits))
     jobs = [(k, rows[s:s + CHUNK], str(out)) for k, s in enumerate(range(0, len(rows), CHUNK))]
     done = 0
-    with get_context("fork").Pool(args.workers, _init, (train_paths, paths, args.seed)) as pool:
+    families = FAMILY_NAMES if args.families is None else tuple(args.families)
+    view_splits = None if args.view_splits is None else tuple(args.view_splits)
+    view_ids = None if view_splits is None else \
+        {i for i, s in zip(ids, splits) if s in view_splits}
+    if view_ids is not None and args.view_max is not None:
+        view_ids = set([i for i, s in zip(ids, splits) if s in view_splits][:args.view_max])
+    with get_context("fork").Pool(args.workers, _init, (train_paths, paths, args.seed, families,
+                                                        view_ids)) as pool:
         for _ in pool.imap_unordered(_chunk, jobs):
             done += 1
             if done % 10 == 0 or done == len(jobs):
@@ -168,12 +194,14 @@ def main() -> None:
                       f"{os.getloadavg()[0]:.1f}", flush=True)
     parts = [np.load(out / "parts" / f"chunk_{k:05d}.npz") for k in range(len(jobs))]
     np.save(out / "studio.npy", np.concatenate([p["studio"] for p in parts]))
-    for fam in FAMILY_NAMES:
+    for fam in families:
         np.save(out / f"view_{fam}.npy", np.concatenate([p[f"view_{fam}"] for p in parts]))
         np.save(out / f"box_{fam}.npy", np.concatenate([p[f"box_{fam}"] for p in parts]))
     meta = {"item_ids": ids, "paths": paths, "splits": splits,
             "article_type": [str(x) if isinstance(x, str) else "" for x in items["article_type"]],
-            "families": list(FAMILY_NAMES), "seed": args.seed, "seconds": time.perf_counter() - t0,
+            "families": list(families), "seed": args.seed,
+            "view_splits": None if view_splits is None else list(view_splits),
+            "view_max": args.view_max, "seconds": time.perf_counter() - t0,
             "seconds_texts": t_texts, "load_start": load0, "load_end": os.getloadavg(),
             "workers": args.workers}
     (out / "meta.json").write_text(json.dumps(meta))
@@ -223,6 +251,8 @@ class CachedFeatures:
         from recsys.encoders.augment import Views
 
         assert plan.seed == self.seed, f"the cache holds views of seed {self.seed} only"
+        assert self.meta.get("view_splits") is None, "the cache holds the queries' shots only"
+        assert set(plan.families) <= set(self.families), "the cache lacks some families"
         table = plan.table([str(i) for i in item_ids])
         rows = [self.item_row[str(i)] for i in item_ids]
         feats = self.torch.empty((len(rows), table.shape[1], self.studio.shape[1]),

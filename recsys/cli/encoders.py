@@ -101,6 +101,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "without the product crop; an aligned encoder is re-aligned once per "
                         "family without that family's augmentation (leave one family out; "
                         "tens of minutes)")
+    p.add_argument("--no-match", action="store_true",
+                   help="instead: \"no close match\" calibrated on the catalog minus the "
+                        "held-out 20%%, scored on those photos with their article type removed "
+                        "(off-catalog: should fire) and as new products of a sold type (should "
+                        "not); the shipped decision beside the single threshold (seconds with "
+                        "stored photo vectors)")
+    p.add_argument("--false-alarm", type=float, default=0.05,
+                   help="--no-match: share of products of a sold type the calibration may "
+                        "call \"no close match\" (default 0.05)")
     p.add_argument("--families", nargs="+", metavar="FAMILY",
                    help="--phone-shots: only these families (default all five: collage room "
                         "bokeh noise flatlay)")
@@ -208,8 +217,9 @@ def search(ctx: Context) -> Result:
     if hits.close_match is not None:
         c = hits.close_match
         lines.insert(0, ("No close match — similar styles" if not c["close"] else "close match")
-                     + f" (mean of the 10 best photo scores {c['score']:.3f}, the catalog's "
-                       f"threshold {c['threshold']:.3f})")
+                     + f" (closeness {c['score']:.2f} against the catalog's cut-off "
+                       f"{c['threshold']:.2f}; mean of the 10 best photo scores "
+                       f"{c.get('best10', float('nan')):.3f})")
     for r in rows:
         parts = []
         if r["image_score"] is not None:
@@ -243,6 +253,8 @@ def eval_encoder(ctx: Context) -> Result:
         return _eval_unseen(ctx)
     if args.phone_shots is not None:
         return _eval_phone(ctx)
+    if getattr(args, "no_match", False):
+        return _eval_no_match(ctx)
     from ..usecases import eval_encoder as run
 
     dataset = ctx.dataset()
@@ -370,6 +382,43 @@ def _eval_phone(ctx: Context) -> Result:
     if "family:" + fams[0] + ":trained_phone_crop_exact_recall@10" in m:
         lines.append("* the encoder itself, aligned with every family's shots: not a held-out "
                      "number")
+    lines.append(f"({ev.seconds:.0f} s; run #{ev.run_id})")
+    return Result(ev.to_dict(), "\n".join(lines))
+
+
+NO_MATCH_ROWS = (("off_catalog", "off-catalog (type removed): should fire", "≥ 0.80"),
+                 ("catalog_new_product", "new product of a sold type", "≤ 0.05"),
+                 ("catalog_photo", "catalog photo (in the index)", "≤ 0.05"))
+
+
+def _eval_no_match(ctx: Context) -> Result:
+    from ..usecases import eval_encoder_no_match as run
+
+    args = ctx.args
+    dataset = ctx.dataset()
+    with ctx.progress(f"no close match on {dataset}") as bar:
+        ev = run(ctx.store(), dataset, args.encoder, args.false_alarm, args.seed, progress=bar)
+    m = ev.metrics
+    lines = [f"{ev.encoder}: \"no close match\" calibrated on {ev.n_calibration:,} photos of "
+             f"'{dataset}' (false alarm {ev.false_alarm:g}), scored on the {ev.n_queries:,} "
+             f"held-out photos it never saw; share told \"no close match\":",
+             f"{'query':<42}{'shipped':>9}{'neighbours':>12}{'threshold':>11}{'target':>9}"]
+    for key, label, target in NO_MATCH_ROWS:
+        plain = m.get("neighbours:" + key)
+        lines.append(f"{label:<42}{m['model:' + key]:>9.3f}"
+                     f"{'-' if plain is None else format(plain, '.3f'):>12}"
+                     f"{m['threshold:' + key]:>11.3f}{target:>9}")
+    names = " and the encoder's confidence in the photo's type" \
+        if m.get("model:uses_type_names") else ""
+    cut = f"cut-off on {int(m.get('model:n_cutoff', 0)):,} photos the encoder never trained on" \
+        if m.get("model:cutoff_on_validation") else "cut-off on the calibration queries"
+    lines.append(f"shipped: logistic decision over the 10 best scores, their types, the type "
+                 f"centroids{names} ({cut}); neighbours: the same without the type names, "
+                 "cut-off on the calibration queries; threshold: mean of the 10 best scores")
+    worst = sorted(ev.per_type.items(), key=lambda kv: kv[1])[:5]
+    if worst:
+        lines.append("off-catalog types caught least: " + ", ".join(f"{t} {v:.2f}"
+                                                                    for t, v in worst))
     lines.append(f"({ev.seconds:.0f} s; run #{ev.run_id})")
     return Result(ev.to_dict(), "\n".join(lines))
 

@@ -34,6 +34,7 @@ _EXPORTS = {
     # encoding: encoders and item vectors
     "embed": "encoding", "train_encoder": "encoding", "eval_encoder": "encoding",
     "eval_encoder_unseen_types": "encoding", "eval_encoder_phone_shots": "encoding",
+    "eval_encoder_no_match": "nomatch",
     "list_encoders": "encoding", "check_encoder_available": "encoding",
     # modalities: item vectors as data, bring your own features
     "list_modalities": "modalities", "import_features": "modalities",

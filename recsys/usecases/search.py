@@ -556,9 +556,28 @@ def _match_threshold(store: Store, dataset: str, index: ItemIndex, enc: Encoder,
         folder = config.artifacts_dir(store.path, "indexes", path_part(dataset),
                                       path_part(f"{enc.name}@{enc.version}"))
         token = f"{key[4]}:{store.items_version(dataset)}:{len(index)}"
-        return catalog_threshold(index, labels, folder, token)
+        texts, validation = _type_names_and_unseen(store, dataset, index, enc, labels)
+        return catalog_threshold(index, labels, folder, token, texts, validation)
 
     return cached("match", (*key[:5], store.items_version(dataset)), build)
+
+
+def _type_names_and_unseen(store: Store, dataset: str, index: ItemIndex, enc: Encoder,
+                           labels: list[str] | None):
+    """(the catalog's type names through the encoder's text tower, a bool per index row: the
+    photos the encoder never trained on) for the "no close match" decision; (None, None) for
+    an encoder without a text tower or a catalog without types."""
+    if labels is None or not hasattr(enc, "encode_texts"):
+        return None, None
+    from recsys.encoders.evaluate import heldout_rule_for
+    from recsys.encoders.match_decision import type_texts_of
+
+    try:
+        texts = type_texts_of(enc, sorted({t for t in labels if t}))
+        splits = np.asarray(heldout_rule_for(store, dataset, enc).splits(list(index.item_ids)))
+    except (NotImplementedError, ValueError):
+        return None, None
+    return texts, splits != "train"
 
 
 def _close_match(store: Store, dataset: str, index: ItemIndex, enc: Encoder, key: tuple,

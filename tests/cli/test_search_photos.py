@@ -20,8 +20,9 @@ def test_search_prints_the_crop_and_the_close_match(app_db: Path, tmp_path: Path
                  "--k", "3"])
     out = capsys.readouterr().out
     assert code == 0
-    assert out.startswith("close match (mean of the 10 best photo scores") or \
-        out.startswith("No close match — similar styles (")
+    assert out.startswith("close match (closeness ") or \
+        out.startswith("No close match — similar styles (closeness ")
+    assert "mean of the 10 best photo scores" in out.splitlines()[0]
     assert "crop: box (" in out and "(cropped)" in out
     code = main(["search", "--db", str(app_db), "--dataset", "demo", "--image",
                  items["image_path"].iloc[0], "--k", "3", "--json"])

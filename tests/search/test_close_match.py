@@ -34,15 +34,15 @@ def catalog():
 def test_threshold_is_calibrated_once_and_kept_beside_the_index(catalog, tmp_path, monkeypatch):
     index, ids, labels, _, _ = catalog
     found = catalog_threshold(index, labels, tmp_path, "vectors-1")
-    assert found is not None and 0.0 < found.threshold < 1.0
+    assert found is not None
     assert found.off_fire_rate > 0.8 and found.in_fire_rate <= 0.06
     saved = json.loads((tmp_path / close_match.FILE).read_text())
-    assert saved["token"] == "vectors-1" and saved["threshold"]["threshold"] == found.threshold
+    assert saved["token"] == "vectors-1" and saved["threshold"]["cutoff"] == found.threshold
 
     def must_not_calibrate(*a, **k):
         raise AssertionError("calibrated again although the vectors did not change")
 
-    monkeypatch.setattr("recsys.encoders.match_threshold.calibrate_match_threshold",
+    monkeypatch.setattr("recsys.encoders.match_decision.calibrate_match_model",
                         must_not_calibrate)
     again = catalog_threshold(index, labels, tmp_path, "vectors-1")
     assert again.threshold == found.threshold

@@ -91,8 +91,10 @@ def test_photo_of_a_kind_the_catalog_lacks_says_no_close_match(store: Store, app
     saved = list((app_db.parent / "artifacts").rglob(close_match.FILE))
     assert len(saved) == 1                                 # one file beside the index
     kept = json.loads(saved[0].read_text())["threshold"]
-    assert kept["threshold"] == pytest.approx(found.close_match["threshold"])
+    assert kept["cutoff"] == pytest.approx(found.close_match["threshold"])
     assert kept["n_items"] == found.items
+    # the catalog's type names through the encoder's text tower take part (no "Belts" left)
+    assert kept["features"][-4:] == ["text_max", "text_margin", "text_agree", "text_raw"]
 
 
 def _kind(store: Store, article_type: str) -> str:

@@ -192,6 +192,16 @@ def main() -> None:
     print(f"saved {results / name}")
 
 
+def best(fn, repeat=3) -> float:
+    """The fastest of `repeat` runs of `fn`, in seconds."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
 def home_at_scale(n: int) -> None:
     """Home's data on a synthetic catalog of `n` items (titles, categories, photo paths): the
     whole-table read it did before vs the narrow reads it does now, then the page's script run
@@ -220,14 +230,6 @@ def home_at_scale(n: int) -> None:
                 "article_type": "Tshirts", "price": rng.uniform(5, 200, m),
                 "image_path": [f"/nowhere/{i}.jpg" for i in ids]}))
     print(f"built {n:,} items in {time.perf_counter() - t0:.1f} s")
-
-    def best(fn, repeat=3):
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
 
     out["whole_table_s"] = best(lambda: store.items("big"))
     out["narrow_s"] = best(lambda: (store.sample_items("big", 12),
@@ -425,14 +427,6 @@ def catalog_at_scale(store, out: dict) -> None:
     pandas filters and facets) and now (facets counted by the database, one page read)."""
     from recsys import usecases
     from recsys.search.facets import available_facets, facet_values, filter_items
-
-    def best(fn, repeat=3):
-        times = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t)
-        return min(times)
 
     def before():
         items = store.items("big")

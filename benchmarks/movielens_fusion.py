@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from machine import machine_state
-from new_items import DATASET, prepare
+from new_items import DATASET, movielens_ready, prepare
 
 CF_MODELS = ("ease", "itemknn", "als", "bpr-implicit")
 FUSION_MODELS = ("late-fusion",)
@@ -88,12 +88,8 @@ def main(argv=None) -> int:
                              "tuning it again")
     parser.add_argument("--out", type=Path, help="write the table and machine state as JSON")
     args = parser.parse_args(argv)
-    if not (args.movielens / "ratings.csv").is_file():
-        print(f"No MovieLens-100k in {args.movielens}: fetch it with `python "
-              "../shared/datasets/get_movielens100k.py DIR` and pass --movielens DIR.")
+    if not movielens_ready(args.movielens):
         return 2
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from recsys import usecases
     from recsys.models import get_spec
     from recsys.store import Store

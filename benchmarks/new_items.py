@@ -47,6 +47,18 @@ DEFAULT_MODELS = ("content-text", "content-knn", "late-fusion", "early-fusion",
 K = 10
 
 
+def movielens_ready(folder: Path) -> bool:
+    """Whether MovieLens-100k is in `folder` (else say how to fetch it); sets the offline
+    switches the text tower needs."""
+    if not (folder / "ratings.csv").is_file():
+        print(f"No MovieLens-100k in {folder}: fetch it with `python "
+              "../shared/datasets/get_movielens100k.py DIR` and pass --movielens DIR.")
+        return False
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    return True
+
+
 def prepare(store, folder: Path) -> None:
     """Import MovieLens (catalog, positives >= 4 stars) and embed its texts, once."""
     from recsys import usecases
@@ -177,12 +189,8 @@ def main(argv=None) -> int:
                              "with item vectors); picking the best on test would flatter it")
     parser.add_argument("--out", type=Path, help="write the rows and the machine state as JSON")
     args = parser.parse_args(argv)
-    if not (args.movielens / "ratings.csv").is_file():
-        print(f"No MovieLens-100k in {args.movielens}: fetch it with `python "
-              "../shared/datasets/get_movielens100k.py DIR` and pass --movielens DIR.")
+    if not movielens_ready(args.movielens):
         return 2
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from recsys.store import Store
 
     args.db.parent.mkdir(parents=True, exist_ok=True)

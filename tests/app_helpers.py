@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from recsys.usecases import set_up as bootstrap
 from recsys.store import Store
+from recsys.usecases import set_up as bootstrap
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -62,3 +62,18 @@ def nth_photo(store: Store, n: int = 0) -> tuple[str, str]:
     items = store.items("demo").dropna(subset=["image_path"]).sort_values("item_id")
     row = items.iloc[n]
     return row["item_id"], row["image_path"]
+
+
+def watch_whole_catalog_reads(monkeypatch) -> list[str]:
+    """Record every `Store.items` call that reads a whole dataset (no `item_ids`): the list
+    the test checks stays empty when a page reads narrowly."""
+    whole: list[str] = []
+    original = Store.items
+
+    def watched(self, dataset, item_ids=None):
+        if item_ids is None:
+            whole.append(dataset)
+        return original(self, dataset, item_ids)
+
+    monkeypatch.setattr(Store, "items", watched)
+    return whole

@@ -64,3 +64,20 @@ def make_zip(entries: dict[str, bytes], method=zipfile.ZIP_STORED) -> bytes:
 
 def check_counts(rep) -> None:
     assert rep.rows_read == rep.imported + rep.rows_skipped, rep.summary()
+
+
+def movielens_dir() -> Path | None:
+    """MovieLens-100k's folder (ratings.csv, items.csv, users.csv): `$RECSYS_MOVIELENS100K`,
+    else `../shared/datasets/movielens_100k`; None when absent (the tests that need it skip)."""
+    import os
+
+    root = Path(__file__).resolve().parents[1]
+    for folder in (os.environ.get("RECSYS_MOVIELENS100K", ""),
+                   str(root.parent / "shared" / "datasets" / "movielens_100k")):
+        if folder and (Path(folder) / "ratings.csv").is_file():
+            return Path(folder)
+    return None
+
+
+MOVIELENS_MISSING = ("MovieLens-100k is not here: fetch it with `python "
+                     "../shared/datasets/get_movielens100k.py DIR` and set RECSYS_MOVIELENS100K=DIR")

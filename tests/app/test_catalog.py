@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..app_helpers import app_test, html_of, problems
+from ..app_helpers import app_test, html_of, problems, watch_whole_catalog_reads
 
 
 def test_catalog_filters_and_clip_text_search(app_db: Path):
@@ -43,7 +43,7 @@ def test_search_as_a_shopper_on_the_catalog_shows_query_and_taste_shares(app_db:
     at.slider(key="cat_taste").set_value(0.8).run()
     assert not problems(at), problems(at)
     page = html_of(at)
-    assert f"for shopper" in page and "20% query, 80% taste" in page
+    assert "for shopper" in page and "20% query, 80% taste" in page
     shares = re.findall(r"query (\d+)%</span>.*?taste (\d+)%", page)
     assert shares and all(int(q) + int(t) in (99, 100, 101) for q, t in shares)
 
@@ -51,17 +51,7 @@ def test_search_as_a_shopper_on_the_catalog_shows_query_and_taste_shares(app_db:
 def test_catalog_browses_by_pages_without_reading_the_whole_catalog(app_db: Path, monkeypatch):
     """Browsing, filtering and paging read only the rows shown (the database filters, counts
     and pages): never `Store.items` of the whole dataset."""
-    from recsys.store import Store
-
-    whole = []
-    original = Store.items
-
-    def watched(self, dataset, item_ids=None):
-        if item_ids is None:
-            whole.append(dataset)
-        return original(self, dataset, item_ids)
-
-    monkeypatch.setattr(Store, "items", watched)
+    whole = watch_whole_catalog_reads(monkeypatch)
     at = app_test(app_db, "app_pages/catalog.py")
     assert "**64** of 64 products" in html_of(at)
     assert html_of(at).count('class="rs-card"') == 24

@@ -3,7 +3,6 @@ stars) with their explicit rating, and reports the others."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from recsys.core.errors import RecsysError
 from recsys.data.interactions import load_data
 from recsys.data.interactions_import import import_interactions
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..import_helpers import MOVIELENS_MISSING, movielens_dir
 
 
 def _ratings_csv(tmp_path: Path) -> Path:
@@ -52,21 +51,11 @@ def test_the_command_takes_min_rating(store, tmp_path, capsys):
     assert code == 0 and "rating below 4 (not a positive)" in out
 
 
-def _movielens() -> Path | None:
-    for folder in (os.environ.get("RECSYS_MOVIELENS100K", ""),
-                   str(ROOT.parent / "shared" / "datasets" / "movielens_100k")):
-        if folder and (Path(folder) / "ratings.csv").is_file():
-            return Path(folder)
-    return None
-
-
-@pytest.mark.skipif(_movielens() is None, reason="MovieLens-100k is not here: fetch it with "
-                    "`python ../shared/datasets/get_movielens100k.py DIR` and set "
-                    "RECSYS_MOVIELENS100K=DIR")
+@pytest.mark.skipif(movielens_dir() is None, reason=MOVIELENS_MISSING)
 def test_movielens_imports_through_the_generic_importers(store):
     from recsys.data.catalog_import import import_catalog
 
-    folder = _movielens()
+    folder = movielens_dir()
     import_catalog(store, folder / "items.csv", dataset="movielens")
     rep = import_interactions(store, folder / "ratings.csv", dataset="movielens", min_rating=4)
     assert rep.rows_read == 100_000 and rep.imported + rep.rows_skipped == 100_000

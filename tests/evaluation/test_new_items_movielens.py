@@ -4,31 +4,18 @@ against 0.04-0.05). Skips when MovieLens-100k is not here."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from recsys.data.catalog_import import import_catalog
 from recsys.data.interactions_import import import_interactions
 from recsys.usecases import evaluate
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..import_helpers import MOVIELENS_MISSING, movielens_dir
 
 
-def _movielens() -> Path | None:
-    for folder in (os.environ.get("RECSYS_MOVIELENS100K", ""),
-                   str(ROOT.parent / "shared" / "datasets" / "movielens_100k")):
-        if folder and (Path(folder) / "ratings.csv").is_file():
-            return Path(folder)
-    return None
-
-
-@pytest.mark.skipif(_movielens() is None, reason="MovieLens-100k is not here: fetch it with "
-                    "`python ../shared/datasets/get_movielens100k.py DIR` and set "
-                    "RECSYS_MOVIELENS100K=DIR")
+@pytest.mark.skipif(movielens_dir() is None, reason=MOVIELENS_MISSING)
 def test_the_category_profile_beats_random_order_on_movielens(store):
-    folder = _movielens()
+    folder = movielens_dir()
     import_catalog(store, folder / "items.csv", dataset="movielens")
     import_interactions(store, folder / "ratings.csv", dataset="movielens", min_rating=4)
     # no item vectors: every registered model is collaborative-only here, so only the

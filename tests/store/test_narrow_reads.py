@@ -11,7 +11,7 @@ import pytest
 
 from recsys.store import Store
 
-from ..app_helpers import app_test, problems
+from ..app_helpers import app_test, problems, watch_whole_catalog_reads
 
 
 def test_sample_items_is_seeded_narrow_and_has_photos(demo_store: Store):
@@ -39,15 +39,7 @@ def test_item_value_counts_match_the_catalog(demo_store: Store):
 
 
 def test_home_reads_no_whole_catalog(app_db: Path, monkeypatch):
-    whole = []
-    original = Store.items
-
-    def watched(self, dataset, item_ids=None):
-        if item_ids is None:
-            whole.append(dataset)
-        return original(self, dataset, item_ids)
-
-    monkeypatch.setattr(Store, "items", watched)
+    whole = watch_whole_catalog_reads(monkeypatch)
     at = app_test(app_db)                       # Home is the default page
     assert not problems(at) and not at.error
     assert "From the catalog" in [h.value for h in at.subheader]

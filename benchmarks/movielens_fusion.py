@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from machine import machine_state
-from new_items import DATASET, movielens_ready, prepare
+from new_items import DATASET, open_movielens
 
 CF_MODELS = ("ease", "itemknn", "als", "bpr-implicit")
 FUSION_MODELS = ("late-fusion",)
@@ -88,17 +88,14 @@ def main(argv=None) -> int:
                              "tuning it again")
     parser.add_argument("--out", type=Path, help="write the table and machine state as JSON")
     args = parser.parse_args(argv)
-    if not movielens_ready(args.movielens):
+    before = machine_state()
+    store = open_movielens(args.movielens, args.db)
+    if store is None:
         return 2
     from recsys import usecases
     from recsys.models import get_spec
-    from recsys.store import Store
 
-    args.db.parent.mkdir(parents=True, exist_ok=True)
-    before = machine_state()
-    store = Store(args.db)
     try:
-        prepare(store, args.movielens)
         tuned = tune_all(store, [*args.cf, *args.fusion], args.trials, args.budget,
                          args.reuse)
         best_cf = max(args.cf, key=lambda m: tuned[m]["val_ndcg20"])

@@ -59,6 +59,19 @@ def movielens_ready(folder: Path) -> bool:
     return True
 
 
+def open_movielens(folder: Path, db: Path):
+    """The benchmark's database `db` with MovieLens-100k from `folder` imported and its texts
+    embedded (`prepare`); None (after saying how to fetch it) when MovieLens is absent."""
+    if not movielens_ready(folder):
+        return None
+    from recsys.store import Store
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(db)
+    prepare(store, folder)
+    return store
+
+
 def prepare(store, folder: Path) -> None:
     """Import MovieLens (catalog, positives >= 4 stars) and embed its texts, once."""
     from recsys import usecases
@@ -189,15 +202,11 @@ def main(argv=None) -> int:
                              "with item vectors); picking the best on test would flatter it")
     parser.add_argument("--out", type=Path, help="write the rows and the machine state as JSON")
     args = parser.parse_args(argv)
-    if not movielens_ready(args.movielens):
-        return 2
-    from recsys.store import Store
-
-    args.db.parent.mkdir(parents=True, exist_ok=True)
     before = machine_state()
-    store = Store(args.db)
+    store = open_movielens(args.movielens, args.db)
+    if store is None:
+        return 2
     try:
-        prepare(store, args.movielens)
         t0 = time.perf_counter()
         rows = run(store, args.seeds, args.models)
         rows += category_knn(store, args.seeds)

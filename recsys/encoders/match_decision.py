@@ -48,7 +48,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .match_threshold import DEFAULT_FALSE_ALARM, DEFAULT_SAMPLE, EXACT, K, MIN_ITEMS, \
-    _quantiles
+    _quantiles, simulated_queries
 
 FEATURES = ("best", "mean10", "spread", "agree", "centroid_gap", "centroid_margin")
 TEXT_FEATURES = ("text_max", "text_margin", "text_agree", "text_raw")
@@ -317,21 +317,7 @@ def calibration_queries(vectors: np.ndarray, labels: np.ndarray, cent: TypeCentr
     """Features of the simulated in-catalog (leave one out) and off-catalog (leave the type out)
     queries of a catalog: (x_in, x_off); with `texts`, `TEXT_FEATURES` appended (the left-out
     type out of the softmax for off-catalog queries)."""
-    n = len(vectors)
-    rng = np.random.default_rng(seed)
-    q_in = rng.choice(n, size=min(sample, n), replace=False)
-    typed = np.flatnonzero(labels != "")
-    q_off = rng.choice(typed, size=min(sample, len(typed)), replace=False)
-
-    def leave_one_out(a, b):
-        rows = q_in[a:b]
-        mask = np.zeros((len(rows), n), bool)
-        mask[np.arange(len(rows)), rows] = True
-        return mask
-
-    def without_type(a, b):
-        return labels[None, :] == labels[q_off[a:b]][:, None]
-
+    q_in, q_off, leave_one_out, without_type = simulated_queries(labels, sample, seed)
     feats = []
     for q, exclude, csims in (
             (q_in, leave_one_out, cent.sims(vectors[q_in], leave_out=labels[q_in])),

@@ -113,6 +113,30 @@ def _quantiles(x: np.ndarray) -> dict[str, float]:
                                                                       0.95)}
 
 
+def simulated_queries(labels: np.ndarray, sample: int, seed: int):
+    """The calibration's simulated queries over a catalog whose article types are `labels`
+    (object array, "" for none): (q_in, q_off, leave_one_out, without_type). `q_in`: up to
+    `sample` catalog photos searched without themselves (in-catalog queries); `q_off`: up to
+    `sample` typed photos searched with their whole type removed (off-catalog queries); the two
+    functions give the exclusion mask of rows [a, b) of each (for `top_k`)."""
+    n = len(labels)
+    rng = np.random.default_rng(seed)
+    q_in = rng.choice(n, size=min(sample, n), replace=False)
+    typed = np.flatnonzero(labels != "")
+    q_off = rng.choice(typed, size=min(sample, len(typed)), replace=False)
+
+    def leave_one_out(a, b):
+        rows = q_in[a:b]
+        mask = np.zeros((len(rows), n), bool)
+        mask[np.arange(len(rows)), rows] = True
+        return mask
+
+    def without_type(a, b):
+        return labels[None, :] == labels[q_off[a:b]][:, None]
+
+    return q_in, q_off, leave_one_out, without_type
+
+
 def calibrate_match_threshold(vectors: np.ndarray, labels: Sequence[str],
                               false_alarm: float = DEFAULT_FALSE_ALARM,
                               sample: int = DEFAULT_SAMPLE, seed: int = 0, k: int = K
@@ -128,20 +152,7 @@ def calibrate_match_threshold(vectors: np.ndarray, labels: Sequence[str],
     types = sorted({t for t in labels if t})
     if n < MIN_ITEMS or len(types) < 2:
         return None
-    rng = np.random.default_rng(seed)
-    q_in = rng.choice(n, size=min(sample, n), replace=False)
-    typed = np.flatnonzero(labels != "")
-    q_off = rng.choice(typed, size=min(sample, len(typed)), replace=False)
-
-    def leave_one_out(a, b):
-        rows = q_in[a:b]
-        mask = np.zeros((len(rows), n), bool)
-        mask[np.arange(len(rows)), rows] = True
-        return mask
-
-    def without_type(a, b):
-        return labels[None, :] == labels[q_off[a:b]][:, None]
-
+    q_in, q_off, leave_one_out, without_type = simulated_queries(labels, sample, seed)
     s_in = top_k_mean(vectors[q_in], vectors, leave_one_out, k)
     s_off = top_k_mean(vectors[q_off], vectors, without_type, k)
     s_off = s_off[np.isfinite(s_off)]

@@ -1,4 +1,5 @@
-"""Catalog: browse products with filters, or search them by meaning with the CLIP text tower."""
+"""Catalog: browse products with filters, or search them by meaning (the CLIP text tower's vector of
+the words against the products' photo and text vectors)."""
 
 import math
 
@@ -10,7 +11,8 @@ from recsys.search.facets import item_label
 from ui import components, personal, resources, state
 
 components.page_setup("Catalog", "Browse the products, filter them, or describe what you want "
-                                 "in words: the CLIP text encoder ranks the photos by meaning.")
+                                 "in words: the products whose photos and descriptions are closest in "
+                                 "meaning come first.")
 dataset = components.require_dataset()
 store = resources.get_store()
 offered = usecases.search_facets(store, dataset)     # counted by the database, cached
@@ -21,8 +23,8 @@ if not store.item_count(dataset):
 with st.container(border=True):
     query = st.text_input("Search by meaning", placeholder="e.g. red summer dress, black leather "
                           "boots, a watch with a white dial", key="cat_query",
-                          help="Encoded by the CLIP text tower and compared with every product's "
-                               "photo and text vectors.")
+                          help="Your words are turned into numbers (a vector) by the shop's text "
+                               "model and compared with every product's photo and description.")
     cols = st.columns(len(offered.facets) + 1 if offered.facets else 1)
     chosen = {}
     for col, (column, (label, values)) in zip(cols, offered.facets.items()):

@@ -123,7 +123,7 @@ def headline_tiles(overall: pd.DataFrame, k: int, baseline: str | None
         best_fusion = max(fusion, key=lambda m: ndcg.loc[m, "value"])
         row = ndcg.loc[best_fusion]
         if pd.notna(row["gain"]):
-            tiles[2] = Tile("Combined model's gain", f"{row['gain']:+.1%}",
+            tiles[2] = Tile("Gain in ranking quality", f"{row['gain']:+.1%}",
                             f"{display_name(best_fusion)} · 95% CI {row['gain_low']:+.1%} to "
                             f"{row['gain_high']:+.1%} · {verdict(row['p_value'])} (p = "
                             f"{row['p_value']:.2g})",

@@ -124,7 +124,7 @@ def test_the_headline_tiles_show_best_baseline_and_fusion_gain():
     assert best.caption == "Combined: weighted blend · 95% CI 0.240–0.260"
     assert (base.label, base.value) == ("Baseline's quality (NDCG@20)", "0.200")
     assert base.caption.startswith("Behaviour: EASE: the baseline")
-    assert (gain.label, gain.value) == ("Combined model's gain", "+25.0%")
+    assert (gain.label, gain.value) == ("Gain in ranking quality", "+25.0%")
     assert gain.caption == ("Combined: weighted blend · 95% CI +20.0% to +30.0% · significant "
                             "(p = 0.001)")
     assert gain.help

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import zipfile
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from recsys import usecases
@@ -42,15 +41,7 @@ from recsys.recommend.training import train_model
 from recsys.store import Store
 
 from ..evil_files import RunsCode
-
-SCALE = float(os.environ.get("RECSYS_FUZZ_SCALE", "1"))
-FUZZ = settings(deadline=None, derandomize=SCALE == 1, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
-
-
-def examples(n: int) -> settings:
-    return settings(FUZZ, max_examples=max(1, int(n * SCALE)))
+from ..fuzz_helpers import examples
 
 
 @pytest.fixture(scope="module")

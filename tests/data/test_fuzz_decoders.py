@@ -17,12 +17,11 @@ Derandomized and bounded to a few tens of seconds per boundary in the default ru
 from __future__ import annotations
 
 import io
-import os
 import struct
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -31,18 +30,11 @@ from recsys.data.images import WORK_SIDE, ImageError, load_image
 from recsys.data.video import FRAME_SIDE, VideoError, sample_frames
 
 from ..decode_attacks import big_tile_tiff, flat_jpeg, growing_video, many_scans_jpeg
+from ..fuzz_helpers import examples, flip_cut_insert
 
 pytestmark = pytest.mark.filterwarnings("ignore:Truncated File Read:UserWarning")
 
-SCALE = float(os.environ.get("RECSYS_FUZZ_SCALE", "1"))
-FUZZ = settings(deadline=None, derandomize=SCALE == 1, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
 AWKWARD = [0, 1, 2, 15, 16, 255, 256, 4097, 16_000, 32_767, 65_535, 2**31 - 1, 2**32 - 1]
-
-
-def examples(n: int) -> settings:
-    return settings(FUZZ, max_examples=max(1, int(n * SCALE)))
 
 
 def within_budget(kind: str, before: sandbox.Reply | None) -> None:
@@ -80,14 +72,7 @@ def damaged(draw, seeds: dict[str, bytes], head: int = 512) -> bytes:
         data[at:at + width] = struct.pack(order + ("H" if width == 2 else "I"), value)
     if gentle:
         return bytes(data)
-    for _ in range(draw(st.integers(0, 4))):
-        data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
-    if draw(st.booleans()):
-        data = data[:draw(st.integers(0, len(data)))]
-    if draw(st.booleans()):
-        at = draw(st.integers(0, len(data)))
-        data[at:at] = draw(st.binary(max_size=40))
-    return bytes(data)
+    return flip_cut_insert(draw, data, 4)
 
 
 # -- photos ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -39,19 +39,12 @@ from recsys.data.readers import read_table
 from recsys.data.uploads import extract_images
 from recsys.store import Store
 
+from ..fuzz_helpers import examples, flip_cut_insert
 from ..import_helpers import snapshot
 
 # PIL warns (UserWarning "Truncated File Read") about some damaged TIFFs it then refuses
 pytestmark = pytest.mark.filterwarnings("ignore:Truncated File Read:UserWarning")
 
-SCALE = float(os.environ.get("RECSYS_FUZZ_SCALE", "1"))
-FUZZ = settings(deadline=None, derandomize=SCALE == 1, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
-
-
-def examples(n: int) -> settings:
-    return settings(FUZZ, max_examples=max(1, int(n * SCALE)))
 
 
 @pytest.fixture(scope="module")
@@ -222,15 +215,7 @@ SEEDS = {f"{fmt}-{mode}": _encoded(fmt, mode, (37, 23)) for fmt, mode in
 def damaged(draw, seeds: dict[str, bytes]) -> bytes:
     """A valid file with a few bytes changed, a cut, or bytes inserted."""
     data = bytearray(seeds[draw(st.sampled_from(sorted(seeds)))])
-    for _ in range(draw(st.integers(0, 6))):
-        at = draw(st.integers(0, len(data) - 1))
-        data[at] = draw(st.integers(0, 255))
-    if draw(st.booleans()):
-        data = data[:draw(st.integers(0, len(data)))]
-    if draw(st.booleans()):
-        at = draw(st.integers(0, len(data)))
-        data[at:at] = draw(st.binary(max_size=40))
-    return bytes(data)
+    return flip_cut_insert(draw, data, 6)
 
 
 @given(data=st.one_of(st.binary(max_size=300), damaged(SEEDS)))

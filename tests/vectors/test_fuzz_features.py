@@ -20,7 +20,8 @@ from recsys.core.errors import RecsysError
 from recsys.data.report import DataImportError
 from recsys.store import Store
 
-from ..data.test_fuzz_decoders import AWKWARD, damaged, examples, outcome, within_budget
+from ..data.test_fuzz_decoders import AWKWARD, damaged, outcome, within_budget
+from ..fuzz_helpers import examples
 from ..import_helpers import snapshot
 
 

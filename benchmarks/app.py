@@ -173,6 +173,9 @@ def main() -> None:
     ap.add_argument("--photo", nargs="+", help="query photos for visual search (default: two demo "
                                            "photos)")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--save-as", metavar="NAME",
+                    help="file name under benchmarks/results/ for --stages / --fresh / "
+                         "--first-upload (default: the committed names)")
     ap.add_argument("--stages", action="store_true",
                     help="only time the first start's set-up by stage, in process (no browser)")
     ap.add_argument("--prepare", metavar="DATASET",
@@ -187,13 +190,13 @@ def main() -> None:
     args = ap.parse_args()
     if args.first_upload:
         first_upload(args.first_upload, args.repeat, args.photo, Path(
-            os.environ.get("RECSYS_DB", ROOT / "data" / "recsys.duckdb")))
+            os.environ.get("RECSYS_DB", ROOT / "data" / "recsys.duckdb")), args.save_as)
         return
     if args.home_items:
         home_at_scale(args.home_items)
         return
     if args.stages:
-        setup_stages()
+        setup_stages(args.save_as or True)
         return
     if args.prepare:
         prepare(args.prepare, Path(os.environ.get("RECSYS_DB", ROOT / "data" / "recsys.duckdb")))
@@ -253,7 +256,8 @@ def main() -> None:
           "browser themselves load it by about 1)")
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    name = "app-fresh.json" if args.fresh else f"app-{args.dataset or 'active'}.json"
+    name = args.save_as or ("app-fresh.json" if args.fresh else
+                            f"app-{args.dataset or 'active'}.json")
     (results / name).write_text(json.dumps(out, indent=2))
     print(f"saved {results / name}")
 
@@ -272,7 +276,8 @@ SETTINGS = {"shipped": (),
             "file watcher on": ("--server.fileWatcherType", "auto")}   # streamlit's default
 
 
-def first_upload(rounds: int, repeat: int, photos: list[str] | None, db: Path) -> dict:
+def first_upload(rounds: int, repeat: int, photos: list[str] | None, db: Path,
+                 save_as: str | None = None) -> dict:
     """A new visitor's first uploads, as they happen: a new server, Home, then Visual search
     (its script run loads and warms the query path), then `repeat` uploads of different
     photos. Per upload: seconds until the results are drawn and until the run has ended.
@@ -313,8 +318,9 @@ def first_upload(rounds: int, repeat: int, photos: list[str] | None, db: Path) -
           f"{out['load_average_at_start']}, at end {out['load_average_1_5_15_min']}")
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    (results / "app-first-upload.json").write_text(json.dumps(out, indent=2))
-    print(f"saved {results / 'app-first-upload.json'}")
+    name = save_as or "app-first-upload.json"
+    (results / name).write_text(json.dumps(out, indent=2))
+    print(f"saved {results / name}")
     return out
 
 
@@ -401,10 +407,11 @@ class StageClock:
     def __init__(self, top: tuple[str, ...] = (), live: bool = False):
         self.top_stages, self.live = top, live
         self.spans: dict[str, float] = {}
-        self.top, self.sub, self.t = "", "", 0.0
+        self.cpu: dict[str, float] = {}      # this process's CPU seconds (all threads) per stage
+        self.top, self.sub, self.t, self.c = "", "", 0.0, 0.0
 
     def __call__(self, p) -> None:
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.process_time()
         if p.stage in self.top_stages:
             self.top, key = p.stage, p.stage
         elif p.stage == "done" and p.message == "ready":
@@ -415,13 +422,14 @@ class StageClock:
             return
         if self.sub:
             self.spans[self.sub] = self.spans.get(self.sub, 0.0) + now - self.t
+            self.cpu[self.sub] = self.cpu.get(self.sub, 0.0) + cpu - self.c
             if self.live:
                 print(f"  {self.sub:<34} {self.spans[self.sub]:7.1f} s  (load "
                       f"{os.getloadavg()[0]:.1f})", flush=True)
-        self.sub, self.t = key, now
+        self.sub, self.t, self.c = key, now, cpu
 
 
-def setup_stages(save: bool = True) -> dict:
+def setup_stages(save: bool | str = True) -> dict:
     """The first start's set-up on a new database, in this process, timed by stage (the time
     from a stage's first progress report to the next stage's), with the load and the demo's
     quality numbers; printed, returned and (with `save`) written to
@@ -432,20 +440,28 @@ def setup_stages(save: bool = True) -> dict:
     from recsys.store import Store
     from recsys.usecases import set_up
 
-    out: dict = {"load_average_at_start": list(os.getloadavg())}
+    out: dict = {"load_average_at_start": list(os.getloadavg()),
+                 "heavy_modules_before": _heavy_modules()}
     tmp = tempfile.TemporaryDirectory()
     store = Store(Path(tmp.name) / "recsys.duckdb")
     progress = StageClock(("demo", "encoder", "model", "evaluation"))
     spans = progress.spans
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     set_up(store, progress=progress)
     out["total_s"] = time.perf_counter() - t0
+    out["total_cpu_s"] = time.process_time() - c0
     out["stages_s"] = spans
-    print(f"first start's set-up, in process: {out['total_s']:.1f} s")
+    out["stages_cpu_s"] = progress.cpu
+    out["heavy_modules_after"] = _heavy_modules()
+    print(f"first start's set-up, in process: {out['total_s']:.1f} s "
+          f"({out['total_cpu_s']:.1f} s of CPU, all threads)")
+    print(f"  {'stage':<34} {'wall':>6}   {'CPU':>6}")
     for key, sec in spans.items():
         if sec >= 0.05:
-            print(f"  {key:<34} {sec:6.1f} s")
+            print(f"  {key:<34} {sec:6.1f} s {progress.cpu.get(key, 0.0):6.1f} s")
+    print(f"  heavy libraries imported: before {out['heavy_modules_before'] or 'none'}, "
+          f"after {out['heavy_modules_after'] or 'none'}")
     out.update(_demo_quality(store))
     store.close()
     out["load_average_1_5_15_min"] = list(os.getloadavg())
@@ -454,9 +470,18 @@ def setup_stages(save: bool = True) -> dict:
     if save:
         results = ROOT / "benchmarks" / "results"
         results.mkdir(parents=True, exist_ok=True)
-        (results / "app-setup-stages.json").write_text(json.dumps(out, indent=2))
-        print(f"saved {results / 'app-setup-stages.json'}")
+        name = save if isinstance(save, str) else "app-setup-stages.json"
+        (results / name).write_text(json.dumps(out, indent=2))
+        print(f"saved {results / name}")
     return out
+
+
+HEAVY = ("torch", "torch._dynamo", "open_clip", "timm", "torchvision", "transformers")
+
+
+def _heavy_modules() -> list[str]:
+    """Which of the slow-to-import libraries this process has imported."""
+    return [m for m in HEAVY if m in sys.modules]
 
 
 def prepare(dataset: str, db: Path) -> dict:

@@ -9,7 +9,7 @@ scored against any photo, which is why it generalises to article types no alignm
 
 `ConseHead` (an `nn.Module`: importing this module imports torch) turns pooled image features
 into that vector; it is the `conse` encoder's image head and the ConSE block of catalog-clip
-(see `hybrid.py`). The ImageNet class names come with timm (`timm.data.ImageNetInfo`), offline.
+(see `hybrid.py`). The ImageNet class names come with timm (its `data/_info` files), offline.
 """
 
 from __future__ import annotations
@@ -35,10 +35,25 @@ TOP_K = 10
 def imagenet_class_names() -> tuple[str, ...]:
     """The 1,000 ImageNet-1k class names in classifier order with their synonyms ("jean, blue
     jean, denim"), as in the ConSE baseline of issue 15 (the first name alone scores the same
-    on the validation types)."""
-    from timm.data import ImageNetInfo
+    on the validation types). Read from timm's own data files (`timm/data/_info`) without
+    importing timm, which would import torchvision and torch._dynamo: seconds of CPU on a first
+    start. The same list as `timm.data.ImageNetInfo().label_descriptions()` (tested)."""
+    import csv
+    import importlib.util
 
-    names = ImageNetInfo().label_descriptions(detailed=False)
+    spec = importlib.util.find_spec("timm")
+    if spec is None or not spec.submodule_search_locations:
+        raise EncoderError("timm is not installed (it ships the ImageNet class names): "
+                           "`pip install -r requirements.txt`.")
+    info = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info"
+    try:
+        synsets = (info / "imagenet_synsets.txt").read_text(encoding="utf-8").splitlines()
+        lemmas = dict(csv.reader((info / "imagenet_synset_to_lemma.txt").read_text(
+            encoding="utf-8").splitlines(), delimiter="\t"))
+        names = [lemmas[s] for s in synsets]
+    except (OSError, KeyError, ValueError) as exc:
+        raise EncoderError("timm's ImageNet class names are missing or incomplete; reinstall "
+                           "timm (`pip install --force-reinstall timm`).") from exc
     if len(names) != N_IMAGENET:
         raise EncoderError(f"timm lists {len(names)} ImageNet classes, expected {N_IMAGENET}.")
     return tuple(str(n).strip() for n in names)

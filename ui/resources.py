@@ -111,10 +111,13 @@ def _jpeg_uri(img, size: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-HEAVY_MODULES = ("torch", "torchvision", "timm", "open_clip", "transformers", "faiss", "sklearn",
-                 "scipy.sparse", "plotly.graph_objects", "recsys.encoders", "recsys.models",
+HEAVY_MODULES = ("torch", "faiss", "sklearn", "scipy.sparse", "plotly.graph_objects",
+                 "recsys.encoders", "recsys.encoders.hybrid", "recsys.models",
                  "recsys.search.item_index", "recsys.usecases.search", "recsys.usecases.recommenders")
-"""What the server imports once before freezing its heap (see `settle_heap`)."""
+"""What the server imports once before freezing its heap (see `settle_heap`). Not torchvision,
+timm, open_clip or transformers: the app's own encoder does not use them
+(`recsys.encoders.lite_towers`), and importing them cost ~8-10 s of CPU, on the first start
+right after the set-up, before Home was drawn."""
 
 
 @st.cache_resource(show_spinner=False)

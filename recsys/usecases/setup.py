@@ -109,6 +109,11 @@ def set_up(store: Store, dataset: str | None = None, model: str | None = None,
             start = end
             return sub
 
+        if "demo" in steps and "encoder" in steps:
+            # the encoder's imports and weight files load while the demo is drawn
+            from recsys.encoders.preload import start_preload
+
+            start_preload()
         if "demo" in steps:
             sub = part("demo")
             report(sub, 0, 1, "drawing the demo catalog", stage="demo")

@@ -1,0 +1,40 @@
+"""The first start loads the encoder's code and weights while the demo is drawn."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from recsys.usecases import setup as setup_uc
+
+
+class Stop(Exception):
+    pass
+
+
+def test_set_up_starts_the_encoder_preload_before_drawing_the_demo(store, monkeypatch):
+    from recsys.encoders import preload
+
+    calls = []
+    monkeypatch.setattr(preload, "start_preload", lambda: calls.append("preload"))
+
+    def drawing(*args, **kwargs):
+        calls.append("demo")
+        raise Stop
+
+    monkeypatch.setattr(setup_uc, "init_demo", drawing)
+    with pytest.raises(Stop):
+        setup_uc.set_up(store)
+    assert calls == ["preload", "demo"]
+
+
+def test_preload_imports_the_encoder_and_reads_the_weights():
+    from recsys.encoders.preload import MODULES, preload, start_preload
+
+    assert preload() == []                   # nothing failed: every module, both weight files
+    assert all(name in sys.modules for name in MODULES)
+    thread = start_preload()
+    assert thread.daemon                     # never keeps a stopped process alive
+    thread.join(600)
+    assert not thread.is_alive()

@@ -198,8 +198,9 @@ def text_tokenizer(context_length: int):
 
     def tokenize(texts: list[str]):
         encoded = tok.encode_batch([str(t) for t in texts])
-        return torch.tensor([e.ids for e in encoded], dtype=torch.long).reshape(
-            len(encoded), -1)
+        if not encoded:
+            return torch.zeros((0, 0), dtype=torch.long)
+        return torch.tensor([e.ids for e in encoded], dtype=torch.long)
 
     tokenize.pad_token_id = pad_id  # type: ignore[attr-defined]
     return tokenize

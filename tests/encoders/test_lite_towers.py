@@ -43,6 +43,7 @@ def _randomise(model, seed: int = 0) -> None:
                 t.copy_(0.5 + r if name.endswith("running_var") else (r - 0.5) * 0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cfg", [TowerConfig(image_size=96, text_proj="mlp"),
                                  replace(default_tower(), image_size=96)],
                          ids=["linear-mlp", "default"])
@@ -78,6 +79,7 @@ def test_built_pretrained_like_open_clip_weights_and_random_state():
     assert all(torch.equal(old_sd[k], new_sd[k]) for k in old_sd)
 
 
+@pytest.mark.slow
 def test_open_clip_checkpoint_loads_with_the_same_vectors(tmp_path, monkeypatch):
     """A checkpoint saved from the open_clip model (as every checkpoint before this change
     was) loads into the plain-torch model and gives the same photo and text vectors."""
@@ -122,6 +124,7 @@ def test_imagenet_class_names_are_timms():
     assert list(imagenet_class_names()) == want
 
 
+@pytest.mark.slow
 def test_the_default_encoder_path_imports_no_open_clip():
     """Building the default (pretrained) catalog-clip model and encoding a photo and a text
     import none of open_clip, timm, torchvision, transformers or torch._dynamo (seconds of

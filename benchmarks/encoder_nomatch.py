@@ -15,6 +15,10 @@ single threshold `match_threshold` it replaced) are calibrated on the non-held-o
   vector: the shot fused with its grabcut crop, `benchmarks/phone_crop.py`), product in the
   catalog (should not fire) and its type removed (should): reported.
 
+Columns: the shipped decision (neighbours + type names + open vocabulary), "names only" (the
+decision before the open vocabulary) with the paired bootstrap CI of their difference, and the
+single threshold.
+
 The encoder is trained here from the cache (shipped settings, or --set) or a registered one is
 used (--encoder). `--store-vectors` writes its photo vectors into --db so that
 `python -m recsys eval-encoder --no-match --encoder <spec>` reads them (no second tower pass).
@@ -69,7 +73,7 @@ def main() -> None:
     from recsys.encoders.evaluate_phone import head_vectors
     from recsys.encoders.evaluate_nomatch import calibrate_both, decide, nomatch_rates, \
         single_close
-    from recsys.encoders.match_decision import type_texts_of
+    from recsys.encoders.match_decision import calibrate_match_model, type_texts_of
     from recsys.encoders.query_photo import fuse
 
     from phone_crop import crop_features
@@ -106,14 +110,24 @@ def main() -> None:
     out["metrics"], out["per_type"] = metrics, per_type
     print(f"{spec}: calibrated on {int((~heldout).sum()):,} photos, scored on "
           f"{int(heldout.sum()):,} held-out ones (false alarm {args.false_alarm}); fire rates:")
-    print(f"{'query':<36}{'shipped model':>15}{'single threshold':>18}")
+    print(f"{'query':<36}{'shipped model':>15}{'names only':>12}{'single threshold':>18}")
     for key in ("off_catalog", "catalog_new_product", "catalog_photo"):
-        print(f"{key:<36}{metrics['model:' + key]:>15.3f}{metrics['threshold:' + key]:>18.3f}")
+        names = metrics.get("names:" + key, float("nan"))
+        print(f"{key:<36}{metrics['model:' + key]:>15.3f}{names:>12.3f}"
+              f"{metrics['threshold:' + key]:>18.3f}")
+    for key in ("off_catalog", "catalog_new_product"):
+        if f"model_vs_names:{key}" in metrics:
+            print(f"  shipped minus names only, {key}: {metrics['model_vs_names:' + key]:+.3f} "
+                  f"[{metrics['model_vs_names:' + key + '_lo']:+.3f}, "
+                  f"{metrics['model_vs_names:' + key + '_hi']:+.3f}] (paired bootstrap 95%)")
     # phone shots of the first 500 held-out products (visual search's vector: the shot fused
     # with its crop), product in the catalog and its type removed
     if cached.families:
         model, _, single, cent = calibrate_both(vec, labels, heldout, args.false_alarm, 0,
                                                 texts, validation)
+        names = calibrate_match_model(vec[~heldout], labels[~heldout], args.false_alarm,
+                                      texts=texts.without_open(),
+                                      validation=validation[~heldout])
         rows = np.flatnonzero(heldout)[:500]
         lab_r = labels[rows]
         none = None
@@ -130,6 +144,11 @@ def main() -> None:
                 "model:off_catalog": float((~decide(model, vec, labels, cent, q,
                                                     own_type, remove=lab_r,
                                                     texts=texts))[typed].mean()),
+                "names:in_catalog": float((~decide(names, vec, labels, cent, q, none,
+                                                   texts=texts)).mean()),
+                "names:off_catalog": float((~decide(names, vec, labels, cent, q,
+                                                    own_type, remove=lab_r,
+                                                    texts=texts))[typed].mean()),
                 "threshold:in_catalog": float((~single_close(single, vec, q, none)).mean()),
                 "threshold:off_catalog": float((~single_close(single, vec, q,
                                                               own_type))[typed].mean())}
@@ -137,11 +156,13 @@ def main() -> None:
         print(f"phone shots ({len(rows)} held-out products x {len(phone)} families):")
         for key in ("in_catalog", "off_catalog"):
             print(f"  {key:<34}{np.mean([v['model:' + key] for v in phone.values()]):>15.3f}"
+                  f"{np.mean([v['names:' + key] for v in phone.values()]):>12.3f}"
                   f"{np.mean([v['threshold:' + key] for v in phone.values()]):>18.3f}  "
                   + ", ".join(f"{f} {v['model:' + key]:.2f}" for f, v in phone.items()))
     print("  per type (off-catalog, shipped):", {t: round(v, 2) for t, v in per_type.items()})
     out["load_end"] = os.getloadavg()
-    print(f"load {out['load_start'][0]:.1f} -> {out['load_end'][0]:.1f}")
+    print(f"load {out['load_start'][0]:.1f} -> {out['load_end'][0]:.1f} "
+          f"(1/5/15-min averages at the end: {', '.join(f'{x:.1f}' for x in out['load_end'])})")
     Path(args.out).write_text(json.dumps(out, indent=1, default=float))
     print("wrote", args.out)
 

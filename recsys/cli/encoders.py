@@ -402,18 +402,30 @@ def _eval_no_match(ctx: Context) -> Result:
     lines = [f"{ev.encoder}: \"no close match\" calibrated on {ev.n_calibration:,} photos of "
              f"'{dataset}' (false alarm {ev.false_alarm:g}), scored on the {ev.n_queries:,} "
              f"held-out photos it never saw; share told \"no close match\":",
-             f"{'query':<42}{'shipped':>9}{'neighbours':>12}{'threshold':>11}{'target':>9}"]
+             f"{'query':<42}{'shipped':>9}{'names only':>12}{'neighbours':>12}"
+             f"{'threshold':>11}{'target':>9}"]
     for key, label, target in NO_MATCH_ROWS:
-        plain = m.get("neighbours:" + key)
+        cells = [m.get(f"{kind}:{key}") for kind in ("names", "neighbours")]
         lines.append(f"{label:<42}{m['model:' + key]:>9.3f}"
-                     f"{'-' if plain is None else format(plain, '.3f'):>12}"
-                     f"{m['threshold:' + key]:>11.3f}{target:>9}")
+                     + "".join(f"{'-' if c is None else format(c, '.3f'):>12}" for c in cells)
+                     + f"{m['threshold:' + key]:>11.3f}{target:>9}")
+    for key, label, _ in NO_MATCH_ROWS:
+        if f"model_vs_names:{key}" in m:
+            diff = [m[f"model_vs_names:{key}{end}"] for end in ("", "_lo", "_hi")]
+            lines.append(f"shipped minus names only, {label.lower()}: {diff[0]:+.3f} "
+                         f"[{diff[1]:+.3f}, {diff[2]:+.3f}] (paired, 95%)")
     names = " and the encoder's confidence in the photo's type" \
         if m.get("model:uses_type_names") else ""
+    if m.get("model:uses_open_vocabulary"):
+        names += (" and whether the photo looks more like a product type the catalog lacks "
+                  "(a broad list of type names)")
     cut = f"cut-off on {int(m.get('model:n_cutoff', 0)):,} photos the encoder never trained on" \
         if m.get("model:cutoff_on_validation") else "cut-off on the calibration queries"
     lines.append(f"shipped: logistic decision over the 10 best scores, their types, the type "
-                 f"centroids{names} ({cut}); neighbours: the same without the type names, "
+                 f"centroids{names} ({cut}); "
+                 + ("names only: the same without the broad list; "
+                    if m.get("model:uses_open_vocabulary") else "")
+                 + "neighbours: the same without the type names, "
                  "cut-off on the calibration queries; threshold: mean of the 10 best scores")
     worst = sorted(ev.per_type.items(), key=lambda kv: kv[1])[:5]
     if worst:

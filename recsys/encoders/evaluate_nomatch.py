@@ -13,8 +13,11 @@ catalog), then scored on the held-out photos, which it never saw:
   hit): should not.
 
 Three decisions are reported side by side, each at the same calibrated false-alarm rate:
-``model`` (`match_decision` with the encoder's confidence in the photo's type, `TypeTexts`, and
-its cut-off taken on the encoder's validation photos, which it never trained on),
+``model`` (`match_decision` with the encoder's confidence in the photo's type and the
+open-vocabulary evidence, `TypeTexts` with `product_types.PRODUCT_TYPES`, and its cut-off
+taken on the encoder's validation photos, which it never trained on), ``names`` (the same
+without the open vocabulary: the decision before it, with paired bootstrap CIs of the
+difference, ``model_vs_names:*``),
 ``neighbours`` (`match_decision` from the neighbours and type centroids only, cut-off on the
 calibration queries: the previous decision) and ``threshold`` (`match_threshold`, the single
 cut-off on the mean of the 10 best scores). Without type texts or validation photos ``model``
@@ -63,8 +66,10 @@ def decide(model, vectors: np.ndarray, labels: np.ndarray, cent: TypeCentroids,
     (`TypeCentroids.sims`); `texts` the catalog's type names when the model uses them."""
     s, r = top_k(queries, vectors, exclude, model.k)
     lab = np.where(r >= 0, labels[np.maximum(r, 0)], "")
-    text = texts.features(queries, lab[:, 0], remove) \
-        if model.uses_text and texts is not None else None
+    text = None
+    if model.uses_text and texts is not None:
+        text = (texts if model.uses_open else texts.without_open()).features(
+            queries, lab[:, 0], remove)
     return model.decide(s, lab, cent.sims(queries, remove, leave_out), cent.spread, text)[0]
 
 
@@ -91,6 +96,20 @@ def single_close(single, vectors: np.ndarray, queries: np.ndarray, exclude) -> n
     """Whether each query has a close match by the single threshold (`match_threshold`)."""
     s, _ = top_k(queries, vectors, exclude, single.k)
     return np.array([single.is_close_match(r[np.isfinite(r)]) for r in s], dtype=bool)
+
+
+def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0, draws: int = 2000
+                      ) -> tuple[float, float, float]:
+    """Mean of `a` minus mean of `b` (two decisions' fire flags on the same queries) and its
+    95% paired bootstrap interval."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    d = a - b
+    boot = d[rng.integers(0, len(d), size=(draws, len(d)))].mean(axis=1)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    return float(d.mean()), float(lo), float(hi)
 
 
 def nomatch_rates(vectors: np.ndarray, labels: Sequence[str], heldout: np.ndarray,
@@ -126,7 +145,24 @@ def nomatch_rates(vectors: np.ndarray, labels: Sequence[str], heldout: np.ndarra
     t_off = single_close(single, vectors, vectors[held], own_type)
     t_new = single_close(single, vectors, vectors[held], itself)
     t_own = single_close(single, vectors, vectors[held], None)
-    metrics = {
+    metrics = {}
+    if texts is not None and texts.open_names:      # the previous decision: names, no open list
+        names = calibrate_match_model(vectors[~heldout], labels[~heldout], false_alarm,
+                                      seed=seed, texts=texts.without_open(),
+                                      validation=None if validation is None else
+                                      np.asarray(validation, bool)[~heldout])
+        n_off = decide(names, vectors, labels, cent, vectors[held], own_type, remove=lab_h,
+                       texts=texts)
+        n_new = decide(names, vectors, labels, cent, vectors[held], itself, leave_out=lab_h,
+                       texts=texts)
+        metrics.update({"names:off_catalog": float((~n_off[typed]).mean()),
+                        "names:catalog_new_product": float((~n_new).mean())})
+        for key, a, b in (("off_catalog", ~off_close[typed], ~n_off[typed]),
+                          ("catalog_new_product", ~new_close, ~n_new)):
+            diff, lo, hi = paired_difference(a, b, seed)
+            metrics.update({f"model_vs_names:{key}": diff, f"model_vs_names:{key}_lo": lo,
+                            f"model_vs_names:{key}_hi": hi})
+    metrics.update({
         "model:off_catalog": float((~off_close[typed]).mean()),
         "model:catalog_new_product": float((~new_close).mean()),
         "model:catalog_photo": float((~own_close).mean()),
@@ -146,7 +182,8 @@ def nomatch_rates(vectors: np.ndarray, labels: Sequence[str], heldout: np.ndarra
         "threshold:calibration_off_fire": single.off_fire_rate,
         "threshold:value": single.threshold,
         "model:cutoff": model.cutoff,
-    }
+        "model:uses_open_vocabulary": float(model.uses_open),
+    })
     per_type = {t: float((~off_close[lab_h == t]).mean()) for t in sorted(set(lab_h[typed]))
                 if (lab_h == t).sum() >= MIN_PER_TYPE}
     return metrics, per_type

@@ -53,6 +53,9 @@ from .match_threshold import DEFAULT_FALSE_ALARM, DEFAULT_SAMPLE, EXACT, K, MIN_
 FEATURES = ("best", "mean10", "spread", "agree", "centroid_gap", "centroid_margin")
 TEXT_FEATURES = ("text_max", "text_margin", "text_agree", "text_raw")
 """With the catalog's type names (`TypeTexts`): the encoder's confidence in the photo's type."""
+OPEN_FEATURES = ("open_gap", "open_mass")
+"""With a broad list of product-type names besides the catalog's (`TypeTexts.open_names`,
+`product_types.PRODUCT_TYPES`): whether the photo looks more like a kind the catalog lacks."""
 TEXT_SCALE = 50.0            # softmax temperature of the type-name cosines (CLIP-style logit scale)
 MIN_VALIDATION = 20          # fewer validation photos: the cut-off is taken on the calibration
 
@@ -145,18 +148,81 @@ class TypeTexts:
     types: list[str]
     vectors: np.ndarray
     scale: float = TEXT_SCALE
+    open_names: list[str] = field(default_factory=list)
+    open_vectors: np.ndarray | None = None
 
     def __post_init__(self):
+        from .product_types import normalise_type
+
         v = np.asarray(self.vectors, dtype=np.float64)
         if v.ndim != 2 or len(v) != len(self.types):
             raise ValueError("one type-name vector per type")
-        self.vectors = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        self.vectors = _unit_rows(v)
         self.types = [str(t) for t in self.types]
+        self.open_names = [str(n) for n in self.open_names]
+        if self.open_names:
+            o = np.asarray(self.open_vectors, dtype=np.float64)
+            if o.ndim != 2 or len(o) != len(self.open_names) or o.shape[1] != v.shape[1]:
+                raise ValueError("one vector per open-vocabulary name, as wide as the types'")
+            self.open_vectors = _unit_rows(o)
+            own = [normalise_type(t) for t in self.types]
+            # [open names, types]: the catalog type that open name stands for
+            self._same = np.array([[normalise_type(n) == t for t in own]
+                                   for n in self.open_names], dtype=bool)
+        else:
+            self.open_vectors = None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The columns `features` returns."""
+        return TEXT_FEATURES + (OPEN_FEATURES if self.open_names else ())
+
+    def without_open(self) -> "TypeTexts":
+        """The same type names without the open vocabulary (the previous decision)."""
+        return TypeTexts(self.types, self.vectors, self.scale)
 
     def features(self, queries: np.ndarray, best: Sequence[str],
                  remove: Sequence[str] | None = None) -> np.ndarray:
-        """[m, len(TEXT_FEATURES)]; `best[i]`: the type of query i's best photo neighbour;
-        `remove[i]`: a type the catalog lacks for query i (out of its softmax)."""
+        """[m, len(feature_names)]; `best[i]`: the type of query i's best photo neighbour;
+        `remove[i]`: a type the catalog lacks for query i (out of its softmax). With
+        `open_names`, `OPEN_FEATURES` follow (`open_features`)."""
+        closed = self._closed_features(queries, best, remove)
+        if not self.open_names:
+            return closed
+        return np.hstack([closed, self.open_features(queries, remove)])
+
+    def open_features(self, queries: np.ndarray, remove: Sequence[str] | None = None
+                      ) -> np.ndarray:
+        """[m, 2]: ``open_gap``, the photo's best cosine with an open-vocabulary name the
+        catalog does not have minus its best cosine with a catalog type name, and
+        ``open_mass``, the probability of those names in one softmax (at `scale`) over both
+        lists. An open name the catalog has (same name, `product_types.normalise_type`) counts
+        as the catalog's; `remove[i]`: a type the catalog lacks for query i."""
+        q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
+        cat = q @ self.vectors.T
+        opn = q @ self.open_vectors.T
+        out = np.zeros((len(q), 2))
+        col = {t: i for i, t in enumerate(self.types)}
+        gone = [col.get(str(t)) if remove is not None else None
+                for t in (remove if remove is not None else [None] * len(q))]
+        for key in set(gone):
+            rows = np.array([i for i, g in enumerate(gone) if g == key])
+            sold = np.ones(len(self.types), bool)
+            if key is not None:
+                sold[key] = False
+            lacks = ~self._same[:, sold].any(axis=1)          # open names the catalog lacks
+            c, o = cat[np.ix_(rows, np.flatnonzero(sold))], opn[:, lacks][rows]
+            if o.shape[1] == 0 or c.shape[1] == 0:
+                continue
+            logits = self.scale * np.hstack([c, o])
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            out[rows, 0] = o.max(axis=1) - c.max(axis=1)
+            out[rows, 1] = p[:, c.shape[1]:].sum(axis=1) / p.sum(axis=1)
+        return out
+
+    def _closed_features(self, queries: np.ndarray, best: Sequence[str],
+                         remove: Sequence[str] | None = None) -> np.ndarray:
         q = np.atleast_2d(np.asarray(queries, dtype=np.float64))
         cos = q @ self.vectors.T
         logits = self.scale * cos
@@ -177,6 +243,10 @@ class TypeTexts:
         p /= p.sum(axis=1, keepdims=True)
         top2 = -np.partition(-p, 1, axis=1)[:, :2]
         return np.column_stack([top2[:, 0], top2[:, 0] - top2[:, 1], agree, raw])
+
+
+def _unit_rows(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
 def query_features(scores: np.ndarray, labels: np.ndarray, centroid_sims: np.ndarray,
@@ -247,7 +317,8 @@ class MatchModel:
         known = set(cls.__dataclass_fields__)
         kept = {k: v for k, v in data.items() if k in known}
         kept["features"] = tuple(kept.get("features", FEATURES))
-        if kept["features"] not in (FEATURES, FEATURES + TEXT_FEATURES):
+        if kept["features"] not in (FEATURES, FEATURES + TEXT_FEATURES,
+                                    FEATURES + TEXT_FEATURES + OPEN_FEATURES):
             return None                          # saved by another version: calibrate again
         return cls(**kept)
 
@@ -263,7 +334,12 @@ class MatchModel:
     @property
     def uses_text(self) -> bool:
         """Whether the decision needs the catalog's type-name vectors (`TypeTexts`)."""
-        return tuple(self.features) == FEATURES + TEXT_FEATURES
+        return len(tuple(self.features)) > len(FEATURES)
+
+    @property
+    def uses_open(self) -> bool:
+        """Whether it also needs the open-vocabulary names (`TypeTexts.open_names`)."""
+        return tuple(self.features)[-len(OPEN_FEATURES):] == OPEN_FEATURES
 
     def decide(self, scores: np.ndarray, labels: np.ndarray, centroid_sims: np.ndarray,
                spread: np.ndarray, text: np.ndarray | None = None
@@ -363,7 +439,7 @@ def calibrate_match_model(vectors: np.ndarray, labels: Sequence[str],
                        mean=[float(m) for m in mean], scale=[float(s) for s in scale],
                        cutoff=0.0, false_alarm=float(false_alarm), in_fire_rate=0.0,
                        off_fire_rate=0.0, n_in=len(x_in), n_off=len(x_off), n_items=n, k=k,
-                       features=FEATURES + TEXT_FEATURES if texts is not None else FEATURES)
+                       features=FEATURES + (texts.feature_names if texts is not None else ()))
     z_in, z_off = model.log_odds(x_in), model.log_odds(x_off)
     val = np.flatnonzero(np.asarray(validation, bool)) if validation is not None else []
     if len(val) >= MIN_VALIDATION:
@@ -377,13 +453,27 @@ def calibrate_match_model(vectors: np.ndarray, labels: Sequence[str],
     return model
 
 
-def type_texts_of(encoder, types: Sequence[str]) -> TypeTexts:
-    """`TypeTexts` of a catalog's article `types` through `encoder.encode_texts`: the mean of
-    the zero-shot prompt ensemble (`captions.ZERO_SHOT_TEMPLATES`) per type."""
+def name_vectors(encoder, names: Sequence[str]) -> np.ndarray:
+    """[names, d] unit vectors of type names through `encoder.encode_texts`: the mean of the
+    zero-shot prompt ensemble (`captions.ZERO_SHOT_TEMPLATES`) per name."""
     from .captions import ZERO_SHOT_TEMPLATES, class_prompts
 
+    names = [str(t) for t in names]
+    prompts = [p for t in names for p in class_prompts(t, ZERO_SHOT_TEMPLATES)]
+    v = _unit_rows(np.asarray(encoder.encode_texts(prompts), dtype=np.float64))
+    return _unit_rows(v.reshape(len(names), len(ZERO_SHOT_TEMPLATES), -1).mean(axis=1))
+
+
+def type_texts_of(encoder, types: Sequence[str], open_vocabulary: bool = True) -> TypeTexts:
+    """`TypeTexts` of a catalog's article `types` through the encoder's text tower
+    (`name_vectors`), with the broad list `product_types.PRODUCT_TYPES` as its open vocabulary
+    (unless `open_vocabulary` is False)."""
+    from .product_types import PRODUCT_TYPES
+
     types = [str(t) for t in types]
-    prompts = [p for t in types for p in class_prompts(t, ZERO_SHOT_TEMPLATES)]
-    v = np.asarray(encoder.encode_texts(prompts), dtype=np.float64)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-    return TypeTexts(types, v.reshape(len(types), len(ZERO_SHOT_TEMPLATES), -1).mean(axis=1))
+    extra = [n for n in PRODUCT_TYPES if n not in types] if open_vocabulary else []
+    v = name_vectors(encoder, types + extra)
+    by_name = dict(zip(types + extra, v))
+    opn = list(PRODUCT_TYPES) if open_vocabulary else []
+    return TypeTexts(types, v[:len(types)], open_names=opn,
+                     open_vectors=np.stack([by_name[n] for n in opn]) if opn else None)

@@ -30,14 +30,13 @@ from typing import Any, Sequence
 import numpy as np
 
 from recsys.core.files import atomic_path
+from recsys.encoders.type_names import LABEL_COLUMNS, product_kinds  # noqa: F401 (re-exported)
 from recsys.search.hits import Hits
 from recsys.search.item_index import ItemIndex
 
 FILE = "match-threshold.json"
 MAX_CALIBRATED_ITEMS = 200_000
 """Above this many photos no threshold is calibrated (the page never says "no close match")."""
-LABEL_COLUMNS = ("article_type", "sub_category", "master_category")
-"""The catalog column whose values stand for "a kind of product", first one with two values."""
 
 
 @dataclass(frozen=True)
@@ -84,20 +83,6 @@ class CatalogMatch:
         return self.model.to_dict()
 
 
-def product_kinds(columns: "Any", item_ids: Sequence[str]) -> list[str] | None:
-    """Article types (or the first of `LABEL_COLUMNS` with two values or more) aligned with
-    `item_ids`, from a narrow catalog read (item_id plus those columns); None without any."""
-    frame = columns.set_index(columns["item_id"].astype(str))
-    for column in LABEL_COLUMNS:
-        if column not in frame:
-            continue
-        values = frame[column].reindex([str(i) for i in item_ids])
-        values = values.where(values.notna(), "").astype(str).str.strip()
-        if values[values != ""].nunique() >= 2:
-            return list(values)
-    return None
-
-
 def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Path | None,
                       token: str, texts: Any = None,
                       validation: Sequence[bool] | None = None) -> CatalogMatch | None:
@@ -116,14 +101,18 @@ def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Pa
     kinds = np.asarray([str(x) if x is not None else "" for x in labels], dtype=object)
     kinds = np.where(present, kinds, "")                 # no photo: never a neighbour's type
     centroids = TypeCentroids.of(index.image[rows], kinds[rows])
-    token = f"{token}:names" if texts is not None else token
+    from recsys.encoders.match_decision import FEATURES
+
+    wanted = FEATURES + (tuple(texts.feature_names) if texts is not None else ())
+    if texts is not None:
+        token = f"{token}:names" + (":open" if texts.open_names else "")
     path = None if folder is None else Path(folder) / FILE
     if path is not None and path.is_file():
         try:
             saved = json.loads(path.read_text())
             if isinstance(saved, dict) and saved.get("token") == token:
                 model = MatchModel.from_dict(saved.get("threshold"))
-                if model is not None and model.uses_text == (texts is not None):
+                if model is not None and tuple(model.features) == wanted:
                     return CatalogMatch(model, kinds, centroids, texts)
                 if saved.get("threshold") is None:
                     return None                          # calibrated: nothing to calibrate on
@@ -165,7 +154,8 @@ def check_close_match(index: ItemIndex, look: np.ndarray, threshold: CatalogMatc
     cent = threshold.centroids
     text = None
     if threshold.model.uses_text and threshold.texts is not None:
-        text = threshold.texts.features(np.asarray(look)[None, :], labels[:1])
+        texts = threshold.texts if threshold.model.uses_open else threshold.texts.without_open()
+        text = texts.features(np.asarray(look)[None, :], labels[:1])
     close, z = threshold.model.decide(scores[None, :], labels[None, :],
                                       cent.sims(np.asarray(look)[None, :]), cent.spread, text)
     return CloseMatch(bool(close[0]), float(z[0]), threshold.threshold,

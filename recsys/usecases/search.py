@@ -570,10 +570,11 @@ def _type_names_and_unseen(store: Store, dataset: str, index: ItemIndex, enc: En
     if labels is None or not hasattr(enc, "encode_texts"):
         return None, None
     from recsys.encoders.evaluate import heldout_rule_for
-    from recsys.encoders.match_decision import type_texts_of
+    from recsys.encoders.type_names import catalog_type_texts, type_names_folder
 
-    try:
-        texts = type_texts_of(enc, sorted({t for t in labels if t}))
+    try:       # kept beside the index when the catalog was embedded: no text tower run here
+        texts = catalog_type_texts(enc, sorted({t for t in labels if t}),
+                                   type_names_folder(store.path, dataset, enc.name, enc.version))
         splits = np.asarray(heldout_rule_for(store, dataset, enc).splits(list(index.item_ids)))
     except (NotImplementedError, ValueError):
         return None, None

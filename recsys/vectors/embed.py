@@ -136,12 +136,28 @@ def embed_items(store: Store, dataset: str | None = None, encoder: Encoder | str
                      outputs)
         _embed_images(store, dataset, enc, todo["image"], rep,
                       scaled(base, 0.0, img_share), batch_size, outputs)
+        _keep_type_names(store, dataset, enc)
     if clips:
         register_used_encoder(store, enc)
         _embed_videos(store, dataset, enc, clips, rep, scaled(progress, 1.0 - vid_share, 1.0))
     rep.seconds = time.perf_counter() - t0
     report(progress, 1, 1, "done", stage="done")
     return rep
+
+
+def _keep_type_names(store: Store, dataset: str, enc: Encoder) -> None:
+    """The catalog's type names through the encoder's text tower (loaded now anyway), kept
+    beside the search index (`recsys.encoders.type_names`): "no close match" needs them, and
+    the first photo query of a process then reads them instead of running the text tower.
+    A failure here never fails the embedding (the search computes them if they are absent)."""
+    from recsys.encoders.type_names import store_catalog_type_names
+
+    if store.photo_count(dataset) == 0:           # no photo queries to decide on
+        return
+    try:
+        store_catalog_type_names(store, dataset, enc)
+    except (OSError, NotImplementedError, ValueError):
+        pass
 
 
 def disk_outputs(store: Store, dataset: str, enc: Encoder):

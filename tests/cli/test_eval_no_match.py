@@ -15,6 +15,8 @@ def test_eval_encoder_no_match_prints_both_decisions_and_records_a_run(app_db: P
     assert code == 0, out
     assert "off-catalog (type removed): should fire" in out and "shipped" in out
     assert "neighbours" in out and "confidence in the photo's type" in out
+    assert "names only" in out and "product type the catalog lacks" in out
+    assert "shipped minus names only, off-catalog" in out and "(paired, 95%)" in out
     code = main(["eval-encoder", "--db", str(app_db), "--dataset", "demo", "--no-match",
                  "--json"])
     data = json.loads(capsys.readouterr().out)
@@ -24,6 +26,9 @@ def test_eval_encoder_no_match_prints_both_decisions_and_records_a_run(app_db: P
         for key in ("off_catalog", "catalog_new_product", "catalog_photo"):
             assert 0.0 <= m[f"{decision}:{key}"] <= 1.0
     assert m["model:catalog_photo"] == 0.0            # its own photo is always a close match
+    assert m["model:uses_open_vocabulary"] == 1.0 and 0.0 <= m["names:off_catalog"] <= 1.0
+    lo, diff, hi = (m[f"model_vs_names:off_catalog{end}"] for end in ("_lo", "", "_hi"))
+    assert lo <= diff <= hi
     assert data["n_queries"] > 0 and data["n_calibration"] + data["n_queries"] == data["n_items"]
     store = Store(app_db)
     runs = store.runs("demo") if hasattr(store, "runs") else None

@@ -93,8 +93,10 @@ def test_photo_of_a_kind_the_catalog_lacks_says_no_close_match(store: Store, app
     kept = json.loads(saved[0].read_text())["threshold"]
     assert kept["cutoff"] == pytest.approx(found.close_match["threshold"])
     assert kept["n_items"] == found.items
-    # the catalog's type names through the encoder's text tower take part (no "Belts" left)
-    assert kept["features"][-4:] == ["text_max", "text_margin", "text_agree", "text_raw"]
+    # the catalog's type names through the encoder's text tower take part (no "Belts" left),
+    # and the broad list of other product-type names (issue 22, phase 5)
+    assert kept["features"][-6:] == ["text_max", "text_margin", "text_agree", "text_raw",
+                                     "open_gap", "open_mass"]
 
 
 def _kind(store: Store, article_type: str) -> str:

@@ -457,10 +457,13 @@ def name_vectors(encoder, names: Sequence[str]) -> np.ndarray:
     """[names, d] unit vectors of type names through `encoder.encode_texts`: the mean of the
     zero-shot prompt ensemble (`captions.ZERO_SHOT_TEMPLATES`) per name."""
     from .captions import ZERO_SHOT_TEMPLATES, class_prompts
+    from .text_cache import cached_text_vectors
 
     names = [str(t) for t in names]
     prompts = [p for t in names for p in class_prompts(t, ZERO_SHOT_TEMPLATES)]
-    v = _unit_rows(np.asarray(encoder.encode_texts(prompts), dtype=np.float64))
+    kept = cached_text_vectors(encoder, prompts)     # pooled tower outputs kept per machine
+    v = _unit_rows(np.asarray(encoder.encode_texts(prompts) if kept is None else kept,
+                              dtype=np.float64))
     return _unit_rows(v.reshape(len(names), len(ZERO_SHOT_TEMPLATES), -1).mean(axis=1))
 
 

@@ -16,7 +16,7 @@ import threading
 MODULES = ("torch", "torch._dynamo", "torch.optim", "safetensors.torch", "tokenizers",
            "recsys.encoders.lite_towers", "recsys.encoders.hybrid",
            "recsys.encoders.checkpoints", "recsys.encoders.catalog_clip",
-           "recsys.encoders.trainer")
+           "recsys.encoders.trainer", "scipy.stats")   # scipy.stats: the first evaluation's tests
 
 
 def preload() -> list[str]:

@@ -296,18 +296,31 @@ def amazon_dir(shared_datasets: Path) -> Path:
 # Test files that must not run at the same time as each other on two workers: each starts a
 # local Ray cluster (its processes, ports and object store) for its module.
 XDIST_GROUPS = {"tests/vectors/test_embed_ray.py": "ray", "tests/app/test_data_ray.py": "ray"}
+# The longest groups (a full run on two workers, 2026-12-06), handed out first so that the run
+# does not end with one worker busy on them while the other is idle; the rest in file order.
+FIRST = ["ray", "tests/app/test_browser.py", "tests/encoders/test_catalog_clip.py",
+         "tests/usecases/test_search.py", "tests/app/test_app.py",
+         "tests/data/test_fuzz_importers.py", "tests/usecases/test_app_and_cli_agree.py",
+         "tests/simulation/test_shoppers.py", "tests/encoders/test_phone_families.py",
+         "tests/app/test_data.py"]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (`--dist loadgroup`): the tests of one file run on one worker, so a
-    module's fixtures are built once (`XDIST_GROUPS` joins files that must not overlap).
+    module's fixtures are built once (`XDIST_GROUPS` joins files that must not overlap), and
+    the longest groups are handed out first (`FIRST`, with `--no-loadscope-reorder`).
     Timing assertions (`@pytest.mark.perf`) depend on the machine's load: they run only
     when asked for with RECSYS_PERF_TESTS=1, so the default run never fails on a busy box."""
-    for item in items if os.environ.get("PYTEST_XDIST_WORKER") else ():
-        if not item.get_closest_marker("xdist_group"):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        group = {}
+        for item in items:
             path = item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(XDIST_GROUPS.get(path, path)))
+            group[item] = XDIST_GROUPS.get(path, path)
+            if not item.get_closest_marker("xdist_group"):
+                item.add_marker(pytest.mark.xdist_group(group[item]))
+        rank = {name: n for n, name in enumerate(FIRST)}
+        items.sort(key=lambda item: rank.get(group[item], len(FIRST)))     # stable
     if os.environ.get("RECSYS_PERF_TESTS") == "1":
         return
     skip = pytest.mark.skip(reason="a timing assertion: run with RECSYS_PERF_TESTS=1")

@@ -36,15 +36,18 @@ def png_bytes(colour=(200, 30, 30), size=(96, 96)) -> bytes:
 
 
 def app_test(db: Path, page: str | None = None, timeout: float = 120):
-    """An AppTest of app.py on `db`, already run once (and switched to `page`)."""
+    """An AppTest of app.py on `db`, already run once on `page` (else on Home).
+
+    The first run opens `page` itself, as a browser opening the page's address does: the app's
+    pages keep their file names as addresses, so no run of Home is needed first (it cost about
+    a second per test)."""
     from streamlit.testing.v1 import AppTest
 
     os.environ["RECSYS_DB"] = str(db)
     at = AppTest.from_file(APP, default_timeout=timeout)
-    at.run()
     if page:
         at.switch_page(page)
-        at.run()
+    at.run()
     return at
 
 

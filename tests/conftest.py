@@ -13,6 +13,15 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+# Under pytest-xdist (`-n 2` in pyproject.toml) each worker is one process on one core: one
+# thread each for torch, BLAS, faiss and the models, or the workers' thread pools fight over the
+# two cores (set before torch or numpy is imported; a test that sets its own count still wins).
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1) > 1:
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                  "RECSYS_ENCODER_THREADS", "RECSYS_TORCH_THREADS", "RECSYS_INDEX_THREADS",
+                  "RECSYS_IMPLICIT_THREADS"):
+        os.environ.setdefault(_name, "1")
+
 from recsys.core.config import shared_datasets_dir  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
@@ -28,16 +37,43 @@ def store(tmp_path: Path):
     s.close()
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """`build(folder) -> path`, run once per test run: under pytest-xdist the first worker to
+    ask builds it in the run's shared temporary folder (a file lock) and the others wait and
+    use it. Tests must never open the result itself (the other worker may be copying it):
+    they use a private copy (`demo_store`, `app_db`, `ready_store`)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build(tmp_path_factory.mktemp(name))
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp().parent
+    done = root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if done.is_file():
+            return Path(done.read_text())
+        folder = root / name
+        if folder.exists():                      # a build that failed half-way
+            shutil.rmtree(folder)
+        folder.mkdir()
+        path = build(folder)
+        done.write_text(str(path))
+        return path
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
-    """A small demo dataset (drawn products, simulated users), built once per test session."""
+    """A small demo dataset (drawn products, simulated users), built once per test run (do not
+    open it: copy it, e.g. with `demo_store`)."""
     from recsys.demo.catalog import build_demo
 
-    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
-    s = Store(path)
-    build_demo(s, n_items=DEMO_ITEMS, n_users=DEMO_USERS, seed=0)
-    s.close()
-    return path
+    def build(folder: Path) -> Path:
+        path = folder / "demo.duckdb"
+        s = Store(path)
+        build_demo(s, n_items=DEMO_ITEMS, n_users=DEMO_USERS, seed=0)
+        s.close()
+        return path
+
+    return built_once(tmp_path_factory, "demo", build)
 
 
 @pytest.fixture
@@ -52,11 +88,11 @@ def demo_store(demo_db: Path, tmp_path: Path):
 
 @pytest.fixture(scope="session")
 def ready_demo_db(demo_db: Path, tmp_path_factory) -> Path:
-    """The small demo, set up once per session as on a first start: aligned encoder, item
-    vectors, the default model (copy it before changing it)."""
+    """The small demo, set up once per test run as on a first start: aligned encoder, item
+    vectors, the default model (do not open it: copy it, e.g. with `app_db`)."""
     from .app_helpers import build_app_db
 
-    return build_app_db(demo_db, tmp_path_factory.mktemp("app"))
+    return built_once(tmp_path_factory, "app", lambda folder: build_app_db(demo_db, folder))
 
 
 @pytest.fixture
@@ -257,9 +293,34 @@ def amazon_dir(shared_datasets: Path) -> Path:
     return path
 
 
+# Test files that must not run at the same time as each other on two workers: each starts a
+# local Ray cluster (its processes, ports and object store) for its module.
+XDIST_GROUPS = {"tests/vectors/test_embed_ray.py": "ray", "tests/app/test_data_ray.py": "ray"}
+# The longest groups (a full run on two workers, 2026-12-06), handed out first so that the run
+# does not end with one worker busy on them while the other is idle; the rest in file order.
+FIRST = ["ray", "tests/app/test_browser.py", "tests/encoders/test_catalog_clip.py",
+         "tests/usecases/test_search.py", "tests/app/test_app.py",
+         "tests/data/test_fuzz_importers.py", "tests/usecases/test_app_and_cli_agree.py",
+         "tests/simulation/test_shoppers.py", "tests/encoders/test_phone_families.py",
+         "tests/app/test_data.py"]
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Timing assertions (`@pytest.mark.perf`) depend on the machine's load: they run only
+    """Under pytest-xdist (`--dist loadgroup`): the tests of one file run on one worker, so a
+    module's fixtures are built once (`XDIST_GROUPS` joins files that must not overlap), and
+    the longest groups are handed out first (`FIRST`, with `--no-loadscope-reorder`).
+    Timing assertions (`@pytest.mark.perf`) depend on the machine's load: they run only
     when asked for with RECSYS_PERF_TESTS=1, so the default run never fails on a busy box."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        group = {}
+        for item in items:
+            path = item.nodeid.split("::")[0]
+            group[item] = XDIST_GROUPS.get(path, path)
+            if not item.get_closest_marker("xdist_group"):
+                item.add_marker(pytest.mark.xdist_group(group[item]))
+        rank = {name: n for n, name in enumerate(FIRST)}
+        items.sort(key=lambda item: rank.get(group[item], len(FIRST)))     # stable
     if os.environ.get("RECSYS_PERF_TESTS") == "1":
         return
     skip = pytest.mark.skip(reason="a timing assertion: run with RECSYS_PERF_TESTS=1")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from ..app_helpers import ROOT, build_app_db
+from ..app_helpers import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = ROOT / "tests" / "screenshots"
@@ -34,11 +34,12 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(demo_db: Path, tmp_path_factory):
+def server(ready_demo_db: Path, tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium not installed (apt-get install chromium chromium-driver)")
     pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    db = build_app_db(demo_db, tmp_path_factory.mktemp("browser"))
+    db = tmp_path_factory.mktemp("browser") / "recsys.duckdb"   # the set-up demo, a copy
+    shutil.copy(ready_demo_db, db)
     from recsys.store import Store
 
     store = Store(db)                 # read before the app holds the database's lock

@@ -5,6 +5,7 @@ hyperparameters and unknown names are one clear line."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -195,7 +196,9 @@ def test_cli_recommend_notes_the_damaged_run(interactions_shop: Store, capsys):
     assert code == 2 and err.startswith("error: Run") and "damaged" in err
 
 
-def test_cli_train_with_lr_nan_is_one_clear_line(demo_db: Path, capsys):
-    code = main(["train", "--db", str(demo_db), "--model", "bpr", "-p", "lr=nan"])
+def test_cli_train_with_lr_nan_is_one_clear_line(demo_db: Path, tmp_path: Path, capsys):
+    db = tmp_path / "demo.duckdb"              # a copy: the shared demo is never opened
+    shutil.copy(demo_db, db)
+    code = main(["train", "--db", str(db), "--model", "bpr", "-p", "lr=nan"])
     err = capsys.readouterr().err
     assert code == 2 and "finite number" in err and "Traceback" not in err

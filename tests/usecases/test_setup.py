@@ -10,8 +10,8 @@ from recsys.usecases import DEFAULT_MODEL, readiness
 from recsys.usecases import set_up as bootstrap
 
 
-def test_bootstrap_made_everything(ready_demo_db: Path):
-    store = Store(ready_demo_db)
+def test_bootstrap_made_everything(app_db: Path):
+    store = Store(app_db)                      # a copy of the set-up demo, byte for byte
     try:
         state = readiness(store)
         assert state.ready, state.missing

@@ -237,3 +237,30 @@ def test_embedding_after_an_alignment_reuses_the_converted_trunk(converted, monk
     handle.remove()
     assert calls[0] == 0
     assert _cosine(got, want).min() > 0.99
+
+
+def test_flatlay_cuts_each_donor_out_once_and_draws_the_same_shot(monkeypatch, tmp_path):
+    """A flat-lay shot's distractor is a donor photo's cutout: the pool keeps it (one cutout
+    per donor, not one per shot) and the shot is the same as with a fresh cutout."""
+    from recsys.encoders import phone_families
+    from recsys.encoders.phone_families import DonorPool, family_rng, family_shot
+
+    donors = [_photo(tmp_path / f"d{k}.png", rgb, (30, 30, 150, 180)) for k, rgb in
+              enumerate([(90, 90, 90), (10, 200, 200)])]
+    studio = Image.open(_photo(tmp_path / "p.png", (200, 20, 20))).convert("RGB")
+    pool = DonorPool(donors)
+    plain = pool.donors()
+    fresh = family_shot("flatlay", studio, family_rng("flatlay", 0, "x"), lambda r: plain(r))
+    cuts = Counter()
+    real = phone_families.cutout
+
+    def counting(photo):
+        cuts[photo.size] += 1
+        return real(photo)
+
+    monkeypatch.setattr(phone_families, "cutout", counting)
+    shots = [family_shot("flatlay", None, family_rng("flatlay", 0, str(k % 2 or "x")),
+                         pool.donors(), product=real(studio)) for k in range(6)]
+    assert np.array_equal(np.asarray(shots[0].image), np.asarray(fresh.image))
+    assert shots[0].box == fresh.box
+    assert sum(cuts.values()) <= len(donors)        # before: one cutout per shot (6)

@@ -424,8 +424,8 @@ class StageClock:
             self.spans[self.sub] = self.spans.get(self.sub, 0.0) + now - self.t
             self.cpu[self.sub] = self.cpu.get(self.sub, 0.0) + cpu - self.c
             if self.live:
-                print(f"  {self.sub:<34} {self.spans[self.sub]:7.1f} s  (load "
-                      f"{os.getloadavg()[0]:.1f})", flush=True)
+                print(f"  {self.sub:<34} {self.spans[self.sub]:7.1f} s  (CPU "
+                      f"{self.cpu[self.sub]:.1f} s, load {os.getloadavg()[0]:.1f})", flush=True)
         self.sub, self.t, self.c = key, now, cpu
 
 
@@ -513,11 +513,15 @@ def prepare(dataset: str, db: Path) -> dict:
     print(f"prepare {dataset} ({out['photos']:,} photos), load {out['load_average_at_start']}",
           flush=True)
     clock = StageClock(live=True)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rep = usecases.embed(store, dataset, align=True, progress=clock)
     clock(type("P", (), {"stage": "end", "message": ""})())
     out["total_s"] = time.perf_counter() - t0
+    # CPU seconds of this process (all threads): on a shared box, wall time / CPU time says
+    # how much of the machine the run got (2 cores idle: wall >= CPU / 2)
+    out["cpu_s"] = time.process_time() - c0
     out["stages_s"] = clock.spans
+    out["stages_cpu_s"] = clock.cpu
     out["embedded"] = rep.embedded
     out["reused"] = getattr(rep, "reused", {})
     enc = store.encoders(dataset)
@@ -525,8 +529,18 @@ def prepare(dataset: str, db: Path) -> dict:
     store.close()
     out["load_average_1_5_15_min"] = list(os.getloadavg())
     print(f"prepare (align + embed) {dataset}: {out['total_s']:.0f} s = "
-          f"{out['total_s'] / 60:.1f} min; photos through the heads only: "
+          f"{out['total_s'] / 60:.1f} min ({out['cpu_s']:.0f} s of CPU); photos through the "
+          f"heads only: "
           f"{out['reused'].get('image', 0):,}; load at end {out['load_average_1_5_15_min']}")
+    m = out["encoder_metrics"]
+    photos = out["reused"].get("image", 0)     # the alignment's photos (reused by the embedding)
+    views = m.get("augmented_views") or 0
+    for what, count, seconds in (("alignment photos", photos, m.get("seconds_cache_images")),
+                                 ("phone-style views", views, m.get("seconds_cache_views"))):
+        if count and seconds:
+            out[f"{what.split()[-1]}_per_s"] = count / seconds
+            print(f"  {what}: {count:,} through the tower in {seconds:.0f} s "
+                  f"({count / seconds:.1f}/s)")
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     (results / f"prepare-{dataset}.json").write_text(json.dumps(out, indent=2, default=str))

@@ -14,6 +14,7 @@ scores.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -93,14 +94,15 @@ class Views:
 def view_features(model, cfg, paths: Sequence[str], item_ids: Sequence[str], plan: ViewPlan,
                   pixels, progress: ProgressCallback | None = None,
                   donor_paths: Sequence[str] | None = None) -> Views:
-    """Render every planned view (in a small thread pool) and run the frozen image bottom over
-    it in batches (pooled features; `cfg.image_trainable` must be 0)."""
+    """Render every planned view (in a small thread pool; each photo decoded and cut out once for
+    all its views) and run the frozen image trunk over them in batches (pooled features;
+    `cfg.image_trainable` must be 0; the trunk's runtime: `tower_runtime.frozen_trunk`)."""
     import time
 
     import torch
 
-    from .clip_encoder import prepare_image
-    from .tower_parts import image_bottom
+    from .clip_encoder import prepare_image, resolve_precision
+    from .tower_runtime import frozen_trunk
     from .training_data import autocast
 
     t0 = time.perf_counter()
@@ -113,18 +115,24 @@ def view_features(model, cfg, paths: Sequence[str], item_ids: Sequence[str], pla
     pool = DonorPool(donor_paths or paths, seed=plan.seed)
     jobs = [(i, j) for i in range(n) for j in range(v)]
 
-    def make(job):
-        i, j = job
-        shot = render_view(table[i, j], plan.seed, str(item_ids[i]), pool, str(paths[i]))
-        return prepare_image(shot.image, cfg.tower.image_size)
+    def make(i):
+        # one decode and one cutout per photo, shared by all its views (the cutout is most of
+        # a view's drawing time); the views are the same as drawn one by one
+        from recsys.data.images import load_image
 
+        product = cutout(load_image(str(paths[i])))
+        return [prepare_image(render_view(table[i, j], plan.seed, str(item_ids[i]), pool,
+                                          str(paths[i]), product=product).image,
+                              cfg.tower.image_size) for j in range(v)]
+
+    trunk = frozen_trunk(model.visual, len(jobs), resolve_precision(cfg.precision))
     out = None
     bs = 64
     with ThreadPoolExecutor(GENERATION_THREADS) as ex, torch.inference_mode(), autocast(cfg):
-        arrays = ex.map(make, jobs)
+        arrays = itertools.chain.from_iterable(ex.map(make, range(n)))
         for start in range(0, len(jobs), bs):
             batch = [next(arrays) for _ in range(min(bs, len(jobs) - start))]
-            h = image_bottom(model.visual, pixels(batch), 0).to(torch.bfloat16)
+            h = trunk(pixels(batch)).to(torch.bfloat16)
             if out is None:
                 out = torch.empty((n, v, h.shape[1]), dtype=torch.bfloat16)
             for k, (i, j) in enumerate(jobs[start:start + len(batch)]):

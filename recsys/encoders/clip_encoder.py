@@ -157,6 +157,7 @@ class ClipEncoder(Encoder):
         if n == 0:
             return out
         batch_size = max(1, int(batch_size))
+        fast = self._fast_trunk(n)
 
         def prep(i: int) -> tuple[int, np.ndarray | None, str | None]:
             try:
@@ -188,10 +189,28 @@ class ClipEncoder(Encoder):
                 if err is not None:
                     failures[i] = err  # type: ignore[index]
             if ok:
-                out[[i for i, _ in ok]] = self.encode_arrays([a for _, a in ok])
+                arrays = [a for _, a in ok]
+                out[[i for i, _ in ok]] = (
+                    self.encode_arrays(arrays) if fast is None
+                    else self.encode_image_features(fast(self.pixels(arrays))))
             done = min(start + batch_size, n)
             report(progress, done, n, f"{done:,}/{n:,} photos", stage="images")
         return out
+
+    def _fast_trunk(self, n: int):
+        """For a job of `n` photos: the image trunk on a faster runtime
+        (`tower_runtime.frozen_trunk`, then only the head runs in PyTorch), or None (the whole
+        tower in PyTorch: small jobs, uploads, towers without a trunk + head)."""
+        from .tower_runtime import choose_runtime, converted_here, frozen_trunk
+
+        visual = getattr(self.model, "visual", None)
+        if n < 2 or not (hasattr(visual, "trunk") and hasattr(visual, "head")):
+            return None
+        if choose_runtime(n) != "openvino" and not converted_here(
+                visual.trunk, self.precision, self.image_size):
+            return None
+        trunk = frozen_trunk(visual, n, self.precision, runtime="openvino")
+        return None if trunk is visual.trunk else trunk
 
     def encode_image_features(self, features) -> np.ndarray:
         """Vectors of photos from the image tower's pooled trunk features (what the tower

@@ -187,7 +187,8 @@ class ShardedTowerFeatures:
                 report(progress, got, n, f"{got:,}/{n:,} photos", stage="cache images")
 
             guard = DeferredStop(sub)
-            feats, _ = cache_images(model, [paths[i] for i in chunk], cfg, pixels, guard, False)
+            feats, _ = cache_images(model, [paths[i] for i in chunk], cfg, pixels, guard, False,
+                                    job_rows=len(todo))
             self.shards.append([keys[i] for i in chunk], feats)
             self.computed += len(chunk)
             done += len(chunk)

@@ -63,6 +63,13 @@ def cutout(photo: Image.Image) -> Image.Image:
                                                int(xs.max()) + 1, int(ys.max()) + 1))
 
 
+def donor_cutout(donors: Donors, rng: np.random.Generator) -> Image.Image:
+    """The `cutout` of a donor photo drawn with `rng`: the pool's own copy when the donors come
+    from a `DonorPool` (cut out once per donor, not once per shot; the same image)."""
+    cut = getattr(donors, "cutout", None)
+    return cut(rng) if cut is not None else cutout(donors(rng))
+
+
 def warp_coeffs(size: tuple[int, int], rng: np.random.Generator, amount: float) -> list[float]:
     """A random perspective: each corner moved by up to `amount` of the side."""
     w, h = size
@@ -308,7 +315,7 @@ def flatlay(product: Image.Image, rng: np.random.Generator, donors: Donors) -> S
     folds = smooth_noise(rng, H, W, int(rng.integers(2, 5)))
     canvas = base * (0.8 + 0.06 * weave + 0.25 * folds)[..., None]
     # a distractor product half outside the frame
-    other = fit_product(cutout(donors(rng)), (W, H), rng.uniform(0.35, 0.6),
+    other = fit_product(donor_cutout(donors, rng), (W, H), rng.uniform(0.35, 0.6),
                         rng.uniform(0, 360), 0.0, rng)
     side = int(rng.integers(4))
     ox = [-other.width // 2, W - other.width // 2, int(rng.uniform(0, W - other.width + 1)),
@@ -387,6 +394,7 @@ class DonorPool:
         pick = rng.choice(len(paths), size=min(size, len(paths)), replace=False)
         self.paths = [paths[i] for i in sorted(pick)]
         self._images: dict[str, Image.Image] = {}
+        self._cutouts: dict[str, Image.Image] = {}
 
     def image(self, path: str) -> Image.Image:
         img = self._images.get(path)
@@ -397,12 +405,21 @@ class DonorPool:
             self._images[path] = img
         return img
 
+    def cutout(self, path: str) -> Image.Image:
+        """The donor's `cutout`, computed once (a flat-lay shot's distractor product)."""
+        cut = self._cutouts.get(path)
+        if cut is None:
+            cut = self._cutouts[path] = cutout(self.image(path))
+        return cut
+
     def donors(self, exclude: str | None = None) -> Donors:
         pool = [p for p in self.paths if p != exclude] or self.paths
 
         def draw(rng: np.random.Generator) -> Image.Image:
             return self.image(pool[int(rng.integers(len(pool)))])
 
+        # the same draw (one integer from `rng`), cut out: `donor_cutout`
+        draw.cutout = lambda rng: self.cutout(pool[int(rng.integers(len(pool)))])  # type: ignore[attr-defined]
         return draw
 
 

@@ -37,9 +37,10 @@ SHORT_HISTORY = 5          # users with at most this many training items form th
 SCORE_BATCH = 512          # users scored at once (rows of n_items float32)
 
 
-def content_matrix(data: InteractionData) -> np.ndarray | None:
-    """Image and text vectors side by side, re-normalised: the space diversity is measured in."""
-    parts = [m for m in (data.image, data.text) if m is not None]
+def content_matrix(data: InteractionData, rows: np.ndarray | None = None) -> np.ndarray | None:
+    """Image and text vectors side by side, re-normalised: the space diversity is measured in.
+    `rows`: only these items (indices), e.g. one shopper's candidate pool (not the catalog)."""
+    parts = [m if rows is None else m[rows] for m in (data.image, data.text) if m is not None]
     if not parts:
         return None
     mat = np.hstack(parts)

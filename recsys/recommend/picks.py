@@ -32,9 +32,9 @@ def diversity_vectors(data: InteractionData, items: np.ndarray) -> np.ndarray:
     """L2-normalised vectors of `items` (indices into `data.item_ids`) for MMR: image+text side
     by side when the data has item vectors, else the binary training columns (who interacted
     with each item), so cosine = co-occurrence similarity."""
-    content = content_matrix(data)
+    content = content_matrix(data, np.asarray(items, dtype=np.int64))   # the pool's rows only
     if content is not None:
-        return content[items]
+        return content
     cols = (data.train[:, items] > 0).astype(np.float32).T.toarray()
     norms = np.linalg.norm(cols, axis=1, keepdims=True)
     return cols / np.where(norms > 0, norms, 1.0)

@@ -32,7 +32,7 @@ def encode_counts(monkeypatch):
     trunk_rows = [0]
 
     def hook(module, inputs, output):
-        if type(module).__name__ == "EfficientNet":
+        if type(module).__name__ in ("EfficientNet", "Lite0Trunk"):   # open_clip's or ours
             trunk_rows[0] += int(inputs[0].shape[0])
 
     handle = torch.nn.modules.module.register_module_forward_hook(hook)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from typing import Any, Callable
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,11 @@ def _compile(trunk, precision: str, image_size: int):
     was_training = trunk.training
     trunk.eval()
     try:
-        with torch.no_grad():
+        # the trace's warnings (the padding of "same" convolutions read from the input's
+        # shape as constants; torch.jit.trace deprecated) say nothing to a user: the input's
+        # height and width are fixed here, so those constants are right
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             example = torch.zeros((1, 3, image_size, image_size))
             model = ov.convert_model(trunk, example_input=example,
                                      input=[(-1, 3, image_size, image_size)])

@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 from phone_cache import CachedFeatures  # noqa: E402
 
 from recsys.core.progress import console_progress  # noqa: E402
+from recsys.encoders.match_threshold import DEFAULT_FALSE_ALARM  # noqa: E402
 from recsys.store import Store  # noqa: E402
 
 
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--cache", default=str(ROOT / "data/cache/phone"))
     parser.add_argument("--set", help="CatalogClipConfig fields as JSON (trained here)")
     parser.add_argument("--encoder", help="a registered catalog-clip instead of training")
-    parser.add_argument("--false-alarm", type=float, default=0.05)
+    parser.add_argument("--false-alarm", type=float, default=DEFAULT_FALSE_ALARM)
     parser.add_argument("--store-vectors", action="store_true",
                         help="store the encoder's photo vectors (from the cache) in --db, for "
                              "`eval-encoder --no-match`")

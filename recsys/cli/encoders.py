@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from recsys.core.errors import RecsysError
+from recsys.encoders.match_threshold import DEFAULT_FALSE_ALARM
 from recsys.search.vector_index import ANN_MIN_ITEMS, STORAGES
 from recsys.vectors.embed_plan import ENGINES
 
@@ -107,9 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(off-catalog: should fire) and as new products of a sold type (should "
                         "not); the shipped decision beside the single threshold (seconds with "
                         "stored photo vectors)")
-    p.add_argument("--false-alarm", type=float, default=0.05,
+    p.add_argument("--false-alarm", type=float, default=DEFAULT_FALSE_ALARM,
                    help="--no-match: share of products of a sold type the calibration may "
-                        "call \"no close match\" (default 0.05)")
+                        f"call \"no close match\" (default {DEFAULT_FALSE_ALARM:g})")
     p.add_argument("--families", nargs="+", metavar="FAMILY",
                    help="--phone-shots: only these families (default all five: collage room "
                         "bokeh noise flatlay)")

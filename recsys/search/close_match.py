@@ -91,7 +91,7 @@ def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Pa
     (`match_decision.TypeTexts`), used by the decision when given; `validation`: a bool per
     index row, the photos the encoder never trained on (the cut-off is taken on them)."""
     from recsys.encoders.match_decision import MatchModel, TypeCentroids, calibrate_match_model
-    from recsys.encoders.match_threshold import MIN_ITEMS
+    from recsys.encoders.match_threshold import DEFAULT_FALSE_ALARM, MIN_ITEMS
 
     n = len(index)
     if labels is None or n < MIN_ITEMS or n > MAX_CALIBRATED_ITEMS or index.image is None:
@@ -106,6 +106,7 @@ def catalog_threshold(index: ItemIndex, labels: Sequence[str] | None, folder: Pa
     wanted = FEATURES + (tuple(texts.feature_names) if texts is not None else ())
     if texts is not None:
         token = f"{token}:names" + (":open" if texts.open_names else "")
+    token = f"{token}:fa{DEFAULT_FALSE_ALARM:g}"      # another rate: calibrated again
     path = None if folder is None else Path(folder) / FILE
     if path is not None and path.is_file():
         try:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recsys.encoders.match_threshold import DEFAULT_FALSE_ALARM
 from recsys.search import close_match
 from recsys.search.close_match import catalog_threshold, check_close_match, product_kinds
 from recsys.search.item_index import ItemIndex
@@ -37,7 +38,8 @@ def test_threshold_is_calibrated_once_and_kept_beside_the_index(catalog, tmp_pat
     assert found is not None
     assert found.off_fire_rate > 0.8 and found.in_fire_rate <= 0.06
     saved = json.loads((tmp_path / close_match.FILE).read_text())
-    assert saved["token"] == "vectors-1" and saved["threshold"]["cutoff"] == found.threshold
+    assert saved["token"] == f"vectors-1:fa{DEFAULT_FALSE_ALARM:g}"        # the rate is in it
+    assert saved["threshold"]["cutoff"] == found.threshold
 
     def must_not_calibrate(*a, **k):
         raise AssertionError("calibrated again although the vectors did not change")

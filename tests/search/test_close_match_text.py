@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 
+from recsys.encoders.match_threshold import DEFAULT_FALSE_ALARM
 from recsys.encoders.match_decision import TypeTexts
 from recsys.search import close_match
 from recsys.search.close_match import catalog_threshold, check_close_match
@@ -35,7 +36,7 @@ def test_catalog_decision_uses_type_names_and_the_unseen_photos_cutoff(tmp_path)
     found = catalog_threshold(index, labels, tmp_path, "t", texts, unseen)
     assert found.model.uses_text and found.model.cutoff_on == "validation"
     saved = json.loads((tmp_path / close_match.FILE).read_text())
-    assert saved["token"] == "t:names"
+    assert saved["token"] == f"t:names:fa{DEFAULT_FALSE_ALARM:g}"
     own = check_close_match(index, index.image[3], found)
     assert own.close
     off = [check_close_match(index, _unit(names[6] + 0.5 * _unit(rng.normal(size=32))),

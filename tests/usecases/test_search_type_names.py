@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from recsys.encoders.match_threshold import DEFAULT_FALSE_ALARM
 from recsys import usecases
 from recsys.encoders import type_names as tn
 from recsys.encoders.clip_encoder import ClipEncoder
@@ -44,7 +45,7 @@ def test_first_photo_query_reads_the_type_names_kept_by_the_embedding(app_db: Pa
         found = usecases.search_similar(store, "demo", photo=phone_shot(belt, seed=3), k=5)
         assert found.close_match is not None
         saved = json.loads((folder / close_match.FILE).read_text())
-        assert saved["token"].endswith(":names:open")      # the decision used the type names
+        assert saved["token"].endswith(f":names:open:fa{DEFAULT_FALSE_ALARM:g}")  # type names used
         assert not [p for p in prompts if p != "warm up"]  # ... without the text tower
     finally:
         store.close()

@@ -74,7 +74,8 @@ def main() -> None:
     from recsys.encoders.evaluate_phone import head_vectors
     from recsys.encoders.evaluate_nomatch import calibrate_both, decide, nomatch_rates, \
         single_close
-    from recsys.encoders.match_decision import calibrate_match_model, type_texts_of
+    from recsys.encoders.match_decision import calibrate_match_model
+    from recsys.encoders.type_names import type_texts_of
     from recsys.encoders.query_photo import fuse
 
     from phone_crop import crop_features

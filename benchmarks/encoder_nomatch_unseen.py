@@ -68,8 +68,8 @@ def measure(enc, cached, unseen, seed: int, false_alarm: float) -> dict:
 
     from recsys.encoders.evaluate_nomatch import decide, paired_difference
     from recsys.encoders.evaluate_phone import head_vectors
-    from recsys.encoders.match_decision import TypeCentroids, calibrate_match_model, \
-        type_texts_of
+    from recsys.encoders.match_decision import TypeCentroids, calibrate_match_model
+    from recsys.encoders.type_names import type_texts_of
     from recsys.encoders.query_photo import fuse
 
     vec = head_vectors(enc.model, cached.studio)

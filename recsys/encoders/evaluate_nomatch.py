@@ -32,8 +32,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .match_decision import TypeCentroids, TypeTexts, calibrate_match_model, top_k, \
-    type_texts_of
+from .match_decision import TypeCentroids, TypeTexts, calibrate_match_model, top_k
+from .type_names import type_texts_of
 from .match_threshold import DEFAULT_FALSE_ALARM, calibrate_match_threshold
 
 PROTOCOL = "encoder-no-match"

@@ -465,18 +465,3 @@ def name_vectors(encoder, names: Sequence[str]) -> np.ndarray:
     v = _unit_rows(np.asarray(encoder.encode_texts(prompts) if kept is None else kept,
                               dtype=np.float64))
     return _unit_rows(v.reshape(len(names), len(ZERO_SHOT_TEMPLATES), -1).mean(axis=1))
-
-
-def type_texts_of(encoder, types: Sequence[str], open_vocabulary: bool = True) -> TypeTexts:
-    """`TypeTexts` of a catalog's article `types` through the encoder's text tower
-    (`name_vectors`), with the broad list `product_types.PRODUCT_TYPES` as its open vocabulary
-    (unless `open_vocabulary` is False)."""
-    from .product_types import PRODUCT_TYPES
-
-    types = [str(t) for t in types]
-    extra = [n for n in PRODUCT_TYPES if n not in types] if open_vocabulary else []
-    v = name_vectors(encoder, types + extra)
-    by_name = dict(zip(types + extra, v))
-    opn = list(PRODUCT_TYPES) if open_vocabulary else []
-    return TypeTexts(types, v[:len(types)], open_names=opn,
-                     open_vectors=np.stack([by_name[n] for n in opn]) if opn else None)

@@ -137,3 +137,10 @@ def store_catalog_type_names(store: Any, dataset: str, encoder: Any) -> int:
     before = set(read_type_vectors(folder))
     found = catalog_type_texts(encoder, types, folder)
     return len((set(types) | set(found.open_names)) - before)
+
+
+def type_texts_of(encoder: Any, types: Sequence[str], open_vocabulary: bool = True) -> TypeTexts:
+    """`TypeTexts` of a catalog's article `types` and the broad list (unless `open_vocabulary`
+    is False) through the encoder's text tower, nothing kept on disk (the benchmarks' and
+    `eval-encoder`'s path)."""
+    return catalog_type_texts(encoder, types, None, open_vocabulary)

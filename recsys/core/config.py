@@ -39,6 +39,17 @@ def artifacts_dir(db: str | os.PathLike, *parts: str, create: bool = True) -> Pa
     return path
 
 
+def machine_cache_dir() -> Path | None:
+    """Where results that depend only on fixed weights and texts are kept between processes
+    (the type-name prompts' text features, the image trunk converted for OpenVINO):
+    `$RECSYS_CACHE_DIR`, else `~/.cache/recsys`; None when `$RECSYS_CACHE_DIR` is set empty
+    (no disk cache: everything is computed in each process)."""
+    root = os.environ.get("RECSYS_CACHE_DIR")
+    if root is not None and not root.strip():
+        return None
+    return Path(root) if root else Path.home() / ".cache" / "recsys"
+
+
 def shared_datasets_dir() -> Path:
     """The real datasets beside the project (`../shared/datasets`), or `$RECSYS_SHARED_DATASETS`."""
     env = os.environ.get("RECSYS_SHARED_DATASETS")

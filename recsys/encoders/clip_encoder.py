@@ -201,12 +201,12 @@ class ClipEncoder(Encoder):
         """For a job of `n` photos: the image trunk on a faster runtime
         (`tower_runtime.frozen_trunk`, then only the head runs in PyTorch), or None (the whole
         tower in PyTorch: small jobs, uploads, towers without a trunk + head)."""
-        from .tower_runtime import choose_runtime, converted_here, frozen_trunk
+        from .tower_runtime import at_hand, choose_runtime, frozen_trunk
 
         visual = getattr(self.model, "visual", None)
         if n < 2 or not (hasattr(visual, "trunk") and hasattr(visual, "head")):
             return None
-        if choose_runtime(n) != "openvino" and not converted_here(
+        if choose_runtime(n) != "openvino" and not at_hand(
                 visual.trunk, self.precision, self.image_size):
             return None
         trunk = frozen_trunk(visual, n, self.precision, runtime="openvino")

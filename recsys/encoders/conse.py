@@ -15,7 +15,7 @@ into that vector; it is the `conse` encoder's image head and the ConSE block of 
 from __future__ import annotations
 
 import hashlib
-import os
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -144,24 +144,41 @@ def build_conse_head(model, tokenize, top_k: int = TOP_K) -> ConseHead:
     names = _NAME_VECTORS.get(key)
     if names is None:
         labels = list(imagenet_class_names())
-        path = names_cache_path(key, labels)
-        names = _read_names(path, len(labels))
-        if names is None:
-            names = minilm_vectors(model, tokenize, labels)
-            _write_names(path, names)
+        names = kept_vectors(key, labels, lambda: minilm_vectors(model, tokenize, labels))
         _NAME_VECTORS.clear()
         _NAME_VECTORS[key] = names
     return ConseHead(weight.shape[1], names.shape[1], top_k).fill(weight, bias, names)
+
+
+_KEEP_LOCKS: dict[str, threading.Lock] = {}
+_KEEP_LOCKS_LOCK = threading.Lock()
+
+
+def kept_vectors(key: tuple, labels: list[str], compute) -> np.ndarray:
+    """The vectors of `labels` for the text tower `key` (`_text_fingerprint`): read from this
+    machine's cache (`names_cache_path`), else `compute()`d and kept. One thread at a time per
+    file: a thread that needs them while another computes them (the first start's preload
+    thread, `preload.warm_text_caches`) waits for its result instead of computing it twice."""
+    path = names_cache_path(key, labels)
+    with _KEEP_LOCKS_LOCK:
+        lock = _KEEP_LOCKS.setdefault(str(path), threading.Lock())
+    with lock:
+        names = _read_names(path, len(labels))
+        if names is None:
+            names = np.asarray(compute(), dtype=np.float32)
+            _write_names(path, names)
+    return names
 
 
 def names_cache_path(key: tuple, labels: list[str]) -> Path | None:
     """Where the class names' MiniLM vectors are kept: `$RECSYS_CACHE_DIR` (empty: no disk
     cache), else `~/.cache/recsys`; the file name is a digest of the text tower's weights
     (their fingerprint) and of the names, so other weights or names never read it."""
-    root = os.environ.get("RECSYS_CACHE_DIR")
-    if root is not None and not root.strip():
+    from recsys.core.config import machine_cache_dir
+
+    folder = machine_cache_dir()
+    if folder is None:
         return None
-    folder = Path(root) if root else Path.home() / ".cache" / "recsys"
     digest = hashlib.sha256(repr(key).encode() + "\n".join(labels).encode()).hexdigest()[:20]
     return folder / f"conse-names-{digest}.npy"
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 
-def _broad_prompts() -> list[str]:
+def broad_prompts() -> list[str]:
     """Every prompt of the broad product-type list: the texts kept per machine."""
     from .captions import ZERO_SHOT_TEMPLATES, class_prompts
     from .product_types import PRODUCT_TYPES
@@ -36,23 +36,18 @@ def cached_text_vectors(encoder: Any, texts: Sequence[str]) -> np.ndarray | None
     if text is None or tokenize is None or not hasattr(encoder, "encode_text_features") \
             or not all(hasattr(text, a) for a in ("transformer", "pooler", "proj", "config")):
         return None
-    from .conse import _read_names, _text_fingerprint, _write_names, minilm_vectors, \
-        names_cache_path
+    from .conse import _text_fingerprint, kept_vectors, minilm_vectors
 
     texts = [str(t) for t in texts]
     try:
         key = ("pooled-prompts",) + _text_fingerprint(model)
     except (AttributeError, TypeError, RuntimeError):
         return None
-    broad = _broad_prompts()
+    broad = broad_prompts()
     row = {t: i for i, t in enumerate(broad)}
     kept = None
     if any(t in row for t in texts):
-        path = names_cache_path(key, broad)
-        kept = _read_names(path, len(broad))
-        if kept is None:
-            kept = np.asarray(minilm_vectors(model, tokenize, broad), dtype=np.float32)
-            _write_names(path, kept)
+        kept = kept_vectors(key, broad, lambda: minilm_vectors(model, tokenize, broad))
     others = list(dict.fromkeys(t for t in texts if t not in row))
     fresh = dict(zip(others, np.asarray(minilm_vectors(model, tokenize, others),
                                         dtype=np.float32))) if others else {}

@@ -104,6 +104,11 @@ DIVERSITY_CHUNK_BYTES = 256 * 2**20
 similarities)."""
 
 
+GRAM_MAX_ITEMS = 4096
+"""Up to this many items (64 MB of cosines), list similarities are looked up in the items'
+cosine matrix when that is cheaper than the lists' own products."""
+
+
 def intra_list_diversity(top: np.ndarray, vectors: np.ndarray | None,
                          ks: Iterable[int] | None = None, chunk: int = 1024
                          ) -> np.ndarray | dict[int, np.ndarray] | None:
@@ -119,14 +124,23 @@ def intra_list_diversity(top: np.ndarray, vectors: np.ndarray | None,
     if vectors is None or not wanted:
         return None
     out = {k: np.empty(top.shape[0]) for k in wanted}
+    # with few items (the demo's 320), all their cosines once, then looked up per list
+    m = vectors.shape[0]
+    gram = vectors @ vectors.T if m <= GRAM_MAX_ITEMS and m * m <= top.shape[0] * width * width \
+        else None
     # users x k x (d + k) float64 per chunk: at most DIVERSITY_CHUNK_BYTES whatever k is
-    per_user = 8 * width * (vectors.shape[1] + width)
+    per_user = 8 * width * ((0 if gram is not None else vectors.shape[1]) + width)
     chunk = max(1, min(chunk, DIVERSITY_CHUNK_BYTES // max(per_user, 1)))
     for start in range(0, top.shape[0], chunk):
         part = top[start:start + chunk]
         valid = part >= 0
-        v = vectors[np.maximum(part, 0)] * valid[..., None]        # users x k x d
-        sims = np.matmul(v, np.swapaxes(v, 1, 2))                  # users x k x k
+        shown = np.maximum(part, 0)
+        if gram is not None:
+            sims = gram[shown[:, :, None], shown[:, None, :]] \
+                * (valid[:, :, None] & valid[:, None, :])              # users x k x k
+        else:
+            v = vectors[shown] * valid[..., None]                      # users x k x d
+            sims = np.matmul(v, np.swapaxes(v, 1, 2))                  # users x k x k
         for k in wanted:
             block = sims[:, :k, :k]
             n = valid[:, :k].sum(axis=1).astype(np.float64)

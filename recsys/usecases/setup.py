@@ -110,7 +110,8 @@ def set_up(store: Store, dataset: str | None = None, model: str | None = None,
             return sub
 
         if "demo" in steps and "encoder" in steps:
-            # the encoder's imports and weight files load while the demo is drawn
+            # the encoder's imports, per-machine text caches and OpenVINO trunk are made
+            # ready while the demo is drawn (the alignment waits for what is not ready yet)
             from recsys.encoders.preload import start_preload
 
             start_preload()

@@ -22,7 +22,7 @@ def test_type_names_from_the_machine_cache_equal_the_text_tower(frozen, monkeypa
     monkeypatch.setattr(conse, "minilm_vectors", counting)
     names = ["Belts", PRODUCT_TYPES[0], PRODUCT_TYPES[5]]
     kept = match_decision.name_vectors(frozen, names)
-    broad = len(text_cache._broad_prompts())
+    broad = len(text_cache.broad_prompts())
     assert broad in passes                                # the broad list computed once
     assert len(list((tmp_path / "cache").glob("conse-names-*.npy"))) == 1
     # the same as the encoder's own text path (prompt ensemble, unit rows)

@@ -17,6 +17,21 @@ needs_openvino = pytest.mark.skipif(not tower_runtime.openvino_available(),
                                     reason="OpenVINO is not installed")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_cache_folder(tmp_path_factory):
+    """The small test trunks are kept in a folder of this module's, never in the user's
+    per-machine cache (where they would push out the real trunk)."""
+    import os
+
+    before = os.environ.get("RECSYS_CACHE_DIR")
+    os.environ["RECSYS_CACHE_DIR"] = str(tmp_path_factory.mktemp("machine-cache"))
+    yield
+    if before is None:
+        os.environ.pop("RECSYS_CACHE_DIR", None)
+    else:
+        os.environ["RECSYS_CACHE_DIR"] = before
+
+
 def _tiny_visual(seed: int = 0, dim: int = 32):
     """A stand-in for open_clip's TimmModel: a small conv trunk (pooled features) + a head."""
     import torch

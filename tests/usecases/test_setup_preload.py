@@ -1,4 +1,5 @@
-"""The first start loads the encoder's code and weights while the demo is drawn."""
+"""The first start loads the encoder's code, weights and per-machine caches while the demo is
+drawn."""
 
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ def test_set_up_starts_the_encoder_preload_before_drawing_the_demo(store, monkey
     assert calls == ["preload", "demo"]
 
 
-def test_preload_imports_the_encoder_and_reads_the_weights():
+def test_preload_imports_the_encoder_and_fills_the_text_caches(tmp_path, monkeypatch):
     from recsys.encoders.preload import MODULES, preload, start_preload
 
-    assert preload() == []                   # nothing failed: every module, both weight files
+    monkeypatch.setenv("RECSYS_CACHE_DIR", str(tmp_path))
+    assert preload() == []               # nothing failed: every module, the two text caches
+    assert len(list(tmp_path.glob("conse-names-*.npy"))) == 2
     assert all(name in sys.modules for name in MODULES)
     thread = start_preload()
     assert thread.daemon                     # never keeps a stopped process alive

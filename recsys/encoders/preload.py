@@ -81,6 +81,16 @@ def warm_text_cache(model, key: tuple, which: str) -> bool:
         return False
 
 
+def _precision() -> str:
+    """The encoders' precision (`clip_encoder.resolve_precision`), "fp32" if undecidable."""
+    try:
+        from .clip_encoder import resolve_precision
+
+        return resolve_precision(None)
+    except Exception:  # noqa: BLE001 - e.g. a wrong $RECSYS_ENCODER_PRECISION: said later
+        return "fp32"
+
+
 def preload(warm: bool = False) -> list[str]:
     """In the order the alignment needs them: import torch and the towers, the ConSE class
     names' text vectors (`warm_text_cache`), then (with `warm`) the ImageNet image trunk
@@ -99,7 +109,7 @@ def preload(warm: bool = False) -> list[str]:
             failed.append("text tower")
         if model is not None and not warm_text_cache(model, key, "names"):
             failed.append("class names")
-        if warm and not tower_runtime.warm_imagenet_trunk():
+        if warm and not tower_runtime.warm_imagenet_trunk(_precision()):
             failed.append("openvino trunk")
     finally:
         if warm:

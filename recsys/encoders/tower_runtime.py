@@ -254,18 +254,18 @@ def _convert(trunk, image_size: int):
     return model
 
 
-def warm_imagenet_trunk(precision: str | None = None) -> bool:
+def warm_imagenet_trunk(precision: str) -> bool:
     """Compile the ImageNet EfficientNet-Lite0 trunk (what every alignment starts from) for
     OpenVINO in this process: read from this machine's kept model, or converted and kept.
     The trunk is built on the meta device and filled from the weight file, so no random
     number is drawn (an alignment seeded in another thread meanwhile draws the same ones).
-    True when done; False when OpenVINO is off or missing or anything failed."""
+    `precision`: resolved, as `frozen_trunk`'s. True when done; False when OpenVINO is off
+    or missing or anything failed."""
     if runtime_setting() == "torch" or not openvino_available():
         return False
     try:
         import torch
 
-        from .clip_encoder import resolve_precision
         from .lite_towers import Lite0Trunk
         from .towers import load_lite0_imagenet
 
@@ -277,7 +277,7 @@ def warm_imagenet_trunk(precision: str | None = None) -> bool:
                 buf.zero_()
         load_lite0_imagenet(trunk)
         trunk.eval()
-        OpenVinoTrunk(trunk, resolve_precision(precision))
+        OpenVinoTrunk(trunk, precision)
         return True
     except Exception as exc:  # noqa: BLE001 - the alignment converts (or uses PyTorch) itself
         log.info("could not prepare the OpenVINO trunk ahead (%s)", exc)

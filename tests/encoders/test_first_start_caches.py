@@ -99,7 +99,7 @@ def test_the_preload_compiles_the_alignments_trunk_without_drawing_random_number
 
     torch.manual_seed(123)
     state = torch.get_rng_state()
-    assert tower_runtime.warm_imagenet_trunk()
+    assert tower_runtime.warm_imagenet_trunk(resolve_precision(None))
     assert torch.equal(torch.get_rng_state(), state)     # a seeded alignment is unchanged
     model = build_clip_model(TowerConfig(), pretrained=True)       # what an alignment builds
     # the alignment finds its trunk compiled: same digest, nothing to convert

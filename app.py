@@ -32,16 +32,17 @@ def open_store():
         st.stop()
 
 
-def first_start() -> None:
-    """Empty database (or an unfinished demo set-up): build everything, showing progress."""
+def first_start() -> bool:
+    """Empty database (or an unfinished demo set-up): build everything, showing progress.
+    True when it did (then the page is to be run again, on the new data)."""
     if state.set_up_checked():      # checked once per browser session
-        return
+        return False
     store = open_store()
     ready = usecases.readiness(store)
     unfinished_demo = ready.dataset == DEMO_DATASET and not ready.ready
     if ready.dataset is not None and not unfinished_demo:
         state.mark_set_up()
-        return
+        return False
     st.markdown(components.CSS, unsafe_allow_html=True)
     st.markdown('<div class="rs-hero"><h1>Setting up the demo</h1><p>First start: drawing a '
                 'demo catalog of a few hundred products, simulating its shoppers, aligning the '
@@ -56,10 +57,10 @@ def first_start() -> None:
     except Exception as exc:  # noqa: BLE001 - shown to the user; the app stays usable
         components.error_box(exc, "The set-up stopped")
         st.info("Fix the cause and reload the page, or import data on the Data page.")
-        return
+        return False
     panel.done("Ready")
     st.cache_data.clear()
-    st.rerun()
+    return True
 
 
 def main() -> None:
@@ -67,18 +68,23 @@ def main() -> None:
     meant for a person: a `RecsysError` that a page did not show itself (above all a
     `StoreError`: a database file found damaged by any query of any page, a full disk) is a
     message in the page, never a traceback."""
+    set_up = False
     try:
-        first_start()
-        open_store()
-        components.dataset_picker()
-        jobs.sidebar()
-        st.navigation(state.navigation()).run()
+        set_up = first_start()
+        if not set_up:
+            open_store()
+            components.dataset_picker()
+            jobs.sidebar()
+            st.navigation(state.navigation()).run()
     except StoreError as exc:
         st.error(str(exc), icon=":material/database:")
     except RecsysError as exc:
         st.error(str(exc), icon=":material/error:")
-    finally:                   # also after a page's st.stop(): once per process, after the
-        resources.settle_heap()  # page is drawn, freeze the long-lived heap (see its doc)
+    finally:             # also after a page's st.stop(): once per process, after a page is
+        if not set_up:   # drawn, freeze the long-lived heap in a thread (see its doc)
+            resources.settle_heap()
+    if set_up:           # the page again, on the new data (its run then freezes the heap)
+        st.rerun()
 
 
 main()

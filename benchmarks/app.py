@@ -7,6 +7,11 @@ Starts `streamlit run app.py` on a database, drives Debian's Chromium with Playw
 * page switches through the sidebar with a warm cache;
 * visual search: photo upload to results grid, several times (the first includes nothing but
   the upload: the encoder is loaded when the page opens);
+* `--cold` (with `--fresh` or `--stages`): as on a machine's very first start, each run
+  with a new, empty per-machine cache folder (`$RECSYS_CACHE_DIR`: the text tower's
+  vectors of class names and type-name prompts, the image trunk converted for OpenVINO);
+  to also start with nothing in the OS file cache, run `sync; echo 3 >
+  /proc/sys/vm/drop_caches` (root) first;
 * `--stages` (also printed first by `--fresh`): the first start's set-up (`usecases.set_up`:
   demo, alignment, embedding, default model, first evaluation) run in this process on a new
   database, timed by stage from its progress reports, with the demo's quality numbers (the
@@ -22,6 +27,7 @@ Starts `streamlit run app.py` on a database, drives Debian's Chromium with Playw
 
     python benchmarks/app.py --fresh                 # first start on a new temporary database
     python benchmarks/app.py --stages                # first start's set-up, in process, by stage
+    python benchmarks/app.py --fresh --cold          # ... on a machine's very first start
     RECSYS_DB=data/prep.duckdb python benchmarks/app.py --prepare myntra   # align + embed, by stage
     python benchmarks/app.py --home-items 1000000    # Home's reads at scale (no browser)
     RECSYS_DB=data/demo.duckdb python benchmarks/app.py --first-upload 3 --repeat 4
@@ -176,6 +182,9 @@ def main() -> None:
     ap.add_argument("--save-as", metavar="NAME",
                     help="file name under benchmarks/results/ for --stages / --fresh / "
                          "--first-upload (default: the committed names)")
+    ap.add_argument("--cold", action="store_true",
+                    help="with --fresh / --stages: empty per-machine caches (a machine's very "
+                         "first start)")
     ap.add_argument("--stages", action="store_true",
                     help="only time the first start's set-up by stage, in process (no browser)")
     ap.add_argument("--prepare", metavar="DATASET",
@@ -188,6 +197,9 @@ def main() -> None:
                          "--repeat uploads), ROUNDS times with the shipped settings and with "
                          "Streamlit's source-file watcher on, alternating, in one run")
     args = ap.parse_args()
+    cold = tempfile.TemporaryDirectory() if args.cold else None
+    if cold is not None:
+        os.environ["RECSYS_CACHE_DIR"] = str(Path(cold.name) / "stages")
     if args.first_upload:
         first_upload(args.first_upload, args.repeat, args.photo, Path(
             os.environ.get("RECSYS_DB", ROOT / "data" / "recsys.duckdb")), args.save_as)
@@ -203,9 +215,12 @@ def main() -> None:
         return
     from playwright.sync_api import sync_playwright
 
-    out: dict = {"load_average_at_start": list(os.getloadavg())}
+    out: dict = {"load_average_at_start": list(os.getloadavg()),
+                 "machine_caches": "empty" if cold is not None else "as found"}
     if args.fresh:
         out["setup_stages"] = setup_stages(save=False)
+    if cold is not None:               # the server's own empty per-machine caches
+        os.environ["RECSYS_CACHE_DIR"] = str(Path(cold.name) / "server")
     tmp = tempfile.TemporaryDirectory()
     db = Path(tmp.name) / "recsys.duckdb" if args.fresh else \
         Path(os.environ.get("RECSYS_DB", ROOT / "data" / "recsys.duckdb"))
@@ -440,8 +455,13 @@ def setup_stages(save: bool | str = True) -> dict:
     from recsys.store import Store
     from recsys.usecases import set_up
 
+    from recsys.core.config import machine_cache_dir
+
+    folder = machine_cache_dir()
     out: dict = {"load_average_at_start": list(os.getloadavg()),
-                 "heavy_modules_before": _heavy_modules()}
+                 "heavy_modules_before": _heavy_modules(),
+                 "machine_cache_files_at_start": len(list(folder.glob("*")))
+                 if folder is not None and folder.is_dir() else 0}
     tmp = tempfile.TemporaryDirectory()
     store = Store(Path(tmp.name) / "recsys.duckdb")
     progress = StageClock(("demo", "encoder", "model", "evaluation"))
@@ -465,6 +485,8 @@ def setup_stages(save: bool | str = True) -> dict:
     out.update(_demo_quality(store))
     store.close()
     out["load_average_1_5_15_min"] = list(os.getloadavg())
+    print(f"per-machine cache files at start: {out['machine_cache_files_at_start']} "
+          f"({folder or 'cache off'})")
     print(f"machine: {os.cpu_count()} CPUs, load average at start {out['load_average_at_start']}"
           f", at end {out['load_average_1_5_15_min']}")
     if save:

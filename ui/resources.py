@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -120,19 +121,11 @@ timm, open_clip or transformers: the app's own encoder does not use them
 right after the set-up, before Home was drawn."""
 
 
-@st.cache_resource(show_spinner=False)
-def settle_heap() -> int:
-    """Import the heavy libraries once per server process, collect, then move every live object
-    to the permanent generation (`gc.freeze`); returns how many objects that froze.
+_SETTLE_LOCK = threading.Lock()
+_SETTLING: list[threading.Thread] = []
 
-    Why: torch, transformers, plotly, pandas and the rest leave ~600,000 long-lived Python
-    objects, and every full (generation 2) collection walked all of them: 330-390 ms with the
-    interpreter stopped, and one fell in almost every photo upload (measured in the server
-    with `gc.callbacks`: an upload answered in ~1.0 s of which ~0.4 s was the collector). Frozen
-    objects are never walked again; objects made later (pages' data, garbage cycles) are
-    collected as before. The imports happen after the first page is drawn (app.py calls this
-    last), when the pages would load them anyway.
-    """
+
+def _settle() -> None:
     import gc
     import importlib
 
@@ -143,7 +136,28 @@ def settle_heap() -> int:
             continue
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
+
+
+def settle_heap() -> threading.Thread:
+    """Once per server process, in a background thread: import the heavy libraries, collect,
+    then move every live object to the permanent generation (`gc.freeze`). Returns that
+    thread (`join` it to wait).
+
+    Why: torch, transformers, plotly, pandas and the rest leave ~600,000 long-lived Python
+    objects, and every full (generation 2) collection walked all of them: 330-390 ms with the
+    interpreter stopped, and one fell in almost every photo upload (measured in the server
+    with `gc.callbacks`: an upload answered in ~1.0 s of which ~0.4 s was the collector). Frozen
+    objects are never walked again; objects made later (pages' data, garbage cycles) are
+    collected as before. app.py calls this after the first page is drawn, when the pages
+    would load those libraries anyway; in a thread, so that page's run ends without waiting
+    for it (~1.1 s on the first start, right before Home).
+    """
+    with _SETTLE_LOCK:
+        if not _SETTLING:
+            thread = threading.Thread(target=_settle, name="settle-heap", daemon=True)
+            thread.start()
+            _SETTLING.append(thread)
+        return _SETTLING[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

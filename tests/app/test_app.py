@@ -57,15 +57,20 @@ def test_damaged_database_file_is_a_message_not_a_traceback(app_db: Path):
 
 
 def test_the_server_freezes_its_long_lived_heap_after_a_page(app_db: Path):
-    """app.py ends every run with `resources.settle_heap()`: the heavy libraries are imported
-    and the heap alive after the first page is frozen, so full collections stop walking the
+    """app.py ends every run with `resources.settle_heap()`: in a thread, once per process, the
+    heavy libraries are imported and the heap alive after the first page is frozen, so full collections stop walking the
     ~600,000 objects of torch, plotly, pandas... (they cost 330-390 ms each, one in almost
     every photo upload)."""
     import gc
     import sys
 
+    from ui import resources
+
     at = app_test(app_db, "app_pages/visual_search.py")   # a page that ends with st.stop()
     assert not problems(at)
+    settling = resources.settle_heap()              # the thread the page's run started
+    settling.join(300)
+    assert not settling.is_alive()
     assert gc.get_freeze_count() > 50_000
     assert {"torch", "plotly.graph_objects", "recsys.usecases.search"} <= set(sys.modules)
 
@@ -183,3 +188,34 @@ def test_pages_pass_the_app_policy_to_every_use_case_reading_a_path():
             if named and not any(k.arg == "path_policy" for k in node.keywords):
                 missing.append(f"{page.name}:{node.lineno} {named[0]}")
     assert not missing, missing
+
+
+def test_the_first_start_sets_up_then_draws_home_and_freezes_the_heap_after_home(
+        app_db: Path, monkeypatch):
+    """On a database without the demo, app.py runs the set-up with its progress, then runs the
+    page again on the new data; the heap freeze (a ~1 s thread of imports and a collection)
+    starts only after that page, not between the set-up and Home."""
+    from recsys import usecases
+    from ui import resources
+
+    calls: list[str] = []
+    real = usecases.readiness
+
+    def readiness(store, dataset=None):
+        ready = real(store, dataset)
+        if "set_up" not in calls:            # as an empty database would say
+            return usecases.Readiness(None)
+        return ready
+
+    def set_up(store, progress=None, **kwargs):
+        calls.append("set_up")
+        return real(store)
+
+    monkeypatch.setattr(usecases, "readiness", readiness)
+    monkeypatch.setattr(usecases, "set_up", set_up)
+    monkeypatch.setattr(resources, "settle_heap", lambda: calls.append("settle"))
+    at = app_test(app_db)
+    assert not problems(at), problems(at)
+    assert calls == ["set_up", "settle"]
+    assert "Setting up the demo" not in html_of(at)          # Home, on the new data
+    assert "rs-card" in html_of(at)

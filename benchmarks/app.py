@@ -185,6 +185,9 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true",
                     help="with --fresh / --stages: empty per-machine caches (a machine's very "
                          "first start)")
+    ap.add_argument("--browser-only", action="store_true",
+                    help="with --fresh: skip the in-process set-up printed first (so the "
+                         "browser's first start is the first thing this machine runs)")
     ap.add_argument("--stages", action="store_true",
                     help="only time the first start's set-up by stage, in process (no browser)")
     ap.add_argument("--prepare", metavar="DATASET",
@@ -217,7 +220,7 @@ def main() -> None:
 
     out: dict = {"load_average_at_start": list(os.getloadavg()),
                  "machine_caches": "empty" if cold is not None else "as found"}
-    if args.fresh:
+    if args.fresh and not args.browser_only:
         out["setup_stages"] = setup_stages(save=False)
     if cold is not None:               # the server's own empty per-machine caches
         os.environ["RECSYS_CACHE_DIR"] = str(Path(cold.name) / "server")

@@ -158,3 +158,17 @@ def test_a_thread_needing_vectors_being_computed_waits_for_them(new_process):
     got = conse.kept_vectors(("k",), labels, slow)       # meanwhile: waits, reads the file
     first.join()
     assert calls == [1] and got.shape == (3, 4)
+
+
+def test_text_vectors_do_not_depend_on_their_batch(frozen):
+    """`minilm_vectors` batches texts of similar length together (less padding): a text's
+    vector is the same as computed alone, in the caller's order."""
+    from recsys.encoders import conse
+
+    texts = ["sock", "a photo of a pair of running shoes in the studio", "jean, blue jean, denim",
+             "", "watch", "a leather handbag with a long strap and a brass buckle"]
+    together = conse.minilm_vectors(frozen.model, frozen.tokenize, texts, batch_size=4)
+    alone = np.stack([conse.minilm_vectors(frozen.model, frozen.tokenize, [t])[0]
+                      for t in texts])
+    assert together.shape == (6, 384)
+    assert np.allclose(together, alone, atol=1e-5)

@@ -174,7 +174,8 @@ class ClipEncoder(Encoder):
             if arr is None:
                 failures[0] = err  # type: ignore[index]
             else:
-                out[0] = self.encode_arrays([arr])[0]
+                out[0] = (self.encode_arrays([arr]) if fast is None
+                          else self.encode_image_features(fast(self.pixels([arr]))))[0]
             return out
         starts = list(range(0, n, batch_size))
         pool = self._executor()
@@ -200,11 +201,12 @@ class ClipEncoder(Encoder):
     def _fast_trunk(self, n: int):
         """For a job of `n` photos: the image trunk on a faster runtime
         (`tower_runtime.frozen_trunk`, then only the head runs in PyTorch), or None (the whole
-        tower in PyTorch: small jobs, uploads, towers without a trunk + head)."""
+        tower in PyTorch: small jobs while the trunk's converted model is not at hand, towers
+        without a trunk + head)."""
         from .tower_runtime import at_hand, choose_runtime, frozen_trunk
 
         visual = getattr(self.model, "visual", None)
-        if n < 2 or not (hasattr(visual, "trunk") and hasattr(visual, "head")):
+        if n < 1 or not (hasattr(visual, "trunk") and hasattr(visual, "head")):
             return None
         if choose_runtime(n) != "openvino" and not at_hand(
                 visual.trunk, self.precision, self.image_size):

@@ -59,9 +59,9 @@ def test_the_converted_trunk_is_kept_and_the_next_process_reads_it(new_process, 
     again = tower_runtime.OpenVinoTrunk(visual.trunk, "fp32")
     x = torch.randn(3, 3, 224, 224)
     assert np.allclose(again(x).numpy(), fast(x).numpy(), atol=1e-5)
-    # now even a small job runs on OpenVINO (no conversion to pay back)
+    # now even a small job runs on OpenVINO (no conversion to pay back), one photo included
     assert tower_runtime.frozen_trunk(visual, 10) is not visual.trunk
-    assert tower_runtime.frozen_trunk(visual, 1) is visual.trunk     # one photo: PyTorch
+    assert tower_runtime.frozen_trunk(visual, 1) is not visual.trunk
     # any other weights (one number changed) never read that file
     with torch.no_grad():
         visual.trunk[0].weight[0, 0, 0, 0] += 0.5
@@ -83,6 +83,25 @@ def test_a_damaged_kept_trunk_is_converted_again(new_process, monkeypatch):
         want = visual.trunk(x).numpy()
     assert np.allclose(fast(x).numpy(), want, atol=1e-4)
     assert "<net>not a model" not in xml.read_text()                # written again
+
+
+@needs_openvino
+def test_one_uploaded_photo_and_a_catalog_batch_get_the_same_vector(new_process, frozen,
+                                                                   monkeypatch):
+    """Once the trunk's converted model is at hand, a single photo (a query) runs on the same
+    runtime as the catalog's batches, so a catalog photo searched for finds itself at cosine
+    ~1, not at the PyTorch-vs-OpenVINO distance."""
+    from PIL import Image, ImageDraw
+
+    imgs = []
+    for i, rgb in enumerate([(200, 30, 30), (30, 160, 60), (40, 40, 200)]):
+        img = Image.new("RGB", (224, 224), (250, 250, 250))
+        ImageDraw.Draw(img).ellipse((40 + 10 * i, 50, 180, 200), fill=rgb)
+        imgs.append(img)
+    tower_runtime.OpenVinoTrunk(frozen.model.visual.trunk, frozen.precision)   # kept now
+    batch = frozen.encode_images(imgs)
+    one = np.stack([frozen.encode_image(img) for img in imgs])
+    assert (batch * one).sum(1).min() > 0.9999
 
 
 def test_no_disk_cache_when_the_cache_setting_is_empty(monkeypatch):
@@ -172,3 +191,30 @@ def test_text_vectors_do_not_depend_on_their_batch(frozen):
                       for t in texts])
     assert together.shape == (6, 384)
     assert np.allclose(together, alone, atol=1e-5)
+
+
+@needs_openvino
+def test_openvino_sends_no_telemetry(tmp_path):
+    """Importing openvino and converting a model post usage events (a forked process each)
+    when `openvino-telemetry` is installed: the app's OpenVINO never does, in a new process
+    as the app's server is."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, multiprocessing.process as mp\n"
+        "started = []\n"
+        "real = mp.BaseProcess.start\n"
+        "mp.BaseProcess.start = lambda self: (started.append(self), real(self))\n"
+        "import torch\n"
+        "from recsys.encoders import tower_runtime\n"
+        "t = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1),\n"
+        "                        torch.nn.Flatten()).eval()\n"
+        "tower_runtime.OpenVinoTrunk(t, 'fp32')\n"
+        "print(len(started), sys.modules.get('openvino_telemetry'))\n")
+    env = {**__import__("os").environ, "RECSYS_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=env, cwd=str(__import__("pathlib").Path(
+                             __file__).resolve().parents[2]))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["0", "None"], out.stdout

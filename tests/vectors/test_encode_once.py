@@ -14,7 +14,8 @@ TINY = {"epochs": 2, "max_steps": 2, "batch_size": 8, "augment_views": 0}
 
 @pytest.fixture
 def encode_counts(monkeypatch):
-    """Photos decoded per path and rows run through the image tower's trunk (EfficientNet)."""
+    """Photos decoded per path and rows run through the image tower's trunk (EfficientNet, in
+    PyTorch or OpenVINO)."""
     import torch
 
     from recsys.encoders import clip_encoder, training_data
@@ -35,6 +36,15 @@ def encode_counts(monkeypatch):
         if type(module).__name__ in ("EfficientNet", "Lite0Trunk"):   # open_clip's or ours
             trunk_rows[0] += int(inputs[0].shape[0])
 
+    from recsys.encoders import tower_runtime
+
+    fast = tower_runtime.OpenVinoTrunk.__call__
+
+    def counting_fast(self, x):                # the same trunk run by OpenVINO
+        trunk_rows[0] += int(x.shape[0])
+        return fast(self, x)
+
+    monkeypatch.setattr(tower_runtime.OpenVinoTrunk, "__call__", counting_fast)
     handle = torch.nn.modules.module.register_module_forward_hook(hook)
     yield decoded, trunk_rows
     handle.remove()

@@ -28,6 +28,7 @@ Starts `streamlit run app.py` on a database, drives Debian's Chromium with Playw
     python benchmarks/app.py --fresh                 # first start on a new temporary database
     python benchmarks/app.py --stages                # first start's set-up, in process, by stage
     python benchmarks/app.py --fresh --cold          # ... on a machine's very first start
+    python benchmarks/app.py --stages --draw threads # the demo drawn by threads (A/B)
     RECSYS_DB=data/prep.duckdb python benchmarks/app.py --prepare myntra   # align + embed, by stage
     python benchmarks/app.py --home-items 1000000    # Home's reads at scale (no browser)
     RECSYS_DB=data/demo.duckdb python benchmarks/app.py --first-upload 3 --repeat 4
@@ -188,6 +189,9 @@ def main() -> None:
     ap.add_argument("--browser-only", action="store_true",
                     help="with --fresh: skip the in-process set-up printed first (so the "
                          "browser's first start is the first thing this machine runs)")
+    ap.add_argument("--draw", choices=("auto", "threads", "processes"), default="auto",
+                    help="with --stages: how the demo's photos are drawn (default: as shipped; "
+                         "to compare the two side by side)")
     ap.add_argument("--stages", action="store_true",
                     help="only time the first start's set-up by stage, in process (no browser)")
     ap.add_argument("--prepare", metavar="DATASET",
@@ -210,6 +214,8 @@ def main() -> None:
     if args.home_items:
         home_at_scale(args.home_items)
         return
+    if args.draw != "auto":
+        _force_drawing(args.draw == "processes")
     if args.stages:
         setup_stages(args.save_as or True)
         return
@@ -445,6 +451,16 @@ class StageClock:
                 print(f"  {self.sub:<34} {self.spans[self.sub]:7.1f} s  (CPU "
                       f"{self.cpu[self.sub]:.1f} s, load {os.getloadavg()[0]:.1f})", flush=True)
         self.sub, self.t, self.c = key, now, cpu
+
+
+def _force_drawing(processes: bool) -> None:
+    """The demo's photos drawn by processes or by threads in this process's set-up."""
+    sys.path.insert(0, str(ROOT))
+    import functools
+
+    import recsys.demo.catalog as catalog
+
+    catalog.render_catalog = functools.partial(catalog.render_catalog, processes=processes)
 
 
 def setup_stages(save: bool | str = True) -> dict:

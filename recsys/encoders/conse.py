@@ -164,7 +164,7 @@ def kept_vectors(key: tuple, labels: list[str], compute) -> np.ndarray:
     """The vectors of `labels` for the text tower `key` (`_text_fingerprint`): read from this
     machine's cache (`names_cache_path`), else `compute()`d and kept. One thread at a time per
     file: a thread that needs them while another computes them (the first start's preload
-    thread, `preload.warm_text_caches`) waits for its result instead of computing it twice."""
+    thread, `preload.warm_text_cache`) waits for its result instead of computing it twice."""
     path = names_cache_path(key, labels)
     with _KEEP_LOCKS_LOCK:
         lock = _KEEP_LOCKS.setdefault(str(path), threading.Lock())

@@ -25,8 +25,9 @@ the alignment's photos and views and the held-out-family test's alignments conve
 per machine, as OpenVINO's own model files (`.xml` + `.bin`, no code, no pickle) in
 `config.machine_cache_dir()`, named by that digest and OpenVINO's version, so the next process
 reads it in ~0.1 s instead of converting (3 s). A file that cannot be read is converted again.
-`start_warm(...)`: the first start's preload thread converts (or reads) the ImageNet trunk
-while the demo is drawn, so the demo's few hundred photos also run on OpenVINO (about 10x the
+`warm_imagenet_trunk`: the first start's preload thread (`preload.py`, between
+`begin_warming` and `end_warming`) converts (or reads) the ImageNet trunk while the demo is
+drawn, so the demo's few hundred photos also run on OpenVINO (about 10x the
 photos per CPU second of PyTorch's trunk at that batch size on the 2-core box).
 """
 
@@ -51,7 +52,7 @@ KEPT_MODELS = 4       # converted trunks kept per machine (each ~14 MB); the old
 _COMPILED: dict[tuple, Any] = {}
 _LOCK = threading.Lock()
 _REQUESTS = threading.local()    # per thread: an inference request per compiled trunk
-_WARMING = threading.Event()     # set while `start_warm`'s thread converts the ImageNet trunk
+_WARMING = threading.Event()     # set while the preload thread prepares the ImageNet trunk
 
 
 def runtime_setting() -> str:
@@ -65,13 +66,13 @@ def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def choose_runtime(rows: int, at_hand: bool = False) -> str:
-    """'openvino' or 'torch' for a job of `rows` photos; `at_hand`: the trunk's converted
-    model costs no conversion (`at_hand()`; see the module doc)."""
+def choose_runtime(rows: int, converted: bool = False) -> str:
+    """'openvino' or 'torch' for a job of `rows` photos; `converted`: the trunk's converted
+    model costs no conversion (`at_hand`; see the module doc)."""
     setting = runtime_setting()
     if setting == "torch" or not openvino_available():
         return "torch"
-    if setting == "openvino" or rows >= MIN_ROWS or (at_hand and rows >= 1):
+    if setting == "openvino" or rows >= MIN_ROWS or (converted and rows >= 1):
         return "openvino"
     return "torch"
 
@@ -82,10 +83,7 @@ def frozen_trunk(visual, rows: int, precision: str = "fp32",
     `rows` photos: OpenVINO or PyTorch (see the module doc). `precision`: 'bf16' or 'fp32'
     (resolved: `clip_encoder.resolve_precision`); `runtime` forces one."""
     if runtime is None:
-        runtime = choose_runtime(rows)
-        if runtime == "torch" and rows >= 1 and choose_runtime(rows, True) == "openvino" \
-                and at_hand(visual.trunk, precision):
-            runtime = "openvino"
+        runtime = choose_runtime(rows, rows < MIN_ROWS and at_hand(visual.trunk, precision))
     if runtime == "openvino":
         try:
             return OpenVinoTrunk(visual.trunk, precision)

@@ -203,12 +203,15 @@ class ClipEncoder(Encoder):
         (`tower_runtime.frozen_trunk`, then only the head runs in PyTorch), or None (the whole
         tower in PyTorch: small jobs while the trunk's converted model is not at hand, towers
         without a trunk + head)."""
-        from .tower_runtime import frozen_trunk
+        from .tower_runtime import at_hand, choose_runtime, frozen_trunk
 
         visual = getattr(self.model, "visual", None)
         if n < 1 or not (hasattr(visual, "trunk") and hasattr(visual, "head")):
             return None
-        trunk = frozen_trunk(visual, n, self.precision)
+        if choose_runtime(n) != "openvino" and not at_hand(
+                visual.trunk, self.precision, self.image_size):
+            return None
+        trunk = frozen_trunk(visual, n, self.precision, runtime="openvino")
         return None if trunk is visual.trunk else trunk
 
     def encode_image_features(self, features) -> np.ndarray:

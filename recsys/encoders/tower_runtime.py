@@ -66,13 +66,13 @@ def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-def choose_runtime(rows: int, converted: bool = False) -> str:
-    """'openvino' or 'torch' for a job of `rows` photos; `converted`: the trunk's converted
-    model costs no conversion (`at_hand`; see the module doc)."""
+def choose_runtime(rows: int, at_hand: bool = False) -> str:
+    """'openvino' or 'torch' for a job of `rows` photos; `at_hand`: the trunk's converted
+    model costs no conversion (`at_hand()`; see the module doc)."""
     setting = runtime_setting()
     if setting == "torch" or not openvino_available():
         return "torch"
-    if setting == "openvino" or rows >= MIN_ROWS or (converted and rows >= 1):
+    if setting == "openvino" or rows >= MIN_ROWS or (at_hand and rows >= 1):
         return "openvino"
     return "torch"
 
@@ -83,7 +83,10 @@ def frozen_trunk(visual, rows: int, precision: str = "fp32",
     `rows` photos: OpenVINO or PyTorch (see the module doc). `precision`: 'bf16' or 'fp32'
     (resolved: `clip_encoder.resolve_precision`); `runtime` forces one."""
     if runtime is None:
-        runtime = choose_runtime(rows, rows < MIN_ROWS and at_hand(visual.trunk, precision))
+        runtime = choose_runtime(rows)
+        if runtime == "torch" and rows >= 1 and choose_runtime(rows, True) == "openvino" \
+                and at_hand(visual.trunk, precision):
+            runtime = "openvino"
     if runtime == "openvino":
         try:
             return OpenVinoTrunk(visual.trunk, precision)

@@ -48,10 +48,14 @@ def server(ready_demo_db: Path, tmp_path_factory):
     store.close()
     port = _free_port()
     env = {**os.environ, "RECSYS_DB": str(db)}
+    # the server's output goes to a file (printed at the end): a pipe nobody reads would
+    # block the server once 64 KB of log lines filled it
+    log = tmp_path_factory.mktemp("browser-log") / "server.log"
+    out = open(log, "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port",
          str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -62,10 +66,14 @@ def server(ready_demo_db: Path, tmp_path_factory):
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
+        out.close()
+        pytest.fail("streamlit did not start: " + log.read_text(errors="replace")[-2000:])
     yield url, db, facts
     proc.terminate()
     proc.wait(10)
+    out.close()
+    print(f"server log: {log.stat().st_size:,} bytes, ends with:\n"
+          + log.read_text(errors="replace")[-1500:])
 
 
 def _wait_idle(page) -> None:
@@ -180,10 +188,14 @@ def test_browser_picks_search_examples_and_stop(server):
             field.press("Enter")
             _wait_idle(page)
         page.get_by_role("button", name="Start training").click()
-        page.get_by_text(re.compile(r"epoch \d+/1000")).first.wait_for(timeout=180_000)
-        page.get_by_role("button", name="Stop training").click()
-        notice = page.get_by_text("Training of Combined: learned together stopped")
-        notice.wait_for(timeout=60_000)
+        try:
+            page.get_by_text(re.compile(r"epoch \d+/1000")).first.wait_for(timeout=180_000)
+            page.get_by_role("button", name="Stop training").click()
+            notice = page.get_by_text("Training of Combined: learned together stopped")
+            notice.wait_for(timeout=60_000)
+        except Exception:
+            page.screenshot(path=str(SHOTS / "train_stop_failed.png"))   # what the page showed
+            raise
         _wait_idle(page)
         text = notice.inner_text()
         assert "is marked interrupted" in text, text

@@ -93,19 +93,23 @@ def follow_training(job_id: int, name: str, chart_slot) -> None:
 
     trials: list[dict] = []
 
-    def live(p) -> None:
-        m = p.metrics
-        if "trial" in m:            # tuning: one event per trial on the validation split
-            trials.append({"trial": m["trial"], "val NDCG@20": m["value"],
-                           "best so far": m["best"]})
+    def live(events) -> None:
+        """The new events since the last refresh: one table or chart drawn for all of them."""
+        n_trials, n_rows = len(trials), len(rows)
+        for p in events:
+            m = p.metrics
+            if "trial" in m:        # tuning: one event per trial on the validation split
+                trials.append({"trial": m["trial"], "val NDCG@20": m["value"],
+                               "best so far": m["best"]})
+            elif "epoch" in m:
+                rows.append({"epoch": m.get("epoch"), "train_loss": m.get("train_loss"),
+                             "val_loss": m.get("val_loss"), "val_ndcg@20": m.get("val_ndcg@20")})
+        if len(trials) > n_trials:
             chart_slot.dataframe(pd.DataFrame(trials), hide_index=True)
-            return
-        if "epoch" not in m:
-            return
-        rows.append({"epoch": m.get("epoch"), "train_loss": m.get("train_loss"),
-                     "val_loss": m.get("val_loss"), "val_ndcg@20": m.get("val_ndcg@20")})
-        chart_slot.plotly_chart(charts.training_curves(pd.DataFrame(rows), f"{label}: live"),
-                                width="stretch", key=f"live_{len(rows)}")
+        elif len(rows) > n_rows:
+            chart_slot.plotly_chart(charts.training_curves(pd.DataFrame(rows),
+                                                           f"{label}: live"),
+                                    width="stretch", key=f"live_{len(rows)}")
 
     job = jobs.follow(job_id, f"Training {label}", on_metrics=live, stop_label="Stop training")
     if job is None or job.active:   # unknown to this server (restarted) or still running

@@ -257,27 +257,21 @@ def attribute_pills(effects: Iterable[Any], limit: int = 3) -> str:
 
 
 class ProgressPanel:
-    """Drives an `st.progress` bar (and an optional live callback) from recsys Progress events.
+    """Drives an `st.progress` bar from recsys Progress events of work run in the page (a
+    job's are followed by `ui.jobs.follow`).
 
     Updates are throttled so a fast loop does not flood the browser.
     """
 
-    def __init__(self, label: str, on_metrics: Callable[[Progress], None] | None = None,
-                 every: float = 0.15):
+    def __init__(self, label: str, every: float = 0.15):
         self.bar = st.progress(0.0, text=label)
         self.label = label
-        self.on_metrics = on_metrics
         self.every = every
         self._last = 0.0
-        self.events: list[Progress] = []
 
     def __call__(self, p: Progress) -> None:
-        if p.metrics:
-            self.events.append(p)
-            if self.on_metrics is not None:
-                self.on_metrics(p)
         now = time.perf_counter()
-        if now - self._last < self.every and p.fraction < 1.0 and not p.metrics:
+        if now - self._last < self.every and p.fraction < 1.0:
             return
         self._last = now
         text = f"{self.label}: {p.message}" if p.message else self.label

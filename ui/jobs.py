@@ -60,12 +60,15 @@ def find(kind: str, dataset: str | None, params: dict | None = None) -> Job | No
     return runner().find(kind, dataset, params)
 
 
-def follow(job_id: int, label: str, on_metrics: Callable[[Progress], None] | None = None,
+def follow(job_id: int, label: str,
+           on_metrics: Callable[[list[Progress]], None] | None = None,
            stop_label: str = "Stop") -> Job | None:
     """Show the job's progress in the page until it ends (or `follow_seconds()` pass: then
     say it goes on in the background and return it still running). `on_metrics` gets the
-    job's events with metrics (epoch losses...) as they come. Leaving the page stops the
-    following, never the job."""
+    job's new events (epoch losses...) as a list, once per refresh (4 a second), so a
+    slow drawing (a chart) never falls behind a fast job: the progress text shows the job's
+    latest step, whatever the drawing costs. Leaving the page stops the following, never
+    the job."""
     job = runner().get(job_id)
     if job is None:
         return None
@@ -77,19 +80,14 @@ def follow(job_id: int, label: str, on_metrics: Callable[[Progress], None] | Non
     seen = 0
     deadline = time.monotonic() + follow_seconds()
     while job.active and time.monotonic() < deadline:
-        if on_metrics is not None:
-            while seen < len(job.events):
-                on_metrics(job.events[seen])
-                seen += 1
         p = job.progress
         text = f"{label}: {p.message}" if p.message else label
         if job.status == "queued":
             text = f"{label}: waiting for another job on this dataset to end"
         bar.progress(min(1.0, p.fraction), text=text[:160])
+        seen = _hand_over(job, seen, on_metrics)
         job.ended.wait(0.25)
-    if on_metrics is not None:
-        for event in job.events[seen:]:
-            on_metrics(event)
+    _hand_over(job, seen, on_metrics)
     stop.empty()
     if not job.active:      # the page shows the result itself: no rerun from the sidebar
         st.session_state.setdefault(SEEN, set()).discard(job_id)
@@ -99,6 +97,15 @@ def follow(job_id: int, label: str, on_metrics: Callable[[Progress], None] | Non
     else:
         bar.empty()
     return job
+
+
+def _hand_over(job: Job, seen: int, on_metrics: Callable[[list[Progress]], None] | None
+               ) -> int:
+    """Give `on_metrics` the events after the first `seen` in one list; the new count."""
+    events = job.events[seen:]
+    if on_metrics is not None and events:
+        on_metrics(list(events))
+    return seen + len(events)
 
 
 def follow_pending(key: str, label: str, what: str) -> Job | None:

@@ -3,6 +3,7 @@ sidebar shows it on the other pages, and its result is on the Train page when it
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from recsys.store import Store
@@ -43,3 +44,68 @@ def test_a_job_survives_a_page_switch_and_its_result_appears(app_db: Path, monke
         assert runs[runs.run_id == run_id]["status"].iloc[0] == "finished"
     finally:
         store.close()
+
+
+class _Bar:
+    """Records the texts a progress bar showed."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def progress(self, value, text=None):
+        self.texts.append(text or "")
+
+    def empty(self):
+        pass
+
+
+def test_the_progress_text_keeps_up_with_a_fast_job_when_drawing_is_slow(monkeypatch):
+    """A training whose epochs (10 ms) are faster than the page draws its live chart (60 ms):
+    the page draws once per refresh for all new epochs, so the progress text shows the
+    epochs while the job runs (it stayed on the bare label until the end when every epoch's
+    chart was drawn before the text, and the browser never saw "epoch N/200" in time to
+    press Stop)."""
+    import threading
+    import time
+
+    from recsys.core.progress import Progress
+    from recsys.jobs.runner import Job
+    from ui import jobs
+
+    job = Job(job_id=1, kind="train", dataset="demo", params={}, lock=None,
+              work=lambda progress: None, status="running")
+
+    def epochs() -> None:
+        for epoch in range(1, 201):
+            p = Progress(epoch, 200, f"epoch {epoch}/200", metrics={"epoch": epoch})
+            job.progress = p
+            job.events.append(p)
+            time.sleep(0.01)
+        job.status = "finished"
+        job.ended.set()
+
+    class _Runner:
+        def get(self, job_id):
+            return job
+
+        def stop(self, job_id):
+            pass
+
+    bar = _Bar()
+    monkeypatch.setattr(jobs, "runner", lambda: _Runner())
+    monkeypatch.setattr(jobs.st, "progress", lambda *a, **k: bar)
+    monkeypatch.setattr(jobs.st, "session_state", {})
+    batches: list[int] = []
+
+    def draw(events) -> None:
+        batches.append(len(events))
+        time.sleep(0.06)             # a plotly chart of the curves so far
+
+    worker = threading.Thread(target=epochs)
+    worker.start()
+    assert jobs.follow(1, "Training X", on_metrics=draw) is job
+    worker.join()
+    shown = [t for t in bar.texts if re.search(r"epoch \d+/200", t)]
+    assert len(shown) >= 3, bar.texts            # the text moved on while the job ran
+    assert sum(batches) == 200                   # every event handed over, once
+    assert len(batches) < 200 / 2                # in batches, not one drawing per epoch

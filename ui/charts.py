@@ -293,7 +293,7 @@ def training_curves(epochs: pd.DataFrame, title: str = "Training curves") -> go.
     has_metric = bool(metric_col and epochs[metric_col].notna().any())
     fig = make_subplots(rows=1, cols=2 if has_metric else 1, horizontal_spacing=0.12,
                         subplot_titles=("Loss (lower is better)",
-                                        "Validation ranking quality (NDCG@20, higher is better)")
+                                        "Validation quality (higher is better)")
                         [:2 if has_metric else 1])
     mode = "lines+markers" if len(epochs) > 1 else "markers"
     if "train_loss" in epochs and epochs["train_loss"].notna().any():

@@ -471,10 +471,9 @@ def setup_stages(save: bool | str = True) -> dict:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from recsys.core.config import machine_cache_dir
     from recsys.store import Store
     from recsys.usecases import set_up
-
-    from recsys.core.config import machine_cache_dir
 
     folder = machine_cache_dir()
     out: dict = {"load_average_at_start": list(os.getloadavg()),

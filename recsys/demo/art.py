@@ -1422,13 +1422,18 @@ PROCESS_MIN_PHOTOS = 64
 """From this many photos on, `render_catalog` draws them in worker processes."""
 
 
+def _photo_path(image_dir: str | Path, spec: dict) -> Path:
+    """Where `spec`'s photo is drawn: `<item_id>.jpg` in the folder."""
+    return (Path(image_dir) / f"{spec['item_id']}.jpg").resolve()
+
+
 def _draw_file(job: tuple[dict, str, int]) -> dict:
     """Draw one spec as `<item_id>.jpg` in the folder (a thread's or `draw_worker`'s task)."""
     spec, image_dir, size = job
     image = draw_product(spec["article_type"], spec["base_colour"], spec["pattern"],
                          spec.get("secondary_colour"), size=size,
                          seed=zlib.crc32(str(spec["item_id"]).encode()))
-    path = (Path(image_dir) / f"{spec['item_id']}.jpg").resolve()
+    path = _photo_path(image_dir, spec)
     with atomic_path(path) as tmp:
         image.save(tmp, format="JPEG", quality=90)
     return {**spec, "image_path": str(path)}
@@ -1496,11 +1501,11 @@ def render_catalog(specs: list[dict], image_dir: Path, size: int = 224,
     Each file is written under a temporary name and moved into place, so an interrupted run
     never leaves a half-written image behind. Photos are drawn by `workers` (default: one per
     CPU, at most 4): processes (`processes`; default: from `PROCESS_MIN_PHOTOS` photos on;
-    `draw_worker`), or threads. Processes, because on the first start the encoder's preload thread imports
-    torch meanwhile, and imports hold Python's GIL that drawing threads need: 320 demo photos
-    took 7.9 s on two threads beside that preload and 3.3-3.7 s in two processes (2-core
-    box, idle; threads without the preload: 3.6 s). Every photo is seeded by its item id, so the files depend
-    on neither.
+    `draw_worker`), or threads. Processes, because on the first start the encoder's preload
+    thread imports torch meanwhile, and imports hold Python's GIL that drawing threads need:
+    320 demo photos took 7.9 s on two threads beside that preload and 3.3-3.7 s in two
+    processes (2-core box, idle; threads without the preload: 3.6 s). Every photo is seeded
+    by its item id, so the files depend on neither.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -1512,8 +1517,7 @@ def render_catalog(specs: list[dict], image_dir: Path, size: int = 224,
         processes = workers > 1 and len(specs) >= PROCESS_MIN_PHOTOS
     if processes and workers > 1 and _draw_in_processes(specs, image_dir, size, workers,
                                                         progress):
-        return [{**spec, "image_path": str((image_dir / f"{spec['item_id']}.jpg").resolve())}
-                for spec in specs]
+        return [{**spec, "image_path": str(_photo_path(image_dir, spec))} for spec in specs]
     out = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="demo-draw") as pool:
         for done, row in enumerate(pool.map(_draw_file, jobs), 1):

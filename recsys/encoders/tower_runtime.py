@@ -84,7 +84,7 @@ def frozen_trunk(visual, rows: int, precision: str = "fp32",
     (resolved: `clip_encoder.resolve_precision`); `runtime` forces one."""
     if runtime is None:
         runtime = choose_runtime(rows)
-        if runtime == "torch" and rows >= 1 and choose_runtime(rows, True) == "openvino" \
+        if runtime == "torch" and choose_runtime(rows, at_hand=True) == "openvino" \
                 and at_hand(visual.trunk, precision):
             runtime = "openvino"
     if runtime == "openvino":

@@ -13,6 +13,8 @@ from typing import Iterable
 import numpy as np
 import scipy.sparse as sp
 
+from recsys.core.arrays import cosine_table
+
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best scores per row, best first (argpartition, then a small sort)."""
@@ -104,11 +106,6 @@ DIVERSITY_CHUNK_BYTES = 256 * 2**20
 similarities)."""
 
 
-GRAM_MAX_ITEMS = 4096
-"""Up to this many items (64 MB of cosines), list similarities are looked up in the items'
-cosine matrix when that is cheaper than the lists' own products."""
-
-
 def intra_list_diversity(top: np.ndarray, vectors: np.ndarray | None,
                          ks: Iterable[int] | None = None, chunk: int = 1024
                          ) -> np.ndarray | dict[int, np.ndarray] | None:
@@ -125,9 +122,7 @@ def intra_list_diversity(top: np.ndarray, vectors: np.ndarray | None,
         return None
     out = {k: np.empty(top.shape[0]) for k in wanted}
     # with few items (the demo's 320), all their cosines once, then looked up per list
-    m = vectors.shape[0]
-    gram = vectors @ vectors.T if m <= GRAM_MAX_ITEMS and m * m <= top.shape[0] * width * width \
-        else None
+    gram = cosine_table(vectors, top.shape[0] * width * width)
     # users x k x (d + k) float64 per chunk: at most DIVERSITY_CHUNK_BYTES whatever k is
     per_user = 8 * width * ((0 if gram is not None else vectors.shape[1]) + width)
     chunk = max(1, min(chunk, DIVERSITY_CHUNK_BYTES // max(per_user, 1)))

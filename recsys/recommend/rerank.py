@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from recsys.core.arrays import cosine_table
+
 DEFAULT_DIVERSITY = 0.2
 """Mild by default: removes near-duplicates, keeps the model's order otherwise."""
 
 POOL_FACTOR = 4
 """Candidates considered per pick: the model's best `POOL_FACTOR * k` items."""
-
-GRAM_MAX_ITEMS = 4096
-"""`mmr_rerank_rows` looks cosines up in the items' cosine matrix (at most 64 MB) up to this
-many items, when computing it once is cheaper than k products per row."""
 
 
 def mmr_order(scores: np.ndarray, vectors: np.ndarray | None, k: int,
@@ -85,7 +83,9 @@ def mmr_rerank_rows(scores: np.ndarray, vectors: np.ndarray | None, k: int,
         return out
     size = min(POOL_FACTOR * k, m)
     plain = vectors is None or diversity == 0.0 or k == 1
-    gram = None       # with few items: all their cosines once, then only looked up
+    unit = None if plain else np.asarray(vectors, dtype=np.float32)
+    # with few items: all their cosines once (items x items), then only looked up
+    gram = None if plain else cosine_table(unit, n * k * size)
     for start in range(0, n, chunk):
         s = np.asarray(scores[start:start + chunk], dtype=np.float64)
         rows = np.arange(len(s))
@@ -105,14 +105,11 @@ def mmr_rerank_rows(scores: np.ndarray, vectors: np.ndarray | None, k: int,
             with np.errstate(invalid="ignore", divide="ignore"):
                 rel = np.where(spread > 0, (ps - lo) / np.where(spread > 0, spread, 1.0), 1.0)
             rel[~finite] = 0.0
-            if gram is None and m <= GRAM_MAX_ITEMS and m * m <= n * k * size:  # cheaper
-                gram = np.asarray(vectors, dtype=np.float32)
-                gram = gram @ gram.T                               # items x items cosines
             if gram is not None:
                 def sims_to(col):                          # rows x pool: cosines to pool[col]
                     return gram[pool[rows, col][:, None], pool]
             else:
-                vecs = np.asarray(vectors, dtype=np.float32)[pool]         # rows x pool x d
+                vecs = unit[pool]                                          # rows x pool x d
 
                 def sims_to(col):
                     return np.matmul(vecs, vecs[rows, col, :, None])[..., 0]

@@ -58,9 +58,9 @@ def test_damaged_database_file_is_a_message_not_a_traceback(app_db: Path):
 
 def test_the_server_freezes_its_long_lived_heap_after_a_page(app_db: Path):
     """app.py ends every run with `resources.settle_heap()`: in a thread, once per process, the
-    heavy libraries are imported and the heap alive after the first page is frozen, so full collections stop walking the
-    ~600,000 objects of torch, plotly, pandas... (they cost 330-390 ms each, one in almost
-    every photo upload)."""
+    heavy libraries are imported and the heap alive after the first page is frozen, so full
+    collections stop walking the ~600,000 objects of torch, plotly, pandas... (they cost
+    330-390 ms each, one in almost every photo upload)."""
     import gc
     import sys
 
